@@ -1,0 +1,558 @@
+//! [`Database`]: the pool of connections, the registered models, and the
+//! settings every session shares. Cheap to clone and shareable between
+//! threads; each thread or request opens its own [`Session`](crate::Session).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::conn::{self, ConnSettings, JournalMode, Manager, Observer, Recorder, Synchronous, Target};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::schema::registry::Registry;
+use crate::schema::{TableDef, ddl};
+use crate::sql::writer;
+use crate::url::{self, Location};
+
+/// A database: a pool of SQLite connections plus the models registered with
+/// it. `Send + Sync + Clone`; clones share the pool.
+///
+/// Every connection gets `PRAGMA foreign_keys = ON`, a busy timeout, the
+/// double-quoted-string misfeature turned off, and, for files, WAL
+/// journaling. In-memory databases (`sqlite://`) are shared by all
+/// connections of one `Database` and live as long as it does.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// struct User {
+///     #[orm(primary_key)]
+///     id: i64,
+///     #[orm(max_length = 50, unique)]
+///     username: String,
+/// }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let session = db.session();
+/// let john = session.add(User { username: "john".into(), ..Default::default() })?;
+/// session.commit()?;
+/// assert_eq!(john.read()?.id, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) inner: Arc<DbInner>,
+}
+
+pub(crate) struct DbInner {
+    pub url: String,
+    pub location: Location,
+    pub pool: r2d2::Pool<Manager>,
+    pub registry: Registry,
+    pub observer: Arc<Observer>,
+    pub autoflush: bool,
+    pub journal_mode: JournalMode,
+    /// Keeps a shared in-memory database alive while the pool has no
+    /// connection open.
+    _keeper: Option<Mutex<conn::Conn>>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &self.inner.url)
+            .field("tables", &self.inner.registry.tables().iter().map(|t| t.name).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for [`Database`], and the place models are registered.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64 }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder()
+///     .model::<User>()
+///     .pool_size(4)
+///     .busy_timeout(Duration::from_secs(2))
+///     .echo(true)
+///     .open("sqlite://")?;
+/// db.create_all()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until .open(url) is called"]
+pub struct DatabaseBuilder {
+    models: Vec<&'static TableDef>,
+    pool_size: u32,
+    busy_timeout: Duration,
+    acquire_timeout: Duration,
+    journal_mode: JournalMode,
+    synchronous: Synchronous,
+    echo: bool,
+    echo_params: bool,
+    autoflush: bool,
+}
+
+impl Default for DatabaseBuilder {
+    fn default() -> Self {
+        DatabaseBuilder {
+            models: Vec::new(),
+            pool_size: 10,
+            busy_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(30),
+            journal_mode: JournalMode::Wal,
+            synchronous: Synchronous::Full,
+            echo: false,
+            echo_params: false,
+            autoflush: true,
+        }
+    }
+}
+
+impl DatabaseBuilder {
+    /// Register a model, and with it every model it reaches through foreign
+    /// keys and relationships. [`Database::create_all`] creates the tables of
+    /// registered models; relationships declared on one model and used from
+    /// another need both registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Author { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Book {
+    ///     #[orm(primary_key)] id: i64,
+    ///     #[orm(foreign_key = Author::id)] author_id: i64,
+    /// }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// // Book reaches Author through its foreign key.
+    /// let db = Database::builder().model::<Book>().open("sqlite://")?;
+    /// let names: Vec<_> = db.tables().iter().map(|t| t.name).collect();
+    /// assert_eq!(names, ["author", "book"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn model<M: Model>(mut self) -> Self {
+        self.models.push(M::table());
+        self
+    }
+
+    /// Most connections open at once (default 10). A session holds one from
+    /// its first statement until commit, rollback or drop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::builder().pool_size(2).open("sqlite://").unwrap();
+    /// # let _ = db;
+    /// ```
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// How long a statement waits for another connection's lock before
+    /// failing with [`Error::Busy`] (default 5 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::builder()
+    ///     .busy_timeout(std::time::Duration::ZERO)
+    ///     .open("sqlite://")
+    ///     .unwrap();
+    /// # let _ = db;
+    /// ```
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How long a session waits for a free pooled connection before failing
+    /// with [`Error::Pool`] (default 30 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::builder()
+    ///     .acquire_timeout(std::time::Duration::from_secs(1))
+    ///     .open("sqlite://")
+    ///     .unwrap();
+    /// # let _ = db;
+    /// ```
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Journal mode for file databases (default [`JournalMode::Wal`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = orm::Database::builder().journal_mode(orm::JournalMode::Delete);
+    /// # let _ = b;
+    /// ```
+    pub fn journal_mode(mut self, mode: JournalMode) -> Self {
+        self.journal_mode = mode;
+        self
+    }
+
+    /// Durability of commits for file databases (default
+    /// [`Synchronous::Full`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = orm::Database::builder().synchronous(orm::Synchronous::Normal);
+    /// # let _ = b;
+    /// ```
+    pub fn synchronous(mut self, mode: Synchronous) -> Self {
+        self.synchronous = mode;
+        self
+    }
+
+    /// Log every statement through the `log` crate (target `orm::sql`, level
+    /// info), like SQLAlchemy's `echo=True`. Bound values are not logged
+    /// unless [`echo_params`](Self::echo_params) is also on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = orm::Database::builder().echo(true);
+    /// # let _ = b;
+    /// ```
+    pub fn echo(mut self, on: bool) -> Self {
+        self.echo = on;
+        self
+    }
+
+    /// Also log bound values with [`echo`](Self::echo). Off by default:
+    /// values include passwords and personal data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = orm::Database::builder().echo(true).echo_params(true);
+    /// # let _ = b;
+    /// ```
+    pub fn echo_params(mut self, on: bool) -> Self {
+        self.echo_params = on;
+        self
+    }
+
+    /// Whether new sessions flush pending changes before each query (default
+    /// on). See [`Session::set_autoflush`](crate::Session::set_autoflush).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = orm::Database::builder().autoflush(false);
+    /// # let _ = b;
+    /// ```
+    pub fn autoflush(mut self, on: bool) -> Self {
+        self.autoflush = on;
+        self
+    }
+
+    /// Open the database at `url` (see [`Database::open`] for the forms).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] for a malformed URL, [`Error::Open`] when the
+    /// file cannot be opened, [`Error::Schema`] when the registered models do
+    /// not fit together.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::builder().open("sqlite:///:memory:").unwrap();
+    /// # let _ = db;
+    /// ```
+    pub fn open(self, url: &str) -> Result<Database> {
+        let location = url::parse(url)?;
+        let registry = Registry::build(&self.models)?;
+        let settings = ConnSettings {
+            busy_timeout: self.busy_timeout,
+            journal_mode: self.journal_mode,
+            synchronous: self.synchronous,
+        };
+        let target = match &location {
+            Location::File(p) => Target::File(p.clone()),
+            Location::Memory => Target::Memory(memory_name()),
+        };
+        // Open one connection now, so a bad path fails here and not at the
+        // first query (the pool would retry until its timeout). For memory it
+        // also keeps the shared database alive.
+        let first = conn::open(&target, &settings)?;
+        let keeper = match &target {
+            Target::Memory(_) => Some(Mutex::new(first)),
+            Target::File(_) => None,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(self.pool_size)
+            .min_idle(Some(0))
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .test_on_check_out(false)
+            .connection_timeout(self.acquire_timeout)
+            .thread_pool(shared_pool_thread())
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(Manager { target, settings });
+        Ok(Database {
+            inner: Arc::new(DbInner {
+                url: url.to_owned(),
+                location,
+                pool,
+                registry,
+                observer: Arc::new(Observer::new(self.echo, self.echo_params)),
+                autoflush: self.autoflush,
+                journal_mode: self.journal_mode,
+                _keeper: keeper,
+            }),
+        })
+    }
+}
+
+/// A process-unique name for a new in-memory database.
+fn memory_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "orm-memory-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// r2d2 runs pool maintenance on a thread pool; one thread serves every
+/// `Database` of the process instead of three per pool.
+fn shared_pool_thread() -> Arc<scheduled_thread_pool::ScheduledThreadPool> {
+    static POOL: OnceLock<Arc<scheduled_thread_pool::ScheduledThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        Arc::new(
+            scheduled_thread_pool::ScheduledThreadPool::builder()
+                .num_threads(1)
+                .thread_name_pattern("orm-pool-{}")
+                .build(),
+        )
+    })
+    .clone()
+}
+
+impl Database {
+    /// Open a database with no registered models and default settings.
+    ///
+    /// | URL | database |
+    /// |---|---|
+    /// | `sqlite:///app.db` | `app.db` relative to the current directory |
+    /// | `sqlite:////var/data/app.db` | an absolute path |
+    /// | `sqlite://` or `sqlite:///:memory:` | a new in-memory database |
+    ///
+    /// Use [`Database::builder`] to register models and change settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] for a malformed URL or another scheme;
+    /// [`Error::Open`] when the file cannot be opened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::open("sqlite://").unwrap();
+    /// assert!(db.is_memory());
+    /// let err = orm::Database::open("sqlite:/app.db").unwrap_err();
+    /// assert!(err.to_string().contains("sqlite:///relative.db"));
+    /// ```
+    pub fn open(url: &str) -> Result<Database> {
+        DatabaseBuilder::default().open(url)
+    }
+
+    /// Start configuring a database: register models, set options, then
+    /// [`open`](DatabaseBuilder::open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::builder().open("sqlite://").unwrap();
+    /// # let _ = db;
+    /// ```
+    pub fn builder() -> DatabaseBuilder {
+        DatabaseBuilder::default()
+    }
+
+    /// The URL the database was opened with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::open("sqlite://").unwrap();
+    /// assert_eq!(db.url(), "sqlite://");
+    /// ```
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// Whether this is an in-memory database.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(orm::Database::open("sqlite:///:memory:").unwrap().is_memory());
+    /// ```
+    pub fn is_memory(&self) -> bool {
+        self.inner.location == Location::Memory
+    }
+
+    /// The journal mode of file connections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::open("sqlite://").unwrap();
+    /// assert_eq!(db.journal_mode(), orm::JournalMode::Wal);
+    /// ```
+    pub fn journal_mode(&self) -> JournalMode {
+        self.inner.journal_mode
+    }
+
+    /// The registered tables, parents before children.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::open("sqlite://").unwrap();
+    /// assert!(db.tables().is_empty());
+    /// ```
+    pub fn tables(&self) -> &[&'static TableDef] {
+        self.inner.registry.tables()
+    }
+
+    /// Create every registered model's table and indexes, parents before
+    /// children, in one transaction. Tables that exist are left alone, so
+    /// running it twice is fine (like `db.create_all()`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Busy`] when another connection holds the write lock; other
+    /// SQLite errors as [`Error::Sqlite`]. Nothing is created on error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// db.create_all()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn create_all(&self) -> Result<()> {
+        let mut statements = Vec::new();
+        for t in self.tables() {
+            statements.push(ddl::create_table(t));
+            statements.extend(ddl::create_indexes(t));
+        }
+        self.run_ddl(&statements)
+    }
+
+    /// Drop every registered model's table, children before parents.
+    /// Missing tables are skipped.
+    ///
+    /// # Errors
+    ///
+    /// As [`create_all`](Self::create_all).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// db.drop_all()?;
+    /// db.drop_all()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn drop_all(&self) -> Result<()> {
+        let statements: Vec<_> = self.tables().iter().rev().map(|t| ddl::drop_table(t)).collect();
+        self.run_ddl(&statements)
+    }
+
+    fn run_ddl(&self, statements: &[crate::sql::ast::Statement]) -> Result<()> {
+        let mut conn = self.connection()?;
+        let observer = &self.inner.observer;
+        conn.begin_immediate(observer)?;
+        let result = statements.iter().try_for_each(|s| {
+            let w = writer::write(s)?;
+            conn.execute_values(&w.sql, &w.params, observer).map(|_| ())
+        });
+        match result.and_then(|_| conn.execute_control("COMMIT", observer)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                conn.rollback_quietly(observer);
+                Err(e)
+            }
+        }
+    }
+
+    /// Start recording every statement this database runs, until the
+    /// returned [`Recorder`] is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let rec = db.record();
+    /// let session = db.session();
+    /// session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// session.commit()?;
+    /// assert_eq!(
+    ///     rec.sql(),
+    ///     ["BEGIN IMMEDIATE", r#"INSERT INTO "user" ("name") VALUES (?)"#, "COMMIT"]
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub fn record(&self) -> Recorder {
+        self.inner.observer.start_recording()
+    }
+
+    /// Take a connection from the pool.
+    pub(crate) fn connection(&self) -> Result<r2d2::PooledConnection<Manager>> {
+        self.inner.pool.get().map_err(|e| {
+            // r2d2 reports connection errors as text; keep the last one.
+            Error::Pool(e.to_string())
+        })
+    }
+}

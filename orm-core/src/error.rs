@@ -1,0 +1,472 @@
+//! The one error type of the crate.
+//!
+//! Every fallible function returns [`Result<T>`](Result). Variants carry the
+//! context a caller needs to react (the model, the columns, the key) as data,
+//! so code can `match` instead of parsing messages. The SQL text kept in
+//! [`Error::Sqlite`] is truncated in `Display`; bound values never appear in
+//! any message, because they may be passwords.
+
+use std::fmt;
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The kind of constraint a statement violated, read from SQLite's extended
+/// error code.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// struct User {
+///     #[orm(primary_key)]
+///     id: i64,
+///     #[orm(unique)]
+///     name: String,
+/// }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let session = db.session();
+/// session.add(User { name: "ann".into(), ..Default::default() })?;
+/// session.add(User { name: "ann".into(), ..Default::default() })?;
+/// let err = session.commit().unwrap_err();
+/// assert_eq!(err.constraint_kind(), Some(ConstraintKind::Unique));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConstraintKind {
+    /// A `UNIQUE` constraint or primary key was violated.
+    Unique,
+    /// A `NOT NULL` column received NULL.
+    NotNull,
+    /// A row references a parent that does not exist, or a parent that still
+    /// has children was deleted.
+    ForeignKey,
+    /// A `CHECK` constraint failed.
+    Check,
+    /// Another kind of constraint (for example a commit hook refused the commit).
+    Other,
+}
+
+impl fmt::Display for ConstraintKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConstraintKind::Unique => "unique",
+            ConstraintKind::NotNull => "not-null",
+            ConstraintKind::ForeignKey => "foreign-key",
+            ConstraintKind::Check => "check",
+            ConstraintKind::Other => "other",
+        })
+    }
+}
+
+/// Everything that can go wrong in `orm`.
+///
+/// Each variant says when it happens. Use the predicates
+/// ([`is_not_found`](Error::is_not_found), [`is_busy`](Error::is_busy),
+/// [`constraint_kind`](Error::constraint_kind)) for the common checks.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// let err = Database::open("postgres://localhost/app").unwrap_err();
+/// assert!(matches!(err, orm::Error::InvalidUrl { .. }));
+/// assert!(err.to_string().contains("scheme"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A database URL passed to [`Database::open`](crate::Database::open) is
+    /// malformed or uses an unsupported scheme.
+    #[error("invalid database URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it and what to write instead.
+        reason: String,
+    },
+
+    /// A statement violated a constraint. `model` and `columns` name the
+    /// offending model and fields when they are known.
+    #[error("{kind} constraint violated{}{}", fmt_model(.model), fmt_columns(.columns))]
+    Constraint {
+        /// Which constraint.
+        kind: ConstraintKind,
+        /// The model whose row was being written, if known.
+        model: Option<&'static str>,
+        /// The table involved, if known.
+        table: Option<String>,
+        /// The columns involved, if SQLite named them.
+        columns: Vec<String>,
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// No row has the requested key, or a query that requires a row found none.
+    #[error("{model} not found{}", fmt_key(.key))]
+    NotFound {
+        /// The model that was looked up.
+        model: &'static str,
+        /// The key that was looked up, if the lookup was by key.
+        key: Option<String>,
+    },
+
+    /// [`Query::one`](crate::Query::one) found more than one row.
+    #[error("expected exactly one {model}, found several")]
+    MultipleRows {
+        /// The model that was queried.
+        model: &'static str,
+    },
+
+    /// The database stayed locked by another connection for longer than the
+    /// busy timeout. Nothing of the failed operation was written; retry later.
+    #[error("database is busy (locked by another connection)")]
+    Busy {
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// No pooled connection became free within the pool's timeout.
+    #[error("no database connection available: {0}")]
+    Pool(String),
+
+    /// A value read from the database does not fit the field's type (for
+    /// example text in an `i64` field, or NULL in a non-`Option` field), or a
+    /// field value cannot be stored (for example `f64::NAN`).
+    #[error("cannot convert column `{table}.{column}`: {message}")]
+    Conversion {
+        /// The table of the column.
+        table: String,
+        /// The column.
+        column: String,
+        /// What did not fit. Never contains the value itself.
+        message: String,
+    },
+
+    /// A column name given at run time (for example from a search form or a
+    /// `?sort=` parameter) is not a column of the model.
+    #[error("`{name}` is not a column of {model}")]
+    UnknownColumn {
+        /// The model.
+        model: &'static str,
+        /// The name that was given (truncated to 64 characters).
+        name: String,
+    },
+
+    /// The object is not attached to a session (it was never added, was
+    /// discarded, or its session was dropped) and the operation needs one.
+    #[error("{model} object is detached from any session: {action}")]
+    Detached {
+        /// The model.
+        model: &'static str,
+        /// What needed the session.
+        action: &'static str,
+    },
+
+    /// The object belongs to another session.
+    #[error("{model} object belongs to another session")]
+    WrongSession {
+        /// The model.
+        model: &'static str,
+    },
+
+    /// The object is already borrowed in a conflicting way (for example a
+    /// `write()` guard is alive while the session flushes it).
+    #[error("{model} object is already borrowed; drop the earlier read()/write() guard first")]
+    BorrowConflict {
+        /// The model.
+        model: &'static str,
+    },
+
+    /// An UPDATE or DELETE at flush matched no row: another connection
+    /// deleted or re-keyed the row since it was loaded.
+    #[error("{model} row{} was changed or deleted by someone else", fmt_key(.key))]
+    StaleData {
+        /// The model.
+        model: &'static str,
+        /// The key of the row.
+        key: Option<String>,
+    },
+
+    /// The models do not fit together: a relationship names no usable foreign
+    /// key, two names clash, a cycle cannot be ordered, and so on.
+    #[error("schema error: {0}")]
+    Schema(String),
+
+    /// An API was used in a way it does not support (the message says how to
+    /// use it instead).
+    #[error("{0}")]
+    Usage(String),
+
+    /// COMMIT reported an error after the point where SQLite may already have
+    /// committed. The transaction may or may not be durable. The session has
+    /// expired every object, so the next access reads the truth from the
+    /// database.
+    #[error("commit outcome unknown (the transaction may have been committed)")]
+    CommitOutcomeUnknown {
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// Any other error reported by SQLite. `sql` holds the statement (without
+    /// values), when there was one.
+    #[error("sqlite error: {source}{}", fmt_sql(.sql))]
+    Sqlite {
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+        /// The statement that failed, if any.
+        sql: Option<String>,
+    },
+
+    /// Opening the database file failed.
+    #[error("cannot open database `{path}`: {source}")]
+    Open {
+        /// The path that was opened.
+        path: String,
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+fn fmt_model(model: &Option<&'static str>) -> String {
+    model.map(|m| format!(" on {m}")).unwrap_or_default()
+}
+
+fn fmt_columns(columns: &[String]) -> String {
+    if columns.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", columns.join(", "))
+    }
+}
+
+fn fmt_key(key: &Option<String>) -> String {
+    key.as_ref().map(|k| format!(" with key {k}")).unwrap_or_default()
+}
+
+/// Longest SQL text shown in an error message; rusqlite errors can carry a
+/// statement of tens of kilobytes.
+const MAX_SQL_IN_MESSAGE: usize = 200;
+
+fn fmt_sql(sql: &Option<String>) -> String {
+    match sql {
+        None => String::new(),
+        Some(s) if s.len() <= MAX_SQL_IN_MESSAGE => format!(" in `{s}`"),
+        Some(s) => {
+            let mut end = MAX_SQL_IN_MESSAGE;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!(" in `{}...` ({} bytes)", &s[..end], s.len())
+        }
+    }
+}
+
+impl Error {
+    /// True for [`Error::NotFound`]: a web handler maps it to 404.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let err = db.session().get_or_not_found::<User>(42).unwrap_err();
+    /// assert!(err.is_not_found());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// True when the database was locked by another connection for longer
+    /// than the busy timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = orm::Error::Usage("not busy".into());
+    /// assert!(!err.is_busy());
+    /// ```
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Busy { .. })
+    }
+
+    /// The kind of constraint violated, for [`Error::Constraint`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = orm::Error::NotFound { model: "User", key: None };
+    /// assert_eq!(err.constraint_kind(), None);
+    /// ```
+    pub fn constraint_kind(&self) -> Option<ConstraintKind> {
+        match self {
+            Error::Constraint { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// SQLite's extended result code, when the error came from SQLite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = orm::Error::Usage("no sqlite here".into());
+    /// assert_eq!(err.sqlite_code(), None);
+    /// ```
+    pub fn sqlite_code(&self) -> Option<i32> {
+        let source = match self {
+            Error::Constraint { source, .. }
+            | Error::Busy { source }
+            | Error::CommitOutcomeUnknown { source }
+            | Error::Sqlite { source, .. }
+            | Error::Open { source, .. } => source,
+            _ => return None,
+        };
+        match source {
+            rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
+            _ => None,
+        }
+    }
+
+    /// Classify a driver error: constraint violations and busy errors get
+    /// their own variants, everything else is [`Error::Sqlite`].
+    pub(crate) fn from_sqlite(source: rusqlite::Error, sql: Option<&str>) -> Error {
+        use rusqlite::ffi;
+        let (code, message) = match &source {
+            rusqlite::Error::SqliteFailure(e, msg) => (Some(e.extended_code), msg.clone()),
+            _ => (None, None),
+        };
+        let Some(code) = code else {
+            return Error::Sqlite {
+                source,
+                sql: sql.map(str::to_owned),
+            };
+        };
+        let primary = code & 0xff;
+        if primary == ffi::SQLITE_BUSY || primary == ffi::SQLITE_LOCKED {
+            return Error::Busy { source };
+        }
+        if primary == ffi::SQLITE_CONSTRAINT {
+            let kind = match code {
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    ConstraintKind::Unique
+                }
+                ffi::SQLITE_CONSTRAINT_NOTNULL => ConstraintKind::NotNull,
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ConstraintKind::ForeignKey,
+                ffi::SQLITE_CONSTRAINT_CHECK => ConstraintKind::Check,
+                _ => ConstraintKind::Other,
+            };
+            let (table, columns) = message
+                .as_deref()
+                .map(parse_constraint_message)
+                .unwrap_or_default();
+            return Error::Constraint {
+                kind,
+                model: None,
+                table,
+                columns,
+                source,
+            };
+        }
+        Error::Sqlite {
+            source,
+            sql: sql.map(str::to_owned),
+        }
+    }
+
+    /// Attach the model whose statement failed to a constraint error.
+    pub(crate) fn with_model(mut self, name: &'static str, table_name: &str) -> Error {
+        if let Error::Constraint { model, table, .. } = &mut self {
+            if model.is_none() {
+                *model = Some(name);
+            }
+            if table.is_none() {
+                *table = Some(table_name.to_owned());
+            }
+        }
+        self
+    }
+}
+
+/// Read `table` and `columns` out of SQLite's constraint messages, for
+/// example `UNIQUE constraint failed: user.username, user.email`.
+fn parse_constraint_message(message: &str) -> (Option<String>, Vec<String>) {
+    let Some((_, list)) = message.split_once("failed: ") else {
+        return (None, Vec::new());
+    };
+    let mut table = None;
+    let mut columns = Vec::new();
+    for item in list.split(", ") {
+        match item.split_once('.') {
+            Some((t, c)) => {
+                table.get_or_insert_with(|| t.to_owned());
+                columns.push(c.to_owned());
+            }
+            // CHECK constraints are reported by constraint name, not column.
+            None => columns.push(item.to_owned()),
+        }
+    }
+    (table, columns)
+}
+
+impl From<r2d2::Error> for Error {
+    #[cold]
+    fn from(e: r2d2::Error) -> Self {
+        Error::Pool(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraint_messages_are_parsed() {
+        assert_eq!(
+            parse_constraint_message("UNIQUE constraint failed: user.username, user.email"),
+            (
+                Some("user".to_owned()),
+                vec!["username".to_owned(), "email".to_owned()]
+            )
+        );
+        assert_eq!(
+            parse_constraint_message("CHECK constraint failed: positive_age"),
+            (None, vec!["positive_age".to_owned()])
+        );
+        assert_eq!(
+            parse_constraint_message("FOREIGN KEY constraint failed"),
+            (None, vec![])
+        );
+    }
+
+    #[test]
+    fn long_sql_is_truncated_in_display() {
+        let sql = "SELECT ".to_owned() + &"x, ".repeat(10_000);
+        let err = Error::Sqlite {
+            source: rusqlite::Error::InvalidQuery,
+            sql: Some(sql),
+        };
+        let shown = err.to_string();
+        assert!(shown.len() < 400, "message is {} bytes", shown.len());
+        assert!(shown.contains("30007 bytes"));
+    }
+}

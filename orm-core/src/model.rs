@@ -1,0 +1,296 @@
+//! The contract between `#[derive(Model)]` and the rest of the crate.
+//!
+//! A model is a plain struct; the derive implements [`Model`] for it: where
+//! its metadata lives, how to read a row into it, how to read one column out
+//! of it, and how to tell which columns changed since a snapshot. The
+//! session, queries and flush only ever go through this trait.
+
+use std::fmt;
+use std::hash::Hash;
+
+use crate::error::{Error, Result};
+use crate::schema::TableDef;
+use crate::types::{ColumnType, ConversionError, ToSqlOutput, Value, ValueRef};
+
+/// A struct mapped to one table. Implemented by `#[derive(Model)]`.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// struct User {
+///     #[orm(primary_key)]
+///     id: i64,
+///     #[orm(max_length = 50, unique)]
+///     username: String,
+///     #[orm(max_length = 120, unique)]
+///     email: String,
+/// }
+///
+/// let user = User { id: 7, ..Default::default() };
+/// assert_eq!(user.key(), 7);
+/// assert_eq!(User::table().name, "user");
+/// ```
+pub trait Model: Sized + 'static {
+    /// The primary key: the field's type, or a tuple for a composite key.
+    type Key: PrimaryKey;
+
+    /// The table metadata.
+    fn table() -> &'static TableDef;
+
+    /// The primary key of this object. For a new object with an INTEGER
+    /// key, 0 until a flush assigns the real one.
+    fn key(&self) -> Self::Key;
+
+    #[doc(hidden)]
+    fn __from_row(row: &rusqlite::Row<'_>, offset: usize) -> Result<Self>;
+
+    #[doc(hidden)]
+    fn __key_from_row(row: &rusqlite::Row<'_>, offset: usize) -> Result<Self::Key>;
+
+    #[doc(hidden)]
+    fn __column_value(&self, column: usize) -> Result<ToSqlOutput<'_>>;
+
+    #[doc(hidden)]
+    fn __set_column(&mut self, column: usize, value: ValueRef<'_>) -> Result<()>;
+
+    #[doc(hidden)]
+    fn __changed_columns(&self, old: &Self) -> ColumnSet;
+
+    #[doc(hidden)]
+    fn __snapshot(&self) -> Self;
+}
+
+/// A primary key value: one column's type, or a tuple of them.
+///
+/// # Examples
+///
+/// ```
+/// use orm::PrimaryKey;
+///
+/// assert_eq!(5i64.to_values(), vec![orm::types::Value::Integer(5)]);
+/// assert_eq!((1i64, "a".to_string()).to_values().len(), 2);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a primary key",
+    label = "a key must be comparable and hashable",
+    note = "use an integer type or String (floats and Option are not keys)"
+)]
+pub trait PrimaryKey: Clone + Eq + Hash + fmt::Debug + 'static {
+    /// The key as SQL values, in key column order.
+    fn to_values(&self) -> Vec<Value>;
+
+    #[doc(hidden)]
+    fn __bind(
+        &self,
+        stmt: &mut rusqlite::Statement<'_>,
+        first: usize,
+    ) -> std::result::Result<(), ConversionError>;
+}
+
+fn bind_one<T: ColumnType>(
+    v: &T,
+    stmt: &mut rusqlite::Statement<'_>,
+    index: usize,
+) -> std::result::Result<(), ConversionError> {
+    let out = v.to_sql()?;
+    stmt.raw_bind_parameter(index, out)
+        .map_err(|e| ConversionError::new(format!("cannot bind key: {e}")))
+}
+
+impl<T: ColumnType + Clone + Eq + Hash + fmt::Debug + 'static> PrimaryKey for T {
+    fn to_values(&self) -> Vec<Value> {
+        vec![self
+            .to_sql()
+            .map(crate::types::to_owned_value)
+            .unwrap_or(Value::Null)]
+    }
+
+    #[inline]
+    fn __bind(
+        &self,
+        stmt: &mut rusqlite::Statement<'_>,
+        first: usize,
+    ) -> std::result::Result<(), ConversionError> {
+        bind_one(self, stmt, first)
+    }
+}
+
+macro_rules! tuple_key {
+    ($($name:ident $idx:tt),+) => {
+        impl<$($name: ColumnType + Clone + Eq + Hash + fmt::Debug + 'static),+> PrimaryKey for ($($name,)+) {
+            fn to_values(&self) -> Vec<Value> {
+                vec![$(self.$idx.to_sql().map(crate::types::to_owned_value).unwrap_or(Value::Null)),+]
+            }
+
+            fn __bind(
+                &self,
+                stmt: &mut rusqlite::Statement<'_>,
+                first: usize,
+            ) -> std::result::Result<(), ConversionError> {
+                $(bind_one(&self.$idx, stmt, first + $idx)?;)+
+                Ok(())
+            }
+        }
+    };
+}
+tuple_key!(A 0, B 1);
+tuple_key!(A 0, B 1, C 2);
+tuple_key!(A 0, B 1, C 2, D 3);
+
+/// A set of column indices (at most 64 columns per model).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ColumnSet(u64);
+
+impl ColumnSet {
+    /// The empty set.
+    pub const fn empty() -> Self {
+        ColumnSet(0)
+    }
+
+    /// Add column `i`.
+    #[inline]
+    pub fn insert(&mut self, i: usize) {
+        self.0 |= 1 << i;
+    }
+
+    /// Whether column `i` is in the set.
+    #[inline]
+    pub fn contains(self, i: usize) -> bool {
+        self.0 & (1 << i) != 0
+    }
+
+    /// Whether the set is empty.
+    #[inline]
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Both sets together.
+    #[inline]
+    pub fn union(self, other: ColumnSet) -> ColumnSet {
+        ColumnSet(self.0 | other.0)
+    }
+
+    /// The columns in ascending order.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..64).filter(move |&i| self.contains(i))
+    }
+
+    /// The raw bits (used as a cache key).
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+}
+
+/// Helpers called by generated code. Not part of the public API.
+#[doc(hidden)]
+pub mod private {
+    use super::*;
+    use crate::schema::TableDef;
+
+    pub use rusqlite::Row;
+
+    /// Read column `index` of `row` as field `column` of `table`.
+    #[inline]
+    pub fn decode<T: ColumnType>(
+        row: &Row<'_>,
+        index: usize,
+        table: &'static TableDef,
+        column: usize,
+    ) -> Result<T> {
+        let value = row
+            .get_ref(index)
+            .map_err(|e| Error::from_sqlite(e, None))?;
+        T::from_sql(value).map_err(|e| conversion(table, column, e))
+    }
+
+    /// Convert a value for field `column` of `table`.
+    #[inline]
+    pub fn decode_value<T: ColumnType>(
+        value: ValueRef<'_>,
+        table: &'static TableDef,
+        column: usize,
+    ) -> Result<T> {
+        T::from_sql(value).map_err(|e| conversion(table, column, e))
+    }
+
+    /// Encode field `column` of `table` for binding.
+    #[inline]
+    pub fn encode<'a, T: ColumnType>(
+        value: &'a T,
+        table: &'static TableDef,
+        column: usize,
+    ) -> Result<ToSqlOutput<'a>> {
+        value.to_sql().map_err(|e| conversion(table, column, e))
+    }
+
+    /// Whether two field values would be stored identically.
+    #[inline]
+    pub fn same<T: ColumnType>(a: &T, b: &T) -> bool {
+        matches!((a.to_sql(), b.to_sql()), (Ok(x), Ok(y)) if x == y)
+    }
+
+    #[cold]
+    fn conversion(table: &'static TableDef, column: usize, e: ConversionError) -> Error {
+        Error::Conversion {
+            table: table.name.to_owned(),
+            column: table
+                .columns
+                .get(column)
+                .map(|c| c.name)
+                .unwrap_or("?")
+                .to_owned(),
+            message: e.to_string(),
+        }
+    }
+
+    /// The error for a column index the model does not have.
+    #[cold]
+    pub fn no_such_column(table: &'static TableDef, column: usize) -> Error {
+        Error::Usage(format!("{} has no column number {column}", table.model))
+    }
+
+    /// Whether a declared type makes a one-column key SQLite's rowid.
+    pub const fn is_integer_type(sql_type: &str) -> bool {
+        let a = sql_type.as_bytes();
+        let b = b"INTEGER";
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Compile-time check that a foreign key field has the type of the
+    /// column it references (or `Option` of it).
+    pub const fn check_foreign_key<F: ForeignKeyOf<T>, M, T>(_: &crate::query::Column<M, T>) {}
+
+    /// A field type that can hold a reference to a column of type `T`.
+    #[diagnostic::on_unimplemented(
+        message = "a foreign key field of type `{Self}` cannot reference a column of type `{T}`",
+        label = "the field type must match the referenced column",
+        note = "use `{T}`, or `Option<{T}>` for an optional reference"
+    )]
+    pub trait ForeignKeyOf<T> {}
+    impl<T> ForeignKeyOf<T> for T {}
+    impl<T> ForeignKeyOf<T> for Option<T> {}
+
+    /// Compile-time check that `max_length` is on a text field.
+    pub const fn check_text<T: crate::types::TextColumn>() {}
+
+    /// Compile-time check that a field has a column mapping.
+    pub const fn check_column_type<T: ColumnType>() {}
+
+    /// Compile-time check that a key field can identify rows.
+    pub const fn check_primary_key<T: PrimaryKey>() {}
+}

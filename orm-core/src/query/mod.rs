@@ -1,0 +1,5 @@
+//! Typed queries: column handles, conditions, the query builder.
+
+mod column;
+
+pub use column::Column;

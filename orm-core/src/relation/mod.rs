@@ -1,0 +1,5 @@
+//! Relationships at run time: typed handles, loading, and in-memory sync.
+
+mod handle;
+
+pub use handle::{BelongsTo, HasMany, HasOne, ManyToMany};

@@ -1,0 +1,16 @@
+//! Table and relationship metadata, DDL, and the registry of models.
+//!
+//! [`TableDef`] and [`RelationDef`] are what `#[derive(Model)]` emits; they
+//! are public so generated code can build them and so tools can inspect a
+//! model. Users rarely touch them directly.
+
+pub(crate) mod ddl;
+pub(crate) mod registry;
+mod relation;
+mod table;
+
+pub use relation::{Cascade, Lazy, Link, RelationDef, RelationKind, SecondaryLink};
+pub use table::{
+    ColumnDef, DefaultValue, FkAction, ForeignKeyDef, ForeignTarget, IndexDef, TableCache,
+    TableDef,
+};

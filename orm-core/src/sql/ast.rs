@@ -1,0 +1,341 @@
+//! Statements as plain data.
+//!
+//! Nothing here knows about models or sessions, and nothing here writes SQL
+//! text: [`super::writer`] does that. Values are always [`Value`]s that the
+//! writer turns into bound parameters; identifiers are always quoted by the
+//! writer.
+
+use std::borrow::Cow;
+
+use crate::types::Value;
+
+/// An identifier (table, column or alias). Quoted by the writer.
+pub(crate) type Ident = Cow<'static, str>;
+
+/// Every statement the crate runs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Statement {
+    Select(Select),
+    Insert(Insert),
+    Update(Update),
+    Delete(Delete),
+    CreateTable(CreateTable),
+    CreateIndex(CreateIndex),
+    DropTable(DropTable),
+}
+
+/// A table in a FROM or JOIN clause, optionally aliased.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TableRef {
+    pub name: Ident,
+    pub alias: Option<Ident>,
+}
+
+impl TableRef {
+    pub fn new(name: impl Into<Ident>) -> Self {
+        TableRef {
+            name: name.into(),
+            alias: None,
+        }
+    }
+
+    /// The name other clauses use to qualify this table's columns.
+    pub fn qualifier(&self) -> &Ident {
+        self.alias.as_ref().unwrap_or(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JoinKind {
+    Inner,
+    Left,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Join {
+    pub kind: JoinKind,
+    pub table: TableRef,
+    pub on: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OrderBy {
+    pub expr: Expr,
+    pub desc: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Select {
+    pub distinct: bool,
+    pub columns: Vec<Expr>,
+    pub from: TableRef,
+    pub joins: Vec<Join>,
+    pub filter: Option<Expr>,
+    pub group_by: Vec<Expr>,
+    pub having: Option<Expr>,
+    pub order_by: Vec<OrderBy>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+impl Select {
+    pub fn new(from: TableRef) -> Self {
+        Select {
+            distinct: false,
+            columns: Vec::new(),
+            from,
+            joins: Vec::new(),
+            filter: None,
+            group_by: Vec::new(),
+            having: None,
+            order_by: Vec::new(),
+            limit: None,
+            offset: None,
+        }
+    }
+
+    /// Add a condition with AND.
+    pub fn and_where(&mut self, cond: Expr) {
+        self.filter = Some(match self.filter.take() {
+            None => cond,
+            Some(prev) => Expr::binary(BinOp::And, prev, cond),
+        });
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Insert {
+    pub table: Ident,
+    pub columns: Vec<Ident>,
+    /// One inner vector per row; each has `columns.len()` values.
+    pub rows: Vec<Vec<Expr>>,
+    pub returning: Vec<Ident>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Update {
+    pub table: Ident,
+    pub set: Vec<(Ident, Expr)>,
+    pub filter: Option<Expr>,
+    pub returning: Vec<Ident>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Delete {
+    pub table: Ident,
+    pub filter: Option<Expr>,
+    pub returning: Vec<Ident>,
+}
+
+/// A column in `CREATE TABLE`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ColumnSpec {
+    pub name: Ident,
+    pub sql_type: Ident,
+    pub not_null: bool,
+    /// Rendered inline: DDL cannot take bound parameters. The writer only
+    /// accepts literal values here and escapes them.
+    pub default: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ForeignKeySpec {
+    pub columns: Vec<Ident>,
+    pub target_table: Ident,
+    pub target_columns: Vec<Ident>,
+    pub on_delete: Option<&'static str>,
+    pub on_update: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CreateTable {
+    pub name: Ident,
+    pub if_not_exists: bool,
+    pub columns: Vec<ColumnSpec>,
+    pub primary_key: Vec<Ident>,
+    pub uniques: Vec<Vec<Ident>>,
+    pub foreign_keys: Vec<ForeignKeySpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CreateIndex {
+    pub name: Ident,
+    pub table: Ident,
+    pub columns: Vec<Ident>,
+    pub unique: bool,
+    pub if_not_exists: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DropTable {
+    pub name: Ident,
+    pub if_exists: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BinOp {
+    And,
+    Or,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinOp {
+    pub fn sql(self) -> &'static str {
+        match self {
+            BinOp::And => "AND",
+            BinOp::Or => "OR",
+            BinOp::Eq => "=",
+            BinOp::Ne => "<>",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+        }
+    }
+
+    /// Binding strength: a child binding less tightly than its parent is
+    /// parenthesized.
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinOp::Or => 1,
+            BinOp::And => 2,
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 4,
+            BinOp::Add | BinOp::Sub => 5,
+            BinOp::Mul | BinOp::Div => 6,
+        }
+    }
+}
+
+/// SQL functions the query API can produce. A closed list, so no function
+/// name ever comes from user input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Func {
+    Count,
+    Sum,
+    Total,
+    Min,
+    Max,
+    Avg,
+    Lower,
+    Upper,
+    Length,
+    Coalesce,
+}
+
+impl Func {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Func::Count => "count",
+            Func::Sum => "sum",
+            Func::Total => "total",
+            Func::Min => "min",
+            Func::Max => "max",
+            Func::Avg => "avg",
+            Func::Lower => "lower",
+            Func::Upper => "upper",
+            Func::Length => "length",
+            Func::Coalesce => "coalesce",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Expr {
+    Column {
+        table: Option<Ident>,
+        name: Ident,
+    },
+    Value(Value),
+    Binary {
+        op: BinOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    Not(Box<Expr>),
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Value>,
+        negated: bool,
+    },
+    InSelect {
+        expr: Box<Expr>,
+        select: Box<Select>,
+        negated: bool,
+    },
+    Between {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        /// `ESCAPE '\'` is written when true.
+        escaped: bool,
+        negated: bool,
+    },
+    Func {
+        func: Func,
+        args: Vec<Expr>,
+        distinct: bool,
+    },
+    CountStar,
+    Exists {
+        select: Box<Select>,
+        negated: bool,
+    },
+    /// A constant truth value, written as `1` or `0` (used for empty IN lists).
+    Bool(bool),
+}
+
+impl Expr {
+    pub fn column(table: impl Into<Ident>, name: impl Into<Ident>) -> Self {
+        Expr::Column {
+            table: Some(table.into()),
+            name: name.into(),
+        }
+    }
+
+    pub fn value(v: impl Into<Value>) -> Self {
+        Expr::Value(v.into())
+    }
+
+    pub fn binary(op: BinOp, left: Expr, right: Expr) -> Self {
+        Expr::Binary {
+            op,
+            left: Box::new(left),
+            right: Box::new(right),
+        }
+    }
+
+    pub fn and_all(mut conds: Vec<Expr>) -> Option<Expr> {
+        let first = if conds.is_empty() {
+            return None;
+        } else {
+            conds.remove(0)
+        };
+        Some(
+            conds
+                .into_iter()
+                .fold(first, |acc, c| Expr::binary(BinOp::And, acc, c)),
+        )
+    }
+}

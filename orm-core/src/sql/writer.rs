@@ -1,0 +1,732 @@
+//! The SQLite writer: turns a [`Statement`] into SQL text and its parameters
+//! in one pass, so placeholders and parameters cannot get out of step.
+//!
+//! Every value becomes a `?` placeholder; every identifier goes through
+//! [`quote::push_ident`]. Unsupported input is an error, never a panic.
+
+use super::ast::*;
+use super::quote::{push_ident, push_literal};
+use crate::error::{Error, Result};
+use crate::types::Value;
+
+/// IN lists longer than this are sent as one JSON array parameter
+/// (`IN (SELECT value FROM json_each(?))`): SQLite refuses statements with
+/// more than 32,766 parameters, and one statement shape per list length
+/// would flood the statement cache.
+pub(crate) const MAX_INLINE_IN_LIST: usize = 1000;
+
+/// SQL text and the values bound to its placeholders, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Written {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+/// Write a statement.
+pub(crate) fn write(stmt: &Statement) -> Result<Written> {
+    let mut w = Writer {
+        sql: String::with_capacity(128),
+        params: Vec::new(),
+    };
+    match stmt {
+        Statement::Select(s) => w.select(s)?,
+        Statement::Insert(s) => w.insert(s)?,
+        Statement::Update(s) => w.update(s)?,
+        Statement::Delete(s) => w.delete(s)?,
+        Statement::CreateTable(s) => w.create_table(s)?,
+        Statement::CreateIndex(s) => w.create_index(s)?,
+        Statement::DropTable(s) => w.drop_table(s)?,
+    }
+    Ok(Written {
+        sql: w.sql,
+        params: w.params,
+    })
+}
+
+struct Writer {
+    sql: String,
+    params: Vec<Value>,
+}
+
+impl Writer {
+    fn push(&mut self, s: &str) {
+        self.sql.push_str(s);
+    }
+
+    fn ident(&mut self, name: &str) -> Result<()> {
+        push_ident(&mut self.sql, name)
+    }
+
+    fn ident_list(&mut self, names: &[Ident]) -> Result<()> {
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.ident(n)?;
+        }
+        Ok(())
+    }
+
+    fn param(&mut self, v: Value) {
+        self.sql.push('?');
+        self.params.push(v);
+    }
+
+    fn table_ref(&mut self, t: &TableRef) -> Result<()> {
+        self.ident(&t.name)?;
+        if let Some(alias) = &t.alias {
+            self.push(" AS ");
+            self.ident(alias)?;
+        }
+        Ok(())
+    }
+
+    fn select(&mut self, s: &Select) -> Result<()> {
+        self.push("SELECT ");
+        if s.distinct {
+            self.push("DISTINCT ");
+        }
+        if s.columns.is_empty() {
+            return Err(Error::Usage("a SELECT needs at least one column".into()));
+        }
+        for (i, c) in s.columns.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.expr(c, 0)?;
+        }
+        self.push(" FROM ");
+        self.table_ref(&s.from)?;
+        for j in &s.joins {
+            self.push(match j.kind {
+                JoinKind::Inner => " JOIN ",
+                JoinKind::Left => " LEFT OUTER JOIN ",
+            });
+            self.table_ref(&j.table)?;
+            self.push(" ON ");
+            self.expr(&j.on, 0)?;
+        }
+        if let Some(f) = &s.filter {
+            self.push(" WHERE ");
+            self.expr(f, 0)?;
+        }
+        if !s.group_by.is_empty() {
+            self.push(" GROUP BY ");
+            for (i, g) in s.group_by.iter().enumerate() {
+                if i > 0 {
+                    self.push(", ");
+                }
+                self.expr(g, 0)?;
+            }
+        }
+        if let Some(h) = &s.having {
+            self.push(" HAVING ");
+            self.expr(h, 0)?;
+        }
+        if !s.order_by.is_empty() {
+            self.push(" ORDER BY ");
+            for (i, o) in s.order_by.iter().enumerate() {
+                if i > 0 {
+                    self.push(", ");
+                }
+                self.expr(&o.expr, 0)?;
+                self.push(if o.desc { " DESC" } else { " ASC" });
+            }
+        }
+        match (s.limit, s.offset) {
+            (None, None) => {}
+            (limit, offset) => {
+                // SQLite needs a LIMIT before OFFSET; -1 means "no limit".
+                self.push(" LIMIT ");
+                self.param(Value::Integer(limit.unwrap_or(-1)));
+                if let Some(o) = offset {
+                    self.push(" OFFSET ");
+                    self.param(Value::Integer(o));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn returning(&mut self, cols: &[Ident]) -> Result<()> {
+        if !cols.is_empty() {
+            self.push(" RETURNING ");
+            self.ident_list(cols)?;
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, s: &Insert) -> Result<()> {
+        self.push("INSERT INTO ");
+        self.ident(&s.table)?;
+        if s.columns.is_empty() {
+            self.push(" DEFAULT VALUES");
+        } else {
+            self.push(" (");
+            self.ident_list(&s.columns)?;
+            self.push(") VALUES ");
+            if s.rows.is_empty() {
+                return Err(Error::Usage("an INSERT needs at least one row".into()));
+            }
+            for (i, row) in s.rows.iter().enumerate() {
+                if row.len() != s.columns.len() {
+                    return Err(Error::Usage(format!(
+                        "INSERT row {i} has {} values for {} columns",
+                        row.len(),
+                        s.columns.len()
+                    )));
+                }
+                if i > 0 {
+                    self.push(", ");
+                }
+                self.push("(");
+                for (j, e) in row.iter().enumerate() {
+                    if j > 0 {
+                        self.push(", ");
+                    }
+                    self.expr(e, 0)?;
+                }
+                self.push(")");
+            }
+        }
+        self.returning(&s.returning)
+    }
+
+    fn update(&mut self, s: &Update) -> Result<()> {
+        if s.set.is_empty() {
+            return Err(Error::Usage("an UPDATE needs at least one column to set".into()));
+        }
+        self.push("UPDATE ");
+        self.ident(&s.table)?;
+        self.push(" SET ");
+        for (i, (col, e)) in s.set.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.ident(col)?;
+            self.push(" = ");
+            self.expr(e, 0)?;
+        }
+        if let Some(f) = &s.filter {
+            self.push(" WHERE ");
+            self.expr(f, 0)?;
+        }
+        self.returning(&s.returning)
+    }
+
+    fn delete(&mut self, s: &Delete) -> Result<()> {
+        self.push("DELETE FROM ");
+        self.ident(&s.table)?;
+        if let Some(f) = &s.filter {
+            self.push(" WHERE ");
+            self.expr(f, 0)?;
+        }
+        self.returning(&s.returning)
+    }
+
+    /// Layout follows SQLAlchemy's DDL (one column per line, table
+    /// constraints last), so `sqlite_master` reads the same for both.
+    fn create_table(&mut self, s: &CreateTable) -> Result<()> {
+        self.push("CREATE TABLE ");
+        if s.if_not_exists {
+            self.push("IF NOT EXISTS ");
+        }
+        self.ident(&s.name)?;
+        self.push(" (");
+        let mut first = true;
+        let mut sep = |w: &mut Writer| {
+            w.push(if first { "\n\t" } else { ", \n\t" });
+            first = false;
+        };
+        for c in &s.columns {
+            sep(self);
+            self.ident(&c.name)?;
+            self.push(" ");
+            // Declared types come from ColumnType impls and #[orm] attributes,
+            // which only allow a type name and an optional length.
+            if !is_plain_type_name(&c.sql_type) {
+                return Err(Error::Schema(format!(
+                    "column type `{}` of `{}` is not a plain SQL type name",
+                    c.sql_type, c.name
+                )));
+            }
+            self.push(&c.sql_type);
+            if c.not_null {
+                self.push(" NOT NULL");
+            }
+            if let Some(d) = &c.default {
+                self.push(" DEFAULT ");
+                push_literal(&mut self.sql, d)?;
+            }
+        }
+        if !s.primary_key.is_empty() {
+            sep(self);
+            self.push("PRIMARY KEY (");
+            self.ident_list(&s.primary_key)?;
+            self.push(")");
+        }
+        for u in &s.uniques {
+            sep(self);
+            self.push("UNIQUE (");
+            self.ident_list(u)?;
+            self.push(")");
+        }
+        for fk in &s.foreign_keys {
+            sep(self);
+            self.push("FOREIGN KEY(");
+            self.ident_list(&fk.columns)?;
+            self.push(") REFERENCES ");
+            self.ident(&fk.target_table)?;
+            self.push(" (");
+            self.ident_list(&fk.target_columns)?;
+            self.push(")");
+            if let Some(a) = fk.on_delete {
+                self.push(" ON DELETE ");
+                self.push(a);
+            }
+            if let Some(a) = fk.on_update {
+                self.push(" ON UPDATE ");
+                self.push(a);
+            }
+        }
+        self.push("\n)");
+        Ok(())
+    }
+
+    fn create_index(&mut self, s: &CreateIndex) -> Result<()> {
+        self.push(if s.unique {
+            "CREATE UNIQUE INDEX "
+        } else {
+            "CREATE INDEX "
+        });
+        if s.if_not_exists {
+            self.push("IF NOT EXISTS ");
+        }
+        self.ident(&s.name)?;
+        self.push(" ON ");
+        self.ident(&s.table)?;
+        self.push(" (");
+        self.ident_list(&s.columns)?;
+        self.push(")");
+        Ok(())
+    }
+
+    fn drop_table(&mut self, s: &DropTable) -> Result<()> {
+        self.push("DROP TABLE ");
+        if s.if_exists {
+            self.push("IF EXISTS ");
+        }
+        self.ident(&s.name)
+    }
+
+    /// Write `e`, parenthesized when it binds less tightly than `parent`.
+    fn expr(&mut self, e: &Expr, parent: u8) -> Result<()> {
+        let own = precedence(e);
+        let paren = own < parent;
+        if paren {
+            self.push("(");
+        }
+        self.expr_inner(e, own)?;
+        if paren {
+            self.push(")");
+        }
+        Ok(())
+    }
+
+    fn expr_inner(&mut self, e: &Expr, own: u8) -> Result<()> {
+        match e {
+            Expr::Column { table, name } => {
+                if let Some(t) = table {
+                    self.ident(t)?;
+                    self.push(".");
+                }
+                self.ident(name)?;
+            }
+            Expr::Value(v) => self.param(v.clone()),
+            Expr::Bool(b) => self.push(if *b { "1" } else { "0" }),
+            Expr::Binary { op, left, right } => {
+                self.expr(left, own)?;
+                self.push(" ");
+                self.push(op.sql());
+                self.push(" ");
+                // AND and OR are associative; other operators are not, so a
+                // right operand of equal strength needs parentheses.
+                let right_min = if matches!(op, BinOp::And | BinOp::Or) {
+                    own
+                } else {
+                    own + 1
+                };
+                self.expr(right, right_min)?;
+            }
+            Expr::Not(inner) => {
+                self.push("NOT ");
+                self.expr(inner, own + 1)?;
+            }
+            Expr::IsNull { expr, negated } => {
+                self.expr(expr, own + 1)?;
+                self.push(if *negated { " IS NOT NULL" } else { " IS NULL" });
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                self.expr(expr, own + 1)?;
+                self.push(if *negated { " NOT IN (" } else { " IN (" });
+                if list.len() > MAX_INLINE_IN_LIST {
+                    self.push("SELECT value FROM json_each(");
+                    self.param(Value::Text(json_array(list)?));
+                    self.push(")");
+                } else {
+                    for (i, v) in list.iter().enumerate() {
+                        if i > 0 {
+                            self.push(", ");
+                        }
+                        self.param(v.clone());
+                    }
+                }
+                self.push(")");
+            }
+            Expr::InSelect {
+                expr,
+                select,
+                negated,
+            } => {
+                self.expr(expr, own + 1)?;
+                self.push(if *negated { " NOT IN (" } else { " IN (" });
+                self.select(select)?;
+                self.push(")");
+            }
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => {
+                self.expr(expr, own + 1)?;
+                self.push(if *negated {
+                    " NOT BETWEEN "
+                } else {
+                    " BETWEEN "
+                });
+                self.expr(low, own + 1)?;
+                self.push(" AND ");
+                self.expr(high, own + 1)?;
+            }
+            Expr::Like {
+                expr,
+                pattern,
+                escaped,
+                negated,
+            } => {
+                self.expr(expr, own + 1)?;
+                self.push(if *negated { " NOT LIKE " } else { " LIKE " });
+                self.expr(pattern, own + 1)?;
+                if *escaped {
+                    self.push(" ESCAPE '\\'");
+                }
+            }
+            Expr::Func {
+                func,
+                args,
+                distinct,
+            } => {
+                self.push(func.sql());
+                self.push("(");
+                if *distinct {
+                    self.push("DISTINCT ");
+                }
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        self.push(", ");
+                    }
+                    self.expr(a, 0)?;
+                }
+                self.push(")");
+            }
+            Expr::CountStar => self.push("count(*)"),
+            Expr::Exists { select, negated } => {
+                self.push(if *negated { "NOT EXISTS (" } else { "EXISTS (" });
+                self.select(select)?;
+                self.push(")");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn precedence(e: &Expr) -> u8 {
+    match e {
+        Expr::Binary { op, .. } => op.precedence(),
+        Expr::Not(_) => 3,
+        Expr::IsNull { .. }
+        | Expr::InList { .. }
+        | Expr::InSelect { .. }
+        | Expr::Between { .. }
+        | Expr::Like { .. } => 4,
+        _ => 10,
+    }
+}
+
+/// `INTEGER`, `VARCHAR(50)`, `DOUBLE PRECISION`, `NUMERIC(10, 2)`.
+fn is_plain_type_name(t: &str) -> bool {
+    let name_end = t.find('(').unwrap_or(t.len());
+    let (name, rest) = t.split_at(name_end);
+    let name_ok = !name.trim().is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_');
+    let rest_ok = rest.is_empty()
+        || (rest.ends_with(')')
+            && rest[1..rest.len() - 1]
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ',' || c == ' '));
+    name_ok && rest_ok
+}
+
+/// Encode values as a JSON array for `json_each`.
+fn json_array(list: &[Value]) -> Result<String> {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(list.len() * 8 + 2);
+    out.push('[');
+    for (i, v) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match v {
+            Value::Null => out.push_str("null"),
+            Value::Integer(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Real(r) if r.is_finite() => {
+                let _ = write!(out, "{r:?}");
+            }
+            Value::Real(_) => {
+                return Err(Error::Usage(
+                    "an IN list cannot contain NaN or infinite values".into(),
+                ));
+            }
+            Value::Text(s) => {
+                out.push('"');
+                for c in s.chars() {
+                    match c {
+                        '"' => out.push_str("\\\""),
+                        '\\' => out.push_str("\\\\"),
+                        c if (c as u32) < 0x20 => {
+                            let _ = write!(out, "\\u{:04x}", c as u32);
+                        }
+                        c => out.push(c),
+                    }
+                }
+                out.push('"');
+            }
+            Value::Blob(_) => {
+                return Err(Error::Usage(format!(
+                    "an IN list of more than {MAX_INLINE_IN_LIST} values cannot contain blobs"
+                )));
+            }
+        }
+    }
+    out.push(']');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &'static str) -> Expr {
+        Expr::column("user", name)
+    }
+
+    fn select_where(cond: Expr) -> String {
+        let mut s = Select::new(TableRef::new("user"));
+        s.columns.push(col("id"));
+        s.filter = Some(cond);
+        write(&Statement::Select(s)).unwrap().sql
+    }
+
+    #[test]
+    fn and_inside_or_needs_no_parentheses_but_or_inside_and_does() {
+        let a = Expr::binary(BinOp::Eq, col("a"), Expr::value(1));
+        let b = Expr::binary(BinOp::Eq, col("b"), Expr::value(2));
+        let c = Expr::binary(BinOp::Eq, col("c"), Expr::value(3));
+        let or = Expr::binary(BinOp::Or, b.clone(), c.clone());
+        assert_eq!(
+            select_where(Expr::binary(BinOp::And, a.clone(), or)),
+            r#"SELECT "user"."id" FROM "user" WHERE "user"."a" = ? AND ("user"."b" = ? OR "user"."c" = ?)"#
+        );
+        let and = Expr::binary(BinOp::And, a, b);
+        assert_eq!(
+            select_where(Expr::binary(BinOp::Or, and, c)),
+            r#"SELECT "user"."id" FROM "user" WHERE "user"."a" = ? AND "user"."b" = ? OR "user"."c" = ?"#
+        );
+    }
+
+    #[test]
+    fn not_wraps_compound_conditions() {
+        let a = Expr::binary(BinOp::Eq, col("a"), Expr::value(1));
+        let b = Expr::binary(BinOp::Eq, col("b"), Expr::value(2));
+        let and = Expr::binary(BinOp::And, a.clone(), b);
+        assert!(select_where(Expr::Not(Box::new(and))).ends_with(
+            r#"WHERE NOT ("user"."a" = ? AND "user"."b" = ?)"#
+        ));
+        assert!(select_where(Expr::Not(Box::new(a))).ends_with(r#"WHERE NOT "user"."a" = ?"#));
+    }
+
+    #[test]
+    fn subtraction_keeps_right_operand_grouped() {
+        let e = Expr::binary(
+            BinOp::Sub,
+            col("a"),
+            Expr::binary(BinOp::Sub, col("b"), col("c")),
+        );
+        let cond = Expr::binary(BinOp::Gt, e, Expr::value(0));
+        assert!(select_where(cond).ends_with(r#"WHERE "user"."a" - ("user"."b" - "user"."c") > ?"#));
+    }
+
+    #[test]
+    fn values_become_parameters_in_order() {
+        let mut s = Select::new(TableRef::new("user"));
+        s.columns.push(col("id"));
+        s.filter = Some(Expr::Between {
+            expr: Box::new(col("age")),
+            low: Box::new(Expr::value(18)),
+            high: Box::new(Expr::value(65)),
+            negated: false,
+        });
+        s.limit = Some(10);
+        s.offset = Some(20);
+        let w = write(&Statement::Select(s)).unwrap();
+        assert_eq!(
+            w.sql,
+            r#"SELECT "user"."id" FROM "user" WHERE "user"."age" BETWEEN ? AND ? LIMIT ? OFFSET ?"#
+        );
+        assert_eq!(
+            w.params,
+            vec![
+                Value::Integer(18),
+                Value::Integer(65),
+                Value::Integer(10),
+                Value::Integer(20)
+            ]
+        );
+    }
+
+    #[test]
+    fn offset_without_limit_writes_limit_minus_one() {
+        let mut s = Select::new(TableRef::new("t"));
+        s.columns.push(Expr::CountStar);
+        s.offset = Some(5);
+        let w = write(&Statement::Select(s)).unwrap();
+        assert_eq!(w.sql, r#"SELECT count(*) FROM "t" LIMIT ? OFFSET ?"#);
+        assert_eq!(w.params, vec![Value::Integer(-1), Value::Integer(5)]);
+    }
+
+    #[test]
+    fn long_in_lists_become_one_json_parameter() {
+        let list: Vec<Value> = (0..5000).map(Value::Integer).collect();
+        let cond = Expr::InList {
+            expr: Box::new(col("id")),
+            list,
+            negated: false,
+        };
+        let mut s = Select::new(TableRef::new("user"));
+        s.columns.push(col("id"));
+        s.filter = Some(cond);
+        let w = write(&Statement::Select(s)).unwrap();
+        assert!(w.sql.ends_with(r#"IN (SELECT value FROM json_each(?))"#));
+        assert_eq!(w.params.len(), 1);
+    }
+
+    #[test]
+    fn json_array_escapes_text() {
+        assert_eq!(
+            json_array(&[
+                Value::Text("a\"b\\c\n".into()),
+                Value::Null,
+                Value::Real(1.5)
+            ])
+            .unwrap(),
+            r#"["a\"b\\c\u000a",null,1.5]"#
+        );
+        assert!(json_array(&[Value::Blob(vec![1])]).is_err());
+    }
+
+    #[test]
+    fn insert_update_delete() {
+        let ins = Insert {
+            table: "user".into(),
+            columns: vec!["name".into(), "email".into()],
+            rows: vec![vec![Expr::value("a"), Expr::value("b")]],
+            returning: vec!["id".into()],
+        };
+        assert_eq!(
+            write(&Statement::Insert(ins)).unwrap().sql,
+            r#"INSERT INTO "user" ("name", "email") VALUES (?, ?) RETURNING "id""#
+        );
+        let upd = Update {
+            table: "user".into(),
+            set: vec![("name".into(), Expr::value("x"))],
+            filter: Some(Expr::binary(BinOp::Eq, col("id"), Expr::value(1))),
+            returning: vec![],
+        };
+        assert_eq!(
+            write(&Statement::Update(upd)).unwrap().sql,
+            r#"UPDATE "user" SET "name" = ? WHERE "user"."id" = ?"#
+        );
+        let del = Delete {
+            table: "user".into(),
+            filter: None,
+            returning: vec![],
+        };
+        assert_eq!(
+            write(&Statement::Delete(del)).unwrap().sql,
+            r#"DELETE FROM "user""#
+        );
+    }
+
+    #[test]
+    fn create_table_matches_sqlalchemy_layout() {
+        let t = CreateTable {
+            name: "pet_category".into(),
+            if_not_exists: false,
+            columns: vec![
+                ColumnSpec {
+                    name: "pet_id".into(),
+                    sql_type: "INTEGER".into(),
+                    not_null: true,
+                    default: None,
+                },
+                ColumnSpec {
+                    name: "handler_id".into(),
+                    sql_type: "INTEGER".into(),
+                    not_null: true,
+                    default: None,
+                },
+            ],
+            primary_key: vec!["pet_id".into()],
+            uniques: vec![],
+            foreign_keys: vec![ForeignKeySpec {
+                columns: vec!["handler_id".into()],
+                target_table: "pet_handler".into(),
+                target_columns: vec!["handler_id".into()],
+                on_delete: Some("CASCADE"),
+                on_update: None,
+            }],
+        };
+        assert_eq!(
+            write(&Statement::CreateTable(t)).unwrap().sql,
+            "CREATE TABLE \"pet_category\" (\n\t\"pet_id\" INTEGER NOT NULL, \n\t\"handler_id\" INTEGER NOT NULL, \n\tPRIMARY KEY (\"pet_id\"), \n\tFOREIGN KEY(\"handler_id\") REFERENCES \"pet_handler\" (\"handler_id\") ON DELETE CASCADE\n)"
+        );
+    }
+
+    #[test]
+    fn type_names_are_checked() {
+        assert!(is_plain_type_name("VARCHAR(50)"));
+        assert!(is_plain_type_name("NUMERIC(10, 2)"));
+        assert!(is_plain_type_name("DOUBLE PRECISION"));
+        assert!(!is_plain_type_name("INT); DROP TABLE x; --"));
+        assert!(!is_plain_type_name(""));
+    }
+}

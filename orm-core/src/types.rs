@@ -1,0 +1,488 @@
+//! How Rust field types are stored in SQLite columns.
+//!
+//! [`ColumnType`] is implemented for every type a model field may have. It
+//! gives the declared SQL type used in `CREATE TABLE` and converts values in
+//! both directions without allocating (text and blobs are borrowed when
+//! written). Conversions are strict: a TEXT value in an `i64` field, or NULL in
+//! a non-`Option` field, is an error rather than a silent coercion.
+//!
+//! | Rust | declared type | stored as |
+//! |---|---|---|
+//! | `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32` | `INTEGER` | integer (range-checked on read) |
+//! | `f32`, `f64` | `FLOAT` | real (NaN is refused: SQLite would store NULL) |
+//! | `bool` | `BOOLEAN` | 0 or 1 |
+//! | `String` | `TEXT`, or `VARCHAR(n)` with `#[orm(max_length = n)]` | text |
+//! | `Vec<u8>` | `BLOB` | blob |
+//! | `Option<T>` | as `T`, nullable | NULL for `None` |
+//! | `chrono::NaiveDate` / `NaiveDateTime` / `DateTime<Utc>` (feature `chrono`) | `DATE` / `DATETIME` | ISO-8601 text, as SQLAlchemy writes it |
+//! | `time::Date` / `PrimitiveDateTime` / `OffsetDateTime` (feature `time`) | `DATE` / `DATETIME` | ISO-8601 text |
+//! | `uuid::Uuid` (feature `uuid`) | `CHAR(32)` | 32 hex digits, as SQLAlchemy's `Uuid` |
+//! | `serde_json::Value` (feature `json`) | `JSON` | JSON text |
+//! | your enum with `#[derive(SqlEnum)]` | `VARCHAR(n)` or `INTEGER` | variant name or discriminant |
+
+use std::borrow::Cow;
+use std::fmt;
+
+pub use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+
+/// Why a value could not be converted to or from its column. The message
+/// describes the mismatch without including the value (it may be secret).
+///
+/// # Examples
+///
+/// ```
+/// use orm::ColumnType;
+/// use orm::types::ValueRef;
+///
+/// let err = i64::from_sql(ValueRef::Text(b"12abc")).unwrap_err();
+/// assert_eq!(err.to_string(), "expected INTEGER, found TEXT");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversionError {
+    message: Cow<'static, str>,
+}
+
+impl ConversionError {
+    /// A conversion error with the given message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = orm::types::ConversionError::new("not a colour");
+    /// assert_eq!(err.to_string(), "not a colour");
+    /// ```
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
+        ConversionError {
+            message: message.into(),
+        }
+    }
+
+    fn unexpected(expected: &'static str, found: ValueRef<'_>) -> Self {
+        let found = match found {
+            ValueRef::Null => "NULL",
+            ValueRef::Integer(_) => "INTEGER",
+            ValueRef::Real(_) => "REAL",
+            ValueRef::Text(_) => "TEXT",
+            ValueRef::Blob(_) => "BLOB",
+        };
+        ConversionError::new(format!("expected {expected}, found {found}"))
+    }
+}
+
+impl fmt::Display for ConversionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConversionError {}
+
+/// A Rust type that can be stored in one column.
+///
+/// Implemented for the types in the [module table](self). Implement it for
+/// your own types to store them; for enums, `#[derive(SqlEnum)]` does it.
+///
+/// # Examples
+///
+/// ```
+/// use orm::ColumnType;
+/// use orm::types::{ConversionError, ToSqlOutput, ValueRef};
+///
+/// /// A temperature stored as an integer number of millikelvin.
+/// #[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// struct MilliKelvin(i64);
+///
+/// impl ColumnType for MilliKelvin {
+///     const SQL_TYPE: &'static str = "INTEGER";
+///     fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+///         Ok(ToSqlOutput::from(self.0))
+///     }
+///     fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+///         i64::from_sql(value).map(MilliKelvin)
+///     }
+/// }
+///
+/// assert_eq!(MilliKelvin::from_sql(ValueRef::Integer(273_150)), Ok(MilliKelvin(273_150)));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in a column",
+    label = "this field type has no column mapping",
+    note = "supported: integers up to i64/u32, f32, f64, bool, String, Vec<u8>, Option<T> of those, and the chrono/time/uuid/json types behind cargo features",
+    note = "for an enum, add #[derive(orm::SqlEnum)]; for another type, implement orm::ColumnType; for a field that is not a column, mark it #[orm(skip)]"
+)]
+pub trait ColumnType: Sized {
+    /// The type declared in `CREATE TABLE`, for example `INTEGER`.
+    const SQL_TYPE: &'static str;
+    /// Whether the column accepts NULL (true only for `Option<T>`).
+    const NULLABLE: bool = false;
+
+    /// Convert the value for binding into a statement.
+    ///
+    /// # Errors
+    ///
+    /// When the value cannot be stored faithfully (for example `f64::NAN`).
+    fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError>;
+
+    /// Convert a value read from the database.
+    ///
+    /// # Errors
+    ///
+    /// When the stored value has another type or is out of range.
+    fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError>;
+}
+
+/// Marker for column types that accept `#[orm(max_length = n)]`.
+#[diagnostic::on_unimplemented(
+    message = "`max_length` applies to text columns, but `{Self}` is not text",
+    label = "not a text type",
+    note = "remove `max_length`, or make the field a `String`"
+)]
+pub trait TextColumn {}
+impl TextColumn for String {}
+impl<T: TextColumn> TextColumn for Option<T> {}
+
+macro_rules! integer_column {
+    ($($t:ty),*) => {$(
+        impl ColumnType for $t {
+            const SQL_TYPE: &'static str = "INTEGER";
+            #[inline]
+            fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+                Ok(ToSqlOutput::Owned(Value::Integer(i64::from(*self))))
+            }
+            #[inline]
+            fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+                match value {
+                    ValueRef::Integer(i) => <$t>::try_from(i).map_err(|_| {
+                        ConversionError::new(concat!("integer out of range for ", stringify!($t)))
+                    }),
+                    other => Err(ConversionError::unexpected("INTEGER", other)),
+                }
+            }
+        }
+    )*};
+}
+integer_column!(i8, i16, i32, i64, u8, u16, u32);
+
+impl ColumnType for f64 {
+    const SQL_TYPE: &'static str = "FLOAT";
+    #[inline]
+    fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+        if self.is_nan() {
+            // SQLite binds NaN as NULL, which would silently lose the value.
+            return Err(ConversionError::new("NaN cannot be stored (SQLite would store NULL)"));
+        }
+        Ok(ToSqlOutput::Owned(Value::Real(*self)))
+    }
+    #[inline]
+    fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+        match value {
+            ValueRef::Real(r) => Ok(r),
+            ValueRef::Integer(i) => Ok(i as f64),
+            other => Err(ConversionError::unexpected("REAL", other)),
+        }
+    }
+}
+
+impl ColumnType for f32 {
+    const SQL_TYPE: &'static str = "FLOAT";
+    #[inline]
+    fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+        if self.is_nan() {
+            return Err(ConversionError::new("NaN cannot be stored (SQLite would store NULL)"));
+        }
+        Ok(ToSqlOutput::Owned(Value::Real(f64::from(*self))))
+    }
+    #[inline]
+    fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+        f64::from_sql(value).map(|v| v as f32)
+    }
+}
+
+impl ColumnType for bool {
+    const SQL_TYPE: &'static str = "BOOLEAN";
+    #[inline]
+    fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+        Ok(ToSqlOutput::Owned(Value::Integer(i64::from(*self))))
+    }
+    #[inline]
+    fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+        match value {
+            ValueRef::Integer(0) => Ok(false),
+            ValueRef::Integer(1) => Ok(true),
+            ValueRef::Integer(_) => Err(ConversionError::new("expected 0 or 1 for a BOOLEAN")),
+            other => Err(ConversionError::unexpected("BOOLEAN", other)),
+        }
+    }
+}
+
+impl ColumnType for String {
+    const SQL_TYPE: &'static str = "TEXT";
+    #[inline]
+    fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.as_bytes())))
+    }
+    #[inline]
+    fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+        match value {
+            ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+                .map(str::to_owned)
+                .map_err(|_| ConversionError::new("TEXT is not valid UTF-8")),
+            other => Err(ConversionError::unexpected("TEXT", other)),
+        }
+    }
+}
+
+impl ColumnType for Vec<u8> {
+    const SQL_TYPE: &'static str = "BLOB";
+    #[inline]
+    fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Blob(self)))
+    }
+    #[inline]
+    fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+        match value {
+            ValueRef::Blob(bytes) => Ok(bytes.to_vec()),
+            other => Err(ConversionError::unexpected("BLOB", other)),
+        }
+    }
+}
+
+impl<T: ColumnType> ColumnType for Option<T> {
+    const SQL_TYPE: &'static str = T::SQL_TYPE;
+    const NULLABLE: bool = true;
+    #[inline]
+    fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+        match self {
+            Some(v) => v.to_sql(),
+            None => Ok(ToSqlOutput::Owned(Value::Null)),
+        }
+    }
+    #[inline]
+    fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+        match value {
+            ValueRef::Null => Ok(None),
+            other => T::from_sql(other).map(Some),
+        }
+    }
+}
+
+/// Turn a borrowed SQL value into an owned [`Value`].
+pub(crate) fn to_owned_value(v: ToSqlOutput<'_>) -> Value {
+    // Other variants exist only with rusqlite features this crate never
+    // produces values for (zero blobs, function arguments, pointers).
+    #[allow(unreachable_patterns)]
+    match v {
+        ToSqlOutput::Borrowed(r) => value_ref_to_owned(r),
+        ToSqlOutput::Owned(v) => v,
+        _ => Value::Null,
+    }
+}
+
+/// An owned copy of a borrowed value. Text that is not UTF-8 (which only a
+/// foreign writer can produce) is kept byte-exact as a blob.
+pub(crate) fn value_ref_to_owned(r: ValueRef<'_>) -> Value {
+    match r {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(b) => match String::from_utf8(b.to_vec()) {
+            Ok(s) => Value::Text(s),
+            Err(e) => Value::Blob(e.into_bytes()),
+        },
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+#[cfg(feature = "chrono")]
+mod chrono_types {
+    use super::*;
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+    fn text(value: ValueRef<'_>) -> Result<&str, ConversionError> {
+        match value {
+            ValueRef::Text(b) => {
+                std::str::from_utf8(b).map_err(|_| ConversionError::new("TEXT is not valid UTF-8"))
+            }
+            other => Err(ConversionError::unexpected("TEXT", other)),
+        }
+    }
+
+    impl ColumnType for NaiveDate {
+        const SQL_TYPE: &'static str = "DATE";
+        fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+            Ok(ToSqlOutput::Owned(Value::Text(self.format("%Y-%m-%d").to_string())))
+        }
+        fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+            NaiveDate::parse_from_str(text(value)?, "%Y-%m-%d")
+                .map_err(|_| ConversionError::new("expected a date as YYYY-MM-DD"))
+        }
+    }
+
+    impl ColumnType for NaiveDateTime {
+        const SQL_TYPE: &'static str = "DATETIME";
+        fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+            // SQLAlchemy's SQLite DATETIME storage format.
+            Ok(ToSqlOutput::Owned(Value::Text(
+                self.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+            )))
+        }
+        fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+            let s = text(value)?;
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
+                .map_err(|_| ConversionError::new("expected a datetime as YYYY-MM-DD HH:MM:SS"))
+        }
+    }
+
+    impl ColumnType for DateTime<Utc> {
+        const SQL_TYPE: &'static str = "DATETIME";
+        fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+            Ok(ToSqlOutput::Owned(Value::Text(
+                self.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+            )))
+        }
+        fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+            NaiveDateTime::from_sql(value).map(|n| n.and_utc())
+        }
+    }
+}
+
+#[cfg(feature = "time")]
+mod time_types {
+    use super::*;
+    use time::format_description::FormatItem;
+    use time::macros::format_description;
+    use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+    const DATE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
+    const DATETIME: &[FormatItem<'static>] =
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]");
+    const DATETIME_PARSE: &[FormatItem<'static>] =
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]");
+
+    fn text(value: ValueRef<'_>) -> Result<&str, ConversionError> {
+        match value {
+            ValueRef::Text(b) => {
+                std::str::from_utf8(b).map_err(|_| ConversionError::new("TEXT is not valid UTF-8"))
+            }
+            other => Err(ConversionError::unexpected("TEXT", other)),
+        }
+    }
+
+    fn fmt_err(_: impl std::fmt::Display) -> ConversionError {
+        ConversionError::new("cannot format the date")
+    }
+
+    impl ColumnType for Date {
+        const SQL_TYPE: &'static str = "DATE";
+        fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+            Ok(ToSqlOutput::Owned(Value::Text(self.format(DATE).map_err(fmt_err)?)))
+        }
+        fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+            Date::parse(text(value)?, DATE)
+                .map_err(|_| ConversionError::new("expected a date as YYYY-MM-DD"))
+        }
+    }
+
+    impl ColumnType for PrimitiveDateTime {
+        const SQL_TYPE: &'static str = "DATETIME";
+        fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+            Ok(ToSqlOutput::Owned(Value::Text(self.format(DATETIME).map_err(fmt_err)?)))
+        }
+        fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+            PrimitiveDateTime::parse(text(value)?, DATETIME_PARSE)
+                .map_err(|_| ConversionError::new("expected a datetime as YYYY-MM-DD HH:MM:SS"))
+        }
+    }
+
+    impl ColumnType for OffsetDateTime {
+        const SQL_TYPE: &'static str = "DATETIME";
+        fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+            let utc = self.to_offset(UtcOffset::UTC);
+            PrimitiveDateTime::new(utc.date(), utc.time())
+                .to_sql()
+                .map(|v| ToSqlOutput::Owned(to_owned_value(v)))
+        }
+        fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+            PrimitiveDateTime::from_sql(value).map(PrimitiveDateTime::assume_utc)
+        }
+    }
+}
+
+#[cfg(feature = "uuid")]
+impl ColumnType for uuid::Uuid {
+    const SQL_TYPE: &'static str = "CHAR(32)";
+    fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+        Ok(ToSqlOutput::Owned(Value::Text(self.simple().to_string())))
+    }
+    fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+        match value {
+            ValueRef::Text(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| uuid::Uuid::parse_str(s).ok())
+                .ok_or_else(|| ConversionError::new("expected a UUID as 32 hex digits")),
+            ValueRef::Blob(b) => uuid::Uuid::from_slice(b)
+                .map_err(|_| ConversionError::new("expected a 16-byte UUID blob")),
+            other => Err(ConversionError::unexpected("TEXT", other)),
+        }
+    }
+}
+
+#[cfg(feature = "json")]
+impl ColumnType for serde_json::Value {
+    const SQL_TYPE: &'static str = "JSON";
+    fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
+        serde_json::to_string(self)
+            .map(|s| ToSqlOutput::Owned(Value::Text(s)))
+            .map_err(|e| ConversionError::new(format!("cannot encode JSON: {e}")))
+    }
+    fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
+        match value {
+            ValueRef::Text(b) => serde_json::from_slice(b)
+                .map_err(|_| ConversionError::new("TEXT is not valid JSON")),
+            other => Err(ConversionError::unexpected("JSON text", other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_range_checked() {
+        assert_eq!(u8::from_sql(ValueRef::Integer(255)), Ok(255));
+        assert!(u8::from_sql(ValueRef::Integer(256)).is_err());
+        assert!(u32::from_sql(ValueRef::Integer(-1)).is_err());
+        assert!(i64::from_sql(ValueRef::Real(1.5)).is_err());
+    }
+
+    #[test]
+    fn nan_is_refused_and_infinities_pass() {
+        assert!(f64::NAN.to_sql().is_err());
+        assert!(f64::INFINITY.to_sql().is_ok());
+        assert!(f32::NAN.to_sql().is_err());
+    }
+
+    #[test]
+    fn null_only_fits_option() {
+        assert!(String::from_sql(ValueRef::Null).is_err());
+        assert_eq!(Option::<String>::from_sql(ValueRef::Null), Ok(None));
+        assert_eq!(
+            Option::<i64>::from_sql(ValueRef::Integer(3)),
+            Ok(Some(3))
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error() {
+        let err = String::from_sql(ValueRef::Text(&[0xff, 0xfe])).unwrap_err();
+        assert_eq!(err.to_string(), "TEXT is not valid UTF-8");
+    }
+
+    #[test]
+    fn booleans_accept_only_zero_and_one() {
+        assert_eq!(bool::from_sql(ValueRef::Integer(1)), Ok(true));
+        assert!(bool::from_sql(ValueRef::Integer(2)).is_err());
+    }
+}

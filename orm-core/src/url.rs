@@ -1,0 +1,175 @@
+//! Database URLs, in SQLAlchemy's SQLite forms.
+//!
+//! | URL | database |
+//! |---|---|
+//! | `sqlite:///app.db` | `app.db`, relative to the current directory |
+//! | `sqlite:////var/data/app.db` | `/var/data/app.db` |
+//! | `sqlite://`, `sqlite:///` or `sqlite:///:memory:` | a new private in-memory database |
+//!
+//! Percent-escapes in the path are decoded (`my%20app.db`). Anything else is
+//! an [`Error::InvalidUrl`] that says what to write instead.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Where a URL says the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    Memory,
+    File(PathBuf),
+}
+
+fn invalid(url: &str, reason: impl Into<String>) -> Error {
+    // Keep messages short even for absurd input.
+    let shown: String = url.chars().take(200).collect();
+    Error::InvalidUrl {
+        url: shown,
+        reason: reason.into(),
+    }
+}
+
+/// Parse a database URL.
+pub(crate) fn parse(url: &str) -> Result<Location> {
+    if url.is_empty() {
+        return Err(invalid(url, "the URL is empty; write sqlite:///app.db"));
+    }
+    if url.trim() != url {
+        return Err(invalid(url, "the URL has leading or trailing whitespace"));
+    }
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return Err(invalid(
+            url,
+            "missing scheme; write sqlite:///relative.db or sqlite:////absolute/path.db",
+        ));
+    };
+    let driver = scheme.split_once('+').map(|(s, _)| s).unwrap_or(scheme);
+    if !driver.eq_ignore_ascii_case("sqlite") {
+        return Err(invalid(
+            url,
+            format!("unsupported scheme `{scheme}`; orm works with SQLite only: sqlite:///app.db"),
+        ));
+    }
+    if driver.len() != scheme.len() && !scheme[driver.len() + 1..].eq_ignore_ascii_case("rusqlite") {
+        return Err(invalid(
+            url,
+            format!("unsupported driver in `{scheme}`; write sqlite:// (or sqlite+rusqlite://)"),
+        ));
+    }
+    let Some(after) = rest.strip_prefix("//") else {
+        return Err(invalid(
+            url,
+            "expected `//` after `sqlite:`; write sqlite:///relative.db or sqlite:////absolute/path.db",
+        ));
+    };
+    if after.contains('?') {
+        return Err(invalid(
+            url,
+            "query parameters are not supported; configure the connection with Database::builder()",
+        ));
+    }
+    if after.contains('#') {
+        return Err(invalid(url, "a `#` fragment is not allowed; percent-encode it as %23"));
+    }
+    if after.is_empty() {
+        return Ok(Location::Memory);
+    }
+    let Some(path) = after.strip_prefix('/') else {
+        let host = after.split('/').next().unwrap_or(after);
+        return Err(invalid(
+            url,
+            format!("a host (`{host}`) is not allowed in a SQLite URL; write sqlite:///{after}"),
+        ));
+    };
+    if path.is_empty() || path == ":memory:" {
+        return Ok(Location::Memory);
+    }
+    let decoded = percent_decode(path).map_err(|why| invalid(url, why))?;
+    if decoded.contains('\0') {
+        return Err(invalid(url, "the path contains a NUL character"));
+    }
+    if decoded.ends_with('/') {
+        return Err(invalid(url, "the path names a directory; add a file name such as app.db"));
+    }
+    Ok(Location::File(PathBuf::from(decoded)))
+}
+
+fn percent_decode(s: &str) -> std::result::Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                None => return Err(format!("bad percent-escape at byte {i}; write %25 for a literal %")),
+            }
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "the decoded path is not valid UTF-8".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_urls() {
+        assert_eq!(parse("sqlite:///app.db").unwrap(), Location::File("app.db".into()));
+        assert_eq!(
+            parse("sqlite:////var/data/app.db").unwrap(),
+            Location::File("/var/data/app.db".into())
+        );
+        assert_eq!(
+            parse("sqlite:///sub/dir/app.db").unwrap(),
+            Location::File("sub/dir/app.db".into())
+        );
+        assert_eq!(parse("sqlite://").unwrap(), Location::Memory);
+        assert_eq!(parse("sqlite:///").unwrap(), Location::Memory);
+        assert_eq!(parse("sqlite:///:memory:").unwrap(), Location::Memory);
+        assert_eq!(parse("SQLite:///x.db").unwrap(), Location::File("x.db".into()));
+        assert_eq!(parse("sqlite+rusqlite:///x.db").unwrap(), Location::File("x.db".into()));
+        assert_eq!(
+            parse("sqlite:///my%20app.db").unwrap(),
+            Location::File("my app.db".into())
+        );
+    }
+
+    #[test]
+    fn bad_urls_say_why() {
+        let cases = [
+            ("", "empty"),
+            ("app.db", "missing scheme"),
+            ("postgres://localhost/app", "unsupported scheme"),
+            ("sqlite+pysqlite:///x.db", "unsupported driver"),
+            ("sqlite:/app.db", "expected `//`"),
+            ("sqlite:app.db", "expected `//`"),
+            ("sqlite://localhost/app.db", "host"),
+            ("sqlite:///app.db?mode=ro", "query parameters"),
+            ("sqlite:///app.db#x", "fragment"),
+            ("sqlite:///dir/", "directory"),
+            ("sqlite:///bad%zzescape.db", "percent-escape"),
+            ("sqlite:///nul%00.db", "NUL"),
+            (" sqlite:///app.db", "whitespace"),
+            ("sqlite:///%ff%fe.db", "UTF-8"),
+        ];
+        for (url, expected) in cases {
+            match parse(url) {
+                Err(Error::InvalidUrl { reason, .. }) => {
+                    assert!(reason.contains(expected), "{url:?}: {reason}")
+                }
+                other => panic!("{url:?} gave {other:?}"),
+            }
+        }
+    }
+}

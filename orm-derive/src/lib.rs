@@ -1,0 +1,33 @@
+//! The derive macros of the [`orm`](https://docs.rs/orm) crate. Use them
+//! through `orm`: `use orm::prelude::*;` brings `Model` and `SqlEnum` into
+//! scope.
+//!
+//! Each derive runs parse ([`ast`], [`attr`]) -> validate ([`validate`]) ->
+//! expand ([`expand`]). All mistakes of one struct are reported together,
+//! each spanned on the offending token.
+
+mod ast;
+mod attr;
+mod ctxt;
+mod expand;
+mod naming;
+mod sql_enum;
+mod validate;
+
+use proc_macro::TokenStream;
+
+/// Map a struct to a table. See the `orm` crate's documentation for the
+/// attributes.
+#[proc_macro_derive(Model, attributes(orm))]
+pub fn derive_model(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    expand::derive_model(&input).into()
+}
+
+/// Store a fieldless enum in one column, by variant name (TEXT) or, with
+/// `#[orm(storage = "integer")]`, by discriminant.
+#[proc_macro_derive(SqlEnum, attributes(orm))]
+pub fn derive_sql_enum(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    sql_enum::derive_sql_enum(&input).into()
+}

@@ -1,0 +1,2 @@
+//! placeholder, replaced below
+pub use orm_core::*;
