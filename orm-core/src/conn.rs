@@ -90,7 +90,7 @@ pub(crate) struct Conn {
     /// pool then closes it instead of reusing it.
     pub broken: bool,
     /// UPDATE statements by (table, changed column set).
-    pub update_sql: FxHashMap<(usize, u64), String>,
+    pub update_sql: FxHashMap<(usize, u64), Arc<str>>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -476,6 +476,7 @@ impl Conn {
 
     /// Run a statement with owned parameters, returning the changed row count.
     pub fn execute_values(&self, sql: &str, params: &[Value], observer: &Observer) -> Result<usize> {
+        crate::types::check_params(params)?;
         let mut stmt = self.prepare(sql, observer, &|| params.to_vec())?;
         for (i, p) in params.iter().enumerate() {
             stmt.raw_bind_parameter(i + 1, p)

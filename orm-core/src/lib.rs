@@ -9,6 +9,7 @@ mod model;
 pub mod query;
 pub mod relation;
 pub mod schema;
+mod session;
 mod sql;
 pub mod types;
 mod url;
@@ -18,13 +19,15 @@ pub use database::{Database, DatabaseBuilder};
 pub use error::{ConstraintKind, Error, Result};
 pub use model::{Model, PrimaryKey};
 pub use orm_derive::{Model, SqlEnum};
-pub use query::Column;
+pub use query::{Column, ModelQuery, Query};
 pub use relation::{BelongsTo, HasMany, HasOne, ManyToMany};
+pub use session::{Addable, Obj, ObjState, Session};
 pub use types::ColumnType;
 
 /// The names most programs need: `use orm::prelude::*;`.
 pub mod prelude {
-    pub use crate::{ColumnType, Database, Error, Model, SqlEnum};
+    pub use crate::query::{ModelQuery, TextOps};
+    pub use crate::{ColumnType, ConstraintKind, Database, Error, Model, Obj, ObjState, Session, SqlEnum};
 }
 
 #[doc(hidden)]

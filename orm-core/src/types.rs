@@ -266,6 +266,66 @@ impl<T: ColumnType> ColumnType for Option<T> {
     }
 }
 
+/// A Rust value usable as a parameter of raw SQL ([`params!`](crate::params)
+/// and [`Query::filter_by`](crate::Query::filter_by)).
+///
+/// # Examples
+///
+/// ```
+/// use orm::types::{ToValue, Value};
+/// assert_eq!("ann".to_value(), Value::Text("ann".into()));
+/// assert_eq!(3i32.to_value(), Value::Integer(3));
+/// assert_eq!(None::<i64>.to_value(), Value::Null);
+/// ```
+pub trait ToValue {
+    /// The value to bind.
+    fn to_value(&self) -> Value;
+}
+
+impl<T: ColumnType> ToValue for T {
+    fn to_value(&self) -> Value {
+        // A value that cannot be stored (NaN) is kept as NaN, which every
+        // statement refuses with a conversion error before binding.
+        self.to_sql().map(to_owned_value).unwrap_or(Value::Real(f64::NAN))
+    }
+}
+
+impl ToValue for str {
+    fn to_value(&self) -> Value {
+        Value::Text(self.to_owned())
+    }
+}
+
+impl ToValue for Value {
+    fn to_value(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl ToValue for &str {
+    fn to_value(&self) -> Value {
+        Value::Text((*self).to_owned())
+    }
+}
+
+impl ToValue for &String {
+    fn to_value(&self) -> Value {
+        Value::Text((*self).clone())
+    }
+}
+
+/// Refuse parameters SQLite would store wrongly (NaN binds as NULL).
+pub(crate) fn check_params(params: &[Value]) -> crate::error::Result<()> {
+    match params.iter().position(|p| matches!(p, Value::Real(r) if r.is_nan())) {
+        None => Ok(()),
+        Some(i) => Err(crate::error::Error::Conversion {
+            table: "(parameters)".into(),
+            column: format!("parameter {}", i + 1),
+            message: "NaN cannot be stored (SQLite would store NULL)".into(),
+        }),
+    }
+}
+
 /// Turn a borrowed SQL value into an owned [`Value`].
 pub(crate) fn to_owned_value(v: ToSqlOutput<'_>) -> Value {
     // Other variants exist only with rusqlite features this crate never

@@ -1,5 +1,22 @@
-//! Typed queries: column handles, conditions, the query builder.
+//! Typed queries: column handles, conditions, the query builder, pages,
+//! tuple selects and raw SQL.
+//!
+//! Pipeline: [`Query`] builder -> statement AST -> SQLite writer -> `(sql,
+//! params)` -> the session's cached prepared statement -> rows ->
+//! `Model::__from_row` -> identity map (an object already in the session
+//! wins).
 
+mod builder;
 mod column;
+mod expr;
+mod page;
+mod raw;
+mod select;
 
+pub use builder::{ModelQuery, Query};
 pub use column::Column;
+pub use expr::{
+    Aggregate, Assignment, Condition, ExprNode, IntoSqlValue, Nullable, Numeric, Order, TextOps, count,
+};
+pub use page::Page;
+pub use select::{FromRow, SelectItem, SelectList, TupleQuery};

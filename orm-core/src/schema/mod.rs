@@ -6,6 +6,7 @@
 
 pub(crate) mod ddl;
 pub(crate) mod registry;
+pub(crate) mod statements;
 mod relation;
 mod table;
 

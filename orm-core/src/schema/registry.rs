@@ -222,7 +222,7 @@ fn check_back_populates(defs: &[&'static RelationDef]) -> Result<()> {
 /// Kahn's algorithm over foreign keys. Self-references are ignored; tables in
 /// a cycle keep registration order (SQLite accepts a foreign key to a table
 /// created later).
-fn creation_order(tables: &[&'static TableDef]) -> Vec<&'static TableDef> {
+pub(crate) fn creation_order(tables: &[&'static TableDef]) -> Vec<&'static TableDef> {
     let index_of = |name: &str| tables.iter().position(|t| t.name == name);
     let parents: Vec<Vec<usize>> = tables
         .iter()

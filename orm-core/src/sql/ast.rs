@@ -69,6 +69,10 @@ pub(crate) struct Select {
     pub distinct: bool,
     pub columns: Vec<Expr>,
     pub from: TableRef,
+    /// `FROM (<select>) AS <from.name>` instead of a table.
+    pub from_select: Option<Box<Select>>,
+    /// No FROM clause at all (`SELECT EXISTS (...)`).
+    pub no_from: bool,
     pub joins: Vec<Join>,
     pub filter: Option<Expr>,
     pub group_by: Vec<Expr>,
@@ -84,6 +88,8 @@ impl Select {
             distinct: false,
             columns: Vec::new(),
             from,
+            from_select: None,
+            no_from: false,
             joins: Vec::new(),
             filter: None,
             group_by: Vec::new(),
@@ -302,8 +308,11 @@ pub(crate) enum Expr {
         select: Box<Select>,
         negated: bool,
     },
-    /// A constant truth value, written as `1` or `0` (used for empty IN lists).
+    /// A constant truth value, written as `1` or `0`.
     Bool(bool),
+    /// A value that could not be converted when the query was built (for
+    /// example NaN); writing the statement fails with this message.
+    Invalid(String),
 }
 
 impl Expr {

@@ -95,8 +95,17 @@ impl Writer {
             }
             self.expr(c, 0)?;
         }
-        self.push(" FROM ");
-        self.table_ref(&s.from)?;
+        if !s.no_from {
+            self.push(" FROM ");
+            if let Some(sub) = &s.from_select {
+                self.push("(");
+                self.select(sub)?;
+                self.push(") AS ");
+                self.ident(&s.from.name)?;
+            } else {
+                self.table_ref(&s.from)?;
+            }
+        }
         for j in &s.joins {
             self.push(match j.kind {
                 JoinKind::Inner => " JOIN ",
@@ -344,6 +353,9 @@ impl Writer {
             }
             Expr::Value(v) => self.param(v.clone()),
             Expr::Bool(b) => self.push(if *b { "1" } else { "0" }),
+            Expr::Invalid(message) => {
+                return Err(Error::Usage(format!("a query value cannot be used: {message}")));
+            }
             Expr::Binary { op, left, right } => {
                 self.expr(left, own)?;
                 self.push(" ");
@@ -658,7 +670,7 @@ mod tests {
         let ins = Insert {
             table: "user".into(),
             columns: vec!["name".into(), "email".into()],
-            rows: vec![vec![Expr::value("a"), Expr::value("b")]],
+            rows: vec![vec![Expr::value("a".to_string()), Expr::value("b".to_string())]],
             returning: vec!["id".into()],
         };
         assert_eq!(
@@ -667,7 +679,7 @@ mod tests {
         );
         let upd = Update {
             table: "user".into(),
-            set: vec![("name".into(), Expr::value("x"))],
+            set: vec![("name".into(), Expr::value("x".to_string()))],
             filter: Some(Expr::binary(BinOp::Eq, col("id"), Expr::value(1))),
             returning: vec![],
         };

@@ -1,0 +1,959 @@
+//! [`Query`]: the query builder of one model, and its terminals.
+//!
+//! A query is a [`Select`] under construction. Terminals autoflush, write
+//! the statement, run it through the session's cached prepared statements,
+//! and pass every row through the identity map (or, for the `_detached`
+//! terminals, return plain values with no tracking).
+
+use std::marker::PhantomData;
+
+use super::column::Column;
+use super::expr::{Aggregate, Assignment, Condition, Order};
+use super::page::Page;
+use super::select::{SelectList, TupleQuery};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::relation::loader::LoadPlan;
+use crate::schema::statements;
+use crate::session::{Obj, Session};
+use crate::sql::ast::{BinOp, Delete, Expr, OrderBy, Select, Statement, TableRef, Update};
+use crate::sql::writer;
+use crate::types::{ColumnType, Value};
+
+/// A query over model `M`, made by [`Session::query`].
+///
+/// Builder methods consume and return the query; terminals (`all`, `first`,
+/// `one`, `count`, `paginate`, ...) run it. Every value is a bound
+/// parameter, every identifier is quoted.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64, name: String, age: i64 }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let s = db.session();
+/// for (name, age) in [("ann", 31), ("bob", 17), ("cid", 45)] {
+///     s.add(User { name: name.into(), age, ..Default::default() })?;
+/// }
+/// let adults = s
+///     .query::<User>()
+///     .filter(User::age.ge(18))
+///     .order_by(User::age.desc())
+///     .all()?;
+/// let names: Vec<String> = adults.iter().map(|u| u.read().map(|u| u.name.clone())).collect::<Result<_, _>>()?;
+/// assert_eq!(names, ["cid", "ann"]);
+/// # Ok(()) }
+/// ```
+#[must_use = "a query does nothing until a terminal such as .all() runs it"]
+pub struct Query<'s, M: Model> {
+    pub(crate) session: &'s Session,
+    pub(crate) select: Select,
+    pub(crate) loads: LoadPlan,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M: Model> Clone for Query<'_, M> {
+    fn clone(&self) -> Self {
+        Query {
+            session: self.session,
+            select: self.select.clone(),
+            loads: self.loads.clone(),
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<M: Model> std::fmt::Debug for Query<'_, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.to_sql() {
+            Ok((sql, _)) => write!(f, "Query({sql})"),
+            Err(e) => write!(f, "Query(<invalid: {e}>)"),
+        }
+    }
+}
+
+impl Session {
+    /// Start a query over model `M`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// assert!(db.session().query::<User>().all()?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn query<M: Model>(&self) -> Query<'_, M> {
+        Query {
+            session: self,
+            select: Select::new(TableRef::new(M::table().name)),
+            loads: LoadPlan::default(),
+            _model: PhantomData,
+        }
+    }
+}
+
+/// `User::query(&session)`: Flask-SQLAlchemy's `User.query`, for every model.
+pub trait ModelQuery: Model {
+    /// Start a query over this model in `session`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// assert_eq!(User::query(&session).count()?, 0);
+    /// # Ok(()) }
+    /// ```
+    fn query(session: &Session) -> Query<'_, Self> {
+        session.query::<Self>()
+    }
+}
+
+impl<M: Model> ModelQuery for M {}
+
+fn unknown_column<M: Model>(name: &str) -> Error {
+    Error::UnknownColumn {
+        model: M::table().model,
+        name: name.chars().take(64).collect(),
+    }
+}
+
+impl<'s, M: Model> Query<'s, M> {
+    /// Keep rows matching `condition` (ANDed with earlier filters).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let s = db.session();
+    /// let (sql, _) = s.query::<User>().filter(User::id.gt(1)).filter(User::name.eq("x")).to_sql()?;
+    /// assert!(sql.ends_with(r#"WHERE "user"."id" > ? AND "user"."name" = ?"#));
+    /// # Ok(()) }
+    /// ```
+    pub fn filter(mut self, condition: Condition) -> Self {
+        self.select.and_where(condition.0);
+        self
+    }
+
+    /// Keep rows whose column `name` (Rust field or SQL name, given at run
+    /// time, for example from a search form) equals `value`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownColumn`] when `name` is not a column of `M`; nothing
+    /// of `name` ever reaches SQL text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let s = db.session();
+    /// let (sql, _) = s.query::<User>().filter_by("name", "ann")?.to_sql()?;
+    /// assert!(sql.ends_with(r#"WHERE "user"."name" = ?"#));
+    /// let err = s.query::<User>().filter_by("name; DROP TABLE user", "x").unwrap_err();
+    /// assert!(matches!(err, orm::Error::UnknownColumn { .. }));
+    /// # Ok(()) }
+    /// ```
+    pub fn filter_by(mut self, name: &str, value: impl crate::types::ToValue) -> Result<Self> {
+        let t = M::table();
+        let i = t.field_index(name).ok_or_else(|| unknown_column::<M>(name))?;
+        let value = value.to_value();
+        let column = Expr::column(t.name, t.columns[i].name);
+        let cond = if value == Value::Null {
+            Expr::IsNull {
+                expr: Box::new(column),
+                negated: false,
+            }
+        } else {
+            Expr::binary(BinOp::Eq, column, Expr::Value(value))
+        };
+        self.select.and_where(cond);
+        Ok(self)
+    }
+
+    /// Sort by `order` (after earlier orderings).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let s = db.session();
+    /// let (sql, _) = s.query::<User>().order_by(User::name).order_by(User::id.desc()).to_sql()?;
+    /// assert!(sql.ends_with(r#"ORDER BY "user"."name" ASC, "user"."id" DESC"#));
+    /// # Ok(()) }
+    /// ```
+    pub fn order_by(mut self, order: impl Into<Order>) -> Self {
+        let o = order.into();
+        self.select.order_by.push(OrderBy {
+            expr: o.expr,
+            desc: o.desc,
+        });
+        self
+    }
+
+    /// Sort by a column named at run time (for example a `?sort=` parameter).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownColumn`] when `name` is not a column of `M`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let s = db.session();
+    /// assert!(s.query::<User>().order_by_name("name", true).is_ok());
+    /// assert!(s.query::<User>().order_by_name("(CASE WHEN 1 THEN name END)", false).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn order_by_name(mut self, name: &str, descending: bool) -> Result<Self> {
+        let t = M::table();
+        let i = t.field_index(name).ok_or_else(|| unknown_column::<M>(name))?;
+        self.select.order_by.push(OrderBy {
+            expr: Expr::column(t.name, t.columns[i].name),
+            desc: descending,
+        });
+        Ok(self)
+    }
+
+    /// Return at most `n` rows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let (sql, params) = db.session().query::<User>().limit(10).offset(20).to_sql()?;
+    /// assert!(sql.ends_with("LIMIT ? OFFSET ?"));
+    /// assert_eq!(params, [orm::types::Value::Integer(10), orm::types::Value::Integer(20)]);
+    /// # Ok(()) }
+    /// ```
+    pub fn limit(mut self, n: u64) -> Self {
+        self.select.limit = Some(i64::try_from(n).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// Skip the first `n` rows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let _ = db.session().query::<User>().offset(5).to_sql()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn offset(mut self, n: u64) -> Self {
+        self.select.offset = Some(i64::try_from(n).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// Drop duplicate rows (`SELECT DISTINCT`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let (sql, _) = db.session().query::<User>().distinct().to_sql()?;
+    /// assert!(sql.starts_with("SELECT DISTINCT"));
+    /// # Ok(()) }
+    /// ```
+    pub fn distinct(mut self) -> Self {
+        self.select.distinct = true;
+        self
+    }
+
+    /// Group rows by a column, for [`select`](Self::select) with aggregates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// use orm::query::count;
+    /// #[derive(Model, Debug, Default)]
+    /// struct Post { #[orm(primary_key)] id: i64, author: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Post>().open("sqlite://")?;
+    /// let s = db.session();
+    /// let (sql, _) = s.query::<Post>().group_by(Post::author).select((Post::author, count())).to_sql()?;
+    /// assert_eq!(sql, r#"SELECT "post"."author", count(*) FROM "post" GROUP BY "post"."author""#);
+    /// # Ok(()) }
+    /// ```
+    pub fn group_by<N: Model, T>(mut self, column: Column<N, T>) -> Self {
+        self.select.group_by.push(column.expr());
+        self
+    }
+
+    /// Keep groups matching `condition` (SQL `HAVING`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// use orm::query::count;
+    /// #[derive(Model, Debug, Default)]
+    /// struct Post { #[orm(primary_key)] id: i64, author: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Post>().open("sqlite://")?;
+    /// let s = db.session();
+    /// let (sql, _) = s.query::<Post>().group_by(Post::author).having(count().ge(2)).select(Post::author).to_sql()?;
+    /// assert!(sql.ends_with(r#"GROUP BY "post"."author" HAVING count(*) >= ?"#));
+    /// # Ok(()) }
+    /// ```
+    pub fn having(mut self, condition: Condition) -> Self {
+        self.select.having = Some(match self.select.having.take() {
+            None => condition.0,
+            Some(prev) => Expr::binary(BinOp::And, prev, condition.0),
+        });
+        self
+    }
+
+    /// Select columns and aggregates instead of whole objects; the result
+    /// rows are tuples (or single values for one item).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add(User { name: "ann".into(), ..Default::default() })?;
+    /// let rows: Vec<(i64, String)> = s.query::<User>().select((User::id, User::name)).all()?;
+    /// assert_eq!(rows, [(1, "ann".to_string())]);
+    /// # Ok(()) }
+    /// ```
+    pub fn select<L: SelectList>(self, list: L) -> TupleQuery<'s, L> {
+        let mut select = self.select;
+        select.columns = list.exprs().into_iter().map(|e| e.0).collect();
+        TupleQuery::new(self.session, select, M::table())
+    }
+
+    fn entity_select(&self) -> Select {
+        let mut s = self.select.clone();
+        s.columns = statements::select_columns(M::table(), M::table().name);
+        s
+    }
+
+    fn is_plain(&self) -> bool {
+        let s = &self.select;
+        s.filter.is_none()
+            && s.joins.is_empty()
+            && s.order_by.is_empty()
+            && s.group_by.is_empty()
+            && s.having.is_none()
+            && s.limit.is_none()
+            && s.offset.is_none()
+            && !s.distinct
+            && self.loads.is_empty()
+    }
+
+    /// The SQL and parameters this query would run, without running it.
+    ///
+    /// # Errors
+    ///
+    /// When a value in the query cannot be used (for example NaN).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let (sql, params) = db.session().query::<User>().filter(User::name.eq("ann")).to_sql()?;
+    /// assert_eq!(sql, r#"SELECT "user"."id", "user"."name" FROM "user" WHERE "user"."name" = ?"#);
+    /// assert_eq!(params, [orm::types::Value::Text("ann".into())]);
+    /// # Ok(()) }
+    /// ```
+    pub fn to_sql(&self) -> Result<(String, Vec<Value>)> {
+        let w = writer::write(&Statement::Select(self.entity_select()))?;
+        Ok((w.sql, w.params))
+    }
+
+    fn run(&self, select: Select) -> Result<Vec<Obj<M>>> {
+        let inner = &self.session.inner;
+        inner.autoflush()?;
+        let objects = if self.is_plain() {
+            inner.load_objects::<M>(statements::select_all(M::table()), &[])?
+        } else {
+            let w = writer::write(&Statement::Select(select))?;
+            inner.load_objects::<M>(&w.sql, &w.params)?
+        };
+        self.loads.run_after::<M>(inner, &objects)?;
+        Ok(objects)
+    }
+
+    /// Every matching object, through the identity map: an object already
+    /// in the session is returned as is (not overwritten by the row).
+    ///
+    /// # Errors
+    ///
+    /// Database and conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(User { name: "ann".into(), ..Default::default() })?;
+    /// let all = s.query::<User>().all()?; // autoflush inserted ann first
+    /// assert!(all[0] == ann);
+    /// # Ok(()) }
+    /// ```
+    pub fn all(&self) -> Result<Vec<Obj<M>>> {
+        self.run(self.entity_select())
+    }
+
+    /// Every matching row as a plain value: no identity map, no change
+    /// tracking, no relationship loading (the read-only path for reports
+    /// and exports).
+    ///
+    /// # Errors
+    ///
+    /// Database and conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default, PartialEq)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add(User { name: "ann".into(), ..Default::default() })?;
+    /// s.commit()?;
+    /// let users: Vec<User> = db.session().query::<User>().all_detached()?;
+    /// assert_eq!(users, [User { id: 1, name: "ann".into() }]);
+    /// # Ok(()) }
+    /// ```
+    pub fn all_detached(&self) -> Result<Vec<M>> {
+        let inner = &self.session.inner;
+        inner.autoflush()?;
+        if self.is_plain() {
+            return inner.load_values::<M>(statements::select_all(M::table()), &[]);
+        }
+        let mut select = self.select.clone();
+        select.columns = statements::select_columns(M::table(), M::table().name);
+        let w = writer::write(&Statement::Select(select))?;
+        inner.load_values::<M>(&w.sql, &w.params)
+    }
+
+    /// The first matching object (`LIMIT 1`), or `None`.
+    ///
+    /// # Errors
+    ///
+    /// Database and conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// assert!(db.session().query::<User>().first()?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn first(&self) -> Result<Option<Obj<M>>> {
+        let mut select = self.entity_select();
+        select.limit = Some(1);
+        Ok(self.run(select)?.into_iter().next())
+    }
+
+    /// Like [`first`](Self::first), but no row is [`Error::NotFound`]
+    /// (Flask-SQLAlchemy's `first_or_404`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] carrying the model; database errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let err = db.session().query::<User>().first_or_not_found().unwrap_err();
+    /// assert!(err.is_not_found());
+    /// # Ok(()) }
+    /// ```
+    pub fn first_or_not_found(&self) -> Result<Obj<M>> {
+        self.first()?.ok_or(Error::NotFound {
+            model: M::table().model,
+            key: None,
+        })
+    }
+
+    /// Exactly one matching object.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when there is none, [`Error::MultipleRows`] when
+    /// there are several.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// assert!(s.query::<User>().one().unwrap_err().is_not_found());
+    /// s.add_all([User::default(), User::default()])?;
+    /// assert!(matches!(s.query::<User>().one(), Err(orm::Error::MultipleRows { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn one(&self) -> Result<Obj<M>> {
+        self.one_or_none()?.ok_or(Error::NotFound {
+            model: M::table().model,
+            key: None,
+        })
+    }
+
+    /// One matching object or `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MultipleRows`] when several rows match.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// assert!(db.session().query::<User>().one_or_none()?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn one_or_none(&self) -> Result<Option<Obj<M>>> {
+        let mut select = self.entity_select();
+        select.limit = Some(2);
+        let mut found = self.run(select)?;
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop()),
+            _ => Err(Error::MultipleRows {
+                model: M::table().model,
+            }),
+        }
+    }
+
+    /// The object with this primary key (as [`Session::get`]; filters of the
+    /// query do not apply).
+    ///
+    /// # Errors
+    ///
+    /// Database and conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// assert!(User::query(&session).get(1)?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn get(&self, key: impl Into<M::Key>) -> Result<Option<Obj<M>>> {
+        self.session.get::<M>(key)
+    }
+
+    /// The object with this primary key, or [`Error::NotFound`] carrying
+    /// model and key (Flask-SQLAlchemy's `get_or_404`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`]; database and conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let err = User::query(&session).get_or_not_found(3).unwrap_err();
+    /// assert!(matches!(err, orm::Error::NotFound { model: "User", .. }));
+    /// # Ok(()) }
+    /// ```
+    pub fn get_or_not_found(&self, key: impl Into<M::Key>) -> Result<Obj<M>> {
+        self.session.get_or_not_found::<M>(key)
+    }
+
+    /// Wrap this query's row selection for counting: plain queries count
+    /// directly, limited or grouped ones through a subquery.
+    fn counting(&self, expr: Expr) -> Select {
+        let s = &self.select;
+        let needs_subquery = s.limit.is_some()
+            || s.offset.is_some()
+            || s.distinct
+            || !s.group_by.is_empty()
+            || s.having.is_some();
+        if needs_subquery {
+            let mut inner = self.select.clone();
+            inner.order_by.clear();
+            if inner.columns.is_empty() {
+                inner.columns = statements::select_columns(M::table(), M::table().name);
+            }
+            let mut outer = Select::new(TableRef::new("anon_1"));
+            outer.from_select = Some(Box::new(inner));
+            outer.columns = vec![expr];
+            outer
+        } else {
+            let mut outer = self.select.clone();
+            outer.order_by.clear();
+            outer.columns = vec![expr];
+            outer
+        }
+    }
+
+    fn scalar<T: ColumnType>(&self, select: Select) -> Result<T> {
+        let inner = &self.session.inner;
+        inner.autoflush()?;
+        let w = writer::write(&Statement::Select(select))?;
+        let mut rows: Vec<(T,)> = inner.load_tuples(&w.sql, &w.params, M::table())?;
+        match rows.pop() {
+            Some((v,)) => Ok(v),
+            None => Err(Error::NotFound {
+                model: M::table().model,
+                key: None,
+            }),
+        }
+    }
+
+    /// How many rows match (respecting limit, offset and distinct).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add_all([User::default(), User::default(), User::default()])?;
+    /// assert_eq!(s.query::<User>().count()?, 3);
+    /// assert_eq!(s.query::<User>().limit(2).count()?, 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn count(&self) -> Result<u64> {
+        let n: i64 = self.scalar(self.counting(Expr::CountStar))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Whether any row matches.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// assert!(!db.session().query::<User>().exists()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn exists(&self) -> Result<bool> {
+        let mut inner = self.select.clone();
+        inner.columns = vec![Expr::Value(Value::Integer(1))];
+        inner.order_by.clear();
+        let mut outer = Select::new(TableRef::new(M::table().name));
+        outer.from_select = None;
+        outer.columns = vec![Expr::Exists {
+            select: Box::new(inner),
+            negated: false,
+        }];
+        outer.no_from = true;
+        self.scalar::<bool>(outer)
+    }
+
+    /// The value of one aggregate over the matching rows.
+    ///
+    /// # Errors
+    ///
+    /// Database and conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct Line { #[orm(primary_key)] id: i64, amount: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Line>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// assert_eq!(s.query::<Line>().aggregate(Line::amount.sum())?, None);
+    /// s.add_all([3, 4].map(|amount| Line { amount, ..Default::default() }))?;
+    /// assert_eq!(s.query::<Line>().aggregate(Line::amount.sum())?, Some(7));
+    /// assert_eq!(s.query::<Line>().aggregate(Line::amount.max())?, Some(4));
+    /// assert_eq!(s.query::<Line>().aggregate(Line::amount.avg())?, Some(3.5));
+    /// # Ok(()) }
+    /// ```
+    pub fn aggregate<T: ColumnType>(&self, aggregate: Aggregate<T>) -> Result<T> {
+        self.scalar(self.counting(aggregate.expr))
+    }
+
+    /// One page of results, with the total and navigation numbers
+    /// (Flask-SQLAlchemy's `paginate`). Pages count from 1.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (a web app's 404) when `page` or `per_page` is 0,
+    /// or `page` is past the last page. Page 1 of an empty result is an
+    /// empty page, not an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add_all((0..25).map(|_| User::default()))?;
+    /// let page = s.query::<User>().order_by(User::id).paginate(2, 10)?;
+    /// assert_eq!((page.items.len(), page.total, page.pages()), (10, 25, 3));
+    /// assert_eq!((page.prev_num(), page.next_num()), (Some(1), Some(3)));
+    /// assert!(s.query::<User>().paginate(4, 10).unwrap_err().is_not_found());
+    /// # Ok(()) }
+    /// ```
+    pub fn paginate(&self, page: u64, per_page: u64) -> Result<Page<Obj<M>>> {
+        let not_found = |what: String| Error::NotFound {
+            model: M::table().model,
+            key: Some(what),
+        };
+        if page == 0 {
+            return Err(not_found("page 0 (pages count from 1)".into()));
+        }
+        if per_page == 0 {
+            return Err(not_found("a page of 0 items".into()));
+        }
+        let total = self.count()?;
+        let offset = (page - 1).saturating_mul(per_page);
+        if page > 1 && offset >= total {
+            return Err(not_found(format!("page {page} (past the last page)")));
+        }
+        let items = self.clone().limit(per_page).offset(offset).all()?;
+        Ok(Page {
+            items,
+            page,
+            per_page,
+            total,
+        })
+    }
+
+    /// Run `UPDATE ... SET ... WHERE <filters>` in the session's transaction
+    /// (commit to keep it) and return the number of rows changed.
+    ///
+    /// Objects of `M` already in the session whose rows were changed are
+    /// expired, so their next access reads the new values. Only filters
+    /// apply: limit, offset, ordering and joins are refused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] for a query with limit, offset, ordering, grouping or
+    /// joins; database errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, active: bool }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let u = s.add(User { active: true, ..Default::default() })?;
+    /// let n = s.query::<User>().filter(User::active.eq(true)).update([User::active.set(false)])?;
+    /// s.commit()?;
+    /// assert_eq!(n, 1);
+    /// assert!(!u.read()?.active); // expired by the bulk update, reloaded
+    /// # Ok(()) }
+    /// ```
+    pub fn update(&self, assignments: impl IntoIterator<Item = Assignment<M>>) -> Result<usize> {
+        self.check_bulk("update")?;
+        let t = M::table();
+        let set: Vec<_> = assignments
+            .into_iter()
+            .map(|a| (a.column.into(), a.value))
+            .collect();
+        if set.is_empty() {
+            return Ok(0);
+        }
+        let stmt = Statement::Update(Update {
+            table: t.name.into(),
+            set,
+            filter: self.select.filter.clone(),
+            returning: t.primary_key_columns().map(|c| c.name.into()).collect(),
+        });
+        self.session.inner.bulk::<M>(&stmt, false)
+    }
+
+    /// Run `DELETE ... WHERE <filters>` in the session's transaction (commit
+    /// to keep it) and return the number of rows deleted.
+    ///
+    /// Objects of `M` in the session whose rows were deleted become detached.
+    /// Relationship cascades do not run: the database's own `ON DELETE`
+    /// rules apply.
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, active: bool }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let u = s.add(User { active: false, ..Default::default() })?;
+    /// assert_eq!(s.query::<User>().filter(User::active.eq(false)).delete()?, 1);
+    /// s.commit()?;
+    /// assert_eq!(u.state(), ObjState::Detached);
+    /// # Ok(()) }
+    /// ```
+    pub fn delete(&self) -> Result<usize> {
+        self.check_bulk("delete")?;
+        let t = M::table();
+        let stmt = Statement::Delete(Delete {
+            table: t.name.into(),
+            filter: self.select.filter.clone(),
+            returning: t.primary_key_columns().map(|c| c.name.into()).collect(),
+        });
+        self.session.inner.bulk::<M>(&stmt, true)
+    }
+
+    fn check_bulk(&self, what: &str) -> Result<()> {
+        let s = &self.select;
+        if s.limit.is_some()
+            || s.offset.is_some()
+            || !s.order_by.is_empty()
+            || !s.joins.is_empty()
+            || !s.group_by.is_empty()
+            || s.having.is_some()
+            || s.distinct
+        {
+            return Err(Error::Usage(format!(
+                "a bulk {what} applies filters only; remove limit, offset, order_by, joins and grouping"
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! Raw SQL with bound parameters, mapped to a model (through the identity
+//! map) or to tuples. The SQL must be a `&'static str`: values go in
+//! `params`, never into the text (`Box::leak` gets around the bound, and
+//! defeats its purpose).
+
+use crate::error::Result;
+use crate::model::Model;
+use crate::query::FromRow;
+use crate::session::{Obj, Session};
+use crate::sql::quote::push_ident;
+use crate::types::Value;
+
+/// Build a parameter array for raw SQL from Rust values of mixed types.
+///
+/// # Examples
+///
+/// ```
+/// use orm::types::Value;
+/// let p = orm::params![1, "ann", None::<String>, 2.5];
+/// assert_eq!(p, [Value::Integer(1), Value::Text("ann".into()), Value::Null, Value::Real(2.5)]);
+/// ```
+#[macro_export]
+macro_rules! params {
+    () => { [$crate::types::Value::Null; 0] };
+    ($($value:expr),+ $(,)?) => {
+        {
+            use $crate::types::ToValue as _;
+            [$(($value).to_value()),+]
+        }
+    };
+}
+
+impl Session {
+    /// Run a raw SELECT and map its rows to `M` by column name, through the
+    /// identity map. The result must have a column named like each of the
+    /// model's columns.
+    ///
+    /// # Errors
+    ///
+    /// SQL errors (a missing column is "no such column"); conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(User { name: "ann".into(), ..Default::default() })?;
+    /// let found: Vec<Obj<User>> =
+    ///     s.raw_query("SELECT * FROM user WHERE name LIKE ?", &orm::params!["a%"])?;
+    /// assert!(found[0] == ann); // the same object, from the identity map
+    /// # Ok(()) }
+    /// ```
+    pub fn raw_query<M: Model>(&self, sql: &'static str, params: &[Value]) -> Result<Vec<Obj<M>>> {
+        self.inner.autoflush()?;
+        let wrapped = wrap_for_model::<M>(sql)?;
+        self.inner.load_objects::<M>(&wrapped, params)
+    }
+
+    /// Run a raw SELECT and decode each row as a tuple (or one value).
+    ///
+    /// # Errors
+    ///
+    /// SQL and conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> orm::Result<()> {
+    /// let db = orm::Database::open("sqlite://")?;
+    /// let rows: Vec<(i64, Option<String>)> =
+    ///     db.session().raw_tuples("SELECT ?, NULL", &orm::params![7])?;
+    /// assert_eq!(rows, [(7, None)]);
+    /// # Ok(()) }
+    /// ```
+    pub fn raw_tuples<T: FromRow>(&self, sql: &'static str, params: &[Value]) -> Result<Vec<T>> {
+        self.inner.autoflush()?;
+        self.inner.load_tuples(sql, params, &RAW_TABLE)
+    }
+
+    /// Run a raw writing statement in the session's transaction (commit to
+    /// keep it) and return the number of rows changed. Objects in the
+    /// session are not updated; call [`expire_all`](Self::expire_all) if the
+    /// statement touched rows they hold.
+    ///
+    /// # Errors
+    ///
+    /// SQL errors, constraint violations, [`Error::Busy`](crate::Error::Busy).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> orm::Result<()> {
+    /// let db = orm::Database::open("sqlite://")?;
+    /// let s = db.session();
+    /// s.execute("CREATE TABLE log (line TEXT)", &[])?;
+    /// assert_eq!(s.execute("INSERT INTO log VALUES (?), (?)", &orm::params!["a", "b"])?, 2);
+    /// s.commit()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn execute(&self, sql: &'static str, params: &[Value]) -> Result<usize> {
+        self.inner.autoflush()?;
+        self.inner.ensure_write_txn()?;
+        let observer = self.inner.observer();
+        self.inner
+            .with_conn(|conn| conn.execute_values(sql, params, observer))
+    }
+}
+
+/// Stands in for a table in conversion errors of raw queries.
+static RAW_TABLE: crate::schema::TableDef = crate::schema::TableDef {
+    name: "(raw query)",
+    model: "(raw query)",
+    columns: &[],
+    primary_key: &[],
+    auto_increment: false,
+    foreign_keys: &[],
+    indexes: &[],
+    relations: &[],
+    __cache: crate::schema::TableCache::new(),
+};
+
+/// `SELECT "c1", "c2", ... FROM (<sql>) AS "raw"`: picks the model's columns
+/// by name, in the order the model decodes them.
+fn wrap_for_model<M: Model>(sql: &str) -> Result<String> {
+    let inner = sql.trim().trim_end_matches(';');
+    let mut out = String::from("SELECT ");
+    for (i, c) in M::table().columns.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_ident(&mut out, c.name)?;
+    }
+    out.push_str(" FROM (");
+    out.push_str(inner);
+    out.push_str(") AS \"raw\"");
+    Ok(out)
+}

@@ -1,0 +1,238 @@
+//! Selecting columns and aggregates instead of whole objects, and decoding
+//! result rows into tuples.
+
+use super::column::Column;
+use super::expr::{Aggregate, ExprNode};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::schema::TableDef;
+use crate::session::Session;
+use crate::sql::ast::{Select, Statement};
+use crate::sql::writer;
+use crate::types::{ColumnType, Value};
+
+/// A result row decoded into Rust values: any [`ColumnType`] (one column)
+/// or a tuple of them. Used by [`Query::select`](crate::Query::select) and
+/// [`Session::raw_tuples`].
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> orm::Result<()> {
+/// let db = orm::Database::open("sqlite://")?;
+/// let rows: Vec<(i64, String)> = db.session().raw_tuples("SELECT 1, 'one'", &[])?;
+/// assert_eq!(rows, [(1, "one".to_string())]);
+/// # Ok(()) }
+/// ```
+pub trait FromRow: Sized {
+    /// Decode from `row`, columns `0..`.
+    ///
+    /// # Errors
+    ///
+    /// When a column does not fit its Rust type.
+    fn from_row(row: &rusqlite::Row<'_>, table: &str) -> Result<Self>;
+}
+
+fn decode<T: ColumnType>(row: &rusqlite::Row<'_>, index: usize, table: &str) -> Result<T> {
+    let value = row.get_ref(index).map_err(|e| Error::from_sqlite(e, None))?;
+    T::from_sql(value).map_err(|e| Error::Conversion {
+        table: table.to_owned(),
+        column: row
+            .as_ref()
+            .column_name(index)
+            .map(str::to_owned)
+            .unwrap_or_else(|_| format!("result column {index}")),
+        message: e.to_string(),
+    })
+}
+
+impl<T: ColumnType> FromRow for T {
+    fn from_row(row: &rusqlite::Row<'_>, table: &str) -> Result<Self> {
+        decode(row, 0, table)
+    }
+}
+
+macro_rules! tuple_from_row {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: ColumnType),+> FromRow for ($($t,)+) {
+            fn from_row(row: &rusqlite::Row<'_>, table: &str) -> Result<Self> {
+                Ok(($(decode::<$t>(row, $i, table)?,)+))
+            }
+        }
+    };
+}
+tuple_from_row!(A 0);
+tuple_from_row!(A 0, B 1);
+tuple_from_row!(A 0, B 1, C 2);
+tuple_from_row!(A 0, B 1, C 2, D 3);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// One selectable item: a column or an aggregate.
+pub trait SelectItem {
+    /// The Rust type of its values.
+    type Output: ColumnType;
+    #[doc(hidden)]
+    fn __expr(&self) -> ExprNode;
+}
+
+impl<M: Model, T: ColumnType> SelectItem for Column<M, T> {
+    type Output = T;
+    fn __expr(&self) -> ExprNode {
+        ExprNode(self.expr())
+    }
+}
+
+impl<T: ColumnType> SelectItem for Aggregate<T> {
+    type Output = T;
+    fn __expr(&self) -> ExprNode {
+        ExprNode(self.expr.clone())
+    }
+}
+
+/// What [`Query::select`](crate::Query::select) accepts: one item or a
+/// tuple of up to 8.
+pub trait SelectList {
+    /// The decoded row.
+    type Output: FromRow;
+    #[doc(hidden)]
+    fn exprs(&self) -> Vec<ExprNode>;
+}
+
+impl<A: SelectItem> SelectList for A {
+    type Output = A::Output;
+    fn exprs(&self) -> Vec<ExprNode> {
+        vec![self.__expr()]
+    }
+}
+
+macro_rules! tuple_select {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: SelectItem),+> SelectList for ($($t,)+) {
+            type Output = ($($t::Output,)+);
+            fn exprs(&self) -> Vec<ExprNode> {
+                vec![$(self.$i.__expr()),+]
+            }
+        }
+    };
+}
+tuple_select!(A 0);
+tuple_select!(A 0, B 1);
+tuple_select!(A 0, B 1, C 2);
+tuple_select!(A 0, B 1, C 2, D 3);
+tuple_select!(A 0, B 1, C 2, D 3, E 4);
+tuple_select!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_select!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_select!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// A query that returns tuples, made by [`Query::select`](crate::Query::select).
+#[must_use = "a query does nothing until a terminal such as .all() runs it"]
+pub struct TupleQuery<'s, L: SelectList> {
+    session: &'s Session,
+    select: Select,
+    table: &'static TableDef,
+    _list: std::marker::PhantomData<fn() -> L>,
+}
+
+impl<L: SelectList> std::fmt::Debug for TupleQuery<'_, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.to_sql() {
+            Ok((sql, _)) => write!(f, "TupleQuery({sql})"),
+            Err(e) => write!(f, "TupleQuery(<invalid: {e}>)"),
+        }
+    }
+}
+
+impl<'s, L: SelectList> TupleQuery<'s, L> {
+    pub(crate) fn new(session: &'s Session, select: Select, table: &'static TableDef) -> Self {
+        TupleQuery {
+            session,
+            select,
+            table,
+            _list: std::marker::PhantomData,
+        }
+    }
+
+    /// The SQL and parameters, without running it.
+    ///
+    /// # Errors
+    ///
+    /// When a value in the query cannot be used.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let (sql, _) = db.session().query::<User>().select(User::name).to_sql()?;
+    /// assert_eq!(sql, r#"SELECT "user"."name" FROM "user""#);
+    /// # Ok(()) }
+    /// ```
+    pub fn to_sql(&self) -> Result<(String, Vec<Value>)> {
+        let w = writer::write(&Statement::Select(self.select.clone()))?;
+        Ok((w.sql, w.params))
+    }
+
+    /// Every result row.
+    ///
+    /// # Errors
+    ///
+    /// Database and conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add(User { name: "ann".into(), ..Default::default() })?;
+    /// let names: Vec<String> = s.query::<User>().select(User::name).all()?;
+    /// assert_eq!(names, ["ann"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn all(&self) -> Result<Vec<L::Output>> {
+        let inner = &self.session.inner;
+        inner.autoflush()?;
+        let w = writer::write(&Statement::Select(self.select.clone()))?;
+        inner.load_tuples(&w.sql, &w.params, self.table)
+    }
+
+    /// The first result row (`LIMIT 1`), or `None`.
+    ///
+    /// # Errors
+    ///
+    /// Database and conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// assert_eq!(db.session().query::<User>().select(User::id).first()?, None);
+    /// # Ok(()) }
+    /// ```
+    pub fn first(&self) -> Result<Option<L::Output>> {
+        let inner = &self.session.inner;
+        inner.autoflush()?;
+        let mut select = self.select.clone();
+        select.limit = Some(1);
+        let w = writer::write(&Statement::Select(select))?;
+        Ok(inner.load_tuples(&w.sql, &w.params, self.table)?.into_iter().next())
+    }
+}

@@ -1,0 +1,546 @@
+//! The unit of work: `flush` = organize -> plan -> emit -> finalize.
+//!
+//! 1. *Organize* collects one [`Row`] per pending insert, changed persistent
+//!    object and deletion, plus foreign key fills and association-table rows
+//!    from relationships. Nothing is modified.
+//! 2. *Plan* orders the rows with [`plan::order`] (plain data).
+//! 3. *Emit* runs the statements inside `BEGIN IMMEDIATE` (or a savepoint
+//!    when a transaction is already open). Generated keys and foreign key
+//!    fills are written into objects as it goes, each write recorded in an
+//!    undo log.
+//! 4. *Finalize*, only when every statement succeeded, moves objects to
+//!    their new states and updates the identity map. On any error the
+//!    database work is rolled back and the undo log is replayed, so every
+//!    object and the session are exactly as before the flush.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::obj::{ErasedObj, Status};
+use super::plan::{self, Phase, PlanNode};
+use super::{SessionInner, SessionState};
+use crate::conn::{Conn, Observer};
+use crate::error::{Error, Result};
+use crate::model::ColumnSet;
+use crate::schema::registry::creation_order;
+use crate::schema::{TableDef, statements};
+use crate::types::Value;
+
+/// Where a filled foreign key takes its values from.
+pub(crate) struct Fill {
+    /// Columns of the row's table to set.
+    pub columns: Vec<usize>,
+    /// The referenced object, and its columns to copy (read at emit time, so
+    /// a key generated earlier in the same flush is seen).
+    pub parent: Option<(Rc<dyn ErasedObj>, Vec<usize>)>,
+}
+
+/// One row of an association table.
+pub(crate) struct Link {
+    pub table: &'static TableDef,
+    /// (association columns, object, object's referenced columns) for each side.
+    pub sides: [(Vec<usize>, Rc<dyn ErasedObj>, Vec<usize>); 2],
+}
+
+pub(crate) enum Op {
+    Insert,
+    Update,
+    Delete,
+    LinkInsert(Link),
+    LinkDelete(Link),
+}
+
+pub(crate) struct Row {
+    pub obj: Option<Rc<dyn ErasedObj>>,
+    pub op: Op,
+    /// For updates: the columns to write.
+    pub columns: ColumnSet,
+    pub fills: Vec<Fill>,
+    pub after: Vec<usize>,
+}
+
+impl Row {
+    pub fn new(obj: &Rc<dyn ErasedObj>, op: Op) -> Row {
+        Row {
+            obj: Some(Rc::clone(obj)),
+            op,
+            columns: ColumnSet::empty(),
+            fills: Vec::new(),
+            after: Vec::new(),
+        }
+    }
+
+    fn table(&self) -> &'static TableDef {
+        match (&self.op, &self.obj) {
+            (Op::LinkInsert(l) | Op::LinkDelete(l), _) => l.table,
+            (_, Some(o)) => o.table(),
+            // Every non-link row has an object.
+            (_, None) => unreachable!("entity row without object"),
+        }
+    }
+
+    fn phase(&self) -> Phase {
+        match self.op {
+            Op::Insert | Op::Update => Phase::Save,
+            Op::LinkInsert(_) => Phase::LinkInsert,
+            Op::LinkDelete(_) => Phase::LinkDelete,
+            Op::Delete => Phase::Delete,
+        }
+    }
+}
+
+/// A value the emit phase overwrote, to put back if the flush fails.
+struct Undo {
+    obj: Rc<dyn ErasedObj>,
+    column: usize,
+    old: Value,
+}
+
+fn ptr(o: &Rc<dyn ErasedObj>) -> *const () {
+    Rc::as_ptr(o) as *const ()
+}
+
+impl SessionInner {
+    pub(crate) fn flush(&self) -> Result<()> {
+        let rows = {
+            let mut state = self.state_mut()?;
+            if !state.has_changes() {
+                return Ok(());
+            }
+            self.organize(&mut state)?
+        };
+        if rows.is_empty() {
+            // Only objects that were borrowed for writing but not changed.
+            let mut state = self.state_mut()?;
+            for obj in std::mem::take(&mut state.modified) {
+                obj.clear_snapshot();
+            }
+            return Ok(());
+        }
+        let order = plan_rows(&rows)?;
+        let in_txn = self.state_mut()?.txn.is_some();
+        let observer = self.observer();
+        let mut undo = Vec::new();
+        let result = self.with_conn(|conn| {
+            if in_txn {
+                conn.execute_control("SAVEPOINT orm_flush", observer)?;
+            } else {
+                conn.begin_immediate(observer)?;
+            }
+            let mut result = emit(conn, observer, &rows, &order, &mut undo);
+            if result.is_ok() && in_txn {
+                result = conn.execute_control("RELEASE orm_flush", observer);
+            }
+            if result.is_err() {
+                if !in_txn {
+                    conn.rollback_quietly(observer);
+                } else if !conn.raw.is_autocommit() {
+                    let back = conn
+                        .execute_control("ROLLBACK TO orm_flush", observer)
+                        .and_then(|_| conn.execute_control("RELEASE orm_flush", observer));
+                    if back.is_err() {
+                        conn.rollback_quietly(observer);
+                    }
+                }
+            }
+            Ok((result, conn.raw.is_autocommit()))
+        });
+        let (result, autocommit) = match result {
+            Ok(pair) => pair,
+            Err(e) => (Err(e), true),
+        };
+        match result {
+            Ok(()) => {
+                let mut state = self.state_mut()?;
+                finalize(&mut state, rows, undo);
+                Ok(())
+            }
+            Err(e) => {
+                for u in undo.into_iter().rev() {
+                    let _ = u.obj.set_column(u.column, &u.old);
+                }
+                if in_txn && autocommit {
+                    // SQLite rolled back the whole transaction (it may after
+                    // I/O, disk-full or out-of-memory errors): put the earlier
+                    // flushes' objects back too, so nothing is lost.
+                    self.restore_txn();
+                }
+                if autocommit {
+                    self.release_conn();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Collect the rows of a flush, without modifying anything.
+    fn organize(&self, state: &mut SessionState) -> Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        for obj in &state.pending {
+            if obj.status() == Status::Pending {
+                obj.check_borrow()?;
+                rows.push(Row::new(obj, Op::Insert));
+            }
+        }
+        let mut seen = FxHashSet::default();
+        for obj in &state.modified {
+            if obj.status() != Status::Persistent || obj.is_expired() || !seen.insert(ptr(obj)) {
+                continue;
+            }
+            let columns = obj.changed_columns()?;
+            if !columns.is_empty() {
+                let mut row = Row::new(obj, Op::Update);
+                row.columns = columns;
+                rows.push(row);
+            }
+        }
+        for obj in &state.deleted {
+            if obj.status() == Status::MarkedDeleted {
+                obj.check_borrow()?;
+                rows.push(Row::new(obj, Op::Delete));
+            }
+        }
+        self.organize_relationships(state, &mut rows)?;
+        value_dependencies(&mut rows)?;
+        Ok(rows)
+    }
+}
+
+/// Order rows: tables by foreign keys, then explicit dependencies.
+fn plan_rows(rows: &[Row]) -> Result<Vec<usize>> {
+    let mut tables: Vec<&'static TableDef> = Vec::new();
+    for r in rows {
+        let t = r.table();
+        if !tables.iter().any(|x| std::ptr::eq(*x, t)) {
+            tables.push(t);
+        }
+    }
+    let ordered = creation_order(&tables);
+    let rank = |t: &'static TableDef| ordered.iter().position(|x| std::ptr::eq(*x, t)).unwrap_or(0);
+    let nodes: Vec<PlanNode> = rows
+        .iter()
+        .map(|r| PlanNode {
+            phase: r.phase(),
+            table_rank: rank(r.table()),
+            after: r.after.clone(),
+        })
+        .collect();
+    plan::order(&nodes).map_err(|cycle| {
+        let models: Vec<&str> = cycle.rows.iter().map(|&i| rows[i].table().model).collect();
+        Error::Schema(format!(
+            "cannot order the flush: objects of {} reference each other in a cycle; flush one of them first, then set the remaining foreign key",
+            models.join(", ")
+        ))
+    })
+}
+
+/// Rows whose foreign key values point at rows inserted or deleted in the
+/// same flush (explicit keys, self-referential tables): the referenced row
+/// is inserted first and deleted last.
+fn value_dependencies(rows: &mut [Row]) -> Result<()> {
+    let has_fks = rows.iter().any(|r| !r.table().foreign_keys.is_empty());
+    if !has_fks || rows.len() < 2 {
+        return Ok(());
+    }
+    let repr = |t: &'static TableDef, values: &[Value]| (t as *const TableDef as usize, format!("{values:?}"));
+    let mut inserted: FxHashMap<(usize, String), usize> = FxHashMap::default();
+    let mut deleted: FxHashMap<(usize, String), usize> = FxHashMap::default();
+    for (i, r) in rows.iter().enumerate() {
+        let Some(obj) = &r.obj else { continue };
+        match r.op {
+            Op::Insert if !obj.needs_generated_key()? => {
+                inserted.insert(repr(r.table(), &obj.key_values()?), i);
+            }
+            Op::Delete => {
+                if let Some(k) = obj.identity_values() {
+                    deleted.insert(repr(r.table(), &k), i);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut edges = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let Some(obj) = &r.obj else { continue };
+        let t = r.table();
+        for fk in t.foreign_keys {
+            let Some(target) = lookup_table(t, fk.target.table_name()) else {
+                continue;
+            };
+            let values = fk
+                .columns
+                .iter()
+                .map(|&c| obj.column_value(c))
+                .collect::<Result<Vec<_>>>()?;
+            if values.iter().any(|v| *v == Value::Null) {
+                continue;
+            }
+            let key = repr(target, &values);
+            match r.op {
+                Op::Insert | Op::Update => {
+                    if let Some(&p) = inserted.get(&key) {
+                        if p != i {
+                            edges.push((i, p));
+                        }
+                    }
+                }
+                Op::Delete => {
+                    if let Some(&p) = deleted.get(&key) {
+                        if p != i {
+                            edges.push((p, i));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (row, before) in edges {
+        rows[row].after.push(before);
+    }
+    Ok(())
+}
+
+/// The table a foreign key of `t` points at, when it is `t` itself or a
+/// table reachable through typed foreign keys.
+fn lookup_table(t: &'static TableDef, name: &str) -> Option<&'static TableDef> {
+    if t.name == name {
+        return Some(t);
+    }
+    t.foreign_keys.iter().find_map(|fk| match fk.target {
+        crate::schema::ForeignTarget::Model { table, .. } if table().name == name => Some(table()),
+        _ => None,
+    })
+}
+
+fn params_of(obj: &dyn ErasedObj, columns: &[usize], identity: bool) -> Vec<Value> {
+    let mut out: Vec<Value> = columns
+        .iter()
+        .map(|&c| obj.column_value(c).unwrap_or(Value::Null))
+        .collect();
+    if identity {
+        out.extend(obj.identity_values().unwrap_or_default());
+    }
+    out
+}
+
+/// Copy referenced values into `obj`'s foreign key columns.
+fn apply_fills(obj: &Rc<dyn ErasedObj>, fills: &[Fill], undo: &mut Vec<Undo>) -> Result<()> {
+    for fill in fills {
+        for (k, &column) in fill.columns.iter().enumerate() {
+            let value = match &fill.parent {
+                Some((parent, parent_columns)) => parent.column_value(parent_columns[k])?,
+                None => Value::Null,
+            };
+            if obj.column_value(column)? != value {
+                let old = obj.set_column(column, &value)?;
+                undo.push(Undo {
+                    obj: Rc::clone(obj),
+                    column,
+                    old,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn emit(
+    conn: &mut Conn,
+    observer: &Observer,
+    rows: &[Row],
+    order: &[usize],
+    undo: &mut Vec<Undo>,
+) -> Result<()> {
+    for &i in order {
+        let row = &rows[i];
+        let t = row.table();
+        let context = |e: Error| e.with_model(t.model, t.name);
+        match (&row.op, &row.obj) {
+            (Op::Insert, Some(obj)) => {
+                apply_fills(obj, &row.fills, undo)?;
+                let generated = obj.needs_generated_key()?;
+                let sql = statements::insert(t, !generated);
+                let columns: Vec<usize> = statements::insert_columns(t, !generated).collect();
+                let mut stmt = conn.prepare(sql, observer, &|| params_of(&**obj, &columns, false))?;
+                obj.bind(&mut stmt, &mut columns.iter().copied(), false)?;
+                stmt.raw_execute()
+                    .map_err(|e| context(Error::from_sqlite(e, Some(sql))))?;
+                drop(stmt);
+                if generated {
+                    let rowid = conn.raw.last_insert_rowid();
+                    let column = t.primary_key[0];
+                    let old = obj.set_column(column, &Value::Integer(rowid))?;
+                    undo.push(Undo {
+                        obj: Rc::clone(obj),
+                        column,
+                        old,
+                    });
+                }
+            }
+            (Op::Update, Some(obj)) => {
+                apply_fills(obj, &row.fills, undo)?;
+                let mut columns = row.columns;
+                for f in &row.fills {
+                    for &c in &f.columns {
+                        columns.insert(c);
+                    }
+                }
+                let key = (t as *const TableDef as usize, columns.bits());
+                let sql = Arc::clone(
+                    conn.update_sql
+                        .entry(key)
+                        .or_insert_with(|| statements::update(t, columns).into()),
+                );
+                let list: Vec<usize> = columns.iter().collect();
+                let mut stmt = conn.prepare(&sql, observer, &|| params_of(&**obj, &list, true))?;
+                obj.bind(&mut stmt, &mut list.iter().copied(), true)?;
+                let changed = stmt
+                    .raw_execute()
+                    .map_err(|e| context(Error::from_sqlite(e, Some(&sql))))?;
+                if changed == 0 {
+                    return Err(stale(&**obj));
+                }
+            }
+            (Op::Delete, Some(obj)) => {
+                let sql = statements::delete_by_key(t);
+                let mut stmt = conn.prepare(sql, observer, &|| params_of(&**obj, &[], true))?;
+                obj.bind(&mut stmt, &mut std::iter::empty(), true)?;
+                let changed = stmt
+                    .raw_execute()
+                    .map_err(|e| context(Error::from_sqlite(e, Some(sql))))?;
+                if changed == 0 {
+                    return Err(stale(&**obj));
+                }
+            }
+            (Op::LinkInsert(link), _) => emit_link(conn, observer, link, true)?,
+            (Op::LinkDelete(link), _) => emit_link(conn, observer, link, false)?,
+            (_, None) => {}
+        }
+    }
+    Ok(())
+}
+
+fn stale(obj: &dyn ErasedObj) -> Error {
+    Error::StaleData {
+        model: obj.table().model,
+        key: obj.identity_values().map(|v| format!("{v:?}")),
+    }
+}
+
+/// INSERT or DELETE one association-table row.
+fn emit_link(conn: &mut Conn, observer: &Observer, link: &Link, insert: bool) -> Result<()> {
+    use crate::sql::ast::{BinOp, Delete, Expr, Insert, Statement};
+    let t = link.table;
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for (assoc_columns, obj, obj_columns) in &link.sides {
+        for (a, o) in assoc_columns.iter().zip(obj_columns) {
+            columns.push(*a);
+            values.push(obj.column_value(*o)?);
+        }
+    }
+    let stmt = if insert {
+        Statement::Insert(Insert {
+            table: t.name.into(),
+            columns: columns.iter().map(|&c| t.columns[c].name.into()).collect(),
+            rows: vec![values.into_iter().map(Expr::Value).collect()],
+            returning: vec![],
+        })
+    } else {
+        let conds = columns
+            .iter()
+            .zip(values)
+            .map(|(&c, v)| Expr::binary(BinOp::Eq, Expr::column(t.name, t.columns[c].name), Expr::Value(v)))
+            .collect();
+        Statement::Delete(Delete {
+            table: t.name.into(),
+            filter: Expr::and_all(conds),
+            returning: vec![],
+        })
+    };
+    let w = crate::sql::writer::write(&stmt)?;
+    conn.execute_values(&w.sql, &w.params, observer)
+        .map_err(|e| e.with_model(t.model, t.name))?;
+    Ok(())
+}
+
+/// Move objects to their new states (every statement succeeded).
+fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: Vec<Undo>) {
+    let mut txn = state.txn.take().unwrap_or_default();
+    let mut overwritten: FxHashMap<*const (), Vec<(usize, Value)>> = FxHashMap::default();
+    for u in undo {
+        overwritten.entry(ptr(&u.obj)).or_default().push((u.column, u.old));
+    }
+    for row in rows.iter().filter(|r| matches!(r.op, Op::Delete)) {
+        if let Some(obj) = &row.obj {
+            obj.detach_identity(state);
+            obj.set_status(Status::Deleted);
+            txn.deleted.push(Rc::clone(obj));
+        }
+    }
+    for row in rows {
+        let Some(obj) = row.obj else { continue };
+        match row.op {
+            Op::Insert => {
+                obj.set_status(Status::Persistent);
+                obj.clear_snapshot();
+                Rc::clone(&obj).attach_identity(state);
+                let values = overwritten.remove(&ptr(&obj)).unwrap_or_default();
+                txn.inserted.push((obj, values));
+            }
+            Op::Update => {
+                let rekeyed = obj.identity_values() != obj.key_values().ok();
+                if rekeyed {
+                    obj.detach_identity(state);
+                    Rc::clone(&obj).attach_identity(state);
+                }
+                let snapshot = obj.take_snapshot();
+                if txn.updated_set.insert(ptr(&obj)) {
+                    txn.updated.push((obj, snapshot));
+                }
+            }
+            _ => {}
+        }
+    }
+    for obj in std::mem::take(&mut state.modified) {
+        obj.clear_snapshot();
+    }
+    state.pending.retain(|o| o.status() == Status::Pending);
+    state.deleted.clear();
+    for obj in &state.pending {
+        obj.rels().borrow_mut().flushed();
+    }
+    state.txn = Some(txn);
+}
+
+impl SessionInner {
+    /// Mark an object for deletion (cascading through relationships).
+    pub(crate) fn delete_erased(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        self.check_owner(&**obj)?;
+        match obj.status() {
+            Status::Pending => {
+                let mut state = self.state_mut()?;
+                let p = ptr(obj);
+                state.pending.retain(|o| ptr(o) != p);
+                drop(state);
+                self.unlink_everywhere(obj)?;
+                obj.forget_session(Status::Transient);
+                Ok(())
+            }
+            Status::Persistent => {
+                self.cascade_delete(obj)?;
+                obj.set_status(Status::MarkedDeleted);
+                self.state_mut()?.deleted.push(Rc::clone(obj));
+                Ok(())
+            }
+            Status::MarkedDeleted | Status::Deleted => Ok(()),
+            Status::Transient | Status::Detached => Err(Error::Detached {
+                model: obj.table().model,
+                action: "be deleted (it is not in this session)",
+            }),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Rows into objects: every loaded row goes through the identity map, where
+//! an object already in the session wins (unless it is expired, in which
+//! case the row refreshes it).
+
+use std::rc::Rc;
+
+use super::identity::IdentityMap;
+use super::obj::{Obj, Status};
+use super::SessionInner;
+use crate::error::{Error, Result};
+use crate::model::{Model, PrimaryKey};
+use crate::query::FromRow;
+use crate::schema::{TableDef, statements};
+use crate::types::Value;
+
+impl SessionInner {
+    /// The object for `row` (columns from `offset`), from the identity map or new.
+    #[inline]
+    pub(crate) fn adopt_row<M: Model>(
+        &self,
+        map: &mut IdentityMap<M>,
+        row: &rusqlite::Row<'_>,
+        offset: usize,
+    ) -> Result<Obj<M>> {
+        let key = M::__key_from_row(row, offset)?;
+        if let Some(existing) = map.map.get(&key) {
+            if existing.inner.expired.get() {
+                existing.set_loaded(M::__from_row(row, offset)?)?;
+            }
+            return Ok(existing.clone());
+        }
+        let value = M::__from_row(row, offset)?;
+        let obj = Obj::with_status(
+            value,
+            Status::Persistent,
+            self.weak_self.clone(),
+            Some(key.clone()),
+        );
+        map.map.insert(key, obj.clone());
+        Ok(obj)
+    }
+
+    /// Run a SELECT of `M`'s columns (from column 0) and adopt every row.
+    pub(crate) fn load_objects<M: Model>(&self, sql: &str, params: &[Value]) -> Result<Vec<Obj<M>>> {
+        crate::types::check_params(params)?;
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
+            for (i, p) in params.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, p)
+                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
+            }
+            let mut rows = stmt.raw_query();
+            let mut state = self.state_mut()?;
+            let map = state.maps.of::<M>();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+                out.push(self.adopt_row(map, row, 0)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Run a SELECT of `M`'s columns and return plain values, untracked.
+    pub(crate) fn load_values<M: Model>(&self, sql: &str, params: &[Value]) -> Result<Vec<M>> {
+        crate::types::check_params(params)?;
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
+            for (i, p) in params.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, p)
+                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
+            }
+            let mut rows = stmt.raw_query();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+                out.push(M::__from_row(row, 0)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Run a SELECT and decode every row as `T`.
+    pub(crate) fn load_tuples<T: FromRow>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        table: &TableDef,
+    ) -> Result<Vec<T>> {
+        crate::types::check_params(params)?;
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
+            for (i, p) in params.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, p)
+                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
+            }
+            let mut rows = stmt.raw_query();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+                out.push(T::from_row(row, table.name)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Load one row by key, untracked.
+    fn fetch_by_key<M: Model>(&self, key: &M::Key) -> Result<Option<M>> {
+        let t = M::table();
+        let sql = statements::select_by_key(t);
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
+            key.__bind(&mut stmt, 1).map_err(|e| Error::Conversion {
+                table: t.name.to_owned(),
+                column: t.primary_key_columns().map(|c| c.name).collect::<Vec<_>>().join(", "),
+                message: e.to_string(),
+            })?;
+            let mut rows = stmt.raw_query();
+            match rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+                Some(row) => M::__from_row(row, 0).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    pub(crate) fn get<M: Model>(&self, key: M::Key) -> Result<Option<Obj<M>>> {
+        if let Some(found) = self.lookup::<M>(&key)? {
+            return found;
+        }
+        self.autoflush()?;
+        if let Some(found) = self.lookup::<M>(&key)? {
+            return found;
+        }
+        let t = M::table();
+        let sql = statements::select_by_key(t);
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
+            key.__bind(&mut stmt, 1).map_err(|e| Error::Conversion {
+                table: t.name.to_owned(),
+                column: t.primary_key_columns().map(|c| c.name).collect::<Vec<_>>().join(", "),
+                message: e.to_string(),
+            })?;
+            let mut rows = stmt.raw_query();
+            match rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+                Some(row) => {
+                    let mut state = self.state_mut()?;
+                    self.adopt_row(state.maps.of::<M>(), row, 0).map(Some)
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The identity map's answer for `key`: `Some(result)` when it decides,
+    /// `None` on a miss.
+    #[allow(clippy::type_complexity)]
+    fn lookup<M: Model>(&self, key: &M::Key) -> Result<Option<Result<Option<Obj<M>>>>> {
+        let found = {
+            let mut state = self.state_mut()?;
+            state.maps.get::<M>().and_then(|m| m.map.get(key).cloned())
+        };
+        let Some(obj) = found else { return Ok(None) };
+        Ok(Some(match obj.inner.status.get() {
+            Status::MarkedDeleted | Status::Deleted => Ok(None),
+            _ if obj.inner.expired.get() => match self.reload(&obj) {
+                Ok(()) => Ok(Some(obj)),
+                Err(Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            },
+            _ => Ok(Some(obj)),
+        }))
+    }
+
+    /// Reload an expired object from its row.
+    pub(crate) fn reload<M: Model>(&self, obj: &Obj<M>) -> Result<()> {
+        let key = obj.identity().ok_or(Error::Detached {
+            model: M::table().model,
+            action: "reload without a key",
+        })?;
+        match self.fetch_by_key::<M>(&key)? {
+            Some(value) => obj.set_loaded(value),
+            None => {
+                let erased = obj.erased();
+                let mut state = self.state_mut()?;
+                erased.detach_identity(&mut state);
+                let this: *const () = Rc::as_ptr(&erased) as *const ();
+                state
+                    .modified
+                    .retain(|o| !std::ptr::eq(Rc::as_ptr(o) as *const (), this));
+                drop(state);
+                erased.forget_session(Status::Detached);
+                Err(Error::NotFound {
+                    model: M::table().model,
+                    key: Some(format!("{key:?}")),
+                })
+            }
+        }
+    }
+}

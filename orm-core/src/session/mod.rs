@@ -1,0 +1,1109 @@
+//! [`Session`]: the unit of work and identity map (SQLAlchemy's `Session`).
+//!
+//! A session belongs to one thread or request. It takes a pooled connection
+//! at its first statement and gives it back at commit, rollback, close or
+//! drop. Reads outside a write transaction run in autocommit mode; the first
+//! flush opens a write transaction with `BEGIN IMMEDIATE`, so it can never
+//! fail later when it upgrades from reading to writing.
+//!
+//! Module map: [`obj`] (handles and per-object state), [`identity`] (the
+//! identity map), [`plan`] (flush order as data), [`flush`] (organize ->
+//! plan -> emit -> finalize), [`load`] (rows into objects), [`relations`]
+//! (relationship state).
+
+mod flush;
+mod identity;
+mod load;
+pub(crate) mod obj;
+mod plan;
+pub(crate) mod relations;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell, RefMut};
+use std::fmt;
+use std::rc::{Rc, Weak};
+
+use identity::IdentityMaps;
+use obj::{ErasedObj, Status};
+
+use crate::conn::{Conn, Manager, Observer};
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::model::Model;
+pub use obj::{Obj, ObjState};
+
+/// Something [`Session::add`] accepts: a model value, or a handle made with
+/// [`Obj::new`].
+pub trait Addable {
+    /// The model.
+    type Model: Model;
+    /// The handle to track.
+    fn into_obj(self) -> Obj<Self::Model>;
+}
+
+impl<M: Model> Addable for M {
+    type Model = M;
+    fn into_obj(self) -> Obj<M> {
+        Obj::new(self)
+    }
+}
+
+impl<M: Model> Addable for Obj<M> {
+    type Model = M;
+    fn into_obj(self) -> Obj<M> {
+        self
+    }
+}
+
+impl<M: Model> Addable for &Obj<M> {
+    type Model = M;
+    fn into_obj(self) -> Obj<M> {
+        self.clone()
+    }
+}
+
+/// What the open write transaction did, so rollback and failed commits can
+/// put objects back.
+#[derive(Default)]
+pub(crate) struct TxnLog {
+    /// Inserted objects, with the values the flush overwrote (generated
+    /// keys, filled foreign keys).
+    pub inserted: Vec<(Rc<dyn ErasedObj>, Vec<(usize, crate::types::Value)>)>,
+    /// Updated objects, with their values before the transaction.
+    pub updated: Vec<(Rc<dyn ErasedObj>, Option<Box<dyn Any>>)>,
+    /// The objects in `updated`, for a quick membership test.
+    pub updated_set: rustc_hash::FxHashSet<*const ()>,
+    /// Deleted objects.
+    pub deleted: Vec<Rc<dyn ErasedObj>>,
+}
+
+/// The session's mutable state, borrowed briefly by each operation.
+#[derive(Default)]
+pub(crate) struct SessionState {
+    pub maps: IdentityMaps,
+    /// Added, not yet inserted, in add order.
+    pub pending: Vec<Rc<dyn ErasedObj>>,
+    /// Persistent objects borrowed for writing since the last flush.
+    pub modified: Vec<Rc<dyn ErasedObj>>,
+    /// Marked for deletion, not yet deleted.
+    pub deleted: Vec<Rc<dyn ErasedObj>>,
+    /// Present while a write transaction is open.
+    pub txn: Option<TxnLog>,
+}
+
+impl SessionState {
+    fn has_changes(&self) -> bool {
+        !self.pending.is_empty() || !self.modified.is_empty() || !self.deleted.is_empty()
+    }
+}
+
+pub(crate) struct SessionInner {
+    pub db: Database,
+    pub weak_self: Weak<SessionInner>,
+    conn: RefCell<Option<r2d2::PooledConnection<Manager>>>,
+    pub state: RefCell<SessionState>,
+    autoflush: Cell<bool>,
+}
+
+/// A unit of work: tracks objects, finds their changes, writes them in one
+/// transaction at [`commit`](Session::commit).
+///
+/// Made by [`Database::session`]. Not `Send`: one session serves one thread
+/// or request, like SQLAlchemy's.
+///
+/// # Examples
+///
+/// The first tutorial, end to end:
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// struct User {
+///     #[orm(primary_key)]
+///     id: i64,
+///     #[orm(max_length = 50, unique)]
+///     username: String,
+///     #[orm(max_length = 120, unique)]
+///     email: String,
+/// }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let session = db.session();
+///
+/// session.add(User { username: "john".into(), email: "john@example.com".into(), ..Default::default() })?;
+/// session.commit()?;
+///
+/// let users = session.query::<User>().all()?;
+/// assert_eq!(users.len(), 1);
+///
+/// let user = session.get::<User>(1)?.unwrap();
+/// user.write()?.username = "new_username".into();
+/// session.commit()?;
+///
+/// session.delete(&user)?;
+/// session.commit()?;
+/// assert_eq!(session.query::<User>().count()?, 0);
+/// # Ok(()) }
+/// ```
+pub struct Session {
+    pub(crate) inner: Rc<SessionInner>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.state.try_borrow();
+        let mut d = f.debug_struct("Session");
+        d.field("db", &self.inner.db.url());
+        if let Ok(s) = state {
+            d.field("objects", &s.maps.len())
+                .field("pending", &s.pending.len())
+                .field("deleted", &s.deleted.len())
+                .field("in_transaction", &s.txn.is_some());
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// A new session on this database.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::open("sqlite://").unwrap();
+    /// let session = db.session();
+    /// assert!(!session.in_transaction());
+    /// ```
+    pub fn session(&self) -> Session {
+        Session {
+            inner: Rc::new_cyclic(|weak| SessionInner {
+                db: self.clone(),
+                weak_self: weak.clone(),
+                conn: RefCell::new(None),
+                state: RefCell::new(SessionState::default()),
+                autoflush: Cell::new(self.inner.autoflush),
+            }),
+        }
+    }
+}
+
+fn busy_session() -> Error {
+    Error::Usage(
+        "the session is already in use by an operation in progress (re-entrant call)".into(),
+    )
+}
+
+impl SessionInner {
+    pub(crate) fn observer(&self) -> &Observer {
+        &self.db.inner.observer
+    }
+
+    pub(crate) fn state_mut(&self) -> Result<RefMut<'_, SessionState>> {
+        self.state.try_borrow_mut().map_err(|_| busy_session())
+    }
+
+    /// Run `f` with the session's connection, taking one from the pool if
+    /// the session has none.
+    pub(crate) fn with_conn<R>(&self, f: impl FnOnce(&mut Conn) -> Result<R>) -> Result<R> {
+        let mut slot = self.conn.try_borrow_mut().map_err(|_| busy_session())?;
+        if slot.is_none() {
+            *slot = Some(self.db.connection()?);
+        }
+        match slot.as_mut() {
+            Some(conn) => f(conn),
+            None => Err(Error::Pool("no connection".into())),
+        }
+    }
+
+    /// Give the connection back to the pool (outside a transaction only).
+    fn release_conn(&self) {
+        if let Ok(mut slot) = self.conn.try_borrow_mut() {
+            if let Some(conn) = slot.as_mut() {
+                conn.rollback_quietly(&self.db.inner.observer);
+            }
+            *slot = None;
+        }
+    }
+
+    /// Open a write transaction if none is open.
+    pub(crate) fn ensure_write_txn(&self) -> Result<()> {
+        if self.state_mut()?.txn.is_some() {
+            return Ok(());
+        }
+        let observer = self.observer();
+        self.with_conn(|conn| conn.begin_immediate(observer))?;
+        self.state_mut()?.txn = Some(TxnLog::default());
+        Ok(())
+    }
+
+    /// Run a bulk UPDATE or DELETE with `RETURNING` keys, then expire
+    /// (update) or detach (delete) the affected objects of `M`.
+    pub(crate) fn bulk<M: Model>(&self, stmt: &crate::sql::ast::Statement, delete: bool) -> Result<usize> {
+        self.autoflush()?;
+        self.ensure_write_txn()?;
+        let w = crate::sql::writer::write(stmt)?;
+        crate::types::check_params(&w.params)?;
+        let observer = self.observer();
+        let keys: Vec<M::Key> = self.with_conn(|conn| {
+            let mut st = conn.prepare(&w.sql, observer, &|| w.params.clone())?;
+            for (i, p) in w.params.iter().enumerate() {
+                st.raw_bind_parameter(i + 1, p)
+                    .map_err(|e| Error::from_sqlite(e, Some(&w.sql)))?;
+            }
+            let mut rows = st.raw_query();
+            let mut keys = Vec::new();
+            while let Some(row) = rows
+                .next()
+                .map_err(|e| Error::from_sqlite(e, Some(&w.sql)).with_model(M::table().model, M::table().name))?
+            {
+                keys.push(M::__key_from_row(row, 0)?);
+            }
+            Ok(keys)
+        })?;
+        let mut state = self.state_mut()?;
+        let affected: Vec<Obj<M>> = match state.maps.get::<M>() {
+            Some(map) => keys.iter().filter_map(|k| map.map.get(k).cloned()).collect(),
+            None => Vec::new(),
+        };
+        for obj in affected {
+            let erased = obj.erased();
+            if delete {
+                erased.detach_identity(&mut state);
+                let this: *const () = Rc::as_ptr(&erased) as *const ();
+                let same = |o: &Rc<dyn ErasedObj>| std::ptr::eq(Rc::as_ptr(o) as *const (), this);
+                state.modified.retain(|o| !same(o));
+                state.deleted.retain(|o| !same(o));
+                erased.set_status(Status::Deleted);
+                if let Some(txn) = state.txn.as_mut() {
+                    txn.deleted.push(erased);
+                }
+            } else {
+                erased.expire();
+            }
+        }
+        Ok(keys.len())
+    }
+
+    /// Remember an object borrowed for writing.
+    pub(crate) fn note_modified(&self, obj: Rc<dyn ErasedObj>) -> Result<()> {
+        self.state_mut()?.modified.push(obj);
+        Ok(())
+    }
+
+    pub(crate) fn autoflush(&self) -> Result<()> {
+        let needed = self.autoflush.get() && self.state_mut()?.has_changes();
+        if needed {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Check that `obj` may be used with this session.
+    pub(crate) fn check_owner(&self, obj: &dyn ErasedObj) -> Result<()> {
+        match obj.session_ptr() {
+            Some(s) if std::ptr::eq(Rc::as_ptr(&s), self) => Ok(()),
+            Some(_) => Err(Error::WrongSession {
+                model: obj.table().model,
+            }),
+            None => Err(Error::Detached {
+                model: obj.table().model,
+                action: "be used with this session",
+            }),
+        }
+    }
+
+    /// Make a transient object pending in this session.
+    pub(crate) fn adopt_transient(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        match obj.status() {
+            Status::Transient => {}
+            Status::Detached => {
+                return Err(Error::Detached {
+                    model: obj.table().model,
+                    action: "be added again (it was deleted, discarded or its session closed; add a new object instead)",
+                });
+            }
+            _ => return self.check_owner(&**obj),
+        }
+        obj.set_status(Status::Pending);
+        set_session(obj, self.weak_self.clone());
+        self.state_mut()?.pending.push(Rc::clone(obj));
+        Ok(())
+    }
+
+    /// Undo everything the open transaction did to objects, so the same work
+    /// can be flushed again (after a COMMIT that certainly did not commit).
+    fn restore_txn(&self) {
+        let Ok(mut state) = self.state.try_borrow_mut() else {
+            return;
+        };
+        let Some(txn) = state.txn.take() else { return };
+        for obj in txn.deleted.iter().rev() {
+            obj.set_status(Status::MarkedDeleted);
+            Rc::clone(obj).attach_identity(&mut state);
+            state.deleted.insert(0, Rc::clone(obj));
+        }
+        for (obj, snapshot) in txn.updated.into_iter().rev() {
+            if let Some(snapshot) = snapshot {
+                obj.restore_snapshot(snapshot);
+                state.modified.push(obj);
+            }
+        }
+        let mut restored = Vec::new();
+        for (obj, overwritten) in txn.inserted.into_iter() {
+            obj.detach_identity(&mut state);
+            for (column, old) in overwritten.iter().rev() {
+                let _ = obj.set_column(*column, old);
+            }
+            obj.set_status(Status::Pending);
+            restored.push(obj);
+        }
+        restored.append(&mut state.pending);
+        state.pending = restored;
+    }
+
+    /// The user-facing rollback of objects: discard what was added, revert
+    /// unflushed changes, expire what the transaction wrote.
+    fn discard_txn(&self) {
+        let Ok(mut state) = self.state.try_borrow_mut() else {
+            return;
+        };
+        if let Some(txn) = state.txn.take() {
+            for (obj, overwritten) in txn.inserted {
+                obj.detach_identity(&mut state);
+                for (column, old) in overwritten.iter().rev() {
+                    let _ = obj.set_column(*column, old);
+                }
+                obj.forget_session(Status::Transient);
+            }
+            for (obj, _) in txn.updated {
+                obj.expire();
+            }
+            for obj in txn.deleted {
+                obj.set_status(Status::Persistent);
+                Rc::clone(&obj).attach_identity(&mut state);
+                obj.expire();
+            }
+        }
+        for obj in std::mem::take(&mut state.pending) {
+            obj.forget_session(Status::Transient);
+        }
+        for obj in std::mem::take(&mut state.deleted) {
+            if obj.status() == Status::MarkedDeleted {
+                obj.set_status(Status::Persistent);
+            }
+        }
+        for obj in std::mem::take(&mut state.modified) {
+            obj.revert_to_snapshot();
+        }
+    }
+
+    /// After COMMIT: deleted objects leave the session.
+    fn finish_commit(&self) {
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            if let Some(txn) = state.txn.take() {
+                for obj in txn.deleted {
+                    obj.forget_session(Status::Detached);
+                }
+            }
+        }
+    }
+
+    /// Expire every object and detach the ones whose rows may not exist.
+    fn expire_after_unknown_commit(&self) {
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            if let Some(txn) = state.txn.take() {
+                for (obj, _) in txn.inserted {
+                    obj.detach_identity(&mut state);
+                    obj.forget_session(Status::Detached);
+                }
+                for obj in txn.deleted {
+                    obj.forget_session(Status::Detached);
+                }
+            }
+            for obj in state.maps.all_objects() {
+                obj.expire();
+            }
+        }
+    }
+
+    fn commit(&self) -> Result<()> {
+        self.flush()?;
+        if self.state_mut()?.txn.is_none() {
+            self.release_conn();
+            return Ok(());
+        }
+        let observer = &self.db.inner.observer;
+        let outcome = self.with_conn(|conn| match conn.execute_control("COMMIT", observer) {
+            Ok(()) => Ok(CommitOutcome::Committed),
+            Err(e) if !conn.raw.is_autocommit() => {
+                // The transaction is still open: nothing was committed.
+                conn.rollback_quietly(observer);
+                Ok(CommitOutcome::NotCommitted(e))
+            }
+            Err(e) if e.sqlite_code() == Some(rusqlite::ffi::SQLITE_CONSTRAINT_COMMITHOOK) => {
+                Ok(CommitOutcome::NotCommitted(e))
+            }
+            Err(e) => Ok(CommitOutcome::Unknown(e)),
+        })?;
+        let result = match outcome {
+            CommitOutcome::Committed => {
+                self.finish_commit();
+                Ok(())
+            }
+            CommitOutcome::NotCommitted(e) => {
+                self.restore_txn();
+                Err(e)
+            }
+            CommitOutcome::Unknown(e) => {
+                self.expire_after_unknown_commit();
+                Err(match e {
+                    Error::Sqlite { source, .. }
+                    | Error::Busy { source }
+                    | Error::Constraint { source, .. } => Error::CommitOutcomeUnknown { source },
+                    other => other,
+                })
+            }
+        };
+        self.release_conn();
+        result
+    }
+
+    fn rollback(&self) -> Result<()> {
+        let had_conn = self.conn.try_borrow().map(|c| c.is_some()).unwrap_or(true);
+        if had_conn {
+            self.with_conn(|conn| {
+                conn.rollback_quietly(&self.db.inner.observer);
+                Ok(())
+            })?;
+        }
+        self.discard_txn();
+        self.release_conn();
+        Ok(())
+    }
+
+    /// Detach every object and break relationship cycles.
+    fn detach_all(&self) {
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            let objects = state.maps.all_objects();
+            state.maps.clear();
+            let pending = std::mem::take(&mut state.pending);
+            state.modified.clear();
+            state.deleted.clear();
+            let txn = state.txn.take();
+            drop(state);
+            for obj in objects {
+                obj.forget_session(Status::Detached);
+            }
+            for obj in pending {
+                obj.forget_session(Status::Transient);
+            }
+            if let Some(txn) = txn {
+                for (obj, _) in txn.inserted {
+                    obj.forget_session(Status::Detached);
+                }
+                for obj in txn.deleted {
+                    obj.forget_session(Status::Detached);
+                }
+            }
+        }
+    }
+}
+
+enum CommitOutcome {
+    Committed,
+    NotCommitted(Error),
+    Unknown(Error),
+}
+
+fn set_session(obj: &Rc<dyn ErasedObj>, session: Weak<SessionInner>) {
+    obj.set_session(session);
+}
+
+impl Drop for SessionInner {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.get_mut().as_mut() {
+            conn.rollback_quietly(&self.db.inner.observer);
+        }
+        // Objects may still be held by the caller; they become detached, and
+        // relationship caches are cleared so no reference cycle outlives the
+        // session.
+        let state = std::mem::take(self.state.get_mut());
+        for obj in state.maps.all_objects() {
+            obj.forget_session(Status::Detached);
+        }
+        for obj in state.pending {
+            obj.forget_session(Status::Transient);
+        }
+        if let Some(txn) = state.txn {
+            for (obj, _) in txn.inserted {
+                obj.forget_session(Status::Detached);
+            }
+            for obj in txn.deleted {
+                obj.forget_session(Status::Detached);
+            }
+        }
+    }
+}
+
+impl Session {
+    /// The database this session works on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::open("sqlite://").unwrap();
+    /// assert_eq!(db.session().database().url(), "sqlite://");
+    /// ```
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// Add an object: a model value (returns the handle to keep) or a
+    /// transient [`Obj`]. It is inserted at the next flush and then holds its
+    /// generated key. Adding an object already in this session does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongSession`] for an object of another session,
+    /// [`Error::Detached`] for an object that left a session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let ann = session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// assert_eq!(ann.read()?.id, 0);
+    /// session.commit()?;
+    /// assert_eq!(ann.read()?.id, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn add<A: Addable>(&self, object: A) -> Result<Obj<A::Model>> {
+        let obj = object.into_obj();
+        self.inner.adopt_transient(&obj.erased())?;
+        self.inner.cascade_add(&obj.erased())?;
+        Ok(obj)
+    }
+
+    /// Add several objects; returns their handles in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](Self::add); objects before the failing one stay added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Tag { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Tag>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let tags = session.add_all(["a", "b"].map(|n| Tag { name: n.into(), ..Default::default() }))?;
+    /// session.commit()?;
+    /// assert_eq!(tags[1].read()?.id, 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn add_all<A: Addable>(
+        &self,
+        objects: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<Obj<A::Model>>> {
+        objects.into_iter().map(|o| self.add(o)).collect()
+    }
+
+    /// Mark an object for deletion. A pending object is simply discarded; a
+    /// persistent one is deleted at the next flush and detached after
+    /// commit. Relationships with a `delete` cascade delete their children
+    /// too; other children have their foreign key set to NULL.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongSession`] / [`Error::Detached`] for an object not in
+    /// this session; loading errors for cascades.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let ann = session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// session.commit()?;
+    /// session.delete(&ann)?;
+    /// session.commit()?;
+    /// assert!(session.get::<User>(1)?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn delete<M: Model>(&self, obj: &Obj<M>) -> Result<()> {
+        self.inner.delete_erased(&obj.erased())
+    }
+
+    /// Write all pending changes in the open transaction (opening one with
+    /// `BEGIN IMMEDIATE` if needed), without committing. INSERTs run parent
+    /// first and DELETEs child first; generated keys are written back into
+    /// the objects. A flush with nothing to do runs no SQL.
+    ///
+    /// # Errors
+    ///
+    /// A constraint violation, busy database, stale row or I/O error. On any
+    /// error the flush is rolled back and every object and the session are
+    /// exactly as before it, so the caller can fix an object and retry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, #[orm(unique)] name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// let dup = session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// assert!(session.flush().is_err());
+    /// assert_eq!(dup.state(), ObjState::Pending); // nothing was lost
+    /// dup.write()?.name = "bob".into();
+    /// session.commit()?;                        // fixed and retried
+    /// assert_eq!(dup.read()?.id, 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// Flush, then COMMIT. Deleted objects become detached; the connection
+    /// goes back to the pool.
+    ///
+    /// # Errors
+    ///
+    /// Flush errors (nothing changed, see [`flush`](Self::flush)). If COMMIT
+    /// itself fails and certainly did not commit (busy, deferred constraint,
+    /// refused by a hook), the session is put back as it was before the
+    /// transaction's flushes, so `commit()` can simply be retried. If COMMIT
+    /// failed after the point where SQLite may have committed, the error is
+    /// [`Error::CommitOutcomeUnknown`] and every object is expired, so the
+    /// next access reads what the database really holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// session.commit()?;
+    /// assert!(!session.in_transaction());
+    /// assert_eq!(db.session().query::<User>().count()?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn commit(&self) -> Result<()> {
+        self.inner.commit()
+    }
+
+    /// Roll back the open transaction. Pending objects are discarded (they
+    /// become transient), unflushed changes are reverted from their
+    /// snapshots, and objects the transaction wrote are expired (reloaded on
+    /// next access).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pool`] if a connection was needed and none is free (rare).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let ann = session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// session.commit()?;
+    /// ann.write()?.name = "changed".into();
+    /// let bob = session.add(User { name: "bob".into(), ..Default::default() })?;
+    /// session.rollback()?;
+    /// assert_eq!(ann.read()?.name, "ann");
+    /// assert_eq!(bob.state(), ObjState::Transient);
+    /// # Ok(()) }
+    /// ```
+    pub fn rollback(&self) -> Result<()> {
+        self.inner.rollback()
+    }
+
+    /// Roll back and detach every object; the session can still be used
+    /// afterwards, starting empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`rollback`](Self::rollback).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let u = session.add(User::default())?;
+    /// session.commit()?;
+    /// session.close()?;
+    /// assert_eq!(u.state(), ObjState::Detached);
+    /// # Ok(()) }
+    /// ```
+    pub fn close(&self) -> Result<()> {
+        self.inner.rollback()?;
+        self.inner.detach_all();
+        Ok(())
+    }
+
+    /// Whether a write transaction is open (a flush ran since the last
+    /// commit or rollback).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// session.add(User::default())?;
+    /// session.flush()?;
+    /// assert!(session.in_transaction());
+    /// session.commit()?;
+    /// assert!(!session.in_transaction());
+    /// # Ok(()) }
+    /// ```
+    pub fn in_transaction(&self) -> bool {
+        self.inner
+            .state
+            .try_borrow()
+            .map(|s| s.txn.is_some())
+            .unwrap_or(false)
+    }
+
+    /// Whether anything is waiting to be flushed (added, changed or deleted
+    /// objects). A changed object counts once borrowed for writing, even if
+    /// its values end up the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let session = db.session();
+    /// assert!(!session.has_changes());
+    /// session.add(User::default())?;
+    /// assert!(session.has_changes());
+    /// # Ok(()) }
+    /// ```
+    pub fn has_changes(&self) -> bool {
+        self.inner
+            .state
+            .try_borrow()
+            .map(|s| s.has_changes())
+            .unwrap_or(false)
+    }
+
+    /// Turn autoflush (flush before queries and `get` misses) on or off for
+    /// this session. On by default, so a query sees what was added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// session.set_autoflush(false);
+    /// session.add(User::default())?;
+    /// assert_eq!(session.query::<User>().count()?, 0);
+    /// session.set_autoflush(true);
+    /// assert_eq!(session.query::<User>().count()?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_autoflush(&self, on: bool) {
+        self.inner.autoflush.set(on);
+    }
+
+    /// Whether autoflush is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::open("sqlite://").unwrap();
+    /// assert!(db.session().autoflush());
+    /// ```
+    pub fn autoflush(&self) -> bool {
+        self.inner.autoflush.get()
+    }
+
+    /// Mark an object's values as stale: the next access reloads them, and
+    /// unflushed changes to it are dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongSession`] / [`Error::Detached`] for an object not in
+    /// this session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let u = session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// session.commit()?;
+    /// u.write()?.name = "not saved".into();
+    /// session.expire(&u)?;
+    /// assert_eq!(u.read()?.name, "ann");
+    /// # Ok(()) }
+    /// ```
+    pub fn expire<M: Model>(&self, obj: &Obj<M>) -> Result<()> {
+        self.inner.check_owner(&*obj.inner)?;
+        if obj.inner.status.get() == Status::Persistent {
+            obj.inner.expire_erased();
+        }
+        Ok(())
+    }
+
+    /// Expire every persistent object of the session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let u = session.add(User::default())?;
+    /// session.commit()?;
+    /// session.expire_all();
+    /// assert!(u.is_expired());
+    /// # Ok(()) }
+    /// ```
+    pub fn expire_all(&self) {
+        let objects = match self.inner.state.try_borrow() {
+            Ok(s) => s.maps.all_objects(),
+            Err(_) => return,
+        };
+        for obj in objects {
+            if obj.status() == Status::Persistent {
+                obj.expire();
+            }
+        }
+    }
+
+    /// Reload an object's values from the database now, dropping unflushed
+    /// changes to it and its loaded relationships.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if its row was deleted (the object is then
+    /// detached); [`Error::WrongSession`] / [`Error::Detached`] for an
+    /// object not in this session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let u = session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// session.commit()?;
+    /// // Another session renames the row.
+    /// let other = db.session();
+    /// other.get::<User>(1)?.unwrap().write()?.name = "anna".into();
+    /// other.commit()?;
+    /// session.refresh(&u)?;
+    /// assert_eq!(u.read()?.name, "anna");
+    /// # Ok(()) }
+    /// ```
+    pub fn refresh<M: Model>(&self, obj: &Obj<M>) -> Result<()> {
+        self.inner.check_owner(&*obj.inner)?;
+        if obj.inner.status.get() != Status::Persistent {
+            return Ok(());
+        }
+        obj.inner.expire_erased();
+        self.inner.reload(obj)
+    }
+
+    /// Remove an object from the session without deleting its row; it
+    /// becomes detached (a pending one becomes transient).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongSession`] / [`Error::Detached`] for an object not in
+    /// this session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let u = session.add(User::default())?;
+    /// session.commit()?;
+    /// session.expunge(&u)?;
+    /// assert_eq!(u.state(), ObjState::Detached);
+    /// let again = session.get::<User>(1)?.unwrap();
+    /// assert!(again != u); // a new object for the same row
+    /// # Ok(()) }
+    /// ```
+    pub fn expunge<M: Model>(&self, obj: &Obj<M>) -> Result<()> {
+        let erased = obj.erased();
+        self.inner.check_owner(&*erased)?;
+        let mut state = self.inner.state_mut()?;
+        let this: *const () = Rc::as_ptr(&erased) as *const ();
+        let same = |o: &Rc<dyn ErasedObj>| std::ptr::eq(Rc::as_ptr(o) as *const (), this);
+        state.pending.retain(|o| !same(o));
+        state.modified.retain(|o| !same(o));
+        state.deleted.retain(|o| !same(o));
+        erased.detach_identity(&mut state);
+        drop(state);
+        let status = if erased.status() == Status::Pending {
+            Status::Transient
+        } else {
+            Status::Detached
+        };
+        erased.forget_session(status);
+        Ok(())
+    }
+
+    /// Get an object by primary key: from the identity map if it is there
+    /// (no SQL), otherwise from the database (after an autoflush). `None` if
+    /// no row has the key, or the object is marked for deletion.
+    ///
+    /// # Errors
+    ///
+    /// Database and conversion errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let ann = session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// session.commit()?;
+    /// let rec = db.record();
+    /// let got = session.get::<User>(1)?.unwrap();
+    /// assert!(got == ann);
+    /// assert!(rec.is_empty()); // served by the identity map
+    /// assert!(session.get::<User>(2)?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn get<M: Model>(&self, key: impl Into<M::Key>) -> Result<Option<Obj<M>>> {
+        self.inner.get(key.into())
+    }
+
+    /// Like [`get`](Self::get), but a missing row is [`Error::NotFound`]
+    /// carrying the model and key, which a web handler maps to 404
+    /// (Flask-SQLAlchemy's `get_or_404`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], and as [`get`](Self::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let err = db.session().get_or_not_found::<User>(7).unwrap_err();
+    /// assert_eq!(err.to_string(), "User not found with key 7");
+    /// # Ok(()) }
+    /// ```
+    pub fn get_or_not_found<M: Model>(&self, key: impl Into<M::Key>) -> Result<Obj<M>> {
+        let key = key.into();
+        let shown = format!("{key:?}");
+        self.get::<M>(key)?.ok_or(Error::NotFound {
+            model: M::table().model,
+            key: Some(shown),
+        })
+    }
+}
+
+impl<M: Model> obj::ObjInner<M> {
+    fn expire_erased(&self) {
+        ErasedObj::expire(self);
+    }
+}

@@ -1,0 +1,655 @@
+//! [`Obj<M>`]: a shared handle to one object, and the per-object state the
+//! session keeps next to it (status, snapshot, identity key).
+//!
+//! The value sits in a `RefCell`; [`Obj::read`] and [`Obj::write`] borrow it
+//! and report a conflicting borrow as [`Error::BorrowConflict`] instead of
+//! panicking. The first `write()` of a persistent object takes a snapshot of
+//! its column values; the flush compares against it to find changed
+//! columns, so loading an object costs nothing for tracking it never uses.
+
+use std::any::Any;
+use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::fmt;
+use std::rc::{Rc, Weak};
+
+use super::relations::RelSlots;
+use super::{SessionInner, SessionState};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::schema::TableDef;
+use crate::types::Value;
+
+/// Where an object stands with respect to a session (SQLAlchemy's object
+/// states).
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64, name: String }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let session = db.session();
+/// let ann = session.add(User { name: "ann".into(), ..Default::default() })?;
+/// assert_eq!(ann.state(), ObjState::Pending);
+/// session.commit()?;
+/// assert_eq!(ann.state(), ObjState::Persistent);
+/// session.delete(&ann)?;
+/// assert_eq!(ann.state(), ObjState::Deleted);
+/// session.commit()?;
+/// assert_eq!(ann.state(), ObjState::Detached);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjState {
+    /// Made with [`Obj::new`], in no session yet.
+    Transient,
+    /// Added to a session, not yet inserted.
+    Pending,
+    /// Has a row, and is in a session's identity map.
+    Persistent,
+    /// Marked for deletion, or deleted in the current transaction.
+    Deleted,
+    /// Was in a session, but no longer is (deleted and committed, discarded
+    /// by rollback, or the session was closed).
+    Detached,
+}
+
+/// Internal status; `MarkedDeleted` and `Deleted` both show as
+/// [`ObjState::Deleted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Transient,
+    Pending,
+    Persistent,
+    /// `session.delete()` called, not flushed yet.
+    MarkedDeleted,
+    /// DELETE ran in the open transaction.
+    Deleted,
+    Detached,
+}
+
+/// A shared handle to one object of model `M`.
+///
+/// Cloning the handle is cheap and gives another handle to the same object:
+/// the identity map guarantees one object per row per session, so two loads
+/// of a row return handles to the same object, and a change through one is
+/// seen through the other. `==` compares identity, not values.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64, name: String }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let session = db.session();
+/// let ann = session.add(User { name: "ann".into(), ..Default::default() })?;
+/// session.commit()?;
+///
+/// let again = session.get::<User>(ann.read()?.id)?.unwrap();
+/// assert!(again == ann);                  // the very same object
+/// again.write()?.name = "anna".into();
+/// assert_eq!(ann.read()?.name, "anna");   // seen through the other handle
+/// # Ok(()) }
+/// ```
+pub struct Obj<M: Model> {
+    pub(crate) inner: Rc<ObjInner<M>>,
+}
+
+pub(crate) struct ObjInner<M: Model> {
+    pub value: RefCell<M>,
+    pub status: Cell<Status>,
+    pub expired: Cell<bool>,
+    pub meta: RefCell<Meta<M>>,
+    /// Loaded relationships and relationship assignments.
+    pub rels: RefCell<RelSlots>,
+}
+
+pub(crate) struct Meta<M: Model> {
+    pub session: Weak<SessionInner>,
+    /// Column values as of the last load or flush; present only once the
+    /// object was borrowed for writing since then.
+    pub snapshot: Option<M>,
+    /// The key the identity map knows this object by.
+    pub key: Option<M::Key>,
+}
+
+impl<M: Model> Clone for Obj<M> {
+    fn clone(&self) -> Self {
+        Obj {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+}
+
+impl<M: Model> PartialEq for Obj<M> {
+    /// Identity: true when both handles point at the same object.
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl<M: Model> Eq for Obj<M> {}
+
+impl<M: Model + fmt::Debug> fmt::Debug for Obj<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.inner.value.try_borrow() {
+            Ok(v) => write!(f, "Obj({:?}, {:?})", self.state(), &*v),
+            Err(_) => write!(f, "Obj({:?}, <borrowed>)", self.state()),
+        }
+    }
+}
+
+impl<M: Model> From<M> for Obj<M> {
+    fn from(value: M) -> Self {
+        Obj::new(value)
+    }
+}
+
+pub(crate) fn borrow_conflict<M: Model>() -> Error {
+    Error::BorrowConflict {
+        model: M::table().model,
+    }
+}
+
+impl<M: Model> Obj<M> {
+    /// A transient object, in no session. Add it with
+    /// [`Session::add`](crate::Session::add), or attach it to a related
+    /// object that is in a session (the `save-update` cascade adds it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// let u = Obj::new(User { name: "ann".into(), ..Default::default() });
+    /// assert_eq!(u.state(), ObjState::Transient);
+    /// ```
+    pub fn new(value: M) -> Self {
+        Obj::with_status(value, Status::Transient, Weak::new(), None)
+    }
+
+    pub(crate) fn with_status(
+        value: M,
+        status: Status,
+        session: Weak<SessionInner>,
+        key: Option<M::Key>,
+    ) -> Self {
+        Obj {
+            inner: Rc::new(ObjInner {
+                value: RefCell::new(value),
+                status: Cell::new(status),
+                expired: Cell::new(false),
+                meta: RefCell::new(Meta {
+                    session,
+                    snapshot: None,
+                    key,
+                }),
+                rels: RefCell::new(RelSlots::default()),
+            }),
+        }
+    }
+
+    /// Borrow the object for reading. An expired object is reloaded from the
+    /// database first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BorrowConflict`] while a [`write`](Self::write) guard is
+    /// alive; reload errors for an expired object ([`Error::NotFound`] if its
+    /// row is gone, [`Error::Detached`] if its session was dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// let u = Obj::new(User { name: "ann".into(), ..Default::default() });
+    /// assert_eq!(u.read().unwrap().name, "ann");
+    /// let guard = u.write().unwrap();
+    /// assert!(u.read().is_err()); // conflicting borrow: an error, not a panic
+    /// drop(guard);
+    /// ```
+    pub fn read(&self) -> Result<Ref<'_, M>> {
+        if self.inner.expired.get() {
+            self.reload_expired()?;
+        }
+        self.inner.value.try_borrow().map_err(|_| borrow_conflict::<M>())
+    }
+
+    /// Borrow the object for writing. Changes are found at the next flush
+    /// and written as an UPDATE of the changed columns only.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BorrowConflict`] while another guard is alive; reload errors
+    /// for an expired object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let u = session.add(User { name: "ann".into(), ..Default::default() })?;
+    /// session.commit()?;
+    /// let rec = db.record();
+    /// u.write()?.name = "anna".into();
+    /// session.commit()?;
+    /// assert_eq!(rec.sql()[1], r#"UPDATE "user" SET "name" = ? WHERE "user"."id" = ?"#);
+    /// # Ok(()) }
+    /// ```
+    pub fn write(&self) -> Result<RefMut<'_, M>> {
+        if self.inner.expired.get() {
+            self.reload_expired()?;
+        }
+        let guard = self
+            .inner
+            .value
+            .try_borrow_mut()
+            .map_err(|_| borrow_conflict::<M>())?;
+        if self.inner.status.get() == Status::Persistent {
+            let mut meta = self
+                .inner
+                .meta
+                .try_borrow_mut()
+                .map_err(|_| borrow_conflict::<M>())?;
+            if meta.snapshot.is_none() {
+                meta.snapshot = Some(guard.__snapshot());
+                if let Some(session) = meta.session.upgrade() {
+                    drop(meta);
+                    session.note_modified(self.erased())?;
+                }
+            }
+        }
+        Ok(guard)
+    }
+
+    /// Where the object stands: transient, pending, persistent, deleted or
+    /// detached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    /// assert_eq!(Obj::new(User::default()).state(), ObjState::Transient);
+    /// ```
+    pub fn state(&self) -> ObjState {
+        match self.inner.status.get() {
+            Status::Transient => ObjState::Transient,
+            Status::Pending => ObjState::Pending,
+            Status::Persistent => ObjState::Persistent,
+            Status::MarkedDeleted | Status::Deleted => ObjState::Deleted,
+            Status::Detached => ObjState::Detached,
+        }
+    }
+
+    /// Whether the object's values are stale and will be reloaded on the
+    /// next access (after [`Session::expire`](crate::Session::expire) or a
+    /// rollback).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    /// assert!(!Obj::new(User::default()).is_expired());
+    /// ```
+    pub fn is_expired(&self) -> bool {
+        self.inner.expired.get()
+    }
+
+    /// The key the session knows this object by: `None` until it has a row.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let session = db.session();
+    /// let u = session.add(User::default())?;
+    /// assert_eq!(u.identity(), None);
+    /// session.flush()?;
+    /// assert_eq!(u.identity(), Some(1));
+    /// # Ok(()) }
+    /// ```
+    pub fn identity(&self) -> Option<M::Key> {
+        self.inner.meta.borrow().key.clone()
+    }
+
+    /// Whether two handles point at the same object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    /// let a = Obj::new(User::default());
+    /// let b = a.clone();
+    /// assert!(Obj::ptr_eq(&a, &b));
+    /// assert!(!Obj::ptr_eq(&a, &Obj::new(User::default())));
+    /// ```
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Rc::ptr_eq(&a.inner, &b.inner)
+    }
+
+    pub(crate) fn erased(&self) -> Rc<dyn ErasedObj> {
+        self.inner.clone()
+    }
+
+    pub(crate) fn session(&self) -> Option<Rc<SessionInner>> {
+        self.inner.meta.borrow().session.upgrade()
+    }
+
+    fn reload_expired(&self) -> Result<()> {
+        let Some(session) = self.session() else {
+            return Err(Error::Detached {
+                model: M::table().model,
+                action: "reload its expired values",
+            });
+        };
+        session.reload(self)
+    }
+
+    /// Replace the values with freshly loaded ones.
+    pub(crate) fn set_loaded(&self, value: M) -> Result<()> {
+        let mut v = self
+            .inner
+            .value
+            .try_borrow_mut()
+            .map_err(|_| borrow_conflict::<M>())?;
+        *v = value;
+        self.inner.expired.set(false);
+        let mut meta = self.inner.meta.borrow_mut();
+        meta.snapshot = None;
+        Ok(())
+    }
+}
+
+/// What the flush and the session need from an object without knowing its
+/// model: implemented by every `ObjInner<M>`.
+pub(crate) trait ErasedObj: Any {
+    fn table(&self) -> &'static TableDef;
+    fn status(&self) -> Status;
+    fn set_status(&self, status: Status);
+    fn is_expired(&self) -> bool;
+    fn expire(&self);
+    fn as_any(&self) -> &dyn Any;
+    fn rc_any(self: Rc<Self>) -> Rc<dyn Any>;
+    /// Columns changed since the snapshot (empty without a snapshot).
+    fn changed_columns(&self) -> Result<crate::model::ColumnSet>;
+    fn has_snapshot(&self) -> bool;
+    fn clear_snapshot(&self);
+    /// Move the snapshot out (kept by the transaction log).
+    fn take_snapshot(&self) -> Option<Box<dyn Any>>;
+    /// Put back a snapshot taken with `take_snapshot`.
+    fn restore_snapshot(&self, snapshot: Box<dyn Any>);
+    /// Fail with `BorrowConflict` if the value is mutably borrowed.
+    fn check_borrow(&self) -> Result<()>;
+    /// The primary key columns' current values.
+    fn key_values(&self) -> Result<Vec<Value>>;
+    /// Put the snapshot's column values back (rollback of unflushed changes).
+    fn revert_to_snapshot(&self);
+    /// Current value of a column, owned.
+    fn column_value(&self, column: usize) -> Result<Value>;
+    /// Set a column (foreign key fills, generated keys); returns the old value.
+    fn set_column(&self, column: usize, value: &Value) -> Result<Value>;
+    /// The identity key as SQL values.
+    fn identity_values(&self) -> Option<Vec<Value>>;
+    /// Whether the key must be generated by SQLite (auto-increment key is 0).
+    fn needs_generated_key(&self) -> Result<bool>;
+    /// Bind the listed columns (then the identity key when `with_key`) to a
+    /// prepared statement.
+    fn bind(
+        &self,
+        stmt: &mut rusqlite::Statement<'_>,
+        columns: &mut dyn Iterator<Item = usize>,
+        with_identity: bool,
+    ) -> Result<()>;
+    /// Enter the identity map under the object's current key.
+    fn attach_identity(self: Rc<Self>, state: &mut SessionState);
+    /// Leave the identity map.
+    fn detach_identity(&self, state: &mut SessionState);
+    /// Forget the session (object becomes detached or transient).
+    fn forget_session(&self, status: Status);
+    /// Relationship slots.
+    fn rels(&self) -> &RefCell<RelSlots>;
+    /// The session this object belongs to, if any.
+    fn session_ptr(&self) -> Option<Rc<SessionInner>>;
+    /// Join a session.
+    fn set_session(&self, session: Weak<SessionInner>);
+}
+
+impl<M: Model> ErasedObj for ObjInner<M> {
+    fn table(&self) -> &'static TableDef {
+        M::table()
+    }
+
+    fn status(&self) -> Status {
+        self.status.get()
+    }
+
+    fn set_status(&self, status: Status) {
+        self.status.set(status);
+    }
+
+    fn is_expired(&self) -> bool {
+        self.expired.get()
+    }
+
+    fn expire(&self) {
+        self.expired.set(true);
+        self.meta.borrow_mut().snapshot = None;
+        self.rels.borrow_mut().clear();
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn rc_any(self: Rc<Self>) -> Rc<dyn Any> {
+        self
+    }
+
+    fn changed_columns(&self) -> Result<crate::model::ColumnSet> {
+        let meta = self.meta.borrow();
+        let Some(snapshot) = &meta.snapshot else {
+            return Ok(crate::model::ColumnSet::empty());
+        };
+        let value = self.value.try_borrow().map_err(|_| borrow_conflict::<M>())?;
+        Ok(value.__changed_columns(snapshot))
+    }
+
+    fn has_snapshot(&self) -> bool {
+        self.meta.borrow().snapshot.is_some()
+    }
+
+    fn clear_snapshot(&self) {
+        self.meta.borrow_mut().snapshot = None;
+    }
+
+    fn take_snapshot(&self) -> Option<Box<dyn Any>> {
+        self.meta
+            .borrow_mut()
+            .snapshot
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Any>)
+    }
+
+    fn restore_snapshot(&self, snapshot: Box<dyn Any>) {
+        if let Ok(s) = snapshot.downcast::<M>() {
+            self.meta.borrow_mut().snapshot = Some(*s);
+        }
+    }
+
+    fn revert_to_snapshot(&self) {
+        let Some(snapshot) = self.meta.borrow_mut().snapshot.take() else {
+            return;
+        };
+        match self.value.try_borrow_mut() {
+            Ok(mut value) => {
+                for i in 0..M::table().columns.len() {
+                    let restored = snapshot
+                        .__column_value(i)
+                        .map(crate::types::to_owned_value)
+                        .and_then(|v| value.__set_column(i, (&v).into()));
+                    if restored.is_err() {
+                        self.expired.set(true);
+                    }
+                }
+            }
+            // Borrowed by the caller: read the truth from the database later.
+            Err(_) => self.expired.set(true),
+        }
+    }
+
+    fn check_borrow(&self) -> Result<()> {
+        self.value
+            .try_borrow()
+            .map(drop)
+            .map_err(|_| borrow_conflict::<M>())
+    }
+
+    fn column_value(&self, column: usize) -> Result<Value> {
+        let value = self.value.try_borrow().map_err(|_| borrow_conflict::<M>())?;
+        value
+            .__column_value(column)
+            .map(crate::types::to_owned_value)
+    }
+
+    fn set_column(&self, column: usize, new: &Value) -> Result<Value> {
+        let mut value = self
+            .value
+            .try_borrow_mut()
+            .map_err(|_| borrow_conflict::<M>())?;
+        let old = value
+            .__column_value(column)
+            .map(crate::types::to_owned_value)?;
+        value.__set_column(column, new.into())?;
+        Ok(old)
+    }
+
+    fn identity_values(&self) -> Option<Vec<Value>> {
+        use crate::model::PrimaryKey;
+        self.meta.borrow().key.as_ref().map(PrimaryKey::to_values)
+    }
+
+    fn key_values(&self) -> Result<Vec<Value>> {
+        M::table()
+            .primary_key
+            .iter()
+            .map(|&i| self.column_value(i))
+            .collect()
+    }
+
+    fn needs_generated_key(&self) -> Result<bool> {
+        let t = M::table();
+        if !t.auto_increment {
+            return Ok(false);
+        }
+        Ok(self.column_value(t.primary_key[0])? == Value::Integer(0))
+    }
+
+    fn bind(
+        &self,
+        stmt: &mut rusqlite::Statement<'_>,
+        columns: &mut dyn Iterator<Item = usize>,
+        with_identity: bool,
+    ) -> Result<()> {
+        use crate::model::PrimaryKey;
+        let t = M::table();
+        let value = self.value.try_borrow().map_err(|_| borrow_conflict::<M>())?;
+        let mut index = 1;
+        for column in columns {
+            let v = value.__column_value(column)?;
+            stmt.raw_bind_parameter(index, v)
+                .map_err(|e| Error::from_sqlite(e, None))?;
+            index += 1;
+        }
+        if with_identity {
+            let meta = self.meta.borrow();
+            let key = meta.key.as_ref().ok_or(Error::Detached {
+                model: t.model,
+                action: "be written without a key",
+            })?;
+            key.__bind(stmt, index).map_err(|e| Error::Conversion {
+                table: t.name.to_owned(),
+                column: t.primary_key_columns().map(|c| c.name).collect::<Vec<_>>().join(", "),
+                message: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn attach_identity(self: Rc<Self>, state: &mut SessionState) {
+        let key = match self.value.try_borrow() {
+            Ok(v) => v.key(),
+            Err(_) => return,
+        };
+        self.meta.borrow_mut().key = Some(key.clone());
+        state.maps.of::<M>().map.insert(key, Obj { inner: self });
+    }
+
+    fn detach_identity(&self, state: &mut SessionState) {
+        let key = self.meta.borrow_mut().key.take();
+        if let (Some(key), Some(map)) = (key, state.maps.get::<M>()) {
+            let mine = map
+                .map
+                .get(&key)
+                .is_some_and(|o| std::ptr::eq(Rc::as_ptr(&o.inner), self));
+            if mine {
+                map.map.remove(&key);
+            }
+        }
+    }
+
+    fn forget_session(&self, status: Status) {
+        self.status.set(status);
+        let mut meta = self.meta.borrow_mut();
+        meta.session = Weak::new();
+        meta.snapshot = None;
+        meta.key = None;
+        drop(meta);
+        self.rels.borrow_mut().clear();
+    }
+
+    fn rels(&self) -> &RefCell<RelSlots> {
+        &self.rels
+    }
+
+    fn session_ptr(&self) -> Option<Rc<SessionInner>> {
+        self.meta.borrow().session.upgrade()
+    }
+
+    fn set_session(&self, session: Weak<SessionInner>) {
+        self.meta.borrow_mut().session = session;
+    }
+}
