@@ -194,9 +194,31 @@ pub mod private {
 
     pub use rusqlite::Row;
 
+    /// Everything generated code needs to know about one field type. Every
+    /// use of a field's type goes through [`column`], so an unsupported type
+    /// is reported once, on the field.
+    pub struct ColumnFns<T> {
+        pub sql_type: &'static str,
+        pub nullable: bool,
+        pub from_sql: fn(ValueRef<'_>) -> std::result::Result<T, ConversionError>,
+        pub to_sql: for<'a> fn(&'a T) -> std::result::Result<ToSqlOutput<'a>, ConversionError>,
+    }
+
+    /// The column functions of `T`.
+    #[inline(always)]
+    pub const fn column<T: ColumnType>() -> ColumnFns<T> {
+        ColumnFns {
+            sql_type: T::SQL_TYPE,
+            nullable: T::NULLABLE,
+            from_sql: T::from_sql,
+            to_sql: T::to_sql,
+        }
+    }
+
     /// Read column `index` of `row` as field `column` of `table`.
-    #[inline]
-    pub fn decode<T: ColumnType>(
+    #[inline(always)]
+    pub fn decode<T>(
+        f: ColumnFns<T>,
         row: &Row<'_>,
         index: usize,
         table: &'static TableDef,
@@ -205,33 +227,35 @@ pub mod private {
         let value = row
             .get_ref(index)
             .map_err(|e| Error::from_sqlite(e, None))?;
-        T::from_sql(value).map_err(|e| conversion(table, column, e))
+        (f.from_sql)(value).map_err(|e| conversion(table, column, e))
     }
 
     /// Convert a value for field `column` of `table`.
-    #[inline]
-    pub fn decode_value<T: ColumnType>(
+    #[inline(always)]
+    pub fn decode_value<T>(
+        f: ColumnFns<T>,
         value: ValueRef<'_>,
         table: &'static TableDef,
         column: usize,
     ) -> Result<T> {
-        T::from_sql(value).map_err(|e| conversion(table, column, e))
+        (f.from_sql)(value).map_err(|e| conversion(table, column, e))
     }
 
     /// Encode field `column` of `table` for binding.
-    #[inline]
-    pub fn encode<'a, T: ColumnType>(
+    #[inline(always)]
+    pub fn encode<'a, T>(
+        f: ColumnFns<T>,
         value: &'a T,
         table: &'static TableDef,
         column: usize,
     ) -> Result<ToSqlOutput<'a>> {
-        value.to_sql().map_err(|e| conversion(table, column, e))
+        (f.to_sql)(value).map_err(|e| conversion(table, column, e))
     }
 
     /// Whether two field values would be stored identically.
-    #[inline]
-    pub fn same<T: ColumnType>(a: &T, b: &T) -> bool {
-        matches!((a.to_sql(), b.to_sql()), (Ok(x), Ok(y)) if x == y)
+    #[inline(always)]
+    pub fn same<T>(f: ColumnFns<T>, a: &T, b: &T) -> bool {
+        matches!(((f.to_sql)(a), (f.to_sql)(b)), (Ok(x), Ok(y)) if x == y)
     }
 
     #[cold]
@@ -271,9 +295,18 @@ pub mod private {
         true
     }
 
-    /// Compile-time check that a foreign key field has the type of the
-    /// column it references (or `Option` of it).
-    pub const fn check_foreign_key<F: ForeignKeyOf<T>, M, T>(_: &crate::query::Column<M, T>) {}
+    /// The type a foreign key must hold, taken from the referenced column.
+    pub struct ForeignKeyTarget<T>(std::marker::PhantomData<fn() -> T>);
+
+    /// Step one of the foreign key type check: fix `T` from the column.
+    pub const fn foreign_key_target<M, T>(_: &crate::query::Column<M, T>) -> ForeignKeyTarget<T> {
+        ForeignKeyTarget(std::marker::PhantomData)
+    }
+
+    impl<T> ForeignKeyTarget<T> {
+        /// Step two: the field type `F` must hold a `T`.
+        pub const fn accepts<F: ForeignKeyOf<T>>(self) {}
+    }
 
     /// A field type that can hold a reference to a column of type `T`.
     #[diagnostic::on_unimplemented(
@@ -288,9 +321,4 @@ pub mod private {
     /// Compile-time check that `max_length` is on a text field.
     pub const fn check_text<T: crate::types::TextColumn>() {}
 
-    /// Compile-time check that a field has a column mapping.
-    pub const fn check_column_type<T: ColumnType>() {}
-
-    /// Compile-time check that a key field can identify rows.
-    pub const fn check_primary_key<T: PrimaryKey>() {}
 }

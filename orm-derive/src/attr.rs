@@ -472,6 +472,7 @@ pub(crate) fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
                 }
                 _ => {
                     unknown_key(cx, &meta, FIELD_KEYS, "field");
+                    cx.note_unknown_field_key();
                     skip_value(&meta)?;
                 }
             }

@@ -8,6 +8,7 @@ use quote::ToTokens;
 #[derive(Default)]
 pub(crate) struct Ctxt {
     errors: Vec<syn::Error>,
+    unknown_field_keys: bool,
 }
 
 impl Ctxt {
@@ -24,6 +25,15 @@ impl Ctxt {
     /// A syntax error from syn.
     pub(crate) fn syn_error(&mut self, e: syn::Error) {
         self.errors.push(e);
+    }
+
+    /// Remember that a field had an unknown key (maybe a misspelled one).
+    pub(crate) fn note_unknown_field_key(&mut self) {
+        self.unknown_field_keys = true;
+    }
+
+    pub(crate) fn has_unknown_field_keys(&self) -> bool {
+        self.unknown_field_keys
     }
 
     pub(crate) fn has_errors(&self) -> bool {

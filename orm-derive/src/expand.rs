@@ -62,6 +62,12 @@ fn fallback(m: &Model<'_>) -> TokenStream {
     }
 }
 
+/// `column::<T>()`, spanned on the field type: the one place that needs
+/// `T: ColumnType`, so an unsupported type gives one error.
+fn column_fns(ty: &syn::Type) -> TokenStream {
+    quote_spanned!(ty.span()=> ::orm::__private::column::<#ty>())
+}
+
 fn lit_str(s: &str) -> syn::LitStr {
     syn::LitStr::new(s, Span::call_site())
 }
@@ -74,7 +80,10 @@ fn sql_type(f: &Field<'_>) -> TokenStream {
             let s = lit_str(&format!("VARCHAR({n})"));
             quote!(#s)
         }
-        None => quote_spanned!(ty.span()=> <#ty as ::orm::ColumnType>::SQL_TYPE),
+        None => {
+            let fns = column_fns(ty);
+            quote!(#fns.sql_type)
+        }
     }
 }
 
@@ -117,7 +126,8 @@ fn table_def(m: &Model<'_>) -> TokenStream {
             let unique = flag_is_on(&f.attrs.unique);
             let index = flag_is_on(&f.attrs.index);
             let default = default_value(f);
-            let nullable = quote_spanned!(ty.span()=> <#ty as ::orm::ColumnType>::NULLABLE);
+            let fns = column_fns(ty);
+            let nullable = quote!(#fns.nullable);
             quote! {
                 ::orm::schema::ColumnDef {
                     name: #name,
@@ -140,8 +150,8 @@ fn table_def(m: &Model<'_>) -> TokenStream {
         .collect();
     let auto_increment = match pk.as_slice() {
         [one] if one.attrs.auto_increment.get() != Some(&false) => {
-            let ty = one.ty;
-            quote_spanned!(ty.span()=> ::orm::__private::is_integer_type(<#ty as ::orm::ColumnType>::SQL_TYPE))
+            let fns = column_fns(one.ty);
+            quote!(::orm::__private::is_integer_type(#fns.sql_type))
         }
         _ => quote!(false),
     };
@@ -222,7 +232,10 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
         (
             quote!(#ty),
             quote!(::core::clone::Clone::clone(&self.#id)),
-            quote!(::orm::__private::decode::<#ty>(row, offset + #i, t, #i)),
+            {
+                let fns = column_fns(ty);
+                quote!(::orm::__private::decode(#fns, row, offset + #i, t, #i))
+            },
         )
     } else {
         let tys: Vec<_> = pk.iter().map(|f| f.ty).collect();
@@ -230,9 +243,9 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
         let decodes: Vec<TokenStream> = pk
             .iter()
             .map(|f| {
-                let ty = f.ty;
+                let fns = column_fns(f.ty);
                 let i = pk_index(f);
-                quote!(::orm::__private::decode::<#ty>(row, offset + #i, t, #i)?)
+                quote!(::orm::__private::decode(#fns, row, offset + #i, t, #i)?)
             })
             .collect();
         (
@@ -251,10 +264,11 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
         let id = f.ident;
         let ty = f.ty;
         if f.is_column() {
-            from_row.push(quote!(#id: ::orm::__private::decode::<#ty>(row, offset + #i, t, #i)?));
-            column_arms.push(quote!(#i => ::orm::__private::encode(&self.#id, t, #i)));
-            set_arms.push(quote!(#i => { self.#id = ::orm::__private::decode_value::<#ty>(value, t, #i)?; }));
-            changed.push(quote!(if !::orm::__private::same(&self.#id, &old.#id) { set.insert(#i); }));
+            let fns = column_fns(ty);
+            from_row.push(quote!(#id: ::orm::__private::decode(#fns, row, offset + #i, t, #i)?));
+            column_arms.push(quote!(#i => ::orm::__private::encode(#fns, &self.#id, t, #i)));
+            set_arms.push(quote!(#i => { self.#id = ::orm::__private::decode_value(#fns, value, t, #i)?; }));
+            changed.push(quote!(if !::orm::__private::same(#fns, &self.#id, &old.#id) { set.insert(#i); }));
             snapshot.push(quote!(#id: ::core::clone::Clone::clone(&self.#id)));
             i += 1;
         } else {
@@ -432,6 +446,11 @@ fn relations(m: &Model<'_>, stub: bool) -> TokenStream {
     let mut own = Vec::new();
     let mut backrefs = Vec::new();
     for r in &m.attrs.relations {
+        // In the fallback, an accessor clashing with a field was already
+        // reported; emitting it would only add a duplicate-definition error.
+        if stub && m.fields.iter().any(|f| *f.ident == r.name) {
+            continue;
+        }
         let target = &r.target;
         let name = &r.name;
         let fn_ident = rel_fn_ident(r);
@@ -483,18 +502,13 @@ fn compile_checks(m: &Model<'_>) -> TokenStream {
     let mut checks = Vec::new();
     for f in m.columns() {
         let ty = f.ty;
-        checks.push(quote_spanned!(ty.span()=> ::orm::__private::check_column_type::<#ty>();));
         if let Some(span) = f.attrs.max_length.span() {
             checks.push(quote_spanned!(span=> ::orm::__private::check_text::<#ty>();));
         }
         if let Some(ForeignKeyAttr::Path { model, field }) = f.attrs.foreign_key.get() {
             let span = model.span().join(field.span()).unwrap_or_else(|| field.span());
-            checks.push(quote_spanned!(span=> ::orm::__private::check_foreign_key::<#ty, _, _>(&#model::#field);));
+            checks.push(quote_spanned!(span=> ::orm::__private::foreign_key_target(&#model::#field).accepts::<#ty>();));
         }
-    }
-    if m.primary_key().len() == 1 {
-        let ty = m.primary_key()[0].ty;
-        checks.push(quote_spanned!(ty.span()=> ::orm::__private::check_primary_key::<#ty>();));
     }
     quote! {
         const _: () = {

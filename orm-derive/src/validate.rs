@@ -33,13 +33,18 @@ fn check_table_name(cx: &mut Ctxt, m: &Model<'_>) {
 /// `Option` key would make that identity unknowable.
 fn check_primary_key(cx: &mut Ctxt, m: &Model<'_>) {
     let pk = m.primary_key();
-    if pk.is_empty() {
+    // After a misspelled key (`primary_kee`) the missing key is a follow-on
+    // error of that one: do not report it twice.
+    if pk.is_empty() && !cx.has_unknown_field_keys() {
         cx.error(
             m.ident,
             format!("model `{}` has no primary key; mark a field with #[orm(primary_key)], for example `#[orm(primary_key)] id: i64`", m.ident),
         );
     }
     for f in &pk {
+        if is_float(f.ty) {
+            cx.error(f.ty, "a float cannot be a primary key (NaN breaks equality); use an integer or String key");
+        }
         if f.option_inner.is_some() {
             cx.error_at(
                 f.attrs.primary_key.span().unwrap_or_else(|| f.ident.span()),
@@ -56,6 +61,10 @@ fn check_primary_key(cx: &mut Ctxt, m: &Model<'_>) {
             }
         }
     }
+}
+
+fn is_float(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.path.is_ident("f32") || p.path.is_ident("f64"))
 }
 
 /// Column names must be usable identifiers and distinct (SQLite compares

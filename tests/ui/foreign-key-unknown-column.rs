@@ -1,0 +1,17 @@
+use orm::prelude::*;
+
+#[derive(Model)]
+struct Author {
+    #[orm(primary_key)]
+    id: i64,
+}
+
+#[derive(Model)]
+struct Book {
+    #[orm(primary_key)]
+    id: i64,
+    #[orm(foreign_key = Author::author_id)]
+    author_id: i64,
+}
+
+fn main() {}

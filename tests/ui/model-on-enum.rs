@@ -1,0 +1,8 @@
+use orm::prelude::*;
+
+#[derive(Model)]
+enum Status {
+    Active,
+}
+
+fn main() {}
