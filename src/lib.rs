@@ -40,3 +40,8 @@
 //! here.
 
 pub use orm_core::*;
+
+/// The README's code blocks run as doc tests, so the quickstart stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

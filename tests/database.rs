@@ -18,7 +18,9 @@ fn relative_url_opens_a_file_in_the_current_directory() {
     let before = std::env::current_dir().unwrap();
     std::env::set_current_dir(dir.path()).unwrap();
     let result = (|| {
-        let db = Database::builder().model::<User>().open("sqlite:///relative.db")?;
+        let db = Database::builder()
+            .model::<User>()
+            .open("sqlite:///relative.db")?;
         db.create_all()
     })();
     std::env::set_current_dir(before).unwrap();

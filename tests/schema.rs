@@ -29,8 +29,15 @@ fn assert_equivalent(db: &Database, url: &str, reference_sql: &str) {
 #[test]
 fn users_tutorial_schema_matches_sqlalchemy() {
     let (_dir, url) = temp_db("app.db");
-    let db = Database::builder().model::<users::User>().open(&url).unwrap();
-    assert_equivalent(&db, &url, include_str!("fixtures/reference/sqlalchemy-users.sql"));
+    let db = Database::builder()
+        .model::<users::User>()
+        .open(&url)
+        .unwrap();
+    assert_equivalent(
+        &db,
+        &url,
+        include_str!("fixtures/reference/sqlalchemy-users.sql"),
+    );
 }
 
 #[test]
@@ -57,7 +64,11 @@ fn pets_tutorial_schema_matches_sqlalchemy() {
         .model::<pets::PetComment>()
         .open(&url)
         .unwrap();
-    assert_equivalent(&db, &url, include_str!("fixtures/reference/sqlalchemy-pets.sql"));
+    assert_equivalent(
+        &db,
+        &url,
+        include_str!("fixtures/reference/sqlalchemy-pets.sql"),
+    );
 }
 
 #[test]
@@ -274,12 +285,18 @@ fn every_column_option_reaches_the_ddl() {
     s.add(g.clone()).unwrap();
     s.commit().unwrap();
     let raw: (String, i64) = conn
-        .query_row("SELECT status, priority FROM gadget", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT status, priority FROM gadget", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!(raw, ("gone".to_string(), 10));
     let loaded = db.session().query::<Gadget>().all_detached().unwrap();
     assert_eq!(loaded, [Gadget { cached: None, ..g }]);
-    let by_key = db.session().get::<Gadget>(("ann".to_string(), 2)).unwrap().unwrap();
+    let by_key = db
+        .session()
+        .get::<Gadget>(("ann".to_string(), 2))
+        .unwrap()
+        .unwrap();
     assert_eq!(by_key.read().unwrap().serial, "s-1");
 }
 

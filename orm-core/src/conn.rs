@@ -95,7 +95,9 @@ pub(crate) struct Conn {
 
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn").field("broken", &self.broken).finish_non_exhaustive()
+        f.debug_struct("Conn")
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,9 +121,12 @@ pub(crate) fn open(target: &Target, settings: &ConnSettings) -> Result<Conn> {
     };
     let raw = raw.map_err(|source| Error::Open {
         path: path.clone(),
-        source,
+        source: Box::new(source),
     })?;
-    configure(&raw, target, settings).map_err(|source| Error::Open { path, source })?;
+    configure(&raw, target, settings).map_err(|source| Error::Open {
+        path,
+        source: Box::new(source),
+    })?;
     Ok(Conn {
         raw,
         broken: false,
@@ -146,7 +151,8 @@ fn configure(
             JournalMode::Wal => "WAL",
             JournalMode::Delete => "DELETE",
         };
-        let _: String = raw.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))?;
+        let _: String =
+            raw.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))?;
         let sync = match settings.synchronous {
             Synchronous::Full => "FULL",
             Synchronous::Normal => "NORMAL",
@@ -376,7 +382,10 @@ impl Recorder {
     /// assert_eq!(rec.queries().len(), 0);
     /// ```
     pub fn queries(&self) -> Vec<RecordedStatement> {
-        self.statements().into_iter().filter(|s| s.is_query()).collect()
+        self.statements()
+            .into_iter()
+            .filter(|s| s.is_query())
+            .collect()
     }
 
     /// Statements other than transaction control (BEGIN, COMMIT, ...).
@@ -444,7 +453,8 @@ impl Drop for Recorder {
             .sinks
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        sinks.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.sink)));
+        sinks
+            .retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.sink)));
     }
 }
 
@@ -475,14 +485,20 @@ impl Conn {
     }
 
     /// Run a statement with owned parameters, returning the changed row count.
-    pub fn execute_values(&self, sql: &str, params: &[Value], observer: &Observer) -> Result<usize> {
+    pub fn execute_values(
+        &self,
+        sql: &str,
+        params: &[Value],
+        observer: &Observer,
+    ) -> Result<usize> {
         crate::types::check_params(params)?;
         let mut stmt = self.prepare(sql, observer, &|| params.to_vec())?;
         for (i, p) in params.iter().enumerate() {
             stmt.raw_bind_parameter(i + 1, p)
                 .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
         }
-        stmt.raw_execute().map_err(|e| Error::from_sqlite(e, Some(sql)))
+        stmt.raw_execute()
+            .map_err(|e| Error::from_sqlite(e, Some(sql)))
     }
 
     /// `BEGIN IMMEDIATE`: take the write lock now, so the transaction never

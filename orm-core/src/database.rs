@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::conn::{self, ConnSettings, JournalMode, Manager, Observer, Recorder, Synchronous, Target};
+use crate::conn::{
+    self, ConnSettings, JournalMode, Manager, Observer, Recorder, Synchronous, Target,
+};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::schema::registry::Registry;
@@ -66,7 +68,16 @@ impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Database")
             .field("url", &self.inner.url)
-            .field("tables", &self.inner.registry.tables().iter().map(|t| t.name).collect::<Vec<_>>())
+            .field(
+                "tables",
+                &self
+                    .inner
+                    .registry
+                    .tables()
+                    .iter()
+                    .map(|t| t.name)
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -499,7 +510,12 @@ impl Database {
     /// # Ok(()) }
     /// ```
     pub fn drop_all(&self) -> Result<()> {
-        let statements: Vec<_> = self.tables().iter().rev().map(|t| ddl::drop_table(t)).collect();
+        let statements: Vec<_> = self
+            .tables()
+            .iter()
+            .rev()
+            .map(|t| ddl::drop_table(t))
+            .collect();
         self.run_ddl(&statements)
     }
 

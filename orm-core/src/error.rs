@@ -107,7 +107,7 @@ pub enum Error {
         columns: Vec<String>,
         /// The driver's error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
 
     /// No row has the requested key, or a query that requires a row found none.
@@ -132,7 +132,7 @@ pub enum Error {
     Busy {
         /// The driver's error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
 
     /// No pooled connection became free within the pool's timeout.
@@ -215,7 +215,7 @@ pub enum Error {
     CommitOutcomeUnknown {
         /// The driver's error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
 
     /// Any other error reported by SQLite. `sql` holds the statement (without
@@ -224,7 +224,7 @@ pub enum Error {
     Sqlite {
         /// The driver's error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
         /// The statement that failed, if any.
         sql: Option<String>,
     },
@@ -236,7 +236,7 @@ pub enum Error {
         path: String,
         /// The driver's error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
 }
 
@@ -253,7 +253,9 @@ fn fmt_columns(columns: &[String]) -> String {
 }
 
 fn fmt_key(key: &Option<String>) -> String {
-    key.as_ref().map(|k| format!(" with key {k}")).unwrap_or_default()
+    key.as_ref()
+        .map(|k| format!(" with key {k}"))
+        .unwrap_or_default()
 }
 
 /// Longest SQL text shown in an error message; rusqlite errors can carry a
@@ -341,7 +343,7 @@ impl Error {
             | Error::Open { source, .. } => source,
             _ => return None,
         };
-        match source {
+        match &**source {
             rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
             _ => None,
         }
@@ -355,6 +357,7 @@ impl Error {
             rusqlite::Error::SqliteFailure(e, msg) => (Some(e.extended_code), msg.clone()),
             _ => (None, None),
         };
+        let source = Box::new(source);
         let Some(code) = code else {
             return Error::Sqlite {
                 source,
@@ -394,6 +397,8 @@ impl Error {
     }
 
     /// Attach the model whose statement failed to a constraint error.
+    /// SQLite names no column for foreign key failures; the table's foreign
+    /// key columns are the candidates.
     pub(crate) fn with_model(mut self, name: &'static str, table_name: &str) -> Error {
         if let Error::Constraint { model, table, .. } = &mut self {
             if model.is_none() {
@@ -404,6 +409,26 @@ impl Error {
             }
         }
         self
+    }
+
+    /// [`with_model`](Self::with_model) from table metadata.
+    pub(crate) fn with_table(self, t: &crate::schema::TableDef) -> Error {
+        let mut e = self.with_model(t.model, t.name);
+        if let Error::Constraint {
+            kind: ConstraintKind::ForeignKey,
+            columns,
+            ..
+        } = &mut e
+        {
+            if columns.is_empty() {
+                *columns = t
+                    .foreign_keys
+                    .iter()
+                    .flat_map(|fk| fk.columns.iter().map(|&i| t.columns[i].name.to_owned()))
+                    .collect();
+            }
+        }
+        e
     }
 }
 
@@ -462,7 +487,7 @@ mod tests {
     fn long_sql_is_truncated_in_display() {
         let sql = "SELECT ".to_owned() + &"x, ".repeat(10_000);
         let err = Error::Sqlite {
-            source: rusqlite::Error::InvalidQuery,
+            source: Box::new(rusqlite::Error::InvalidQuery),
             sql: Some(sql),
         };
         let shown = err.to_string();

@@ -27,7 +27,9 @@ pub use types::ColumnType;
 /// The names most programs need: `use orm::prelude::*;`.
 pub mod prelude {
     pub use crate::query::{ModelQuery, TextOps};
-    pub use crate::{ColumnType, ConstraintKind, Database, Error, Model, Obj, ObjState, Session, SqlEnum};
+    pub use crate::{
+        ColumnType, ConstraintKind, Database, Error, Model, Obj, ObjState, Session, SqlEnum,
+    };
 }
 
 #[doc(hidden)]

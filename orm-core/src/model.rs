@@ -102,10 +102,11 @@ fn bind_one<T: ColumnType>(
 
 impl<T: ColumnType + Clone + Eq + Hash + fmt::Debug + 'static> PrimaryKey for T {
     fn to_values(&self) -> Vec<Value> {
-        vec![self
-            .to_sql()
-            .map(crate::types::to_owned_value)
-            .unwrap_or(Value::Null)]
+        vec![
+            self.to_sql()
+                .map(crate::types::to_owned_value)
+                .unwrap_or(Value::Null),
+        ]
     }
 
     #[inline]
@@ -204,6 +205,20 @@ pub mod private {
         pub to_sql: for<'a> fn(&'a T) -> std::result::Result<ToSqlOutput<'a>, ConversionError>,
     }
 
+    impl<T> Clone for ColumnFns<T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+
+    impl<T> Copy for ColumnFns<T> {}
+
+    impl<T> std::fmt::Debug for ColumnFns<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "ColumnFns({})", self.sql_type)
+        }
+    }
+
     /// The column functions of `T`.
     #[inline(always)]
     pub const fn column<T: ColumnType>() -> ColumnFns<T> {
@@ -296,6 +311,7 @@ pub mod private {
     }
 
     /// The type a foreign key must hold, taken from the referenced column.
+    #[derive(Debug)]
     pub struct ForeignKeyTarget<T>(std::marker::PhantomData<fn() -> T>);
 
     /// Step one of the foreign key type check: fix `T` from the column.
@@ -320,5 +336,4 @@ pub mod private {
 
     /// Compile-time check that `max_length` is on a text field.
     pub const fn check_text<T: crate::types::TextColumn>() {}
-
 }

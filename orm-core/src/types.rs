@@ -169,7 +169,9 @@ impl ColumnType for f64 {
     fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
         if self.is_nan() {
             // SQLite binds NaN as NULL, which would silently lose the value.
-            return Err(ConversionError::new("NaN cannot be stored (SQLite would store NULL)"));
+            return Err(ConversionError::new(
+                "NaN cannot be stored (SQLite would store NULL)",
+            ));
         }
         Ok(ToSqlOutput::Owned(Value::Real(*self)))
     }
@@ -188,7 +190,9 @@ impl ColumnType for f32 {
     #[inline]
     fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
         if self.is_nan() {
-            return Err(ConversionError::new("NaN cannot be stored (SQLite would store NULL)"));
+            return Err(ConversionError::new(
+                "NaN cannot be stored (SQLite would store NULL)",
+            ));
         }
         Ok(ToSqlOutput::Owned(Value::Real(f64::from(*self))))
     }
@@ -286,7 +290,9 @@ impl<T: ColumnType> ToValue for T {
     fn to_value(&self) -> Value {
         // A value that cannot be stored (NaN) is kept as NaN, which every
         // statement refuses with a conversion error before binding.
-        self.to_sql().map(to_owned_value).unwrap_or(Value::Real(f64::NAN))
+        self.to_sql()
+            .map(to_owned_value)
+            .unwrap_or(Value::Real(f64::NAN))
     }
 }
 
@@ -316,7 +322,10 @@ impl ToValue for &String {
 
 /// Refuse parameters SQLite would store wrongly (NaN binds as NULL).
 pub(crate) fn check_params(params: &[Value]) -> crate::error::Result<()> {
-    match params.iter().position(|p| matches!(p, Value::Real(r) if r.is_nan())) {
+    match params
+        .iter()
+        .position(|p| matches!(p, Value::Real(r) if r.is_nan()))
+    {
         None => Ok(()),
         Some(i) => Err(crate::error::Error::Conversion {
             table: "(parameters)".into(),
@@ -370,7 +379,9 @@ mod chrono_types {
     impl ColumnType for NaiveDate {
         const SQL_TYPE: &'static str = "DATE";
         fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
-            Ok(ToSqlOutput::Owned(Value::Text(self.format("%Y-%m-%d").to_string())))
+            Ok(ToSqlOutput::Owned(Value::Text(
+                self.format("%Y-%m-%d").to_string(),
+            )))
         }
         fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
             NaiveDate::parse_from_str(text(value)?, "%Y-%m-%d")
@@ -417,8 +428,9 @@ mod time_types {
     const DATE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
     const DATETIME: &[FormatItem<'static>] =
         format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]");
-    const DATETIME_PARSE: &[FormatItem<'static>] =
-        format_description!("[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]");
+    const DATETIME_PARSE: &[FormatItem<'static>] = format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
 
     fn text(value: ValueRef<'_>) -> Result<&str, ConversionError> {
         match value {
@@ -436,7 +448,9 @@ mod time_types {
     impl ColumnType for Date {
         const SQL_TYPE: &'static str = "DATE";
         fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
-            Ok(ToSqlOutput::Owned(Value::Text(self.format(DATE).map_err(fmt_err)?)))
+            Ok(ToSqlOutput::Owned(Value::Text(
+                self.format(DATE).map_err(fmt_err)?,
+            )))
         }
         fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
             Date::parse(text(value)?, DATE)
@@ -447,7 +461,9 @@ mod time_types {
     impl ColumnType for PrimitiveDateTime {
         const SQL_TYPE: &'static str = "DATETIME";
         fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
-            Ok(ToSqlOutput::Owned(Value::Text(self.format(DATETIME).map_err(fmt_err)?)))
+            Ok(ToSqlOutput::Owned(Value::Text(
+                self.format(DATETIME).map_err(fmt_err)?,
+            )))
         }
         fn from_sql(value: ValueRef<'_>) -> Result<Self, ConversionError> {
             PrimitiveDateTime::parse(text(value)?, DATETIME_PARSE)
@@ -528,10 +544,7 @@ mod tests {
     fn null_only_fits_option() {
         assert!(String::from_sql(ValueRef::Null).is_err());
         assert_eq!(Option::<String>::from_sql(ValueRef::Null), Ok(None));
-        assert_eq!(
-            Option::<i64>::from_sql(ValueRef::Integer(3)),
-            Ok(Some(3))
-        );
+        assert_eq!(Option::<i64>::from_sql(ValueRef::Integer(3)), Ok(Some(3)));
     }
 
     #[test]

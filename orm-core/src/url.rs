@@ -50,7 +50,8 @@ pub(crate) fn parse(url: &str) -> Result<Location> {
             format!("unsupported scheme `{scheme}`; orm works with SQLite only: sqlite:///app.db"),
         ));
     }
-    if driver.len() != scheme.len() && !scheme[driver.len() + 1..].eq_ignore_ascii_case("rusqlite") {
+    if driver.len() != scheme.len() && !scheme[driver.len() + 1..].eq_ignore_ascii_case("rusqlite")
+    {
         return Err(invalid(
             url,
             format!("unsupported driver in `{scheme}`; write sqlite:// (or sqlite+rusqlite://)"),
@@ -69,7 +70,10 @@ pub(crate) fn parse(url: &str) -> Result<Location> {
         ));
     }
     if after.contains('#') {
-        return Err(invalid(url, "a `#` fragment is not allowed; percent-encode it as %23"));
+        return Err(invalid(
+            url,
+            "a `#` fragment is not allowed; percent-encode it as %23",
+        ));
     }
     if after.is_empty() {
         return Ok(Location::Memory);
@@ -89,7 +93,10 @@ pub(crate) fn parse(url: &str) -> Result<Location> {
         return Err(invalid(url, "the path contains a NUL character"));
     }
     if decoded.ends_with('/') {
-        return Err(invalid(url, "the path names a directory; add a file name such as app.db"));
+        return Err(invalid(
+            url,
+            "the path names a directory; add a file name such as app.db",
+        ));
     }
     Ok(Location::File(PathBuf::from(decoded)))
 }
@@ -109,7 +116,11 @@ fn percent_decode(s: &str) -> std::result::Result<String, String> {
                     out.push(b);
                     i += 3;
                 }
-                None => return Err(format!("bad percent-escape at byte {i}; write %25 for a literal %")),
+                None => {
+                    return Err(format!(
+                        "bad percent-escape at byte {i}; write %25 for a literal %"
+                    ));
+                }
             }
         } else {
             out.push(bytes[i]);
@@ -125,7 +136,10 @@ mod tests {
 
     #[test]
     fn good_urls() {
-        assert_eq!(parse("sqlite:///app.db").unwrap(), Location::File("app.db".into()));
+        assert_eq!(
+            parse("sqlite:///app.db").unwrap(),
+            Location::File("app.db".into())
+        );
         assert_eq!(
             parse("sqlite:////var/data/app.db").unwrap(),
             Location::File("/var/data/app.db".into())
@@ -137,8 +151,14 @@ mod tests {
         assert_eq!(parse("sqlite://").unwrap(), Location::Memory);
         assert_eq!(parse("sqlite:///").unwrap(), Location::Memory);
         assert_eq!(parse("sqlite:///:memory:").unwrap(), Location::Memory);
-        assert_eq!(parse("SQLite:///x.db").unwrap(), Location::File("x.db".into()));
-        assert_eq!(parse("sqlite+rusqlite:///x.db").unwrap(), Location::File("x.db".into()));
+        assert_eq!(
+            parse("SQLite:///x.db").unwrap(),
+            Location::File("x.db".into())
+        );
+        assert_eq!(
+            parse("sqlite+rusqlite:///x.db").unwrap(),
+            Location::File("x.db".into())
+        );
         assert_eq!(
             parse("sqlite:///my%20app.db").unwrap(),
             Location::File("my app.db".into())

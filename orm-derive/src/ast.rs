@@ -80,7 +80,10 @@ pub(crate) fn from_syn<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Mode
                 return None;
             }
             Fields::Unit => {
-                cx.error(&input.ident, "a model must be a struct with named fields, one per column");
+                cx.error(
+                    &input.ident,
+                    "a model must be a struct with named fields, one per column",
+                );
                 return None;
             }
         },
@@ -89,12 +92,18 @@ pub(crate) fn from_syn<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Mode
             return None;
         }
         Data::Union(u) => {
-            cx.error(u.union_token, "#[derive(Model)] works on structs with named fields, not unions");
+            cx.error(
+                u.union_token,
+                "#[derive(Model)] works on structs with named fields, not unions",
+            );
             return None;
         }
     };
     if !input.generics.params.is_empty() {
-        cx.error(&input.generics, "generic models are not supported: a model maps one concrete table");
+        cx.error(
+            &input.generics,
+            "generic models are not supported: a model maps one concrete table",
+        );
         return None;
     }
     let attrs = attr::struct_attrs(cx, &input.attrs);

@@ -26,7 +26,10 @@ impl<T> Default for Slot<T> {
 impl<T> Slot<T> {
     pub(crate) fn set(&mut self, cx: &mut Ctxt, key: &str, span: Span, value: T) {
         if self.value.is_some() {
-            cx.error_at(span, format!("duplicate `{key}` attribute; remove one of them"));
+            cx.error_at(
+                span,
+                format!("duplicate `{key}` attribute; remove one of them"),
+            );
         } else {
             self.value = Some((value, span));
         }
@@ -235,7 +238,10 @@ fn unknown_key(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>, known: &[&'static str]
         Some(s) => format!("did you mean `{s}`?"),
         None => format!("expected one of: {}", known.join(", ")),
     };
-    cx.error(&meta.path, format!("unknown orm attribute `{key}` on a {place}; {hint}"));
+    cx.error(
+        &meta.path,
+        format!("unknown orm attribute `{key}` on a {place}; {hint}"),
+    );
 }
 
 /// Consume whatever follows an unknown key, so parsing can go on.
@@ -250,16 +256,27 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
 }
 
 /// `key`, `key = true` or `key = false`.
-fn parse_flag(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>, key: &str, slot: &mut Slot<bool>) -> syn::Result<()> {
+fn parse_flag(
+    cx: &mut Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+    slot: &mut Slot<bool>,
+) -> syn::Result<()> {
     let span = meta.path.span();
     if meta.input.peek(Token![=]) {
         let expr: Expr = meta.value()?.parse()?;
         match &expr {
             Expr::Lit(l) => match &l.lit {
                 Lit::Bool(b) => slot.set(cx, key, span, b.value),
-                _ => cx.error(&expr, format!("expected `true` or `false`, or just `{key}`")),
+                _ => cx.error(
+                    &expr,
+                    format!("expected `true` or `false`, or just `{key}`"),
+                ),
             },
-            _ => cx.error(&expr, format!("expected `true` or `false`, or just `{key}`")),
+            _ => cx.error(
+                &expr,
+                format!("expected `true` or `false`, or just `{key}`"),
+            ),
         }
     } else {
         slot.set(cx, key, span, true);
@@ -275,9 +292,14 @@ fn parse_string(
 ) -> syn::Result<Option<String>> {
     let expr: Expr = meta.value()?.parse()?;
     match &expr {
-        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => Ok(Some(s.value())),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(Some(s.value())),
         _ => {
-            cx.error(&expr, format!("expected a string literal: `{key} = \"{example}\"`"));
+            cx.error(
+                &expr,
+                format!("expected a string literal: `{key} = \"{example}\"`"),
+            );
             Ok(None)
         }
     }
@@ -287,7 +309,9 @@ fn parse_string(
 fn parse_name(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<Option<String>> {
     let expr: Expr = meta.value()?.parse()?;
     match &expr {
-        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => Ok(Some(s.value())),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(Some(s.value())),
         Expr::Path(p) if p.path.get_ident().is_some() => {
             Ok(p.path.get_ident().map(|i| i.to_string()))
         }
@@ -298,13 +322,25 @@ fn parse_name(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>, key: &str) -> syn::Resu
     }
 }
 
-fn parse_fk_action(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<Option<FkAction>> {
+fn parse_fk_action(
+    cx: &mut Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+) -> syn::Result<Option<FkAction>> {
     let expr: Expr = meta.value()?.parse()?;
     let text = match &expr {
-        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => s.value(),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => s.value(),
         _ => String::new(),
     };
-    let action = match text.to_ascii_lowercase().split_whitespace().collect::<Vec<_>>().join(" ").as_str() {
+    let action = match text
+        .to_ascii_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .as_str()
+    {
         "cascade" => Some(FkAction::Cascade),
         "set null" => Some(FkAction::SetNull),
         "set default" => Some(FkAction::SetDefault),
@@ -325,7 +361,11 @@ fn parse_default(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Optio
     let expr: Expr = meta.value()?.parse()?;
     let (negative, lit) = match &expr {
         Expr::Lit(l) => (false, &l.lit),
-        Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr: inner, .. }) => match &**inner {
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr: inner,
+            ..
+        }) => match &**inner {
             Expr::Lit(l) => (true, &l.lit),
             _ => {
                 cx.error(&expr, "expected a literal: `default = 0`, `default = 1.5`, `default = \"text\"` or `default = true`");
@@ -377,19 +417,35 @@ fn split_column_path(path: &syn::Path) -> Option<(syn::Path, syn::Ident)> {
     Some((model, last.ident))
 }
 
-fn parse_foreign_key(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<ForeignKeyAttr>> {
+fn parse_foreign_key(
+    cx: &mut Ctxt,
+    meta: &ParseNestedMeta<'_>,
+) -> syn::Result<Option<ForeignKeyAttr>> {
     let expr: Expr = meta.value()?.parse()?;
     match &expr {
-        Expr::Path(p) => match split_column_path(&p.path) {
-            Some((model, field)) => Ok(Some(ForeignKeyAttr::Path { model, field })),
-            None => {
-                cx.error(&expr, "expected `Model::field`, for example `foreign_key = PetHandler::handler_id`");
-                Ok(None)
+        Expr::Path(p) => {
+            match split_column_path(&p.path) {
+                Some((model, field)) => Ok(Some(ForeignKeyAttr::Path { model, field })),
+                None => {
+                    cx.error(&expr, "expected `Model::field`, for example `foreign_key = PetHandler::handler_id`");
+                    Ok(None)
+                }
             }
-        },
-        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => match s.value().split_once('.') {
-            Some((t, c)) if !t.is_empty() && !c.is_empty() && !c.contains('.') && !t.contains('\0') && !c.contains('\0') => {
-                Ok(Some(ForeignKeyAttr::Named { table: t.to_owned(), column: c.to_owned() }))
+        }
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => match s.value().split_once('.') {
+            Some((t, c))
+                if !t.is_empty()
+                    && !c.is_empty()
+                    && !c.contains('.')
+                    && !t.contains('\0')
+                    && !c.contains('\0') =>
+            {
+                Ok(Some(ForeignKeyAttr::Named {
+                    table: t.to_owned(),
+                    column: c.to_owned(),
+                }))
             }
             _ => {
                 cx.error(s, "expected \"table.column\", for example `foreign_key = \"pet_handler.handler_id\"`");
@@ -408,7 +464,10 @@ pub(crate) fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
     let mut a = FieldAttrs::default();
     for attr in field.attrs.iter().filter(|at| at.path().is_ident("orm")) {
         if !matches!(attr.meta, syn::Meta::List(_)) {
-            cx.error(attr, "expected `#[orm(...)]`, for example `#[orm(primary_key)]`");
+            cx.error(
+                attr,
+                "expected `#[orm(...)]`, for example `#[orm(primary_key)]`",
+            );
             continue;
         }
         let result = attr.parse_nested_meta(|meta| {
@@ -490,7 +549,10 @@ pub(crate) fn struct_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> StructAtt
     let mut a = StructAttrs::default();
     for attr in attrs.iter().filter(|at| at.path().is_ident("orm")) {
         if !matches!(attr.meta, syn::Meta::List(_)) {
-            cx.error(attr, "expected `#[orm(...)]`, for example `#[orm(table = \"users\")]`");
+            cx.error(
+                attr,
+                "expected `#[orm(...)]`, for example `#[orm(table = \"users\")]`",
+            );
             continue;
         }
         let result = attr.parse_nested_meta(|meta| {
@@ -542,8 +604,17 @@ pub(crate) fn struct_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> StructAtt
 }
 
 fn parse_cascade(cx: &mut Ctxt, s: &LitStr) -> Option<CascadeAttr> {
-    let mut c = CascadeAttr { save_update: false, delete: false, delete_orphan: false };
-    for part in s.value().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    let mut c = CascadeAttr {
+        save_update: false,
+        delete: false,
+        delete_orphan: false,
+    };
+    for part in s
+        .value()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         match part {
             "all" => {
                 c.save_update = true;
@@ -579,7 +650,10 @@ fn relation(
     let mut rel_lazy = Slot::default();
     let mut first = true;
     if !meta.input.peek(syn::token::Paren) {
-        cx.error(&meta.path, format!("expected `{kw}(name = Model, ...)`, for example `{kw}(pets = Pet)`"));
+        cx.error(
+            &meta.path,
+            format!("expected `{kw}(name = Model, ...)`, for example `{kw}(pets = Pet)`"),
+        );
         return skip_value(meta);
     }
     meta.parse_nested_meta(|inner| {
@@ -684,7 +758,10 @@ fn relation(
             cascade: rel_cascade,
             selectin: rel_lazy,
         }),
-        None if first => cx.error_at(span, format!("`{kw}(...)` is empty; write `{kw}(pets = Pet)`")),
+        None if first => cx.error_at(
+            span,
+            format!("`{kw}(...)` is empty; write `{kw}(pets = Pet)`"),
+        ),
         None => {}
     }
     Ok(())

@@ -17,11 +17,17 @@ use crate::{ast, validate};
 pub(crate) fn derive_model(input: &syn::DeriveInput) -> TokenStream {
     let mut cx = Ctxt::default();
     let Some(model) = ast::from_syn(&mut cx, input) else {
-        return cx.finish().map(|e| e.to_compile_error()).unwrap_or_default();
+        return cx
+            .finish()
+            .map(|e| e.to_compile_error())
+            .unwrap_or_default();
     };
     validate::validate(&mut cx, &model);
     if cx.has_errors() {
-        let errors = cx.finish().map(|e| e.to_compile_error()).unwrap_or_default();
+        let errors = cx
+            .finish()
+            .map(|e| e.to_compile_error())
+            .unwrap_or_default();
         let stub = fallback(&model);
         return quote! { #errors #stub };
     }
@@ -90,13 +96,19 @@ fn sql_type(f: &Field<'_>) -> TokenStream {
 fn default_value(f: &Field<'_>) -> TokenStream {
     match f.attrs.default.get() {
         None => quote!(::core::option::Option::None),
-        Some(DefaultLit::Int(i)) => quote!(::core::option::Option::Some(::orm::schema::DefaultValue::Integer(#i))),
+        Some(DefaultLit::Int(i)) => {
+            quote!(::core::option::Option::Some(::orm::schema::DefaultValue::Integer(#i)))
+        }
         Some(DefaultLit::Bool(b)) => {
             let i = i64::from(*b);
             quote!(::core::option::Option::Some(::orm::schema::DefaultValue::Integer(#i)))
         }
-        Some(DefaultLit::Float(x)) => quote!(::core::option::Option::Some(::orm::schema::DefaultValue::Real(#x))),
-        Some(DefaultLit::Str(s)) => quote!(::core::option::Option::Some(::orm::schema::DefaultValue::Text(#s))),
+        Some(DefaultLit::Float(x)) => {
+            quote!(::core::option::Option::Some(::orm::schema::DefaultValue::Real(#x)))
+        }
+        Some(DefaultLit::Str(s)) => {
+            quote!(::core::option::Option::Some(::orm::schema::DefaultValue::Text(#s)))
+        }
     }
 }
 
@@ -189,7 +201,11 @@ fn table_def(m: &Model<'_>) -> TokenStream {
         .iter()
         .map(|ix| {
             let cols: Vec<usize> = ix.fields.iter().filter_map(|f| m.column_index(f)).collect();
-            let names: Vec<&str> = cols.iter().filter_map(|&i| m.columns().nth(i)).map(|f| f.column.as_str()).collect();
+            let names: Vec<&str> = cols
+                .iter()
+                .filter_map(|&i| m.columns().nth(i))
+                .map(|f| f.column.as_str())
+                .collect();
             let prefix = if ix.unique { "uq" } else { "ix" };
             let name = format!("{prefix}_{}_{}", m.table, names.join("_"));
             let unique = ix.unique;
@@ -267,8 +283,12 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
             let fns = column_fns(ty);
             from_row.push(quote!(#id: ::orm::__private::decode(#fns, row, offset + #i, t, #i)?));
             column_arms.push(quote!(#i => ::orm::__private::encode(#fns, &self.#id, t, #i)));
-            set_arms.push(quote!(#i => { self.#id = ::orm::__private::decode_value(#fns, value, t, #i)?; }));
-            changed.push(quote!(if !::orm::__private::same(#fns, &self.#id, &old.#id) { set.insert(#i); }));
+            set_arms.push(
+                quote!(#i => { self.#id = ::orm::__private::decode_value(#fns, value, t, #i)?; }),
+            );
+            changed.push(
+                quote!(if !::orm::__private::same(#fns, &self.#id, &old.#id) { set.insert(#i); }),
+            );
             snapshot.push(quote!(#id: ::core::clone::Clone::clone(&self.#id)));
             i += 1;
         } else {
@@ -348,7 +368,10 @@ fn column_consts(m: &Model<'_>) -> TokenStream {
             let ty = f.ty;
             let vis = &f.original.vis;
             let name = &f.column;
-            let doc = format!("Column `{}.{}` of [`{}`], for queries.", m.table, f.column, ident);
+            let doc = format!(
+                "Column `{}.{}` of [`{}`], for queries.",
+                m.table, f.column, ident
+            );
             quote! {
                 #[doc = #doc]
                 #vis const #id: ::orm::Column<#ident, #ty> = ::orm::Column::__new(#i, #name);
@@ -357,7 +380,6 @@ fn column_consts(m: &Model<'_>) -> TokenStream {
         .collect();
     quote! {
         #[allow(non_upper_case_globals)]
-        #[automatically_derived]
         impl #ident {
             #(#consts)*
         }
@@ -401,7 +423,9 @@ fn relation_def(m: &Model<'_>, r: &RelationAttr) -> TokenStream {
         None => quote!(&[]),
         Some(RelForeignKey::Name(s)) => quote!(&[#s]),
         Some(RelForeignKey::Path { model, field }) => quote!(&[#model::#field.name()]),
-        Some(RelForeignKey::Field(f)) if r.kind == RelKind::BelongsTo => quote!(&[#ident::#f.name()]),
+        Some(RelForeignKey::Field(f)) if r.kind == RelKind::BelongsTo => {
+            quote!(&[#ident::#f.name()])
+        }
         Some(RelForeignKey::Field(f)) => quote!(&[#target::#f.name()]),
     };
     let secondary = match r.secondary.get() {
@@ -472,10 +496,12 @@ fn relations(m: &Model<'_>, stub: bool) -> TokenStream {
         });
         if let Some(back) = r.backref.get() {
             let back_ident = syn::Ident::new(back, r.backref.span().unwrap_or(r.span));
-            let doc = format!("Reverse of relationship `{}.{}` (created by its `backref`).", ident, name);
+            let doc = format!(
+                "Reverse of relationship `{}.{}` (created by its `backref`).",
+                ident, name
+            );
             backrefs.push(quote_spanned! {r.backref.span().unwrap_or(r.span)=>
                 #[allow(non_upper_case_globals)]
-                #[automatically_derived]
                 impl #target {
                     #[doc = #doc]
                     #vis const #back_ident: ::orm::#back_ty<#target, #ident> = ::orm::#back_ty::__new(#ident::#fn_ident, false);
@@ -488,7 +514,6 @@ fn relations(m: &Model<'_>, stub: bool) -> TokenStream {
     }
     quote! {
         #[allow(non_upper_case_globals)]
-        #[automatically_derived]
         impl #ident {
             #(#own)*
         }
@@ -506,7 +531,10 @@ fn compile_checks(m: &Model<'_>) -> TokenStream {
             checks.push(quote_spanned!(span=> ::orm::__private::check_text::<#ty>();));
         }
         if let Some(ForeignKeyAttr::Path { model, field }) = f.attrs.foreign_key.get() {
-            let span = model.span().join(field.span()).unwrap_or_else(|| field.span());
+            let span = model
+                .span()
+                .join(field.span())
+                .unwrap_or_else(|| field.span());
             checks.push(quote_spanned!(span=> ::orm::__private::foreign_key_target(&#model::#field).accepts::<#ty>();));
         }
     }

@@ -2,8 +2,8 @@
 //! through `orm`: `use orm::prelude::*;` brings `Model` and `SqlEnum` into
 //! scope.
 //!
-//! Each derive runs parse ([`ast`], [`attr`]) -> validate ([`validate`]) ->
-//! expand ([`expand`]). All mistakes of one struct are reported together,
+//! Each derive runs parse (`ast`, `attr`) -> validate (`validate`) ->
+//! expand (`expand`). All mistakes of one struct are reported together,
 //! each spanned on the offending token.
 
 mod ast;

@@ -12,11 +12,20 @@ pub(crate) fn derive_sql_enum(input: &DeriveInput) -> TokenStream {
     let mut cx = Ctxt::default();
     let ident = &input.ident;
     let Data::Enum(data) = &input.data else {
-        cx.error(ident, "#[derive(SqlEnum)] works on enums with unit variants");
-        return cx.finish().map(|e| e.to_compile_error()).unwrap_or_default();
+        cx.error(
+            ident,
+            "#[derive(SqlEnum)] works on enums with unit variants",
+        );
+        return cx
+            .finish()
+            .map(|e| e.to_compile_error())
+            .unwrap_or_default();
     };
     if !input.generics.params.is_empty() {
-        cx.error(&input.generics, "#[derive(SqlEnum)] does not support generic enums");
+        cx.error(
+            &input.generics,
+            "#[derive(SqlEnum)] does not support generic enums",
+        );
     }
     let mut integer = false;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("orm")) {
@@ -51,7 +60,10 @@ pub(crate) fn derive_sql_enum(input: &DeriveInput) -> TokenStream {
                     let s: syn::LitStr = meta.value()?.parse()?;
                     name = s.value();
                 } else {
-                    cx.error(&meta.path, "unknown orm attribute on a variant; expected `rename = \"...\"`");
+                    cx.error(
+                        &meta.path,
+                        "unknown orm attribute on a variant; expected `rename = \"...\"`",
+                    );
                 }
                 Ok(())
             });

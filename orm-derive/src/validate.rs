@@ -55,7 +55,10 @@ fn check_primary_key(cx: &mut Ctxt, m: &Model<'_>) {
     for f in m.columns() {
         if let Some(span) = f.attrs.auto_increment.span() {
             if !f.is_primary_key() {
-                cx.error_at(span, "`auto_increment` only applies to a `primary_key` field");
+                cx.error_at(
+                    span,
+                    "`auto_increment` only applies to a `primary_key` field",
+                );
             } else if pk.len() > 1 {
                 cx.error_at(span, "`auto_increment` needs a single-column primary key; a composite key is always given by you");
             }
@@ -105,7 +108,10 @@ fn check_field_options(cx: &mut Ctxt, m: &Model<'_>) {
             ];
             for (span, key) in others {
                 if let Some(span) = span {
-                    cx.error_at(span, format!("`{key}` conflicts with `skip`: a skipped field is not a column"));
+                    cx.error_at(
+                        span,
+                        format!("`{key}` conflicts with `skip`: a skipped field is not a column"),
+                    );
                 }
             }
             continue;
@@ -113,9 +119,15 @@ fn check_field_options(cx: &mut Ctxt, m: &Model<'_>) {
         for (slot, key) in [(&a.on_delete, "on_delete"), (&a.on_update, "on_update")] {
             if let Some(span) = slot.span() {
                 if !a.foreign_key.is_set() {
-                    cx.error_at(span, format!("`{key}` needs a `foreign_key` on the same field"));
+                    cx.error_at(
+                        span,
+                        format!("`{key}` needs a `foreign_key` on the same field"),
+                    );
                 } else if slot.get() == Some(&FkAction::SetNull) && f.option_inner.is_none() {
-                    cx.error_at(span, format!("`{key} = \"set null\"` needs an `Option` field to hold NULL"));
+                    cx.error_at(
+                        span,
+                        format!("`{key} = \"set null\"` needs an `Option` field to hold NULL"),
+                    );
                 }
             }
         }
@@ -132,7 +144,12 @@ fn check_relations(cx: &mut Ctxt, m: &Model<'_>) {
     for r in &m.attrs.relations {
         let name = r.name.to_string();
         if m.fields.iter().any(|f| *f.ident == name) {
-            cx.error(&r.name, format!("relationship `{name}` has the name of a field; choose another accessor name"));
+            cx.error(
+                &r.name,
+                format!(
+                    "relationship `{name}` has the name of a field; choose another accessor name"
+                ),
+            );
         }
         if names.contains(&name) {
             cx.error(&r.name, format!("duplicate relationship `{name}`"));

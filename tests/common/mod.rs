@@ -101,10 +101,14 @@ pub struct TableShape {
 
 pub fn table_shape(conn: &rusqlite::Connection, table: &str) -> TableShape {
     let mut stmt = conn
-        .prepare("SELECT name, upper(type), \"notnull\", pk FROM pragma_table_info(?1) ORDER BY cid")
+        .prepare(
+            "SELECT name, upper(type), \"notnull\", pk FROM pragma_table_info(?1) ORDER BY cid",
+        )
         .unwrap();
     let columns = stmt
-        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_map([table], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
@@ -136,7 +140,9 @@ pub fn table_shape(conn: &rusqlite::Connection, table: &str) -> TableShape {
         .prepare("SELECT id, \"from\", \"table\", \"to\", on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq")
         .unwrap();
     let rows: Vec<(i64, String, String, String, String)> = stmt
-        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_map([table], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
@@ -188,7 +194,10 @@ pub fn affinity(declared: &str) -> &'static str {
 
 /// Open a database with a session and the given models' tables.
 pub fn fresh<M: Model>() -> Database {
-    let db = Database::builder().model::<M>().open("sqlite://").expect("open");
+    let db = Database::builder()
+        .model::<M>()
+        .open("sqlite://")
+        .expect("open");
     db.create_all().expect("create_all");
     db
 }

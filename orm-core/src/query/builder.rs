@@ -184,7 +184,9 @@ impl<'s, M: Model> Query<'s, M> {
     /// ```
     pub fn filter_by(mut self, name: &str, value: impl crate::types::ToValue) -> Result<Self> {
         let t = M::table();
-        let i = t.field_index(name).ok_or_else(|| unknown_column::<M>(name))?;
+        let i = t
+            .field_index(name)
+            .ok_or_else(|| unknown_column::<M>(name))?;
         let value = value.to_value();
         let column = Expr::column(t.name, t.columns[i].name);
         let cond = if value == Value::Null {
@@ -246,7 +248,9 @@ impl<'s, M: Model> Query<'s, M> {
     /// ```
     pub fn order_by_name(mut self, name: &str, descending: bool) -> Result<Self> {
         let t = M::table();
-        let i = t.field_index(name).ok_or_else(|| unknown_column::<M>(name))?;
+        let i = t
+            .field_index(name)
+            .ok_or_else(|| unknown_column::<M>(name))?;
         self.select.order_by.push(OrderBy {
             expr: Expr::column(t.name, t.columns[i].name),
             desc: descending,

@@ -781,9 +781,26 @@ impl<T: ColumnType> Nullable for Option<T> {
 macro_rules! nullable {
     ($($t:ty),*) => {$(impl Nullable for $t { type Inner = $t; })*};
 }
-nullable!(i8, i16, i32, i64, u8, u16, u32, f32, f64, bool, String, Vec<u8>);
+nullable!(
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    f32,
+    f64,
+    bool,
+    String,
+    Vec<u8>
+);
 #[cfg(feature = "chrono")]
-nullable!(chrono::NaiveDate, chrono::NaiveDateTime, chrono::DateTime<chrono::Utc>);
+nullable!(
+    chrono::NaiveDate,
+    chrono::NaiveDateTime,
+    chrono::DateTime<chrono::Utc>
+);
 #[cfg(feature = "time")]
 nullable!(time::Date, time::PrimitiveDateTime, time::OffsetDateTime);
 

@@ -16,7 +16,8 @@ mod select;
 pub use builder::{ModelQuery, Query};
 pub use column::Column;
 pub use expr::{
-    Aggregate, Assignment, Condition, ExprNode, IntoSqlValue, Nullable, Numeric, Order, TextOps, count,
+    Aggregate, Assignment, Condition, ExprNode, IntoSqlValue, Nullable, Numeric, Order, TextOps,
+    count,
 };
 pub use page::Page;
 pub use select::{FromRow, SelectItem, SelectList, TupleQuery};

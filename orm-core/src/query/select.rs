@@ -34,7 +34,9 @@ pub trait FromRow: Sized {
 }
 
 fn decode<T: ColumnType>(row: &rusqlite::Row<'_>, index: usize, table: &str) -> Result<T> {
-    let value = row.get_ref(index).map_err(|e| Error::from_sqlite(e, None))?;
+    let value = row
+        .get_ref(index)
+        .map_err(|e| Error::from_sqlite(e, None))?;
     T::from_sql(value).map_err(|e| Error::Conversion {
         table: table.to_owned(),
         column: row
@@ -233,6 +235,9 @@ impl<'s, L: SelectList> TupleQuery<'s, L> {
         let mut select = self.select.clone();
         select.limit = Some(1);
         let w = writer::write(&Statement::Select(select))?;
-        Ok(inner.load_tuples(&w.sql, &w.params, self.table)?.into_iter().next())
+        Ok(inner
+            .load_tuples(&w.sql, &w.params, self.table)?
+            .into_iter()
+            .next())
     }
 }

@@ -15,7 +15,11 @@ impl LoadPlan {
     }
 
     /// Load the requested relationships of `objects`.
-    pub(crate) fn run_after<M: Model>(&self, _session: &SessionInner, _objects: &[Obj<M>]) -> Result<()> {
+    pub(crate) fn run_after<M: Model>(
+        &self,
+        _session: &SessionInner,
+        _objects: &[Obj<M>],
+    ) -> Result<()> {
         Ok(())
     }
 }

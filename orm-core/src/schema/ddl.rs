@@ -32,7 +32,11 @@ pub(crate) fn create_table(t: &TableDef) -> Statement {
         .foreign_keys
         .iter()
         .map(|fk| ForeignKeySpec {
-            columns: fk.columns.iter().map(|&i| t.columns[i].name.into()).collect(),
+            columns: fk
+                .columns
+                .iter()
+                .map(|&i| t.columns[i].name.into())
+                .collect(),
             target_table: fk.target.table_name().into(),
             target_columns: fk.target.columns().iter().map(|&c| c.into()).collect(),
             on_delete: fk.on_delete.map(|a| a.sql()),
@@ -62,7 +66,11 @@ pub(crate) fn create_indexes(t: &TableDef) -> Vec<Statement> {
     let multi = t.indexes.iter().map(|ix| CreateIndex {
         name: ix.name.into(),
         table: t.name.into(),
-        columns: ix.columns.iter().map(|&i| t.columns[i].name.into()).collect(),
+        columns: ix
+            .columns
+            .iter()
+            .map(|&i| t.columns[i].name.into())
+            .collect(),
         unique: ix.unique,
         if_not_exists: true,
     });

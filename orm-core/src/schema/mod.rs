@@ -6,12 +6,11 @@
 
 pub(crate) mod ddl;
 pub(crate) mod registry;
-pub(crate) mod statements;
 mod relation;
+pub(crate) mod statements;
 mod table;
 
 pub use relation::{Cascade, Lazy, Link, RelationDef, RelationKind, SecondaryLink};
 pub use table::{
-    ColumnDef, DefaultValue, FkAction, ForeignKeyDef, ForeignTarget, IndexDef, TableCache,
-    TableDef,
+    ColumnDef, DefaultValue, FkAction, ForeignKeyDef, ForeignTarget, IndexDef, TableCache, TableDef,
 };

@@ -27,6 +27,8 @@ pub(crate) struct RelSide {
 
 /// Registered tables in creation order, with their relationships.
 #[derive(Debug, Default)]
+// `sides` is read by relationship cascades (wired in next).
+#[allow(dead_code)]
 pub(crate) struct Registry {
     tables: Vec<&'static TableDef>,
     sides: HashMap<usize, Vec<RelSide>>,
@@ -65,7 +67,12 @@ impl Registry {
             }
         }
         // Discovery order is a stack; restore the order the user gave.
-        found.sort_by_key(|t| roots.iter().position(|r| std::ptr::eq(*r, *t)).unwrap_or(usize::MAX));
+        found.sort_by_key(|t| {
+            roots
+                .iter()
+                .position(|r| std::ptr::eq(*r, *t))
+                .unwrap_or(usize::MAX)
+        });
 
         check_unique_names(&found)?;
         check_named_foreign_keys(&found)?;
@@ -78,10 +85,13 @@ impl Registry {
             });
             // With back_populates the target declares its own side.
             if def.back_populates.is_none() {
-                sides.entry(addr((def.target)())).or_default().push(RelSide {
-                    def,
-                    declared: false,
-                });
+                sides
+                    .entry(addr((def.target)()))
+                    .or_default()
+                    .push(RelSide {
+                        def,
+                        declared: false,
+                    });
             }
         }
         check_accessor_names(&found, &sides)?;
@@ -98,8 +108,12 @@ impl Registry {
     }
 
     /// Relationships touching `table`, from either end.
+    #[allow(dead_code)]
     pub(crate) fn sides_of(&self, table: &'static TableDef) -> &[RelSide] {
-        self.sides.get(&addr(table)).map(Vec::as_slice).unwrap_or(&[])
+        self.sides
+            .get(&addr(table))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 }
 
@@ -130,9 +144,15 @@ fn check_named_foreign_keys(tables: &[&'static TableDef]) -> Result<()> {
             let Some(target) = tables.iter().find(|x| x.name == table) else {
                 let hint = tables
                     .iter()
-                    .find(|x| x.name.replace('_', "").eq_ignore_ascii_case(&table.replace('_', "")))
+                    .find(|x| {
+                        x.name
+                            .replace('_', "")
+                            .eq_ignore_ascii_case(&table.replace('_', ""))
+                    })
                     .map(|x| format!("; did you mean `{}`?", x.name))
-                    .unwrap_or_else(|| "; register its model with Database::builder().model::<T>()".into());
+                    .unwrap_or_else(|| {
+                        "; register its model with Database::builder().model::<T>()".into()
+                    });
                 return Err(Error::Schema(format!(
                     "foreign key of `{}` references table `{}`, which no registered model maps{}",
                     t.name, table, hint
@@ -192,9 +212,9 @@ fn check_back_populates(defs: &[&'static RelationDef]) -> Result<()> {
             continue;
         };
         let target = (def.target)();
-        let found = defs.iter().find(|d| {
-            std::ptr::eq((d.model)(), target) && d.name == other
-        });
+        let found = defs
+            .iter()
+            .find(|d| std::ptr::eq((d.model)(), target) && d.name == other);
         match found {
             Some(d) if std::ptr::eq((d.target)(), (def.model)()) => {}
             Some(_) => {

@@ -60,11 +60,17 @@ pub(crate) fn insert(t: &'static TableDef, with_key: bool) -> &'static str {
         &t.__cache.insert_without_key
     };
     cell.get_or_init(|| {
-        let columns: Vec<_> = insert_columns(t, with_key).map(|i| t.columns[i].name.into()).collect();
+        let columns: Vec<_> = insert_columns(t, with_key)
+            .map(|i| t.columns[i].name.into())
+            .collect();
         let row = columns.iter().map(|_| Expr::value(0)).collect();
         text(Statement::Insert(Insert {
             table: t.name.into(),
-            rows: if columns.is_empty() { vec![] } else { vec![row] },
+            rows: if columns.is_empty() {
+                vec![]
+            } else {
+                vec![row]
+            },
             columns,
             returning: vec![],
         }))

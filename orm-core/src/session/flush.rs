@@ -37,19 +37,28 @@ pub(crate) struct Fill {
     pub parent: Option<(Rc<dyn ErasedObj>, Vec<usize>)>,
 }
 
+/// One side of an association row: its columns in the association table,
+/// the object, and the object's columns they reference.
+pub(crate) struct LinkSide {
+    pub link_columns: Vec<usize>,
+    pub obj: Rc<dyn ErasedObj>,
+    pub obj_columns: Vec<usize>,
+}
+
 /// One row of an association table.
 pub(crate) struct Link {
     pub table: &'static TableDef,
-    /// (association columns, object, object's referenced columns) for each side.
-    pub sides: [(Vec<usize>, Rc<dyn ErasedObj>, Vec<usize>); 2],
+    pub sides: [LinkSide; 2],
 }
 
+// Link rows come from many-to-many relationships (wired in next).
+#[allow(dead_code)]
 pub(crate) enum Op {
     Insert,
     Update,
     Delete,
-    LinkInsert(Link),
-    LinkDelete(Link),
+    LinkInsert(Box<Link>),
+    LinkDelete(Box<Link>),
 }
 
 pub(crate) struct Row {
@@ -91,9 +100,10 @@ impl Row {
     }
 }
 
-/// A value the emit phase overwrote, to put back if the flush fails.
+/// A value the emit phase overwrote in the object of row `row`, to put back
+/// if the flush fails (and, for inserts, if the transaction rolls back).
 struct Undo {
-    obj: Rc<dyn ErasedObj>,
+    row: usize,
     column: usize,
     old: Value,
 }
@@ -159,7 +169,9 @@ impl SessionInner {
             }
             Err(e) => {
                 for u in undo.into_iter().rev() {
-                    let _ = u.obj.set_column(u.column, &u.old);
+                    if let Some(obj) = &rows[u.row].obj {
+                        let _ = obj.set_column(u.column, &u.old);
+                    }
                 }
                 if in_txn && autocommit {
                     // SQLite rolled back the whole transaction (it may after
@@ -218,7 +230,12 @@ fn plan_rows(rows: &[Row]) -> Result<Vec<usize>> {
         }
     }
     let ordered = creation_order(&tables);
-    let rank = |t: &'static TableDef| ordered.iter().position(|x| std::ptr::eq(*x, t)).unwrap_or(0);
+    let rank = |t: &'static TableDef| {
+        ordered
+            .iter()
+            .position(|x| std::ptr::eq(*x, t))
+            .unwrap_or(0)
+    };
     let nodes: Vec<PlanNode> = rows
         .iter()
         .map(|r| PlanNode {
@@ -244,7 +261,9 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
     if !has_fks || rows.len() < 2 {
         return Ok(());
     }
-    let repr = |t: &'static TableDef, values: &[Value]| (t as *const TableDef as usize, format!("{values:?}"));
+    let repr = |t: &'static TableDef, values: &[Value]| {
+        (t as *const TableDef as usize, format!("{values:?}"))
+    };
     let mut inserted: FxHashMap<(usize, String), usize> = FxHashMap::default();
     let mut deleted: FxHashMap<(usize, String), usize> = FxHashMap::default();
     for (i, r) in rows.iter().enumerate() {
@@ -274,7 +293,7 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
                 .iter()
                 .map(|&c| obj.column_value(c))
                 .collect::<Result<Vec<_>>>()?;
-            if values.iter().any(|v| *v == Value::Null) {
+            if values.contains(&Value::Null) {
                 continue;
             }
             let key = repr(target, &values);
@@ -326,8 +345,13 @@ fn params_of(obj: &dyn ErasedObj, columns: &[usize], identity: bool) -> Vec<Valu
     out
 }
 
-/// Copy referenced values into `obj`'s foreign key columns.
-fn apply_fills(obj: &Rc<dyn ErasedObj>, fills: &[Fill], undo: &mut Vec<Undo>) -> Result<()> {
+/// Copy referenced values into the foreign key columns of row `row`'s object.
+fn apply_fills(
+    row: usize,
+    obj: &Rc<dyn ErasedObj>,
+    fills: &[Fill],
+    undo: &mut Vec<Undo>,
+) -> Result<()> {
     for fill in fills {
         for (k, &column) in fill.columns.iter().enumerate() {
             let value = match &fill.parent {
@@ -336,17 +360,62 @@ fn apply_fills(obj: &Rc<dyn ErasedObj>, fills: &[Fill], undo: &mut Vec<Undo>) ->
             };
             if obj.column_value(column)? != value {
                 let old = obj.set_column(column, &value)?;
-                undo.push(Undo {
-                    obj: Rc::clone(obj),
-                    column,
-                    old,
-                });
+                undo.push(Undo { row, column, old });
             }
         }
     }
     Ok(())
 }
 
+/// What makes two entity rows run the same statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Table, and whether SQLite generates the key.
+    Insert(usize, bool),
+    /// Table, and the columns written.
+    Update(usize, u64),
+    Delete(usize),
+}
+
+/// The columns an UPDATE writes: the changed ones and the filled keys.
+fn update_columns(row: &Row) -> ColumnSet {
+    let mut columns = row.columns;
+    for f in &row.fills {
+        for &c in &f.columns {
+            columns.insert(c);
+        }
+    }
+    columns
+}
+
+fn shape_of(row: &Row, obj: &dyn ErasedObj) -> Result<Option<Shape>> {
+    let t = obj.table() as *const TableDef as usize;
+    Ok(match row.op {
+        Op::Insert => Some(Shape::Insert(t, obj.needs_generated_key()?)),
+        Op::Update => Some(Shape::Update(t, update_columns(row).bits())),
+        Op::Delete => Some(Shape::Delete(t)),
+        Op::LinkInsert(_) | Op::LinkDelete(_) => None,
+    })
+}
+
+/// SQL text that is either per-table static or per-connection cached.
+enum SqlText {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl SqlText {
+    fn as_str(&self) -> &str {
+        match self {
+            SqlText::Static(s) => s,
+            SqlText::Shared(s) => s,
+        }
+    }
+}
+
+/// Run the rows in order. Consecutive rows with the same statement shape
+/// share one prepared statement (one cache lookup per run, not per row);
+/// every execution is still reported to the observer.
 fn emit(
     conn: &mut Conn,
     observer: &Observer,
@@ -354,70 +423,92 @@ fn emit(
     order: &[usize],
     undo: &mut Vec<Undo>,
 ) -> Result<()> {
-    for &i in order {
-        let row = &rows[i];
-        let t = row.table();
-        let context = |e: Error| e.with_model(t.model, t.name);
-        match (&row.op, &row.obj) {
-            (Op::Insert, Some(obj)) => {
-                apply_fills(obj, &row.fills, undo)?;
-                let generated = obj.needs_generated_key()?;
-                let sql = statements::insert(t, !generated);
-                let columns: Vec<usize> = statements::insert_columns(t, !generated).collect();
-                let mut stmt = conn.prepare(sql, observer, &|| params_of(&**obj, &columns, false))?;
-                obj.bind(&mut stmt, &mut columns.iter().copied(), false)?;
-                stmt.raw_execute()
-                    .map_err(|e| context(Error::from_sqlite(e, Some(sql))))?;
-                drop(stmt);
-                if generated {
+    let mut k = 0;
+    while k < order.len() {
+        let row = &rows[order[k]];
+        let obj = match (&row.op, &row.obj) {
+            (Op::LinkInsert(link), _) => {
+                emit_link(conn, observer, link, true)?;
+                k += 1;
+                continue;
+            }
+            (Op::LinkDelete(link), _) => {
+                emit_link(conn, observer, link, false)?;
+                k += 1;
+                continue;
+            }
+            (_, Some(obj)) => obj,
+            (_, None) => {
+                k += 1;
+                continue;
+            }
+        };
+        apply_fills(order[k], obj, &row.fills, undo)?;
+        let Some(shape) = shape_of(row, &**obj)? else {
+            k += 1;
+            continue;
+        };
+        let t = obj.table();
+        let (sql, columns, identity) = match shape {
+            Shape::Insert(_, generated) => (
+                SqlText::Static(statements::insert(t, !generated)),
+                statements::insert_columns(t, !generated).collect::<Vec<_>>(),
+                false,
+            ),
+            Shape::Update(..) => {
+                let set = update_columns(row);
+                let key = (t as *const TableDef as usize, set.bits());
+                let sql = Arc::clone(
+                    conn.update_sql
+                        .entry(key)
+                        .or_insert_with(|| statements::update(t, set).into()),
+                );
+                (SqlText::Shared(sql), set.iter().collect(), true)
+            }
+            Shape::Delete(_) => (
+                SqlText::Static(statements::delete_by_key(t)),
+                Vec::new(),
+                true,
+            ),
+        };
+        let sql = sql.as_str();
+        let context = |e: rusqlite::Error| Error::from_sqlite(e, Some(sql)).with_table(t);
+        let mut stmt = conn.raw.prepare_cached(sql).map_err(context)?;
+        loop {
+            let obj = rows[order[k]].obj.as_ref().unwrap_or(obj);
+            if observer.active() {
+                observer.observe(sql, &|| params_of(&**obj, &columns, identity));
+            }
+            obj.bind(&mut stmt, &mut columns.iter().copied(), identity)?;
+            let changed = stmt.raw_execute().map_err(context)?;
+            match shape {
+                Shape::Insert(_, true) => {
                     let rowid = conn.raw.last_insert_rowid();
                     let column = t.primary_key[0];
                     let old = obj.set_column(column, &Value::Integer(rowid))?;
                     undo.push(Undo {
-                        obj: Rc::clone(obj),
+                        row: order[k],
                         column,
                         old,
                     });
                 }
-            }
-            (Op::Update, Some(obj)) => {
-                apply_fills(obj, &row.fills, undo)?;
-                let mut columns = row.columns;
-                for f in &row.fills {
-                    for &c in &f.columns {
-                        columns.insert(c);
-                    }
-                }
-                let key = (t as *const TableDef as usize, columns.bits());
-                let sql = Arc::clone(
-                    conn.update_sql
-                        .entry(key)
-                        .or_insert_with(|| statements::update(t, columns).into()),
-                );
-                let list: Vec<usize> = columns.iter().collect();
-                let mut stmt = conn.prepare(&sql, observer, &|| params_of(&**obj, &list, true))?;
-                obj.bind(&mut stmt, &mut list.iter().copied(), true)?;
-                let changed = stmt
-                    .raw_execute()
-                    .map_err(|e| context(Error::from_sqlite(e, Some(&sql))))?;
-                if changed == 0 {
+                Shape::Update(..) | Shape::Delete(_) if changed == 0 => {
                     return Err(stale(&**obj));
                 }
+                _ => {}
             }
-            (Op::Delete, Some(obj)) => {
-                let sql = statements::delete_by_key(t);
-                let mut stmt = conn.prepare(sql, observer, &|| params_of(&**obj, &[], true))?;
-                obj.bind(&mut stmt, &mut std::iter::empty(), true)?;
-                let changed = stmt
-                    .raw_execute()
-                    .map_err(|e| context(Error::from_sqlite(e, Some(sql))))?;
-                if changed == 0 {
-                    return Err(stale(&**obj));
-                }
+            k += 1;
+            let Some(next) = order.get(k).map(|&i| &rows[i]) else {
+                break;
+            };
+            let Some(next_obj) = &next.obj else { break };
+            if !std::ptr::eq(next_obj.table(), t) {
+                break;
             }
-            (Op::LinkInsert(link), _) => emit_link(conn, observer, link, true)?,
-            (Op::LinkDelete(link), _) => emit_link(conn, observer, link, false)?,
-            (_, None) => {}
+            apply_fills(order[k], next_obj, &next.fills, undo)?;
+            if shape_of(next, &**next_obj)? != Some(shape) {
+                break;
+            }
         }
     }
     Ok(())
@@ -436,10 +527,10 @@ fn emit_link(conn: &mut Conn, observer: &Observer, link: &Link, insert: bool) ->
     let t = link.table;
     let mut columns = Vec::new();
     let mut values = Vec::new();
-    for (assoc_columns, obj, obj_columns) in &link.sides {
-        for (a, o) in assoc_columns.iter().zip(obj_columns) {
+    for side in &link.sides {
+        for (a, o) in side.link_columns.iter().zip(&side.obj_columns) {
             columns.push(*a);
-            values.push(obj.column_value(*o)?);
+            values.push(side.obj.column_value(*o)?);
         }
     }
     let stmt = if insert {
@@ -453,7 +544,13 @@ fn emit_link(conn: &mut Conn, observer: &Observer, link: &Link, insert: bool) ->
         let conds = columns
             .iter()
             .zip(values)
-            .map(|(&c, v)| Expr::binary(BinOp::Eq, Expr::column(t.name, t.columns[c].name), Expr::Value(v)))
+            .map(|(&c, v)| {
+                Expr::binary(
+                    BinOp::Eq,
+                    Expr::column(t.name, t.columns[c].name),
+                    Expr::Value(v),
+                )
+            })
             .collect();
         Statement::Delete(Delete {
             table: t.name.into(),
@@ -463,16 +560,20 @@ fn emit_link(conn: &mut Conn, observer: &Observer, link: &Link, insert: bool) ->
     };
     let w = crate::sql::writer::write(&stmt)?;
     conn.execute_values(&w.sql, &w.params, observer)
-        .map_err(|e| e.with_model(t.model, t.name))?;
+        .map_err(|e| e.with_table(t))?;
     Ok(())
 }
 
 /// Move objects to their new states (every statement succeeded).
 fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: Vec<Undo>) {
     let mut txn = state.txn.take().unwrap_or_default();
-    let mut overwritten: FxHashMap<*const (), Vec<(usize, Value)>> = FxHashMap::default();
-    for u in undo {
-        overwritten.entry(ptr(&u.obj)).or_default().push((u.column, u.old));
+    // Undo entries come in row order per row; gather each row's entries.
+    let mut overwritten: Vec<Vec<(usize, Value)>> = Vec::new();
+    if !undo.is_empty() {
+        overwritten.resize_with(rows.len(), Vec::new);
+        for u in undo {
+            overwritten[u.row].push((u.column, u.old));
+        }
     }
     for row in rows.iter().filter(|r| matches!(r.op, Op::Delete)) {
         if let Some(obj) = &row.obj {
@@ -481,14 +582,18 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: Vec<Undo>) {
             txn.deleted.push(Rc::clone(obj));
         }
     }
-    for row in rows {
+    txn.inserted.reserve(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
         let Some(obj) = row.obj else { continue };
         match row.op {
             Op::Insert => {
                 obj.set_status(Status::Persistent);
                 obj.clear_snapshot();
                 Rc::clone(&obj).attach_identity(state);
-                let values = overwritten.remove(&ptr(&obj)).unwrap_or_default();
+                let values = overwritten
+                    .get_mut(i)
+                    .map(std::mem::take)
+                    .unwrap_or_default();
                 txn.inserted.push((obj, values));
             }
             Op::Update => {

@@ -4,9 +4,9 @@
 
 use std::rc::Rc;
 
+use super::SessionInner;
 use super::identity::IdentityMap;
 use super::obj::{Obj, Status};
-use super::SessionInner;
 use crate::error::{Error, Result};
 use crate::model::{Model, PrimaryKey};
 use crate::query::FromRow;
@@ -41,7 +41,11 @@ impl SessionInner {
     }
 
     /// Run a SELECT of `M`'s columns (from column 0) and adopt every row.
-    pub(crate) fn load_objects<M: Model>(&self, sql: &str, params: &[Value]) -> Result<Vec<Obj<M>>> {
+    pub(crate) fn load_objects<M: Model>(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Obj<M>>> {
         crate::types::check_params(params)?;
         self.with_conn(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
@@ -109,7 +113,11 @@ impl SessionInner {
             let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
             key.__bind(&mut stmt, 1).map_err(|e| Error::Conversion {
                 table: t.name.to_owned(),
-                column: t.primary_key_columns().map(|c| c.name).collect::<Vec<_>>().join(", "),
+                column: t
+                    .primary_key_columns()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 message: e.to_string(),
             })?;
             let mut rows = stmt.raw_query();
@@ -134,7 +142,11 @@ impl SessionInner {
             let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
             key.__bind(&mut stmt, 1).map_err(|e| Error::Conversion {
                 table: t.name.to_owned(),
-                column: t.primary_key_columns().map(|c| c.name).collect::<Vec<_>>().join(", "),
+                column: t
+                    .primary_key_columns()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 message: e.to_string(),
             })?;
             let mut rows = stmt.raw_query();

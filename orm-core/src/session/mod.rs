@@ -62,15 +62,21 @@ impl<M: Model> Addable for &Obj<M> {
     }
 }
 
+/// An inserted object and the values the flush overwrote in it.
+pub(crate) type Inserted = (Rc<dyn ErasedObj>, Vec<(usize, crate::types::Value)>);
+
+/// An updated object and its snapshot from before the transaction.
+pub(crate) type Updated = (Rc<dyn ErasedObj>, Option<Box<dyn Any>>);
+
 /// What the open write transaction did, so rollback and failed commits can
 /// put objects back.
 #[derive(Default)]
 pub(crate) struct TxnLog {
     /// Inserted objects, with the values the flush overwrote (generated
     /// keys, filled foreign keys).
-    pub inserted: Vec<(Rc<dyn ErasedObj>, Vec<(usize, crate::types::Value)>)>,
+    pub inserted: Vec<Inserted>,
     /// Updated objects, with their values before the transaction.
-    pub updated: Vec<(Rc<dyn ErasedObj>, Option<Box<dyn Any>>)>,
+    pub updated: Vec<Updated>,
     /// The objects in `updated`, for a quick membership test.
     pub updated_set: rustc_hash::FxHashSet<*const ()>,
     /// Deleted objects.
@@ -241,7 +247,11 @@ impl SessionInner {
 
     /// Run a bulk UPDATE or DELETE with `RETURNING` keys, then expire
     /// (update) or detach (delete) the affected objects of `M`.
-    pub(crate) fn bulk<M: Model>(&self, stmt: &crate::sql::ast::Statement, delete: bool) -> Result<usize> {
+    pub(crate) fn bulk<M: Model>(
+        &self,
+        stmt: &crate::sql::ast::Statement,
+        delete: bool,
+    ) -> Result<usize> {
         self.autoflush()?;
         self.ensure_write_txn()?;
         let w = crate::sql::writer::write(stmt)?;
@@ -257,7 +267,7 @@ impl SessionInner {
             let mut keys = Vec::new();
             while let Some(row) = rows
                 .next()
-                .map_err(|e| Error::from_sqlite(e, Some(&w.sql)).with_model(M::table().model, M::table().name))?
+                .map_err(|e| Error::from_sqlite(e, Some(&w.sql)).with_table(M::table()))?
             {
                 keys.push(M::__key_from_row(row, 0)?);
             }
@@ -265,7 +275,10 @@ impl SessionInner {
         })?;
         let mut state = self.state_mut()?;
         let affected: Vec<Obj<M>> = match state.maps.get::<M>() {
-            Some(map) => keys.iter().filter_map(|k| map.map.get(k).cloned()).collect(),
+            Some(map) => keys
+                .iter()
+                .filter_map(|k| map.map.get(k).cloned())
+                .collect(),
             None => Vec::new(),
         };
         for obj in affected {

@@ -228,7 +228,10 @@ impl<M: Model> Obj<M> {
         if self.inner.expired.get() {
             self.reload_expired()?;
         }
-        self.inner.value.try_borrow().map_err(|_| borrow_conflict::<M>())
+        self.inner
+            .value
+            .try_borrow()
+            .map_err(|_| borrow_conflict::<M>())
     }
 
     /// Borrow the object for writing. Changes are found at the next flush
@@ -396,6 +399,8 @@ impl<M: Model> Obj<M> {
 
 /// What the flush and the session need from an object without knowing its
 /// model: implemented by every `ObjInner<M>`.
+// Some methods serve relationship loading (wired in next).
+#[allow(dead_code)]
 pub(crate) trait ErasedObj: Any {
     fn table(&self) -> &'static TableDef;
     fn status(&self) -> Status;
@@ -484,7 +489,10 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         let Some(snapshot) = &meta.snapshot else {
             return Ok(crate::model::ColumnSet::empty());
         };
-        let value = self.value.try_borrow().map_err(|_| borrow_conflict::<M>())?;
+        let value = self
+            .value
+            .try_borrow()
+            .map_err(|_| borrow_conflict::<M>())?;
         Ok(value.__changed_columns(snapshot))
     }
 
@@ -539,7 +547,10 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn column_value(&self, column: usize) -> Result<Value> {
-        let value = self.value.try_borrow().map_err(|_| borrow_conflict::<M>())?;
+        let value = self
+            .value
+            .try_borrow()
+            .map_err(|_| borrow_conflict::<M>())?;
         value
             .__column_value(column)
             .map(crate::types::to_owned_value)
@@ -586,7 +597,10 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     ) -> Result<()> {
         use crate::model::PrimaryKey;
         let t = M::table();
-        let value = self.value.try_borrow().map_err(|_| borrow_conflict::<M>())?;
+        let value = self
+            .value
+            .try_borrow()
+            .map_err(|_| borrow_conflict::<M>())?;
         let mut index = 1;
         for column in columns {
             let v = value.__column_value(column)?;
@@ -602,7 +616,11 @@ impl<M: Model> ErasedObj for ObjInner<M> {
             })?;
             key.__bind(stmt, index).map_err(|e| Error::Conversion {
                 table: t.name.to_owned(),
-                column: t.primary_key_columns().map(|c| c.name).collect::<Vec<_>>().join(", "),
+                column: t
+                    .primary_key_columns()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 message: e.to_string(),
             })?;
         }

@@ -34,8 +34,25 @@ pub(crate) struct Cycle {
     pub rows: Vec<usize>,
 }
 
+/// The sort key of a node: phase, then table (reversed for deletes).
+fn rank_key(node: &PlanNode) -> (Phase, usize) {
+    let rank = if node.phase == Phase::Delete {
+        usize::MAX - node.table_rank
+    } else {
+        node.table_rank
+    };
+    (node.phase, rank)
+}
+
 /// The order to run `nodes` in.
 pub(crate) fn order(nodes: &[PlanNode]) -> Result<Vec<usize>, Cycle> {
+    if nodes.iter().all(|n| n.after.is_empty()) {
+        // The common case (no row-level dependencies): a stable sort by
+        // phase and table keeps add order within a table.
+        let mut out: Vec<usize> = (0..nodes.len()).collect();
+        out.sort_by_key(|&i| rank_key(&nodes[i]));
+        return Ok(out);
+    }
     let n = nodes.len();
     let mut waiting = vec![0usize; n];
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -48,14 +65,8 @@ pub(crate) fn order(nodes: &[PlanNode]) -> Result<Vec<usize>, Cycle> {
         }
     }
     let key = |i: usize| {
-        let node = &nodes[i];
-        // Deletes run children first: the deepest table first.
-        let rank = if node.phase == Phase::Delete {
-            usize::MAX - node.table_rank
-        } else {
-            node.table_rank
-        };
-        Reverse((node.phase, rank, i))
+        let (phase, rank) = rank_key(&nodes[i]);
+        Reverse((phase, rank, i))
     };
     let mut ready: BinaryHeap<_> = (0..n).filter(|&i| waiting[i] == 0).map(key).collect();
     let mut out = Vec::with_capacity(n);
@@ -81,11 +92,19 @@ mod tests {
     use super::*;
 
     fn save(rank: usize, after: &[usize]) -> PlanNode {
-        PlanNode { phase: Phase::Save, table_rank: rank, after: after.to_vec() }
+        PlanNode {
+            phase: Phase::Save,
+            table_rank: rank,
+            after: after.to_vec(),
+        }
     }
 
     fn delete(rank: usize, after: &[usize]) -> PlanNode {
-        PlanNode { phase: Phase::Delete, table_rank: rank, after: after.to_vec() }
+        PlanNode {
+            phase: Phase::Delete,
+            table_rank: rank,
+            after: after.to_vec(),
+        }
     }
 
     #[test]
@@ -120,9 +139,17 @@ mod tests {
     #[test]
     fn link_rows_go_between_saves_and_deletes() {
         let nodes = [
-            PlanNode { phase: Phase::LinkDelete, table_rank: 2, after: vec![] },
+            PlanNode {
+                phase: Phase::LinkDelete,
+                table_rank: 2,
+                after: vec![],
+            },
             delete(0, &[]),
-            PlanNode { phase: Phase::LinkInsert, table_rank: 2, after: vec![] },
+            PlanNode {
+                phase: Phase::LinkInsert,
+                table_rank: 2,
+                after: vec![],
+            },
             save(1, &[]),
         ];
         assert_eq!(order(&nodes).unwrap(), vec![3, 2, 0, 1]);

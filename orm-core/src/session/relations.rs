@@ -8,11 +8,13 @@ use super::obj::ErasedObj;
 use crate::schema::RelationDef;
 
 /// What one end of a relationship holds for one object.
+#[allow(dead_code)] // filled by relationship loading (wired in next)
 pub(crate) enum RelValue {
     Many(Vec<Rc<dyn ErasedObj>>),
     One(Option<Rc<dyn ErasedObj>>),
 }
 
+#[allow(dead_code)] // filled by relationship loading (wired in next)
 pub(crate) struct RelSlot {
     pub def: &'static RelationDef,
     /// True for the declaring end, false for the backref end.
@@ -51,7 +53,11 @@ use crate::error::Result;
 impl SessionInner {
     /// Foreign key fills and association rows implied by relationship
     /// assignments.
-    pub(crate) fn organize_relationships(&self, _state: &mut SessionState, _rows: &mut Vec<Row>) -> Result<()> {
+    pub(crate) fn organize_relationships(
+        &self,
+        _state: &mut SessionState,
+        _rows: &mut Vec<Row>,
+    ) -> Result<()> {
         Ok(())
     }
 

@@ -38,14 +38,10 @@ impl TableRef {
             alias: None,
         }
     }
-
-    /// The name other clauses use to qualify this table's columns.
-    pub fn qualifier(&self) -> &Ident {
-        self.alias.as_ref().unwrap_or(&self.name)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // joins through relationships (wired in next)
 pub(crate) enum JoinKind {
     Inner,
     Left,
@@ -188,10 +184,6 @@ pub(crate) enum BinOp {
     Le,
     Gt,
     Ge,
-    Add,
-    Sub,
-    Mul,
-    Div,
 }
 
 impl BinOp {
@@ -205,10 +197,6 @@ impl BinOp {
             BinOp::Le => "<=",
             BinOp::Gt => ">",
             BinOp::Ge => ">=",
-            BinOp::Add => "+",
-            BinOp::Sub => "-",
-            BinOp::Mul => "*",
-            BinOp::Div => "/",
         }
     }
 
@@ -219,8 +207,6 @@ impl BinOp {
             BinOp::Or => 1,
             BinOp::And => 2,
             BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 4,
-            BinOp::Add | BinOp::Sub => 5,
-            BinOp::Mul | BinOp::Div => 6,
         }
     }
 }
@@ -231,14 +217,9 @@ impl BinOp {
 pub(crate) enum Func {
     Count,
     Sum,
-    Total,
     Min,
     Max,
     Avg,
-    Lower,
-    Upper,
-    Length,
-    Coalesce,
 }
 
 impl Func {
@@ -246,14 +227,9 @@ impl Func {
         match self {
             Func::Count => "count",
             Func::Sum => "sum",
-            Func::Total => "total",
             Func::Min => "min",
             Func::Max => "max",
             Func::Avg => "avg",
-            Func::Lower => "lower",
-            Func::Upper => "upper",
-            Func::Length => "length",
-            Func::Coalesce => "coalesce",
         }
     }
 }
@@ -278,11 +254,6 @@ pub(crate) enum Expr {
     InList {
         expr: Box<Expr>,
         list: Vec<Value>,
-        negated: bool,
-    },
-    InSelect {
-        expr: Box<Expr>,
-        select: Box<Select>,
         negated: bool,
     },
     Between {

@@ -144,11 +144,9 @@ mod tests {
             sql.push_str(" INTEGER)");
             conn.execute_batch(&sql).unwrap();
             let listed: String = conn
-                .query_row(
-                    "SELECT name FROM pragma_table_info(?1)",
-                    [name],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT name FROM pragma_table_info(?1)", [name], |r| {
+                    r.get(0)
+                })
                 .unwrap();
             assert_eq!(listed, name);
             let mut drop = String::from("DROP TABLE ");

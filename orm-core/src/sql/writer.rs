@@ -203,7 +203,9 @@ impl Writer {
 
     fn update(&mut self, s: &Update) -> Result<()> {
         if s.set.is_empty() {
-            return Err(Error::Usage("an UPDATE needs at least one column to set".into()));
+            return Err(Error::Usage(
+                "an UPDATE needs at least one column to set".into(),
+            ));
         }
         self.push("UPDATE ");
         self.ident(&s.table)?;
@@ -354,7 +356,9 @@ impl Writer {
             Expr::Value(v) => self.param(v.clone()),
             Expr::Bool(b) => self.push(if *b { "1" } else { "0" }),
             Expr::Invalid(message) => {
-                return Err(Error::Usage(format!("a query value cannot be used: {message}")));
+                return Err(Error::Usage(format!(
+                    "a query value cannot be used: {message}"
+                )));
             }
             Expr::Binary { op, left, right } => {
                 self.expr(left, own)?;
@@ -397,16 +401,6 @@ impl Writer {
                         self.param(v.clone());
                     }
                 }
-                self.push(")");
-            }
-            Expr::InSelect {
-                expr,
-                select,
-                negated,
-            } => {
-                self.expr(expr, own + 1)?;
-                self.push(if *negated { " NOT IN (" } else { " IN (" });
-                self.select(select)?;
                 self.push(")");
             }
             Expr::Between {
@@ -471,11 +465,7 @@ fn precedence(e: &Expr) -> u8 {
     match e {
         Expr::Binary { op, .. } => op.precedence(),
         Expr::Not(_) => 3,
-        Expr::IsNull { .. }
-        | Expr::InList { .. }
-        | Expr::InSelect { .. }
-        | Expr::Between { .. }
-        | Expr::Like { .. } => 4,
+        Expr::IsNull { .. } | Expr::InList { .. } | Expr::Between { .. } | Expr::Like { .. } => 4,
         _ => 10,
     }
 }
@@ -580,21 +570,19 @@ mod tests {
         let a = Expr::binary(BinOp::Eq, col("a"), Expr::value(1));
         let b = Expr::binary(BinOp::Eq, col("b"), Expr::value(2));
         let and = Expr::binary(BinOp::And, a.clone(), b);
-        assert!(select_where(Expr::Not(Box::new(and))).ends_with(
-            r#"WHERE NOT ("user"."a" = ? AND "user"."b" = ?)"#
-        ));
+        assert!(
+            select_where(Expr::Not(Box::new(and)))
+                .ends_with(r#"WHERE NOT ("user"."a" = ? AND "user"."b" = ?)"#)
+        );
         assert!(select_where(Expr::Not(Box::new(a))).ends_with(r#"WHERE NOT "user"."a" = ?"#));
     }
 
     #[test]
-    fn subtraction_keeps_right_operand_grouped() {
-        let e = Expr::binary(
-            BinOp::Sub,
-            col("a"),
-            Expr::binary(BinOp::Sub, col("b"), col("c")),
-        );
-        let cond = Expr::binary(BinOp::Gt, e, Expr::value(0));
-        assert!(select_where(cond).ends_with(r#"WHERE "user"."a" - ("user"."b" - "user"."c") > ?"#));
+    fn comparison_operands_of_equal_strength_are_grouped() {
+        // (a = b) = c: the right operand of a non-associative operator.
+        let inner = Expr::binary(BinOp::Eq, col("b"), col("c"));
+        let cond = Expr::binary(BinOp::Eq, col("a"), inner);
+        assert!(select_where(cond).ends_with(r#"WHERE "user"."a" = ("user"."b" = "user"."c")"#));
     }
 
     #[test]
@@ -670,7 +658,10 @@ mod tests {
         let ins = Insert {
             table: "user".into(),
             columns: vec!["name".into(), "email".into()],
-            rows: vec![vec![Expr::value("a".to_string()), Expr::value("b".to_string())]],
+            rows: vec![vec![
+                Expr::value("a".to_string()),
+                Expr::value("b".to_string()),
+            ]],
             returning: vec!["id".into()],
         };
         assert_eq!(

@@ -1,0 +1,652 @@
+//! The session and unit of work: add, get, change, delete, flush, commit,
+//! rollback, expire, autoflush, identity, failures and typed errors.
+
+mod common;
+
+use common::users::User;
+use orm::prelude::*;
+use orm::{ConstraintKind, Error};
+
+fn db() -> Database {
+    common::fresh::<User>()
+}
+
+fn user(name: &str) -> User {
+    User {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn add_and_commit_assign_the_generated_key() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    let bob = s.add(user("bob")).unwrap();
+    assert_eq!(ann.read().unwrap().id, 0);
+    assert_eq!(ann.state(), ObjState::Pending);
+    s.commit().unwrap();
+    assert_eq!(ann.read().unwrap().id, 1);
+    assert_eq!(bob.read().unwrap().id, 2);
+    assert_eq!(ann.state(), ObjState::Persistent);
+    assert_eq!(ann.identity(), Some(1));
+    // The rows are really there, seen by another session.
+    let rows = db
+        .session()
+        .query::<User>()
+        .order_by(User::id)
+        .all_detached()
+        .unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|u| (u.id, u.username.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "ann"), (2, "bob")]
+    );
+}
+
+#[test]
+fn get_returns_the_very_same_object() {
+    let db = db();
+    let s = db.session();
+    let added = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    let got = s.get::<User>(1).unwrap().unwrap();
+    assert!(Obj::ptr_eq(&added, &got));
+    let queried = s.query::<User>().one().unwrap();
+    assert!(Obj::ptr_eq(&added, &queried));
+    // Loaded twice in a new session: one object.
+    let s2 = db.session();
+    let a = s2.get::<User>(1).unwrap().unwrap();
+    let b = s2
+        .query::<User>()
+        .filter(User::username.eq("ann"))
+        .one()
+        .unwrap();
+    assert!(Obj::ptr_eq(&a, &b));
+    a.write().unwrap().email = "changed@example.com".into();
+    assert_eq!(b.read().unwrap().email, "changed@example.com");
+    // ...and a different object than the first session's.
+    assert!(!Obj::ptr_eq(&a, &added));
+}
+
+#[test]
+fn get_hits_the_identity_map_without_sql_and_misses_go_to_the_database() {
+    let db = db();
+    let s = db.session();
+    s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    let rec = db.record();
+    s.get::<User>(1).unwrap().unwrap();
+    assert!(rec.is_empty(), "{:?}", rec.sql());
+    let fresh = db.session();
+    fresh.get::<User>(1).unwrap().unwrap();
+    assert_eq!(
+        rec.sql(),
+        [
+            r#"SELECT "user"."id", "user"."username", "user"."email" FROM "user" WHERE "user"."id" = ?"#
+        ]
+    );
+    assert!(fresh.get::<User>(99).unwrap().is_none());
+}
+
+#[test]
+fn changing_one_field_updates_that_column_only() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    let rec = db.record();
+    ann.write().unwrap().username = "anna".into();
+    s.commit().unwrap();
+    let stmts = rec.statements();
+    assert_eq!(
+        stmts.iter().map(|s| s.sql.as_str()).collect::<Vec<_>>(),
+        [
+            "BEGIN IMMEDIATE",
+            r#"UPDATE "user" SET "username" = ? WHERE "user"."id" = ?"#,
+            "COMMIT"
+        ]
+    );
+    assert_eq!(
+        stmts[1].params,
+        [
+            orm::types::Value::Text("anna".into()),
+            orm::types::Value::Integer(1)
+        ]
+    );
+    let stored = db.session().get::<User>(1).unwrap().unwrap();
+    assert_eq!(stored.read().unwrap().username, "anna");
+}
+
+#[test]
+fn commit_without_changes_runs_no_sql() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    let rec = db.record();
+    s.commit().unwrap();
+    // Borrowed for writing, but left equal: still nothing to do.
+    let name = ann.read().unwrap().username.clone();
+    ann.write().unwrap().username = name;
+    s.commit().unwrap();
+    s.flush().unwrap();
+    assert!(rec.is_empty(), "{:?}", rec.sql());
+}
+
+#[test]
+fn loading_does_not_pay_for_tracking() {
+    let db = db();
+    let s = db.session();
+    s.add_all((0..20).map(|i| user(&format!("u{i}")))).unwrap();
+    s.commit().unwrap();
+    let s2 = db.session();
+    let all = s2.query::<User>().all().unwrap();
+    assert_eq!(all.len(), 20);
+    for u in &all {
+        let _ = u.read().unwrap();
+    }
+    assert!(!s2.has_changes(), "reading takes no snapshot");
+    all[3].write().unwrap();
+    assert!(s2.has_changes(), "the first write takes one");
+}
+
+#[test]
+fn delete_removes_the_row_and_detaches_after_commit() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    let rec = db.record();
+    s.delete(&ann).unwrap();
+    assert_eq!(ann.state(), ObjState::Deleted);
+    assert!(
+        s.get::<User>(1).unwrap().is_none(),
+        "marked objects are not returned"
+    );
+    s.commit().unwrap();
+    assert_eq!(
+        rec.without_transaction_control()
+            .into_iter()
+            .map(|s| s.sql)
+            .collect::<Vec<_>>(),
+        [r#"DELETE FROM "user" WHERE "user"."id" = ?"#]
+    );
+    assert_eq!(ann.state(), ObjState::Detached);
+    assert_eq!(db.session().query::<User>().count().unwrap(), 0);
+    // Values stay readable on the detached object.
+    assert_eq!(ann.read().unwrap().username, "ann");
+    // Deleting it again is misuse, reported as such.
+    assert!(matches!(s.delete(&ann), Err(Error::Detached { .. })));
+}
+
+#[test]
+fn deleting_a_pending_object_just_discards_it() {
+    let db = db();
+    let s = db.session();
+    let rec = db.record();
+    let ann = s.add(user("ann")).unwrap();
+    s.delete(&ann).unwrap();
+    assert_eq!(ann.state(), ObjState::Transient);
+    s.commit().unwrap();
+    assert!(rec.is_empty());
+}
+
+#[test]
+fn rollback_discards_pending_and_undoes_modified() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+
+    // Unflushed changes are reverted from the snapshot.
+    ann.write().unwrap().username = "changed".into();
+    let bob = s.add(user("bob")).unwrap();
+    s.rollback().unwrap();
+    assert_eq!(ann.read().unwrap().username, "ann");
+    assert_eq!(bob.state(), ObjState::Transient);
+
+    // Flushed changes are rolled back in the database and the object is
+    // expired, so it reads the truth again.
+    ann.write().unwrap().username = "flushed".into();
+    let cid = s.add(user("cid")).unwrap();
+    s.flush().unwrap();
+    assert_eq!(cid.read().unwrap().id, 2);
+    s.rollback().unwrap();
+    assert!(ann.is_expired());
+    assert_eq!(ann.read().unwrap().username, "ann");
+    assert_eq!(cid.state(), ObjState::Transient);
+    assert_eq!(cid.read().unwrap().id, 0, "the generated key is taken back");
+    assert_eq!(db.session().query::<User>().count().unwrap(), 1);
+
+    // A discarded object can be added again and committed.
+    s.add(&cid).unwrap();
+    s.commit().unwrap();
+    assert_eq!(db.session().query::<User>().count().unwrap(), 2);
+}
+
+#[test]
+fn a_unique_violation_loses_nothing_and_a_corrected_retry_commits_all() {
+    let db = db();
+    let s = db.session();
+    s.add(user("taken")).unwrap();
+    s.commit().unwrap();
+
+    let a = s.add(user("a")).unwrap();
+    let b = s.add(user("b")).unwrap();
+    let dup = s
+        .add(User {
+            username: "taken".into(),
+            email: "c@example.com".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let d = s.add(user("d")).unwrap();
+    let err = s.commit().unwrap_err();
+    match &err {
+        Error::Constraint {
+            kind,
+            model,
+            columns,
+            ..
+        } => {
+            assert_eq!(*kind, ConstraintKind::Unique);
+            assert_eq!(*model, Some("User"));
+            assert_eq!(columns, &["username"]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "unique constraint violated on User (username)"
+    );
+    // The database is unchanged...
+    assert_eq!(db.session().query::<User>().count().unwrap(), 1);
+    // ...and every object is exactly as before the flush.
+    for o in [&a, &b, &dup, &d] {
+        assert_eq!(o.state(), ObjState::Pending);
+        assert_eq!(o.read().unwrap().id, 0);
+    }
+    assert!(!s.in_transaction());
+
+    dup.write().unwrap().username = "c".into();
+    s.commit().unwrap();
+    let ids: Vec<i64> = [&a, &b, &dup, &d]
+        .iter()
+        .map(|o| o.read().unwrap().id)
+        .collect();
+    assert_eq!(ids, [2, 3, 4, 5]);
+    assert_eq!(db.session().query::<User>().count().unwrap(), 5);
+}
+
+#[test]
+fn a_failed_flush_inside_a_transaction_keeps_the_earlier_flushes() {
+    let db = db();
+    let s = db.session();
+    let first = s.add(user("first")).unwrap();
+    s.flush().unwrap();
+    let dup = s.add(user("first")).unwrap();
+    assert!(s.flush().is_err());
+    assert!(
+        s.in_transaction(),
+        "the savepoint rolled back, not the transaction"
+    );
+    assert_eq!(first.state(), ObjState::Persistent);
+    assert_eq!(dup.state(), ObjState::Pending);
+    s.delete(&dup).unwrap();
+    s.commit().unwrap();
+    assert_eq!(db.session().query::<User>().count().unwrap(), 1);
+}
+
+#[test]
+fn autoflush_makes_added_objects_visible_to_queries() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    let found = s
+        .query::<User>()
+        .filter(User::username.eq("ann"))
+        .first()
+        .unwrap()
+        .unwrap();
+    assert!(found == ann);
+    assert_eq!(ann.read().unwrap().id, 1);
+    assert!(s.in_transaction(), "flushed, not committed");
+    // Other sessions do not see uncommitted rows.
+    s.rollback().unwrap();
+    assert_eq!(s.query::<User>().count().unwrap(), 0);
+
+    s.set_autoflush(false);
+    s.add(user("bob")).unwrap();
+    assert_eq!(s.query::<User>().count().unwrap(), 0);
+    s.flush().unwrap();
+    assert_eq!(s.query::<User>().count().unwrap(), 1);
+}
+
+#[test]
+fn queries_do_not_overwrite_objects_already_in_the_session() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    s.set_autoflush(false);
+    ann.write().unwrap().username = "local change".into();
+    let again = s.query::<User>().one().unwrap();
+    assert!(again == ann);
+    assert_eq!(again.read().unwrap().username, "local change");
+    // Refresh reads the database and drops the local change.
+    s.refresh(&ann).unwrap();
+    assert_eq!(ann.read().unwrap().username, "ann");
+}
+
+#[test]
+fn expire_reloads_on_next_access() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    let other = db.session();
+    other
+        .get::<User>(1)
+        .unwrap()
+        .unwrap()
+        .write()
+        .unwrap()
+        .username = "renamed".into();
+    other.commit().unwrap();
+    assert_eq!(ann.read().unwrap().username, "ann", "not expired yet");
+    s.expire(&ann).unwrap();
+    let rec = db.record();
+    assert_eq!(ann.read().unwrap().username, "renamed");
+    assert_eq!(rec.queries().len(), 1);
+    // Expired objects whose row is gone are detached with NotFound.
+    other
+        .delete(&other.get::<User>(1).unwrap().unwrap())
+        .unwrap();
+    other.commit().unwrap();
+    s.expire_all();
+    assert!(ann.read().unwrap_err().is_not_found());
+    assert_eq!(ann.state(), ObjState::Detached);
+}
+
+#[test]
+fn a_row_deleted_by_someone_else_is_stale_data() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    let other = db.session();
+    other
+        .delete(&other.get::<User>(1).unwrap().unwrap())
+        .unwrap();
+    other.commit().unwrap();
+    ann.write().unwrap().username = "too late".into();
+    let err = s.commit().unwrap_err();
+    assert!(
+        matches!(err, Error::StaleData { model: "User", .. }),
+        "{err:?}"
+    );
+    assert_eq!(ann.read().unwrap().username, "too late", "nothing lost");
+}
+
+#[test]
+fn misuse_is_a_typed_error() {
+    let db = db();
+    let s1 = db.session();
+    let s2 = db.session();
+    let ann = s1.add(user("ann")).unwrap();
+    assert!(matches!(
+        s2.add(&ann),
+        Err(Error::WrongSession { model: "User" })
+    ));
+    assert!(matches!(s2.delete(&ann), Err(Error::WrongSession { .. })));
+    assert!(matches!(s2.expire(&ann), Err(Error::WrongSession { .. })));
+
+    // A write guard alive during commit: a borrow conflict, nothing written.
+    s1.commit().unwrap();
+    let guard = ann.write().unwrap();
+    let err = s1.commit();
+    drop(guard);
+    // The guard made the object "modified" but the flush could not read it.
+    assert!(
+        matches!(err, Err(Error::BorrowConflict { model: "User" })),
+        "{err:?}"
+    );
+    s1.commit().unwrap();
+
+    // Detached objects cannot be deleted or re-added.
+    drop(s1);
+    assert_eq!(ann.state(), ObjState::Detached);
+    assert!(matches!(s2.add(&ann), Err(Error::Detached { .. })));
+
+    // Two guards at once are refused, not a panic.
+    let t = Obj::new(user("t"));
+    let r = t.read().unwrap();
+    assert!(matches!(t.write(), Err(Error::BorrowConflict { .. })));
+    drop(r);
+}
+
+#[test]
+fn not_found_helpers_carry_model_and_key() {
+    let db = db();
+    let s = db.session();
+    match s.get_or_not_found::<User>(42) {
+        Err(Error::NotFound { model, key }) => {
+            assert_eq!(model, "User");
+            assert_eq!(key.as_deref(), Some("42"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+mod constraints {
+    use orm::prelude::*;
+
+    /// Maps a table created by another program with stricter rules.
+    #[derive(Model, Debug, Default)]
+    #[orm(table = "strict_item")]
+    pub struct Item {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub name: Option<String>,
+        pub qty: i64,
+    }
+
+    #[derive(Model, Debug, Default)]
+    pub struct Parent {
+        #[orm(primary_key)]
+        pub id: i64,
+    }
+
+    #[derive(Model, Debug, Default)]
+    pub struct Child {
+        #[orm(primary_key)]
+        pub id: i64,
+        #[orm(foreign_key = Parent::id)]
+        pub parent_id: i64,
+    }
+}
+
+#[test]
+fn not_null_check_and_foreign_key_violations_are_typed() {
+    use constraints::*;
+    let db = Database::builder()
+        .model::<Item>()
+        .model::<Child>()
+        .open("sqlite://")
+        .unwrap();
+    db.create_all().unwrap();
+    let s = db.session();
+    s.execute("DROP TABLE strict_item", &[]).unwrap();
+    s.execute(
+        "CREATE TABLE strict_item (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER NOT NULL CONSTRAINT qty_positive CHECK (qty > 0))",
+        &[],
+    )
+    .unwrap();
+    s.commit().unwrap();
+
+    s.add(Item {
+        name: None,
+        qty: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let err = s.commit().unwrap_err();
+    assert_eq!(err.constraint_kind(), Some(ConstraintKind::NotNull));
+    assert!(
+        matches!(&err, Error::Constraint { model: Some("Item"), columns, .. } if columns == &["name"])
+    );
+    s.rollback().unwrap();
+
+    s.add(Item {
+        name: Some("x".into()),
+        qty: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    let err = s.commit().unwrap_err();
+    assert_eq!(err.constraint_kind(), Some(ConstraintKind::Check));
+    assert!(matches!(&err, Error::Constraint { columns, .. } if columns == &["qty_positive"]));
+    s.rollback().unwrap();
+
+    s.add(Child {
+        parent_id: 999,
+        ..Default::default()
+    })
+    .unwrap();
+    let err = s.commit().unwrap_err();
+    assert_eq!(err.constraint_kind(), Some(ConstraintKind::ForeignKey));
+    assert!(
+        matches!(&err, Error::Constraint { model: Some("Child"), columns, .. } if columns == &["parent_id"])
+    );
+}
+
+#[test]
+fn values_written_by_another_program_that_do_not_fit_are_conversion_errors() {
+    let db = db();
+    let s = db.session();
+    s.execute(
+        "INSERT INTO user (id, username, email) VALUES (1, 'ann', X'00FF'), (2, CAST(X'FFFE' AS TEXT), 'b@x')",
+        &[],
+    )
+    .unwrap();
+    s.commit().unwrap();
+    let err = db.session().get::<User>(1).unwrap_err();
+    match err {
+        Error::Conversion {
+            table,
+            column,
+            message,
+        } => {
+            assert_eq!((table.as_str(), column.as_str()), ("user", "email"));
+            assert_eq!(message, "expected TEXT, found BLOB");
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = db.session().get::<User>(2).unwrap_err();
+    assert!(
+        matches!(&err, Error::Conversion { column, message, .. } if column == "username" && message == "TEXT is not valid UTF-8"),
+        "{err:?}"
+    );
+    // The session stays usable after a failed load.
+    let s2 = db.session();
+    assert!(s2.get::<User>(1).is_err());
+    assert_eq!(s2.query::<User>().count().unwrap(), 2);
+}
+
+#[test]
+fn nan_is_refused_not_stored_as_null() {
+    #[derive(Model, Debug, Default)]
+    struct Reading {
+        #[orm(primary_key)]
+        id: i64,
+        value: Option<f64>,
+    }
+    let db = common::fresh::<Reading>();
+    let s = db.session();
+    let r = s
+        .add(Reading {
+            value: Some(f64::NAN),
+            ..Default::default()
+        })
+        .unwrap();
+    let err = s.commit().unwrap_err();
+    assert!(
+        matches!(&err, Error::Conversion { column, .. } if column == "value"),
+        "{err:?}"
+    );
+    assert_eq!(r.state(), ObjState::Pending);
+    r.write().unwrap().value = Some(f64::INFINITY);
+    s.commit().unwrap();
+}
+
+#[test]
+fn close_detaches_everything_and_the_session_stays_usable() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    let pending = s.add(user("bob")).unwrap();
+    s.close().unwrap();
+    assert_eq!(ann.state(), ObjState::Detached);
+    assert_eq!(pending.state(), ObjState::Transient);
+    assert_eq!(s.query::<User>().count().unwrap(), 1);
+}
+
+#[test]
+fn primary_key_changes_are_written_with_the_old_key() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    ann.write().unwrap().id = 10;
+    s.commit().unwrap();
+    assert!(s.get::<User>(1).unwrap().is_none());
+    let moved = s.get::<User>(10).unwrap().unwrap();
+    assert!(moved == ann);
+}
+
+#[test]
+fn flush_order_is_parent_first_for_inserts_and_child_first_for_deletes() {
+    use common::pets::{PetCategory, PetHandler};
+    let db = Database::builder()
+        .model::<PetCategory>()
+        .open("sqlite://")
+        .unwrap();
+    db.create_all().unwrap();
+    let s = db.session();
+    // Child added first, with an explicit key for its parent.
+    s.add(PetCategory {
+        pet_id: 1,
+        pet_name: "Rex".into(),
+        pet_category: "dog".into(),
+        handler_id: 7,
+    })
+    .unwrap();
+    s.add(PetHandler {
+        handler_id: 7,
+        handler_name: "Sam".into(),
+    })
+    .unwrap();
+    let rec = db.record();
+    s.commit().unwrap();
+    let sql = rec.without_transaction_control();
+    assert!(sql[0].sql.starts_with(r#"INSERT INTO "pet_handler""#));
+    assert!(sql[1].sql.starts_with(r#"INSERT INTO "pet_category""#));
+    // Parent deleted first in code, child first in SQL.
+    let handler = s.get::<PetHandler>(7).unwrap().unwrap();
+    let pet = s.get::<PetCategory>(1).unwrap().unwrap();
+    s.delete(&handler).unwrap();
+    s.delete(&pet).unwrap();
+    rec.clear();
+    s.commit().unwrap();
+    let sql = rec.without_transaction_control();
+    assert!(
+        sql[0].sql.starts_with(r#"DELETE FROM "pet_category""#),
+        "{sql:?}"
+    );
+    assert!(sql[1].sql.starts_with(r#"DELETE FROM "pet_handler""#));
+}
