@@ -36,4 +36,5 @@ pub mod prelude {
 pub mod __private {
     pub use crate::model::ColumnSet;
     pub use crate::model::private::*;
+    pub use crate::session::ModelOps;
 }

@@ -232,6 +232,7 @@ fn table_def(m: &Model<'_>) -> TokenStream {
             indexes: &[#(#indexes),*],
             relations: &[#(#relation_fns),*],
             __cache: ::orm::schema::TableCache::new(),
+            __ops: ::orm::__private::ModelOps::of::<#ident>(),
         };
     }
 }
@@ -379,7 +380,7 @@ fn column_consts(m: &Model<'_>) -> TokenStream {
         })
         .collect();
     quote! {
-        #[allow(non_upper_case_globals)]
+        #[allow(non_upper_case_globals, dead_code)]
         impl #ident {
             #(#consts)*
         }
@@ -501,7 +502,7 @@ fn relations(m: &Model<'_>, stub: bool) -> TokenStream {
                 ident, name
             );
             backrefs.push(quote_spanned! {r.backref.span().unwrap_or(r.span)=>
-                #[allow(non_upper_case_globals)]
+                #[allow(non_upper_case_globals, dead_code)]
                 impl #target {
                     #[doc = #doc]
                     #vis const #back_ident: ::orm::#back_ty<#target, #ident> = ::orm::#back_ty::__new(#ident::#fn_ident, false);
@@ -513,7 +514,7 @@ fn relations(m: &Model<'_>, stub: bool) -> TokenStream {
         return TokenStream::new();
     }
     quote! {
-        #[allow(non_upper_case_globals)]
+        #[allow(non_upper_case_globals, dead_code)]
         impl #ident {
             #(#own)*
         }

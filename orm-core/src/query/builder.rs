@@ -13,10 +13,14 @@ use super::page::Page;
 use super::select::{SelectList, TupleQuery};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::relation::loader::LoadPlan;
+use crate::relation::Relation;
+use crate::relation::loader::{Load, LoadPlan};
 use crate::schema::statements;
+use crate::schema::{Role, TableDef};
 use crate::session::{Obj, Session};
-use crate::sql::ast::{BinOp, Delete, Expr, OrderBy, Select, Statement, TableRef, Update};
+use crate::sql::ast::{
+    BinOp, Delete, Expr, Join, JoinKind, OrderBy, Select, Statement, TableRef, Update,
+};
 use crate::sql::writer;
 use crate::types::{ColumnType, Value};
 
@@ -98,7 +102,7 @@ impl Session {
         Query {
             session: self,
             select: Select::new(TableRef::new(M::table().name)),
-            loads: LoadPlan::default(),
+            loads: LoadPlan::defaults_for(M::table()),
             _model: PhantomData,
         }
     }
@@ -394,6 +398,149 @@ impl<'s, M: Model> Query<'s, M> {
         s
     }
 
+    /// Load `option`'s relationship eagerly for every result (see
+    /// [`selectin`](crate::relation::selectin) and
+    /// [`joined`](crate::relation::joined)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// use orm::relation::selectin;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(pets = Pet, backref = "owner"))]
+    /// struct Person { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Person>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// for _ in 0..3 {
+    ///     let p = s.add(Person::default())?;
+    ///     p.append(Person::pets, &Obj::new(Pet::default()))?;
+    /// }
+    /// s.commit()?;
+    /// let s2 = db.session();
+    /// let rec = db.record();
+    /// let people = s2.query::<Person>().load(selectin(Person::pets)).all()?;
+    /// for p in &people {
+    ///     assert_eq!(p.related(Person::pets)?.len(), 1);
+    /// }
+    /// assert_eq!(rec.queries().len(), 2); // people, then all their pets at once
+    /// # Ok(()) }
+    /// ```
+    pub fn load<T>(mut self, option: Load<M, T>) -> Self {
+        self.loads.add(option.into());
+        self
+    }
+
+    /// Join a related model through `rel`, so filters and orderings can use
+    /// its columns. Each object appears once in the results even when
+    /// several related rows match.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(pets = Pet, backref = "owner"))]
+    /// struct Person { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Pet { #[orm(primary_key)] id: i64, kind: String, #[orm(foreign_key = Person::id)] person_id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Person>().open("sqlite://")?;
+    /// let s = db.session();
+    /// let (sql, _) = s.query::<Person>().join(Person::pets).filter(Pet::kind.eq("dog")).to_sql()?;
+    /// assert_eq!(
+    ///     sql,
+    ///     r#"SELECT "person"."id", "person"."name" FROM "person" JOIN "pet" ON "pet"."person_id" = "person"."id" WHERE "pet"."kind" = ?"#
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub fn join<R: Relation<From = M>>(mut self, rel: R) -> Self {
+        let side = rel.__side();
+        let me = M::table();
+        let other = side.other();
+        let link = match side.def.link() {
+            Ok(l) => l,
+            Err(e) => {
+                self.select.and_where(Expr::Invalid(e.to_string()));
+                return self;
+            }
+        };
+        if std::ptr::eq(other, me) {
+            self.select.and_where(Expr::Invalid(format!(
+                "joining {} to itself is not supported; filter with a subquery instead",
+                side.describe()
+            )));
+            return self;
+        }
+        let eq = |a: &'static TableDef, ac: &[usize], b: &'static TableDef, bc: &[usize]| {
+            Expr::and_all(
+                ac.iter()
+                    .zip(bc)
+                    .map(|(&x, &y)| {
+                        Expr::binary(
+                            BinOp::Eq,
+                            Expr::column(a.name, a.columns[x].name),
+                            Expr::column(b.name, b.columns[y].name),
+                        )
+                    })
+                    .collect(),
+            )
+            .unwrap_or(Expr::Bool(true))
+        };
+        match side.role() {
+            Role::Children { .. } => self.select.joins.push(Join {
+                kind: JoinKind::Inner,
+                table: TableRef::new(other.name),
+                on: eq(other, &link.child_columns, me, &link.parent_columns),
+            }),
+            Role::Parent => self.select.joins.push(Join {
+                kind: JoinKind::Inner,
+                table: TableRef::new(other.name),
+                on: eq(other, &link.parent_columns, me, &link.child_columns),
+            }),
+            Role::Links => {
+                if let Some(sl) = &link.secondary {
+                    let (own_cols, own_key, other_cols, other_key) = if side.declared {
+                        (
+                            &sl.owner_columns,
+                            &sl.owner_key,
+                            &sl.target_columns,
+                            &sl.target_key,
+                        )
+                    } else {
+                        (
+                            &sl.target_columns,
+                            &sl.target_key,
+                            &sl.owner_columns,
+                            &sl.owner_key,
+                        )
+                    };
+                    self.select.joins.push(Join {
+                        kind: JoinKind::Inner,
+                        table: TableRef::new(sl.table.name),
+                        on: eq(sl.table, own_cols, me, own_key),
+                    });
+                    self.select.joins.push(Join {
+                        kind: JoinKind::Inner,
+                        table: TableRef::new(other.name),
+                        on: eq(other, other_key, sl.table, other_cols),
+                    });
+                }
+            }
+        }
+        self
+    }
+
     fn is_plain(&self) -> bool {
         let s = &self.select;
         s.filter.is_none()
@@ -404,7 +551,7 @@ impl<'s, M: Model> Query<'s, M> {
             && s.limit.is_none()
             && s.offset.is_none()
             && !s.distinct
-            && self.loads.is_empty()
+            && self.loads.joined().next().is_none()
     }
 
     /// The SQL and parameters this query would run, without running it.
@@ -432,16 +579,63 @@ impl<'s, M: Model> Query<'s, M> {
         Ok((w.sql, w.params))
     }
 
-    fn run(&self, select: Select) -> Result<Vec<Obj<M>>> {
+    fn run(&self, mut select: Select) -> Result<Vec<Obj<M>>> {
         let inner = &self.session.inner;
         inner.autoflush()?;
-        let objects = if self.is_plain() {
+        let joined: Vec<_> = self.loads.joined().collect();
+        let mut objects = if self.is_plain() {
             inner.load_objects::<M>(statements::select_all(M::table()), &[])?
+        } else if !joined.is_empty() {
+            let me = M::table();
+            let mut offset = me.columns.len();
+            let mut placed = Vec::new();
+            for (j, spec) in joined.iter().enumerate() {
+                let link = spec.side.def.link()?;
+                let parent = spec.side.other();
+                let alias = format!("orm_j{j}");
+                let on = link
+                    .parent_columns
+                    .iter()
+                    .zip(&link.child_columns)
+                    .map(|(&p, &c)| {
+                        Expr::binary(
+                            BinOp::Eq,
+                            Expr::column(alias.clone(), parent.columns[p].name),
+                            Expr::column(me.name, me.columns[c].name),
+                        )
+                    })
+                    .collect();
+                select.joins.push(Join {
+                    kind: JoinKind::Left,
+                    table: TableRef {
+                        name: parent.name.into(),
+                        alias: Some(alias.clone().into()),
+                    },
+                    on: Expr::and_all(on).unwrap_or(Expr::Bool(true)),
+                });
+                select.columns.extend(
+                    parent
+                        .columns
+                        .iter()
+                        .map(|c| Expr::column(alias.clone(), c.name)),
+                );
+                placed.push((spec.side, offset, parent));
+                offset += parent.columns.len();
+            }
+            let w = writer::write(&Statement::Select(select))?;
+            inner.load_objects_joined::<M>(&w.sql, &w.params, &placed)?
         } else {
             let w = writer::write(&Statement::Select(select))?;
             inner.load_objects::<M>(&w.sql, &w.params)?
         };
-        self.loads.run_after::<M>(inner, &objects)?;
+        if !self.select.joins.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            objects.retain(|o| seen.insert(std::rc::Rc::as_ptr(&o.inner)));
+        }
+        if !self.loads.is_empty() {
+            let erased: Vec<_> = objects.iter().map(Obj::erased).collect();
+            self.loads.run_after(inner, &erased)?;
+        }
         Ok(objects)
     }
 
@@ -706,7 +900,7 @@ impl<'s, M: Model> Query<'s, M> {
         let inner = &self.session.inner;
         inner.autoflush()?;
         let w = writer::write(&Statement::Select(select))?;
-        let mut rows: Vec<(T,)> = inner.load_tuples(&w.sql, &w.params, M::table())?;
+        let mut rows: Vec<(T,)> = inner.load_tuples(&w.sql, &w.params, M::table().name)?;
         match rows.pop() {
             Some((v,)) => Ok(v),
             None => Err(Error::NotFound {

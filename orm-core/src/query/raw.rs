@@ -80,7 +80,7 @@ impl Session {
     /// ```
     pub fn raw_tuples<T: FromRow>(&self, sql: &'static str, params: &[Value]) -> Result<Vec<T>> {
         self.inner.autoflush()?;
-        self.inner.load_tuples(sql, params, &RAW_TABLE)
+        self.inner.load_tuples(sql, params, "(raw query)")
     }
 
     /// Run a raw writing statement in the session's transaction (commit to
@@ -111,19 +111,6 @@ impl Session {
             .with_conn(|conn| conn.execute_values(sql, params, observer))
     }
 }
-
-/// Stands in for a table in conversion errors of raw queries.
-static RAW_TABLE: crate::schema::TableDef = crate::schema::TableDef {
-    name: "(raw query)",
-    model: "(raw query)",
-    columns: &[],
-    primary_key: &[],
-    auto_increment: false,
-    foreign_keys: &[],
-    indexes: &[],
-    relations: &[],
-    __cache: crate::schema::TableCache::new(),
-};
 
 /// `SELECT "c1", "c2", ... FROM (<sql>) AS "raw"`: picks the model's columns
 /// by name, in the order the model decodes them.

@@ -207,7 +207,7 @@ impl<'s, L: SelectList> TupleQuery<'s, L> {
         let inner = &self.session.inner;
         inner.autoflush()?;
         let w = writer::write(&Statement::Select(self.select.clone()))?;
-        inner.load_tuples(&w.sql, &w.params, self.table)
+        inner.load_tuples(&w.sql, &w.params, self.table.name)
     }
 
     /// The first result row (`LIMIT 1`), or `None`.
@@ -236,7 +236,7 @@ impl<'s, L: SelectList> TupleQuery<'s, L> {
         select.limit = Some(1);
         let w = writer::write(&Statement::Select(select))?;
         Ok(inner
-            .load_tuples(&w.sql, &w.params, self.table)?
+            .load_tuples(&w.sql, &w.params, self.table.name)?
             .into_iter()
             .next())
     }

@@ -1,25 +1,218 @@
-//! Eager loading options attached to a query.
+//! Eager loading: options a query applies to its results.
+//!
+//! - [`selectin`]: after the main query, one more query per relationship
+//!   level for all results (`WHERE fk IN (...)`, in chunks of 500 keys),
+//!   nested with [`Load::then`].
+//! - [`joined`]: a many-to-one reference loaded by a LEFT OUTER JOIN in the
+//!   main query itself.
+//!
+//! Relationships declared with `lazy = "selectin"` are loaded this way by
+//! every query of their model.
 
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use super::handle::Relation;
 use crate::error::Result;
 use crate::model::Model;
-use crate::session::Obj;
+use crate::relation::BelongsTo;
+use crate::schema::{Lazy, Side, TableDef};
 use crate::session::SessionInner;
+use crate::session::obj::ErasedObj;
+use crate::session::relations::loaded_items;
+
+#[derive(Debug, Clone)]
+pub(crate) struct LoadSpec {
+    pub side: Side,
+    pub joined: bool,
+    pub then: Vec<LoadSpec>,
+}
+
+/// An eager-loading option for a query over `M`, loading related `T`s.
+/// Made by [`selectin`] or [`joined`]; passed to
+/// [`Query::load`](crate::Query::load).
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// use orm::relation::selectin;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(pets = Pet, backref = "owner"))]
+/// struct Person { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(toys = Toy))]
+/// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Toy { #[orm(primary_key)] id: i64, #[orm(foreign_key = Pet::id)] pet_id: i64 }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<Person>().model::<Toy>().open("sqlite://")?;
+/// db.create_all()?;
+/// let s = db.session();
+/// let rec = db.record();
+/// let people = s
+///     .query::<Person>()
+///     .load(selectin(Person::pets).then(selectin(Pet::toys)))
+///     .all()?;
+/// assert_eq!(rec.queries().len(), 1); // no people: the deeper levels need no query
+/// # let _ = people;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a load option does nothing until passed to Query::load"]
+pub struct Load<M, T> {
+    pub(crate) spec: LoadSpec,
+    _marker: PhantomData<fn() -> (M, T)>,
+}
+
+impl<M, T> Load<M, T> {
+    /// Also load `sub` for the objects this option loads (one more level).
+    ///
+    /// # Examples
+    ///
+    /// See [`Load`].
+    pub fn then<U>(mut self, sub: Load<T, U>) -> Self {
+        self.spec.then.push(sub.spec);
+        self
+    }
+}
+
+/// Load `rel` for every result with one extra query per level
+/// (SQLAlchemy's `selectinload`).
+///
+/// # Examples
+///
+/// See [`Load`].
+pub fn selectin<R: Relation>(rel: R) -> Load<R::From, R::To> {
+    Load {
+        spec: LoadSpec {
+            side: rel.__side(),
+            joined: false,
+            then: Vec::new(),
+        },
+        _marker: PhantomData,
+    }
+}
+
+/// Load a many-to-one reference in the main query with a LEFT OUTER JOIN
+/// (SQLAlchemy's `joinedload`).
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// use orm::relation::joined;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(pets = Pet, backref = "owner"))]
+/// struct Person { #[orm(primary_key)] id: i64, name: String }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<Person>().open("sqlite://")?;
+/// db.create_all()?;
+/// let s = db.session();
+/// let ann = s.add(Person { name: "Ann".into(), ..Default::default() })?;
+/// ann.append(Person::pets, &Obj::new(Pet::default()))?;
+/// s.commit()?;
+/// let s2 = db.session();
+/// let rec = db.record();
+/// let pets = s2.query::<Pet>().load(joined(Pet::owner)).all()?;
+/// assert_eq!(pets[0].related(Pet::owner)?.unwrap().read()?.name, "Ann");
+/// assert_eq!(rec.queries().len(), 1); // the owner came with the pets
+/// # Ok(()) }
+/// ```
+pub fn joined<C: Model, P: Model>(rel: BelongsTo<C, P>) -> Load<C, P> {
+    Load {
+        spec: LoadSpec {
+            side: rel.__side(),
+            joined: true,
+            then: Vec::new(),
+        },
+        _marker: PhantomData,
+    }
+}
 
 /// The relationships a query loads eagerly.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LoadPlan {}
+pub(crate) struct LoadPlan {
+    pub specs: Vec<LoadSpec>,
+}
 
 impl LoadPlan {
-    pub(crate) fn is_empty(&self) -> bool {
-        true
+    /// The relationships of `table` declared with `lazy = "selectin"`.
+    pub(crate) fn defaults_for(table: &'static TableDef) -> LoadPlan {
+        let specs = table
+            .relations
+            .iter()
+            .map(|f| f())
+            .filter(|d| d.lazy == Lazy::Selectin && std::ptr::eq((d.model)(), table))
+            .map(|d| LoadSpec {
+                side: Side::new(d, true),
+                joined: false,
+                then: Vec::new(),
+            })
+            .collect();
+        LoadPlan { specs }
     }
 
-    /// Load the requested relationships of `objects`.
-    pub(crate) fn run_after<M: Model>(
+    pub(crate) fn add(&mut self, spec: LoadSpec) {
+        self.specs.retain(|s| s.side.key() != spec.side.key());
+        self.specs.push(spec);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    /// The top-level joined loads.
+    pub(crate) fn joined(&self) -> impl Iterator<Item = &LoadSpec> {
+        self.specs.iter().filter(|s| s.joined)
+    }
+
+    /// Run the selectin loads (and the nested loads under joined ones) for
+    /// the query's results.
+    pub(crate) fn run_after(
         &self,
-        _session: &SessionInner,
-        _objects: &[Obj<M>],
+        session: &SessionInner,
+        owners: &[Rc<dyn ErasedObj>],
     ) -> Result<()> {
+        if owners.is_empty() {
+            return Ok(());
+        }
+        for spec in &self.specs {
+            run(session, spec, owners)?;
+        }
         Ok(())
+    }
+}
+
+fn run(session: &SessionInner, spec: &LoadSpec, owners: &[Rc<dyn ErasedObj>]) -> Result<()> {
+    let related = if spec.joined {
+        owners
+            .iter()
+            .flat_map(|o| loaded_items(o, spec.side).unwrap_or_default())
+            .collect()
+    } else {
+        session.load_side(spec.side, owners)?
+    };
+    if related.is_empty() {
+        return Ok(());
+    }
+    for sub in &spec.then {
+        run(session, sub, &related)?;
+    }
+    Ok(())
+}
+
+impl<M: Model, T> From<Load<M, T>> for LoadSpec {
+    fn from(l: Load<M, T>) -> LoadSpec {
+        l.spec
     }
 }

@@ -10,7 +10,7 @@ mod relation;
 pub(crate) mod statements;
 mod table;
 
-pub use relation::{Cascade, Lazy, Link, RelationDef, RelationKind, SecondaryLink};
+pub use relation::{Cascade, Lazy, Link, RelationDef, RelationKind, Role, SecondaryLink, Side};
 pub use table::{
     ColumnDef, DefaultValue, FkAction, ForeignKeyDef, ForeignTarget, IndexDef, TableCache, TableDef,
 };

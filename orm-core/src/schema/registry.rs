@@ -12,26 +12,15 @@
 
 use std::collections::HashMap;
 
-use super::relation::RelationDef;
+use super::relation::{RelationDef, Side};
 use super::table::{ForeignTarget, TableDef};
 use crate::error::{Error, Result};
 
-/// A relationship seen from one of its two ends.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RelSide {
-    pub def: &'static RelationDef,
-    /// True when seen from `def.model` (the declaring side), false when seen
-    /// from `def.target` (the backref side).
-    pub declared: bool,
-}
-
 /// Registered tables in creation order, with their relationships.
 #[derive(Debug, Default)]
-// `sides` is read by relationship cascades (wired in next).
-#[allow(dead_code)]
 pub(crate) struct Registry {
     tables: Vec<&'static TableDef>,
-    sides: HashMap<usize, Vec<RelSide>>,
+    sides: HashMap<usize, Vec<Side>>,
 }
 
 fn addr(t: &'static TableDef) -> usize {
@@ -76,22 +65,19 @@ impl Registry {
 
         check_unique_names(&found)?;
         check_named_foreign_keys(&found)?;
-        let mut sides: HashMap<usize, Vec<RelSide>> = HashMap::new();
+        let mut sides: HashMap<usize, Vec<Side>> = HashMap::new();
         for def in &defs {
             def.link()?;
-            sides.entry(addr((def.model)())).or_default().push(RelSide {
-                def,
-                declared: true,
-            });
+            sides
+                .entry(addr((def.model)()))
+                .or_default()
+                .push(Side::new(def, true));
             // With back_populates the target declares its own side.
             if def.back_populates.is_none() {
-                sides
-                    .entry(addr((def.target)()))
-                    .or_default()
-                    .push(RelSide {
-                        def,
-                        declared: false,
-                    });
+                sides.entry(addr((def.target)())).or_default().push(Side {
+                    def,
+                    declared: false,
+                });
             }
         }
         check_accessor_names(&found, &sides)?;
@@ -108,8 +94,7 @@ impl Registry {
     }
 
     /// Relationships touching `table`, from either end.
-    #[allow(dead_code)]
-    pub(crate) fn sides_of(&self, table: &'static TableDef) -> &[RelSide] {
+    pub(crate) fn sides_of(&self, table: &'static TableDef) -> &[Side] {
         self.sides
             .get(&addr(table))
             .map(Vec::as_slice)
@@ -174,7 +159,7 @@ fn check_named_foreign_keys(tables: &[&'static TableDef]) -> Result<()> {
 /// Every accessor name on a model must be unique and must not be a field.
 fn check_accessor_names(
     tables: &[&'static TableDef],
-    sides: &HashMap<usize, Vec<RelSide>>,
+    sides: &HashMap<usize, Vec<Side>>,
 ) -> Result<()> {
     for t in tables {
         let mut names: Vec<&str> = Vec::new();

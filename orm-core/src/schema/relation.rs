@@ -151,6 +151,121 @@ impl fmt::Debug for RelationDef {
     }
 }
 
+/// One end of a relationship: the declaration plus which end (the declaring
+/// model's accessor, or the reverse accessor its backref created).
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Side {
+    /// The declaration.
+    pub def: &'static RelationDef,
+    /// True for the declaring model's end.
+    pub declared: bool,
+}
+
+/// What the objects at the other end of a [`Side`] are to its owner.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The owner is the parent; the others hold a foreign key to it.
+    Children {
+        /// At most one (one-to-one).
+        single: bool,
+    },
+    /// The owner holds the foreign key; the other is its parent.
+    Parent,
+    /// Many-to-many through an association table.
+    Links,
+}
+
+impl Side {
+    /// A side from its parts.
+    pub fn new(def: &'static RelationDef, declared: bool) -> Side {
+        Side { def, declared }
+    }
+
+    /// Identity of the side, for slot lookup.
+    pub fn key(self) -> (usize, bool) {
+        (self.def as *const RelationDef as usize, self.declared)
+    }
+
+    /// The owner's view of the related objects.
+    pub fn role(self) -> Role {
+        match (self.def.kind, self.declared) {
+            (RelationKind::HasMany, true) | (RelationKind::BelongsTo, false) => {
+                Role::Children { single: false }
+            }
+            (RelationKind::HasOne, true) => Role::Children { single: true },
+            (RelationKind::HasMany | RelationKind::HasOne, false)
+            | (RelationKind::BelongsTo, true) => Role::Parent,
+            (RelationKind::ManyToMany, _) => Role::Links,
+        }
+    }
+
+    /// The model the accessor is on.
+    pub fn owner(self) -> &'static TableDef {
+        if self.declared {
+            (self.def.model)()
+        } else {
+            (self.def.target)()
+        }
+    }
+
+    /// The model of the related objects.
+    pub fn other(self) -> &'static TableDef {
+        if self.declared {
+            (self.def.target)()
+        } else {
+            (self.def.model)()
+        }
+    }
+
+    /// The accessor name.
+    pub fn name(self) -> &'static str {
+        if self.declared {
+            self.def.name
+        } else {
+            self.def.backref.unwrap_or(self.def.name)
+        }
+    }
+
+    /// The reverse end: the backref of a declaration, or the relationship
+    /// named by `back_populates`.
+    pub fn partner(self) -> Side {
+        if let Some(other) = self.def.back_populates {
+            let found = (self.def.target)()
+                .relations
+                .iter()
+                .map(|f| f())
+                .find(|d| d.name == other);
+            if let Some(d) = found {
+                return Side::new(d, true);
+            }
+        }
+        Side::new(self.def, !self.declared)
+    }
+
+    /// Cascades flowing from this end to the related objects: the
+    /// declaration's for the declaring end, `save-update` for a backref end.
+    pub fn cascade(self) -> Cascade {
+        if self.declared {
+            self.def.cascade
+        } else {
+            Cascade::DEFAULT
+        }
+    }
+
+    /// "Model.accessor", for messages.
+    pub fn describe(self) -> String {
+        format!("{}.{}", self.owner().model, self.name())
+    }
+}
+
+impl fmt::Debug for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 /// How a relationship maps onto foreign keys, worked out once.
 #[derive(Debug, Clone)]
 pub struct Link {

@@ -51,6 +51,8 @@ pub struct TableDef {
     pub relations: &'static [fn() -> &'static RelationDef],
     #[doc(hidden)]
     pub __cache: TableCache,
+    #[doc(hidden)]
+    pub __ops: crate::session::ModelOps,
 }
 
 impl TableDef {

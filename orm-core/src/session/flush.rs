@@ -51,8 +51,6 @@ pub(crate) struct Link {
     pub sides: [LinkSide; 2],
 }
 
-// Link rows come from many-to-many relationships (wired in next).
-#[allow(dead_code)]
 pub(crate) enum Op {
     Insert,
     Update,
@@ -71,6 +69,17 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// An association-table row.
+    pub fn link(op: Op) -> Row {
+        Row {
+            obj: None,
+            op,
+            columns: ColumnSet::empty(),
+            fills: Vec::new(),
+            after: Vec::new(),
+        }
+    }
+
     pub fn new(obj: &Rc<dyn ErasedObj>, op: Op) -> Row {
         Row {
             obj: Some(Rc::clone(obj)),
@@ -165,6 +174,8 @@ impl SessionInner {
             Ok(()) => {
                 let mut state = self.state_mut()?;
                 finalize(&mut state, rows, undo);
+                SessionInner::relationships_flushed(&mut state);
+                state.rel_pending = 0;
                 Ok(())
             }
             Err(e) => {
@@ -241,6 +252,7 @@ fn plan_rows(rows: &[Row]) -> Result<Vec<usize>> {
         .map(|r| PlanNode {
             phase: r.phase(),
             table_rank: rank(r.table()),
+            insert: !matches!(r.op, Op::Update),
             after: r.after.clone(),
         })
         .collect();
@@ -358,6 +370,10 @@ fn apply_fills(
                 Some((parent, parent_columns)) => parent.column_value(parent_columns[k])?,
                 None => Value::Null,
             };
+            let t = obj.table();
+            if value == Value::Null && !t.columns[column].nullable {
+                return Err(not_null(t, column));
+            }
             if obj.column_value(column)? != value {
                 let old = obj.set_column(column, &value)?;
                 undo.push(Undo { row, column, old });
@@ -514,6 +530,25 @@ fn emit(
     Ok(())
 }
 
+/// Clearing a required foreign key (its parent was deleted or removed):
+/// the NOT NULL violation SQLite would report, before any SQL runs.
+fn not_null(t: &'static TableDef, column: usize) -> Error {
+    let name = t.columns[column].name;
+    Error::Constraint {
+        kind: crate::error::ConstraintKind::NotNull,
+        model: Some(t.model),
+        table: Some(t.name.to_owned()),
+        columns: vec![name.to_owned()],
+        source: Box::new(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL),
+            Some(format!(
+                "{}.{} cannot be NULL: delete its rows first, or give the relationship a delete cascade",
+                t.name, name
+            )),
+        )),
+    }
+}
+
 fn stale(obj: &dyn ErasedObj) -> Error {
     Error::StaleData {
         model: obj.table().model,
@@ -615,9 +650,6 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: Vec<Undo>) {
     }
     state.pending.retain(|o| o.status() == Status::Pending);
     state.deleted.clear();
-    for obj in &state.pending {
-        obj.rels().borrow_mut().flushed();
-    }
     state.txn = Some(txn);
 }
 
@@ -639,7 +671,7 @@ impl SessionInner {
                 self.cascade_delete(obj)?;
                 obj.set_status(Status::MarkedDeleted);
                 self.state_mut()?.deleted.push(Rc::clone(obj));
-                Ok(())
+                self.unlink_everywhere(obj)
             }
             Status::MarkedDeleted | Status::Deleted => Ok(()),
             Status::Transient | Status::Detached => Err(Error::Detached {

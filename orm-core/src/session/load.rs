@@ -10,7 +10,7 @@ use super::obj::{Obj, Status};
 use crate::error::{Error, Result};
 use crate::model::{Model, PrimaryKey};
 use crate::query::FromRow;
-use crate::schema::{TableDef, statements};
+use crate::schema::statements;
 use crate::types::Value;
 
 impl SessionInner {
@@ -64,6 +64,37 @@ impl SessionInner {
         })
     }
 
+    /// Like [`load_objects`](Self::load_objects), with the columns of
+    /// joined parents after `M`'s: each (end, offset, parent table) fills
+    /// the object's reference.
+    pub(crate) fn load_objects_joined<M: Model>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        joined: &[(crate::schema::Side, usize, &'static crate::schema::TableDef)],
+    ) -> Result<Vec<Obj<M>>> {
+        crate::types::check_params(params)?;
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
+            for (i, p) in params.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, p)
+                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
+            }
+            let mut rows = stmt.raw_query();
+            let mut state = self.state_mut()?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+                let obj = self.adopt_row(state.maps.of::<M>(), row, 0)?;
+                for &(side, offset, table) in joined {
+                    let parent = (table.__ops.adopt)(self, &mut state, row, offset)?;
+                    super::relations::set_loaded_parent(&obj.erased(), side, parent.as_ref());
+                }
+                out.push(obj);
+            }
+            Ok(out)
+        })
+    }
+
     /// Run a SELECT of `M`'s columns and return plain values, untracked.
     pub(crate) fn load_values<M: Model>(&self, sql: &str, params: &[Value]) -> Result<Vec<M>> {
         crate::types::check_params(params)?;
@@ -87,7 +118,7 @@ impl SessionInner {
         &self,
         sql: &str,
         params: &[Value],
-        table: &TableDef,
+        table: &str,
     ) -> Result<Vec<T>> {
         crate::types::check_params(params)?;
         self.with_conn(|conn| {
@@ -99,7 +130,7 @@ impl SessionInner {
             let mut rows = stmt.raw_query();
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
-                out.push(T::from_row(row, table.name)?);
+                out.push(T::from_row(row, table)?);
             }
             Ok(out)
         })

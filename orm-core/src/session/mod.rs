@@ -15,6 +15,7 @@ mod flush;
 mod identity;
 mod load;
 pub(crate) mod obj;
+mod ops;
 mod plan;
 pub(crate) mod relations;
 
@@ -31,6 +32,7 @@ use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::model::Model;
 pub use obj::{Obj, ObjState};
+pub use ops::ModelOps;
 
 /// Something [`Session::add`] accepts: a model value, or a handle made with
 /// [`Obj::new`].
@@ -68,6 +70,14 @@ pub(crate) type Inserted = (Rc<dyn ErasedObj>, Vec<(usize, crate::types::Value)>
 /// An updated object and its snapshot from before the transaction.
 pub(crate) type Updated = (Rc<dyn ErasedObj>, Option<Box<dyn Any>>);
 
+/// Link changes of one many-to-many end of one object.
+pub(crate) type LinkChanges = (
+    Rc<dyn ErasedObj>,
+    crate::schema::Side,
+    Vec<Rc<dyn ErasedObj>>,
+    Vec<Rc<dyn ErasedObj>>,
+);
+
 /// What the open write transaction did, so rollback and failed commits can
 /// put objects back.
 #[derive(Default)]
@@ -79,6 +89,9 @@ pub(crate) struct TxnLog {
     pub updated: Vec<Updated>,
     /// The objects in `updated`, for a quick membership test.
     pub updated_set: rustc_hash::FxHashSet<*const ()>,
+    /// Many-to-many link changes written by the transaction's flushes:
+    /// (declaring object, end, added, removed).
+    pub links: Vec<LinkChanges>,
     /// Deleted objects.
     pub deleted: Vec<Rc<dyn ErasedObj>>,
 }
@@ -95,11 +108,32 @@ pub(crate) struct SessionState {
     pub deleted: Vec<Rc<dyn ErasedObj>>,
     /// Present while a write transaction is open.
     pub txn: Option<TxnLog>,
+    /// Objects with relationship assignments or link changes since the last
+    /// commit (assignments are kept until commit, so a failed commit can be
+    /// redone).
+    pub rel_dirty: Vec<Rc<dyn ErasedObj>>,
+    /// Entries added to `rel_dirty` since the last flush.
+    pub rel_pending: usize,
 }
 
 impl SessionState {
     fn has_changes(&self) -> bool {
-        !self.pending.is_empty() || !self.modified.is_empty() || !self.deleted.is_empty()
+        !self.pending.is_empty()
+            || !self.modified.is_empty()
+            || !self.deleted.is_empty()
+            || self.rel_pending > 0
+    }
+
+    /// Forget relationship state: every slot is reloaded on next access.
+    fn clear_relationships(&mut self) {
+        for obj in self.maps.all_objects() {
+            obj.rels().borrow_mut().clear();
+        }
+        for obj in self.pending.iter().chain(&self.rel_dirty) {
+            obj.rels().borrow_mut().clear();
+        }
+        self.rel_dirty.clear();
+        self.rel_pending = 0;
     }
 }
 
@@ -364,6 +398,20 @@ impl SessionInner {
                 state.modified.push(obj);
             }
         }
+        for (obj, side, added, removed) in txn.links {
+            {
+                let mut rels = obj.rels().borrow_mut();
+                if let Some(slot) = rels.slots.iter_mut().find(|s| s.side.key() == side.key()) {
+                    slot.added.extend(added);
+                    slot.removed.extend(removed);
+                }
+            }
+            state.rel_dirty.push(obj);
+            state.rel_pending += 1;
+        }
+        if !state.rel_dirty.is_empty() {
+            state.rel_pending += 1;
+        }
         let mut restored = Vec::new();
         for (obj, overwritten) in txn.inserted.into_iter() {
             obj.detach_identity(&mut state);
@@ -411,9 +459,11 @@ impl SessionInner {
         for obj in std::mem::take(&mut state.modified) {
             obj.revert_to_snapshot();
         }
+        state.clear_relationships();
     }
 
-    /// After COMMIT: deleted objects leave the session.
+    /// After COMMIT: deleted objects leave the session; relationship
+    /// assignments have become foreign key values.
     fn finish_commit(&self) {
         if let Ok(mut state) = self.state.try_borrow_mut() {
             if let Some(txn) = state.txn.take() {
@@ -421,6 +471,10 @@ impl SessionInner {
                     obj.forget_session(Status::Detached);
                 }
             }
+            for obj in std::mem::take(&mut state.rel_dirty) {
+                obj.rels().borrow_mut().committed();
+            }
+            state.rel_pending = 0;
         }
     }
 
@@ -439,6 +493,7 @@ impl SessionInner {
             for obj in state.maps.all_objects() {
                 obj.expire();
             }
+            state.clear_relationships();
         }
     }
 
@@ -505,6 +560,8 @@ impl SessionInner {
             let pending = std::mem::take(&mut state.pending);
             state.modified.clear();
             state.deleted.clear();
+            state.rel_dirty.clear();
+            state.rel_pending = 0;
             let txn = state.txn.take();
             drop(state);
             for obj in objects {

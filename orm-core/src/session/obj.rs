@@ -399,19 +399,15 @@ impl<M: Model> Obj<M> {
 
 /// What the flush and the session need from an object without knowing its
 /// model: implemented by every `ObjInner<M>`.
-// Some methods serve relationship loading (wired in next).
-#[allow(dead_code)]
 pub(crate) trait ErasedObj: Any {
     fn table(&self) -> &'static TableDef;
     fn status(&self) -> Status;
     fn set_status(&self, status: Status);
     fn is_expired(&self) -> bool;
     fn expire(&self);
-    fn as_any(&self) -> &dyn Any;
     fn rc_any(self: Rc<Self>) -> Rc<dyn Any>;
     /// Columns changed since the snapshot (empty without a snapshot).
     fn changed_columns(&self) -> Result<crate::model::ColumnSet>;
-    fn has_snapshot(&self) -> bool;
     fn clear_snapshot(&self);
     /// Move the snapshot out (kept by the transaction log).
     fn take_snapshot(&self) -> Option<Box<dyn Any>>;
@@ -476,10 +472,6 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         self.rels.borrow_mut().clear();
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn rc_any(self: Rc<Self>) -> Rc<dyn Any> {
         self
     }
@@ -494,10 +486,6 @@ impl<M: Model> ErasedObj for ObjInner<M> {
             .try_borrow()
             .map_err(|_| borrow_conflict::<M>())?;
         Ok(value.__changed_columns(snapshot))
-    }
-
-    fn has_snapshot(&self) -> bool {
-        self.meta.borrow().snapshot.is_some()
     }
 
     fn clear_snapshot(&self) {

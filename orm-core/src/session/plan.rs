@@ -24,6 +24,10 @@ pub(crate) struct PlanNode {
     pub phase: Phase,
     /// Position of the row's table in parent-first order.
     pub table_rank: usize,
+    /// Within one table's saves, UPDATEs (0) run before INSERTs (1), as in
+    /// SQLAlchemy: a row giving up a unique value (a replaced one-to-one
+    /// child) must do so before the new row takes it.
+    pub insert: bool,
     /// Rows that must run before this one.
     pub after: Vec<usize>,
 }
@@ -34,14 +38,15 @@ pub(crate) struct Cycle {
     pub rows: Vec<usize>,
 }
 
-/// The sort key of a node: phase, then table (reversed for deletes).
-fn rank_key(node: &PlanNode) -> (Phase, usize) {
+/// The sort key of a node: phase, then table (reversed for deletes), then
+/// updates before inserts.
+fn rank_key(node: &PlanNode) -> (Phase, usize, bool) {
     let rank = if node.phase == Phase::Delete {
         usize::MAX - node.table_rank
     } else {
         node.table_rank
     };
-    (node.phase, rank)
+    (node.phase, rank, node.insert)
 }
 
 /// The order to run `nodes` in.
@@ -64,13 +69,10 @@ pub(crate) fn order(nodes: &[PlanNode]) -> Result<Vec<usize>, Cycle> {
             }
         }
     }
-    let key = |i: usize| {
-        let (phase, rank) = rank_key(&nodes[i]);
-        Reverse((phase, rank, i))
-    };
+    let key = |i: usize| Reverse((rank_key(&nodes[i]), i));
     let mut ready: BinaryHeap<_> = (0..n).filter(|&i| waiting[i] == 0).map(key).collect();
     let mut out = Vec::with_capacity(n);
-    while let Some(Reverse((_, _, i))) = ready.pop() {
+    while let Some(Reverse((_, i))) = ready.pop() {
         out.push(i);
         for &d in &dependents[i] {
             waiting[d] -= 1;
@@ -91,20 +93,31 @@ pub(crate) fn order(nodes: &[PlanNode]) -> Result<Vec<usize>, Cycle> {
 mod tests {
     use super::*;
 
-    fn save(rank: usize, after: &[usize]) -> PlanNode {
+    fn node(phase: Phase, rank: usize, insert: bool, after: &[usize]) -> PlanNode {
         PlanNode {
-            phase: Phase::Save,
+            phase,
             table_rank: rank,
+            insert,
             after: after.to_vec(),
         }
     }
 
+    fn save(rank: usize, after: &[usize]) -> PlanNode {
+        node(Phase::Save, rank, true, after)
+    }
+
+    fn update(rank: usize) -> PlanNode {
+        node(Phase::Save, rank, false, &[])
+    }
+
     fn delete(rank: usize, after: &[usize]) -> PlanNode {
-        PlanNode {
-            phase: Phase::Delete,
-            table_rank: rank,
-            after: after.to_vec(),
-        }
+        node(Phase::Delete, rank, false, after)
+    }
+
+    #[test]
+    fn a_tables_updates_run_before_its_inserts() {
+        let nodes = [save(0, &[]), update(1), save(1, &[]), update(1)];
+        assert_eq!(order(&nodes).unwrap(), vec![0, 1, 3, 2]);
     }
 
     #[test]
@@ -139,17 +152,9 @@ mod tests {
     #[test]
     fn link_rows_go_between_saves_and_deletes() {
         let nodes = [
-            PlanNode {
-                phase: Phase::LinkDelete,
-                table_rank: 2,
-                after: vec![],
-            },
+            node(Phase::LinkDelete, 2, false, &[]),
             delete(0, &[]),
-            PlanNode {
-                phase: Phase::LinkInsert,
-                table_rank: 2,
-                after: vec![],
-            },
+            node(Phase::LinkInsert, 2, true, &[]),
             save(1, &[]),
         ];
         assert_eq!(order(&nodes).unwrap(), vec![3, 2, 0, 1]);

@@ -1,28 +1,47 @@
-//! Per-object relationship state: loaded collections and references, and
-//! assignments made through relationship handles that the flush must turn
-//! into foreign key values.
+//! Relationships inside the session: per-object slots, loading (lazy and
+//! eager share one path), keeping both ends in sync in memory, cascades, and
+//! turning assignments into foreign key values and association rows at
+//! flush.
+//!
+//! Every object has a list of slots, one per relationship end it has seen.
+//! A collection holds its related objects strongly; a child's reference to
+//! its parent is weak, so a parent and its children never keep each other
+//! alive. Closing or dropping the session clears every slot.
 
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use super::obj::ErasedObj;
-use crate::schema::RelationDef;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::flush::{Fill, Link, LinkSide, Op, Row};
+use super::obj::{ErasedObj, Status};
+use super::{SessionInner, SessionState};
+use crate::error::{Error, Result};
+use crate::schema::{Role, Side, TableDef};
+use crate::sql::ast::{BinOp, Expr, Join, JoinKind, Select, Statement, TableRef};
+use crate::sql::writer;
+use crate::types::Value;
+
+/// Parent keys per IN list in eager loading (SQLAlchemy's selectin size).
+const IN_CHUNK: usize = 500;
 
 /// What one end of a relationship holds for one object.
-#[allow(dead_code)] // filled by relationship loading (wired in next)
 pub(crate) enum RelValue {
     Many(Vec<Rc<dyn ErasedObj>>),
     One(Option<Rc<dyn ErasedObj>>),
+    Up(Option<Weak<dyn ErasedObj>>),
 }
 
-#[allow(dead_code)] // filled by relationship loading (wired in next)
 pub(crate) struct RelSlot {
-    pub def: &'static RelationDef,
-    /// True for the declaring end, false for the backref end.
-    pub declared: bool,
+    pub side: Side,
+    /// Whether `value` is complete (loaded, or known because the owner is new).
+    pub loaded: bool,
     pub value: RelValue,
-    /// For a reference: set through the relationship since the last flush,
-    /// so the flush writes the foreign key from the referenced object.
+    /// For a reference to a parent: set through the relationship, so the
+    /// flush writes the foreign key from the referenced object.
     pub assigned: bool,
+    /// For the declaring end of a many-to-many: links to insert and delete.
+    pub added: Vec<Rc<dyn ErasedObj>>,
+    pub removed: Vec<Rc<dyn ErasedObj>>,
 }
 
 /// The relationship slots of one object (usually none or a few).
@@ -31,65 +50,802 @@ pub(crate) struct RelSlots {
     pub slots: Vec<RelSlot>,
 }
 
+pub(crate) fn ptr(o: &Rc<dyn ErasedObj>) -> *const () {
+    Rc::as_ptr(o) as *const ()
+}
+
+fn same(a: &Rc<dyn ErasedObj>, b: &Rc<dyn ErasedObj>) -> bool {
+    ptr(a) == ptr(b)
+}
+
+fn empty_value(side: Side) -> RelValue {
+    match side.role() {
+        Role::Children { single: true } => RelValue::One(None),
+        Role::Parent => RelValue::Up(None),
+        _ => RelValue::Many(Vec::new()),
+    }
+}
+
 impl RelSlots {
     pub fn clear(&mut self) {
         self.slots.clear();
     }
-}
 
-impl RelSlots {
-    /// After a flush, assignments have become foreign key values.
-    pub fn flushed(&mut self) {
+    /// After a commit, assignments have become foreign key values.
+    pub fn committed(&mut self) {
         for slot in &mut self.slots {
             slot.assigned = false;
         }
     }
+
+    fn find(&self, side: Side) -> Option<&RelSlot> {
+        let key = side.key();
+        self.slots.iter().find(|s| s.side.key() == key)
+    }
+
+    /// The slot for `side`, created empty and not loaded if missing.
+    fn slot(&mut self, side: Side) -> &mut RelSlot {
+        let key = side.key();
+        match self.slots.iter().position(|s| s.side.key() == key) {
+            Some(i) => &mut self.slots[i],
+            None => {
+                self.slots.push(RelSlot {
+                    side,
+                    loaded: false,
+                    value: empty_value(side),
+                    assigned: false,
+                    added: Vec::new(),
+                    removed: Vec::new(),
+                });
+                let last = self.slots.len() - 1;
+                &mut self.slots[last]
+            }
+        }
+    }
+
+    /// Every object this one holds through a relationship.
+    pub fn related(&self) -> Vec<Rc<dyn ErasedObj>> {
+        let mut out = Vec::new();
+        for s in &self.slots {
+            match &s.value {
+                RelValue::Many(v) => out.extend(v.iter().cloned()),
+                RelValue::One(o) => out.extend(o.iter().cloned()),
+                RelValue::Up(w) => out.extend(w.as_ref().and_then(Weak::upgrade)),
+            }
+            out.extend(s.added.iter().cloned());
+        }
+        out
+    }
+
+    fn has_pending_changes(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.assigned || !s.added.is_empty() || !s.removed.is_empty())
+    }
 }
 
-use super::flush::Row;
-use super::{SessionInner, SessionState};
-use crate::error::Result;
+/// The related objects of a loaded slot, or `None` if not loaded.
+pub(crate) fn loaded_items(obj: &Rc<dyn ErasedObj>, side: Side) -> Option<Vec<Rc<dyn ErasedObj>>> {
+    let rels = obj.rels().borrow();
+    let slot = rels.find(side)?;
+    match &slot.value {
+        _ if !slot.loaded && !slot.assigned => None,
+        RelValue::Many(v) => Some(v.clone()),
+        RelValue::One(o) => Some(o.iter().cloned().collect()),
+        RelValue::Up(None) => Some(Vec::new()),
+        // A parent nobody holds any more: load it again.
+        RelValue::Up(Some(w)) => w.upgrade().map(|p| vec![p]),
+    }
+}
+
+/// Record a parent found by a joined load, unless one was assigned in memory.
+pub(crate) fn set_loaded_parent(
+    child: &Rc<dyn ErasedObj>,
+    side: Side,
+    parent: Option<&Rc<dyn ErasedObj>>,
+) {
+    let mut rels = child.rels().borrow_mut();
+    let slot = rels.slot(side);
+    if !slot.assigned {
+        slot.value = RelValue::Up(parent.map(Rc::downgrade));
+        slot.loaded = true;
+    }
+}
+
+fn set_value(obj: &Rc<dyn ErasedObj>, side: Side, value: RelValue, assigned: bool) {
+    let mut rels = obj.rels().borrow_mut();
+    let slot = rels.slot(side);
+    slot.value = value;
+    slot.loaded = true;
+    slot.assigned = slot.assigned || assigned;
+}
+
+/// Add `item` to a loaded collection (or set a single child) of `owner`.
+fn collection_add(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj>) {
+    let mut rels = owner.rels().borrow_mut();
+    let slot = rels.slot(side);
+    if !slot.loaded && owner.status() != Status::Pending && owner.status() != Status::Transient {
+        return;
+    }
+    slot.loaded = true;
+    match &mut slot.value {
+        RelValue::Many(v) => {
+            if !v.iter().any(|x| same(x, item)) {
+                v.push(Rc::clone(item));
+            }
+        }
+        RelValue::One(o) => *o = Some(Rc::clone(item)),
+        RelValue::Up(_) => {}
+    }
+}
+
+/// Remove `item` from a collection (or single child) of `owner`, if loaded.
+fn collection_remove(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj>) {
+    let mut rels = owner.rels().borrow_mut();
+    let key = side.key();
+    if let Some(slot) = rels.slots.iter_mut().find(|s| s.side.key() == key) {
+        match &mut slot.value {
+            RelValue::Many(v) => v.retain(|x| !same(x, item)),
+            RelValue::One(o) if o.as_ref().is_some_and(|x| same(x, item)) => *o = None,
+            _ => {}
+        }
+    }
+}
+
+/// The parent a child's slot points at (`None` also when unknown).
+fn parent_of(child: &Rc<dyn ErasedObj>, side: Side) -> Option<Rc<dyn ErasedObj>> {
+    let rels = child.rels().borrow();
+    match &rels.find(side)?.value {
+        RelValue::Up(Some(w)) => w.upgrade(),
+        _ => None,
+    }
+}
+
+/// A hashable form of key values, for grouping rows by foreign key.
+#[derive(PartialEq, Eq, Hash)]
+enum KeyPart {
+    Null,
+    Int(i64),
+    Real(u64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+fn key_of(values: &[Value]) -> Vec<KeyPart> {
+    values
+        .iter()
+        .map(|v| match v {
+            Value::Null => KeyPart::Null,
+            Value::Integer(i) => KeyPart::Int(*i),
+            // Compare reals by value, so 1.0 in one table matches 1 in another.
+            Value::Real(r) if r.fract() == 0.0 && r.abs() < 9.0e15 => KeyPart::Int(*r as i64),
+            Value::Real(r) => KeyPart::Real(r.to_bits()),
+            Value::Text(s) => KeyPart::Text(s.clone()),
+            Value::Blob(b) => KeyPart::Blob(b.clone()),
+        })
+        .collect()
+}
+
+fn values_of(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Vec<Value>> {
+    columns.iter().map(|&c| obj.column_value(c)).collect()
+}
+
+/// `cols IN (...)` for one column, `(a = ? AND b = ?) OR ...` for several.
+fn key_condition(table: &'static str, columns: &[&'static str], keys: &[Vec<Value>]) -> Expr {
+    if let [column] = columns {
+        return Expr::InList {
+            expr: Box::new(Expr::column(table, *column)),
+            list: keys.iter().map(|k| k[0].clone()).collect(),
+            negated: false,
+        };
+    }
+    let ors = keys
+        .iter()
+        .map(|k| {
+            Expr::and_all(
+                columns
+                    .iter()
+                    .zip(k)
+                    .map(|(c, v)| {
+                        Expr::binary(BinOp::Eq, Expr::column(table, *c), Expr::Value(v.clone()))
+                    })
+                    .collect(),
+            )
+            .unwrap_or(Expr::Bool(false))
+        })
+        .reduce(|a, b| Expr::binary(BinOp::Or, a, b));
+    ors.unwrap_or(Expr::Bool(false))
+}
+
+fn names(t: &'static TableDef, columns: &[usize]) -> Vec<&'static str> {
+    columns.iter().map(|&c| t.columns[c].name).collect()
+}
+
+/// Note relationship changes of `obj` in `session`, if there is one.
+fn note(session: Option<&SessionInner>, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+    match session {
+        Some(s) => s.note_rel_dirty(obj),
+        None => Ok(()),
+    }
+}
+
+/// The tables reachable from `t` that may declare relationships touching it.
+fn sides_for(session: &SessionInner, t: &'static TableDef) -> Vec<Side> {
+    let registered = session.db.inner.registry.sides_of(t);
+    if !registered.is_empty() {
+        return registered.to_vec();
+    }
+    // Not registered: the model's own declarations, and those of the tables
+    // its foreign keys point at (where a backref to it would be declared).
+    let mut out: Vec<Side> = t.relations.iter().map(|f| Side::new(f(), true)).collect();
+    for fk in t.foreign_keys {
+        if let crate::schema::ForeignTarget::Model { table, .. } = fk.target {
+            for f in table().relations {
+                let def = f();
+                if std::ptr::eq((def.target)(), t) && def.back_populates.is_none() {
+                    out.push(Side::new(def, false));
+                }
+            }
+        }
+    }
+    out
+}
 
 impl SessionInner {
-    /// Foreign key fills and association rows implied by relationship
-    /// assignments.
-    pub(crate) fn organize_relationships(
+    /// Load `side` for every owner that has not loaded it; return the related
+    /// objects of all owners (for nested eager loading).
+    pub(crate) fn load_side(
         &self,
-        _state: &mut SessionState,
-        _rows: &mut Vec<Row>,
-    ) -> Result<()> {
+        side: Side,
+        owners: &[Rc<dyn ErasedObj>],
+    ) -> Result<Vec<Rc<dyn ErasedObj>>> {
+        let link = side.def.link()?;
+        let mut result: Vec<Rc<dyn ErasedObj>> = Vec::new();
+        let mut to_load: Vec<(Rc<dyn ErasedObj>, Vec<Value>)> = Vec::new();
+        let mut seen = FxHashSet::default();
+        for owner in owners {
+            if !seen.insert(ptr(owner)) {
+                continue;
+            }
+            if let Some(items) = loaded_items(owner, side) {
+                result.extend(items);
+                continue;
+            }
+            let key_columns: &[usize] = match side.role() {
+                Role::Children { .. } => &link.parent_columns,
+                Role::Parent => &link.child_columns,
+                Role::Links => {
+                    let sl = link.secondary.as_ref().ok_or_else(|| {
+                        Error::Schema(format!("{} has no association table", side.describe()))
+                    })?;
+                    if side.declared {
+                        &sl.owner_key
+                    } else {
+                        &sl.target_key
+                    }
+                }
+            };
+            let key = values_of(owner, key_columns)?;
+            let new_owner = matches!(owner.status(), Status::Pending | Status::Transient);
+            if key.contains(&Value::Null) || (new_owner && side.role() != Role::Parent) {
+                set_value(owner, side, empty_value(side), false);
+                continue;
+            }
+            to_load.push((Rc::clone(owner), key));
+        }
+        if to_load.is_empty() {
+            return Ok(result);
+        }
+        let other = side.other();
+        let mut groups: FxHashMap<Vec<KeyPart>, Vec<Rc<dyn ErasedObj>>> = FxHashMap::default();
+        let mut distinct: Vec<Vec<Value>> = Vec::new();
+        let mut distinct_seen = FxHashSet::default();
+        for (_, k) in &to_load {
+            if distinct_seen.insert(key_of(k)) {
+                distinct.push(k.clone());
+            }
+        }
+        for chunk in distinct.chunks(IN_CHUNK) {
+            match side.role() {
+                Role::Children { .. } => {
+                    let mut select = Select::new(TableRef::new(other.name));
+                    select.columns = crate::schema::statements::select_columns(other, other.name);
+                    select.filter = Some(key_condition(
+                        other.name,
+                        &names(other, &link.child_columns),
+                        chunk,
+                    ));
+                    let w = writer::write(&Statement::Select(select))?;
+                    for (child, _) in (other.__ops.load)(self, &w.sql, &w.params, 0)? {
+                        let k = key_of(&values_of(&child, &link.child_columns)?);
+                        groups.entry(k).or_default().push(child);
+                    }
+                }
+                Role::Parent => {
+                    let mut select = Select::new(TableRef::new(other.name));
+                    select.columns = crate::schema::statements::select_columns(other, other.name);
+                    select.filter = Some(key_condition(
+                        other.name,
+                        &names(other, &link.parent_columns),
+                        chunk,
+                    ));
+                    let w = writer::write(&Statement::Select(select))?;
+                    for (parent, _) in (other.__ops.load)(self, &w.sql, &w.params, 0)? {
+                        let k = key_of(&values_of(&parent, &link.parent_columns)?);
+                        groups.entry(k).or_default().push(parent);
+                    }
+                }
+                Role::Links => {
+                    let Some(sl) = link.secondary.as_ref() else {
+                        continue;
+                    };
+                    let (own_cols, other_cols, other_key) = if side.declared {
+                        (&sl.owner_columns, &sl.target_columns, &sl.target_key)
+                    } else {
+                        (&sl.target_columns, &sl.owner_columns, &sl.owner_key)
+                    };
+                    let assoc = sl.table;
+                    let mut select = Select::new(TableRef::new(other.name));
+                    select.columns = crate::schema::statements::select_columns(other, other.name);
+                    select.columns.extend(
+                        own_cols
+                            .iter()
+                            .map(|&c| Expr::column(assoc.name, assoc.columns[c].name)),
+                    );
+                    let on = other_cols
+                        .iter()
+                        .zip(other_key.iter())
+                        .map(|(&a, &o)| {
+                            Expr::binary(
+                                BinOp::Eq,
+                                Expr::column(assoc.name, assoc.columns[a].name),
+                                Expr::column(other.name, other.columns[o].name),
+                            )
+                        })
+                        .collect();
+                    select.joins.push(Join {
+                        kind: JoinKind::Inner,
+                        table: TableRef::new(assoc.name),
+                        on: Expr::and_all(on).unwrap_or(Expr::Bool(true)),
+                    });
+                    select.filter = Some(key_condition(assoc.name, &names(assoc, own_cols), chunk));
+                    let w = writer::write(&Statement::Select(select))?;
+                    for (target, extra) in
+                        (other.__ops.load)(self, &w.sql, &w.params, own_cols.len())?
+                    {
+                        groups.entry(key_of(&extra)).or_default().push(target);
+                    }
+                }
+            }
+        }
+        let partner = side.partner();
+        for (owner, key) in to_load {
+            let items = groups.get(&key_of(&key)).cloned().unwrap_or_default();
+            let value = match side.role() {
+                Role::Children { single: false } | Role::Links => RelValue::Many(items.clone()),
+                Role::Children { single: true } => RelValue::One(items.first().cloned()),
+                Role::Parent => RelValue::Up(items.first().map(Rc::downgrade)),
+            };
+            set_value(&owner, side, value, false);
+            if let Role::Children { .. } = side.role() {
+                // The children now know their parent, unless they were given
+                // another one in memory.
+                for child in &items {
+                    let mut rels = child.rels().borrow_mut();
+                    let slot = rels.slot(partner);
+                    if !slot.assigned {
+                        slot.value = RelValue::Up(Some(Rc::downgrade(&owner)));
+                        slot.loaded = true;
+                    }
+                }
+            }
+            result.extend(items);
+        }
+        Ok(result)
+    }
+
+    pub(crate) fn note_rel_dirty(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        if obj
+            .session_ptr()
+            .is_some_and(|s| std::ptr::eq(Rc::as_ptr(&s), self))
+        {
+            let mut state = self.state_mut()?;
+            state.rel_dirty.push(Rc::clone(obj));
+            state.rel_pending += 1;
+        }
         Ok(())
     }
 
-    /// Objects reachable from a newly added one join the session too
-    /// (the `save-update` cascade).
+    /// Make `obj` part of this session if it is new (the `save-update`
+    /// cascade), and refuse objects of another session.
+    pub(crate) fn cascade_into(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        match obj.status() {
+            Status::Transient => {
+                self.adopt_transient(obj)?;
+                self.cascade_add(obj)
+            }
+            _ => self.check_owner(&**obj),
+        }
+    }
+
+    /// Objects reachable from a newly added one join the session too (the
+    /// `save-update` cascade), and its relationship changes are noted.
     pub(crate) fn cascade_add(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
-        let related: Vec<Rc<dyn ErasedObj>> = obj
-            .rels()
-            .borrow()
-            .slots
-            .iter()
-            .flat_map(|s| match &s.value {
-                RelValue::Many(v) => v.clone(),
-                RelValue::One(o) => o.iter().cloned().collect(),
-            })
-            .collect();
+        let (related, changes) = {
+            let rels = obj.rels().borrow();
+            (rels.related(), rels.has_pending_changes())
+        };
+        if changes {
+            self.note_rel_dirty(obj)?;
+        }
         for r in related {
-            if r.status() == super::obj::Status::Transient {
+            if r.status() == Status::Transient {
                 self.adopt_transient(&r)?;
                 self.cascade_add(&r)?;
+            } else if r.rels().borrow().has_pending_changes() {
+                self.note_rel_dirty(&r)?;
             }
         }
         Ok(())
     }
 
-    /// Deleting a parent: cascades and nulling of children's keys.
-    pub(crate) fn cascade_delete(&self, _obj: &Rc<dyn ErasedObj>) -> Result<()> {
+    /// Point `child`'s parent reference (end `side`, role Parent) at
+    /// `parent`, keeping the parents' loaded collections in step.
+    pub(crate) fn set_parent(
+        session: Option<&SessionInner>,
+        child: &Rc<dyn ErasedObj>,
+        side: Side,
+        parent: Option<&Rc<dyn ErasedObj>>,
+    ) -> Result<()> {
+        let partner = side.partner();
+        let old = parent_of(child, side);
+        if let (Some(o), Some(p)) = (&old, parent) {
+            if same(o, p) {
+                return Ok(());
+            }
+        }
+        if let Some(o) = &old {
+            collection_remove(o, partner, child);
+        }
+        set_value(child, side, RelValue::Up(parent.map(Rc::downgrade)), true);
+        if let Some(p) = parent {
+            if let Role::Children { single: true } = partner.role() {
+                // One-to-one: the parent's previous child loses its parent.
+                let previous = loaded_items(p, partner).unwrap_or_default();
+                for prev in previous.iter().filter(|x| !same(x, child)) {
+                    set_value(prev, side, RelValue::Up(None), true);
+                    note(session, prev)?;
+                }
+            }
+            collection_add(p, partner, child);
+        }
+        note(session, child)?;
         Ok(())
     }
 
-    /// A discarded pending object leaves every loaded relationship.
-    pub(crate) fn unlink_everywhere(&self, _obj: &Rc<dyn ErasedObj>) -> Result<()> {
+    /// Add `item` to `owner`'s collection at `side` (role Children or Links).
+    pub(crate) fn append(
+        session: Option<&SessionInner>,
+        owner: &Rc<dyn ErasedObj>,
+        side: Side,
+        item: &Rc<dyn ErasedObj>,
+    ) -> Result<()> {
+        if let Some(s) = session {
+            s.cascade_into(owner)?;
+        }
+        if let Some(s) = session {
+            s.cascade_into(item)?;
+        }
+        match side.role() {
+            Role::Children { .. } => {
+                collection_add(owner, side, item);
+                SessionInner::set_parent(session, item, side.partner(), Some(owner))
+            }
+            Role::Links => {
+                collection_add(owner, side, item);
+                collection_add(item, side.partner(), owner);
+                let (decl_owner, target) = if side.declared {
+                    (owner, item)
+                } else {
+                    (item, owner)
+                };
+                let decl = Side::new(side.def, true);
+                let decl = if side.def.back_populates.is_some() && !side.declared {
+                    side.partner()
+                } else {
+                    decl
+                };
+                {
+                    let mut rels = decl_owner.rels().borrow_mut();
+                    let slot = rels.slot(decl);
+                    let was_removed = slot.removed.len();
+                    slot.removed.retain(|x| !same(x, target));
+                    if slot.removed.len() == was_removed
+                        && !slot.added.iter().any(|x| same(x, target))
+                    {
+                        slot.added.push(Rc::clone(target));
+                    }
+                }
+                note(session, decl_owner)
+            }
+            Role::Parent => Err(Error::Usage(format!(
+                "{} is a reference, not a collection; use set_related",
+                side.describe()
+            ))),
+        }
+    }
+
+    /// Remove `item` from `owner`'s collection at `side`.
+    pub(crate) fn remove_from(
+        session: Option<&SessionInner>,
+        owner: &Rc<dyn ErasedObj>,
+        side: Side,
+        item: &Rc<dyn ErasedObj>,
+    ) -> Result<()> {
+        match side.role() {
+            Role::Children { .. } => {
+                collection_remove(owner, side, item);
+                if parent_of(item, side.partner()).is_some_and(|p| same(&p, owner)) {
+                    set_value(item, side.partner(), RelValue::Up(None), true);
+                    note(session, item)?;
+                }
+                if let (true, Some(s)) = (side.cascade().delete_orphan, session) {
+                    if item.session_ptr().is_some() {
+                        s.delete_erased(item)?;
+                    }
+                }
+                Ok(())
+            }
+            Role::Links => {
+                collection_remove(owner, side, item);
+                collection_remove(item, side.partner(), owner);
+                let (decl_owner, target) = if side.declared {
+                    (owner, item)
+                } else {
+                    (item, owner)
+                };
+                let decl = if side.def.back_populates.is_some() && !side.declared {
+                    side.partner()
+                } else {
+                    Side::new(side.def, true)
+                };
+                {
+                    let mut rels = decl_owner.rels().borrow_mut();
+                    let slot = rels.slot(decl);
+                    let was_added = slot.added.len();
+                    slot.added.retain(|x| !same(x, target));
+                    if slot.added.len() == was_added
+                        && !slot.removed.iter().any(|x| same(x, target))
+                    {
+                        slot.removed.push(Rc::clone(target));
+                    }
+                }
+                note(session, decl_owner)
+            }
+            Role::Parent => Err(Error::Usage(format!(
+                "{} is a reference, not a collection; use set_related",
+                side.describe()
+            ))),
+        }
+    }
+
+    /// Deleting a parent: cascade deletes, null the children's keys, drop
+    /// association rows.
+    pub(crate) fn cascade_delete(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        for side in sides_for(self, obj.table()) {
+            if !std::ptr::eq(side.owner(), obj.table()) {
+                continue;
+            }
+            match side.role() {
+                Role::Children { .. } => {
+                    let children = self.load_side(side, std::slice::from_ref(obj))?;
+                    for child in children {
+                        if matches!(child.status(), Status::MarkedDeleted | Status::Deleted) {
+                            continue;
+                        }
+                        if side.cascade().delete {
+                            // Mark first so cycles in the graph end here.
+                            if child.status() == Status::Persistent
+                                || child.status() == Status::Pending
+                            {
+                                self.delete_erased(&child)?;
+                            }
+                        } else {
+                            SessionInner::set_parent(Some(self), &child, side.partner(), None)?;
+                        }
+                    }
+                }
+                Role::Links => {
+                    let targets = self.load_side(side, std::slice::from_ref(obj))?;
+                    for t in targets {
+                        SessionInner::remove_from(Some(self), obj, side, &t)?;
+                    }
+                }
+                Role::Parent => {}
+            }
+        }
         Ok(())
+    }
+
+    /// A deleted or discarded object leaves every loaded relationship.
+    pub(crate) fn unlink_everywhere(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        let slots: Vec<(Side, Vec<Rc<dyn ErasedObj>>)> = obj
+            .rels()
+            .borrow()
+            .slots
+            .iter()
+            .map(|s| {
+                let items = match &s.value {
+                    RelValue::Many(v) => v.clone(),
+                    RelValue::One(o) => o.iter().cloned().collect(),
+                    RelValue::Up(w) => w.as_ref().and_then(Weak::upgrade).into_iter().collect(),
+                };
+                (s.side, items)
+            })
+            .collect();
+        for (side, items) in slots {
+            let partner = side.partner();
+            for other in items {
+                collection_remove(&other, partner, obj);
+                // Links not yet written to it are dropped; removals stay, so
+                // the association rows are deleted before it is.
+                let mut rels = other.rels().borrow_mut();
+                for slot in &mut rels.slots {
+                    slot.added.retain(|x| !same(x, obj));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Foreign key fills and association rows implied by relationship
+    /// changes.
+    pub(crate) fn organize_relationships(
+        &self,
+        state: &mut SessionState,
+        rows: &mut Vec<Row>,
+    ) -> Result<()> {
+        if state.rel_dirty.is_empty() {
+            return Ok(());
+        }
+        let mut index: FxHashMap<*const (), usize> = FxHashMap::default();
+        for (i, r) in rows.iter().enumerate() {
+            if let (Some(o), Op::Insert | Op::Update) = (&r.obj, &r.op) {
+                index.insert(ptr(o), i);
+            }
+        }
+        let mut seen = FxHashSet::default();
+        for obj in &state.rel_dirty {
+            let live = matches!(obj.status(), Status::Pending | Status::Persistent);
+            if !seen.insert(ptr(obj)) || !(live || obj.status() == Status::MarkedDeleted) {
+                continue;
+            }
+            let rels = obj.rels().borrow();
+            for slot in &rels.slots {
+                let side = slot.side;
+                if slot.assigned && side.role() == Role::Parent && live {
+                    let link = side.def.link()?;
+                    let parent = match &slot.value {
+                        RelValue::Up(Some(w)) => Some(w.upgrade().ok_or_else(|| {
+                            Error::Usage(format!(
+                                "{} refers to an object that was dropped before it was added to a session",
+                                side.describe()
+                            ))
+                        })?),
+                        _ => None,
+                    };
+                    let mut after = None;
+                    if let Some(p) = &parent {
+                        match p.status() {
+                            Status::Pending => after = index.get(&ptr(p)).copied(),
+                            Status::Persistent => {}
+                            Status::MarkedDeleted | Status::Deleted => {
+                                return Err(Error::Usage(format!(
+                                    "{} refers to a {} marked for deletion",
+                                    side.describe(),
+                                    p.table().model
+                                )));
+                            }
+                            Status::Transient | Status::Detached => {
+                                return Err(Error::Usage(format!(
+                                    "{} refers to a {} that is not in this session; add it first",
+                                    side.describe(),
+                                    p.table().model
+                                )));
+                            }
+                        }
+                    }
+                    let needed = match (&parent, obj.status()) {
+                        (_, Status::Pending) => true,
+                        (Some(p), _) if p.status() == Status::Pending => true,
+                        (Some(p), _) => {
+                            values_of(p, &link.parent_columns)?
+                                != values_of(obj, &link.child_columns)?
+                        }
+                        (None, _) => values_of(obj, &link.child_columns)?
+                            .iter()
+                            .any(|v| *v != Value::Null),
+                    };
+                    if !needed {
+                        continue;
+                    }
+                    let row = match index.get(&ptr(obj)) {
+                        Some(&i) => i,
+                        None => {
+                            rows.push(Row::new(obj, Op::Update));
+                            index.insert(ptr(obj), rows.len() - 1);
+                            rows.len() - 1
+                        }
+                    };
+                    rows[row].fills.push(Fill {
+                        columns: link.child_columns.clone(),
+                        parent: parent.map(|p| (p, link.parent_columns.clone())),
+                    });
+                    rows[row].after.extend(after);
+                }
+                if side.role() == Role::Links
+                    && side.declared
+                    && !(slot.added.is_empty() && slot.removed.is_empty())
+                {
+                    let link = side.def.link()?;
+                    let Some(sl) = link.secondary.as_ref() else {
+                        continue;
+                    };
+                    let make = |target: &Rc<dyn ErasedObj>| Link {
+                        table: sl.table,
+                        sides: [
+                            LinkSide {
+                                link_columns: sl.owner_columns.clone(),
+                                obj: Rc::clone(obj),
+                                obj_columns: sl.owner_key.clone(),
+                            },
+                            LinkSide {
+                                link_columns: sl.target_columns.clone(),
+                                obj: Rc::clone(target),
+                                obj_columns: sl.target_key.clone(),
+                            },
+                        ],
+                    };
+                    for t in &slot.added {
+                        if !live || !matches!(t.status(), Status::Pending | Status::Persistent) {
+                            continue;
+                        }
+                        let mut row = Row::link(Op::LinkInsert(Box::new(make(t))));
+                        row.after.extend(index.get(&ptr(obj)).copied());
+                        row.after.extend(index.get(&ptr(t)).copied());
+                        rows.push(row);
+                    }
+                    for t in &slot.removed {
+                        let written = |o: &Rc<dyn ErasedObj>| {
+                            matches!(o.status(), Status::Persistent | Status::MarkedDeleted)
+                        };
+                        if written(obj) && written(t) {
+                            rows.push(Row::link(Op::LinkDelete(Box::new(make(t)))));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After a successful flush: link changes are written; keep them in
+    /// the transaction log in case the commit fails and must be redone.
+    pub(crate) fn relationships_flushed(state: &mut SessionState) {
+        let dirty = state.rel_dirty.clone();
+        let txn = state.txn.get_or_insert_with(Default::default);
+        for obj in dirty {
+            let mut rels = obj.rels().borrow_mut();
+            for slot in &mut rels.slots {
+                if !slot.added.is_empty() || !slot.removed.is_empty() {
+                    txn.links.push((
+                        Rc::clone(&obj),
+                        slot.side,
+                        std::mem::take(&mut slot.added),
+                        std::mem::take(&mut slot.removed),
+                    ));
+                }
+            }
+        }
     }
 }

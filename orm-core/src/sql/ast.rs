@@ -41,7 +41,6 @@ impl TableRef {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // joins through relationships (wired in next)
 pub(crate) enum JoinKind {
     Inner,
     Left,

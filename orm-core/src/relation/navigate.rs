@@ -1,0 +1,270 @@
+//! Navigating and changing relationships through objects:
+//! [`Obj::related`], [`Obj::append`], [`Obj::remove`], [`Obj::set_related`].
+//!
+//! Both ends stay in sync in memory: appending a pet to a handler's
+//! collection sets the pet's handler, setting a pet's handler adds it to that
+//! handler's loaded collection, and removal likewise. Foreign keys are
+//! written from the related objects at flush, also when the parent is new in
+//! the same flush.
+
+use std::rc::Rc;
+
+use super::handle::{CollectionRelation, Relation, ScalarRelation, typed};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::schema::Role;
+use crate::session::obj::{ErasedObj, Status};
+use crate::session::relations::loaded_items;
+use crate::session::{Obj, SessionInner};
+
+impl<M: Model> Obj<M> {
+    /// Load `rel` if it is not loaded yet (one query, after an autoflush).
+    fn ensure_loaded(&self, side: crate::schema::Side) -> Result<()> {
+        let erased = self.erased();
+        if self.inner.status.get() == Status::Detached {
+            return Err(Error::Detached {
+                model: M::table().model,
+                action: "load a relationship",
+            });
+        }
+        if loaded_items(&erased, side).is_some() {
+            return Ok(());
+        }
+        if let Some(session) = self.session() {
+            if self.is_expired() {
+                drop(self.read()?);
+            }
+            session.autoflush()?;
+            session.load_side(side, &[erased])?;
+        }
+        Ok(())
+    }
+
+    /// The session to record a change in: this object's, else `other`'s.
+    fn change_session(
+        &self,
+        other: Option<&Rc<dyn ErasedObj>>,
+    ) -> Result<Option<Rc<SessionInner>>> {
+        let mine = self.session();
+        let theirs = other.and_then(|o| o.session_ptr());
+        match (mine, theirs) {
+            (Some(a), Some(b)) if !Rc::ptr_eq(&a, &b) => Err(Error::WrongSession {
+                model: other.map(|o| o.table().model).unwrap_or(M::table().model),
+            }),
+            (Some(a), _) => Ok(Some(a)),
+            (None, b) => Ok(b),
+        }
+    }
+
+    /// The objects related through `rel`: a `Vec` for a collection, an
+    /// `Option` for a reference. Loaded on first access (one query) and then
+    /// cached on the object until it is expired or refreshed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Detached`] for an object whose session is gone; database
+    /// errors while loading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(pets = Pet, backref = "owner"))]
+    /// struct Person { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Pet {
+    ///     #[orm(primary_key)] id: i64,
+    ///     name: String,
+    ///     #[orm(foreign_key = Person::id)] person_id: i64,
+    /// }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Person>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(Person { name: "Ann".into(), ..Default::default() })?;
+    /// ann.append(Person::pets, &Obj::new(Pet { name: "Rex".into(), ..Default::default() }))?;
+    /// s.commit()?;
+    ///
+    /// let s2 = db.session();
+    /// let rex = s2.query::<Pet>().one()?;
+    /// let owner = rex.related(Pet::owner)?.unwrap();
+    /// assert_eq!(owner.read()?.name, "Ann");
+    /// assert_eq!(owner.related(Person::pets)?.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn related<R: Relation<From = M>>(&self, rel: R) -> Result<R::Output> {
+        let side = rel.__side();
+        self.ensure_loaded(side)?;
+        let items = loaded_items(&self.erased(), side).unwrap_or_default();
+        let typed = items
+            .into_iter()
+            .map(typed::<R::To>)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(R::__output(typed))
+    }
+
+    /// Add `item` to a collection. The item's reference to this object is
+    /// set too (in memory now, in its foreign key at flush), it leaves its
+    /// previous parent's collection, and if it is new it joins this object's
+    /// session (the `save-update` cascade).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongSession`] when the two objects belong to different
+    /// sessions; loading errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(pets = Pet, backref = "owner"))]
+    /// struct Person { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Person>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(Person::default())?;
+    /// let rex = Obj::new(Pet::default());
+    /// ann.append(Person::pets, &rex)?;
+    /// assert!(rex.related(Pet::owner)?.unwrap() == ann); // synced in memory
+    /// s.commit()?;                                         // rex added by cascade
+    /// assert_eq!(rex.read()?.person_id, ann.read()?.id);   // key filled at flush
+    /// # Ok(()) }
+    /// ```
+    pub fn append<R: CollectionRelation<From = M>>(&self, rel: R, item: &Obj<R::To>) -> Result<()> {
+        let side = rel.__side();
+        let item = item.erased();
+        let session = self.change_session(Some(&item))?;
+        if self.inner.status.get() == Status::Persistent {
+            self.ensure_loaded(side)?;
+        }
+        SessionInner::append(session.as_deref(), &self.erased(), side, &item)
+    }
+
+    /// Remove `item` from a collection. Its reference to this object is
+    /// cleared (its foreign key becomes NULL at flush), or with a
+    /// `delete-orphan` cascade the item is deleted. For many-to-many, the
+    /// association row is deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongSession`]; loading errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(pets = Pet, backref = "owner", cascade = "all, delete-orphan"))]
+    /// struct Person { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Person>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(Person::default())?;
+    /// let rex = Obj::new(Pet::default());
+    /// ann.append(Person::pets, &rex)?;
+    /// s.commit()?;
+    /// ann.remove(Person::pets, &rex)?;
+    /// s.commit()?; // the orphan is deleted
+    /// assert_eq!(s.query::<Pet>().count()?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn remove<R: CollectionRelation<From = M>>(&self, rel: R, item: &Obj<R::To>) -> Result<()> {
+        let side = rel.__side();
+        let item = item.erased();
+        let session = self.change_session(Some(&item))?;
+        if self.inner.status.get() == Status::Persistent {
+            self.ensure_loaded(side)?;
+        }
+        SessionInner::remove_from(session.as_deref(), &self.erased(), side, &item)
+    }
+
+    /// Set a reference: a child's parent (`pet.set_related(Pet::owner,
+    /// Some(&ann))`) or a one-to-one child. The other end's loaded
+    /// collection follows, and the foreign key is written at flush. `None`
+    /// clears it (NULL at flush, or a delete with `delete-orphan`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongSession`]; loading errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(pets = Pet, backref = "owner"))]
+    /// struct Person { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: Option<i64> }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Person>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(Person::default())?;
+    /// let rex = s.add(Pet::default())?;
+    /// assert!(ann.related(Person::pets)?.is_empty());
+    /// rex.set_related(Pet::owner, Some(&ann))?;
+    /// assert!(ann.related(Person::pets)?[0] == rex); // the collection followed
+    /// s.commit()?;
+    /// assert_eq!(rex.read()?.person_id, Some(1));
+    /// rex.set_related(Pet::owner, None)?;
+    /// s.commit()?;
+    /// assert_eq!(rex.read()?.person_id, None);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_related<R: ScalarRelation<From = M>>(
+        &self,
+        rel: R,
+        item: Option<&Obj<R::To>>,
+    ) -> Result<()> {
+        let side = rel.__side();
+        let item = item.map(Obj::erased);
+        let session = self.change_session(item.as_ref())?;
+        let session = session.as_deref();
+        let me = self.erased();
+        if let Some(s) = session {
+            s.cascade_into(&me)?;
+            if let Some(i) = &item {
+                s.cascade_into(i)?;
+            }
+        }
+        match side.role() {
+            Role::Parent => SessionInner::set_parent(session, &me, side, item.as_ref()),
+            _ => {
+                if self.inner.status.get() == Status::Persistent {
+                    self.ensure_loaded(side)?;
+                }
+                let current = loaded_items(&me, side).unwrap_or_default();
+                for old in current {
+                    if item.as_ref().is_none_or(|i| !Rc::ptr_eq(i, &old)) {
+                        SessionInner::remove_from(session, &me, side, &old)?;
+                    }
+                }
+                match &item {
+                    Some(i) => SessionInner::append(session, &me, side, i),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! [`ModelOps`]: type-erased entry points into the session for one model.
+//!
+//! Each `TableDef` carries one (emitted by the derive as
+//! `ModelOps::of::<Model>()`), so code that only knows a table (relationship
+//! loading, cascades) can still load rows of that model through its typed
+//! identity map.
+
+use std::rc::Rc;
+
+use super::obj::ErasedObj;
+use super::{SessionInner, SessionState};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::types::Value;
+
+/// Rows of a model, with trailing extra columns as values.
+pub(crate) type Loaded = Vec<(Rc<dyn ErasedObj>, Vec<Value>)>;
+
+pub(crate) type LoadFn = fn(&SessionInner, &str, &[Value], usize) -> Result<Loaded>;
+pub(crate) type AdoptFn = fn(
+    &SessionInner,
+    &mut SessionState,
+    &rusqlite::Row<'_>,
+    usize,
+) -> Result<Option<Rc<dyn ErasedObj>>>;
+
+/// Erased operations of one model. Built by generated code; not for users.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct ModelOps {
+    /// Run a SELECT of the model's columns (then `extra` more columns) and
+    /// adopt every row through the identity map.
+    pub(crate) load: LoadFn,
+    /// Adopt the model's columns of one row at an offset; `None` when the
+    /// key columns are NULL (no row on that side of an outer join).
+    pub(crate) adopt: AdoptFn,
+}
+
+impl ModelOps {
+    /// The operations of model `M`.
+    pub const fn of<M: Model>() -> ModelOps {
+        ModelOps {
+            load: load_erased::<M>,
+            adopt: adopt_erased::<M>,
+        }
+    }
+}
+
+impl std::fmt::Debug for ModelOps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ModelOps")
+    }
+}
+
+fn load_erased<M: Model>(
+    session: &SessionInner,
+    sql: &str,
+    params: &[Value],
+    extra: usize,
+) -> Result<Loaded> {
+    crate::types::check_params(params)?;
+    let width = M::table().columns.len();
+    session.with_conn(|conn| {
+        let mut stmt = conn.prepare(sql, session.observer(), &|| params.to_vec())?;
+        for (i, p) in params.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, p)
+                .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
+        }
+        let mut rows = stmt.raw_query();
+        let mut state = session.state_mut()?;
+        let map = state.maps.of::<M>();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+            let obj = session.adopt_row(map, row, 0)?;
+            let extras = (0..extra)
+                .map(|i| {
+                    row.get_ref(width + i)
+                        .map(crate::types::value_ref_to_owned)
+                        .map_err(|e| Error::from_sqlite(e, Some(sql)))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            out.push((obj.erased(), extras));
+        }
+        Ok(out)
+    })
+}
+
+fn adopt_erased<M: Model>(
+    session: &SessionInner,
+    state: &mut SessionState,
+    row: &rusqlite::Row<'_>,
+    offset: usize,
+) -> Result<Option<Rc<dyn ErasedObj>>> {
+    for &i in M::table().primary_key {
+        let v = row
+            .get_ref(offset + i)
+            .map_err(|e| Error::from_sqlite(e, None))?;
+        if v == rusqlite::types::ValueRef::Null {
+            return Ok(None);
+        }
+    }
+    let obj = session.adopt_row(state.maps.of::<M>(), row, offset)?;
+    Ok(Some(obj.erased()))
+}

@@ -1,0 +1,1030 @@
+//! Relationships: the pet tutorial, loading strategies and statement counts,
+//! cascades, many-to-many, one-to-one, self-referential, in-memory sync.
+
+mod common;
+
+use common::pets::{PetCategory, PetComment, PetHandler};
+use orm::prelude::*;
+use orm::relation::{joined, selectin};
+
+fn pets_db() -> Database {
+    let db = Database::builder()
+        .model::<PetHandler>()
+        .model::<PetComment>()
+        .open("sqlite://")
+        .unwrap();
+    db.create_all().unwrap();
+    db
+}
+
+fn pet(name: &str, category: &str) -> Obj<PetCategory> {
+    Obj::new(PetCategory {
+        pet_name: name.into(),
+        pet_category: category.into(),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn the_pet_tutorial_through_relationships_only() {
+    let (_dir, url) = common::temp_db("pets.db");
+    let db = Database::builder()
+        .model::<PetHandler>()
+        .model::<PetComment>()
+        .open(&url)
+        .unwrap();
+    db.create_all().unwrap();
+    let s = db.session();
+    let sam = s
+        .add(PetHandler {
+            handler_name: "Sam".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let kim = s
+        .add(PetHandler {
+            handler_name: "Kim".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    // Pets are created only through the relationship: no handler_id by hand.
+    for (h, name, cat) in [
+        (&sam, "Rex", "dog"),
+        (&sam, "Tom", "cat"),
+        (&kim, "Bubbles", "fish"),
+    ] {
+        h.append(PetHandler::pet_category, &pet(name, cat)).unwrap();
+    }
+    s.add(PetComment {
+        comment_content: "Rex loves walks".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    s.add(PetComment {
+        comment_content: "Bubbles needs a bigger tank".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    s.commit().unwrap();
+
+    // Reloaded in a new session, navigated both ways.
+    let s2 = db.session();
+    let sam2 = s2
+        .query::<PetHandler>()
+        .filter(PetHandler::handler_name.eq("Sam"))
+        .one()
+        .unwrap();
+    let names: Vec<String> = sam2
+        .related(PetHandler::pet_category)
+        .unwrap()
+        .iter()
+        .map(|p| p.read().unwrap().pet_name.clone())
+        .collect();
+    assert_eq!(names, ["Rex", "Tom"]);
+    let bubbles = s2
+        .query::<PetCategory>()
+        .filter(PetCategory::pet_name.eq("Bubbles"))
+        .one()
+        .unwrap();
+    let handler = bubbles.related(PetCategory::pet_handler).unwrap().unwrap();
+    assert_eq!(handler.read().unwrap().handler_name, "Kim");
+    // The foreign keys were filled from the objects.
+    let rex = s2.get::<PetCategory>(1).unwrap().unwrap();
+    assert_eq!(
+        rex.read().unwrap().handler_id,
+        sam2.read().unwrap().handler_id
+    );
+    // The child's parent is the very object the session already holds.
+    assert!(rex.related(PetCategory::pet_handler).unwrap().unwrap() == sam2);
+    let comments = s2
+        .query::<PetComment>()
+        .order_by(PetComment::comment_id)
+        .all_detached()
+        .unwrap();
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[0].comment_content, "Rex loves walks");
+}
+
+#[test]
+fn foreign_keys_are_filled_when_the_parent_is_new_in_the_same_flush() {
+    let db = pets_db();
+    let s = db.session();
+    let rec = db.record();
+    // The child is added before its parent, in the same flush.
+    let rex = s.add(pet("Rex", "dog")).unwrap();
+    let sam = s
+        .add(PetHandler {
+            handler_name: "Sam".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    rex.set_related(PetCategory::pet_handler, Some(&sam))
+        .unwrap();
+    s.commit().unwrap();
+    let sql = rec.without_transaction_control();
+    assert!(
+        sql[0].sql.starts_with(r#"INSERT INTO "pet_handler""#),
+        "{sql:?}"
+    );
+    assert!(sql[1].sql.starts_with(r#"INSERT INTO "pet_category""#));
+    assert_eq!(rex.read().unwrap().handler_id, 1);
+    assert_eq!(
+        sql.len(),
+        2,
+        "no UPDATE after the INSERT: the key was filled before it"
+    );
+}
+
+mod kennel {
+    use orm::prelude::*;
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(pets = Pet, backref = "handler"))]
+    pub struct Handler {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+    }
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(comments = Comment, backref = "pet"))]
+    pub struct Pet {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        #[orm(foreign_key = Handler::id)]
+        pub handler_id: i64,
+    }
+
+    #[derive(Model, Debug, Default)]
+    pub struct Comment {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub text: String,
+        #[orm(foreign_key = Pet::id)]
+        pub pet_id: i64,
+    }
+
+    pub fn db(handlers: usize, pets: usize, comments: usize) -> Database {
+        let db = Database::builder()
+            .model::<Comment>()
+            .open("sqlite://")
+            .unwrap();
+        db.create_all().unwrap();
+        let s = db.session();
+        for h in 0..handlers {
+            let handler = s
+                .add(Handler {
+                    name: format!("h{h}"),
+                    ..Default::default()
+                })
+                .unwrap();
+            for p in 0..pets {
+                let pet = Obj::new(Pet {
+                    name: format!("h{h}p{p}"),
+                    ..Default::default()
+                });
+                handler.append(Handler::pets, &pet).unwrap();
+                for c in 0..comments {
+                    let comment = Obj::new(Comment {
+                        text: format!("c{c}"),
+                        ..Default::default()
+                    });
+                    pet.append(Pet::comments, &comment).unwrap();
+                }
+            }
+        }
+        s.commit().unwrap();
+        db
+    }
+}
+
+#[test]
+fn selectin_loads_100_handlers_with_10_pets_each_in_exactly_2_queries() {
+    use kennel::{Handler, Pet};
+    let db = kennel::db(100, 10, 0);
+    let s = db.session();
+    let rec = db.record();
+    let handlers = s
+        .query::<Handler>()
+        .load(selectin(Handler::pets))
+        .all()
+        .unwrap();
+    assert_eq!(handlers.len(), 100);
+    let mut total = 0;
+    for h in &handlers {
+        let pets = h.related(Handler::pets).unwrap();
+        assert_eq!(pets.len(), 10);
+        for p in &pets {
+            assert!(p.related(Pet::handler).unwrap().unwrap() == *h);
+        }
+        total += pets.len();
+    }
+    assert_eq!(total, 1000);
+    assert_eq!(rec.queries().len(), 2, "{:?}", rec.sql());
+    assert_eq!(rec.len(), 2, "and nothing else ran");
+}
+
+#[test]
+fn lazy_loading_the_same_graph_runs_1_plus_100_queries() {
+    use kennel::Handler;
+    let db = kennel::db(100, 10, 0);
+    let s = db.session();
+    let rec = db.record();
+    let handlers = s.query::<Handler>().all().unwrap();
+    for h in &handlers {
+        assert_eq!(h.related(Handler::pets).unwrap().len(), 10);
+    }
+    // One query for the handlers, then one per handler on first access:
+    // the N+1 pattern selectin loading removes.
+    assert_eq!(rec.queries().len(), 1 + 100);
+    // Loaded collections are cached on the objects: no more queries.
+    for h in &handlers {
+        h.related(Handler::pets).unwrap();
+    }
+    assert_eq!(rec.queries().len(), 1 + 100);
+}
+
+#[test]
+fn nested_selectin_loads_one_query_per_level() {
+    use kennel::{Comment, Handler, Pet};
+    let db = kennel::db(5, 4, 3);
+    let s = db.session();
+    let rec = db.record();
+    let handlers = s
+        .query::<Handler>()
+        .load(selectin(Handler::pets).then(selectin(Pet::comments)))
+        .all()
+        .unwrap();
+    let mut comments = 0;
+    for h in &handlers {
+        for p in h.related(Handler::pets).unwrap() {
+            for c in p.related(Pet::comments).unwrap() {
+                assert!(c.related(Comment::pet).unwrap().unwrap() == p);
+                comments += 1;
+            }
+        }
+    }
+    assert_eq!(comments, 5 * 4 * 3);
+    assert_eq!(rec.queries().len(), 3, "{:?}", rec.sql());
+}
+
+#[test]
+fn joined_loading_fetches_parents_in_the_same_query() {
+    use kennel::{Handler, Pet};
+    let db = kennel::db(3, 2, 0);
+    let s = db.session();
+    let rec = db.record();
+    let pets = s
+        .query::<Pet>()
+        .load(joined(Pet::handler))
+        .order_by(Pet::id)
+        .all()
+        .unwrap();
+    assert_eq!(pets.len(), 6);
+    let names: Vec<String> = pets
+        .iter()
+        .map(|p| {
+            p.related(Pet::handler)
+                .unwrap()
+                .unwrap()
+                .read()
+                .unwrap()
+                .name
+                .clone()
+        })
+        .collect();
+    assert_eq!(names, ["h0", "h0", "h1", "h1", "h2", "h2"]);
+    assert_eq!(rec.queries().len(), 1, "{:?}", rec.sql());
+    assert!(rec.sql()[0].contains("LEFT OUTER JOIN \"handler\" AS \"orm_j0\""));
+    // Parents are shared: one object per handler row.
+    let a = pets[0].related(Pet::handler).unwrap().unwrap();
+    let b = pets[1].related(Pet::handler).unwrap().unwrap();
+    assert!(a == b);
+    assert!(s.get::<Handler>(1).unwrap().unwrap() == a);
+}
+
+#[test]
+fn many_to_one_lazy_loads_use_the_identity_map() {
+    use kennel::{Handler, Pet};
+    let db = kennel::db(1, 3, 0);
+    let s = db.session();
+    let handler = s.get::<Handler>(1).unwrap().unwrap();
+    let pets = s.query::<Pet>().all().unwrap();
+    let rec = db.record();
+    for p in &pets {
+        assert!(p.related(Pet::handler).unwrap().unwrap() == handler);
+    }
+    // Three lookups of a parent by key: each a query here (a one-row SELECT),
+    // all returning the object the session already had.
+    assert!(rec.queries().len() <= 3);
+}
+
+#[test]
+fn filtering_through_a_join() {
+    use kennel::{Handler, Pet};
+    let db = kennel::db(3, 2, 0);
+    let s = db.session();
+    let found = s
+        .query::<Handler>()
+        .join(Handler::pets)
+        .filter(Pet::name.eq("h1p0") | Pet::name.eq("h1p1"))
+        .all()
+        .unwrap();
+    assert_eq!(found.len(), 1, "two matching pets, one handler");
+    assert_eq!(found[0].read().unwrap().name, "h1");
+    let pets = s
+        .query::<Pet>()
+        .join(Pet::handler)
+        .filter(Handler::name.eq("h2"))
+        .order_by(Pet::name)
+        .all()
+        .unwrap();
+    assert_eq!(pets.len(), 2);
+}
+
+#[test]
+fn in_memory_sync_both_ways() {
+    let db = pets_db();
+    let s = db.session();
+    let sam = s
+        .add(PetHandler {
+            handler_name: "Sam".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let kim = s
+        .add(PetHandler {
+            handler_name: "Kim".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    s.commit().unwrap();
+    assert!(sam.related(PetHandler::pet_category).unwrap().is_empty());
+    assert!(kim.related(PetHandler::pet_category).unwrap().is_empty());
+
+    // Appending to the collection sets the child's reference.
+    let rex = pet("Rex", "dog");
+    sam.append(PetHandler::pet_category, &rex).unwrap();
+    assert!(rex.related(PetCategory::pet_handler).unwrap().unwrap() == sam);
+
+    // Setting the reference moves it between the loaded collections.
+    rex.set_related(PetCategory::pet_handler, Some(&kim))
+        .unwrap();
+    assert!(sam.related(PetHandler::pet_category).unwrap().is_empty());
+    assert!(kim.related(PetHandler::pet_category).unwrap()[0] == rex);
+
+    // Appending to another parent's collection moves it too.
+    sam.append(PetHandler::pet_category, &rex).unwrap();
+    assert!(kim.related(PetHandler::pet_category).unwrap().is_empty());
+    assert!(rex.related(PetCategory::pet_handler).unwrap().unwrap() == sam);
+    s.commit().unwrap();
+    assert_eq!(
+        rex.read().unwrap().handler_id,
+        sam.read().unwrap().handler_id
+    );
+
+    // And it all holds in the database.
+    let s2 = db.session();
+    let sam2 = s2
+        .get::<PetHandler>(sam.read().unwrap().handler_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(sam2.related(PetHandler::pet_category).unwrap().len(), 1);
+}
+
+mod shop {
+    use orm::prelude::*;
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(orders = Order, backref = "customer", cascade = "all, delete-orphan"))]
+    pub struct Customer {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+    }
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(lines = Line, backref = "order", cascade = "all"))]
+    pub struct Order {
+        #[orm(primary_key)]
+        pub id: i64,
+        #[orm(foreign_key = Customer::id)]
+        pub customer_id: i64,
+        pub total: i64,
+    }
+
+    #[derive(Model, Debug, Default)]
+    pub struct Line {
+        #[orm(primary_key)]
+        pub id: i64,
+        #[orm(foreign_key = Order::id)]
+        pub order_id: i64,
+        pub sku: String,
+    }
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(notes = Note, backref = "author"))]
+    pub struct Writer {
+        #[orm(primary_key)]
+        pub id: i64,
+    }
+
+    #[derive(Model, Debug, Default)]
+    pub struct Note {
+        #[orm(primary_key)]
+        pub id: i64,
+        #[orm(foreign_key = Writer::id)]
+        pub writer_id: Option<i64>,
+    }
+}
+
+fn shop_db() -> Database {
+    let db = Database::builder()
+        .model::<shop::Line>()
+        .model::<shop::Note>()
+        .open("sqlite://")
+        .unwrap();
+    db.create_all().unwrap();
+    db
+}
+
+#[test]
+fn save_update_cascade_adds_new_children_with_their_parent() {
+    use shop::{Customer, Line, Order};
+    let db = shop_db();
+    let s = db.session();
+    // A whole graph built in memory, then one add for the root.
+    let ann = Obj::new(Customer {
+        name: "Ann".into(),
+        ..Default::default()
+    });
+    let order = Obj::new(Order {
+        total: 30,
+        ..Default::default()
+    });
+    ann.append(Customer::orders, &order).unwrap();
+    for sku in ["a", "b"] {
+        order
+            .append(
+                Order::lines,
+                &Obj::new(Line {
+                    sku: sku.into(),
+                    ..Default::default()
+                }),
+            )
+            .unwrap();
+    }
+    assert_eq!(order.state(), ObjState::Transient);
+    s.add(&ann).unwrap();
+    assert_eq!(order.state(), ObjState::Pending);
+    s.commit().unwrap();
+    assert_eq!(s.query::<Line>().count().unwrap(), 2);
+    let lines = s.query::<Line>().all_detached().unwrap();
+    assert!(lines.iter().all(|l| l.order_id == order.read().unwrap().id));
+    assert_eq!(order.read().unwrap().customer_id, ann.read().unwrap().id);
+}
+
+#[test]
+fn delete_cascade_deletes_children_child_first() {
+    use shop::{Customer, Line, Order};
+    let db = shop_db();
+    let s = db.session();
+    let ann = s
+        .add(Customer {
+            name: "Ann".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let order = Obj::new(Order::default());
+    ann.append(Customer::orders, &order).unwrap();
+    order
+        .append(Order::lines, &Obj::new(Line::default()))
+        .unwrap();
+    s.commit().unwrap();
+
+    let s2 = db.session();
+    let ann2 = s2.get::<Customer>(1).unwrap().unwrap();
+    let rec = db.record();
+    s2.delete(&ann2).unwrap();
+    s2.commit().unwrap();
+    let deletes: Vec<String> = rec
+        .without_transaction_control()
+        .into_iter()
+        .map(|s| s.sql)
+        .filter(|s| s.starts_with("DELETE"))
+        .collect();
+    assert_eq!(
+        deletes,
+        [
+            r#"DELETE FROM "line" WHERE "line"."id" = ?"#,
+            r#"DELETE FROM "order" WHERE "order"."id" = ?"#,
+            r#"DELETE FROM "customer" WHERE "customer"."id" = ?"#,
+        ]
+    );
+    for count in [
+        s2.query::<Customer>().count().unwrap(),
+        s2.query::<Order>().count().unwrap(),
+        s2.query::<Line>().count().unwrap(),
+    ] {
+        assert_eq!(count, 0);
+    }
+}
+
+#[test]
+fn delete_orphan_deletes_a_child_removed_from_its_parent() {
+    use shop::{Customer, Order};
+    let db = shop_db();
+    let s = db.session();
+    let ann = s.add(Customer::default()).unwrap();
+    let keep = Obj::new(Order {
+        total: 1,
+        ..Default::default()
+    });
+    let drop_me = Obj::new(Order {
+        total: 2,
+        ..Default::default()
+    });
+    ann.append(Customer::orders, &keep).unwrap();
+    ann.append(Customer::orders, &drop_me).unwrap();
+    s.commit().unwrap();
+    ann.remove(Customer::orders, &drop_me).unwrap();
+    assert_eq!(drop_me.state(), ObjState::Deleted);
+    s.commit().unwrap();
+    let left = s.query::<Order>().all_detached().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].total, 1);
+    assert_eq!(ann.related(Customer::orders).unwrap().len(), 1);
+}
+
+#[test]
+fn without_delete_cascade_children_are_detached_from_a_deleted_parent() {
+    use shop::{Note, Writer};
+    let db = shop_db();
+    let s = db.session();
+    let w = s.add(Writer::default()).unwrap();
+    let n = Obj::new(Note::default());
+    w.append(Writer::notes, &n).unwrap();
+    s.commit().unwrap();
+    assert_eq!(n.read().unwrap().writer_id, Some(1));
+    s.delete(&w).unwrap();
+    s.commit().unwrap();
+    // SQLAlchemy's default: the child stays, its key is set to NULL.
+    assert_eq!(n.read().unwrap().writer_id, None);
+    assert_eq!(
+        s.query::<Note>()
+            .filter(Note::writer_id.is_null())
+            .count()
+            .unwrap(),
+        1
+    );
+}
+
+#[test]
+fn a_required_foreign_key_blocks_deleting_the_parent_with_a_typed_error() {
+    let db = pets_db();
+    let s = db.session();
+    let sam = s
+        .add(PetHandler {
+            handler_name: "Sam".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    sam.append(PetHandler::pet_category, &pet("Rex", "dog"))
+        .unwrap();
+    s.commit().unwrap();
+    s.delete(&sam).unwrap();
+    let err = s.commit().unwrap_err();
+    assert_eq!(err.constraint_kind(), Some(orm::ConstraintKind::NotNull));
+    assert!(
+        matches!(&err, orm::Error::Constraint { model: Some("PetCategory"), columns, .. } if columns == &["handler_id"])
+    );
+    assert_eq!(
+        db.session().query::<PetCategory>().count().unwrap(),
+        1,
+        "nothing was lost"
+    );
+    assert_eq!(db.session().query::<PetHandler>().count().unwrap(), 1);
+    // The failed change is still pending in this session; rollback drops it.
+    assert_eq!(sam.state(), ObjState::Deleted);
+    s.rollback().unwrap();
+    assert_eq!(sam.state(), ObjState::Persistent);
+    assert_eq!(s.query::<PetCategory>().count().unwrap(), 1);
+}
+
+mod blog {
+    use orm::prelude::*;
+
+    #[derive(Model, Debug, Default)]
+    #[orm(many_to_many(tags = Tag, secondary = PostTag, backref = "posts"))]
+    pub struct Post {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub title: String,
+    }
+
+    #[derive(Model, Debug, Default)]
+    pub struct Tag {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+    }
+
+    #[derive(Model, Debug, Default)]
+    pub struct PostTag {
+        #[orm(primary_key, foreign_key = Post::id)]
+        pub post_id: i64,
+        #[orm(primary_key, foreign_key = Tag::id)]
+        pub tag_id: i64,
+    }
+}
+
+#[test]
+fn many_to_many_add_and_remove() {
+    use blog::{Post, PostTag, Tag};
+    let db = Database::builder()
+        .model::<Post>()
+        .open("sqlite://")
+        .unwrap();
+    db.create_all().unwrap();
+    let s = db.session();
+    let post = s
+        .add(Post {
+            title: "Hello".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let rust = Obj::new(Tag {
+        name: "rust".into(),
+        ..Default::default()
+    });
+    let orm_tag = Obj::new(Tag {
+        name: "orm".into(),
+        ..Default::default()
+    });
+    post.append(Post::tags, &rust).unwrap();
+    post.append(Post::tags, &orm_tag).unwrap();
+    // The other end is in sync in memory.
+    assert!(rust.related(Tag::posts).unwrap()[0] == post);
+    s.commit().unwrap();
+    assert_eq!(s.query::<PostTag>().count().unwrap(), 2);
+
+    // From a new session, navigate both ways, then remove one link.
+    let s2 = db.session();
+    let post2 = s2.get::<Post>(1).unwrap().unwrap();
+    let tags: Vec<String> = post2
+        .related(Post::tags)
+        .unwrap()
+        .iter()
+        .map(|t| t.read().unwrap().name.clone())
+        .collect();
+    assert_eq!(tags, ["rust", "orm"]);
+    let rust2 = s2
+        .query::<Tag>()
+        .filter(Tag::name.eq("rust"))
+        .one()
+        .unwrap();
+    assert!(rust2.related(Tag::posts).unwrap()[0] == post2);
+    post2.remove(Post::tags, &rust2).unwrap();
+    assert!(rust2.related(Tag::posts).unwrap().is_empty());
+    s2.commit().unwrap();
+    assert_eq!(s2.query::<PostTag>().count().unwrap(), 1);
+    assert_eq!(
+        s2.query::<Tag>().count().unwrap(),
+        2,
+        "removing a link keeps the tag"
+    );
+
+    // Adding from the backref end writes the same association table.
+    let post3 = s2
+        .add(Post {
+            title: "Second".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    rust2.append(Tag::posts, &post3).unwrap();
+    s2.commit().unwrap();
+    assert_eq!(s2.query::<PostTag>().count().unwrap(), 2);
+    // Deleting a post deletes its links first.
+    s2.delete(&post3).unwrap();
+    s2.commit().unwrap();
+    assert_eq!(s2.query::<PostTag>().count().unwrap(), 1);
+    // Eager loading of many-to-many: one query for all posts' tags.
+    let s3 = db.session();
+    let rec = db.record();
+    let posts = s3.query::<Post>().load(selectin(Post::tags)).all().unwrap();
+    assert_eq!(posts[0].related(Post::tags).unwrap().len(), 1);
+    assert_eq!(rec.queries().len(), 2);
+}
+
+mod people {
+    use orm::prelude::*;
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_one(profile = Profile, backref = "user"))]
+    pub struct User {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+    }
+
+    #[derive(Model, Debug, Default)]
+    pub struct Profile {
+        #[orm(primary_key)]
+        pub id: i64,
+        #[orm(foreign_key = User::id, unique)]
+        pub user_id: Option<i64>,
+        pub bio: String,
+    }
+}
+
+#[test]
+fn one_to_one_is_a_single_object() {
+    use people::{Profile, User};
+    let db = Database::builder()
+        .model::<User>()
+        .open("sqlite://")
+        .unwrap();
+    db.create_all().unwrap();
+    let s = db.session();
+    let ann = s
+        .add(User {
+            name: "Ann".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(ann.related(User::profile).unwrap().is_none());
+    let first = Obj::new(Profile {
+        bio: "first".into(),
+        ..Default::default()
+    });
+    ann.set_related(User::profile, Some(&first)).unwrap();
+    assert!(first.related(Profile::user).unwrap().unwrap() == ann);
+    s.commit().unwrap();
+    assert_eq!(first.read().unwrap().user_id, Some(1));
+
+    // Replacing it detaches the previous profile (its key becomes NULL).
+    let second = Obj::new(Profile {
+        bio: "second".into(),
+        ..Default::default()
+    });
+    ann.set_related(User::profile, Some(&second)).unwrap();
+    assert!(first.related(Profile::user).unwrap().is_none());
+    s.commit().unwrap();
+    assert_eq!(first.read().unwrap().user_id, None);
+    assert_eq!(second.read().unwrap().user_id, Some(1));
+
+    let s2 = db.session();
+    let ann2 = s2.get::<User>(1).unwrap().unwrap();
+    let profile: Option<Obj<Profile>> = ann2.related(User::profile).unwrap();
+    assert_eq!(profile.unwrap().read().unwrap().bio, "second");
+}
+
+mod org {
+    use orm::prelude::*;
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(reports = Employee, backref = "manager"))]
+    pub struct Employee {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        #[orm(foreign_key = Employee::id)]
+        pub manager_id: Option<i64>,
+    }
+}
+
+#[test]
+fn self_referential_relationships() {
+    use org::Employee;
+    let db = Database::builder()
+        .model::<Employee>()
+        .open("sqlite://")
+        .unwrap();
+    db.create_all().unwrap();
+    let s = db.session();
+    // Reports added before their manager, all new in one flush.
+    let dev = s
+        .add(Employee {
+            name: "dev".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let lead = s
+        .add(Employee {
+            name: "lead".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let boss = s
+        .add(Employee {
+            name: "boss".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    lead.append(Employee::reports, &dev).unwrap();
+    dev.write().unwrap(); // touching the child does not change the plan
+    boss.append(Employee::reports, &lead).unwrap();
+    let rec = db.record();
+    s.commit().unwrap();
+    let inserted: Vec<String> = rec
+        .statements()
+        .iter()
+        .skip(1)
+        .take(3)
+        .map(|s| format!("{:?}", s.params[0]))
+        .collect();
+    assert_eq!(
+        inserted,
+        ["Text(\"boss\")", "Text(\"lead\")", "Text(\"dev\")"],
+        "managers first"
+    );
+    assert_eq!(
+        dev.read().unwrap().manager_id,
+        Some(lead.read().unwrap().id)
+    );
+    assert_eq!(
+        lead.read().unwrap().manager_id,
+        Some(boss.read().unwrap().id)
+    );
+    assert_eq!(boss.read().unwrap().manager_id, None);
+
+    let s2 = db.session();
+    let dev2 = s2
+        .query::<Employee>()
+        .filter(Employee::name.eq("dev"))
+        .one()
+        .unwrap();
+    let chain: Vec<String> = {
+        let mut names = Vec::new();
+        let mut cur = dev2.related(Employee::manager).unwrap();
+        while let Some(m) = cur {
+            names.push(m.read().unwrap().name.clone());
+            cur = m.related(Employee::manager).unwrap();
+        }
+        names
+    };
+    assert_eq!(chain, ["lead", "boss"]);
+
+    // Two new employees managing each other cannot be ordered: refused.
+    let a = s
+        .add(Employee {
+            name: "a".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let b = s
+        .add(Employee {
+            name: "b".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    a.set_related(Employee::manager, Some(&b)).unwrap();
+    b.set_related(Employee::manager, Some(&a)).unwrap();
+    let err = s.commit().unwrap_err();
+    assert!(
+        matches!(err, orm::Error::Schema(ref m) if m.contains("cycle")),
+        "{err:?}"
+    );
+    assert_eq!(a.state(), ObjState::Pending);
+    // Break the cycle and retry: it commits.
+    b.set_related(Employee::manager, None).unwrap();
+    s.commit().unwrap();
+    assert_eq!(a.read().unwrap().manager_id, Some(b.read().unwrap().id));
+}
+
+#[test]
+fn relationships_of_detached_objects_are_a_typed_error() {
+    use kennel::Handler;
+    let db = kennel::db(1, 1, 0);
+    let s = db.session();
+    let h = s.get::<Handler>(1).unwrap().unwrap();
+    drop(s);
+    assert!(matches!(
+        h.related(Handler::pets),
+        Err(orm::Error::Detached { .. })
+    ));
+}
+
+#[test]
+fn objects_of_two_sessions_cannot_be_linked() {
+    use kennel::{Handler, Pet};
+    let db = kennel::db(1, 1, 0);
+    let s1 = db.session();
+    let s2 = db.session();
+    let h = s1.get::<Handler>(1).unwrap().unwrap();
+    let p = s2.get::<Pet>(1).unwrap().unwrap();
+    assert!(matches!(
+        h.append(Handler::pets, &p),
+        Err(orm::Error::WrongSession { .. })
+    ));
+}
+
+mod bad_links {
+    use orm::prelude::*;
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(things = Thing))]
+    pub struct Owner {
+        #[orm(primary_key)]
+        pub id: i64,
+    }
+
+    /// No foreign key to Owner at all.
+    #[derive(Model, Debug, Default)]
+    pub struct Thing {
+        #[orm(primary_key)]
+        pub id: i64,
+    }
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(transfers = Transfer))]
+    pub struct Account {
+        #[orm(primary_key)]
+        pub id: i64,
+    }
+
+    /// Two foreign keys to Account, and no choice made.
+    #[derive(Model, Debug, Default)]
+    pub struct Transfer {
+        #[orm(primary_key)]
+        pub id: i64,
+        #[orm(foreign_key = Account::id)]
+        pub from_id: i64,
+        #[orm(foreign_key = Account::id)]
+        pub to_id: i64,
+    }
+}
+
+#[test]
+fn missing_or_ambiguous_foreign_keys_are_schema_errors_at_open() {
+    let err = Database::builder()
+        .model::<bad_links::Owner>()
+        .open("sqlite://")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("has no foreign key to `owner`"),
+        "{err}"
+    );
+    let err = Database::builder()
+        .model::<bad_links::Account>()
+        .open("sqlite://")
+        .unwrap_err();
+    assert!(err.to_string().contains("several foreign keys"), "{err}");
+}
+
+#[test]
+fn lazy_selectin_in_the_model_loads_with_every_query() {
+    mod eager {
+        use orm::prelude::*;
+
+        #[derive(Model, Debug, Default)]
+        #[orm(has_many(items = Item, backref = "list", lazy = "selectin"))]
+        pub struct List {
+            #[orm(primary_key)]
+            pub id: i64,
+        }
+
+        #[derive(Model, Debug, Default)]
+        pub struct Item {
+            #[orm(primary_key)]
+            pub id: i64,
+            #[orm(foreign_key = List::id)]
+            pub list_id: i64,
+        }
+    }
+    use eager::{Item, List};
+    let db = Database::builder()
+        .model::<List>()
+        .open("sqlite://")
+        .unwrap();
+    db.create_all().unwrap();
+    let s = db.session();
+    for _ in 0..3 {
+        let l = s.add(List::default()).unwrap();
+        l.append(List::items, &Obj::new(Item::default())).unwrap();
+    }
+    s.commit().unwrap();
+    let s2 = db.session();
+    let rec = db.record();
+    let lists = s2.query::<List>().all().unwrap();
+    for l in &lists {
+        assert_eq!(l.related(List::items).unwrap().len(), 1);
+    }
+    assert_eq!(rec.queries().len(), 2);
+}
+
+#[test]
+fn rollback_forgets_relationship_changes() {
+    use kennel::{Handler, Pet};
+    let db = kennel::db(2, 1, 0);
+    let s = db.session();
+    let h1 = s.get::<Handler>(1).unwrap().unwrap();
+    let h2 = s.get::<Handler>(2).unwrap().unwrap();
+    let p = s.get::<Pet>(1).unwrap().unwrap();
+    p.set_related(Pet::handler, Some(&h2)).unwrap();
+    s.rollback().unwrap();
+    s.commit().unwrap();
+    assert!(p.related(Pet::handler).unwrap().unwrap() == h1);
+    assert_eq!(h2.related(Handler::pets).unwrap().len(), 1);
+}
