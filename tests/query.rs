@@ -60,13 +60,15 @@ fn i(n: i64) -> Value {
 }
 
 /// `(construct, condition, WHERE clause, params, names matched in id order)`.
-fn filter_cases() -> Vec<(
+type FilterCase = (
     &'static str,
     Condition,
     &'static str,
     Vec<Value>,
     Vec<&'static str>,
-)> {
+);
+
+fn filter_cases() -> Vec<FilterCase> {
     vec![
         (
             "eq",
