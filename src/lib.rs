@@ -1,13 +1,23 @@
-//! # orm
+//! # orm: the Flask-SQLAlchemy experience in Rust
 //!
-//! A synchronous, embeddable ORM for SQLite with what Flask-SQLAlchemy gives
-//! Python developers: one plain struct per table, `create_all`, a session
-//! with an identity map and a unit of work, typed queries, and
-//! relationships with backrefs.
+//! A synchronous, embeddable ORM for SQLite: one plain struct per table,
+//! `create_all`, a session with an identity map and a unit of work, typed
+//! queries, and relationships with backrefs. This guide walks the two
+//! Flask-SQLAlchemy tutorials the crate was designed from; every example
+//! runs as a test.
+//!
+//! ## 1. Models
+//!
+//! A model is a plain struct with `#[derive(Model)]`. `Option<T>` means
+//! nullable; attributes add what `db.Column(...)` arguments add in Python.
 //!
 //! ```
 //! use orm::prelude::*;
 //!
+//! // class User(db.Model):
+//! //     id = db.Column(db.Integer, primary_key=True)
+//! //     username = db.Column(db.String(50), unique=True, nullable=False)
+//! //     email = db.Column(db.String(120), unique=True, nullable=False)
 //! #[derive(Model, Debug, Default)]
 //! struct User {
 //!     #[orm(primary_key)]
@@ -18,26 +28,189 @@
 //!     email: String,
 //! }
 //!
+//! assert_eq!(User::table().name, "user"); // Flask-SQLAlchemy's naming rule
+//! ```
+//!
+//! | attribute | on | meaning |
+//! |---|---|---|
+//! | `primary_key` | field | part of the primary key; one INTEGER key is SQLite's rowid, filled at flush when it is 0 |
+//! | `max_length = 50` | `String` field | `VARCHAR(50)` |
+//! | `unique`, `index` | field | UNIQUE constraint, index (`ix_<table>_<column>`) |
+//! | `default = 0` | field | `DEFAULT` in the DDL, for rows written by other programs |
+//! | `column = "name"` | field | another column name |
+//! | `foreign_key = Parent::id` | field | a foreign key, type-checked at compile time (or `"table.column"`) |
+//! | `on_delete = "cascade"` | field | `ON DELETE` (also `"set null"`, `"restrict"`, ...) |
+//! | `skip` | field | not a column (filled with `Default` when loading) |
+//! | `table = "users"` | struct | another table name |
+//! | `has_many(pets = Pet, backref = "owner")` | struct | one-to-many, plus the reverse accessor on `Pet` |
+//! | `has_one(..)`, `belongs_to(..)`, `many_to_many(tags = Tag, secondary = PostTag)` | struct | other relationships |
+//! | `index(a, b)`, `unique(a, b)` | struct | multi-column index / UNIQUE index |
+//!
+//! Mistakes are compile errors that point at the attribute and say what to
+//! write instead.
+//!
+//! ## 2. A database and its tables
+//!
+//! [`Database`] is a pool of connections plus the registered models. URLs
+//! take SQLAlchemy's forms: `sqlite:///app.db` (relative), `sqlite:////abs.db`,
+//! and `sqlite://` for a private in-memory database.
+//!
+//! ```
+//! # use orm::prelude::*;
+//! # #[derive(Model, Debug, Default)]
+//! # struct User { #[orm(primary_key)] id: i64, #[orm(max_length = 50, unique)] username: String }
 //! # fn main() -> orm::Result<()> {
 //! let db = Database::builder().model::<User>().open("sqlite://")?;
-//! db.create_all()?;
+//! db.create_all()?; // CREATE TABLE IF NOT EXISTS, parents before children
+//! # Ok(()) }
+//! ```
 //!
+//! ## 3. The session: add, commit, query, change, delete
+//!
+//! [`Session`] is `db.session`: it tracks objects and writes their changes
+//! in one transaction at [`commit`](Session::commit). [`Session::add`]
+//! returns an [`Obj`], a shared handle to the tracked object; read it with
+//! [`Obj::read`] and change it with [`Obj::write`].
+//!
+//! ```
+//! # use orm::prelude::*;
+//! # #[derive(Model, Debug, Default)]
+//! # struct User { #[orm(primary_key)] id: i64, #[orm(max_length = 50, unique)] username: String, #[orm(max_length = 120, unique)] email: String }
+//! # fn main() -> orm::Result<()> {
+//! # let db = Database::builder().model::<User>().open("sqlite://")?;
+//! # db.create_all()?;
 //! let session = db.session();
+//!
+//! // new_user = User(username='john', email='john@example.com')
+//! // db.session.add(new_user); db.session.commit()
 //! let john = session.add(User {
 //!     username: "john".into(),
 //!     email: "john@example.com".into(),
 //!     ..Default::default()
 //! })?;
 //! session.commit()?;
-//! assert_eq!(john.read()?.id, 1);
+//! assert_eq!(john.read()?.id, 1); // the generated key, written back
 //!
-//! let found = session.query::<User>().filter(User::username.eq("john")).one()?;
-//! assert!(found == john); // the identity map: one object per row
+//! // users = User.query.all()
+//! let users = User::query(&session).all()?;
+//! assert!(users[0] == john); // identity map: the same object, not a copy
+//!
+//! // user = User.query.get(1); user.username = 'new_username'; db.session.commit()
+//! let user = User::query(&session).get(1)?.unwrap();
+//! user.write()?.username = "new_username".into();
+//! session.commit()?; // UPDATE "user" SET "username" = ? WHERE "user"."id" = ?
+//!
+//! // db.session.delete(user); db.session.commit()
+//! session.delete(&user)?;
+//! session.commit()?;
+//! assert_eq!(User::query(&session).count()?, 0);
 //! # Ok(()) }
 //! ```
 //!
-//! The full guide lives in the `orm-core` crate's documentation, re-exported
-//! here.
+//! If a flush fails (a unique violation, a busy database), it is rolled back
+//! and every object is exactly as before, so you can fix it and retry;
+//! errors are typed ([`Error`]) and name the model and columns.
+//!
+//! ## 4. Queries
+//!
+//! The derive gives each model typed column handles (`User::username`), so
+//! comparing a column with a value of another type does not compile. Every
+//! value is a bound parameter.
+//!
+//! ```
+//! # use orm::prelude::*;
+//! # #[derive(Model, Debug, Default)]
+//! # struct User { #[orm(primary_key)] id: i64, username: String, age: i64 }
+//! # fn main() -> orm::Result<()> {
+//! # let db = Database::builder().model::<User>().open("sqlite://")?;
+//! # db.create_all()?;
+//! # let session = db.session();
+//! # for (n, a) in [("ann", 31), ("bob", 17)] { session.add(User { username: n.into(), age: a, ..Default::default() })?; }
+//! let adults = session
+//!     .query::<User>()
+//!     .filter(User::age.ge(18) & User::username.starts_with("a"))
+//!     .order_by(User::username.desc())
+//!     .all()?;
+//! assert_eq!(adults.len(), 1);
+//!
+//! let page = session.query::<User>().order_by(User::id).paginate(1, 20)?;
+//! assert_eq!((page.total, page.pages()), (2, 1));
+//!
+//! let oldest = session.query::<User>().aggregate(User::age.max())?;
+//! assert_eq!(oldest, Some(31));
+//!
+//! // A column named at run time (a search form, a ?sort= parameter) is
+//! // looked up, never spliced into SQL.
+//! let by_name = session.query::<User>().filter_by("username", "bob")?.one()?;
+//! assert_eq!(by_name.read()?.age, 17);
+//! # Ok(()) }
+//! ```
+//!
+//! ## 5. Relationships
+//!
+//! ```
+//! use orm::prelude::*;
+//! use orm::relation::selectin;
+//!
+//! // pet_category = db.relationship('PetCategory', backref='pet_handler', lazy=True)
+//! #[derive(Model, Debug, Default)]
+//! #[orm(has_many(pet_category = PetCategory, backref = "pet_handler"))]
+//! struct PetHandler {
+//!     #[orm(primary_key)]
+//!     handler_id: i64,
+//!     #[orm(max_length = 150)]
+//!     handler_name: String,
+//! }
+//!
+//! #[derive(Model, Debug, Default)]
+//! struct PetCategory {
+//!     #[orm(primary_key)]
+//!     pet_id: i64,
+//!     #[orm(max_length = 100)]
+//!     pet_name: String,
+//!     #[orm(foreign_key = PetHandler::handler_id)]
+//!     handler_id: i64,
+//! }
+//!
+//! # fn main() -> orm::Result<()> {
+//! let db = Database::builder().model::<PetHandler>().open("sqlite://")?;
+//! db.create_all()?;
+//! let session = db.session();
+//! let sam = session.add(PetHandler { handler_name: "Sam".into(), ..Default::default() })?;
+//! let rex = Obj::new(PetCategory { pet_name: "Rex".into(), ..Default::default() });
+//! sam.append(PetHandler::pet_category, &rex)?; // rex joins the session too
+//! session.commit()?;                          // rex.handler_id filled from sam
+//! assert_eq!(rex.read()?.handler_id, sam.read()?.handler_id);
+//!
+//! // Both directions, lazily (one query on first access)...
+//! let handler = rex.related(PetCategory::pet_handler)?.unwrap();
+//! assert_eq!(handler.read()?.handler_name, "Sam");
+//!
+//! // ...or eagerly, one query per level for a whole result. Objects stay
+//! // attached while their session lives; keep it in a variable.
+//! let reader = db.session();
+//! let handlers = reader
+//!     .query::<PetHandler>()
+//!     .load(selectin(PetHandler::pet_category))
+//!     .all()?;
+//! assert_eq!(handlers[0].related(PetHandler::pet_category)?.len(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Where to find things
+//!
+//! - [`Database`], [`DatabaseBuilder`]: opening, settings, `create_all`,
+//!   [`Database::record`] for asserting which statements ran.
+//! - [`Session`]: `add`, `get`, `delete`, `flush`, `commit`, `rollback`,
+//!   `expire`, `refresh`, raw SQL.
+//! - [`Query`], [`query`]: filters, ordering, terminals, pages, aggregates.
+//! - [`relation`]: relationship handles, `related` / `append` / `remove` /
+//!   `set_related`, `selectin` and `joined` loading.
+//! - [`types`]: how Rust types map to columns; [`SqlEnum`] for enums.
+//! - [`Error`]: every failure, with predicates such as
+//!   [`Error::is_not_found`].
+//!
+//! Cargo features: `chrono`, `time`, `uuid`, `json` add column types.
 
 pub use orm_core::*;
 

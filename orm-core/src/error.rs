@@ -9,6 +9,15 @@
 use std::fmt;
 
 /// `Result` with [`Error`] as the default error type.
+///
+/// # Examples
+///
+/// ```
+/// fn open() -> orm::Result<orm::Database> {
+///     orm::Database::open("sqlite://")
+/// }
+/// assert!(open().is_ok());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The kind of constraint a statement violated, read from SQLite's extended

@@ -1,5 +1,8 @@
-//! Core of the `orm` crate. Use it through `orm`: see that crate's
-//! documentation for the guide.
+//! The runtime of the `orm` crate: schema metadata, the SQL writer, typed
+//! queries and the session / unit of work over rusqlite.
+//!
+//! Use it through the `orm` crate (`use orm::prelude::*;`), whose
+//! documentation is the guide; this crate's items are re-exported there.
 #![warn(missing_docs)]
 
 mod conn;

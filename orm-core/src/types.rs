@@ -132,6 +132,14 @@ pub trait ColumnType: Sized {
 }
 
 /// Marker for column types that accept `#[orm(max_length = n)]`.
+///
+/// # Examples
+///
+/// ```
+/// fn text<T: orm::types::TextColumn>() {}
+/// text::<String>();
+/// text::<Option<String>>();
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`max_length` applies to text columns, but `{Self}` is not text",
     label = "not a text type",

@@ -109,6 +109,21 @@ impl Session {
 }
 
 /// `User::query(&session)`: Flask-SQLAlchemy's `User.query`, for every model.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*; // brings ModelQuery into scope
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64 }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let session = db.session();
+/// assert!(User::query(&session).all()?.is_empty());
+/// # Ok(()) }
+/// ```
 pub trait ModelQuery: Model {
     /// Start a query over this model in `session`.
     ///

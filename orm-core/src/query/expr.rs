@@ -647,7 +647,23 @@ impl<M: Model, T> Column<M, Option<T>> {
     }
 }
 
-/// Text columns: LIKE, with and without escaping.
+/// Text columns: LIKE, with and without escaping. In the prelude.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64, email: String }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let s = db.session();
+/// s.add(User { email: "ann@example.com".into(), ..Default::default() })?;
+/// assert_eq!(s.query::<User>().filter(User::email.ends_with("@example.com")).count()?, 1);
+/// # Ok(()) }
+/// ```
 pub trait TextOps: Sized {
     #[doc(hidden)]
     fn text_expr(&self) -> ExprNode;
@@ -769,6 +785,14 @@ impl<M: Model> TextOps for Column<M, Option<String>> {
 
 /// A column type seen through `Option`: `T` and `Option<T>` both have
 /// `Inner = T`. Used by aggregates, which are NULL over no rows.
+///
+/// # Examples
+///
+/// ```
+/// use orm::query::Nullable;
+/// fn inner_of<T: Nullable>() -> &'static str { std::any::type_name::<T::Inner>() }
+/// assert_eq!(inner_of::<Option<i64>>(), inner_of::<i64>());
+/// ```
 pub trait Nullable {
     /// The non-optional type.
     type Inner: ColumnType;
@@ -805,6 +829,14 @@ nullable!(
 nullable!(time::Date, time::PrimitiveDateTime, time::OffsetDateTime);
 
 /// Column types that `sum` and `avg` accept.
+///
+/// # Examples
+///
+/// ```
+/// fn summable<T: orm::query::Numeric>() {}
+/// summable::<i64>();
+/// summable::<f64>();
+/// ```
 pub trait Numeric {}
 macro_rules! numeric {
     ($($t:ty),*) => {$(impl Numeric for $t {})*};
@@ -972,7 +1004,25 @@ impl<T: Nullable> Aggregate<T> {
     }
 }
 
-/// `column = value` for [`Query::update`](crate::Query::update).
+/// `column = value` for [`Query::update`](crate::Query::update), made by
+/// [`Column::set`].
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64, active: bool }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let s = db.session();
+/// s.add(User { active: true, ..Default::default() })?;
+/// let off: orm::query::Assignment<User> = User::active.set(false);
+/// assert_eq!(s.query::<User>().update([off])?, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assignment<M> {
     pub(crate) column: &'static str,

@@ -73,6 +73,19 @@ tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 /// One selectable item: a column or an aggregate.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// use orm::query::{SelectItem, count};
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64 }
+///
+/// fn output<I: SelectItem>(_: I) -> &'static str { std::any::type_name::<I::Output>() }
+/// assert_eq!(output(User::id), "i64");
+/// assert_eq!(output(count()), "i64");
+/// ```
 pub trait SelectItem {
     /// The Rust type of its values.
     type Output: ColumnType;
@@ -96,6 +109,23 @@ impl<T: ColumnType> SelectItem for Aggregate<T> {
 
 /// What [`Query::select`](crate::Query::select) accepts: one item or a
 /// tuple of up to 8.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64, name: String }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let s = db.session();
+/// let one: Vec<i64> = s.query::<User>().select(User::id).all()?;
+/// let two: Vec<(i64, String)> = s.query::<User>().select((User::id, User::name)).all()?;
+/// assert!(one.is_empty() && two.is_empty());
+/// # Ok(()) }
+/// ```
 pub trait SelectList {
     /// The decoded row.
     type Output: FromRow;
@@ -130,6 +160,23 @@ tuple_select!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_select!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 /// A query that returns tuples, made by [`Query::select`](crate::Query::select).
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64, name: String }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// db.create_all()?;
+/// let s = db.session();
+/// s.add(User { name: "ann".into(), ..Default::default() })?;
+/// let q: orm::query::TupleQuery<'_, _> = s.query::<User>().select(User::name);
+/// assert_eq!(q.first()?, Some("ann".to_string()));
+/// # Ok(()) }
+/// ```
 #[must_use = "a query does nothing until a terminal such as .all() runs it"]
 pub struct TupleQuery<'s, L: SelectList> {
     session: &'s Session,

@@ -23,17 +23,29 @@ macro_rules! handle {
             }
 
             /// The relationship declaration behind this handle.
+            ///
+            /// # Examples
+            ///
+            /// See [`HasMany`].
             pub fn def(&self) -> &'static RelationDef {
                 (self.def)()
             }
 
             /// True when this end is the one written in the attribute, false
             /// when it was created by a `backref`.
+            ///
+            /// # Examples
+            ///
+            /// See [`HasMany`].
             pub fn is_declared_side(&self) -> bool {
                 self.declared
             }
 
             /// The accessor name at this end.
+            ///
+            /// # Examples
+            ///
+            /// See [`HasMany`].
             pub fn name(&self) -> &'static str {
                 let def = self.def();
                 if self.declared {
@@ -62,19 +74,117 @@ macro_rules! handle {
 
 handle!(
     /// One-to-many: a parent's list of children (`handler.pets`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(pets = Pet, backref = "owner"))]
+/// struct Person { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+    /// let pets: orm::HasMany<Person, Pet> = Person::pets;
+    /// assert_eq!((pets.name(), pets.is_declared_side()), ("pets", true));
+    /// let owner: orm::BelongsTo<Pet, Person> = Pet::owner; // made by the backref
+    /// assert_eq!((owner.name(), owner.is_declared_side()), ("owner", false));
+    /// assert!(std::ptr::eq(pets.def(), owner.def()));
+    /// ```
     HasMany<P, C>
 );
 handle!(
     /// Many-to-one, or the child end of a one-to-one: a child's parent
     /// (`pet.handler`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(pets = Pet, backref = "owner"))]
+/// struct Person { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Person>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(Person::default())?;
+    /// let rex = Obj::new(Pet::default());
+    /// rex.set_related(Pet::owner, Some(&ann))?; // rex joins ann's session
+    /// s.commit()?;
+    /// assert!(rex.related(Pet::owner)?.unwrap() == ann);
+    /// # Ok(()) }
+    /// ```
     BelongsTo<C, P>
 );
 handle!(
     /// One-to-one from the parent: at most one child (`user.profile`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_one(profile = Profile, backref = "user"))]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Profile { #[orm(primary_key)] id: i64, #[orm(foreign_key = User::id, unique)] user_id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(User::default())?;
+    /// ann.set_related(User::profile, Some(&Obj::new(Profile::default())))?;
+    /// s.commit()?;
+    /// let profile: Option<Obj<Profile>> = ann.related(User::profile)?;
+    /// assert_eq!(profile.unwrap().read()?.user_id, 1);
+    /// # Ok(()) }
+    /// ```
     HasOne<P, C>
 );
 handle!(
     /// Many-to-many through an association table (`post.tags`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(many_to_many(tags = Tag, secondary = PostTag, backref = "posts"))]
+    /// struct Post { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Tag { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct PostTag {
+    ///     #[orm(primary_key, foreign_key = Post::id)] post_id: i64,
+    ///     #[orm(primary_key, foreign_key = Tag::id)] tag_id: i64,
+    /// }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Post>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let post = s.add(Post::default())?;
+    /// let tag = Obj::new(Tag::default());
+    /// post.append(Post::tags, &tag)?;
+    /// s.commit()?;
+    /// assert_eq!(s.query::<PostTag>().count()?, 1);
+    /// assert!(tag.related(Tag::posts)?[0] == post);
+    /// # Ok(()) }
+    /// ```
     ManyToMany<A, B>
 );
 
@@ -86,6 +196,25 @@ use crate::session::obj::ObjInner;
 
 /// A relationship end usable with [`Obj::related`]: one of the handles the
 /// derive creates (`PetHandler::pet_category`, `PetCategory::pet_handler`).
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(pets = Pet, backref = "owner"))]
+/// struct Person { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+/// fn accessor<R: orm::relation::Relation>(r: R) -> &'static str {
+///     std::any::type_name::<R::Output>()
+/// }
+/// assert!(accessor(Person::pets).starts_with("alloc::vec::Vec<"));
+/// assert!(accessor(Pet::owner).starts_with("core::option::Option<"));
+/// ```
 pub trait Relation: Copy {
     /// The model the accessor is on.
     type From: Model;
@@ -100,10 +229,44 @@ pub trait Relation: Copy {
     fn __output(items: Vec<Obj<Self::To>>) -> Self::Output;
 }
 
-/// A relationship end holding a collection ([`HasMany`], [`ManyToMany`]).
+/// A relationship end holding a collection ([`HasMany`], [`ManyToMany`]):
+/// what [`Obj::append`] and [`Obj::remove`] accept.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(pets = Pet, backref = "owner"))]
+/// struct Person { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+/// fn collection<R: orm::relation::CollectionRelation>(_: R) {}
+/// collection(Person::pets);
+/// ```
 pub trait CollectionRelation: Relation {}
 
-/// A relationship end holding at most one object ([`BelongsTo`], [`HasOne`]).
+/// A relationship end holding at most one object ([`BelongsTo`],
+/// [`HasOne`]): what [`Obj::set_related`] accepts.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(pets = Pet, backref = "owner"))]
+/// struct Person { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+/// fn scalar<R: orm::relation::ScalarRelation>(_: R) {}
+/// scalar(Pet::owner);
+/// ```
 pub trait ScalarRelation: Relation {}
 
 macro_rules! relation_impl {

@@ -74,7 +74,23 @@ impl<M, T> Load<M, T> {
     ///
     /// # Examples
     ///
-    /// See [`Load`].
+    /// ```
+    /// use orm::prelude::*;
+    /// use orm::relation::selectin;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(pets = Pet, backref = "owner"))]
+    /// struct Person { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(toys = Toy))]
+    /// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Toy { #[orm(primary_key)] id: i64, #[orm(foreign_key = Pet::id)] pet_id: i64 }
+    ///
+    /// let _two_levels = selectin(Person::pets).then(selectin(Pet::toys));
+    /// ```
     pub fn then<U>(mut self, sub: Load<T, U>) -> Self {
         self.spec.then.push(sub.spec);
         self
@@ -86,7 +102,24 @@ impl<M, T> Load<M, T> {
 ///
 /// # Examples
 ///
-/// See [`Load`].
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(pets = Pet, backref = "owner"))]
+/// struct Person { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<Person>().open("sqlite://")?;
+/// db.create_all()?;
+/// let s = db.session();
+/// let people = s.query::<Person>().load(orm::relation::selectin(Person::pets)).all()?;
+/// assert!(people.is_empty());
+/// # Ok(()) }
+/// ```
 pub fn selectin<R: Relation>(rel: R) -> Load<R::From, R::To> {
     Load {
         spec: LoadSpec {

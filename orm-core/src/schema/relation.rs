@@ -111,7 +111,25 @@ impl Default for Cascade {
     }
 }
 
-/// One relationship declaration.
+/// One relationship declaration, emitted by the derive for each
+/// `has_many` / `has_one` / `belongs_to` / `many_to_many` attribute.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(pets = Pet, backref = "owner"))]
+/// struct Person { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+/// let def = Person::pets.def();
+/// assert_eq!((def.name, def.backref), ("pets", Some("owner")));
+/// assert_eq!(def.kind, orm::schema::RelationKind::HasMany);
+/// ```
 pub struct RelationDef {
     /// Accessor name on the declaring model.
     pub name: &'static str,
@@ -267,6 +285,10 @@ impl fmt::Debug for Side {
 }
 
 /// How a relationship maps onto foreign keys, worked out once.
+///
+/// # Examples
+///
+/// See [`RelationDef::link`].
 #[derive(Debug, Clone)]
 pub struct Link {
     /// The table whose key is referenced (the "one" side).
@@ -285,6 +307,29 @@ pub struct Link {
 }
 
 /// The association-table half of a many-to-many link.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(many_to_many(tags = Tag, secondary = PostTag))]
+/// struct Post { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Tag { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct PostTag {
+///     #[orm(primary_key, foreign_key = Post::id)] post_id: i64,
+///     #[orm(primary_key, foreign_key = Tag::id)] tag_id: i64,
+/// }
+///
+/// let link = Post::tags.def().link().unwrap();
+/// let assoc = link.secondary.as_ref().unwrap();
+/// assert_eq!(assoc.table.name, "post_tag");
+/// ```
 #[derive(Debug, Clone)]
 pub struct SecondaryLink {
     /// The association table.
@@ -301,6 +346,22 @@ pub struct SecondaryLink {
 
 impl RelationDef {
     /// Resolve the foreign key behind this relationship (cached).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(pets = Pet, backref = "owner"))]
+    /// struct Person { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+    /// let link = Person::pets.def().link().unwrap();
+    /// assert_eq!(link.child.columns[link.child_columns[0]].name, "person_id");
+    /// ```
     ///
     /// # Errors
     ///

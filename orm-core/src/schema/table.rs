@@ -255,6 +255,19 @@ impl FkAction {
 }
 
 /// The table a foreign key points at.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// #[derive(Model, Debug, Default)]
+/// struct Author { #[orm(primary_key)] id: i64 }
+/// #[derive(Model, Debug, Default)]
+/// struct Book { #[orm(primary_key)] id: i64, #[orm(foreign_key = Author::id)] author_id: i64 }
+///
+/// let fk = &Book::table().foreign_keys[0];
+/// assert_eq!((fk.target.table_name(), fk.target.columns()), ("author", &["id"][..]));
+/// ```
 #[derive(Clone, Copy)]
 pub enum ForeignTarget {
     /// A model named by a typed path (`PetHandler::handler_id`), checked at
@@ -313,6 +326,23 @@ impl fmt::Debug for ForeignTarget {
 }
 
 /// One foreign key.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// #[derive(Model, Debug, Default)]
+/// struct Author { #[orm(primary_key)] id: i64 }
+/// #[derive(Model, Debug, Default)]
+/// struct Book {
+///     #[orm(primary_key)] id: i64,
+///     #[orm(foreign_key = Author::id, on_delete = "cascade")] author_id: i64,
+/// }
+///
+/// let fk = &Book::table().foreign_keys[0];
+/// assert_eq!(fk.columns, &[1]);
+/// assert_eq!(fk.on_delete, Some(orm::schema::FkAction::Cascade));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ForeignKeyDef {
     /// Indices into the table's columns.
@@ -326,6 +356,18 @@ pub struct ForeignKeyDef {
 }
 
 /// An index over one or more columns.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// #[derive(Model, Debug, Default)]
+/// #[orm(unique(first, last))]
+/// struct Person { #[orm(primary_key)] id: i64, first: String, last: String }
+///
+/// let ix = &Person::table().indexes[0];
+/// assert_eq!((ix.name, ix.columns, ix.unique), ("uq_person_first_last", &[1, 2][..], true));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexDef {
     /// Index name.

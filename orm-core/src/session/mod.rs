@@ -36,6 +36,23 @@ pub use ops::ModelOps;
 
 /// Something [`Session::add`] accepts: a model value, or a handle made with
 /// [`Obj::new`].
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64 }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<User>().open("sqlite://")?;
+/// let s = db.session();
+/// let a = s.add(User::default())?;          // a value
+/// let b = s.add(Obj::new(User::default()))?; // a handle
+/// s.add(&b)?;                               // adding again does nothing
+/// assert!(a != b);
+/// # Ok(()) }
+/// ```
 pub trait Addable {
     /// The model.
     type Model: Model;
