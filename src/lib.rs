@@ -34,7 +34,7 @@
 //! | attribute | on | meaning |
 //! |---|---|---|
 //! | `primary_key` | field | part of the primary key; one INTEGER key is SQLite's rowid, filled at flush when it is 0 |
-//! | `max_length = 50` | `String` field | `VARCHAR(50)` |
+//! | `max_length = 50` | `String` field | `VARCHAR(50)` (SQLite, like SQLAlchemy, does not enforce the length: validate input) |
 //! | `unique`, `index` | field | UNIQUE constraint, index (`ix_<table>_<column>`) |
 //! | `default = 0` | field | `DEFAULT` in the DDL, for rows written by other programs |
 //! | `column = "name"` | field | another column name |

@@ -360,3 +360,17 @@ fn two_models_on_one_table_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("both map table `user`"), "{err}");
 }
+
+#[test]
+fn using_a_model_without_its_table_says_how_to_create_it() {
+    // Registered nowhere, so create_all did not create its table.
+    let db = Database::open("sqlite://").unwrap();
+    db.create_all().unwrap();
+    let s = db.session();
+    let expected = "schema error: table `user` of User does not exist; register the model with Database::builder().model::<User>() and call create_all()";
+    let err = s.query::<users::User>().count().unwrap_err();
+    assert_eq!(err.to_string(), expected);
+    assert_eq!(s.get::<users::User>(1).unwrap_err().to_string(), expected);
+    s.add(users::User::default()).unwrap();
+    assert_eq!(s.commit().unwrap_err().to_string(), expected);
+}

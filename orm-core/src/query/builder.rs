@@ -915,7 +915,9 @@ impl<'s, M: Model> Query<'s, M> {
         let inner = &self.session.inner;
         inner.autoflush()?;
         let w = writer::write(&Statement::Select(select))?;
-        let mut rows: Vec<(T,)> = inner.load_tuples(&w.sql, &w.params, M::table().name)?;
+        let mut rows: Vec<(T,)> = inner
+            .load_tuples(&w.sql, &w.params, M::table().name)
+            .map_err(|e| e.with_table(M::table()))?;
         match rows.pop() {
             Some((v,)) => Ok(v),
             None => Err(Error::NotFound {

@@ -358,7 +358,7 @@ impl RelationDef {
     ///
     /// #[derive(Model, Debug, Default)]
     /// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
-///
+    ///
     /// let link = Person::pets.def().link().unwrap();
     /// assert_eq!(link.child.columns[link.child_columns[0]].name, "person_id");
     /// ```

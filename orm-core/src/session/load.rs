@@ -47,7 +47,7 @@ impl SessionInner {
         params: &[Value],
     ) -> Result<Vec<Obj<M>>> {
         crate::types::check_params(params)?;
-        self.with_conn(|conn| {
+        self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
             for (i, p) in params.iter().enumerate() {
                 stmt.raw_bind_parameter(i + 1, p)
@@ -74,7 +74,7 @@ impl SessionInner {
         joined: &[(crate::schema::Side, usize, &'static crate::schema::TableDef)],
     ) -> Result<Vec<Obj<M>>> {
         crate::types::check_params(params)?;
-        self.with_conn(|conn| {
+        self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
             for (i, p) in params.iter().enumerate() {
                 stmt.raw_bind_parameter(i + 1, p)
@@ -98,7 +98,7 @@ impl SessionInner {
     /// Run a SELECT of `M`'s columns and return plain values, untracked.
     pub(crate) fn load_values<M: Model>(&self, sql: &str, params: &[Value]) -> Result<Vec<M>> {
         crate::types::check_params(params)?;
-        self.with_conn(|conn| {
+        self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
             for (i, p) in params.iter().enumerate() {
                 stmt.raw_bind_parameter(i + 1, p)
@@ -140,7 +140,7 @@ impl SessionInner {
     fn fetch_by_key<M: Model>(&self, key: &M::Key) -> Result<Option<M>> {
         let t = M::table();
         let sql = statements::select_by_key(t);
-        self.with_conn(|conn| {
+        self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
             key.__bind(&mut stmt, 1).map_err(|e| Error::Conversion {
                 table: t.name.to_owned(),
@@ -169,7 +169,7 @@ impl SessionInner {
         }
         let t = M::table();
         let sql = statements::select_by_key(t);
-        self.with_conn(|conn| {
+        self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
             key.__bind(&mut stmt, 1).map_err(|e| Error::Conversion {
                 table: t.name.to_owned(),

@@ -275,6 +275,15 @@ impl SessionInner {
         }
     }
 
+    /// [`with_conn`](Self::with_conn) for a statement on `M`'s table: a
+    /// missing table becomes a schema error naming the fix.
+    pub(crate) fn with_conn_for<M: Model, R>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<R>,
+    ) -> Result<R> {
+        self.with_conn(f).map_err(|e| e.with_table(M::table()))
+    }
+
     /// Give the connection back to the pool (outside a transaction only).
     fn release_conn(&self) {
         if let Ok(mut slot) = self.conn.try_borrow_mut() {

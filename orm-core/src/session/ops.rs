@@ -60,7 +60,7 @@ fn load_erased<M: Model>(
 ) -> Result<Loaded> {
     crate::types::check_params(params)?;
     let width = M::table().columns.len();
-    session.with_conn(|conn| {
+    session.with_conn_for::<M, _>(|conn| {
         let mut stmt = conn.prepare(sql, session.observer(), &|| params.to_vec())?;
         for (i, p) in params.iter().enumerate() {
             stmt.raw_bind_parameter(i + 1, p)
