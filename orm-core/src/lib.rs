@@ -27,6 +27,10 @@ pub use relation::{BelongsTo, HasMany, HasOne, ManyToMany};
 pub use session::{Addable, Obj, ObjState, Session};
 pub use types::ColumnType;
 
+/// The rusqlite version `orm` is built on, for [`Session::with_connection`]
+/// and [`ColumnType`] implementations.
+pub use rusqlite;
+
 /// The names most programs need: `use orm::prelude::*;`.
 pub mod prelude {
     pub use crate::query::{ModelQuery, TextOps};
@@ -34,6 +38,9 @@ pub mod prelude {
         ColumnType, ConstraintKind, Database, Error, Model, Obj, ObjState, Session, SqlEnum,
     };
 }
+
+#[doc(hidden)]
+pub mod __fuzz;
 
 #[doc(hidden)]
 pub mod __private {

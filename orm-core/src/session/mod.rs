@@ -890,6 +890,77 @@ impl Session {
         Ok(())
     }
 
+    /// Open the write transaction now (`BEGIN IMMEDIATE`), before reading.
+    ///
+    /// Reads outside a write transaction each see the latest committed data
+    /// but can interleave with other writers, so a read-modify-write cycle
+    /// (read a counter, add one, commit) can lose an update to another
+    /// session doing the same. After `begin()`, this session holds SQLite's
+    /// write lock until commit or rollback: other writers wait (up to the
+    /// busy timeout), and what it reads cannot change under it. Objects
+    /// already in the session keep their values; refresh them, or use a new
+    /// session, to read the current row. Does nothing if a transaction is
+    /// already open.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Busy`] when another connection holds the write lock for
+    /// longer than the busy timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct Counter { #[orm(primary_key)] id: i64, value: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Counter>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add(Counter::default())?;
+    /// s.commit()?;
+    ///
+    /// let s = db.session();
+    /// s.begin()?; // the write lock first, then read
+    /// let c = s.get_or_not_found::<Counter>(1)?;
+    /// c.write()?.value += 1;
+    /// s.commit()?;
+    /// assert_eq!(db.session().get_or_not_found::<Counter>(1)?.read()?.value, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn begin(&self) -> Result<()> {
+        self.inner.ensure_write_txn()
+    }
+
+    /// Run `f` with this session's SQLite connection (taking one from the
+    /// pool if the session has none yet): for pragmas, SQL functions, hooks
+    /// or anything else rusqlite offers. The connection is inside the
+    /// session's transaction when one is open; do not COMMIT or ROLLBACK
+    /// through it, use the session's methods.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pool`] when no connection is free.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> orm::Result<()> {
+    /// let db = orm::Database::open("sqlite://")?;
+    /// let s = db.session();
+    /// let version: String = s.with_connection(|conn| {
+    ///     conn.query_row("SELECT sqlite_version()", [], |r| r.get(0))
+    /// })??;
+    /// assert!(version.starts_with('3'));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// (The inner `Result` is rusqlite's; convert it as you like.)
+    pub fn with_connection<R>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> R) -> Result<R> {
+        self.inner.with_conn(|conn| Ok(f(&mut conn.raw)))
+    }
+
     /// Whether a write transaction is open (a flush ran since the last
     /// commit or rollback).
     ///

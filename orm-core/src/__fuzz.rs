@@ -1,0 +1,148 @@
+//! Entry points for the fuzz targets in `fuzz/` and for replaying their
+//! corpora in `cargo test`. Not part of the public API.
+
+use crate::error::Result;
+use crate::sql::ast::{BinOp, Expr, Func, OrderBy, Select, Statement, TableRef};
+use crate::sql::{quote, writer};
+use crate::types::Value;
+
+/// Quote `name` as an identifier.
+pub fn quote_ident(name: &str) -> Result<String> {
+    let mut out = String::new();
+    quote::push_ident(&mut out, name)?;
+    Ok(out)
+}
+
+/// Parse a database URL; `Ok(None)` means an in-memory database, `Ok(Some(path))` a file.
+pub fn parse_url(url: &str) -> Result<Option<String>> {
+    Ok(match crate::url::parse(url)? {
+        crate::url::Location::Memory => None,
+        crate::url::Location::File(p) => Some(p.display().to_string()),
+    })
+}
+
+/// Build a SELECT from arbitrary bytes (a small deterministic decoder), and
+/// write it. Returns the SQL text, its parameters, and every value the
+/// decoder put into the statement (to check none is spliced into the text).
+pub fn write_select_from_bytes(data: &[u8]) -> Result<(String, Vec<Value>, Vec<Value>)> {
+    let mut d = Decoder {
+        data,
+        pos: 0,
+        values: Vec::new(),
+    };
+    let mut s = Select::new(TableRef::new(d.name()));
+    for _ in 0..=(d.byte() % 4) {
+        s.columns.push(Expr::column(s.from.name.clone(), d.name()));
+    }
+    if d.byte() % 2 == 0 {
+        s.filter = Some(d.expr(0));
+    }
+    for _ in 0..(d.byte() % 3) {
+        let expr = d.expr(3);
+        s.order_by.push(OrderBy {
+            expr,
+            desc: d.byte() % 2 == 0,
+        });
+    }
+    if d.byte() % 3 == 0 {
+        s.limit = Some(i64::from(d.byte()));
+    }
+    if d.byte() % 3 == 0 {
+        s.offset = Some(i64::from(d.byte()));
+    }
+    let w = writer::write(&Statement::Select(s))?;
+    Ok((w.sql, w.params, d.values))
+}
+
+struct Decoder<'a> {
+    data: &'a [u8],
+    pos: usize,
+    values: Vec<Value>,
+}
+
+impl Decoder<'_> {
+    fn byte(&mut self) -> u8 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    fn text(&mut self) -> String {
+        let n = usize::from(self.byte() % 12);
+        let start = self.pos.min(self.data.len());
+        let end = (start + n).min(self.data.len());
+        self.pos = end;
+        String::from_utf8_lossy(&self.data[start..end]).into_owned()
+    }
+
+    fn name(&mut self) -> String {
+        let t = self.text();
+        if t.is_empty() { "c".to_owned() } else { t }
+    }
+
+    fn value(&mut self) -> Value {
+        let v = match self.byte() % 5 {
+            0 => Value::Null,
+            1 => Value::Integer(i64::from(self.byte()) - 128),
+            2 => Value::Real(f64::from(self.byte()) / 7.0),
+            3 => Value::Text(self.text()),
+            _ => Value::Blob(self.text().into_bytes()),
+        };
+        self.values.push(v.clone());
+        v
+    }
+
+    fn expr(&mut self, depth: u8) -> Expr {
+        if depth > 6 {
+            return Expr::Value(self.value());
+        }
+        match self.byte() % 12 {
+            0 => Expr::Value(self.value()),
+            1 => Expr::column("t", self.name()),
+            2 | 3 => {
+                let op = [
+                    BinOp::And,
+                    BinOp::Or,
+                    BinOp::Eq,
+                    BinOp::Ne,
+                    BinOp::Lt,
+                    BinOp::Ge,
+                ][usize::from(self.byte() % 6)];
+                Expr::binary(op, self.expr(depth + 1), self.expr(depth + 1))
+            }
+            4 => Expr::Not(Box::new(self.expr(depth + 1))),
+            5 => Expr::IsNull {
+                expr: Box::new(self.expr(depth + 1)),
+                negated: self.byte() % 2 == 0,
+            },
+            6 => {
+                let n = usize::from(self.byte()) * 8;
+                let list = (0..n).map(|_| self.value()).collect();
+                Expr::InList {
+                    expr: Box::new(self.expr(depth + 1)),
+                    list,
+                    negated: self.byte() % 2 == 0,
+                }
+            }
+            7 => Expr::Between {
+                expr: Box::new(self.expr(depth + 1)),
+                low: Box::new(self.expr(depth + 1)),
+                high: Box::new(self.expr(depth + 1)),
+                negated: self.byte() % 2 == 0,
+            },
+            8 => Expr::Like {
+                expr: Box::new(self.expr(depth + 1)),
+                pattern: Box::new(Expr::Value(self.value())),
+                escaped: self.byte() % 2 == 0,
+                negated: self.byte() % 2 == 0,
+            },
+            9 => Expr::Func {
+                func: Func::Max,
+                args: vec![self.expr(depth + 1)],
+                distinct: false,
+            },
+            10 => Expr::CountStar,
+            _ => Expr::Bool(self.byte() % 2 == 0),
+        }
+    }
+}
