@@ -473,6 +473,17 @@ fn parse_constraint_message(message: &str) -> (Option<String>, Vec<String>) {
     (table, columns)
 }
 
+/// Driver errors from code using the connection directly (for example in
+/// [`Session::with_connection`](crate::Session::with_connection)) are
+/// classified like the crate's own: constraint violations and busy errors
+/// get their variants.
+impl From<rusqlite::Error> for Error {
+    #[cold]
+    fn from(e: rusqlite::Error) -> Self {
+        Error::from_sqlite(e, None)
+    }
+}
+
 impl From<r2d2::Error> for Error {
     #[cold]
     fn from(e: r2d2::Error) -> Self {
