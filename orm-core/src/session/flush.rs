@@ -659,6 +659,7 @@ impl SessionInner {
         self.check_owner(&**obj)?;
         match obj.status() {
             Status::Pending => {
+                self.cascade_delete(obj)?;
                 let mut state = self.state_mut()?;
                 let p = ptr(obj);
                 state.pending.retain(|o| ptr(o) != p);

@@ -113,6 +113,17 @@ pub(crate) struct TxnLog {
     pub deleted: Vec<Rc<dyn ErasedObj>>,
 }
 
+impl TxnLog {
+    /// The objects this transaction inserted.
+    fn inserted_set(&self) -> rustc_hash::FxHashSet<*const ()> {
+        self.inserted.iter().map(|(o, _)| ptr(o)).collect()
+    }
+}
+
+fn ptr(o: &Rc<dyn ErasedObj>) -> *const () {
+    Rc::as_ptr(o) as *const ()
+}
+
 /// The session's mutable state, borrowed briefly by each operation.
 #[derive(Default)]
 pub(crate) struct SessionState {
@@ -413,13 +424,19 @@ impl SessionInner {
             return;
         };
         let Some(txn) = state.txn.take() else { return };
+        let inserted = txn.inserted_set();
+        let deleted: rustc_hash::FxHashSet<*const ()> = txn.deleted.iter().map(ptr).collect();
         for obj in txn.deleted.iter().rev() {
+            // Inserted and deleted in this transaction: handled below.
+            if inserted.contains(&ptr(obj)) {
+                continue;
+            }
             obj.set_status(Status::MarkedDeleted);
             Rc::clone(obj).attach_identity(&mut state);
             state.deleted.insert(0, Rc::clone(obj));
         }
         for (obj, snapshot) in txn.updated.into_iter().rev() {
-            if let Some(snapshot) = snapshot {
+            if let (Some(snapshot), false) = (snapshot, inserted.contains(&ptr(&obj))) {
                 obj.restore_snapshot(snapshot);
                 state.modified.push(obj);
             }
@@ -444,8 +461,14 @@ impl SessionInner {
             for (column, old) in overwritten.iter().rev() {
                 let _ = obj.set_column(*column, old);
             }
-            obj.set_status(Status::Pending);
-            restored.push(obj);
+            if deleted.contains(&ptr(&obj)) {
+                // Added and deleted within the transaction: a net no-op,
+                // as a pending object deleted before any flush.
+                obj.forget_session(Status::Transient);
+            } else {
+                obj.set_status(Status::Pending);
+                restored.push(obj);
+            }
         }
         restored.append(&mut state.pending);
         state.pending = restored;
@@ -458,6 +481,9 @@ impl SessionInner {
             return;
         };
         if let Some(txn) = state.txn.take() {
+            // Objects inserted by the transaction are discarded, whatever
+            // else it did to them.
+            let inserted = txn.inserted_set();
             for (obj, overwritten) in txn.inserted {
                 obj.detach_identity(&mut state);
                 for (column, old) in overwritten.iter().rev() {
@@ -466,12 +492,16 @@ impl SessionInner {
                 obj.forget_session(Status::Transient);
             }
             for (obj, _) in txn.updated {
-                obj.expire();
+                if !inserted.contains(&ptr(&obj)) {
+                    obj.expire();
+                }
             }
             for obj in txn.deleted {
-                obj.set_status(Status::Persistent);
-                Rc::clone(&obj).attach_identity(&mut state);
-                obj.expire();
+                if !inserted.contains(&ptr(&obj)) {
+                    obj.set_status(Status::Persistent);
+                    Rc::clone(&obj).attach_identity(&mut state);
+                    obj.expire();
+                }
             }
         }
         for obj in std::mem::take(&mut state.pending) {

@@ -469,7 +469,9 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     fn expire(&self) {
         self.expired.set(true);
         self.meta.borrow_mut().snapshot = None;
-        self.rels.borrow_mut().clear();
+        // Loaded relationships are reloaded on next access; assignments made
+        // through relationship methods stay until they are flushed.
+        self.rels.borrow_mut().drop_loaded();
     }
 
     fn rc_any(self: Rc<Self>) -> Rc<dyn Any> {

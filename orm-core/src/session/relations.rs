@@ -71,6 +71,19 @@ impl RelSlots {
         self.slots.clear();
     }
 
+    /// Forget loaded relationships, keeping unflushed assignments and link
+    /// changes (an expired object reloads its relationships on access).
+    pub fn drop_loaded(&mut self) {
+        self.slots
+            .retain(|s| s.assigned || !s.added.is_empty() || !s.removed.is_empty());
+        for s in &mut self.slots {
+            if !s.assigned {
+                s.loaded = false;
+                s.value = empty_value(s.side);
+            }
+        }
+    }
+
     /// After a commit, assignments have become foreign key values.
     pub fn committed(&mut self) {
         for slot in &mut self.slots {
@@ -302,6 +315,7 @@ impl SessionInner {
         let link = side.def.link()?;
         let mut result: Vec<Rc<dyn ErasedObj>> = Vec::new();
         let mut to_load: Vec<(Rc<dyn ErasedObj>, Vec<Value>)> = Vec::new();
+        let mut no_rows: Vec<Rc<dyn ErasedObj>> = Vec::new();
         let mut seen = FxHashSet::default();
         for owner in owners {
             if !seen.insert(ptr(owner)) {
@@ -327,13 +341,18 @@ impl SessionInner {
             };
             let key = values_of(owner, key_columns)?;
             let new_owner = matches!(owner.status(), Status::Pending | Status::Transient);
-            if key.contains(&Value::Null) || (new_owner && side.role() != Role::Parent) {
+            if side.role() == Role::Parent && key.contains(&Value::Null) {
                 set_value(owner, side, empty_value(side), false);
+                continue;
+            }
+            if new_owner && side.role() != Role::Parent {
+                // No rows can point at it yet; only in-memory assignments.
+                no_rows.push(Rc::clone(owner));
                 continue;
             }
             to_load.push((Rc::clone(owner), key));
         }
-        if to_load.is_empty() {
+        if to_load.is_empty() && no_rows.is_empty() {
             return Ok(result);
         }
         let other = side.other();
@@ -419,8 +438,45 @@ impl SessionInner {
             }
         }
         let partner = side.partner();
-        for (owner, key) in to_load {
-            let items = groups.get(&key_of(&key)).cloned().unwrap_or_default();
+        // Children given a parent in memory but not flushed yet: the loaded
+        // collections follow the assignments, not only the database.
+        let assigned: Vec<Rc<dyn ErasedObj>> = match side.role() {
+            Role::Children { .. } => {
+                let dirty = self.state_mut()?.rel_dirty.clone();
+                let mut seen = FxHashSet::default();
+                dirty
+                    .into_iter()
+                    .filter(|c| seen.insert(ptr(c)))
+                    .filter(|c| {
+                        c.rels().borrow().find(partner).is_some_and(|s| s.assigned)
+                            && !matches!(c.status(), Status::MarkedDeleted | Status::Deleted)
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        let owners_to_fill = to_load
+            .into_iter()
+            .map(|(o, k)| (o, Some(k)))
+            .chain(no_rows.into_iter().map(|o| (o, None)));
+        for (owner, key) in owners_to_fill {
+            let mut items = key
+                .and_then(|k| groups.get(&key_of(&k)).cloned())
+                .unwrap_or_default();
+            if !assigned.is_empty() {
+                items.retain(|c| {
+                    let rels = c.rels().borrow();
+                    match rels.find(partner) {
+                        Some(s) if s.assigned => matches!(&s.value, RelValue::Up(Some(w)) if w.upgrade().is_some_and(|p| same(&p, &owner))),
+                        _ => true,
+                    }
+                });
+                for c in &assigned {
+                    if parent_of(c, partner).is_some_and(|p| same(&p, &owner)) && !items.iter().any(|x| same(x, c)) {
+                        items.push(Rc::clone(c));
+                    }
+                }
+            }
             let value = match side.role() {
                 Role::Children { single: false } | Role::Links => RelValue::Many(items.clone()),
                 Role::Children { single: true } => RelValue::One(items.first().cloned()),
