@@ -41,10 +41,18 @@ impl<M: Model> Obj<M> {
     }
 
     /// The session to record a change in: this object's, else `other`'s.
+    /// Detached objects cannot change relationships: their session is gone.
     fn change_session(
         &self,
         other: Option<&Rc<dyn ErasedObj>>,
     ) -> Result<Option<Rc<SessionInner>>> {
+        let detached = |o: &dyn ErasedObj| o.status() == Status::Detached;
+        if detached(&*self.inner) || other.is_some_and(|o| detached(&**o)) {
+            return Err(Error::Detached {
+                model: M::table().model,
+                action: "change a relationship",
+            });
+        }
         let mine = self.session();
         let theirs = other.and_then(|o| o.session_ptr());
         match (mine, theirs) {
@@ -242,14 +250,19 @@ impl<M: Model> Obj<M> {
         let session = self.change_session(item.as_ref())?;
         let session = session.as_deref();
         let me = self.erased();
-        if let Some(s) = session {
-            s.cascade_into(&me)?;
-            if let Some(i) = &item {
-                s.cascade_into(i)?;
-            }
-        }
         match side.role() {
-            Role::Parent => SessionInner::set_parent(session, &me, side, item.as_ref()),
+            Role::Parent => {
+                // Change the relationship first, then cascade: only what is
+                // related after the change joins the session.
+                SessionInner::set_parent(session, &me, side, item.as_ref())?;
+                if let Some(s) = session {
+                    s.cascade_into(&me)?;
+                    if let Some(i) = &item {
+                        s.cascade_into(i)?;
+                    }
+                }
+                Ok(())
+            }
             _ => {
                 if self.inner.status.get() == Status::Persistent {
                     self.ensure_loaded(side)?;

@@ -632,6 +632,14 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: Vec<Undo>) {
                 txn.inserted.push((obj, values));
             }
             Op::Update => {
+                // Keys filled into an object this transaction inserted are
+                // taken back with the insert if the transaction rolls back.
+                if let Some(values) = overwritten.get_mut(i).filter(|v| !v.is_empty()) {
+                    let p = ptr(&obj);
+                    if let Some((_, list)) = txn.inserted.iter_mut().find(|(o, _)| ptr(o) == p) {
+                        list.append(values);
+                    }
+                }
                 let rekeyed = obj.identity_values() != obj.key_values().ok();
                 if rekeyed {
                     obj.detach_identity(state);

@@ -270,7 +270,12 @@ impl<M: Model> Obj<M> {
             .value
             .try_borrow_mut()
             .map_err(|_| borrow_conflict::<M>())?;
-        if self.inner.status.get() == Status::Persistent {
+        // An object marked for deletion still has its row: track changes to
+        // it too, so a rollback that un-marks it can revert them.
+        if matches!(
+            self.inner.status.get(),
+            Status::Persistent | Status::MarkedDeleted
+        ) {
             let mut meta = self
                 .inner
                 .meta

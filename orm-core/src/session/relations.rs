@@ -472,7 +472,9 @@ impl SessionInner {
                     }
                 });
                 for c in &assigned {
-                    if parent_of(c, partner).is_some_and(|p| same(&p, &owner)) && !items.iter().any(|x| same(x, c)) {
+                    if parent_of(c, partner).is_some_and(|p| same(&p, &owner))
+                        && !items.iter().any(|x| same(x, c))
+                    {
                         items.push(Rc::clone(c));
                     }
                 }
@@ -586,12 +588,22 @@ impl SessionInner {
         side: Side,
         item: &Rc<dyn ErasedObj>,
     ) -> Result<()> {
+        // Change the relationship first, then cascade: only what is related
+        // after the change joins the session.
+        Self::append_in_memory(session, owner, side, item)?;
         if let Some(s) = session {
             s.cascade_into(owner)?;
-        }
-        if let Some(s) = session {
             s.cascade_into(item)?;
         }
+        Ok(())
+    }
+
+    fn append_in_memory(
+        session: Option<&SessionInner>,
+        owner: &Rc<dyn ErasedObj>,
+        side: Side,
+        item: &Rc<dyn ErasedObj>,
+    ) -> Result<()> {
         match side.role() {
             Role::Children { .. } => {
                 collection_add(owner, side, item);
