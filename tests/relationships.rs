@@ -1028,3 +1028,48 @@ fn rollback_forgets_relationship_changes() {
     assert!(p.related(Pet::handler).unwrap().unwrap() == h1);
     assert_eq!(h2.related(Handler::pets).unwrap().len(), 1);
 }
+
+/// A parent change is written as a key fill at flush; when COMMIT then
+/// fails, retrying must write it again and rolling back must undo it.
+#[test]
+fn a_reparenting_survives_a_refused_commit() {
+    use kennel::{Handler, Pet};
+    let handler_id = |db: &Database| -> i64 {
+        let rows: Vec<i64> = db
+            .session()
+            .raw_tuples("SELECT handler_id FROM pet WHERE id = 1", &[])
+            .unwrap();
+        rows[0]
+    };
+    let refuse = |s: &Session, on: bool| {
+        s.with_connection(|c| {
+            c.commit_hook(on.then_some(|| true)).unwrap();
+        })
+        .unwrap()
+    };
+    let db = kennel::db(2, 1, 0);
+    let s = db.session();
+    let h2 = s.get::<Handler>(2).unwrap().unwrap();
+    let p = s.get::<Pet>(1).unwrap().unwrap();
+
+    // Retry: the same commit again writes the new parent.
+    p.set_related(Pet::handler, Some(&h2)).unwrap();
+    refuse(&s, true);
+    assert!(s.commit().is_err());
+    refuse(&s, false);
+    s.commit().unwrap();
+    assert_eq!(handler_id(&db), 2);
+
+    // Rollback: the object is back to what the database holds.
+    let h1 = s.get::<Handler>(1).unwrap().unwrap();
+    p.set_related(Pet::handler, Some(&h1)).unwrap();
+    refuse(&s, true);
+    assert!(s.commit().is_err());
+    refuse(&s, false);
+    s.rollback().unwrap();
+    assert_eq!(p.read().unwrap().handler_id, 2);
+    assert_eq!(handler_id(&db), 2);
+    p.set_related(Pet::handler, Some(&h1)).unwrap();
+    s.commit().unwrap();
+    assert_eq!(handler_id(&db), 1);
+}

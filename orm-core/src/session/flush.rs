@@ -632,12 +632,22 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: Vec<Undo>) {
                 txn.inserted.push((obj, values));
             }
             Op::Update => {
+                let mut filled = overwritten
+                    .get_mut(i)
+                    .map(std::mem::take)
+                    .unwrap_or_default();
+                // Changed only by key fills: the transaction log still needs
+                // the values from before, to restore or revert them.
+                let mut snapshot = obj.take_snapshot();
+                if snapshot.is_none() && !filled.is_empty() {
+                    snapshot = obj.snapshot_before(&filled);
+                }
                 // Keys filled into an object this transaction inserted are
                 // taken back with the insert if the transaction rolls back.
-                if let Some(values) = overwritten.get_mut(i).filter(|v| !v.is_empty()) {
+                if !filled.is_empty() {
                     let p = ptr(&obj);
                     if let Some((_, list)) = txn.inserted.iter_mut().find(|(o, _)| ptr(o) == p) {
-                        list.append(values);
+                        list.append(&mut filled);
                     }
                 }
                 let rekeyed = obj.identity_values() != obj.key_values().ok();
@@ -645,7 +655,6 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: Vec<Undo>) {
                     obj.detach_identity(state);
                     Rc::clone(&obj).attach_identity(state);
                 }
-                let snapshot = obj.take_snapshot();
                 if txn.updated_set.insert(ptr(&obj)) {
                     txn.updated.push((obj, snapshot));
                 }

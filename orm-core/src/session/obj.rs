@@ -418,6 +418,9 @@ pub(crate) trait ErasedObj: Any {
     fn take_snapshot(&self) -> Option<Box<dyn Any>>;
     /// Put back a snapshot taken with `take_snapshot`.
     fn restore_snapshot(&self, snapshot: Box<dyn Any>);
+    /// A snapshot of the values before `overwritten` (column, old value)
+    /// were written: for objects changed only by key fills at flush.
+    fn snapshot_before(&self, overwritten: &[(usize, Value)]) -> Option<Box<dyn Any>>;
     /// Fail with `BorrowConflict` if the value is mutably borrowed.
     fn check_borrow(&self) -> Result<()>;
     /// The primary key columns' current values.
@@ -511,6 +514,14 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         if let Ok(s) = snapshot.downcast::<M>() {
             self.meta.borrow_mut().snapshot = Some(*s);
         }
+    }
+
+    fn snapshot_before(&self, overwritten: &[(usize, Value)]) -> Option<Box<dyn Any>> {
+        let mut snapshot = self.value.try_borrow().ok()?.__snapshot();
+        for (column, old) in overwritten.iter().rev() {
+            snapshot.__set_column(*column, old.into()).ok()?;
+        }
+        Some(Box::new(snapshot))
     }
 
     fn revert_to_snapshot(&self) {
