@@ -14,8 +14,8 @@
 //! binaries.
 //!
 //! `ORM_FAULT_POINTS` (default 120) sets how many interrupt points each
-//! scenario gets; `0` means every single VM step. Each test prints one
-//! figures line.
+//! scenario gets; `0` means every single VM step. Each fault kind prints
+//! its figures; the closing line sums them.
 
 #[path = "common/faults.rs"]
 mod faults;
@@ -67,8 +67,7 @@ fn vm_steps(sc: &Scenario, p: &Prepared) -> u64 {
     steps.load(Ordering::Relaxed)
 }
 
-#[test]
-fn interrupted_at_every_kind_of_statement() {
+fn interrupted_at_vm_steps() -> Tally {
     let mut tally = Tally::default();
     let points = interrupt_points();
     for sc in scenarios() {
@@ -101,7 +100,8 @@ fn interrupted_at_every_kind_of_statement() {
             k += stride;
         }
     }
-    tally.finish("interrupt at VM step k");
+    println!("{}", tally.line("interrupt at VM step k"));
+    tally
 }
 
 /// Statement executions seen by a trace callback, and the statement the
@@ -116,8 +116,7 @@ struct Statements {
 /// Interrupt the n-th statement execution at its first VM step, for every
 /// n: the stride above can step over short statements (BEGIN, SAVEPOINT,
 /// RELEASE, COMMIT); this pass cannot.
-#[test]
-fn interrupted_at_the_start_of_every_statement() {
+fn interrupted_at_the_start_of_every_statement() -> Tally {
     let mut tally = Tally::default();
     let mut kinds = BTreeSet::new();
     let mut executions = 0;
@@ -197,11 +196,11 @@ fn interrupted_at_the_start_of_every_statement() {
     ] {
         assert!(kinds.contains(kind), "no {kind} was interrupted: {kinds:?}");
     }
-    tally.finish("interrupt at the start of statement n");
+    println!("{}", tally.line("interrupt at the start of statement n"));
+    tally
 }
 
-#[test]
-fn disk_full_after_k_pages() {
+fn disk_full_after_k_pages() -> Tally {
     let mut tally = Tally::default();
     for mode in [JournalMode::Wal, JournalMode::Delete] {
         for sc in scenarios() {
@@ -238,11 +237,11 @@ fn disk_full_after_k_pages() {
             }
         }
     }
-    tally.finish("disk full after k pages");
+    println!("{}", tally.line("disk full after k pages"));
+    tally
 }
 
-#[test]
-fn commit_refused_by_hook() {
+fn commit_refused_by_hook() -> Tally {
     let mut tally = Tally::default();
     for sc in scenarios() {
         let p = prepare(&sc);
@@ -262,11 +261,11 @@ fn commit_refused_by_hook() {
             sc.name
         );
     }
-    tally.finish("commit refused");
+    println!("{}", tally.line("commit refused"));
+    tally
 }
 
-#[test]
-fn locked_by_another_connection() {
+fn locked_by_another_connection() -> Tally {
     let mut tally = Tally::default();
     for sc in scenarios() {
         let p = prepare(&sc);
@@ -323,5 +322,23 @@ fn locked_by_another_connection() {
             sc.name
         );
     }
-    tally.finish("locked by another connection");
+    println!("{}", tally.line("locked by another connection"));
+    tally
+}
+
+/// One test, so the binary ends with one figures line: the long interrupt
+/// sweep runs on its own thread beside the other kinds.
+#[test]
+fn every_fault_kind_over_every_scenario() {
+    let sweep = std::thread::spawn(interrupted_at_vm_steps);
+    let mut total = interrupted_at_the_start_of_every_statement();
+    for kind in [
+        disk_full_after_k_pages,
+        commit_refused_by_hook,
+        locked_by_another_connection,
+    ] {
+        total.merge(kind());
+    }
+    total.merge(sweep.join().expect("the interrupt sweep panicked"));
+    total.finish("fault injection, all kinds");
 }

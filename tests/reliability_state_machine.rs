@@ -675,9 +675,13 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
         // first, then the parent (the save-update cascade), and what is
         // linked to them.
         let sessioned = ends.iter().any(|&i| m.objs[i].st != St::Transient);
-        m.objs[c].link = Some(p);
-        m.objs[c].linked_at = m.next_seq;
-        m.next_seq += 1;
+        // Linking to the parent it already has changes nothing (the child
+        // keeps its place in the parent's collection), as in SQLAlchemy.
+        if m.objs[c].link != Some(p) {
+            m.objs[c].link = Some(p);
+            m.objs[c].linked_at = m.next_seq;
+            m.next_seq += 1;
+        }
         if sessioned {
             for i in ends {
                 m.cascade_in(i);
@@ -963,5 +967,49 @@ fn regression_rollback_takes_back_keys_filled_after_insert() {
         Link(0, Some(0)),
         Flush,
         Rollback,
+    ]);
+}
+
+/// Found by the 100,000-sequence soak: linking a child to the parent it
+/// already has keeps its place in the parent's collection (and so its
+/// place in the insert order).
+#[test]
+fn regression_relinking_to_the_same_parent_keeps_the_order() {
+    use Op::*;
+    regression(&[
+        AddChild(None),
+        AddChild(None),
+        AddChild(None),
+        AddParent(0),
+        Rollback,
+        Link(21, Some(0)),
+        Link(4, Some(0)),
+        AddChild(None),
+        Link(144, Some(0)),
+        AddChild(Some(0)),
+        Query,
+    ]);
+}
+
+/// Bug found by the 100,000-sequence soak: a pending child deleted
+/// (discarded) stayed in the session's list of relationship changes, so
+/// the next commit reset the parent it was given afterwards as a transient
+/// object, and it was later inserted without its foreign key.
+#[test]
+fn regression_a_discarded_child_keeps_its_later_parent() {
+    use Op::*;
+    regression(&[
+        AddParent(0),
+        Rollback,
+        AddParent(0),
+        AddParent(0),
+        AddChild(None),
+        Link(0, None),
+        Delete(51),
+        AddParent(0),
+        Link(0, Some(124)),
+        Commit,
+        AddChild(Some(108)),
+        Flush,
     ]);
 }

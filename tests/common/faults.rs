@@ -619,8 +619,9 @@ impl Tally {
         }
     }
 
-    pub fn finish(self, what: &str) {
-        println!(
+    /// The figures line of this tally.
+    pub fn line(&self, what: &str) -> String {
+        format!(
             "{what}: {} faults injected, {} rolled back and redone, {} committed despite the \
              error, {} runs past every fault point, {} invariant violations; errors: {:?}",
             self.injected,
@@ -629,7 +630,24 @@ impl Tally {
             self.passed,
             self.failures.len(),
             self.errors
-        );
+        )
+    }
+
+    /// Add another tally's counts and failures to this one.
+    pub fn merge(&mut self, other: Tally) {
+        self.injected += other.injected;
+        self.rolled_back += other.rolled_back;
+        self.committed_anyway += other.committed_anyway;
+        self.passed += other.passed;
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        self.failures.extend(other.failures);
+    }
+
+    /// Print the figures line and fail on any invariant violation.
+    pub fn finish(self, what: &str) {
+        println!("{}", self.line(what));
         assert!(self.failures.is_empty(), "{}", self.failures.join("\n\n"));
     }
 }

@@ -680,6 +680,9 @@ impl SessionInner {
                 let mut state = self.state_mut()?;
                 let p = ptr(obj);
                 state.pending.retain(|o| ptr(o) != p);
+                // Discarded: a later commit or rollback of this session must
+                // not touch the links it may get as a transient object.
+                state.rel_dirty.retain(|o| ptr(o) != p);
                 drop(state);
                 self.unlink_everywhere(obj)?;
                 obj.forget_session(Status::Transient);

@@ -1224,6 +1224,9 @@ impl Session {
         state.pending.retain(|o| !same(o));
         state.modified.retain(|o| !same(o));
         state.deleted.retain(|o| !same(o));
+        // Its relationship changes leave with it: this session's commit or
+        // rollback must not touch an object it no longer holds.
+        state.rel_dirty.retain(|o| !same(o));
         erased.detach_identity(&mut state);
         drop(state);
         let status = if erased.status() == Status::Pending {
