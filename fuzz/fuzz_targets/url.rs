@@ -1,0 +1,15 @@
+//! Fuzz target `url`: the oracle is `oracles::url` (shared with the corpus
+//! replay in `tests/fuzz_corpus.rs`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[allow(dead_code)] // each target uses one oracle
+#[path = "../oracles.rs"]
+mod oracles;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(why) = oracles::url(data) {
+        panic!("oracle `url` failed: {why}");
+    }
+});
