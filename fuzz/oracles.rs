@@ -219,6 +219,11 @@ const GRAMMAR_WORDS: &[&str] = &[
     "min",
     "max",
     "avg",
+    "instr",
+    "lower",
+    "substr",
+    "CAST",
+    "BLOB",
     "0",
     "1",
 ];

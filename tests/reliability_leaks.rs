@@ -378,14 +378,9 @@ fn session_lifecycles_leave_no_live_objects_and_detached_objects_stay_readable()
 
     report(&format!(
         "leaks: {cycles} session lifecycles ({created} model values created), {leaked_cycles} lifecycles left live objects (max {max_live}), \
-         {} errors; linked without a session: {transient_o2m} one-to-many and {transient_m2m} many-to-many objects live after drop{}; detached objects readable with Error::Detached relationships: {}, \
+         {} errors; linked without a session: {transient_o2m} one-to-many and {transient_m2m} many-to-many objects live after drop; detached objects readable with Error::Detached relationships: {}, \
          {after_detached} live after dropping them ({:.1} s)",
         errors.len(),
-        if transient_m2m > 0 {
-            " (known finding)"
-        } else {
-            ""
-        },
         if detached.is_ok() { "yes" } else { "no" },
         started.elapsed().as_secs_f64()
     ));
@@ -395,10 +390,10 @@ fn session_lifecycles_leave_no_live_objects_and_detached_objects_stay_readable()
         transient_o2m, 0,
         "a one-to-many pair linked without a session leaked"
     );
-    // A many-to-many pair linked without a session is a reference cycle
-    // that is never freed: a known finding, reported in the figures line
-    // and reproduced by `many_to_many_pair_linked_without_a_session_is_freed`
-    // in tests/reliability_findings.rs.
+    assert_eq!(
+        transient_m2m, 0,
+        "a many-to-many pair linked without a session leaked"
+    );
     detached.expect("detached objects");
     assert_eq!(
         after_detached, 0,

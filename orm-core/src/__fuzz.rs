@@ -2,7 +2,7 @@
 //! corpora in `cargo test`. Not part of the public API.
 
 use crate::error::Result;
-use crate::sql::ast::{BinOp, Expr, Func, OrderBy, Select, Statement, TableRef};
+use crate::sql::ast::{BinOp, Expr, Func, OrderBy, Select, Statement, TableRef, TextAt};
 use crate::sql::{quote, writer};
 use crate::types::Value;
 
@@ -96,7 +96,7 @@ impl Decoder<'_> {
         if depth > 6 {
             return Expr::Value(self.value());
         }
-        match self.byte() % 12 {
+        match self.byte() % 13 {
             0 => Expr::Value(self.value()),
             1 => Expr::column("t", self.name()),
             2 | 3 => {
@@ -142,6 +142,26 @@ impl Decoder<'_> {
                 distinct: false,
             },
             10 => Expr::CountStar,
+            11 => {
+                let expr = Box::new(self.expr(depth + 1));
+                let needle = self.text();
+                let at =
+                    [TextAt::Anywhere, TextAt::Start, TextAt::End][usize::from(self.byte() % 3)];
+                // What the writer binds for it (the oracle checks the
+                // parameters against these values).
+                let folded = needle.to_ascii_lowercase();
+                let len = folded.len() as i64;
+                match at {
+                    _ if needle.is_empty() => {}
+                    TextAt::Anywhere => self.values.push(Value::Text(folded)),
+                    TextAt::Start | TextAt::End => {
+                        let signed = if at == TextAt::Start { len } else { -len };
+                        self.values.push(Value::Integer(signed));
+                        self.values.push(Value::Blob(folded.into_bytes()));
+                    }
+                }
+                Expr::TextMatch { expr, needle, at }
+            }
             _ => Expr::Bool(self.byte() % 2 == 0),
         }
     }

@@ -9,7 +9,7 @@
 //! | Rust | declared type | stored as |
 //! |---|---|---|
 //! | `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32` | `INTEGER` | integer (range-checked on read) |
-//! | `f32`, `f64` | `FLOAT` | real (NaN is refused: SQLite would store NULL) |
+//! | `f32`, `f64` | `FLOAT` | real (NaN is refused: SQLite would store NULL; `-0.0` reads back as `0.0`, equal as a number, because SQLite stores a REAL without fraction as an integer) |
 //! | `bool` | `BOOLEAN` | 0 or 1 |
 //! | `String` | `TEXT`, or `VARCHAR(n)` with `#[orm(max_length = n)]` | text |
 //! | `Vec<u8>` | `BLOB` | blob |

@@ -20,11 +20,18 @@ pub(crate) enum Location {
     File(PathBuf),
 }
 
+/// At most `max` characters of `s`, with `...` when cut: messages stay
+/// short even for absurd input (say a whole file pasted into a variable).
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => format!("{}...", &s[..end]),
+        None => s.to_owned(),
+    }
+}
+
 fn invalid(url: &str, reason: impl Into<String>) -> Error {
-    // Keep messages short even for absurd input.
-    let shown: String = url.chars().take(200).collect();
     Error::InvalidUrl {
-        url: shown,
+        url: clip(url, 200),
         reason: reason.into(),
     }
 }
@@ -47,14 +54,20 @@ pub(crate) fn parse(url: &str) -> Result<Location> {
     if !driver.eq_ignore_ascii_case("sqlite") {
         return Err(invalid(
             url,
-            format!("unsupported scheme `{scheme}`; orm works with SQLite only: sqlite:///app.db"),
+            format!(
+                "unsupported scheme `{}`; orm works with SQLite only: sqlite:///app.db",
+                clip(scheme, 40)
+            ),
         ));
     }
     if driver.len() != scheme.len() && !scheme[driver.len() + 1..].eq_ignore_ascii_case("rusqlite")
     {
         return Err(invalid(
             url,
-            format!("unsupported driver in `{scheme}`; write sqlite:// (or sqlite+rusqlite://)"),
+            format!(
+                "unsupported driver in `{}`; write sqlite:// (or sqlite+rusqlite://)",
+                clip(scheme, 40)
+            ),
         ));
     }
     let Some(after) = rest.strip_prefix("//") else {
@@ -82,7 +95,11 @@ pub(crate) fn parse(url: &str) -> Result<Location> {
         let host = after.split('/').next().unwrap_or(after);
         return Err(invalid(
             url,
-            format!("a host (`{host}`) is not allowed in a SQLite URL; write sqlite:///{after}"),
+            format!(
+                "a host (`{}`) is not allowed in a SQLite URL; write sqlite:///{}",
+                clip(host, 60),
+                clip(after, 120)
+            ),
         ));
     };
     if path.is_empty() || path == ":memory:" {
@@ -107,8 +124,10 @@ fn percent_decode(s: &str) -> std::result::Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
+            // Exactly two hex digits (`from_str_radix` alone takes `+f`).
             let hex = bytes
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok());
             match hex {
@@ -179,6 +198,8 @@ mod tests {
             ("sqlite:///app.db#x", "fragment"),
             ("sqlite:///dir/", "directory"),
             ("sqlite:///bad%zzescape.db", "percent-escape"),
+            ("sqlite:///a%+fb.db", "percent-escape"),
+            ("sqlite:///a%-1b.db", "percent-escape"),
             ("sqlite:///nul%00.db", "NUL"),
             (" sqlite:///app.db", "whitespace"),
             ("sqlite:///%ff%fe.db", "UTF-8"),

@@ -9,7 +9,7 @@ use std::ops::{BitAnd, BitOr, Not};
 
 use super::column::Column;
 use crate::model::Model;
-use crate::sql::ast::{BinOp, Expr, Func};
+use crate::sql::ast::{BinOp, Expr, Func, TextAt};
 use crate::types::{ColumnType, Value};
 
 /// A Rust value that can be compared with a column of type `T`: `T` itself,
@@ -245,18 +245,6 @@ impl<M: Model, T> From<Column<M, T>> for Order {
     fn from(c: Column<M, T>) -> Order {
         c.asc()
     }
-}
-
-/// Escape `%`, `_` and `\` so a LIKE pattern matches them literally.
-pub(crate) fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn compare<T, V: IntoSqlValue<T>>(left: Expr, op: BinOp, v: V) -> Condition {
@@ -709,7 +697,13 @@ pub trait TextOps: Sized {
         })
     }
 
-    /// The text contains `s` literally (`%` and `_` in `s` are escaped).
+    /// The text contains `s` literally: `%`, `_` and `\\` are ordinary
+    /// characters, as are NUL bytes, and `s` may be of any length. ASCII
+    /// letters match either case, as with SQLite's LIKE (SQLAlchemy's
+    /// `contains`); other letters match exactly. NULL never matches.
+    ///
+    /// Written without LIKE (whose patterns stop at the first NUL and are
+    /// limited to 50,000 bytes): `instr(lower(column), ?) > 0`.
     ///
     /// # Examples
     ///
@@ -721,16 +715,21 @@ pub trait TextOps: Sized {
     ///
     /// # fn main() -> orm::Result<()> {
     /// let db = Database::builder().model::<Item>().open("sqlite://")?;
-    /// let (sql, params) = db.session().query::<Item>().filter(Item::label.contains("100%")).to_sql()?;
-    /// assert!(sql.ends_with(r#"LIKE ? ESCAPE '\'"#));
-    /// assert_eq!(params, [orm::types::Value::Text(r"%100\%%".into())]);
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add(Item { label: "100% Cotton".into(), ..Default::default() })?;
+    /// s.add(Item { label: "1000 threads".into(), ..Default::default() })?;
+    /// let hits = s.query::<Item>().filter(Item::label.contains("100%")).all()?;
+    /// assert_eq!(hits.len(), 1);
+    /// assert_eq!(s.query::<Item>().filter(Item::label.contains("COTTON")).count()?, 1);
     /// # Ok(()) }
     /// ```
     fn contains(self, s: &str) -> Condition {
-        self.escaped_like(format!("%{}%", escape_like(s)))
+        text_match(self.text_expr(), s, TextAt::Anywhere)
     }
 
-    /// The text starts with `s` literally.
+    /// The text starts with `s` literally (matching as
+    /// [`contains`](Self::contains) does).
     ///
     /// # Examples
     ///
@@ -739,13 +738,22 @@ pub trait TextOps: Sized {
     /// use orm::query::TextOps;
     /// #[derive(Model, Debug, Default)]
     /// struct User { #[orm(primary_key)] id: i64, name: String }
-    /// let _ = User::name.starts_with("J_");
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add(User { name: "J_Doe".into(), ..Default::default() })?;
+    /// s.add(User { name: "JaDoe".into(), ..Default::default() })?;
+    /// assert_eq!(s.query::<User>().filter(User::name.starts_with("J_")).count()?, 1);
+    /// # Ok(()) }
     /// ```
     fn starts_with(self, s: &str) -> Condition {
-        self.escaped_like(format!("{}%", escape_like(s)))
+        text_match(self.text_expr(), s, TextAt::Start)
     }
 
-    /// The text ends with `s` literally.
+    /// The text ends with `s` literally (matching as
+    /// [`contains`](Self::contains) does).
     ///
     /// # Examples
     ///
@@ -754,21 +762,26 @@ pub trait TextOps: Sized {
     /// use orm::query::TextOps;
     /// #[derive(Model, Debug, Default)]
     /// struct User { #[orm(primary_key)] id: i64, email: String }
-    /// let _ = User::email.ends_with("@example.com");
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add(User { email: "ann@Example.com".into(), ..Default::default() })?;
+    /// assert_eq!(s.query::<User>().filter(User::email.ends_with("@example.com")).count()?, 1);
+    /// # Ok(()) }
     /// ```
     fn ends_with(self, s: &str) -> Condition {
-        self.escaped_like(format!("%{}", escape_like(s)))
+        text_match(self.text_expr(), s, TextAt::End)
     }
+}
 
-    #[doc(hidden)]
-    fn escaped_like(self, pattern: String) -> Condition {
-        Condition(Expr::Like {
-            expr: Box::new(self.text_expr().0),
-            pattern: Box::new(Expr::Value(Value::Text(pattern))),
-            escaped: true,
-            negated: false,
-        })
-    }
+fn text_match(expr: ExprNode, needle: &str, at: TextAt) -> Condition {
+    Condition(Expr::TextMatch {
+        expr: Box::new(expr.0),
+        needle: needle.to_owned(),
+        at,
+    })
 }
 
 impl<M: Model> TextOps for Column<M, String> {

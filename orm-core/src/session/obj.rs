@@ -131,6 +131,27 @@ impl<M: Model> Clone for Obj<M> {
     }
 }
 
+impl<M: Model> Drop for Obj<M> {
+    /// Objects in no session that only keep each other alive (a
+    /// many-to-many pair linked before being added) are freed with the last
+    /// handle; see `relations::collect_cycles`.
+    fn drop(&mut self) {
+        let outside = matches!(
+            self.inner.status.get(),
+            Status::Transient | Status::Detached
+        );
+        if outside
+            && self
+                .inner
+                .rels
+                .try_borrow()
+                .is_ok_and(|r| r.holds_strong_refs())
+        {
+            super::relations::collect_cycles(self.erased(), 1);
+        }
+    }
+}
+
 impl<M: Model> PartialEq for Obj<M> {
     /// Identity: true when both handles point at the same object.
     fn eq(&self, other: &Self) -> bool {

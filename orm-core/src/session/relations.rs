@@ -50,6 +50,73 @@ pub(crate) struct RelSlots {
     pub slots: Vec<RelSlot>,
 }
 
+/// Free the objects outside any session that only keep each other alive.
+///
+/// Collections hold their objects strongly, so two new objects linked
+/// many-to-many (or a longer loop) form a reference cycle. A session breaks
+/// the cycles of its objects when it closes; for objects in no session this
+/// runs when a handle to one of them is dropped (`held` counts the
+/// caller's references to `start`, besides `start` itself). It counts, for
+/// every object reachable from `start` through strong references, the
+/// references coming from inside that group: an object with more
+/// references than that is held from outside, and so is everything it
+/// reaches. The rest is unreachable: its slots are cleared, which frees it.
+pub(crate) fn collect_cycles(start: Rc<dyn ErasedObj>, held: usize) {
+    let outside_session =
+        |o: &Rc<dyn ErasedObj>| matches!(o.status(), Status::Transient | Status::Detached);
+    let mut nodes: Vec<Rc<dyn ErasedObj>> = vec![start];
+    let mut index: FxHashMap<*const (), usize> = FxHashMap::default();
+    index.insert(ptr(&nodes[0]), 0);
+    let mut edges: Vec<Vec<usize>> = Vec::new();
+    let mut inside: Vec<usize> = vec![0];
+    let mut next = 0;
+    while next < nodes.len() {
+        let node = Rc::clone(&nodes[next]);
+        // Borrowed further up the stack: leave it to a later drop.
+        let Ok(rels) = node.rels().try_borrow() else {
+            return;
+        };
+        let mut out = Vec::new();
+        for target in rels.strong_refs().filter(|t| outside_session(t)) {
+            let i = *index.entry(ptr(target)).or_insert_with(|| {
+                nodes.push(Rc::clone(target));
+                inside.push(0);
+                nodes.len() - 1
+            });
+            inside[i] += 1;
+            out.push(i);
+        }
+        edges.push(out);
+        next += 1;
+    }
+    // References from outside: the count less those from inside the group,
+    // less the clone in `nodes` (and the caller's, for `start`).
+    let mut live: Vec<bool> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Rc::strong_count(n) > inside[i] + 1 + if i == 0 { held } else { 0 })
+        .collect();
+    let mut stack: Vec<usize> = (0..nodes.len()).filter(|&i| live[i]).collect();
+    while let Some(i) = stack.pop() {
+        for &j in &edges[i] {
+            if !live[j] {
+                live[j] = true;
+                stack.push(j);
+            }
+        }
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        if !live[i] {
+            // Take the slots out first: dropping them drops other objects.
+            let slots = node
+                .rels()
+                .try_borrow_mut()
+                .map(|mut r| std::mem::take(&mut *r));
+            drop(slots);
+        }
+    }
+}
+
 pub(crate) fn ptr(o: &Rc<dyn ErasedObj>) -> *const () {
     Rc::as_ptr(o) as *const ()
 }
@@ -69,6 +136,22 @@ fn empty_value(side: Side) -> RelValue {
 impl RelSlots {
     pub fn clear(&mut self) {
         self.slots.clear();
+    }
+
+    /// Every object these slots hold strongly, once per reference.
+    fn strong_refs(&self) -> impl Iterator<Item = &Rc<dyn ErasedObj>> {
+        self.slots.iter().flat_map(|s| {
+            let held: &[Rc<dyn ErasedObj>] = match &s.value {
+                RelValue::Many(v) => v,
+                RelValue::One(o) => o.as_slice(),
+                RelValue::Up(_) => &[],
+            };
+            held.iter().chain(&s.added).chain(&s.removed)
+        })
+    }
+
+    pub fn holds_strong_refs(&self) -> bool {
+        self.strong_refs().next().is_some()
     }
 
     /// Forget loaded relationships, keeping unflushed assignments and link

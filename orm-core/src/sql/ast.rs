@@ -205,9 +205,19 @@ impl BinOp {
         match self {
             BinOp::Or => 1,
             BinOp::And => 2,
-            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 4,
+            // SQLite binds `<` `<=` `>` `>=` tighter than `=` `<>` IS IN LIKE BETWEEN.
+            BinOp::Eq | BinOp::Ne => 4,
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 5,
         }
     }
+}
+
+/// Where [`Expr::TextMatch`] looks for its needle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextAt {
+    Anywhere,
+    Start,
+    End,
 }
 
 /// SQL functions the query API can produce. A closed list, so no function
@@ -267,6 +277,14 @@ pub(crate) enum Expr {
         /// `ESCAPE '\'` is written when true.
         escaped: bool,
         negated: bool,
+    },
+    /// `expr` holds `needle` at `at`: a literal match on bytes (NUL is an
+    /// ordinary character, any length works), ASCII letters matching
+    /// either case as with LIKE. NULL never matches.
+    TextMatch {
+        expr: Box<Expr>,
+        needle: String,
+        at: TextAt,
     },
     Func {
         func: Func,

@@ -344,6 +344,44 @@ impl Writer {
         Ok(())
     }
 
+    /// A literal text match without LIKE, whose patterns stop at the first
+    /// NUL and may not exceed 50,000 bytes. `lower()` folds ASCII letters
+    /// only, like LIKE; the needle is folded here the same way. Prefix and
+    /// suffix compare BLOBs, because `substr()` on text counts characters
+    /// only up to a NUL.
+    fn text_match(&mut self, expr: &Expr, needle: &str, at: TextAt) -> Result<()> {
+        if needle.is_empty() {
+            // Like `LIKE '%'`: every non-NULL text.
+            self.expr(expr, 5)?;
+            self.push(" IS NOT NULL");
+            return Ok(());
+        }
+        let folded = needle.to_ascii_lowercase();
+        let len = i64::try_from(folded.len())
+            .map_err(|_| Error::Usage("a text needle is too long".into()))?;
+        match at {
+            TextAt::Anywhere => {
+                self.push("instr(lower(");
+                self.expr(expr, 0)?;
+                self.push("), ");
+                self.param(Value::Text(folded));
+                self.push(") > 0");
+            }
+            TextAt::Start | TextAt::End => {
+                self.push("substr(CAST(lower(");
+                self.expr(expr, 0)?;
+                self.push(") AS BLOB), ");
+                if at == TextAt::Start {
+                    self.push("1, ");
+                }
+                self.param(Value::Integer(if at == TextAt::Start { len } else { -len }));
+                self.push(") = ");
+                self.param(Value::Blob(folded.into_bytes()));
+            }
+        }
+        Ok(())
+    }
+
     fn expr_inner(&mut self, e: &Expr, own: u8) -> Result<()> {
         match e {
             Expr::Column { table, name } => {
@@ -432,6 +470,7 @@ impl Writer {
                     self.push(" ESCAPE '\\'");
                 }
             }
+            Expr::TextMatch { expr, needle, at } => self.text_match(expr, needle, *at)?,
             Expr::Func {
                 func,
                 args,
@@ -465,7 +504,11 @@ fn precedence(e: &Expr) -> u8 {
     match e {
         Expr::Binary { op, .. } => op.precedence(),
         Expr::Not(_) => 3,
-        Expr::IsNull { .. } | Expr::InList { .. } | Expr::Between { .. } | Expr::Like { .. } => 4,
+        Expr::IsNull { .. }
+        | Expr::InList { .. }
+        | Expr::Between { .. }
+        | Expr::Like { .. }
+        | Expr::TextMatch { .. } => 4,
         _ => 10,
     }
 }
