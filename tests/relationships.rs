@@ -1073,3 +1073,24 @@ fn a_reparenting_survives_a_refused_commit() {
     s.commit().unwrap();
     assert_eq!(handler_id(&db), 1);
 }
+
+/// The old parent of an expired child is not known in memory when the
+/// child gets a new one; its loaded collection must still let it go.
+#[test]
+fn an_expired_child_moved_to_another_parent_leaves_the_old_collection() {
+    use kennel::{Handler, Pet};
+    let db = kennel::db(2, 1, 0);
+    let s = db.session();
+    let h1 = s.get::<Handler>(1).unwrap().unwrap();
+    let h2 = s.get::<Handler>(2).unwrap().unwrap();
+    let pet = h1.related(Handler::pets).unwrap().remove(0);
+    s.expire(&pet).unwrap();
+    pet.set_related(Pet::handler, Some(&h2)).unwrap();
+    assert!(h1.related(Handler::pets).unwrap().is_empty());
+    // Deleting the old parent must not touch the moved child (its
+    // handler_id is NOT NULL: nulling it would be a typed error).
+    s.delete(&h1).unwrap();
+    s.commit().unwrap();
+    assert_eq!(pet.read().unwrap().handler_id, 2);
+    assert_eq!(h2.related(Handler::pets).unwrap().len(), 2);
+}

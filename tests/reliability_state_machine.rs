@@ -1013,3 +1013,26 @@ fn regression_a_discarded_child_keeps_its_later_parent() {
         Flush,
     ]);
 }
+
+/// Bug found by the 100,000-sequence soak: an expired child given a new
+/// parent stayed in its old parent's loaded collection (the old parent was
+/// not known in memory), so deleting the old parent nulled the new link.
+#[test]
+fn regression_a_reassigned_expired_child_leaves_the_old_collection() {
+    use Op::*;
+    regression(&[
+        AddParent(0),
+        AddParent(0),
+        AddChild(Some(66)),
+        Commit,
+        AddChild(None),
+        Expire(2),
+        AddChild(None),
+        AddParent(0),
+        AddParent(0),
+        AddParent(0),
+        Link(159, Some(91)),
+        Delete(200),
+        Flush,
+    ]);
+}

@@ -500,7 +500,13 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         self.meta.borrow_mut().snapshot = None;
         // Loaded relationships are reloaded on next access; assignments made
         // through relationship methods stay until they are flushed.
-        self.rels.borrow_mut().drop_loaded();
+        let parents = self.rels.borrow_mut().drop_loaded();
+        for (parent, side) in parents {
+            // Borrowed up the stack (a self-reference): it reloads anyway.
+            if let Ok(mut rels) = parent.rels().try_borrow_mut() {
+                rels.unload(side);
+            }
+        }
     }
 
     fn rc_any(self: Rc<Self>) -> Rc<dyn Any> {

@@ -156,7 +156,20 @@ impl RelSlots {
 
     /// Forget loaded relationships, keeping unflushed assignments and link
     /// changes (an expired object reloads its relationships on access).
-    pub fn drop_loaded(&mut self) {
+    /// Returns the parents it knew (with their end of the relationship):
+    /// their loaded collections hold this object and must be forgotten too,
+    /// or a new parent given while the old one is unknown would leave it
+    /// in the old collection.
+    pub fn drop_loaded(&mut self) -> Vec<(Rc<dyn ErasedObj>, Side)> {
+        let parents = self
+            .slots
+            .iter()
+            .filter(|s| !s.assigned && s.loaded)
+            .filter_map(|s| match &s.value {
+                RelValue::Up(Some(w)) => w.upgrade().map(|p| (p, s.side.partner())),
+                _ => None,
+            })
+            .collect();
         self.slots
             .retain(|s| s.assigned || !s.added.is_empty() || !s.removed.is_empty());
         for s in &mut self.slots {
@@ -165,6 +178,16 @@ impl RelSlots {
                 s.value = empty_value(s.side);
             }
         }
+        parents
+    }
+
+    /// Forget the loaded collection at `side` (it reloads on access),
+    /// unless it has changes that are not flushed.
+    pub fn unload(&mut self, side: Side) {
+        let key = side.key();
+        self.slots.retain(|s| {
+            s.side.key() != key || s.assigned || !s.added.is_empty() || !s.removed.is_empty()
+        });
     }
 
     /// After a commit, assignments have become foreign key values.
@@ -289,6 +312,19 @@ fn collection_remove(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn Erased
 }
 
 /// The parent a child's slot points at (`None` also when unknown).
+/// Whether `child` was given a parent other than `owner` through `side`
+/// (its reference to the parent) and that is not flushed yet.
+fn given_another_parent(child: &Rc<dyn ErasedObj>, side: Side, owner: &Rc<dyn ErasedObj>) -> bool {
+    let rels = child.rels().borrow();
+    match rels.find(side) {
+        Some(s) if s.assigned => !matches!(
+            &s.value,
+            RelValue::Up(Some(w)) if w.upgrade().is_some_and(|p| same(&p, owner))
+        ),
+        _ => false,
+    }
+}
+
 fn parent_of(child: &Rc<dyn ErasedObj>, side: Side) -> Option<Rc<dyn ErasedObj>> {
     let rels = child.rels().borrow();
     match &rels.find(side)?.value {
@@ -404,7 +440,12 @@ impl SessionInner {
             if !seen.insert(ptr(owner)) {
                 continue;
             }
-            if let Some(items) = loaded_items(owner, side) {
+            if let Some(mut items) = loaded_items(owner, side) {
+                if let Role::Children { .. } = side.role() {
+                    // A child given another parent since the collection was
+                    // loaded (its old parent unknown then) is not in it.
+                    items.retain(|c| !given_another_parent(c, side.partner(), owner));
+                }
                 result.extend(items);
                 continue;
             }
@@ -547,13 +588,7 @@ impl SessionInner {
                 .and_then(|k| groups.get(&key_of(&k)).cloned())
                 .unwrap_or_default();
             if !assigned.is_empty() {
-                items.retain(|c| {
-                    let rels = c.rels().borrow();
-                    match rels.find(partner) {
-                        Some(s) if s.assigned => matches!(&s.value, RelValue::Up(Some(w)) if w.upgrade().is_some_and(|p| same(&p, &owner))),
-                        _ => true,
-                    }
-                });
+                items.retain(|c| !given_another_parent(c, partner, &owner));
                 for c in &assigned {
                     if parent_of(c, partner).is_some_and(|p| same(&p, &owner))
                         && !items.iter().any(|x| same(x, c))
