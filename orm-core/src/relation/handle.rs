@@ -7,8 +7,36 @@ use std::marker::PhantomData;
 
 use crate::schema::RelationDef;
 
+/// Models for the accessor examples: one-to-many with a backref, one-to-one,
+/// many-to-many.
+macro_rules! example_models {
+    () => {
+        "use orm::prelude::*;
+#[derive(Model, Debug, Default)]
+#[orm(has_many(pets = Pet, backref = \"owner\"))]
+#[orm(has_one(profile = Profile, backref = \"person\"))]
+#[orm(many_to_many(tags = Tag, secondary = PersonTag, backref = \"people\"))]
+struct Person { #[orm(primary_key)] id: i64 }
+#[derive(Model, Debug, Default)]
+struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+#[derive(Model, Debug, Default)]
+struct Profile { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id, unique)] person_id: i64 }
+#[derive(Model, Debug, Default)]
+struct Tag { #[orm(primary_key)] id: i64 }
+#[derive(Model, Debug, Default)]
+struct PersonTag {
+    #[orm(primary_key, foreign_key = Person::id)] person_id: i64,
+    #[orm(primary_key, foreign_key = Tag::id)] tag_id: i64,
+}
+"
+    };
+}
+
 macro_rules! handle {
-    ($(#[$doc:meta])* $name:ident<$from:ident, $to:ident>) => {
+    (
+        $(#[$doc:meta])* $name:ident<$from:ident, $to:ident>,
+        example: $handle:literal is $end:literal of $declared_as:literal, declared: $declared:literal
+    ) => {
         $(#[$doc])*
         pub struct $name<$from, $to> {
             def: fn() -> &'static RelationDef,
@@ -26,7 +54,8 @@ macro_rules! handle {
             ///
             /// # Examples
             ///
-            /// See [`HasMany`].
+            #[doc = concat!("```\n", example_models!(), "let end = ", $handle, ";\n",
+                "assert_eq!(end.def().name, \"", $declared_as, "\");\n```")]
             pub fn def(&self) -> &'static RelationDef {
                 (self.def)()
             }
@@ -36,7 +65,8 @@ macro_rules! handle {
             ///
             /// # Examples
             ///
-            /// See [`HasMany`].
+            #[doc = concat!("```\n", example_models!(), "let end = ", $handle, ";\n",
+                "assert_eq!(end.is_declared_side(), ", $declared, ");\n```")]
             pub fn is_declared_side(&self) -> bool {
                 self.declared
             }
@@ -45,7 +75,8 @@ macro_rules! handle {
             ///
             /// # Examples
             ///
-            /// See [`HasMany`].
+            #[doc = concat!("```\n", example_models!(), "let end = ", $handle, ";\n",
+                "assert_eq!(end.name(), \"", $end, "\");\n```")]
             pub fn name(&self) -> &'static str {
                 let def = self.def();
                 if self.declared {
@@ -93,7 +124,8 @@ handle!(
     /// assert_eq!((owner.name(), owner.is_declared_side()), ("owner", false));
     /// assert!(std::ptr::eq(pets.def(), owner.def()));
     /// ```
-    HasMany<P, C>
+    HasMany<P, C>,
+    example: "Person::pets" is "pets" of "pets", declared: "true"
 );
 handle!(
     /// Many-to-one, or the child end of a one-to-one: a child's parent
@@ -122,7 +154,8 @@ handle!(
     /// assert!(rex.related(Pet::owner)?.unwrap() == ann);
     /// # Ok(()) }
     /// ```
-    BelongsTo<C, P>
+    BelongsTo<C, P>,
+    example: "Pet::owner" is "owner" of "pets", declared: "false"
 );
 handle!(
     /// One-to-one from the parent: at most one child (`user.profile`).
@@ -150,7 +183,8 @@ handle!(
     /// assert_eq!(profile.unwrap().read()?.user_id, 1);
     /// # Ok(()) }
     /// ```
-    HasOne<P, C>
+    HasOne<P, C>,
+    example: "Person::profile" is "profile" of "profile", declared: "true"
 );
 handle!(
     /// Many-to-many through an association table (`post.tags`).
@@ -185,7 +219,8 @@ handle!(
     /// assert!(tag.related(Tag::posts)?[0] == post);
     /// # Ok(()) }
     /// ```
-    ManyToMany<A, B>
+    ManyToMany<A, B>,
+    example: "Tag::people" is "people" of "tags", declared: "false"
 );
 
 use crate::error::{Error, Result};

@@ -288,7 +288,20 @@ impl fmt::Debug for Side {
 ///
 /// # Examples
 ///
-/// See [`RelationDef::link`].
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(pets = Pet, backref = "owner"))]
+/// struct Person { #[orm(primary_key)] id: i64 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+///
+/// let link: &orm::schema::Link = Person::pets.def().link().unwrap();
+/// assert_eq!((link.parent.name, link.child.name), ("person", "pet"));
+/// assert!(link.secondary.is_none());
+/// ```
 #[derive(Debug, Clone)]
 pub struct Link {
     /// The table whose key is referenced (the "one" side).
