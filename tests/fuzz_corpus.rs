@@ -8,11 +8,14 @@
 //! (generated inputs per target; default 10,000). Real fuzzing:
 //! `cargo +nightly fuzz run <target> -s none` in `fuzz/` (see RELIABILITY.md).
 
+#[path = "common/figures.rs"]
+mod figures;
+use figures::report;
+
 #[allow(dead_code)]
 #[path = "../fuzz/oracles.rs"]
 mod oracles;
 
-use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
@@ -77,13 +80,6 @@ fn generated(rng: &mut XorShift) -> Vec<u8> {
         }
     }
     out
-}
-
-/// The figures line, written once straight to stderr: libtest captures
-/// `println!`/`eprintln!` but not direct writes, so the line shows in
-/// `cargo test` output and CI logs with or without `--nocapture`.
-fn report(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -14,7 +14,10 @@
 //! Soak: `ORM_CONCURRENCY_WRITES=5000 cargo test --release --test reliability_concurrency`
 //! (increments per thread; part 3 scales with it).
 
-use std::io::Write;
+#[path = "common/figures.rs"]
+mod figures;
+use figures::report;
+
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -66,13 +69,6 @@ fn counter_value(db: &Database) -> i64 {
         .get_or_not_found::<Counter>(1)
         .and_then(|c| Ok(c.read()?.value))
         .expect("read the counter")
-}
-
-/// The closing figures line, written once straight to stderr: libtest
-/// captures `println!`/`eprintln!` but not direct writes, so the line shows
-/// in `cargo test` output and CI logs with or without `--nocapture`.
-fn report(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 struct Part1 {

@@ -13,6 +13,10 @@
 //! `ORM_CRASH_KILLS=5000 cargo test --release --test reliability_crash -- --nocapture`
 //! (kills per journal mode; `ORM_CRASH_SEED` changes the random schedule).
 
+#[path = "common/figures.rs"]
+mod figures;
+use figures::report;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -316,13 +320,6 @@ fn check_after_kill(
             t.partial_graphs += 1;
         }
     }
-}
-
-/// The closing figures line, written once straight to stderr: libtest
-/// captures `println!`/`eprintln!` but not direct writes, so the line shows
-/// in `cargo test` output and CI logs with or without `--nocapture`.
-fn report(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Kills per database file: a long soak starts new files so that the checks

@@ -13,12 +13,14 @@
 //! out-of-memory, which need process-wide limits, have their own test
 //! binaries.
 //!
-//! `ORM_FAULT_POINTS` (default 120) sets how many interrupt points each
-//! scenario gets; `0` means every single VM step. Each fault kind prints
-//! its figures; the closing line sums them.
+//! The interrupt sweep stops at every VM step of every scenario;
+//! `ORM_FAULT_POINTS=n` spreads n points over each scenario instead. Each
+//! fault kind prints its figures; the closing line sums them.
 
 #[path = "common/faults.rs"]
 mod faults;
+#[path = "common/figures.rs"]
+mod figures;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -35,7 +37,7 @@ fn interrupt_points() -> u64 {
     std::env::var("ORM_FAULT_POINTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(120)
+        .unwrap_or(0)
 }
 
 /// Count the VM steps of a scenario's work (a progress handler that never

@@ -13,6 +13,8 @@
 
 #[path = "common/faults.rs"]
 mod faults;
+#[path = "common/figures.rs"]
+mod figures;
 
 use std::time::Duration;
 

@@ -18,8 +18,11 @@
 //! Soak: `ORM_HOSTILE_CASES=100000 cargo test --release --test reliability_hostile`
 //! (property-test cases; default 500).
 
+#[path = "common/figures.rs"]
+mod figures;
+use figures::report;
+
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use orm::prelude::*;
@@ -277,13 +280,6 @@ fn hostile_strings() -> Vec<String> {
     let mut seen = BTreeSet::new();
     v.retain(|s| seen.insert(s.clone()));
     v
-}
-
-/// The closing figures line, written once straight to stderr: libtest
-/// captures `println!`/`eprintln!` but not direct writes, so the line shows
-/// in `cargo test` output and CI logs with or without `--nocapture`.
-fn report(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 #[derive(Default)]

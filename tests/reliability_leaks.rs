@@ -11,7 +11,10 @@
 //! Soak: `ORM_LEAK_CYCLES=200000 cargo test --release --test reliability_leaks`
 //! (default 10,000).
 
-use std::io::Write;
+#[path = "common/figures.rs"]
+mod figures;
+use figures::report;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use orm::prelude::*;
@@ -97,13 +100,6 @@ struct Enrollment {
     #[orm(skip)]
     #[allow(dead_code)] // only its Drop matters
     tracker: Tracker,
-}
-
-/// The closing figures line, written once straight to stderr: libtest
-/// captures `println!`/`eprintln!` but not direct writes, so the line shows
-/// in `cargo test` output and CI logs with or without `--nocapture`.
-fn report(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 fn author(name: &str) -> Author {

@@ -10,6 +10,8 @@
 //! regression test at the end of this file.
 
 mod common;
+#[path = "common/figures.rs"]
+mod figures;
 
 use std::collections::BTreeMap;
 
@@ -854,10 +856,10 @@ fn random_session_sequences_match_the_model() {
     if let Err(e) = result {
         panic!("{e}");
     }
-    eprintln!(
+    figures::report(&format!(
         "state machine: {cases} sequences, {} steps, 0 divergences from the model",
         steps.load(std::sync::atomic::Ordering::Relaxed)
-    );
+    ));
 }
 
 // Every shrunk failure found on the way, as a regression test. The ones

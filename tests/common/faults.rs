@@ -645,9 +645,9 @@ impl Tally {
         self.failures.extend(other.failures);
     }
 
-    /// Print the figures line and fail on any invariant violation.
+    /// Report the closing figures line and fail on any invariant violation.
     pub fn finish(self, what: &str) {
-        println!("{}", self.line(what));
+        crate::figures::report(&self.line(what));
         assert!(self.failures.is_empty(), "{}", self.failures.join("\n\n"));
     }
 }
