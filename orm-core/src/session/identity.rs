@@ -9,8 +9,14 @@ use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
 
-use super::obj::{ErasedObj, Obj};
+use super::obj::{ErasedObj, Obj, Status};
 use crate::model::Model;
+
+/// Buckets a model's map starts with. The map is made at the first object
+/// of its model, which is usually followed by more (a query's rows), so a
+/// few doublings from the smallest table are skipped for the cost of one
+/// slightly larger allocation.
+const INITIAL_CAPACITY: usize = 32;
 
 pub(crate) struct IdentityMap<M: Model> {
     pub map: FxHashMap<M::Key, Obj<M>>,
@@ -19,7 +25,7 @@ pub(crate) struct IdentityMap<M: Model> {
 impl<M: Model> Default for IdentityMap<M> {
     fn default() -> Self {
         IdentityMap {
-            map: FxHashMap::default(),
+            map: FxHashMap::with_capacity_and_hasher(INITIAL_CAPACITY, Default::default()),
         }
     }
 }
@@ -29,6 +35,9 @@ pub(crate) trait AnyMap {
     fn objects(&self) -> Vec<Rc<dyn ErasedObj>>;
     fn clear(&mut self);
     fn len(&self) -> usize;
+    /// Empty the map, detaching (`forget_session(status)`) the objects that
+    /// outlive it.
+    fn forget_all(&mut self, status: Status);
 }
 
 impl<M: Model> AnyMap for IdentityMap<M> {
@@ -47,22 +56,45 @@ impl<M: Model> AnyMap for IdentityMap<M> {
     fn len(&self) -> usize {
         self.map.len()
     }
+
+    fn forget_all(&mut self, status: Status) {
+        for (_, obj) in self.map.drain() {
+            // Held by the map alone: it is freed right here, with its
+            // relationship slots, so there is no state to reset and no
+            // reference cycle through it (a cycle would hold it strongly).
+            if Rc::strong_count(&obj.inner) > 1 {
+                obj.inner.forget_session(status);
+            }
+        }
+    }
 }
 
 /// All identity maps of a session.
+///
+/// A session uses a handful of models, so the maps sit in a small vector
+/// searched by `TypeId`: cheaper than hashing the `TypeId`, and an empty
+/// session allocates nothing.
 #[derive(Default)]
 pub(crate) struct IdentityMaps {
-    maps: FxHashMap<TypeId, Box<dyn AnyMap>>,
+    maps: Vec<(TypeId, Box<dyn AnyMap>)>,
 }
 
 impl IdentityMaps {
+    fn position(&self, id: TypeId) -> Option<usize> {
+        self.maps.iter().position(|(t, _)| *t == id)
+    }
+
     /// The map of model `M`, created on first use.
     pub fn of<M: Model>(&mut self) -> &mut IdentityMap<M> {
-        let entry = self
-            .maps
-            .entry(TypeId::of::<M>())
-            .or_insert_with(|| Box::new(IdentityMap::<M>::default()));
-        match entry.as_any_mut().downcast_mut::<IdentityMap<M>>() {
+        let id = TypeId::of::<M>();
+        let i = match self.position(id) {
+            Some(i) => i,
+            None => {
+                self.maps.push((id, Box::new(IdentityMap::<M>::default())));
+                self.maps.len() - 1
+            }
+        };
+        match self.maps[i].1.as_any_mut().downcast_mut::<IdentityMap<M>>() {
             Some(map) => map,
             // The entry is keyed by M's TypeId and only ever holds an
             // IdentityMap<M>.
@@ -72,22 +104,29 @@ impl IdentityMaps {
 
     /// The map of model `M`, if it exists.
     pub fn get<M: Model>(&mut self) -> Option<&mut IdentityMap<M>> {
-        self.maps
-            .get_mut(&TypeId::of::<M>())
-            .and_then(|m| m.as_any_mut().downcast_mut::<IdentityMap<M>>())
+        let i = self.position(TypeId::of::<M>())?;
+        self.maps[i].1.as_any_mut().downcast_mut::<IdentityMap<M>>()
     }
 
     pub fn all_objects(&self) -> Vec<Rc<dyn ErasedObj>> {
-        self.maps.values().flat_map(|m| m.objects()).collect()
+        self.maps.iter().flat_map(|(_, m)| m.objects()).collect()
     }
 
     pub fn clear(&mut self) {
-        for m in self.maps.values_mut() {
+        for (_, m) in &mut self.maps {
             m.clear();
         }
     }
 
+    /// Empty every map in place, detaching the objects that outlive it
+    /// (cheaper than collecting [`all_objects`](Self::all_objects) first).
+    pub fn forget_all(&mut self, status: Status) {
+        for (_, m) in &mut self.maps {
+            m.forget_all(status);
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.maps.values().map(|m| m.len()).sum()
+        self.maps.iter().map(|(_, m)| m.len()).sum()
     }
 }

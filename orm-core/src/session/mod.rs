@@ -655,15 +655,13 @@ impl Drop for SessionInner {
         }
         // Objects may still be held by the caller; they become detached, and
         // relationship caches are cleared so no reference cycle outlives the
-        // session.
-        let state = std::mem::take(self.state.get_mut());
-        for obj in state.maps.all_objects() {
-            obj.forget_session(Status::Detached);
-        }
-        for obj in state.pending {
+        // session. The state is emptied in place (it is large to move).
+        let state = self.state.get_mut();
+        state.maps.forget_all(Status::Detached);
+        for obj in state.pending.drain(..) {
             obj.forget_session(Status::Transient);
         }
-        if let Some(txn) = state.txn {
+        if let Some(txn) = state.txn.take() {
             for (obj, _) in txn.inserted {
                 obj.forget_session(Status::Detached);
             }
