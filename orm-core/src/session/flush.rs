@@ -600,58 +600,63 @@ fn emit_link(conn: &mut Conn, observer: &Observer, link: &Link, insert: bool) ->
 }
 
 /// Move objects to their new states (every statement succeeded).
-fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: Vec<Undo>) {
+fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
     let mut txn = state.txn.take().unwrap_or_default();
-    // Undo entries come in row order per row; gather each row's entries.
-    let mut overwritten: Vec<Vec<(usize, Value)>> = Vec::new();
-    if !undo.is_empty() {
-        overwritten.resize_with(rows.len(), Vec::new);
-        for u in undo {
-            overwritten[u.row].push((u.column, u.old));
+    // Each row's undo entries, together and still in write order (the sort
+    // is stable; emit wrote them in plan order, mostly row order already).
+    undo.sort_by_key(|u| u.row);
+    let mut undo = undo.into_iter().peekable();
+    let mut inserts = 0;
+    for row in &rows {
+        match (&row.op, &row.obj) {
+            (Op::Insert, _) => inserts += 1,
+            // Deleted rows leave the identity map before inserted ones
+            // enter it (a new object may reuse a deleted one's key).
+            (Op::Delete, Some(obj)) => {
+                obj.detach_identity(state);
+                obj.set_status(Status::Deleted);
+                txn.deleted.push(Rc::clone(obj));
+            }
+            _ => {}
         }
     }
-    for row in rows.iter().filter(|r| matches!(r.op, Op::Delete)) {
-        if let Some(obj) = &row.obj {
-            obj.detach_identity(state);
-            obj.set_status(Status::Deleted);
-            txn.deleted.push(Rc::clone(obj));
-        }
-    }
-    txn.inserted.reserve(rows.len());
+    txn.inserted.reserve(inserts);
     for (i, row) in rows.into_iter().enumerate() {
+        // Entries of earlier rows that need none (deletes) are dropped; then
+        // this row's: (column, old value) in write order.
+        while undo.next_if(|u| u.row < i).is_some() {}
+        let mut overwritten = std::iter::from_fn(|| undo.next_if(|u| u.row == i))
+            .map(|u| (u.column, u.old))
+            .peekable();
         let Some(obj) = row.obj else { continue };
         match row.op {
             Op::Insert => {
                 obj.set_status(Status::Persistent);
                 obj.clear_snapshot();
                 Rc::clone(&obj).attach_identity(state);
-                let values = overwritten
-                    .get_mut(i)
-                    .map(std::mem::take)
-                    .unwrap_or_default();
-                txn.inserted.push((obj, values));
+                let index = txn.inserted.len();
+                txn.inserted.push(obj);
+                txn.overwritten
+                    .extend(overwritten.map(|(column, old)| (index, column, old)));
             }
             Op::Update => {
-                let mut filled = overwritten
-                    .get_mut(i)
-                    .map(std::mem::take)
-                    .unwrap_or_default();
                 // Changed only by key fills: the transaction log still needs
                 // the values from before, to restore or revert them.
                 let mut snapshot = obj.take_snapshot();
-                if snapshot.is_none() && !filled.is_empty() {
-                    snapshot = obj.snapshot_before(&filled);
-                }
-                // Keys filled into an object this transaction inserted are
-                // taken back with the insert if the transaction rolls back.
-                if !filled.is_empty() {
+                if overwritten.peek().is_some() {
+                    let filled: Vec<(usize, Value)> = overwritten.collect();
+                    if snapshot.is_none() {
+                        snapshot = obj.snapshot_before(&filled);
+                    }
+                    // Keys filled into an object this transaction inserted
+                    // are taken back with the insert if it rolls back.
                     let p = ptr(&obj);
-                    if let Some((_, list)) = txn.inserted.iter_mut().find(|(o, _)| ptr(o) == p) {
-                        list.append(&mut filled);
+                    if let Some(index) = txn.inserted.iter().position(|o| ptr(o) == p) {
+                        txn.overwritten
+                            .extend(filled.into_iter().map(|(c, old)| (index, c, old)));
                     }
                 }
-                let rekeyed = obj.identity_values() != obj.key_values().ok();
-                if rekeyed {
+                if obj.key_changed() {
                     obj.detach_identity(state);
                     Rc::clone(&obj).attach_identity(state);
                 }

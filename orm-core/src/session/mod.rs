@@ -81,9 +81,6 @@ impl<M: Model> Addable for &Obj<M> {
     }
 }
 
-/// An inserted object and the values the flush overwrote in it.
-pub(crate) type Inserted = (Rc<dyn ErasedObj>, Vec<(usize, crate::types::Value)>);
-
 /// An updated object and its snapshot from before the transaction.
 pub(crate) type Updated = (Rc<dyn ErasedObj>, Option<Box<dyn Any>>);
 
@@ -99,9 +96,13 @@ pub(crate) type LinkChanges = (
 /// put objects back.
 #[derive(Default)]
 pub(crate) struct TxnLog {
-    /// Inserted objects, with the values the flush overwrote (generated
-    /// keys, filled foreign keys).
-    pub inserted: Vec<Inserted>,
+    /// Inserted objects.
+    pub inserted: Vec<Rc<dyn ErasedObj>>,
+    /// Values the flushes overwrote in inserted objects (generated keys,
+    /// filled foreign keys), in write order: (index in `inserted`, column,
+    /// old value). One flat list rather than one per object: most inserts
+    /// overwrite only their generated key.
+    pub overwritten: Vec<(usize, usize, crate::types::Value)>,
     /// Updated objects, with their values before the transaction.
     pub updated: Vec<Updated>,
     /// The objects in `updated`, for a quick membership test.
@@ -116,7 +117,15 @@ pub(crate) struct TxnLog {
 impl TxnLog {
     /// The objects this transaction inserted.
     fn inserted_set(&self) -> rustc_hash::FxHashSet<*const ()> {
-        self.inserted.iter().map(|(o, _)| ptr(o)).collect()
+        self.inserted.iter().map(ptr).collect()
+    }
+
+    /// Put back the values the flushes overwrote in inserted objects,
+    /// newest first.
+    fn restore_overwritten(&self) {
+        for (i, column, old) in self.overwritten.iter().rev() {
+            let _ = self.inserted[*i].set_column(*column, old);
+        }
     }
 }
 
@@ -424,6 +433,7 @@ impl SessionInner {
             return;
         };
         let Some(txn) = state.txn.take() else { return };
+        txn.restore_overwritten();
         let inserted = txn.inserted_set();
         let deleted: rustc_hash::FxHashSet<*const ()> = txn.deleted.iter().map(ptr).collect();
         for obj in txn.deleted.iter().rev() {
@@ -456,11 +466,8 @@ impl SessionInner {
             state.rel_pending += 1;
         }
         let mut restored = Vec::new();
-        for (obj, overwritten) in txn.inserted.into_iter() {
+        for obj in txn.inserted {
             obj.detach_identity(&mut state);
-            for (column, old) in overwritten.iter().rev() {
-                let _ = obj.set_column(*column, old);
-            }
             if deleted.contains(&ptr(&obj)) {
                 // Added and deleted within the transaction: a net no-op,
                 // as a pending object deleted before any flush.
@@ -484,11 +491,9 @@ impl SessionInner {
             // Objects inserted by the transaction are discarded, whatever
             // else it did to them.
             let inserted = txn.inserted_set();
-            for (obj, overwritten) in txn.inserted {
+            txn.restore_overwritten();
+            for obj in txn.inserted {
                 obj.detach_identity(&mut state);
-                for (column, old) in overwritten.iter().rev() {
-                    let _ = obj.set_column(*column, old);
-                }
                 obj.forget_session(Status::Transient);
             }
             for (obj, _) in txn.updated {
@@ -538,7 +543,7 @@ impl SessionInner {
     fn expire_after_unknown_commit(&self) {
         if let Ok(mut state) = self.state.try_borrow_mut() {
             if let Some(txn) = state.txn.take() {
-                for (obj, _) in txn.inserted {
+                for obj in txn.inserted {
                     obj.detach_identity(&mut state);
                     obj.forget_session(Status::Detached);
                 }
@@ -627,7 +632,7 @@ impl SessionInner {
                 obj.forget_session(Status::Transient);
             }
             if let Some(txn) = txn {
-                for (obj, _) in txn.inserted {
+                for obj in txn.inserted {
                     obj.forget_session(Status::Detached);
                 }
                 for obj in txn.deleted {
@@ -662,7 +667,7 @@ impl Drop for SessionInner {
             obj.forget_session(Status::Transient);
         }
         if let Some(txn) = state.txn.take() {
-            for (obj, _) in txn.inserted {
+            for obj in txn.inserted {
                 obj.forget_session(Status::Detached);
             }
             for obj in txn.deleted {
