@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::key::{KeyPart, into_key};
 use super::obj::{ErasedObj, Status};
 use super::plan::{self, Phase, PlanNode};
 use super::{SessionInner, SessionState};
@@ -273,24 +274,28 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
     if !has_fks || rows.len() < 2 {
         return Ok(());
     }
-    let repr = |t: &'static TableDef, values: &[Value]| {
-        (t as *const TableDef as usize, format!("{values:?}"))
-    };
-    let mut inserted: FxHashMap<(usize, String), usize> = FxHashMap::default();
-    let mut deleted: FxHashMap<(usize, String), usize> = FxHashMap::default();
+    let table_id = |t: &'static TableDef| t as *const TableDef as usize;
+    let mut inserted: FxHashMap<(usize, Vec<KeyPart>), usize> = FxHashMap::default();
+    let mut deleted: FxHashMap<(usize, Vec<KeyPart>), usize> = FxHashMap::default();
     for (i, r) in rows.iter().enumerate() {
         let Some(obj) = &r.obj else { continue };
         match r.op {
             Op::Insert if !obj.needs_generated_key()? => {
-                inserted.insert(repr(r.table(), &obj.key_values()?), i);
+                inserted.insert((table_id(r.table()), into_key(obj.key_values()?)), i);
             }
             Op::Delete => {
                 if let Some(k) = obj.identity_values() {
-                    deleted.insert(repr(r.table(), &k), i);
+                    deleted.insert((table_id(r.table()), into_key(k)), i);
                 }
             }
             _ => {}
         }
+    }
+    if inserted.is_empty() && deleted.is_empty() {
+        // Every insert gets its key from SQLite and nothing is deleted: no
+        // foreign key value can point at a row of this flush (relationship
+        // fills order those rows themselves).
+        return Ok(());
     }
     let mut edges = Vec::new();
     for (i, r) in rows.iter().enumerate() {
@@ -308,7 +313,7 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
             if values.contains(&Value::Null) {
                 continue;
             }
-            let key = repr(target, &values);
+            let key = (table_id(target), into_key(values));
             match r.op {
                 Op::Insert | Op::Update => {
                     if let Some(&p) = inserted.get(&key) {

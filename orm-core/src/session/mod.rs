@@ -9,10 +9,11 @@
 //! Module map: [`obj`] (handles and per-object state), [`identity`] (the
 //! identity map), [`plan`] (flush order as data), [`flush`] (organize ->
 //! plan -> emit -> finalize), [`load`] (rows into objects), [`relations`]
-//! (relationship state).
+//! (relationship state), [`key`] (key values in a hashable form).
 
 mod flush;
 mod identity;
+mod key;
 mod load;
 pub(crate) mod obj;
 mod ops;

@@ -13,6 +13,7 @@ use std::rc::{Rc, Weak};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::flush::{Fill, Link, LinkSide, Op, Row};
+use super::key::{KeyPart, key_of};
 use super::obj::{ErasedObj, Status};
 use super::{SessionInner, SessionState};
 use crate::error::{Error, Result};
@@ -212,31 +213,6 @@ fn parent_of(child: &Rc<dyn ErasedObj>, side: Side) -> Option<Rc<dyn ErasedObj>>
         RelValue::Up(Some(w)) => w.upgrade(),
         _ => None,
     }
-}
-
-/// A hashable form of key values, for grouping rows by foreign key.
-#[derive(PartialEq, Eq, Hash)]
-enum KeyPart {
-    Null,
-    Int(i64),
-    Real(u64),
-    Text(String),
-    Blob(Vec<u8>),
-}
-
-fn key_of(values: &[Value]) -> Vec<KeyPart> {
-    values
-        .iter()
-        .map(|v| match v {
-            Value::Null => KeyPart::Null,
-            Value::Integer(i) => KeyPart::Int(*i),
-            // Compare reals by value, so 1.0 in one table matches 1 in another.
-            Value::Real(r) if r.fract() == 0.0 && r.abs() < 9.0e15 => KeyPart::Int(*r as i64),
-            Value::Real(r) => KeyPart::Real(r.to_bits()),
-            Value::Text(s) => KeyPart::Text(s.clone()),
-            Value::Blob(b) => KeyPart::Blob(b.clone()),
-        })
-        .collect()
 }
 
 fn values_of(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Vec<Value>> {
