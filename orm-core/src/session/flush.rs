@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::key::{KeyPart, into_key};
+use super::key::{Key, into_key};
 use super::obj::{ErasedObj, Status};
 use super::plan::{self, Phase, PlanNode};
 use super::{SessionInner, SessionState};
@@ -275,8 +275,8 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
         return Ok(());
     }
     let table_id = |t: &'static TableDef| t as *const TableDef as usize;
-    let mut inserted: FxHashMap<(usize, Vec<KeyPart>), usize> = FxHashMap::default();
-    let mut deleted: FxHashMap<(usize, Vec<KeyPart>), usize> = FxHashMap::default();
+    let mut inserted: FxHashMap<(usize, Key), usize> = FxHashMap::default();
+    let mut deleted: FxHashMap<(usize, Key), usize> = FxHashMap::default();
     for (i, r) in rows.iter().enumerate() {
         let Some(obj) = &r.obj else { continue };
         match r.op {

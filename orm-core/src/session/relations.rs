@@ -13,7 +13,7 @@ use std::rc::{Rc, Weak};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::flush::{Fill, Link, LinkSide, Op, Row};
-use super::key::{KeyPart, key_of};
+use super::key::{Key, into_key, key_of};
 use super::obj::{ErasedObj, Status};
 use super::{SessionInner, SessionState};
 use crate::error::{Error, Result};
@@ -219,17 +219,26 @@ fn values_of(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Vec<Value>> {
     columns.iter().map(|&c| obj.column_value(c)).collect()
 }
 
-/// `cols IN (...)` for one column, `(a = ? AND b = ?) OR ...` for several.
-fn key_condition(table: &'static str, columns: &[&'static str], keys: &[Vec<Value>]) -> Expr {
+/// The hashable key of `obj`'s `columns` (no vector for a single column).
+fn key_at(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Key> {
+    match columns {
+        [c] => Ok(key_of(std::slice::from_ref(&obj.column_value(*c)?))),
+        _ => Ok(into_key(values_of(obj, columns)?)),
+    }
+}
+
+/// `cols IN (...)` for one column, `(a = ? AND b = ?) OR ...` for several;
+/// `keys` holds the keys' values one after the other.
+fn key_condition(table: &'static str, columns: &[&'static str], keys: &[Value]) -> Expr {
     if let [column] = columns {
         return Expr::InList {
             expr: Box::new(Expr::column(table, *column)),
-            list: keys.iter().map(|k| k[0].clone()).collect(),
+            list: keys.to_vec(),
             negated: false,
         };
     }
     let ors = keys
-        .iter()
+        .chunks(columns.len())
         .map(|k| {
             Expr::and_all(
                 columns
@@ -290,8 +299,13 @@ impl SessionInner {
     ) -> Result<Vec<Rc<dyn ErasedObj>>> {
         let link = side.def.link()?;
         let mut result: Vec<Rc<dyn ErasedObj>> = Vec::new();
-        let mut to_load: Vec<(Rc<dyn ErasedObj>, Vec<Value>)> = Vec::new();
+        let mut to_load: Vec<(Rc<dyn ErasedObj>, Key)> = Vec::with_capacity(owners.len());
         let mut no_rows: Vec<Rc<dyn ErasedObj>> = Vec::new();
+        // The distinct keys to load, their values one after the other
+        // (`width` per key), for the IN lists.
+        let mut keys: Vec<Value> = Vec::new();
+        let mut width = 1;
+        let mut distinct = FxHashSet::default();
         let mut seen = FxHashSet::default();
         for owner in owners {
             if !seen.insert(ptr(owner)) {
@@ -315,16 +329,27 @@ impl SessionInner {
                     }
                 }
             };
-            let key = values_of(owner, key_columns)?;
+            width = key_columns.len();
+            let start = keys.len();
+            for &c in key_columns {
+                keys.push(owner.column_value(c)?);
+            }
             let new_owner = matches!(owner.status(), Status::Pending | Status::Transient);
-            if side.role() == Role::Parent && key.contains(&Value::Null) {
+            if side.role() == Role::Parent && keys[start..].contains(&Value::Null) {
+                keys.truncate(start);
                 set_value(owner, side, empty_value(side), false);
                 continue;
             }
             if new_owner && side.role() != Role::Parent {
                 // No rows can point at it yet; only in-memory assignments.
+                keys.truncate(start);
                 no_rows.push(Rc::clone(owner));
                 continue;
+            }
+            let key = key_of(&keys[start..]);
+            if !distinct.insert(key.clone()) {
+                // Another owner has the same key: it is in the list already.
+                keys.truncate(start);
             }
             to_load.push((Rc::clone(owner), key));
         }
@@ -332,15 +357,8 @@ impl SessionInner {
             return Ok(result);
         }
         let other = side.other();
-        let mut groups: FxHashMap<Vec<KeyPart>, Vec<Rc<dyn ErasedObj>>> = FxHashMap::default();
-        let mut distinct: Vec<Vec<Value>> = Vec::new();
-        let mut distinct_seen = FxHashSet::default();
-        for (_, k) in &to_load {
-            if distinct_seen.insert(key_of(k)) {
-                distinct.push(k.clone());
-            }
-        }
-        for chunk in distinct.chunks(IN_CHUNK) {
+        let mut groups: FxHashMap<Key, Vec<Rc<dyn ErasedObj>>> = FxHashMap::default();
+        for chunk in keys.chunks(IN_CHUNK * width) {
             match side.role() {
                 Role::Children { .. } => {
                     let mut select = Select::new(TableRef::new(other.name));
@@ -352,7 +370,7 @@ impl SessionInner {
                     ));
                     let w = writer::write(&Statement::Select(select))?;
                     for (child, _) in (other.__ops.load)(self, &w.sql, &w.params, 0)? {
-                        let k = key_of(&values_of(&child, &link.child_columns)?);
+                        let k = key_at(&child, &link.child_columns)?;
                         groups.entry(k).or_default().push(child);
                     }
                 }
@@ -366,7 +384,7 @@ impl SessionInner {
                     ));
                     let w = writer::write(&Statement::Select(select))?;
                     for (parent, _) in (other.__ops.load)(self, &w.sql, &w.params, 0)? {
-                        let k = key_of(&values_of(&parent, &link.parent_columns)?);
+                        let k = key_at(&parent, &link.parent_columns)?;
                         groups.entry(k).or_default().push(parent);
                     }
                 }
@@ -408,7 +426,7 @@ impl SessionInner {
                     for (target, extra) in
                         (other.__ops.load)(self, &w.sql, &w.params, own_cols.len())?
                     {
-                        groups.entry(key_of(&extra)).or_default().push(target);
+                        groups.entry(into_key(extra)).or_default().push(target);
                     }
                 }
             }
@@ -437,7 +455,7 @@ impl SessionInner {
             .chain(no_rows.into_iter().map(|o| (o, None)));
         for (owner, key) in owners_to_fill {
             let mut items = key
-                .and_then(|k| groups.get(&key_of(&k)).cloned())
+                .and_then(|k| groups.get(&k).cloned())
                 .unwrap_or_default();
             if !assigned.is_empty() {
                 items.retain(|c| {
