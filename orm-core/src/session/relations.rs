@@ -299,13 +299,15 @@ impl SessionInner {
     ) -> Result<Vec<Rc<dyn ErasedObj>>> {
         let link = side.def.link()?;
         let mut result: Vec<Rc<dyn ErasedObj>> = Vec::new();
-        let mut to_load: Vec<(Rc<dyn ErasedObj>, Key)> = Vec::with_capacity(owners.len());
+        // Owners to load, each with its group: the index of its key among
+        // the distinct keys (owners may share a key: many children, one parent).
+        let mut to_load: Vec<(Rc<dyn ErasedObj>, usize)> = Vec::with_capacity(owners.len());
         let mut no_rows: Vec<Rc<dyn ErasedObj>> = Vec::new();
         // The distinct keys to load, their values one after the other
         // (`width` per key), for the IN lists.
         let mut keys: Vec<Value> = Vec::new();
         let mut width = 1;
-        let mut distinct = FxHashSet::default();
+        let mut distinct: FxHashMap<Key, usize> = FxHashMap::default();
         let mut seen = FxHashSet::default();
         for owner in owners {
             if !seen.insert(ptr(owner)) {
@@ -346,18 +348,25 @@ impl SessionInner {
                 no_rows.push(Rc::clone(owner));
                 continue;
             }
-            let key = key_of(&keys[start..]);
-            if !distinct.insert(key.clone()) {
+            let groups = distinct.len();
+            let group = *distinct.entry(key_of(&keys[start..])).or_insert(groups);
+            if group < groups {
                 // Another owner has the same key: it is in the list already.
                 keys.truncate(start);
             }
-            to_load.push((Rc::clone(owner), key));
+            to_load.push((Rc::clone(owner), group));
         }
         if to_load.is_empty() && no_rows.is_empty() {
             return Ok(result);
         }
         let other = side.other();
-        let mut groups: FxHashMap<Key, Vec<Rc<dyn ErasedObj>>> = FxHashMap::default();
+        // The related objects found, with their owners' group.
+        let mut found: Vec<(usize, Rc<dyn ErasedObj>)> = Vec::new();
+        let mut add = |key: Key, obj: Rc<dyn ErasedObj>| {
+            if let Some(&group) = distinct.get(&key) {
+                found.push((group, obj));
+            }
+        };
         for chunk in keys.chunks(IN_CHUNK * width) {
             match side.role() {
                 Role::Children { .. } => {
@@ -370,8 +379,7 @@ impl SessionInner {
                     ));
                     let w = writer::write(&Statement::Select(select))?;
                     for (child, _) in (other.__ops.load)(self, &w.sql, &w.params, 0)? {
-                        let k = key_at(&child, &link.child_columns)?;
-                        groups.entry(k).or_default().push(child);
+                        add(key_at(&child, &link.child_columns)?, child);
                     }
                 }
                 Role::Parent => {
@@ -384,8 +392,7 @@ impl SessionInner {
                     ));
                     let w = writer::write(&Statement::Select(select))?;
                     for (parent, _) in (other.__ops.load)(self, &w.sql, &w.params, 0)? {
-                        let k = key_at(&parent, &link.parent_columns)?;
-                        groups.entry(k).or_default().push(parent);
+                        add(key_at(&parent, &link.parent_columns)?, parent);
                     }
                 }
                 Role::Links => {
@@ -426,11 +433,21 @@ impl SessionInner {
                     for (target, extra) in
                         (other.__ops.load)(self, &w.sql, &w.params, own_cols.len())?
                     {
-                        groups.entry(into_key(extra)).or_default().push(target);
+                        add(into_key(extra), target);
                     }
                 }
             }
         }
+        // Each group's objects together, in the order their rows came (the
+        // sort is stable), and where each group's run is.
+        found.sort_by_key(|&(group, _)| group);
+        let mut runs = vec![0..0; distinct.len()];
+        let mut start = 0;
+        for run in found.chunk_by(|a, b| a.0 == b.0) {
+            runs[run[0].0] = start..start + run.len();
+            start += run.len();
+        }
+        result.reserve(found.len());
         let partner = side.partner();
         // Children given a parent in memory but not flushed yet: the loaded
         // collections follow the assignments, not only the database.
@@ -451,12 +468,16 @@ impl SessionInner {
         };
         let owners_to_fill = to_load
             .into_iter()
-            .map(|(o, k)| (o, Some(k)))
+            .map(|(o, group)| (o, Some(group)))
             .chain(no_rows.into_iter().map(|o| (o, None)));
-        for (owner, key) in owners_to_fill {
-            let mut items = key
-                .and_then(|k| groups.get(&k).cloned())
-                .unwrap_or_default();
+        for (owner, group) in owners_to_fill {
+            let mut items: Vec<Rc<dyn ErasedObj>> = match group {
+                Some(g) => found[runs[g].clone()]
+                    .iter()
+                    .map(|(_, o)| Rc::clone(o))
+                    .collect(),
+                None => Vec::new(),
+            };
             if !assigned.is_empty() {
                 items.retain(|c| {
                     let rels = c.rels().borrow();
@@ -473,12 +494,6 @@ impl SessionInner {
                     }
                 }
             }
-            let value = match side.role() {
-                Role::Children { single: false } | Role::Links => RelValue::Many(items.clone()),
-                Role::Children { single: true } => RelValue::One(items.first().cloned()),
-                Role::Parent => RelValue::Up(items.first().map(Rc::downgrade)),
-            };
-            set_value(&owner, side, value, false);
             if let Role::Children { .. } = side.role() {
                 // The children now know their parent, unless they were given
                 // another one in memory.
@@ -491,7 +506,13 @@ impl SessionInner {
                     }
                 }
             }
-            result.extend(items);
+            result.extend(items.iter().cloned());
+            let value = match side.role() {
+                Role::Children { single: false } | Role::Links => RelValue::Many(items),
+                Role::Children { single: true } => RelValue::One(items.into_iter().next()),
+                Role::Parent => RelValue::Up(items.first().map(Rc::downgrade)),
+            };
+            set_value(&owner, side, value, false);
         }
         Ok(result)
     }
