@@ -201,14 +201,16 @@ impl SessionInner {
 
     /// Collect the rows of a flush, without modifying anything.
     fn organize(&self, state: &mut SessionState) -> Result<Vec<Row>> {
-        let mut rows = Vec::new();
+        let mut rows =
+            Vec::with_capacity(state.pending.len() + state.modified.len() + state.deleted.len());
         for obj in &state.pending {
             if obj.status() == Status::Pending {
                 obj.check_borrow()?;
                 rows.push(Row::new(obj, Op::Insert));
             }
         }
-        let mut seen = FxHashSet::default();
+        let mut seen =
+            FxHashSet::with_capacity_and_hasher(state.modified.len(), Default::default());
         for obj in &state.modified {
             if obj.status() != Status::Persistent || obj.is_expired() || !seen.insert(ptr(obj)) {
                 continue;
@@ -611,10 +613,11 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
     // is stable; emit wrote them in plan order, mostly row order already).
     undo.sort_by_key(|u| u.row);
     let mut undo = undo.into_iter().peekable();
-    let mut inserts = 0;
+    let (mut inserts, mut updates) = (0, 0);
     for row in &rows {
         match (&row.op, &row.obj) {
             (Op::Insert, _) => inserts += 1,
+            (Op::Update, _) => updates += 1,
             // Deleted rows leave the identity map before inserted ones
             // enter it (a new object may reuse a deleted one's key).
             (Op::Delete, Some(obj)) => {
@@ -626,6 +629,8 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
         }
     }
     txn.inserted.reserve(inserts);
+    txn.updated.reserve(updates);
+    txn.updated_set.reserve(updates);
     for (i, row) in rows.into_iter().enumerate() {
         // Entries of earlier rows that need none (deletes) are dropped; then
         // this row's: (column, old value) in write order.
