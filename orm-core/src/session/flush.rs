@@ -29,21 +29,22 @@ use crate::schema::registry::creation_order;
 use crate::schema::{TableDef, statements};
 use crate::types::Value;
 
-/// Where a filled foreign key takes its values from.
+/// Where a filled foreign key takes its values from. Column lists are the
+/// relationship's (resolved once, static), not copies.
 pub(crate) struct Fill {
     /// Columns of the row's table to set.
-    pub columns: Vec<usize>,
+    pub columns: &'static [usize],
     /// The referenced object, and its columns to copy (read at emit time, so
     /// a key generated earlier in the same flush is seen).
-    pub parent: Option<(Rc<dyn ErasedObj>, Vec<usize>)>,
+    pub parent: Option<(Rc<dyn ErasedObj>, &'static [usize])>,
 }
 
 /// One side of an association row: its columns in the association table,
 /// the object, and the object's columns they reference.
 pub(crate) struct LinkSide {
-    pub link_columns: Vec<usize>,
+    pub link_columns: &'static [usize],
     pub obj: Rc<dyn ErasedObj>,
-    pub obj_columns: Vec<usize>,
+    pub obj_columns: &'static [usize],
 }
 
 /// One row of an association table.
@@ -250,13 +251,13 @@ fn plan_rows(rows: &[Row]) -> Result<Vec<usize>> {
             .position(|x| std::ptr::eq(*x, t))
             .unwrap_or(0)
     };
-    let nodes: Vec<PlanNode> = rows
+    let nodes: Vec<PlanNode<'_>> = rows
         .iter()
         .map(|r| PlanNode {
             phase: r.phase(),
             table_rank: rank(r.table()),
             insert: !matches!(r.op, Op::Update),
-            after: r.after.clone(),
+            after: &r.after,
         })
         .collect();
     plan::order(&nodes).map_err(|cycle| {
@@ -404,7 +405,7 @@ enum Shape {
 fn update_columns(row: &Row) -> ColumnSet {
     let mut columns = row.columns;
     for f in &row.fills {
-        for &c in &f.columns {
+        for &c in f.columns {
             columns.insert(c);
         }
     }
@@ -570,7 +571,7 @@ fn emit_link(conn: &mut Conn, observer: &Observer, link: &Link, insert: bool) ->
     let mut columns = Vec::new();
     let mut values = Vec::new();
     for side in &link.sides {
-        for (a, o) in side.link_columns.iter().zip(&side.obj_columns) {
+        for (a, o) in side.link_columns.iter().zip(side.obj_columns) {
             columns.push(*a);
             values.push(side.obj.column_value(*o)?);
         }

@@ -861,8 +861,8 @@ impl SessionInner {
                         }
                     };
                     rows[row].fills.push(Fill {
-                        columns: link.child_columns.clone(),
-                        parent: parent.map(|p| (p, link.parent_columns.clone())),
+                        columns: &link.child_columns,
+                        parent: parent.map(|p| (p, link.parent_columns.as_slice())),
                     });
                     rows[row].after.extend(after);
                 }
@@ -878,14 +878,14 @@ impl SessionInner {
                         table: sl.table,
                         sides: [
                             LinkSide {
-                                link_columns: sl.owner_columns.clone(),
+                                link_columns: &sl.owner_columns,
                                 obj: Rc::clone(obj),
-                                obj_columns: sl.owner_key.clone(),
+                                obj_columns: &sl.owner_key,
                             },
                             LinkSide {
-                                link_columns: sl.target_columns.clone(),
+                                link_columns: &sl.target_columns,
                                 obj: Rc::clone(target),
-                                obj_columns: sl.target_key.clone(),
+                                obj_columns: &sl.target_key,
                             },
                         ],
                     };
