@@ -12,11 +12,12 @@ use rustc_hash::FxHashMap;
 use super::obj::{ErasedObj, Obj, Status};
 use crate::model::Model;
 
-/// Buckets a model's map starts with. The map is made at the first object
-/// of its model, which is usually followed by more (a query's rows), so a
-/// few doublings from the smallest table are skipped for the cost of one
-/// slightly larger allocation.
-const INITIAL_CAPACITY: usize = 32;
+/// Objects a model's map has room for when it is made, at the first object
+/// of its model, which is usually followed by more (a query's rows): a few
+/// doublings from the smallest table are skipped. 16 rather than more: the
+/// table (32 buckets) stays a small allocation, the cheap path of common
+/// allocators, which sessions holding one object notice.
+const INITIAL_CAPACITY: usize = 16;
 
 pub(crate) struct IdentityMap<M: Model> {
     pub map: FxHashMap<M::Key, Obj<M>>,
