@@ -378,9 +378,10 @@ impl SessionInner {
                         chunk,
                     ));
                     let w = writer::write(&Statement::Select(select))?;
-                    for (child, _) in (other.__ops.load)(self, &w.sql, &w.params, 0)? {
+                    (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |child, _| {
                         add(key_at(&child, &link.child_columns)?, child);
-                    }
+                        Ok(())
+                    })?;
                 }
                 Role::Parent => {
                     let mut select = Select::new(TableRef::new(other.name));
@@ -391,9 +392,10 @@ impl SessionInner {
                         chunk,
                     ));
                     let w = writer::write(&Statement::Select(select))?;
-                    for (parent, _) in (other.__ops.load)(self, &w.sql, &w.params, 0)? {
+                    (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |parent, _| {
                         add(key_at(&parent, &link.parent_columns)?, parent);
-                    }
+                        Ok(())
+                    })?;
                 }
                 Role::Links => {
                     let Some(sl) = link.secondary.as_ref() else {
@@ -430,11 +432,11 @@ impl SessionInner {
                     });
                     select.filter = Some(key_condition(assoc.name, &names(assoc, own_cols), chunk));
                     let w = writer::write(&Statement::Select(select))?;
-                    for (target, extra) in
-                        (other.__ops.load)(self, &w.sql, &w.params, own_cols.len())?
-                    {
-                        add(into_key(extra), target);
-                    }
+                    let extra = own_cols.len();
+                    (other.__ops.load)(self, &w.sql, &w.params, extra, &mut |target, key| {
+                        add(key_of(key), target);
+                        Ok(())
+                    })?;
                 }
             }
         }
