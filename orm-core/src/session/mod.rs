@@ -752,7 +752,11 @@ impl Session {
         &self,
         objects: impl IntoIterator<Item = A>,
     ) -> Result<Vec<Obj<A::Model>>> {
-        objects.into_iter().map(|o| self.add(o)).collect()
+        let objects = objects.into_iter();
+        if let Ok(mut state) = self.inner.state_mut() {
+            state.pending.reserve(objects.size_hint().0);
+        }
+        objects.map(|o| self.add(o)).collect()
     }
 
     /// Mark an object for deletion. A pending object is simply discarded; a

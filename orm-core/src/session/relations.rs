@@ -548,6 +548,10 @@ impl SessionInner {
     pub(crate) fn cascade_add(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
         let (related, changes) = {
             let rels = obj.rels().borrow();
+            if rels.slots.is_empty() {
+                // No relationship seen: nothing to cascade (most adds).
+                return Ok(());
+            }
             (rels.related(), rels.has_pending_changes())
         };
         if changes {
