@@ -70,51 +70,65 @@ impl<M: Model> AnyMap for IdentityMap<M> {
     }
 }
 
+/// One model's map, under its model's `TypeId`.
+type Entry = (TypeId, Box<dyn AnyMap>);
+
 /// All identity maps of a session.
 ///
-/// A session uses a handful of models, so the maps sit in a small vector
-/// searched by `TypeId`: cheaper than hashing the `TypeId`, and an empty
-/// session allocates nothing.
+/// A session uses a handful of models, so the maps are searched by `TypeId`
+/// in order (cheaper than hashing it), and the first one sits inline: a
+/// session of one model allocates no list, an empty session nothing.
 #[derive(Default)]
 pub(crate) struct IdentityMaps {
-    maps: Vec<(TypeId, Box<dyn AnyMap>)>,
+    first: Option<Entry>,
+    rest: Vec<Entry>,
 }
 
 impl IdentityMaps {
-    fn position(&self, id: TypeId) -> Option<usize> {
-        self.maps.iter().position(|(t, _)| *t == id)
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.first.iter_mut().chain(&mut self.rest)
+    }
+
+    fn find(&mut self, id: TypeId) -> Option<&mut Box<dyn AnyMap>> {
+        self.entries_mut().find(|(t, _)| *t == id).map(|(_, m)| m)
     }
 
     /// The map of model `M`, created on first use.
     pub fn of<M: Model>(&mut self) -> &mut IdentityMap<M> {
         let id = TypeId::of::<M>();
-        let i = match self.position(id) {
-            Some(i) => i,
-            None => {
-                self.maps.push((id, Box::new(IdentityMap::<M>::default())));
-                self.maps.len() - 1
+        if self.find(id).is_none() {
+            let entry: Entry = (id, Box::new(IdentityMap::<M>::default()));
+            if self.first.is_none() {
+                self.first = Some(entry);
+            } else {
+                self.rest.push(entry);
             }
-        };
-        match self.maps[i].1.as_any_mut().downcast_mut::<IdentityMap<M>>() {
+        }
+        match self.get::<M>() {
             Some(map) => map,
-            // The entry is keyed by M's TypeId and only ever holds an
-            // IdentityMap<M>.
+            // Just found or inserted under M's TypeId, which only ever
+            // holds an IdentityMap<M>.
             None => unreachable!("identity map stored under the wrong type"),
         }
     }
 
     /// The map of model `M`, if it exists.
     pub fn get<M: Model>(&mut self) -> Option<&mut IdentityMap<M>> {
-        let i = self.position(TypeId::of::<M>())?;
-        self.maps[i].1.as_any_mut().downcast_mut::<IdentityMap<M>>()
+        self.find(TypeId::of::<M>())?
+            .as_any_mut()
+            .downcast_mut::<IdentityMap<M>>()
     }
 
     pub fn all_objects(&self) -> Vec<Rc<dyn ErasedObj>> {
-        self.maps.iter().flat_map(|(_, m)| m.objects()).collect()
+        self.entries().flat_map(|(_, m)| m.objects()).collect()
     }
 
     pub fn clear(&mut self) {
-        for (_, m) in &mut self.maps {
+        for (_, m) in self.entries_mut() {
             m.clear();
         }
     }
@@ -122,12 +136,12 @@ impl IdentityMaps {
     /// Empty every map in place, detaching the objects that outlive it
     /// (cheaper than collecting [`all_objects`](Self::all_objects) first).
     pub fn forget_all(&mut self, status: Status) {
-        for (_, m) in &mut self.maps {
+        for (_, m) in self.entries_mut() {
             m.forget_all(status);
         }
     }
 
     pub fn len(&self) -> usize {
-        self.maps.iter().map(|(_, m)| m.len()).sum()
+        self.entries().map(|(_, m)| m.len()).sum()
     }
 }
