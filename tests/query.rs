@@ -917,6 +917,56 @@ fn statement_text_never_depends_on_values() {
     assert_eq!(pages[0], pages[1]);
 }
 
+/// `first()` and `one_or_none()` write their fixed LIMIT into the SQL text
+/// (SQLite re-prepares a statement with a bound LIMIT at every execution),
+/// and a plain `first()` reads one row, not the whole table.
+#[test]
+fn first_and_one_or_none_write_their_limit_as_text() {
+    let db = db();
+    let s = db.session();
+    let rec = db.record();
+    let first = s.query::<Person>().first().unwrap().unwrap();
+    assert_eq!(first.read().unwrap().name, "ann");
+    let cid = s
+        .query::<Person>()
+        .filter(Person::name.eq("cid"))
+        .one_or_none()
+        .unwrap();
+    assert_eq!(cid.unwrap().read().unwrap().age, 45);
+    let oldest: Option<String> = s
+        .query::<Person>()
+        .order_by(Person::age.desc())
+        .select(Person::name)
+        .first()
+        .unwrap();
+    assert_eq!(oldest.as_deref(), Some("eve"));
+    let second = s
+        .query::<Person>()
+        .order_by(Person::id)
+        .offset(1)
+        .first()
+        .unwrap();
+    assert_eq!(second.unwrap().read().unwrap().name, "bob");
+    let q = rec.queries();
+    assert_eq!(q[0].sql, format!("{SELECT} LIMIT 1"));
+    assert!(q[0].params.is_empty());
+    assert_eq!(
+        q[1].sql,
+        format!(r#"{SELECT} WHERE "person"."name" = ? LIMIT 2"#)
+    );
+    assert_eq!(q[1].params, [Value::Text("cid".into())]);
+    assert!(
+        q[2].sql
+            .ends_with(r#"ORDER BY "person"."age" DESC LIMIT 1"#)
+    );
+    assert!(q[2].params.is_empty());
+    assert_eq!(
+        q[3].sql,
+        format!(r#"{SELECT} ORDER BY "person"."id" ASC LIMIT 1 OFFSET ?"#)
+    );
+    assert_eq!(q[3].params, [i(1)]);
+}
+
 #[test]
 fn very_long_in_lists_work() {
     let db = db();

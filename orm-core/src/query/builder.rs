@@ -594,54 +594,71 @@ impl<'s, M: Model> Query<'s, M> {
         Ok((w.sql, w.params))
     }
 
-    fn run(&self, mut select: Select) -> Result<Vec<Obj<M>>> {
+    /// Run `select` with the columns of each joined load's parent added
+    /// through a LEFT OUTER JOIN.
+    fn load_joined(&self, mut select: Select) -> Result<Vec<Obj<M>>> {
+        let inner = &self.session.inner;
+        let joined: Vec<_> = self.loads.joined().collect();
+        let me = M::table();
+        let mut offset = me.columns.len();
+        let mut placed = Vec::new();
+        for (j, spec) in joined.iter().enumerate() {
+            let link = spec.side.def.link()?;
+            let parent = spec.side.other();
+            let alias = format!("orm_j{j}");
+            let on = link
+                .parent_columns
+                .iter()
+                .zip(&link.child_columns)
+                .map(|(&p, &c)| {
+                    Expr::binary(
+                        BinOp::Eq,
+                        Expr::column(alias.clone(), parent.columns[p].name),
+                        Expr::column(me.name, me.columns[c].name),
+                    )
+                })
+                .collect();
+            select.joins.push(Join {
+                kind: JoinKind::Left,
+                table: TableRef {
+                    name: parent.name.into(),
+                    alias: Some(alias.clone().into()),
+                },
+                on: Expr::and_all(on).unwrap_or(Expr::Bool(true)),
+            });
+            select.columns.extend(
+                parent
+                    .columns
+                    .iter()
+                    .map(|c| Expr::column(alias.clone(), c.name)),
+            );
+            placed.push((spec.side, offset, parent));
+            offset += parent.columns.len();
+        }
+        let w = writer::write(&Statement::Select(select))?;
+        inner.load_objects_joined::<M>(&w.sql, &w.params, &placed)
+    }
+
+    /// Run the query, with `limit` (a literal: `first()`, `one_or_none()`)
+    /// in place of the query's own.
+    fn run(&self, limit: Option<i64>) -> Result<Vec<Obj<M>>> {
         let inner = &self.session.inner;
         inner.autoflush()?;
-        let joined: Vec<_> = self.loads.joined().collect();
-        let mut objects = if self.is_plain() {
+        let mut objects = if self.is_plain() && limit.is_none() {
+            // The table's cached SQL text: no Select is built.
             inner.load_objects::<M>(statements::select_all(M::table()), &[])?
-        } else if !joined.is_empty() {
-            let me = M::table();
-            let mut offset = me.columns.len();
-            let mut placed = Vec::new();
-            for (j, spec) in joined.iter().enumerate() {
-                let link = spec.side.def.link()?;
-                let parent = spec.side.other();
-                let alias = format!("orm_j{j}");
-                let on = link
-                    .parent_columns
-                    .iter()
-                    .zip(&link.child_columns)
-                    .map(|(&p, &c)| {
-                        Expr::binary(
-                            BinOp::Eq,
-                            Expr::column(alias.clone(), parent.columns[p].name),
-                            Expr::column(me.name, me.columns[c].name),
-                        )
-                    })
-                    .collect();
-                select.joins.push(Join {
-                    kind: JoinKind::Left,
-                    table: TableRef {
-                        name: parent.name.into(),
-                        alias: Some(alias.clone().into()),
-                    },
-                    on: Expr::and_all(on).unwrap_or(Expr::Bool(true)),
-                });
-                select.columns.extend(
-                    parent
-                        .columns
-                        .iter()
-                        .map(|c| Expr::column(alias.clone(), c.name)),
-                );
-                placed.push((spec.side, offset, parent));
-                offset += parent.columns.len();
-            }
-            let w = writer::write(&Statement::Select(select))?;
-            inner.load_objects_joined::<M>(&w.sql, &w.params, &placed)?
         } else {
-            let w = writer::write(&Statement::Select(select))?;
-            inner.load_objects::<M>(&w.sql, &w.params)?
+            let mut select = self.entity_select();
+            if limit.is_some() {
+                select.limit = limit;
+                select.inline_limit = true;
+            }
+            if self.loads.joined().next().is_some() {
+                self.load_joined(select)?
+            } else {
+                let w = writer::write(&Statement::Select(select))?;
+                inner.load_objects::<M>(&w.sql, &w.params)?
+            }
         };
         if !self.select.joins.is_empty() {
             let mut seen = std::collections::HashSet::new();
@@ -678,7 +695,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn all(&self) -> Result<Vec<Obj<M>>> {
-        self.run(self.entity_select())
+        self.run(None)
     }
 
     /// Every matching row as a plain value: no identity map, no change
@@ -738,9 +755,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn first(&self) -> Result<Option<Obj<M>>> {
-        let mut select = self.entity_select();
-        select.limit = Some(1);
-        Ok(self.run(select)?.into_iter().next())
+        Ok(self.run(Some(1))?.into_iter().next())
     }
 
     /// Like [`first`](Self::first), but no row is [`Error::NotFound`]
@@ -821,9 +836,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn one_or_none(&self) -> Result<Option<Obj<M>>> {
-        let mut select = self.entity_select();
-        select.limit = Some(2);
-        let mut found = self.run(select)?;
+        let mut found = self.run(Some(2))?;
         match found.len() {
             0 => Ok(None),
             1 => Ok(found.pop()),

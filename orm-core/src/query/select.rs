@@ -281,6 +281,7 @@ impl<'s, L: SelectList> TupleQuery<'s, L> {
         inner.autoflush()?;
         let mut select = self.select.clone();
         select.limit = Some(1);
+        select.inline_limit = true;
         let w = writer::write(&Statement::Select(select))?;
         Ok(inner
             .load_tuples(&w.sql, &w.params, self.table.name)?

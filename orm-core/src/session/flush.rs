@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::key::{Key, into_key};
 use super::obj::{ErasedObj, Status};
 use super::plan::{self, Phase, PlanNode};
 use super::{SessionInner, SessionState};
@@ -28,21 +29,22 @@ use crate::schema::registry::creation_order;
 use crate::schema::{TableDef, statements};
 use crate::types::Value;
 
-/// Where a filled foreign key takes its values from.
+/// Where a filled foreign key takes its values from. Column lists are the
+/// relationship's (resolved once, static), not copies.
 pub(crate) struct Fill {
     /// Columns of the row's table to set.
-    pub columns: Vec<usize>,
+    pub columns: &'static [usize],
     /// The referenced object, and its columns to copy (read at emit time, so
     /// a key generated earlier in the same flush is seen).
-    pub parent: Option<(Rc<dyn ErasedObj>, Vec<usize>)>,
+    pub parent: Option<(Rc<dyn ErasedObj>, &'static [usize])>,
 }
 
 /// One side of an association row: its columns in the association table,
 /// the object, and the object's columns they reference.
 pub(crate) struct LinkSide {
-    pub link_columns: Vec<usize>,
+    pub link_columns: &'static [usize],
     pub obj: Rc<dyn ErasedObj>,
-    pub obj_columns: Vec<usize>,
+    pub obj_columns: &'static [usize],
 }
 
 /// One row of an association table.
@@ -200,14 +202,16 @@ impl SessionInner {
 
     /// Collect the rows of a flush, without modifying anything.
     fn organize(&self, state: &mut SessionState) -> Result<Vec<Row>> {
-        let mut rows = Vec::new();
+        let mut rows =
+            Vec::with_capacity(state.pending.len() + state.modified.len() + state.deleted.len());
         for obj in &state.pending {
             if obj.status() == Status::Pending {
                 obj.check_borrow()?;
                 rows.push(Row::new(obj, Op::Insert));
             }
         }
-        let mut seen = FxHashSet::default();
+        let mut seen =
+            FxHashSet::with_capacity_and_hasher(state.modified.len(), Default::default());
         for obj in &state.modified {
             if obj.status() != Status::Persistent || obj.is_expired() || !seen.insert(ptr(obj)) {
                 continue;
@@ -247,13 +251,13 @@ fn plan_rows(rows: &[Row]) -> Result<Vec<usize>> {
             .position(|x| std::ptr::eq(*x, t))
             .unwrap_or(0)
     };
-    let nodes: Vec<PlanNode> = rows
+    let nodes: Vec<PlanNode<'_>> = rows
         .iter()
         .map(|r| PlanNode {
             phase: r.phase(),
             table_rank: rank(r.table()),
             insert: !matches!(r.op, Op::Update),
-            after: r.after.clone(),
+            after: &r.after,
         })
         .collect();
     plan::order(&nodes).map_err(|cycle| {
@@ -273,24 +277,28 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
     if !has_fks || rows.len() < 2 {
         return Ok(());
     }
-    let repr = |t: &'static TableDef, values: &[Value]| {
-        (t as *const TableDef as usize, format!("{values:?}"))
-    };
-    let mut inserted: FxHashMap<(usize, String), usize> = FxHashMap::default();
-    let mut deleted: FxHashMap<(usize, String), usize> = FxHashMap::default();
+    let table_id = |t: &'static TableDef| t as *const TableDef as usize;
+    let mut inserted: FxHashMap<(usize, Key), usize> = FxHashMap::default();
+    let mut deleted: FxHashMap<(usize, Key), usize> = FxHashMap::default();
     for (i, r) in rows.iter().enumerate() {
         let Some(obj) = &r.obj else { continue };
         match r.op {
             Op::Insert if !obj.needs_generated_key()? => {
-                inserted.insert(repr(r.table(), &obj.key_values()?), i);
+                inserted.insert((table_id(r.table()), into_key(obj.key_values()?)), i);
             }
             Op::Delete => {
                 if let Some(k) = obj.identity_values() {
-                    deleted.insert(repr(r.table(), &k), i);
+                    deleted.insert((table_id(r.table()), into_key(k)), i);
                 }
             }
             _ => {}
         }
+    }
+    if inserted.is_empty() && deleted.is_empty() {
+        // Every insert gets its key from SQLite and nothing is deleted: no
+        // foreign key value can point at a row of this flush (relationship
+        // fills order those rows themselves).
+        return Ok(());
     }
     let mut edges = Vec::new();
     for (i, r) in rows.iter().enumerate() {
@@ -308,7 +316,7 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
             if values.contains(&Value::Null) {
                 continue;
             }
-            let key = repr(target, &values);
+            let key = (table_id(target), into_key(values));
             match r.op {
                 Op::Insert | Op::Update => {
                     if let Some(&p) = inserted.get(&key) {
@@ -397,7 +405,7 @@ enum Shape {
 fn update_columns(row: &Row) -> ColumnSet {
     let mut columns = row.columns;
     for f in &row.fills {
-        for &c in &f.columns {
+        for &c in f.columns {
             columns.insert(c);
         }
     }
@@ -563,7 +571,7 @@ fn emit_link(conn: &mut Conn, observer: &Observer, link: &Link, insert: bool) ->
     let mut columns = Vec::new();
     let mut values = Vec::new();
     for side in &link.sides {
-        for (a, o) in side.link_columns.iter().zip(&side.obj_columns) {
+        for (a, o) in side.link_columns.iter().zip(side.obj_columns) {
             columns.push(*a);
             values.push(side.obj.column_value(*o)?);
         }
@@ -600,58 +608,66 @@ fn emit_link(conn: &mut Conn, observer: &Observer, link: &Link, insert: bool) ->
 }
 
 /// Move objects to their new states (every statement succeeded).
-fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: Vec<Undo>) {
+fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
     let mut txn = state.txn.take().unwrap_or_default();
-    // Undo entries come in row order per row; gather each row's entries.
-    let mut overwritten: Vec<Vec<(usize, Value)>> = Vec::new();
-    if !undo.is_empty() {
-        overwritten.resize_with(rows.len(), Vec::new);
-        for u in undo {
-            overwritten[u.row].push((u.column, u.old));
+    // Each row's undo entries, together and still in write order (the sort
+    // is stable; emit wrote them in plan order, mostly row order already).
+    undo.sort_by_key(|u| u.row);
+    let mut undo = undo.into_iter().peekable();
+    let (mut inserts, mut updates) = (0, 0);
+    for row in &rows {
+        match (&row.op, &row.obj) {
+            (Op::Insert, _) => inserts += 1,
+            (Op::Update, _) => updates += 1,
+            // Deleted rows leave the identity map before inserted ones
+            // enter it (a new object may reuse a deleted one's key).
+            (Op::Delete, Some(obj)) => {
+                obj.detach_identity(state);
+                obj.set_status(Status::Deleted);
+                txn.deleted.push(Rc::clone(obj));
+            }
+            _ => {}
         }
     }
-    for row in rows.iter().filter(|r| matches!(r.op, Op::Delete)) {
-        if let Some(obj) = &row.obj {
-            obj.detach_identity(state);
-            obj.set_status(Status::Deleted);
-            txn.deleted.push(Rc::clone(obj));
-        }
-    }
-    txn.inserted.reserve(rows.len());
+    txn.inserted.reserve(inserts);
+    txn.updated.reserve(updates);
+    txn.updated_set.reserve(updates);
     for (i, row) in rows.into_iter().enumerate() {
+        // Entries of earlier rows that need none (deletes) are dropped; then
+        // this row's: (column, old value) in write order.
+        while undo.next_if(|u| u.row < i).is_some() {}
+        let mut overwritten = std::iter::from_fn(|| undo.next_if(|u| u.row == i))
+            .map(|u| (u.column, u.old))
+            .peekable();
         let Some(obj) = row.obj else { continue };
         match row.op {
             Op::Insert => {
                 obj.set_status(Status::Persistent);
                 obj.clear_snapshot();
                 Rc::clone(&obj).attach_identity(state);
-                let values = overwritten
-                    .get_mut(i)
-                    .map(std::mem::take)
-                    .unwrap_or_default();
-                txn.inserted.push((obj, values));
+                let index = txn.inserted.len();
+                txn.inserted.push(obj);
+                txn.overwritten
+                    .extend(overwritten.map(|(column, old)| (index, column, old)));
             }
             Op::Update => {
-                let mut filled = overwritten
-                    .get_mut(i)
-                    .map(std::mem::take)
-                    .unwrap_or_default();
                 // Changed only by key fills: the transaction log still needs
                 // the values from before, to restore or revert them.
                 let mut snapshot = obj.take_snapshot();
-                if snapshot.is_none() && !filled.is_empty() {
-                    snapshot = obj.snapshot_before(&filled);
-                }
-                // Keys filled into an object this transaction inserted are
-                // taken back with the insert if the transaction rolls back.
-                if !filled.is_empty() {
+                if overwritten.peek().is_some() {
+                    let filled: Vec<(usize, Value)> = overwritten.collect();
+                    if snapshot.is_none() {
+                        snapshot = obj.snapshot_before(&filled);
+                    }
+                    // Keys filled into an object this transaction inserted
+                    // are taken back with the insert if it rolls back.
                     let p = ptr(&obj);
-                    if let Some((_, list)) = txn.inserted.iter_mut().find(|(o, _)| ptr(o) == p) {
-                        list.append(&mut filled);
+                    if let Some(index) = txn.inserted.iter().position(|o| ptr(o) == p) {
+                        txn.overwritten
+                            .extend(filled.into_iter().map(|(c, old)| (index, c, old)));
                     }
                 }
-                let rekeyed = obj.identity_values() != obj.key_values().ok();
-                if rekeyed {
+                if obj.key_changed() {
                     obj.detach_identity(state);
                     Rc::clone(&obj).attach_identity(state);
                 }

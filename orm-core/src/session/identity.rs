@@ -9,8 +9,15 @@ use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
 
-use super::obj::{ErasedObj, Obj};
+use super::obj::{ErasedObj, Obj, Status};
 use crate::model::Model;
+
+/// Objects a model's map has room for when it is made, at the first object
+/// of its model, which is usually followed by more (a query's rows): a few
+/// doublings from the smallest table are skipped. 16 rather than more: the
+/// table (32 buckets) stays a small allocation, the cheap path of common
+/// allocators, which sessions holding one object notice.
+const INITIAL_CAPACITY: usize = 16;
 
 pub(crate) struct IdentityMap<M: Model> {
     pub map: FxHashMap<M::Key, Obj<M>>,
@@ -19,7 +26,7 @@ pub(crate) struct IdentityMap<M: Model> {
 impl<M: Model> Default for IdentityMap<M> {
     fn default() -> Self {
         IdentityMap {
-            map: FxHashMap::default(),
+            map: FxHashMap::with_capacity_and_hasher(INITIAL_CAPACITY, Default::default()),
         }
     }
 }
@@ -29,6 +36,9 @@ pub(crate) trait AnyMap {
     fn objects(&self) -> Vec<Rc<dyn ErasedObj>>;
     fn clear(&mut self);
     fn len(&self) -> usize;
+    /// Empty the map, detaching (`forget_session(status)`) the objects that
+    /// outlive it.
+    fn forget_all(&mut self, status: Status);
 }
 
 impl<M: Model> AnyMap for IdentityMap<M> {
@@ -47,47 +57,91 @@ impl<M: Model> AnyMap for IdentityMap<M> {
     fn len(&self) -> usize {
         self.map.len()
     }
+
+    fn forget_all(&mut self, status: Status) {
+        for (_, obj) in self.map.drain() {
+            // Held by the map alone: it is freed right here, with its
+            // relationship slots, so there is no state to reset and no
+            // reference cycle through it (a cycle would hold it strongly).
+            if Rc::strong_count(&obj.inner) > 1 {
+                obj.inner.forget_session(status);
+            }
+        }
+    }
 }
 
+/// One model's map, under its model's `TypeId`.
+type Entry = (TypeId, Box<dyn AnyMap>);
+
 /// All identity maps of a session.
+///
+/// A session uses a handful of models, so the maps are searched by `TypeId`
+/// in order (cheaper than hashing it), and the first one sits inline: a
+/// session of one model allocates no list, an empty session nothing.
 #[derive(Default)]
 pub(crate) struct IdentityMaps {
-    maps: FxHashMap<TypeId, Box<dyn AnyMap>>,
+    first: Option<Entry>,
+    rest: Vec<Entry>,
 }
 
 impl IdentityMaps {
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.first.iter_mut().chain(&mut self.rest)
+    }
+
+    fn find(&mut self, id: TypeId) -> Option<&mut Box<dyn AnyMap>> {
+        self.entries_mut().find(|(t, _)| *t == id).map(|(_, m)| m)
+    }
+
     /// The map of model `M`, created on first use.
     pub fn of<M: Model>(&mut self) -> &mut IdentityMap<M> {
-        let entry = self
-            .maps
-            .entry(TypeId::of::<M>())
-            .or_insert_with(|| Box::new(IdentityMap::<M>::default()));
-        match entry.as_any_mut().downcast_mut::<IdentityMap<M>>() {
+        let id = TypeId::of::<M>();
+        if self.find(id).is_none() {
+            let entry: Entry = (id, Box::new(IdentityMap::<M>::default()));
+            if self.first.is_none() {
+                self.first = Some(entry);
+            } else {
+                self.rest.push(entry);
+            }
+        }
+        match self.get::<M>() {
             Some(map) => map,
-            // The entry is keyed by M's TypeId and only ever holds an
-            // IdentityMap<M>.
+            // Just found or inserted under M's TypeId, which only ever
+            // holds an IdentityMap<M>.
             None => unreachable!("identity map stored under the wrong type"),
         }
     }
 
     /// The map of model `M`, if it exists.
     pub fn get<M: Model>(&mut self) -> Option<&mut IdentityMap<M>> {
-        self.maps
-            .get_mut(&TypeId::of::<M>())
-            .and_then(|m| m.as_any_mut().downcast_mut::<IdentityMap<M>>())
+        self.find(TypeId::of::<M>())?
+            .as_any_mut()
+            .downcast_mut::<IdentityMap<M>>()
     }
 
     pub fn all_objects(&self) -> Vec<Rc<dyn ErasedObj>> {
-        self.maps.values().flat_map(|m| m.objects()).collect()
+        self.entries().flat_map(|(_, m)| m.objects()).collect()
     }
 
     pub fn clear(&mut self) {
-        for m in self.maps.values_mut() {
+        for (_, m) in self.entries_mut() {
             m.clear();
         }
     }
 
+    /// Empty every map in place, detaching the objects that outlive it
+    /// (cheaper than collecting [`all_objects`](Self::all_objects) first).
+    pub fn forget_all(&mut self, status: Status) {
+        for (_, m) in self.entries_mut() {
+            m.forget_all(status);
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.maps.values().map(|m| m.len()).sum()
+        self.entries().map(|(_, m)| m.len()).sum()
     }
 }

@@ -2,6 +2,7 @@
 //! an object already in the session wins (unless it is expired, in which
 //! case the row refreshes it).
 
+use std::collections::hash_map::Entry;
 use std::rc::Rc;
 
 use super::SessionInner;
@@ -23,21 +24,27 @@ impl SessionInner {
         offset: usize,
     ) -> Result<Obj<M>> {
         let key = M::__key_from_row(row, offset)?;
-        if let Some(existing) = map.map.get(&key) {
-            if existing.inner.expired.get() {
-                existing.set_loaded(M::__from_row(row, offset)?)?;
+        // One hash lookup for both the hit and the insert.
+        match map.map.entry(key) {
+            Entry::Occupied(found) => {
+                let existing = found.get();
+                if existing.inner.expired.get() {
+                    existing.set_loaded(M::__from_row(row, offset)?)?;
+                }
+                Ok(existing.clone())
             }
-            return Ok(existing.clone());
+            Entry::Vacant(slot) => {
+                let value = M::__from_row(row, offset)?;
+                let obj = Obj::with_status(
+                    value,
+                    Status::Persistent,
+                    self.weak_self.clone(),
+                    Some(slot.key().clone()),
+                );
+                slot.insert(obj.clone());
+                Ok(obj)
+            }
         }
-        let value = M::__from_row(row, offset)?;
-        let obj = Obj::with_status(
-            value,
-            Status::Persistent,
-            self.weak_self.clone(),
-            Some(key.clone()),
-        );
-        map.map.insert(key, obj.clone());
-        Ok(obj)
     }
 
     /// Run a SELECT of `M`'s columns (from column 0) and adopt every row.

@@ -9,10 +9,11 @@
 //! Module map: [`obj`] (handles and per-object state), [`identity`] (the
 //! identity map), [`plan`] (flush order as data), [`flush`] (organize ->
 //! plan -> emit -> finalize), [`load`] (rows into objects), [`relations`]
-//! (relationship state).
+//! (relationship state), [`key`] (key values in a hashable form).
 
 mod flush;
 mod identity;
+mod key;
 mod load;
 pub(crate) mod obj;
 mod ops;
@@ -81,9 +82,6 @@ impl<M: Model> Addable for &Obj<M> {
     }
 }
 
-/// An inserted object and the values the flush overwrote in it.
-pub(crate) type Inserted = (Rc<dyn ErasedObj>, Vec<(usize, crate::types::Value)>);
-
 /// An updated object and its snapshot from before the transaction.
 pub(crate) type Updated = (Rc<dyn ErasedObj>, Option<Box<dyn Any>>);
 
@@ -99,9 +97,13 @@ pub(crate) type LinkChanges = (
 /// put objects back.
 #[derive(Default)]
 pub(crate) struct TxnLog {
-    /// Inserted objects, with the values the flush overwrote (generated
-    /// keys, filled foreign keys).
-    pub inserted: Vec<Inserted>,
+    /// Inserted objects.
+    pub inserted: Vec<Rc<dyn ErasedObj>>,
+    /// Values the flushes overwrote in inserted objects (generated keys,
+    /// filled foreign keys), in write order: (index in `inserted`, column,
+    /// old value). One flat list rather than one per object: most inserts
+    /// overwrite only their generated key.
+    pub overwritten: Vec<(usize, usize, crate::types::Value)>,
     /// Updated objects, with their values before the transaction.
     pub updated: Vec<Updated>,
     /// The objects in `updated`, for a quick membership test.
@@ -116,7 +118,15 @@ pub(crate) struct TxnLog {
 impl TxnLog {
     /// The objects this transaction inserted.
     fn inserted_set(&self) -> rustc_hash::FxHashSet<*const ()> {
-        self.inserted.iter().map(|(o, _)| ptr(o)).collect()
+        self.inserted.iter().map(ptr).collect()
+    }
+
+    /// Put back the values the flushes overwrote in inserted objects,
+    /// newest first.
+    fn restore_overwritten(&self) {
+        for (i, column, old) in self.overwritten.iter().rev() {
+            let _ = self.inserted[*i].set_column(*column, old);
+        }
     }
 }
 
@@ -424,6 +434,7 @@ impl SessionInner {
             return;
         };
         let Some(txn) = state.txn.take() else { return };
+        txn.restore_overwritten();
         let inserted = txn.inserted_set();
         let deleted: rustc_hash::FxHashSet<*const ()> = txn.deleted.iter().map(ptr).collect();
         for obj in txn.deleted.iter().rev() {
@@ -456,11 +467,8 @@ impl SessionInner {
             state.rel_pending += 1;
         }
         let mut restored = Vec::new();
-        for (obj, overwritten) in txn.inserted.into_iter() {
+        for obj in txn.inserted {
             obj.detach_identity(&mut state);
-            for (column, old) in overwritten.iter().rev() {
-                let _ = obj.set_column(*column, old);
-            }
             if deleted.contains(&ptr(&obj)) {
                 // Added and deleted within the transaction: a net no-op,
                 // as a pending object deleted before any flush.
@@ -484,11 +492,9 @@ impl SessionInner {
             // Objects inserted by the transaction are discarded, whatever
             // else it did to them.
             let inserted = txn.inserted_set();
-            for (obj, overwritten) in txn.inserted {
+            txn.restore_overwritten();
+            for obj in txn.inserted {
                 obj.detach_identity(&mut state);
-                for (column, old) in overwritten.iter().rev() {
-                    let _ = obj.set_column(*column, old);
-                }
                 obj.forget_session(Status::Transient);
             }
             for (obj, _) in txn.updated {
@@ -538,7 +544,7 @@ impl SessionInner {
     fn expire_after_unknown_commit(&self) {
         if let Ok(mut state) = self.state.try_borrow_mut() {
             if let Some(txn) = state.txn.take() {
-                for (obj, _) in txn.inserted {
+                for obj in txn.inserted {
                     obj.detach_identity(&mut state);
                     obj.forget_session(Status::Detached);
                 }
@@ -627,7 +633,7 @@ impl SessionInner {
                 obj.forget_session(Status::Transient);
             }
             if let Some(txn) = txn {
-                for (obj, _) in txn.inserted {
+                for obj in txn.inserted {
                     obj.forget_session(Status::Detached);
                 }
                 for obj in txn.deleted {
@@ -655,16 +661,14 @@ impl Drop for SessionInner {
         }
         // Objects may still be held by the caller; they become detached, and
         // relationship caches are cleared so no reference cycle outlives the
-        // session.
-        let state = std::mem::take(self.state.get_mut());
-        for obj in state.maps.all_objects() {
-            obj.forget_session(Status::Detached);
-        }
-        for obj in state.pending {
+        // session. The state is emptied in place (it is large to move).
+        let state = self.state.get_mut();
+        state.maps.forget_all(Status::Detached);
+        for obj in state.pending.drain(..) {
             obj.forget_session(Status::Transient);
         }
-        if let Some(txn) = state.txn {
-            for (obj, _) in txn.inserted {
+        if let Some(txn) = state.txn.take() {
+            for obj in txn.inserted {
                 obj.forget_session(Status::Detached);
             }
             for obj in txn.deleted {
@@ -748,7 +752,11 @@ impl Session {
         &self,
         objects: impl IntoIterator<Item = A>,
     ) -> Result<Vec<Obj<A::Model>>> {
-        objects.into_iter().map(|o| self.add(o)).collect()
+        let objects = objects.into_iter();
+        if let Ok(mut state) = self.inner.state_mut() {
+            state.pending.reserve(objects.size_hint().0);
+        }
+        objects.map(|o| self.add(o)).collect()
     }
 
     /// Mark an object for deletion. A pending object is simply discarded; a

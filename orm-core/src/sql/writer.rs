@@ -147,7 +147,11 @@ impl Writer {
             (limit, offset) => {
                 // SQLite needs a LIMIT before OFFSET; -1 means "no limit".
                 self.push(" LIMIT ");
-                self.param(Value::Integer(limit.unwrap_or(-1)));
+                match limit {
+                    // An integer the crate chose, never user text.
+                    Some(n) if s.inline_limit => self.push(&n.to_string()),
+                    _ => self.param(Value::Integer(limit.unwrap_or(-1))),
+                }
                 if let Some(o) = offset {
                     self.push(" OFFSET ");
                     self.param(Value::Integer(o));
