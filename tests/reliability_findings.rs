@@ -1,6 +1,6 @@
 //! Bugs and limitations of `orm` found by the reliability tests, one minimal
 //! test each, kept as regression tests now that they are fixed (or, for
-//! `-0.0`, documented). A new finding goes here first as an `#[ignore]`d
+//! `-0.0`, documented). A new finding goes here first as an ignored
 //! failing test with the reason, until its fix lands.
 
 use std::sync::atomic::{AtomicI64, Ordering};
