@@ -698,7 +698,7 @@ impl SessionInner {
                 state.pending.retain(|o| ptr(o) != p);
                 // Discarded: a later commit or rollback of this session must
                 // not touch the links it may get as a transient object.
-                state.rel_dirty.retain(|o| ptr(o) != p);
+                state.unnote_rel_dirty(obj);
                 drop(state);
                 self.unlink_everywhere(obj)?;
                 obj.forget_session(Status::Transient);
