@@ -9,8 +9,10 @@
 //! Module map: [`obj`] (handles and per-object state), [`identity`] (the
 //! identity map), [`plan`] (flush order as data), [`flush`] (organize ->
 //! plan -> emit -> finalize), [`load`] (rows into objects), [`relations`]
-//! (relationship state), [`key`] (key values in a hashable form).
+//! (relationship state), [`key`] (key values in a hashable form), [`few`]
+//! (inline lists for flush rows).
 
+mod few;
 mod flush;
 mod identity;
 mod key;

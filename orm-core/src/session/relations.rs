@@ -980,13 +980,15 @@ impl SessionInner {
         if state.rel_dirty.is_empty() {
             return Ok(());
         }
-        let mut index: FxHashMap<*const (), usize> = FxHashMap::default();
+        let mut index: FxHashMap<*const (), usize> =
+            FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for (i, r) in rows.iter().enumerate() {
             if let (Some(o), Op::Insert | Op::Update) = (&r.obj, &r.op) {
                 index.insert(ptr(o), i);
             }
         }
-        let mut seen = FxHashSet::default();
+        let mut seen =
+            FxHashSet::with_capacity_and_hasher(state.rel_dirty.len(), Default::default());
         for obj in &state.rel_dirty {
             let live = matches!(obj.status(), Status::Pending | Status::Persistent);
             if !seen.insert(ptr(obj)) || !(live || obj.status() == Status::MarkedDeleted) {
@@ -1104,14 +1106,13 @@ impl SessionInner {
     /// After a successful flush: link changes are written; keep them in
     /// the transaction log in case the commit fails and must be redone.
     pub(crate) fn relationships_flushed(state: &mut SessionState) {
-        let dirty = state.rel_dirty.clone();
         let txn = state.txn.get_or_insert_with(Default::default);
-        for obj in dirty {
+        for obj in &state.rel_dirty {
             let mut rels = obj.rels().borrow_mut();
             for slot in &mut rels.slots {
                 if !slot.added.is_empty() || !slot.removed.is_empty() {
                     txn.links.push((
-                        Rc::clone(&obj),
+                        Rc::clone(obj),
                         slot.side,
                         std::mem::take(&mut slot.added),
                         std::mem::take(&mut slot.removed),
