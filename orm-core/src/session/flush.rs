@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::few::Few;
 use super::key::{Key, into_key};
 use super::obj::{ErasedObj, Status};
 use super::plan::{self, Phase, PlanNode};
@@ -66,8 +67,10 @@ pub(crate) struct Row {
     pub op: Op,
     /// For updates: the columns to write.
     pub columns: ColumnSet,
-    pub fills: Vec<Fill>,
-    pub after: Vec<usize>,
+    /// Foreign keys to fill (usually none or one).
+    pub fills: Few<Fill>,
+    /// Rows to run before this one (usually none or one).
+    pub after: Few<usize>,
 }
 
 impl Row {
@@ -77,8 +80,8 @@ impl Row {
             obj: None,
             op,
             columns: ColumnSet::empty(),
-            fills: Vec::new(),
-            after: Vec::new(),
+            fills: Few::Zero,
+            after: Few::Zero,
         }
     }
 
@@ -87,8 +90,8 @@ impl Row {
             obj: Some(Rc::clone(obj)),
             op,
             columns: ColumnSet::empty(),
-            fills: Vec::new(),
-            after: Vec::new(),
+            fills: Few::Zero,
+            after: Few::Zero,
         }
     }
 
@@ -257,7 +260,7 @@ fn plan_rows(rows: &[Row]) -> Result<Vec<usize>> {
             phase: r.phase(),
             table_rank: rank(r.table()),
             insert: !matches!(r.op, Op::Update),
-            after: &r.after,
+            after: r.after.as_slice(),
         })
         .collect();
     plan::order(&nodes).map_err(|cycle| {
@@ -404,7 +407,7 @@ enum Shape {
 /// The columns an UPDATE writes: the changed ones and the filled keys.
 fn update_columns(row: &Row) -> ColumnSet {
     let mut columns = row.columns;
-    for f in &row.fills {
+    for f in row.fills.as_slice() {
         for &c in f.columns {
             columns.insert(c);
         }
@@ -467,7 +470,7 @@ fn emit(
                 continue;
             }
         };
-        apply_fills(order[k], obj, &row.fills, undo)?;
+        apply_fills(order[k], obj, row.fills.as_slice(), undo)?;
         let Some(shape) = shape_of(row, &**obj)? else {
             k += 1;
             continue;
@@ -529,7 +532,7 @@ fn emit(
             if !std::ptr::eq(next_obj.table(), t) {
                 break;
             }
-            apply_fills(order[k], next_obj, &next.fills, undo)?;
+            apply_fills(order[k], next_obj, next.fills.as_slice(), undo)?;
             if shape_of(next, &**next_obj)? != Some(shape) {
                 break;
             }
@@ -698,7 +701,7 @@ impl SessionInner {
                 state.pending.retain(|o| ptr(o) != p);
                 // Discarded: a later commit or rollback of this session must
                 // not touch the links it may get as a transient object.
-                state.rel_dirty.retain(|o| ptr(o) != p);
+                state.unnote_rel_dirty(obj);
                 drop(state);
                 self.unlink_everywhere(obj)?;
                 obj.forget_session(Status::Transient);

@@ -9,8 +9,10 @@
 //! Module map: [`obj`] (handles and per-object state), [`identity`] (the
 //! identity map), [`plan`] (flush order as data), [`flush`] (organize ->
 //! plan -> emit -> finalize), [`load`] (rows into objects), [`relations`]
-//! (relationship state), [`key`] (key values in a hashable form).
+//! (relationship state), [`key`] (key values in a hashable form), [`few`]
+//! (inline lists for flush rows).
 
+mod few;
 mod flush;
 mod identity;
 mod key;
@@ -162,16 +164,41 @@ impl SessionState {
             || self.rel_pending > 0
     }
 
+    /// Note relationship changes of `obj`, an object of this session: it
+    /// is listed once however many changes it gets.
+    pub(crate) fn note_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
+        if !obj.rel_noted() {
+            obj.set_rel_noted(true);
+            self.rel_dirty.push(Rc::clone(obj));
+        }
+        self.rel_pending += 1;
+    }
+
+    /// Empty the list of objects with relationship changes.
+    fn take_rel_dirty(&mut self) -> Vec<Rc<dyn ErasedObj>> {
+        self.rel_pending = 0;
+        let dirty = std::mem::take(&mut self.rel_dirty);
+        for obj in &dirty {
+            obj.set_rel_noted(false);
+        }
+        dirty
+    }
+
+    /// Take `obj` off the list of objects with relationship changes.
+    pub(crate) fn unnote_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
+        let p = ptr(obj);
+        self.rel_dirty.retain(|o| ptr(o) != p);
+        obj.set_rel_noted(false);
+    }
+
     /// Forget relationship state: every slot is reloaded on next access.
     fn clear_relationships(&mut self) {
         for obj in self.maps.all_objects() {
             obj.rels().borrow_mut().clear();
         }
-        for obj in self.pending.iter().chain(&self.rel_dirty) {
+        for obj in self.take_rel_dirty().iter().chain(&self.pending) {
             obj.rels().borrow_mut().clear();
         }
-        self.rel_dirty.clear();
-        self.rel_pending = 0;
     }
 }
 
@@ -460,8 +487,7 @@ impl SessionInner {
                     slot.removed.extend(removed);
                 }
             }
-            state.rel_dirty.push(obj);
-            state.rel_pending += 1;
+            state.note_rel_dirty(&obj);
         }
         if !state.rel_dirty.is_empty() {
             state.rel_pending += 1;
@@ -533,10 +559,9 @@ impl SessionInner {
                     obj.forget_session(Status::Detached);
                 }
             }
-            for obj in std::mem::take(&mut state.rel_dirty) {
+            for obj in state.take_rel_dirty() {
                 obj.rels().borrow_mut().committed();
             }
-            state.rel_pending = 0;
         }
     }
 
@@ -622,8 +647,7 @@ impl SessionInner {
             let pending = std::mem::take(&mut state.pending);
             state.modified.clear();
             state.deleted.clear();
-            state.rel_dirty.clear();
-            state.rel_pending = 0;
+            state.take_rel_dirty();
             let txn = state.txn.take();
             drop(state);
             for obj in objects {
@@ -663,6 +687,7 @@ impl Drop for SessionInner {
         // relationship caches are cleared so no reference cycle outlives the
         // session. The state is emptied in place (it is large to move).
         let state = self.state.get_mut();
+        state.take_rel_dirty();
         state.maps.forget_all(Status::Detached);
         for obj in state.pending.drain(..) {
             obj.forget_session(Status::Transient);
@@ -1234,7 +1259,7 @@ impl Session {
         state.deleted.retain(|o| !same(o));
         // Its relationship changes leave with it: this session's commit or
         // rollback must not touch an object it no longer holds.
-        state.rel_dirty.retain(|o| !same(o));
+        state.unnote_rel_dirty(&erased);
         erased.detach_identity(&mut state);
         drop(state);
         let status = if erased.status() == Status::Pending {

@@ -109,6 +109,9 @@ pub(crate) struct ObjInner<M: Model> {
     pub value: RefCell<M>,
     pub status: Cell<Status>,
     pub expired: Cell<bool>,
+    /// In its session's list of objects with relationship changes
+    /// (`SessionState::rel_dirty`), so it is listed once.
+    pub rel_noted: Cell<bool>,
     pub meta: RefCell<Meta<M>>,
     /// Loaded relationships and relationship assignments.
     pub rels: RefCell<RelSlots>,
@@ -213,6 +216,7 @@ impl<M: Model> Obj<M> {
                 value: RefCell::new(value),
                 status: Cell::new(status),
                 expired: Cell::new(false),
+                rel_noted: Cell::new(false),
                 meta: RefCell::new(Meta {
                     session,
                     snapshot: None,
@@ -430,6 +434,9 @@ pub(crate) trait ErasedObj: Any {
     fn status(&self) -> Status;
     fn set_status(&self, status: Status);
     fn is_expired(&self) -> bool;
+    /// Whether it is in its session's `rel_dirty` list.
+    fn rel_noted(&self) -> bool;
+    fn set_rel_noted(&self, noted: bool);
     fn expire(&self);
     fn rc_any(self: Rc<Self>) -> Rc<dyn Any>;
     /// Columns changed since the snapshot (empty without a snapshot).
@@ -496,6 +503,14 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn is_expired(&self) -> bool {
         self.expired.get()
+    }
+
+    fn rel_noted(&self) -> bool {
+        self.rel_noted.get()
+    }
+
+    fn set_rel_noted(&self, noted: bool) {
+        self.rel_noted.set(noted);
     }
 
     fn expire(&self) {
@@ -694,6 +709,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn forget_session(&self, status: Status) {
         self.status.set(status);
+        self.rel_noted.set(false);
         let mut meta = self.meta.borrow_mut();
         meta.session = Weak::new();
         meta.snapshot = None;

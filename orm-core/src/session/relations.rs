@@ -8,6 +8,7 @@
 //! its parent is weak, so a parent and its children never keep each other
 //! alive. Closing or dropping the session clears every slot.
 
+use std::ops::ControlFlow;
 use std::rc::{Rc, Weak};
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -209,6 +210,9 @@ impl RelSlots {
         match self.slots.iter().position(|s| s.side.key() == key) {
             Some(i) => &mut self.slots[i],
             None => {
+                // Most objects see one or two relationship ends: grow from
+                // one slot instead of the default four.
+                self.slots.reserve_exact(1);
                 self.slots.push(RelSlot {
                     side,
                     loaded: false,
@@ -221,6 +225,27 @@ impl RelSlots {
                 &mut self.slots[last]
             }
         }
+    }
+
+    /// Visit every object [`related`](Self::related) would return, in the
+    /// same order, until `f` breaks.
+    fn visit_related<B>(
+        &self,
+        mut f: impl FnMut(&Rc<dyn ErasedObj>) -> ControlFlow<B>,
+    ) -> ControlFlow<B> {
+        for s in &self.slots {
+            match &s.value {
+                RelValue::Many(v) => v.iter().try_for_each(&mut f)?,
+                RelValue::One(o) => o.iter().try_for_each(&mut f)?,
+                RelValue::Up(w) => {
+                    if let Some(p) = w.as_ref().and_then(Weak::upgrade) {
+                        f(&p)?;
+                    }
+                }
+            }
+            s.added.iter().try_for_each(&mut f)?;
+        }
+        ControlFlow::Continue(())
     }
 
     /// Every object this one holds through a relationship.
@@ -642,9 +667,7 @@ impl SessionInner {
             .session_ptr()
             .is_some_and(|s| std::ptr::eq(Rc::as_ptr(&s), self))
         {
-            let mut state = self.state_mut()?;
-            state.rel_dirty.push(Rc::clone(obj));
-            state.rel_pending += 1;
+            self.state_mut()?.note_rel_dirty(obj);
         }
         Ok(())
     }
@@ -664,13 +687,37 @@ impl SessionInner {
     /// Objects reachable from a newly added one join the session too (the
     /// `save-update` cascade), and its relationship changes are noted.
     pub(crate) fn cascade_add(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        let has_changes = |r: &Rc<dyn ErasedObj>| r.rels().borrow().has_pending_changes();
         let (related, changes) = {
             let rels = obj.rels().borrow();
             if rels.slots.is_empty() {
                 // No relationship seen: nothing to cascade (most adds).
                 return Ok(());
             }
-            (rels.related(), rels.has_pending_changes())
+            let changes = rels.has_pending_changes();
+            let joins = |r: &Rc<dyn ErasedObj>| match r.status() {
+                Status::Transient => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            };
+            if rels.visit_related(joins).is_continue() {
+                // Nothing joins the session (an object appended to a
+                // collection of an object already in it): note the changes
+                // in place, without a list of the related objects.
+                if changes {
+                    self.note_rel_dirty(obj)?;
+                }
+                let noted = rels.visit_related(|r| match has_changes(r) {
+                    true => self
+                        .note_rel_dirty(r)
+                        .map_or_else(ControlFlow::Break, ControlFlow::Continue),
+                    false => ControlFlow::Continue(()),
+                });
+                return match noted {
+                    ControlFlow::Break(e) => Err(e),
+                    ControlFlow::Continue(()) => Ok(()),
+                };
+            }
+            (rels.related(), changes)
         };
         if changes {
             self.note_rel_dirty(obj)?;
@@ -679,7 +726,7 @@ impl SessionInner {
             if r.status() == Status::Transient {
                 self.adopt_transient(&r)?;
                 self.cascade_add(&r)?;
-            } else if r.rels().borrow().has_pending_changes() {
+            } else if has_changes(&r) {
                 self.note_rel_dirty(&r)?;
             }
         }
@@ -693,6 +740,18 @@ impl SessionInner {
         child: &Rc<dyn ErasedObj>,
         side: Side,
         parent: Option<&Rc<dyn ErasedObj>>,
+    ) -> Result<()> {
+        Self::set_parent_from(session, child, side, parent, true)
+    }
+
+    /// [`set_parent`](Self::set_parent); `add_to_parent` false when the
+    /// caller has already added `child` to the parent's collection.
+    fn set_parent_from(
+        session: Option<&SessionInner>,
+        child: &Rc<dyn ErasedObj>,
+        side: Side,
+        parent: Option<&Rc<dyn ErasedObj>>,
+        add_to_parent: bool,
     ) -> Result<()> {
         let partner = side.partner();
         let old = parent_of(child, side);
@@ -714,7 +773,9 @@ impl SessionInner {
                     note(session, prev)?;
                 }
             }
-            collection_add(p, partner, child);
+            if add_to_parent {
+                collection_add(p, partner, child);
+            }
         }
         note(session, child)?;
         Ok(())
@@ -746,7 +807,11 @@ impl SessionInner {
         match side.role() {
             Role::Children { .. } => {
                 collection_add(owner, side, item);
-                SessionInner::set_parent(session, item, side.partner(), Some(owner))
+                // The child's end; its partner is `side` itself (a backref
+                // pair), whose collection now holds the child already.
+                let up = side.partner();
+                let again = up.partner().key() != side.key();
+                SessionInner::set_parent_from(session, item, up, Some(owner), again)
             }
             Role::Links => {
                 collection_add(owner, side, item);
@@ -915,13 +980,15 @@ impl SessionInner {
         if state.rel_dirty.is_empty() {
             return Ok(());
         }
-        let mut index: FxHashMap<*const (), usize> = FxHashMap::default();
+        let mut index: FxHashMap<*const (), usize> =
+            FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for (i, r) in rows.iter().enumerate() {
             if let (Some(o), Op::Insert | Op::Update) = (&r.obj, &r.op) {
                 index.insert(ptr(o), i);
             }
         }
-        let mut seen = FxHashSet::default();
+        let mut seen =
+            FxHashSet::with_capacity_and_hasher(state.rel_dirty.len(), Default::default());
         for obj in &state.rel_dirty {
             let live = matches!(obj.status(), Status::Pending | Status::Persistent);
             if !seen.insert(ptr(obj)) || !(live || obj.status() == Status::MarkedDeleted) {
@@ -1039,14 +1106,13 @@ impl SessionInner {
     /// After a successful flush: link changes are written; keep them in
     /// the transaction log in case the commit fails and must be redone.
     pub(crate) fn relationships_flushed(state: &mut SessionState) {
-        let dirty = state.rel_dirty.clone();
         let txn = state.txn.get_or_insert_with(Default::default);
-        for obj in dirty {
+        for obj in &state.rel_dirty {
             let mut rels = obj.rels().borrow_mut();
             for slot in &mut rels.slots {
                 if !slot.added.is_empty() || !slot.removed.is_empty() {
                     txn.links.push((
-                        Rc::clone(&obj),
+                        Rc::clone(obj),
                         slot.side,
                         std::mem::take(&mut slot.added),
                         std::mem::take(&mut slot.removed),

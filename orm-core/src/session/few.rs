@@ -1,0 +1,65 @@
+//! [`Few`]: a list that is almost always empty or of one element, kept
+//! inline until it has two (the foreign key fills and dependencies of a
+//! flush row), so a flush does not allocate per row.
+
+/// Zero or one element inline, more in a vector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Few<T> {
+    Zero,
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Default for Few<T> {
+    fn default() -> Self {
+        Few::Zero
+    }
+}
+
+impl<T> Few<T> {
+    pub fn push(&mut self, value: T) {
+        *self = match std::mem::take(self) {
+            Few::Zero => Few::One(value),
+            Few::One(first) => Few::Many(vec![first, value]),
+            Few::Many(mut all) => {
+                all.push(value);
+                Few::Many(all)
+            }
+        };
+    }
+
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            Few::Zero => &[],
+            Few::One(value) => std::slice::from_ref(value),
+            Few::Many(all) => all,
+        }
+    }
+}
+
+impl<T> Extend<T> for Few<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
+        for value in iter {
+            self.push(value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Few;
+
+    #[test]
+    fn keeps_push_order_at_every_size() {
+        let mut few = Few::default();
+        assert!(few.as_slice().is_empty());
+        for n in 1..=5 {
+            few.push(n);
+            assert_eq!(few.as_slice(), (1..=n).collect::<Vec<_>>());
+        }
+        let mut one = Few::default();
+        one.extend(Some(7));
+        one.extend(None);
+        assert_eq!(one, Few::One(7));
+    }
+}
