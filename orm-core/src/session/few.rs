@@ -3,17 +3,12 @@
 //! flush row), so a flush does not allocate per row.
 
 /// Zero or one element inline, more in a vector.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) enum Few<T> {
+    #[default]
     Zero,
     One(T),
     Many(Vec<T>),
-}
-
-impl<T> Default for Few<T> {
-    fn default() -> Self {
-        Few::Zero
-    }
 }
 
 impl<T> Few<T> {
