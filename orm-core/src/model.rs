@@ -90,6 +90,25 @@ pub trait PrimaryKey: Clone + Eq + Hash + fmt::Debug + 'static {
     ) -> std::result::Result<(), ConversionError>;
 }
 
+/// Bind `key` from parameter `first` on. A key value that does not convert
+/// is a conversion error naming `table`'s key columns.
+pub(crate) fn bind_key<K: PrimaryKey>(
+    table: &TableDef,
+    key: &K,
+    stmt: &mut rusqlite::Statement<'_>,
+    first: usize,
+) -> Result<()> {
+    key.__bind(stmt, first).map_err(|e| Error::Conversion {
+        table: table.name.to_owned(),
+        column: table
+            .primary_key_columns()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        message: e.to_string(),
+    })
+}
+
 fn bind_one<T: ColumnType>(
     v: &T,
     stmt: &mut rusqlite::Statement<'_>,

@@ -9,7 +9,7 @@ use super::SessionInner;
 use super::identity::IdentityMap;
 use super::obj::{Obj, Status};
 use crate::error::{Error, Result};
-use crate::model::{Model, PrimaryKey};
+use crate::model::{Model, PrimaryKey, bind_key};
 use crate::query::FromRow;
 use crate::schema::statements;
 use crate::types::Value;
@@ -149,15 +149,7 @@ impl SessionInner {
         let sql = statements::select_by_key(t);
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
-            key.__bind(&mut stmt, 1).map_err(|e| Error::Conversion {
-                table: t.name.to_owned(),
-                column: t
-                    .primary_key_columns()
-                    .map(|c| c.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                message: e.to_string(),
-            })?;
+            bind_key(t, key, &mut stmt, 1)?;
             let mut rows = stmt.raw_query();
             match rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
                 Some(row) => M::__from_row(row, 0).map(Some),
@@ -178,15 +170,7 @@ impl SessionInner {
         let sql = statements::select_by_key(t);
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
-            key.__bind(&mut stmt, 1).map_err(|e| Error::Conversion {
-                table: t.name.to_owned(),
-                column: t
-                    .primary_key_columns()
-                    .map(|c| c.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                message: e.to_string(),
-            })?;
+            bind_key(t, &key, &mut stmt, 1)?;
             let mut rows = stmt.raw_query();
             match rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
                 Some(row) => {

@@ -15,7 +15,7 @@ use std::rc::{Rc, Weak};
 use super::relations::RelSlots;
 use super::{SessionInner, SessionState};
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::{Model, bind_key};
 use crate::schema::TableDef;
 use crate::types::Value;
 
@@ -653,7 +653,6 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         columns: &mut dyn Iterator<Item = usize>,
         with_identity: bool,
     ) -> Result<()> {
-        use crate::model::PrimaryKey;
         let t = M::table();
         let value = self
             .value
@@ -672,15 +671,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
                 model: t.model,
                 action: "be written without a key",
             })?;
-            key.__bind(stmt, index).map_err(|e| Error::Conversion {
-                table: t.name.to_owned(),
-                column: t
-                    .primary_key_columns()
-                    .map(|c| c.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                message: e.to_string(),
-            })?;
+            bind_key(t, key, stmt, index)?;
         }
         Ok(())
     }

@@ -411,6 +411,44 @@ fn note(session: Option<&SessionInner>, obj: &Rc<dyn ErasedObj>) -> Result<()> {
     }
 }
 
+/// Record that the many-to-many link between `owner` and `item` (seen from
+/// `side`) was added or removed, on the declared end, where flush reads
+/// link changes. A change undoes a pending opposite one, so a link added
+/// and removed again before flush writes nothing.
+fn note_link_change(
+    session: Option<&SessionInner>,
+    owner: &Rc<dyn ErasedObj>,
+    side: Side,
+    item: &Rc<dyn ErasedObj>,
+    added: bool,
+) -> Result<()> {
+    let (decl_owner, target) = if side.declared {
+        (owner, item)
+    } else {
+        (item, owner)
+    };
+    let decl = if side.def.back_populates.is_some() && !side.declared {
+        side.partner()
+    } else {
+        Side::new(side.def, true)
+    };
+    {
+        let mut rels = decl_owner.rels().borrow_mut();
+        let slot = rels.slot(decl);
+        let (changes, opposite) = if added {
+            (&mut slot.added, &mut slot.removed)
+        } else {
+            (&mut slot.removed, &mut slot.added)
+        };
+        let before = opposite.len();
+        opposite.retain(|x| !same(x, target));
+        if opposite.len() == before && !changes.iter().any(|x| same(x, target)) {
+            changes.push(Rc::clone(target));
+        }
+    }
+    note(session, decl_owner)
+}
+
 /// The tables reachable from `t` that may declare relationships touching it.
 fn sides_for(session: &SessionInner, t: &'static TableDef) -> Vec<Side> {
     let registered = session.db.inner.registry.sides_of(t);
@@ -816,29 +854,7 @@ impl SessionInner {
             Role::Links => {
                 collection_add(owner, side, item);
                 collection_add(item, side.partner(), owner);
-                let (decl_owner, target) = if side.declared {
-                    (owner, item)
-                } else {
-                    (item, owner)
-                };
-                let decl = Side::new(side.def, true);
-                let decl = if side.def.back_populates.is_some() && !side.declared {
-                    side.partner()
-                } else {
-                    decl
-                };
-                {
-                    let mut rels = decl_owner.rels().borrow_mut();
-                    let slot = rels.slot(decl);
-                    let was_removed = slot.removed.len();
-                    slot.removed.retain(|x| !same(x, target));
-                    if slot.removed.len() == was_removed
-                        && !slot.added.iter().any(|x| same(x, target))
-                    {
-                        slot.added.push(Rc::clone(target));
-                    }
-                }
-                note(session, decl_owner)
+                note_link_change(session, owner, side, item, true)
             }
             Role::Parent => Err(Error::Usage(format!(
                 "{} is a reference, not a collection; use set_related",
@@ -871,28 +887,7 @@ impl SessionInner {
             Role::Links => {
                 collection_remove(owner, side, item);
                 collection_remove(item, side.partner(), owner);
-                let (decl_owner, target) = if side.declared {
-                    (owner, item)
-                } else {
-                    (item, owner)
-                };
-                let decl = if side.def.back_populates.is_some() && !side.declared {
-                    side.partner()
-                } else {
-                    Side::new(side.def, true)
-                };
-                {
-                    let mut rels = decl_owner.rels().borrow_mut();
-                    let slot = rels.slot(decl);
-                    let was_added = slot.added.len();
-                    slot.added.retain(|x| !same(x, target));
-                    if slot.added.len() == was_added
-                        && !slot.removed.iter().any(|x| same(x, target))
-                    {
-                        slot.removed.push(Rc::clone(target));
-                    }
-                }
-                note(session, decl_owner)
+                note_link_change(session, owner, side, item, false)
             }
             Role::Parent => Err(Error::Usage(format!(
                 "{} is a reference, not a collection; use set_related",
