@@ -484,6 +484,21 @@ impl Conn {
             .map_err(|e| Error::from_sqlite(e, Some(sql)))
     }
 
+    /// [`prepare`](Self::prepare) `sql` and bind `params` in order.
+    pub fn prepare_bound<'c>(
+        &'c self,
+        sql: &str,
+        params: &[Value],
+        observer: &Observer,
+    ) -> Result<CachedStatement<'c>> {
+        let mut stmt = self.prepare(sql, observer, &|| params.to_vec())?;
+        for (i, p) in params.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, p)
+                .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
+        }
+        Ok(stmt)
+    }
+
     /// Run a statement with owned parameters, returning the changed row count.
     pub fn execute_values(
         &self,
@@ -492,11 +507,7 @@ impl Conn {
         observer: &Observer,
     ) -> Result<usize> {
         crate::types::check_params(params)?;
-        let mut stmt = self.prepare(sql, observer, &|| params.to_vec())?;
-        for (i, p) in params.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, p)
-                .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
-        }
+        let mut stmt = self.prepare_bound(sql, params, observer)?;
         stmt.raw_execute()
             .map_err(|e| Error::from_sqlite(e, Some(sql)))
     }

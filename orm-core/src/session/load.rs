@@ -55,11 +55,7 @@ impl SessionInner {
     ) -> Result<Vec<Obj<M>>> {
         crate::types::check_params(params)?;
         self.with_conn_for::<M, _>(|conn| {
-            let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
-            for (i, p) in params.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 1, p)
-                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
-            }
+            let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
             let mut rows = stmt.raw_query();
             let mut state = self.state_mut()?;
             let map = state.maps.of::<M>();
@@ -82,11 +78,7 @@ impl SessionInner {
     ) -> Result<Vec<Obj<M>>> {
         crate::types::check_params(params)?;
         self.with_conn_for::<M, _>(|conn| {
-            let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
-            for (i, p) in params.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 1, p)
-                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
-            }
+            let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
             let mut rows = stmt.raw_query();
             let mut state = self.state_mut()?;
             let mut out = Vec::new();
@@ -106,11 +98,7 @@ impl SessionInner {
     pub(crate) fn load_values<M: Model>(&self, sql: &str, params: &[Value]) -> Result<Vec<M>> {
         crate::types::check_params(params)?;
         self.with_conn_for::<M, _>(|conn| {
-            let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
-            for (i, p) in params.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 1, p)
-                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
-            }
+            let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
             let mut rows = stmt.raw_query();
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
@@ -129,11 +117,7 @@ impl SessionInner {
     ) -> Result<Vec<T>> {
         crate::types::check_params(params)?;
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare(sql, self.observer(), &|| params.to_vec())?;
-            for (i, p) in params.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 1, p)
-                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
-            }
+            let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
             let mut rows = stmt.raw_query();
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {

@@ -366,11 +366,7 @@ impl SessionInner {
         crate::types::check_params(&w.params)?;
         let observer = self.observer();
         let keys: Vec<M::Key> = self.with_conn(|conn| {
-            let mut st = conn.prepare(&w.sql, observer, &|| w.params.clone())?;
-            for (i, p) in w.params.iter().enumerate() {
-                st.raw_bind_parameter(i + 1, p)
-                    .map_err(|e| Error::from_sqlite(e, Some(&w.sql)))?;
-            }
+            let mut st = conn.prepare_bound(&w.sql, &w.params, observer)?;
             let mut rows = st.raw_query();
             let mut keys = Vec::new();
             while let Some(row) = rows

@@ -63,11 +63,7 @@ fn load_erased<M: Model>(
     crate::types::check_params(params)?;
     let width = M::table().columns.len();
     session.with_conn_for::<M, _>(|conn| {
-        let mut stmt = conn.prepare(sql, session.observer(), &|| params.to_vec())?;
-        for (i, p) in params.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, p)
-                .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
-        }
+        let mut stmt = conn.prepare_bound(sql, params, session.observer())?;
         let mut rows = stmt.raw_query();
         let mut state = session.state_mut()?;
         let map = state.maps.of::<M>();

@@ -556,31 +556,19 @@ impl SessionInner {
         };
         for chunk in keys.chunks(IN_CHUNK * width) {
             match side.role() {
-                Role::Children { .. } => {
+                role @ (Role::Children { .. } | Role::Parent) => {
+                    // Children are found by their foreign key, a parent by
+                    // the key it is referenced by.
+                    let columns = match role {
+                        Role::Parent => &link.parent_columns,
+                        _ => &link.child_columns,
+                    };
                     let mut select = Select::new(TableRef::new(other.name));
                     select.columns = crate::schema::statements::select_columns(other, other.name);
-                    select.filter = Some(key_condition(
-                        other.name,
-                        &names(other, &link.child_columns),
-                        chunk,
-                    ));
+                    select.filter = Some(key_condition(other.name, &names(other, columns), chunk));
                     let w = writer::write(&Statement::Select(select))?;
-                    (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |child, _| {
-                        add(key_at(&child, &link.child_columns)?, child);
-                        Ok(())
-                    })?;
-                }
-                Role::Parent => {
-                    let mut select = Select::new(TableRef::new(other.name));
-                    select.columns = crate::schema::statements::select_columns(other, other.name);
-                    select.filter = Some(key_condition(
-                        other.name,
-                        &names(other, &link.parent_columns),
-                        chunk,
-                    ));
-                    let w = writer::write(&Statement::Select(select))?;
-                    (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |parent, _| {
-                        add(key_at(&parent, &link.parent_columns)?, parent);
+                    (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |found, _| {
+                        add(key_at(&found, columns)?, found);
                         Ok(())
                     })?;
                 }
