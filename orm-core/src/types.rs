@@ -19,11 +19,30 @@
 //! | `uuid::Uuid` (feature `uuid`) | `CHAR(32)` | 32 hex digits, as SQLAlchemy's `Uuid` |
 //! | `serde_json::Value` (feature `json`) | `JSON` | JSON text |
 //! | your enum with `#[derive(SqlEnum)]` | `VARCHAR(n)` or `INTEGER` | variant name or discriminant |
+//!
+//! Each optional crate is re-exported here under its feature
+//! (`orm::types::chrono`, `time`, `uuid`, `serde_json`), so a model can name
+//! the very version orm stores without adding its own dependency.
 
 use std::borrow::Cow;
 use std::fmt;
 
 pub use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+
+/// The `chrono` crate whose types orm stores (feature `chrono`): naming
+/// `orm::types::chrono::NaiveDate` keeps a model on the very version orm
+/// implements [`ColumnType`] for.
+#[cfg(feature = "chrono")]
+pub use chrono;
+/// The `serde_json` crate whose `Value` orm stores (feature `json`).
+#[cfg(feature = "json")]
+pub use serde_json;
+/// The `time` crate whose types orm stores (feature `time`).
+#[cfg(feature = "time")]
+pub use time;
+/// The `uuid` crate whose `Uuid` orm stores (feature `uuid`).
+#[cfg(feature = "uuid")]
+pub use uuid;
 
 /// Why a value could not be converted to or from its column. The message
 /// describes the mismatch without including the value (it may be secret).
@@ -370,19 +389,22 @@ pub(crate) fn value_ref_to_owned(r: ValueRef<'_>) -> Value {
     }
 }
 
+/// The text of a stored date or datetime.
+#[cfg(any(feature = "chrono", feature = "time"))]
+fn date_text(value: ValueRef<'_>) -> Result<&str, ConversionError> {
+    match value {
+        ValueRef::Text(b) => {
+            std::str::from_utf8(b).map_err(|_| ConversionError::new("TEXT is not valid UTF-8"))
+        }
+        other => Err(ConversionError::unexpected("TEXT", other)),
+    }
+}
+
 #[cfg(feature = "chrono")]
 mod chrono_types {
+    use super::date_text as text;
     use super::*;
     use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-
-    fn text(value: ValueRef<'_>) -> Result<&str, ConversionError> {
-        match value {
-            ValueRef::Text(b) => {
-                std::str::from_utf8(b).map_err(|_| ConversionError::new("TEXT is not valid UTF-8"))
-            }
-            other => Err(ConversionError::unexpected("TEXT", other)),
-        }
-    }
 
     impl ColumnType for NaiveDate {
         const SQL_TYPE: &'static str = "DATE";
@@ -428,6 +450,7 @@ mod chrono_types {
 
 #[cfg(feature = "time")]
 mod time_types {
+    use super::date_text as text;
     use super::*;
     use time::format_description::FormatItem;
     use time::macros::format_description;
@@ -439,15 +462,6 @@ mod time_types {
     const DATETIME_PARSE: &[FormatItem<'static>] = format_description!(
         "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]"
     );
-
-    fn text(value: ValueRef<'_>) -> Result<&str, ConversionError> {
-        match value {
-            ValueRef::Text(b) => {
-                std::str::from_utf8(b).map_err(|_| ConversionError::new("TEXT is not valid UTF-8"))
-            }
-            other => Err(ConversionError::unexpected("TEXT", other)),
-        }
-    }
 
     fn fmt_err(_: impl std::fmt::Display) -> ConversionError {
         ConversionError::new("cannot format the date")
