@@ -166,11 +166,7 @@ mod kennel {
     }
 
     pub fn db(handlers: usize, pets: usize, comments: usize) -> Database {
-        let db = Database::builder()
-            .model::<Comment>()
-            .open("sqlite://")
-            .unwrap();
-        db.create_all().unwrap();
+        let db = crate::common::fresh::<Comment>();
         let s = db.session();
         for h in 0..handlers {
             let handler = s
@@ -642,11 +638,7 @@ mod blog {
 #[test]
 fn many_to_many_add_and_remove() {
     use blog::{Post, PostTag, Tag};
-    let db = Database::builder()
-        .model::<Post>()
-        .open("sqlite://")
-        .unwrap();
-    db.create_all().unwrap();
+    let db = common::fresh::<Post>();
     let s = db.session();
     let post = s
         .add(Post {
@@ -741,11 +733,7 @@ mod people {
 #[test]
 fn one_to_one_is_a_single_object() {
     use people::{Profile, User};
-    let db = Database::builder()
-        .model::<User>()
-        .open("sqlite://")
-        .unwrap();
-    db.create_all().unwrap();
+    let db = common::fresh::<User>();
     let s = db.session();
     let ann = s
         .add(User {
@@ -797,11 +785,7 @@ mod org {
 #[test]
 fn self_referential_relationships() {
     use org::Employee;
-    let db = Database::builder()
-        .model::<Employee>()
-        .open("sqlite://")
-        .unwrap();
-    db.create_all().unwrap();
+    let db = common::fresh::<Employee>();
     let s = db.session();
     // Reports added before their manager, all new in one flush.
     let dev = s
@@ -994,11 +978,7 @@ fn lazy_selectin_in_the_model_loads_with_every_query() {
         }
     }
     use eager::{Item, List};
-    let db = Database::builder()
-        .model::<List>()
-        .open("sqlite://")
-        .unwrap();
-    db.create_all().unwrap();
+    let db = common::fresh::<List>();
     let s = db.session();
     for _ in 0..3 {
         let l = s.add(List::default()).unwrap();

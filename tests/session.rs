@@ -612,11 +612,7 @@ fn primary_key_changes_are_written_with_the_old_key() {
 #[test]
 fn flush_order_is_parent_first_for_inserts_and_child_first_for_deletes() {
     use common::pets::{PetCategory, PetHandler};
-    let db = Database::builder()
-        .model::<PetCategory>()
-        .open("sqlite://")
-        .unwrap();
-    db.create_all().unwrap();
+    let db = common::fresh::<PetCategory>();
     let s = db.session();
     // Child added first, with an explicit key for its parent.
     s.add(PetCategory {
