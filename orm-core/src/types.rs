@@ -32,15 +32,40 @@ pub use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 /// The `chrono` crate whose types orm stores (feature `chrono`): naming
 /// `orm::types::chrono::NaiveDate` keeps a model on the very version orm
 /// implements [`ColumnType`] for.
+///
+/// ```
+/// use orm::types::ColumnType;
+/// use orm::types::chrono::NaiveDate;
+///
+/// assert_eq!(<NaiveDate as ColumnType>::SQL_TYPE, "DATE");
+/// ```
 #[cfg(feature = "chrono")]
 pub use chrono;
 /// The `serde_json` crate whose `Value` orm stores (feature `json`).
+///
+/// ```
+/// use orm::types::ColumnType;
+///
+/// assert_eq!(<orm::types::serde_json::Value as ColumnType>::SQL_TYPE, "JSON");
+/// ```
 #[cfg(feature = "json")]
 pub use serde_json;
 /// The `time` crate whose types orm stores (feature `time`).
+///
+/// ```
+/// use orm::types::ColumnType;
+///
+/// assert_eq!(<orm::types::time::PrimitiveDateTime as ColumnType>::SQL_TYPE, "DATETIME");
+/// ```
 #[cfg(feature = "time")]
 pub use time;
 /// The `uuid` crate whose `Uuid` orm stores (feature `uuid`).
+///
+/// ```
+/// use orm::types::ColumnType;
+///
+/// assert_eq!(<orm::types::uuid::Uuid as ColumnType>::SQL_TYPE, "CHAR(32)");
+/// ```
 #[cfg(feature = "uuid")]
 pub use uuid;
 
