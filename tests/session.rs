@@ -367,7 +367,7 @@ fn expire_reloads_on_next_access() {
         .delete(&other.get::<User>(1).unwrap().unwrap())
         .unwrap();
     other.commit().unwrap();
-    s.expire_all();
+    s.expire_all().unwrap();
     assert!(ann.read().unwrap_err().is_not_found());
     assert_eq!(ann.state(), ObjState::Detached);
 }

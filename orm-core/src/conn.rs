@@ -83,6 +83,56 @@ pub(crate) enum Target {
     Memory(String),
 }
 
+/// The file a database path named when the [`Database`](crate::Database)
+/// opened it. SQLite goes on writing to a file that was deleted or replaced
+/// under an open connection, and reports every commit as a success: the
+/// session compares this identity before each COMMIT instead.
+#[derive(Debug, Clone)]
+pub(crate) struct FileIdentity {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` now (it exists: a connection to it
+    /// was just opened).
+    pub fn of(path: &std::path::Path) -> FileIdentity {
+        // Absolute, so a later change of the working directory is not
+        // mistaken for a moved file.
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let id = std::fs::metadata(&path).ok().and_then(|m| file_id(&m));
+        FileIdentity { path, id }
+    }
+
+    /// Fail with [`Error::DatabaseMoved`] when the path no longer names the
+    /// same file.
+    pub fn check(&self) -> Result<()> {
+        let same = match std::fs::metadata(&self.path) {
+            Ok(m) => self.id.is_none() || file_id(&m) == self.id,
+            Err(_) => false,
+        };
+        if same { Ok(()) } else { Err(self.moved()) }
+    }
+
+    /// The error for this file having moved.
+    pub fn moved(&self) -> Error {
+        Error::DatabaseMoved {
+            path: self.path.display().to_string(),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn file_id(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
 /// A connection plus the crate's per-connection caches.
 pub(crate) struct Conn {
     pub raw: rusqlite::Connection,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::conn::{
-    self, ConnSettings, JournalMode, Manager, Observer, Recorder, Synchronous, Target,
+    self, ConnSettings, FileIdentity, JournalMode, Manager, Observer, Recorder, Synchronous, Target,
 };
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -59,6 +59,8 @@ pub(crate) struct DbInner {
     pub observer: Arc<Observer>,
     pub autoflush: bool,
     pub journal_mode: JournalMode,
+    /// The database file as opened (files only).
+    pub file: Option<FileIdentity>,
     /// Keeps a shared in-memory database alive while the pool has no
     /// connection open.
     _keeper: Option<Mutex<conn::Conn>>,
@@ -313,9 +315,9 @@ impl DatabaseBuilder {
         // first query (the pool would retry until its timeout). For memory it
         // also keeps the shared database alive.
         let first = conn::open(&target, &settings)?;
-        let keeper = match &target {
-            Target::Memory(_) => Some(Mutex::new(first)),
-            Target::File(_) => None,
+        let (keeper, file) = match &target {
+            Target::Memory(_) => (Some(Mutex::new(first)), None),
+            Target::File(path) => (None, Some(FileIdentity::of(path))),
         };
         let pool = r2d2::Pool::builder()
             .max_size(self.pool_size)
@@ -336,6 +338,7 @@ impl DatabaseBuilder {
                 observer: Arc::new(Observer::new(self.echo, self.echo_params)),
                 autoflush: self.autoflush,
                 journal_mode: self.journal_mode,
+                file,
                 _keeper: keeper,
             }),
         })
@@ -527,6 +530,7 @@ impl Database {
             let w = writer::write(s)?;
             conn.execute_values(&w.sql, &w.params, observer).map(|_| ())
         });
+        let result = result.and_then(|_| self.check_file());
         match result.and_then(|_| conn.execute_control("COMMIT", observer)) {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -564,8 +568,33 @@ impl Database {
         self.inner.observer.start_recording()
     }
 
+    /// Fail with [`Error::DatabaseMoved`] when the database file was
+    /// deleted or replaced since it was opened (checked before every COMMIT).
+    pub(crate) fn check_file(&self) -> Result<()> {
+        match &self.inner.file {
+            Some(f) => f.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// SQLite's own report that the file was replaced under a connection
+    /// (it refuses to write) becomes [`Error::DatabaseMoved`].
+    #[cold]
+    pub(crate) fn refine_error(&self, e: Error) -> Error {
+        match (&self.inner.file, e.sqlite_code()) {
+            (Some(f), Some(rusqlite::ffi::SQLITE_READONLY_DBMOVED)) => f.moved(),
+            _ => e,
+        }
+    }
+
     /// Take a connection from the pool.
     pub(crate) fn connection(&self) -> Result<r2d2::PooledConnection<Manager>> {
+        if let Some(conn) = self.inner.pool.try_get() {
+            return Ok(conn);
+        }
+        // A new connection will be opened: never create a new empty file
+        // where the database was deleted.
+        self.check_file()?;
         self.inner.pool.get().map_err(|e| {
             // r2d2 reports connection errors as text; keep the last one.
             Error::Pool(e.to_string())

@@ -219,13 +219,66 @@ pub enum Error {
     /// COMMIT reported an error after the point where SQLite may already have
     /// committed. The transaction may or may not be durable. The session has
     /// expired every object, so the next access reads the truth from the
-    /// database.
+    /// database, and refuses to flush or commit ([`Error::NeedsRollback`])
+    /// until [`rollback`](crate::Session::rollback) is called. The rollback
+    /// makes the objects the transaction inserted transient again (with the
+    /// values they had before it): check whether their rows exist (for
+    /// example by a unique column) and add again those that do not.
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, #[orm(unique)] name: String }
+    ///
+    /// fn save(s: &Session, user: Obj<User>) -> orm::Result<()> {
+    ///     s.add(&user)?;
+    ///     match s.commit() {
+    ///         Err(orm::Error::CommitOutcomeUnknown { .. }) => {
+    ///             s.rollback()?;
+    ///             let name = user.read()?.name.clone();
+    ///             if s.query::<User>().filter(User::name.eq(name)).count()? == 0 {
+    ///                 s.add(&user)?;
+    ///                 s.commit()?;
+    ///             }
+    ///             Ok(())
+    ///         }
+    ///         other => other,
+    ///     }
+    /// }
+    /// # let db = Database::builder().model::<User>().open("sqlite://").unwrap();
+    /// # db.create_all().unwrap();
+    /// # save(&db.session(), Obj::new(User { name: "ann".into(), ..Default::default() })).unwrap();
+    /// ```
     #[error("commit outcome unknown (the transaction may have been committed)")]
     CommitOutcomeUnknown {
         /// The driver's error.
         #[source]
         source: Box<rusqlite::Error>,
     },
+
+    /// The database file was deleted, moved or replaced by another file
+    /// while the [`Database`](crate::Database) was open. SQLite would go on
+    /// writing to the unlinked file, so a commit would report success for
+    /// data that is in no file: the commit was rolled back instead, and
+    /// every later one fails the same way. Open the database again.
+    #[error(
+        "database file `{path}` was deleted, moved or replaced while open; nothing was committed; open it again"
+    )]
+    DatabaseMoved {
+        /// The path the database was opened at.
+        path: String,
+    },
+
+    /// The last [`commit`](crate::Session::commit) ended in
+    /// [`Error::CommitOutcomeUnknown`]: until
+    /// [`rollback`](crate::Session::rollback) is called, the session refuses
+    /// to flush or commit, so a retry can never look like a success. After
+    /// the rollback, check which of the transaction's rows exist and add
+    /// again what is missing (see `CommitOutcomeUnknown`).
+    #[error(
+        "the outcome of this session's last commit is unknown: call rollback(), check what was written, then add again what is missing"
+    )]
+    NeedsRollback,
 
     /// Any other error reported by SQLite. `sql` holds the statement (without
     /// values), when there was one.
@@ -317,6 +370,24 @@ impl Error {
     /// assert!(!err.is_busy());
     /// ```
     pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Busy { .. })
+    }
+
+    /// True when running the same unit of work again may succeed: the
+    /// database was busy (locked by another connection). Nothing of the
+    /// failed operation was written, and the session was put back as it was,
+    /// so the caller can simply retry.
+    ///
+    /// Not for [`Error::CommitOutcomeUnknown`]: the work may have been
+    /// committed, and running it again could write it twice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = orm::Error::NotFound { model: "User", key: None };
+    /// assert!(!err.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Busy { .. })
     }
 

@@ -83,6 +83,11 @@ pub trait PrimaryKey: Clone + Eq + Hash + fmt::Debug + 'static {
     fn to_values(&self) -> Vec<Value>;
 
     #[doc(hidden)]
+    /// The key from SQL values in key column order; `None` when they do
+    /// not convert (a lookup by them then finds nothing).
+    fn __from_values(values: &[Value]) -> Option<Self>;
+
+    #[doc(hidden)]
     fn __bind(
         &self,
         stmt: &mut rusqlite::Statement<'_>,
@@ -128,6 +133,13 @@ impl<T: ColumnType + Clone + Eq + Hash + fmt::Debug + 'static> PrimaryKey for T 
         ]
     }
 
+    fn __from_values(values: &[Value]) -> Option<Self> {
+        match values {
+            [v] => T::from_sql(v.into()).ok(),
+            _ => None,
+        }
+    }
+
     #[inline]
     fn __bind(
         &self,
@@ -143,6 +155,14 @@ macro_rules! tuple_key {
         impl<$($name: ColumnType + Clone + Eq + Hash + fmt::Debug + 'static),+> PrimaryKey for ($($name,)+) {
             fn to_values(&self) -> Vec<Value> {
                 vec![$(self.$idx.to_sql().map(crate::types::to_owned_value).unwrap_or(Value::Null)),+]
+            }
+
+            fn __from_values(values: &[Value]) -> Option<Self> {
+                let n = [$($idx),+].len();
+                if values.len() != n {
+                    return None;
+                }
+                Some(($($name::from_sql((&values[$idx]).into()).ok()?,)+))
             }
 
             fn __bind(

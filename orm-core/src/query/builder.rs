@@ -59,6 +59,8 @@ pub struct Query<'s, M: Model> {
     pub(crate) session: &'s Session,
     pub(crate) select: Select,
     pub(crate) loads: LoadPlan,
+    /// Overwrite objects already in the session with the rows' values.
+    pub(crate) populate: bool,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -68,6 +70,7 @@ impl<M: Model> Clone for Query<'_, M> {
             session: self.session,
             select: self.select.clone(),
             loads: self.loads.clone(),
+            populate: self.populate,
             _model: PhantomData,
         }
     }
@@ -103,6 +106,7 @@ impl Session {
             session: self,
             select: Select::new(TableRef::new(M::table().name)),
             loads: LoadPlan::defaults_for(M::table()),
+            populate: false,
             _model: PhantomData,
         }
     }
@@ -275,6 +279,39 @@ impl<'s, M: Model> Query<'s, M> {
             desc: descending,
         });
         Ok(self)
+    }
+
+    /// Overwrite the objects this query finds that are already in the
+    /// session with the rows' values (SQLAlchemy's `populate_existing()`),
+    /// dropping unflushed changes to them. Without it an object already in
+    /// the session keeps its values, so a row changed by another writer
+    /// since it was loaded is not seen. [`Session::begin`] expires what the
+    /// session holds when it takes the write lock, which is usually what a
+    /// read-modify-write needs; this is the per-query form.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(User { name: "ann".into(), ..Default::default() })?;
+    /// s.commit()?;
+    /// let other = db.session();
+    /// other.get_or_not_found::<User>(1)?.write()?.name = "anna".into();
+    /// other.commit()?;
+    /// s.query::<User>().populate_existing().all()?;
+    /// assert_eq!(ann.read()?.name, "anna");
+    /// # Ok(()) }
+    /// ```
+    pub fn populate_existing(mut self) -> Self {
+        self.populate = true;
+        self
     }
 
     /// Return at most `n` rows.
@@ -636,7 +673,7 @@ impl<'s, M: Model> Query<'s, M> {
             offset += parent.columns.len();
         }
         let w = writer::write(&Statement::Select(select))?;
-        inner.load_objects_joined::<M>(&w.sql, &w.params, &placed)
+        inner.load_objects_joined::<M>(&w.sql, &w.params, &placed, self.populate)
     }
 
     /// Run the query, with `limit` (a literal: `first()`, `one_or_none()`)
@@ -646,7 +683,7 @@ impl<'s, M: Model> Query<'s, M> {
         inner.autoflush()?;
         let mut objects = if self.is_plain() && limit.is_none() {
             // The table's cached SQL text: no Select is built.
-            inner.load_objects::<M>(statements::select_all(M::table()), &[])?
+            inner.load_objects_with::<M>(statements::select_all(M::table()), &[], self.populate)?
         } else {
             let mut select = self.entity_select();
             if limit.is_some() {
@@ -657,7 +694,7 @@ impl<'s, M: Model> Query<'s, M> {
                 self.load_joined(select)?
             } else {
                 let w = writer::write(&Statement::Select(select))?;
-                inner.load_objects::<M>(&w.sql, &w.params)?
+                inner.load_objects_with::<M>(&w.sql, &w.params, self.populate)?
             }
         };
         if !self.select.joins.is_empty() {

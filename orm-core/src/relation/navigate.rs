@@ -34,7 +34,13 @@ impl<M: Model> Obj<M> {
             if self.is_expired() {
                 drop(self.read()?);
             }
-            session.autoflush()?;
+            // A pending object's collections are what was appended to them:
+            // no row can point at it yet, so there is nothing to flush or
+            // select (`load_side` loads only a reference it was given by
+            // key).
+            if self.inner.status.get() != Status::Pending {
+                session.autoflush()?;
+            }
             session.load_side(side, &[erased])?;
         }
         Ok(())

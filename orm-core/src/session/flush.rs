@@ -58,6 +58,12 @@ pub(crate) enum Op {
     Insert,
     Update,
     Delete,
+    /// A new object with the key of a row deleted in the same flush
+    /// (SQLAlchemy's "row switch"): one UPDATE of every other column.
+    Switch,
+    /// The deleted side of a row switch: no statement, but the object is
+    /// deleted as far as the session is concerned.
+    Retire,
     LinkInsert(Box<Link>),
     LinkDelete(Box<Link>),
 }
@@ -106,10 +112,10 @@ impl Row {
 
     fn phase(&self) -> Phase {
         match self.op {
-            Op::Insert | Op::Update => Phase::Save,
+            Op::Insert | Op::Update | Op::Switch => Phase::Save,
             Op::LinkInsert(_) => Phase::LinkInsert,
             Op::LinkDelete(_) => Phase::LinkDelete,
-            Op::Delete => Phase::Delete,
+            Op::Delete | Op::Retire => Phase::Delete,
         }
     }
 }
@@ -128,6 +134,7 @@ fn ptr(o: &Rc<dyn ErasedObj>) -> *const () {
 
 impl SessionInner {
     pub(crate) fn flush(&self) -> Result<()> {
+        self.check_writable()?;
         let rows = {
             let mut state = self.state_mut()?;
             if !state.has_changes() {
@@ -147,7 +154,9 @@ impl SessionInner {
         let in_txn = self.state_mut()?.txn.is_some();
         let observer = self.observer();
         let mut undo = Vec::new();
-        let result = self.with_conn(|conn| {
+        // An error from `with_conn` itself (no connection, or a re-entrant
+        // call) comes before anything ran: nothing to undo.
+        let (result, autocommit) = self.with_conn(|conn| {
             if in_txn {
                 conn.execute_control("SAVEPOINT orm_flush", observer)?;
             } else {
@@ -170,11 +179,7 @@ impl SessionInner {
                 }
             }
             Ok((result, conn.raw.is_autocommit()))
-        });
-        let (result, autocommit) = match result {
-            Ok(pair) => pair,
-            Err(e) => (Err(e), true),
-        };
+        })?;
         match result {
             Ok(()) => {
                 let mut state = self.state_mut()?;
@@ -198,7 +203,7 @@ impl SessionInner {
                 if autocommit {
                     self.release_conn();
                 }
-                Err(e)
+                Err(self.db.refine_error(e))
             }
         }
     }
@@ -233,6 +238,7 @@ impl SessionInner {
             }
         }
         self.organize_relationships(state, &mut rows)?;
+        row_switches(&mut rows)?;
         value_dependencies(&mut rows)?;
         Ok(rows)
     }
@@ -270,6 +276,37 @@ fn plan_rows(rows: &[Row]) -> Result<Vec<usize>> {
             models.join(", ")
         ))
     })
+}
+
+/// A new object whose explicit key is the key of a row deleted in the same
+/// flush takes that row over: the INSERT becomes an UPDATE of the row and
+/// the DELETE is dropped, instead of a UNIQUE violation (SQLAlchemy's row
+/// switch). Rows that pointed at the old row keep pointing at the same key.
+fn row_switches(rows: &mut [Row]) -> Result<()> {
+    let table_id = |t: &'static TableDef| t as *const TableDef as usize;
+    let mut deleted: FxHashMap<(usize, Key), usize> = FxHashMap::default();
+    for (i, r) in rows.iter().enumerate() {
+        if let (Op::Delete, Some(obj)) = (&r.op, &r.obj) {
+            if let Some(k) = obj.identity_values() {
+                deleted.insert((table_id(r.table()), into_key(k)), i);
+            }
+        }
+    }
+    if deleted.is_empty() {
+        return Ok(());
+    }
+    for i in 0..rows.len() {
+        let Some(obj) = &rows[i].obj else { continue };
+        if !matches!(rows[i].op, Op::Insert) || obj.needs_generated_key()? {
+            continue;
+        }
+        let key = (table_id(obj.table()), into_key(obj.key_values()?));
+        if let Some(d) = deleted.remove(&key) {
+            rows[i].op = Op::Switch;
+            rows[d].op = Op::Retire;
+        }
+    }
+    Ok(())
 }
 
 /// Rows whose foreign key values point at rows inserted or deleted in the
@@ -401,7 +438,19 @@ enum Shape {
     Insert(usize, bool),
     /// Table, and the columns written.
     Update(usize, u64),
+    /// Table, and the columns written; the key is the object's own (it has
+    /// no identity yet).
+    Switch(usize, u64),
     Delete(usize),
+}
+
+/// The columns a row switch writes: every column but the key.
+fn switch_columns(t: &'static TableDef) -> ColumnSet {
+    let mut set = ColumnSet::empty();
+    for i in (0..t.columns.len()).filter(|i| !t.primary_key.contains(i)) {
+        set.insert(i);
+    }
+    set
 }
 
 /// The columns an UPDATE writes: the changed ones and the filled keys.
@@ -420,8 +469,12 @@ fn shape_of(row: &Row, obj: &dyn ErasedObj) -> Result<Option<Shape>> {
     Ok(match row.op {
         Op::Insert => Some(Shape::Insert(t, obj.needs_generated_key()?)),
         Op::Update => Some(Shape::Update(t, update_columns(row).bits())),
+        Op::Switch => {
+            let set = switch_columns(obj.table());
+            (!set.is_empty()).then(|| Shape::Switch(t, set.bits()))
+        }
         Op::Delete => Some(Shape::Delete(t)),
-        Op::LinkInsert(_) | Op::LinkDelete(_) => None,
+        Op::Retire | Op::LinkInsert(_) | Op::LinkDelete(_) => None,
     })
 }
 
@@ -482,15 +535,25 @@ fn emit(
                 statements::insert_columns(t, !generated).collect::<Vec<_>>(),
                 false,
             ),
-            Shape::Update(..) => {
-                let set = update_columns(row);
+            Shape::Update(..) | Shape::Switch(..) => {
+                let switch = matches!(shape, Shape::Switch(..));
+                let set = if switch {
+                    switch_columns(t)
+                } else {
+                    update_columns(row)
+                };
                 let key = (t as *const TableDef as usize, set.bits());
                 let sql = Arc::clone(
                     conn.update_sql
                         .entry(key)
                         .or_insert_with(|| statements::update(t, set).into()),
                 );
-                (SqlText::Shared(sql), set.iter().collect(), true)
+                let mut columns: Vec<usize> = set.iter().collect();
+                if switch {
+                    // WHERE key = the object's own key values.
+                    columns.extend_from_slice(t.primary_key);
+                }
+                (SqlText::Shared(sql), columns, !switch)
             }
             Shape::Delete(_) => (
                 SqlText::Static(statements::delete_by_key(t)),
@@ -519,7 +582,7 @@ fn emit(
                         old,
                     });
                 }
-                Shape::Update(..) | Shape::Delete(_) if changed == 0 => {
+                Shape::Update(..) | Shape::Switch(..) | Shape::Delete(_) if changed == 0 => {
                     return Err(stale(&**obj));
                 }
                 _ => {}
@@ -618,13 +681,14 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
     undo.sort_by_key(|u| u.row);
     let mut undo = undo.into_iter().peekable();
     let (mut inserts, mut updates) = (0, 0);
+    let mut key_changes = Vec::new();
     for row in &rows {
         match (&row.op, &row.obj) {
-            (Op::Insert, _) => inserts += 1,
+            (Op::Insert | Op::Switch, _) => inserts += 1,
             (Op::Update, _) => updates += 1,
             // Deleted rows leave the identity map before inserted ones
             // enter it (a new object may reuse a deleted one's key).
-            (Op::Delete, Some(obj)) => {
+            (Op::Delete | Op::Retire, Some(obj)) => {
                 obj.detach_identity(state);
                 obj.set_status(Status::Deleted);
                 txn.deleted.push(Rc::clone(obj));
@@ -644,7 +708,7 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
             .peekable();
         let Some(obj) = row.obj else { continue };
         match row.op {
-            Op::Insert => {
+            Op::Insert | Op::Switch => {
                 obj.set_status(Status::Persistent);
                 obj.clear_snapshot();
                 Rc::clone(&obj).attach_identity(state);
@@ -671,6 +735,9 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
                     }
                 }
                 if obj.key_changed() {
+                    if let (Some(old), Ok(new)) = (obj.identity_values(), obj.key_values()) {
+                        key_changes.push((obj.table(), old, new));
+                    }
                     obj.detach_identity(state);
                     Rc::clone(&obj).attach_identity(state);
                 }
@@ -684,9 +751,71 @@ fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
     for obj in std::mem::take(&mut state.modified) {
         obj.clear_snapshot();
     }
+    if !key_changes.is_empty() {
+        cascade_key_changes(state, &mut txn, &key_changes);
+    }
     state.pending.retain(|o| o.status() == Status::Pending);
     state.deleted.clear();
     state.txn = Some(txn);
+}
+
+/// A primary key changed by this flush: objects of the session whose
+/// foreign key pointed at the old key through `ON UPDATE CASCADE` were
+/// changed by the database itself; their values follow, without looking
+/// changed. (Without the cascade the database refuses a key change that
+/// rows still point at, so there is nothing to follow.) The transaction
+/// log keeps their values from before, for rollback.
+fn cascade_key_changes(
+    state: &mut SessionState,
+    txn: &mut super::TxnLog,
+    changes: &[(&'static TableDef, Vec<Value>, Vec<Value>)],
+) {
+    let objects = state.maps.all_objects();
+    for (parent, old, new) in changes {
+        for obj in &objects {
+            let t = obj.table();
+            for fk in t.foreign_keys {
+                let cascades = fk.on_update == Some(crate::schema::FkAction::Cascade);
+                if !cascades || fk.target.table_name() != parent.name {
+                    continue;
+                }
+                // Where each referenced column sits in the parent's key.
+                let positions: Option<Vec<usize>> = fk
+                    .target
+                    .columns()
+                    .iter()
+                    .map(|c| {
+                        parent
+                            .primary_key
+                            .iter()
+                            .position(|&k| parent.columns[k].name == *c)
+                    })
+                    .collect();
+                let Some(positions) = positions else { continue };
+                let points_at_old = fk
+                    .columns
+                    .iter()
+                    .zip(&positions)
+                    .all(|(&c, &p)| obj.column_value(c).is_ok_and(|v| v == old[p]));
+                if !points_at_old {
+                    continue;
+                }
+                if txn.updated_set.insert(ptr(obj)) {
+                    txn.updated.push((Rc::clone(obj), obj.snapshot_before(&[])));
+                }
+                for (&c, &p) in fk.columns.iter().zip(&positions) {
+                    // Borrowed by the caller: it reloads the truth later.
+                    if obj.sync_column(c, &new[p]).is_err() {
+                        obj.expire();
+                    }
+                }
+                if obj.key_changed() {
+                    obj.detach_identity(state);
+                    Rc::clone(obj).attach_identity(state);
+                }
+            }
+        }
+    }
 }
 
 impl SessionInner {
@@ -694,24 +823,9 @@ impl SessionInner {
     pub(crate) fn delete_erased(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
         self.check_owner(&**obj)?;
         match obj.status() {
-            Status::Pending => {
-                self.cascade_delete(obj)?;
-                let mut state = self.state_mut()?;
-                let p = ptr(obj);
-                state.pending.retain(|o| ptr(o) != p);
-                // Discarded: a later commit or rollback of this session must
-                // not touch the links it may get as a transient object.
-                state.unnote_rel_dirty(obj);
-                drop(state);
-                self.unlink_everywhere(obj)?;
-                obj.forget_session(Status::Transient);
-                Ok(())
-            }
-            Status::Persistent => {
-                self.cascade_delete(obj)?;
-                obj.set_status(Status::MarkedDeleted);
-                self.state_mut()?.deleted.push(Rc::clone(obj));
-                self.unlink_everywhere(obj)
+            Status::Pending | Status::Persistent => {
+                let steps = self.plan_delete(obj)?;
+                self.apply_delete(steps)
             }
             Status::MarkedDeleted | Status::Deleted => Ok(()),
             Status::Transient | Status::Detached => Err(Error::Detached {

@@ -23,12 +23,26 @@ impl SessionInner {
         row: &rusqlite::Row<'_>,
         offset: usize,
     ) -> Result<Obj<M>> {
+        self.adopt_row_with(map, row, offset, false)
+    }
+
+    /// [`adopt_row`](Self::adopt_row); with `populate`, an object already
+    /// in the session takes the row's values (SQLAlchemy's
+    /// `populate_existing`).
+    #[inline]
+    pub(crate) fn adopt_row_with<M: Model>(
+        &self,
+        map: &mut IdentityMap<M>,
+        row: &rusqlite::Row<'_>,
+        offset: usize,
+        populate: bool,
+    ) -> Result<Obj<M>> {
         let key = M::__key_from_row(row, offset)?;
         // One hash lookup for both the hit and the insert.
         match map.map.entry(key) {
             Entry::Occupied(found) => {
                 let existing = found.get();
-                if existing.inner.expired.get() {
+                if existing.inner.expired.get() || populate {
                     existing.set_loaded(M::__from_row(row, offset)?)?;
                 }
                 Ok(existing.clone())
@@ -53,6 +67,17 @@ impl SessionInner {
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<Obj<M>>> {
+        self.load_objects_with(sql, params, false)
+    }
+
+    /// [`load_objects`](Self::load_objects), optionally overwriting the
+    /// objects already in the session with the rows' values.
+    pub(crate) fn load_objects_with<M: Model>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        populate: bool,
+    ) -> Result<Vec<Obj<M>>> {
         crate::types::check_params(params)?;
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
@@ -61,7 +86,7 @@ impl SessionInner {
             let map = state.maps.of::<M>();
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
-                out.push(self.adopt_row(map, row, 0)?);
+                out.push(self.adopt_row_with(map, row, 0, populate)?);
             }
             Ok(out)
         })
@@ -75,6 +100,7 @@ impl SessionInner {
         sql: &str,
         params: &[Value],
         joined: &[(crate::schema::Side, usize, &'static crate::schema::TableDef)],
+        populate: bool,
     ) -> Result<Vec<Obj<M>>> {
         crate::types::check_params(params)?;
         self.with_conn_for::<M, _>(|conn| {
@@ -83,7 +109,7 @@ impl SessionInner {
             let mut state = self.state_mut()?;
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
-                let obj = self.adopt_row(state.maps.of::<M>(), row, 0)?;
+                let obj = self.adopt_row_with(state.maps.of::<M>(), row, 0, populate)?;
                 for &(side, offset, table) in joined {
                     let parent = (table.__ops.adopt)(self, &mut state, row, offset)?;
                     super::relations::set_loaded_parent(&obj.erased(), side, parent.as_ref());
@@ -188,27 +214,50 @@ impl SessionInner {
 
     /// Reload an expired object from its row.
     pub(crate) fn reload<M: Model>(&self, obj: &Obj<M>) -> Result<()> {
-        let key = obj.identity().ok_or(Error::Detached {
-            model: M::table().model,
-            action: "reload without a key",
-        })?;
+        let key = identity_for_reload(obj)?;
         match self.fetch_by_key::<M>(&key)? {
             Some(value) => obj.set_loaded(value),
-            None => {
-                let erased = obj.erased();
-                let mut state = self.state_mut()?;
-                erased.detach_identity(&mut state);
-                let this: *const () = Rc::as_ptr(&erased) as *const ();
-                state
-                    .modified
-                    .retain(|o| !std::ptr::eq(Rc::as_ptr(o) as *const (), this));
-                drop(state);
-                erased.forget_session(Status::Detached);
-                Err(Error::NotFound {
-                    model: M::table().model,
-                    key: Some(format!("{key:?}")),
-                })
-            }
+            None => self.row_gone(obj, key),
         }
     }
+
+    /// Reload an object now, dropping its unflushed changes and loaded
+    /// relationships. Every check and the SELECT come first: on error the
+    /// object is as it was.
+    pub(crate) fn refresh<M: Model>(&self, obj: &Obj<M>) -> Result<()> {
+        let erased = obj.erased();
+        erased.check_unborrowed()?;
+        let key = identity_for_reload(obj)?;
+        match self.fetch_by_key::<M>(&key)? {
+            Some(value) => {
+                erased.expire();
+                obj.set_loaded(value)
+            }
+            None => self.row_gone(obj, key),
+        }
+    }
+
+    /// The row of `obj` no longer exists: it leaves the session.
+    fn row_gone<M: Model>(&self, obj: &Obj<M>, key: M::Key) -> Result<()> {
+        let erased = obj.erased();
+        let mut state = self.state_mut()?;
+        erased.detach_identity(&mut state);
+        let this: *const () = Rc::as_ptr(&erased) as *const ();
+        state
+            .modified
+            .retain(|o| !std::ptr::eq(Rc::as_ptr(o) as *const (), this));
+        drop(state);
+        erased.forget_session(Status::Detached);
+        Err(Error::NotFound {
+            model: M::table().model,
+            key: Some(format!("{key:?}")),
+        })
+    }
+}
+
+fn identity_for_reload<M: Model>(obj: &Obj<M>) -> Result<M::Key> {
+    obj.identity().ok_or(Error::Detached {
+        model: M::table().model,
+        action: "reload without a key",
+    })
 }

@@ -208,6 +208,8 @@ pub(crate) struct SessionInner {
     conn: RefCell<Option<r2d2::PooledConnection<Manager>>>,
     pub state: RefCell<SessionState>,
     autoflush: Cell<bool>,
+    /// Set by a COMMIT of unknown outcome, cleared by rollback.
+    needs_rollback: Cell<bool>,
 }
 
 /// A unit of work: tracks objects, finds their changes, writes them in one
@@ -290,6 +292,7 @@ impl Database {
                 conn: RefCell::new(None),
                 state: RefCell::new(SessionState::default()),
                 autoflush: Cell::new(self.inner.autoflush),
+                needs_rollback: Cell::new(false),
             }),
         }
     }
@@ -318,7 +321,7 @@ impl SessionInner {
             *slot = Some(self.db.connection()?);
         }
         match slot.as_mut() {
-            Some(conn) => f(conn),
+            Some(conn) => f(conn).map_err(|e| self.db.refine_error(e)),
             None => Err(Error::Pool("no connection".into())),
         }
     }
@@ -342,15 +345,16 @@ impl SessionInner {
         }
     }
 
-    /// Open a write transaction if none is open.
-    pub(crate) fn ensure_write_txn(&self) -> Result<()> {
+    /// Open a write transaction if none is open; true when it opened one.
+    pub(crate) fn ensure_write_txn(&self) -> Result<bool> {
+        self.check_writable()?;
         if self.state_mut()?.txn.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         let observer = self.observer();
         self.with_conn(|conn| conn.begin_immediate(observer))?;
         self.state_mut()?.txn = Some(TxnLog::default());
-        Ok(())
+        Ok(true)
     }
 
     /// Run a bulk UPDATE or DELETE with `RETURNING` keys, then expire
@@ -466,7 +470,7 @@ impl SessionInner {
                 continue;
             }
             obj.set_status(Status::MarkedDeleted);
-            Rc::clone(obj).attach_identity(&mut state);
+            Rc::clone(obj).reattach_identity(&mut state);
             state.deleted.insert(0, Rc::clone(obj));
         }
         for (obj, snapshot) in txn.updated.into_iter().rev() {
@@ -496,6 +500,7 @@ impl SessionInner {
                 // as a pending object deleted before any flush.
                 obj.forget_session(Status::Transient);
             } else {
+                obj.clear_identity();
                 obj.set_status(Status::Pending);
                 restored.push(obj);
             }
@@ -527,7 +532,7 @@ impl SessionInner {
             for obj in txn.deleted {
                 if !inserted.contains(&ptr(&obj)) {
                     obj.set_status(Status::Persistent);
-                    Rc::clone(&obj).attach_identity(&mut state);
+                    Rc::clone(&obj).reattach_identity(&mut state);
                     obj.expire();
                 }
             }
@@ -561,23 +566,56 @@ impl SessionInner {
         }
     }
 
-    /// Expire every object and detach the ones whose rows may not exist.
+    /// After a COMMIT that may or may not have committed: expire every
+    /// object, so reads show what the database holds, and refuse to write
+    /// until `rollback()`. The transaction log stays, so the rollback can
+    /// make the inserted objects transient again for the user to re-add.
     fn expire_after_unknown_commit(&self) {
+        self.needs_rollback.set(true);
         if let Ok(mut state) = self.state.try_borrow_mut() {
-            if let Some(txn) = state.txn.take() {
-                for obj in txn.inserted {
-                    obj.detach_identity(&mut state);
-                    obj.forget_session(Status::Detached);
-                }
-                for obj in txn.deleted {
-                    obj.forget_session(Status::Detached);
-                }
-            }
             for obj in state.maps.all_objects() {
                 obj.expire();
             }
             state.clear_relationships();
         }
+    }
+
+    /// Fail with `NeedsRollback` while an unknown commit outcome is not
+    /// resolved.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.needs_rollback.get() {
+            return Err(Error::NeedsRollback);
+        }
+        Ok(())
+    }
+
+    /// Fail with `BorrowConflict` if undoing the open transaction would need
+    /// to write an object that is borrowed (the keys generated for objects
+    /// it inserted): commit and rollback check this before they change
+    /// anything.
+    fn check_restorable(&self) -> Result<()> {
+        let state = self.state_mut()?;
+        if let Some(txn) = &state.txn {
+            for (i, _, _) in &txn.overwritten {
+                txn.inserted[*i].check_unborrowed()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Expire the persistent objects without unflushed changes, so what is
+    /// read next is read inside the transaction `begin()` just opened.
+    fn expire_clean_objects(&self) -> Result<()> {
+        let state = self.state_mut()?;
+        let modified: rustc_hash::FxHashSet<*const ()> = state.modified.iter().map(ptr).collect();
+        let objects = state.maps.all_objects();
+        drop(state);
+        for obj in objects {
+            if obj.status() == Status::Persistent && !modified.contains(&ptr(&obj)) {
+                obj.expire();
+            }
+        }
+        Ok(())
     }
 
     fn commit(&self) -> Result<()> {
@@ -586,7 +624,20 @@ impl SessionInner {
             self.release_conn();
             return Ok(());
         }
+        self.check_restorable()?;
         let observer = &self.db.inner.observer;
+        if let Err(e) = self.db.check_file() {
+            // SQLite would commit into a file that is no longer the
+            // database: roll back, so nothing is acknowledged.
+            self.with_conn(|conn| {
+                conn.rollback_quietly(observer);
+                conn.broken = true;
+                Ok(())
+            })?;
+            self.restore_txn();
+            self.release_conn();
+            return Err(e);
+        }
         let outcome = self.with_conn(|conn| match conn.execute_control("COMMIT", observer) {
             Ok(()) => Ok(CommitOutcome::Committed),
             Err(e) if !conn.raw.is_autocommit() => {
@@ -623,6 +674,7 @@ impl SessionInner {
     }
 
     fn rollback(&self) -> Result<()> {
+        self.check_restorable()?;
         let had_conn = self.conn.try_borrow().map(|c| c.is_some()).unwrap_or(true);
         if had_conn {
             self.with_conn(|conn| {
@@ -632,6 +684,7 @@ impl SessionInner {
         }
         self.discard_txn();
         self.release_conn();
+        self.needs_rollback.set(false);
         Ok(())
     }
 
@@ -956,15 +1009,19 @@ impl Session {
     /// (read a counter, add one, commit) can lose an update to another
     /// session doing the same. After `begin()`, this session holds SQLite's
     /// write lock until commit or rollback: other writers wait (up to the
-    /// busy timeout), and what it reads cannot change under it. Objects
-    /// already in the session keep their values; refresh them, or use a new
-    /// session, to read the current row. Does nothing if a transaction is
+    /// busy timeout), and what it reads cannot change under it.
+    ///
+    /// Objects the session already holds without unflushed changes are
+    /// expired when the transaction opens, so their next access reads the
+    /// row under the lock: the obvious read-modify-write code below is safe
+    /// even in a long-lived session. Does nothing if a transaction is
     /// already open.
     ///
     /// # Errors
     ///
     /// [`Error::Busy`] when another connection holds the write lock for
-    /// longer than the busy timeout.
+    /// longer than the busy timeout; [`Error::NeedsRollback`] after a commit
+    /// of unknown outcome.
     ///
     /// # Examples
     ///
@@ -989,7 +1046,10 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub fn begin(&self) -> Result<()> {
-        self.inner.ensure_write_txn()
+        if self.inner.ensure_write_txn()? {
+            self.inner.expire_clean_objects()?;
+        }
+        Ok(())
     }
 
     /// Run `f` with this session's SQLite connection (taking one from the
@@ -1119,7 +1179,8 @@ impl Session {
     /// # Errors
     ///
     /// [`Error::WrongSession`] / [`Error::Detached`] for an object not in
-    /// this session.
+    /// this session; [`Error::BorrowConflict`] while a `write()` guard of it
+    /// is alive (nothing is expired then).
     ///
     /// # Examples
     ///
@@ -1142,12 +1203,20 @@ impl Session {
     pub fn expire<M: Model>(&self, obj: &Obj<M>) -> Result<()> {
         self.inner.check_owner(&*obj.inner)?;
         if obj.inner.status.get() == Status::Persistent {
+            // Writes through a live guard would be dropped by the reload.
+            obj.inner.check_borrow()?;
             obj.inner.expire_erased();
         }
         Ok(())
     }
 
     /// Expire every persistent object of the session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BorrowConflict`] when a `write()` guard of one of them is
+    /// alive (the reload would drop what is written through it); nothing is
+    /// expired then.
     ///
     /// # Examples
     ///
@@ -1162,20 +1231,20 @@ impl Session {
     /// let session = db.session();
     /// let u = session.add(User::default())?;
     /// session.commit()?;
-    /// session.expire_all();
+    /// session.expire_all()?;
     /// assert!(u.is_expired());
     /// # Ok(()) }
     /// ```
-    pub fn expire_all(&self) {
-        let objects = match self.inner.state.try_borrow() {
-            Ok(s) => s.maps.all_objects(),
-            Err(_) => return,
-        };
-        for obj in objects {
-            if obj.status() == Status::Persistent {
-                obj.expire();
-            }
+    pub fn expire_all(&self) -> Result<()> {
+        let objects = self.inner.state_mut()?.maps.all_objects();
+        let persistent = |o: &&Rc<dyn ErasedObj>| o.status() == Status::Persistent;
+        for obj in objects.iter().filter(persistent) {
+            obj.check_borrow()?;
         }
+        for obj in objects.iter().filter(persistent) {
+            obj.expire();
+        }
+        Ok(())
     }
 
     /// Reload an object's values from the database now, dropping unflushed
@@ -1185,7 +1254,9 @@ impl Session {
     ///
     /// [`Error::NotFound`] if its row was deleted (the object is then
     /// detached); [`Error::WrongSession`] / [`Error::Detached`] for an
-    /// object not in this session.
+    /// object not in this session; [`Error::BorrowConflict`] while a guard
+    /// of it is alive; database errors. On any error but `NotFound` the
+    /// object is unchanged.
     ///
     /// # Examples
     ///
@@ -1213,8 +1284,7 @@ impl Session {
         if obj.inner.status.get() != Status::Persistent {
             return Ok(());
         }
-        obj.inner.expire_erased();
-        self.inner.reload(obj)
+        self.inner.refresh(obj)
     }
 
     /// Remove an object from the session without deleting its row; it

@@ -419,10 +419,14 @@ impl<M: Model> Obj<M> {
             .value
             .try_borrow_mut()
             .map_err(|_| borrow_conflict::<M>())?;
-        *v = value;
+        let old = std::mem::replace(&mut *v, value);
+        drop(v);
         self.inner.expired.set(false);
-        let mut meta = self.inner.meta.borrow_mut();
-        meta.snapshot = None;
+        let snapshot = self.inner.meta.borrow_mut().snapshot.take();
+        // The old values are dropped only now, with nothing borrowed: a
+        // model's `Drop` may call back into the session.
+        drop(old);
+        drop(snapshot);
         Ok(())
     }
 }
@@ -451,6 +455,9 @@ pub(crate) trait ErasedObj: Any {
     fn snapshot_before(&self, overwritten: &[(usize, Value)]) -> Option<Box<dyn Any>>;
     /// Fail with `BorrowConflict` if the value is mutably borrowed.
     fn check_borrow(&self) -> Result<()>;
+    /// Fail with `BorrowConflict` if the value is borrowed at all (the
+    /// operation may have to write it).
+    fn check_unborrowed(&self) -> Result<()>;
     /// The primary key columns' current values.
     fn key_values(&self) -> Result<Vec<Value>>;
     /// Put the snapshot's column values back (rollback of unflushed changes).
@@ -476,8 +483,17 @@ pub(crate) trait ErasedObj: Any {
     ) -> Result<()>;
     /// Enter the identity map under the object's current key.
     fn attach_identity(self: Rc<Self>, state: &mut SessionState);
-    /// Leave the identity map.
+    /// Enter the identity map again under the key it had when it left
+    /// (rollback of a delete); needs no borrow of the value.
+    fn reattach_identity(self: Rc<Self>, state: &mut SessionState);
+    /// Leave the identity map, remembering the key for `reattach_identity`.
     fn detach_identity(&self, state: &mut SessionState);
+    /// Forget the identity key (the object is pending again).
+    fn clear_identity(&self);
+    /// Set a column that the database changed by itself (a foreign key
+    /// updated by `ON UPDATE CASCADE`): the snapshot follows, so the
+    /// object does not look changed.
+    fn sync_column(&self, column: usize, value: &Value) -> Result<()>;
     /// Forget the session (object becomes detached or transient).
     fn forget_session(&self, status: Status);
     /// Relationship slots.
@@ -515,7 +531,9 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn expire(&self) {
         self.expired.set(true);
-        self.meta.borrow_mut().snapshot = None;
+        // Dropped outside the borrow: a model's `Drop` may call back.
+        let snapshot = self.meta.borrow_mut().snapshot.take();
+        drop(snapshot);
         // Loaded relationships are reloaded on next access; assignments made
         // through relationship methods stay until they are flushed.
         let parents = self.rels.borrow_mut().drop_loaded();
@@ -544,7 +562,8 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn clear_snapshot(&self) {
-        self.meta.borrow_mut().snapshot = None;
+        let snapshot = self.meta.borrow_mut().snapshot.take();
+        drop(snapshot);
     }
 
     fn take_snapshot(&self) -> Option<Box<dyn Any>> {
@@ -557,7 +576,8 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn restore_snapshot(&self, snapshot: Box<dyn Any>) {
         if let Ok(s) = snapshot.downcast::<M>() {
-            self.meta.borrow_mut().snapshot = Some(*s);
+            let old = self.meta.borrow_mut().snapshot.replace(*s);
+            drop(old);
         }
     }
 
@@ -593,6 +613,13 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     fn check_borrow(&self) -> Result<()> {
         self.value
             .try_borrow()
+            .map(drop)
+            .map_err(|_| borrow_conflict::<M>())
+    }
+
+    fn check_unborrowed(&self) -> Result<()> {
+        self.value
+            .try_borrow_mut()
             .map(drop)
             .map_err(|_| borrow_conflict::<M>())
     }
@@ -677,16 +704,39 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn attach_identity(self: Rc<Self>, state: &mut SessionState) {
-        let key = match self.value.try_borrow() {
-            Ok(v) => v.key(),
-            Err(_) => return,
+        let Some(key) = self.value.try_borrow().ok().map(|v| v.key()) else {
+            return self.reattach_identity(state);
         };
         self.meta.borrow_mut().key = Some(key.clone());
         state.maps.of::<M>().map.insert(key, Obj { inner: self });
     }
 
+    fn reattach_identity(self: Rc<Self>, state: &mut SessionState) {
+        let key = self.meta.borrow().key.clone();
+        if let Some(key) = key {
+            state.maps.of::<M>().map.insert(key, Obj { inner: self });
+        }
+    }
+
+    fn clear_identity(&self) {
+        self.meta.borrow_mut().key = None;
+    }
+
+    fn sync_column(&self, column: usize, new: &Value) -> Result<()> {
+        let mut value = self
+            .value
+            .try_borrow_mut()
+            .map_err(|_| borrow_conflict::<M>())?;
+        value.__set_column(column, new.into())?;
+        drop(value);
+        if let Some(snapshot) = self.meta.borrow_mut().snapshot.as_mut() {
+            snapshot.__set_column(column, new.into())?;
+        }
+        Ok(())
+    }
+
     fn detach_identity(&self, state: &mut SessionState) {
-        let key = self.meta.borrow_mut().key.take();
+        let key = self.meta.borrow().key.clone();
         if let (Some(key), Some(map)) = (key, state.maps.get::<M>()) {
             let mine = map
                 .map
@@ -703,10 +753,13 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         self.rel_noted.set(false);
         let mut meta = self.meta.borrow_mut();
         meta.session = Weak::new();
-        meta.snapshot = None;
+        let snapshot = meta.snapshot.take();
         meta.key = None;
         drop(meta);
-        self.rels.borrow_mut().clear();
+        let slots = std::mem::take(&mut *self.rels.borrow_mut());
+        // Dropped with nothing borrowed: a model's `Drop` may call back.
+        drop(snapshot);
+        drop(slots);
     }
 
     fn rels(&self) -> &RefCell<RelSlots> {

@@ -25,6 +25,8 @@ pub(crate) type AdoptFn = fn(
     usize,
 ) -> Result<Option<Rc<dyn ErasedObj>>>;
 
+pub(crate) type LookupFn = fn(&mut SessionState, &[Value]) -> Option<Rc<dyn ErasedObj>>;
+
 /// Erased operations of one model. Built by generated code; not for users.
 #[doc(hidden)]
 #[derive(Clone, Copy)]
@@ -35,6 +37,8 @@ pub struct ModelOps {
     /// Adopt the model's columns of one row at an offset; `None` when the
     /// key columns are NULL (no row on that side of an outer join).
     pub(crate) adopt: AdoptFn,
+    /// The object with this primary key in the identity map, if any.
+    pub(crate) lookup: LookupFn,
 }
 
 impl ModelOps {
@@ -43,6 +47,7 @@ impl ModelOps {
         ModelOps {
             load: load_erased::<M>,
             adopt: adopt_erased::<M>,
+            lookup: lookup_erased::<M>,
         }
     }
 }
@@ -99,4 +104,9 @@ fn adopt_erased<M: Model>(
     }
     let obj = session.adopt_row(state.maps.of::<M>(), row, offset)?;
     Ok(Some(obj.erased()))
+}
+
+fn lookup_erased<M: Model>(state: &mut SessionState, key: &[Value]) -> Option<Rc<dyn ErasedObj>> {
+    let key = <M::Key as crate::model::PrimaryKey>::__from_values(key)?;
+    state.maps.get::<M>()?.map.get(&key).map(super::Obj::erased)
 }

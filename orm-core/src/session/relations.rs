@@ -52,6 +52,16 @@ pub(crate) struct RelSlots {
     pub slots: Vec<RelSlot>,
 }
 
+/// One change a deletion makes, planned before any is made.
+pub(crate) enum DeleteStep {
+    /// Clear `child`'s reference (this end) to a deleted parent.
+    Orphan(Rc<dyn ErasedObj>, Side),
+    /// Remove the many-to-many link between an object and a target.
+    Unlink(Rc<dyn ErasedObj>, Side, Rc<dyn ErasedObj>),
+    /// Mark the object deleted (discard it when pending).
+    Delete(Rc<dyn ErasedObj>),
+}
+
 /// Free the objects outside any session that only keep each other alive.
 ///
 /// Collections hold their objects strongly, so two new objects linked
@@ -491,6 +501,10 @@ impl SessionInner {
         let mut width = 1;
         let mut distinct: FxHashMap<Key, usize> = FxHashMap::default();
         let mut seen = FxHashSet::default();
+        let other = side.other();
+        // A reference found by the referenced table's primary key can be
+        // looked up in the identity map.
+        let by_parent_key = link.parent_columns.as_slice() == other.primary_key;
         for owner in owners {
             if !seen.insert(ptr(owner)) {
                 continue;
@@ -529,6 +543,23 @@ impl SessionInner {
                 set_value(owner, side, empty_value(side), false);
                 continue;
             }
+            if side.role() == Role::Parent && by_parent_key {
+                // The identity map first, as SQLAlchemy does: a parent the
+                // session holds needs no SELECT.
+                let found = (other.__ops.lookup)(&mut *self.state_mut()?, &keys[start..]);
+                if let Some(parent) = found {
+                    keys.truncate(start);
+                    if parent.status() == Status::Deleted {
+                        // Deleted in this transaction: no row to find.
+                        set_value(owner, side, empty_value(side), false);
+                    } else {
+                        let up = RelValue::Up(Some(Rc::downgrade(&parent)));
+                        set_value(owner, side, up, false);
+                        result.push(parent);
+                    }
+                    continue;
+                }
+            }
             if new_owner && side.role() != Role::Parent {
                 // No rows can point at it yet; only in-memory assignments.
                 keys.truncate(start);
@@ -546,7 +577,6 @@ impl SessionInner {
         if to_load.is_empty() && no_rows.is_empty() {
             return Ok(result);
         }
-        let other = side.other();
         // The related objects found, with their owners' group.
         let mut found: Vec<(usize, Rc<dyn ErasedObj>)> = Vec::new();
         let mut add = |key: Key, obj: Rc<dyn ErasedObj>| {
@@ -712,7 +742,33 @@ impl SessionInner {
 
     /// Objects reachable from a newly added one join the session too (the
     /// `save-update` cascade), and its relationship changes are noted.
+    ///
+    /// `obj` is already in the session. The walk is depth-first and visits
+    /// related objects in the order their slots hold them (so they become
+    /// pending, and are inserted, in that order), with an explicit stack:
+    /// a chain of linked new objects is as long as the user makes it.
     pub(crate) fn cascade_add(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        let mut stack: Vec<Rc<dyn ErasedObj>> = Vec::new();
+        self.cascade_add_step(obj, &mut stack)?;
+        while let Some(r) = stack.pop() {
+            if r.status() == Status::Transient {
+                self.adopt_transient(&r)?;
+                self.cascade_add_step(&r, &mut stack)?;
+            } else if r.rels().borrow().has_pending_changes() {
+                self.note_rel_dirty(&r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One object of [`cascade_add`](Self::cascade_add): note its changes,
+    /// and push the objects it holds (last first, so the first is visited
+    /// next) when one of them must join the session.
+    fn cascade_add_step(
+        &self,
+        obj: &Rc<dyn ErasedObj>,
+        stack: &mut Vec<Rc<dyn ErasedObj>>,
+    ) -> Result<()> {
         let has_changes = |r: &Rc<dyn ErasedObj>| r.rels().borrow().has_pending_changes();
         let (related, changes) = {
             let rels = obj.rels().borrow();
@@ -748,14 +804,7 @@ impl SessionInner {
         if changes {
             self.note_rel_dirty(obj)?;
         }
-        for r in related {
-            if r.status() == Status::Transient {
-                self.adopt_transient(&r)?;
-                self.cascade_add(&r)?;
-            } else if has_changes(&r) {
-                self.note_rel_dirty(&r)?;
-            }
-        }
+        stack.extend(related.into_iter().rev());
         Ok(())
     }
 
@@ -884,42 +933,108 @@ impl SessionInner {
         }
     }
 
-    /// Deleting a parent: cascade deletes, null the children's keys, drop
-    /// association rows.
-    pub(crate) fn cascade_delete(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
-        for side in sides_for(self, obj.table()) {
-            if !std::ptr::eq(side.owner(), obj.table()) {
-                continue;
-            }
-            match side.role() {
-                Role::Children { .. } => {
-                    let children = self.load_side(side, std::slice::from_ref(obj))?;
-                    for child in children {
-                        if matches!(child.status(), Status::MarkedDeleted | Status::Deleted) {
+    /// What deleting `obj` does, with its cascades, in order: every child
+    /// of a `delete` cascade is deleted before its parent, other children
+    /// lose their reference, association rows go. Loads the relationships
+    /// it needs and changes nothing else, so a failed load leaves every
+    /// object as it was.
+    ///
+    /// The walk keeps its own stack of objects being deleted: a cascade
+    /// runs as deep as the user's data (a long self-referential chain).
+    pub(crate) fn plan_delete(&self, obj: &Rc<dyn ErasedObj>) -> Result<Vec<DeleteStep>> {
+        struct Frame {
+            obj: Rc<dyn ErasedObj>,
+            sides: std::vec::IntoIter<Side>,
+            side: Option<Side>,
+            items: std::vec::IntoIter<Rc<dyn ErasedObj>>,
+        }
+        let frame = |obj: &Rc<dyn ErasedObj>| Frame {
+            obj: Rc::clone(obj),
+            sides: sides_for(self, obj.table())
+                .into_iter()
+                .filter(|s| std::ptr::eq(s.owner(), obj.table()))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            side: None,
+            items: Vec::new().into_iter(),
+        };
+        let mut steps = Vec::new();
+        // Objects this deletion deletes: a cycle in the graph ends at them.
+        let mut deleting = FxHashSet::default();
+        deleting.insert(ptr(obj));
+        let mut stack = vec![frame(obj)];
+        while let Some(top) = stack.last_mut() {
+            if let (Some(side), Some(item)) = (top.side, top.items.next()) {
+                match side.role() {
+                    Role::Children { .. } => {
+                        let gone = matches!(item.status(), Status::MarkedDeleted | Status::Deleted);
+                        if gone || deleting.contains(&ptr(&item)) {
                             continue;
                         }
-                        if side.cascade().delete {
-                            // Mark first so cycles in the graph end here.
-                            if child.status() == Status::Persistent
-                                || child.status() == Status::Pending
-                            {
-                                self.delete_erased(&child)?;
-                            }
-                        } else {
-                            SessionInner::set_parent(Some(self), &child, side.partner(), None)?;
+                        if !side.cascade().delete {
+                            steps.push(DeleteStep::Orphan(item, side.partner()));
+                        } else if matches!(item.status(), Status::Persistent | Status::Pending) {
+                            deleting.insert(ptr(&item));
+                            let next = frame(&item);
+                            stack.push(next);
                         }
                     }
+                    Role::Links => steps.push(DeleteStep::Unlink(Rc::clone(&top.obj), side, item)),
+                    Role::Parent => {}
                 }
-                Role::Links => {
-                    let targets = self.load_side(side, std::slice::from_ref(obj))?;
-                    for t in targets {
-                        SessionInner::remove_from(Some(self), obj, side, &t)?;
-                    }
+                continue;
+            }
+            if let Some(side) = top.sides.next() {
+                let items = self.load_side(side, std::slice::from_ref(&top.obj))?;
+                top.side = Some(side);
+                top.items = items.into_iter();
+                continue;
+            }
+            if let Some(done) = stack.pop() {
+                steps.push(DeleteStep::Delete(done.obj));
+            }
+        }
+        Ok(steps)
+    }
+
+    /// Carry out a plan made by [`plan_delete`](Self::plan_delete).
+    pub(crate) fn apply_delete(&self, steps: Vec<DeleteStep>) -> Result<()> {
+        for step in steps {
+            match step {
+                DeleteStep::Orphan(child, side) => {
+                    SessionInner::set_parent(Some(self), &child, side, None)?;
                 }
-                Role::Parent => {}
+                DeleteStep::Unlink(owner, side, target) => {
+                    SessionInner::remove_from(Some(self), &owner, side, &target)?;
+                }
+                DeleteStep::Delete(obj) => self.mark_deleted(&obj)?,
             }
         }
         Ok(())
+    }
+
+    /// Mark one object deleted (a pending one is discarded instead).
+    fn mark_deleted(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        match obj.status() {
+            Status::Pending => {
+                let mut state = self.state_mut()?;
+                let p = ptr(obj);
+                state.pending.retain(|o| ptr(o) != p);
+                // Discarded: a later commit or rollback of this session must
+                // not touch the links it may get as a transient object.
+                state.unnote_rel_dirty(obj);
+                drop(state);
+                self.unlink_everywhere(obj)?;
+                obj.forget_session(Status::Transient);
+                Ok(())
+            }
+            Status::Persistent => {
+                obj.set_status(Status::MarkedDeleted);
+                self.state_mut()?.deleted.push(Rc::clone(obj));
+                self.unlink_everywhere(obj)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A deleted or discarded object leaves every loaded relationship.
