@@ -1,8 +1,15 @@
 //! Model-based test of the session: random sequences of add, change, delete,
-//! relationship link and unlink, flush, commit, rollback, expire, query and
-//! get on two related models, checked after every step against a plain
-//! in-memory model of the committed rows, the open transaction's rows, and
-//! every tracked object's state and values.
+//! relationship link and unlink, flush, commit, rollback, expire, refresh,
+//! query and get on two related models, checked after every step against a
+//! plain in-memory model of the committed rows, the open transaction's rows,
+//! and every tracked object's state and values.
+//!
+//! Some steps run while a `read()` or `write()` guard of one object is
+//! alive (flush, commit, rollback, expire, expire_all, refresh): each must
+//! either do exactly what the model says it does without the guard, or fail
+//! with `BorrowConflict` having changed nothing at all (the next check
+//! compares everything with the unchanged model), and it may only fail so
+//! when the guarded object is one the operation has to touch.
 //!
 //! CI runs `ORM_SM_CASES` sequences (default 5,000) from a fixed seed. Soak:
 //! `ORM_SM_CASES=100000 cargo test --release --test reliability_state_machine -- --nocapture`.
@@ -48,9 +55,40 @@ pub enum Op {
     Commit,
     Rollback,
     Expire(u8),
+    ExpireAll,
+    Refresh(u8),
     Query,
     GetParent(u8),
     GetChild(u8),
+    /// `op` with a `write()` (or `read()`) guard of object `on` alive.
+    Guarded {
+        write: bool,
+        on: u8,
+        op: GuardedOp,
+    },
+}
+
+/// What runs under a guard. `None`: the guarded object itself.
+#[derive(Debug, Clone)]
+pub enum GuardedOp {
+    Flush,
+    Commit,
+    Rollback,
+    Expire(Option<u8>),
+    ExpireAll,
+    Refresh(Option<u8>),
+}
+
+fn guarded_op() -> impl Strategy<Value = GuardedOp> {
+    let target = || proptest::option::of(any::<u8>());
+    prop_oneof![
+        2 => Just(GuardedOp::Flush),
+        2 => Just(GuardedOp::Commit),
+        2 => Just(GuardedOp::Rollback),
+        1 => target().prop_map(GuardedOp::Expire),
+        1 => Just(GuardedOp::ExpireAll),
+        1 => target().prop_map(GuardedOp::Refresh),
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -64,9 +102,13 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Commit),
         2 => Just(Op::Rollback),
         1 => any::<u8>().prop_map(Op::Expire),
+        1 => Just(Op::ExpireAll),
+        1 => any::<u8>().prop_map(Op::Refresh),
         1 => Just(Op::Query),
         1 => (0u8..8).prop_map(Op::GetParent),
         1 => (0u8..8).prop_map(Op::GetChild),
+        3 => (any::<bool>(), any::<u8>(), guarded_op())
+            .prop_map(|(write, on, op)| Op::Guarded { write, on, op }),
     ]
 }
 
@@ -201,6 +243,35 @@ impl Model0 {
                 false
             }
         }
+    }
+
+    /// `refresh()` of object `i`: `Err` when the model says it fails.
+    fn refresh(&mut self, i: usize) -> Expect {
+        match self.objs[i].st {
+            St::Transient | St::Detached => Expect::Err,
+            St::Persistent => {
+                if self.reload(i) {
+                    Expect::Ok
+                } else {
+                    Expect::Err
+                }
+            }
+            _ => Expect::Ok,
+        }
+    }
+
+    /// Whether a flush, commit or rollback has to touch object `i` (write
+    /// it, fill its key, restore its generated key): only then may a
+    /// guard of it make the operation fail.
+    fn involved(&self, i: usize) -> bool {
+        let o = &self.objs[i];
+        let dirty = o.st == St::Persistent && !o.expired && (o.val, o.fk) != o.snap;
+        let linked_to = (0..self.objs.len()).any(|c| self.objs[c].link == Some(Some(i)));
+        matches!(o.st, St::Pending | St::Marked)
+            || o.inserted_txn
+            || o.link.is_some()
+            || dirty
+            || linked_to
     }
 
     /// The parent a child will point at after the next flush.
@@ -467,6 +538,7 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
     s.set_autoflush(false);
     let mut m = Model0::default();
     // Handles, parallel to `m.objs` (reordered with it).
+    #[derive(Clone)]
     enum H {
         P(Obj<Parent>),
         C(Obj<Child>),
@@ -575,13 +647,90 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
                         H::P(h) => s.expire(h),
                         H::C(h) => s.expire(h),
                     };
-                    match m.objs[i].st {
-                        St::Transient | St::Detached => prop_assert!(r.is_err(), "{ctx}"),
-                        St::Persistent => {
-                            prop_assert!(r.is_ok(), "{ctx}");
-                            m.objs[i].expired = true;
+                    let expect = expire(&mut m, i);
+                    prop_assert_eq!(r.is_ok(), expect == Expect::Ok, "{}: {:?}", ctx, r);
+                }
+            }
+            Op::ExpireAll => {
+                s.expire_all().unwrap();
+                expire_all(&mut m);
+            }
+            Op::Refresh(n) => {
+                if let Some(i) = pick(&m, None, *n) {
+                    let r = refresh(&s, &hs[i]);
+                    let expect = m.refresh(i);
+                    prop_assert_eq!(r.is_ok(), expect == Expect::Ok, "{}: {:?}", ctx, r);
+                }
+            }
+            Op::Guarded { write, on, op } => {
+                let Some(g) = pick(&m, None, *on) else {
+                    continue;
+                };
+                if m.objs[g].expired
+                    && matches!(m.objs[g].st, St::Persistent | St::Marked)
+                    && !m.reload(g)
+                {
+                    continue; // taking the guard reloads; the row is gone
+                }
+                let handle = hs[g].clone();
+                let mut after = m.clone();
+                let (result, expect, may_conflict) = {
+                    let _guard = match (&handle, *write) {
+                        (H::P(h), true) => Guard::PW(h.write().unwrap()),
+                        (H::P(h), false) => Guard::PR(h.read().unwrap()),
+                        (H::C(h), true) => Guard::CW(h.write().unwrap()),
+                        (H::C(h), false) => Guard::CR(h.read().unwrap()),
+                    };
+                    let target = |t: &Option<u8>| match t {
+                        None => Some(g),
+                        Some(n) => pick(&m, None, *n),
+                    };
+                    // A persistent object borrowed for writing must be read
+                    // by the flush, to see whether it changed.
+                    let written = *write && m.objs[g].st == St::Persistent;
+                    let flushing = m.involved(g) || written;
+                    match op {
+                        GuardedOp::Flush => (s.flush(), after.flush(), flushing),
+                        GuardedOp::Commit => (s.commit(), after.commit(), flushing),
+                        GuardedOp::Rollback => {
+                            after.rollback();
+                            (s.rollback(), Expect::Ok, m.involved(g))
                         }
-                        _ => prop_assert!(r.is_ok(), "{ctx}"),
+                        GuardedOp::ExpireAll => {
+                            expire_all(&mut after);
+                            let persistent = m.objs[g].st == St::Persistent;
+                            (s.expire_all(), Expect::Ok, *write && persistent)
+                        }
+                        GuardedOp::Expire(t) | GuardedOp::Refresh(t) => {
+                            let Some(i) = target(t) else {
+                                continue;
+                            };
+                            let refreshing = matches!(op, GuardedOp::Refresh(_));
+                            let r = match (&hs[i], refreshing) {
+                                (h, true) => refresh(&s, h),
+                                (H::P(h), false) => s.expire(h),
+                                (H::C(h), false) => s.expire(h),
+                            };
+                            let expect = if refreshing {
+                                after.refresh(i)
+                            } else {
+                                expire(&mut after, i)
+                            };
+                            let persistent = m.objs[i].st == St::Persistent;
+                            let conflict = i == g && persistent && (*write || refreshing);
+                            (r, expect, conflict)
+                        }
+                    }
+                };
+                match result {
+                    Err(Error::BorrowConflict { .. }) => {
+                        prop_assert!(may_conflict, "{ctx}: needless BorrowConflict");
+                        // Failed: the model stays as it was, and the check
+                        // below proves nothing changed.
+                    }
+                    r => {
+                        prop_assert_eq!(r.is_ok(), expect == Expect::Ok, "{}: {:?}", ctx, r);
+                        m = after;
                     }
                 }
             }
@@ -644,6 +793,42 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
             }
         }
         check(&s, &mut m, &hs, observer, &ctx)?;
+    }
+
+    /// A live guard of either kind on either model, held for its lifetime.
+    #[allow(dead_code)]
+    enum Guard<'a> {
+        PW(std::cell::RefMut<'a, Parent>),
+        PR(std::cell::Ref<'a, Parent>),
+        CW(std::cell::RefMut<'a, Child>),
+        CR(std::cell::Ref<'a, Child>),
+    }
+
+    fn refresh(s: &Session, h: &H) -> orm::Result<()> {
+        match h {
+            H::P(h) => s.refresh(h),
+            H::C(h) => s.refresh(h),
+        }
+    }
+
+    /// `expire()` in the model.
+    fn expire(m: &mut Model0, i: usize) -> Expect {
+        match m.objs[i].st {
+            St::Transient | St::Detached => Expect::Err,
+            St::Persistent => {
+                m.objs[i].expired = true;
+                Expect::Ok
+            }
+            _ => Expect::Ok,
+        }
+    }
+
+    fn expire_all(m: &mut Model0) {
+        for o in &mut m.objs {
+            if o.st == St::Persistent {
+                o.expired = true;
+            }
+        }
     }
 
     fn same(a: &H, b: &H) -> bool {

@@ -619,12 +619,14 @@ impl SessionInner {
     }
 
     fn commit(&self) -> Result<()> {
+        // Before the flush: a commit that fails changes nothing. (The keys
+        // the flush itself generates are written under its own borrows.)
+        self.check_restorable()?;
         self.flush()?;
         if self.state_mut()?.txn.is_none() {
             self.release_conn();
             return Ok(());
         }
-        self.check_restorable()?;
         let observer = &self.db.inner.observer;
         if let Err(e) = self.db.check_file() {
             // SQLite would commit into a file that is no longer the
