@@ -139,3 +139,27 @@ fn a_long_chain_loads_navigates_and_drops_with_its_session() {
         drop(node);
     });
 }
+
+/// Two rows pointing at each other through a `delete` cascade: deleting one
+/// reaches the other and back. The walk must end (it used to recurse until
+/// the stack overflowed); the flush then reports the cycle it cannot order.
+#[test]
+fn a_cascade_delete_through_a_cycle_ends() {
+    on_small_stack(|| {
+        let db = db();
+        committed_chain(&db, 2);
+        let s = db.session();
+        let first = s.get_or_not_found::<Node>(1).expect("first");
+        first.write().expect("write").prev_id = Some(2);
+        s.commit().expect("close the cycle");
+        s.delete(&first).expect("delete walks the cycle once");
+        let second = s.get_or_not_found::<Node>(2);
+        assert!(
+            second.is_err() || second.is_ok_and(|n| n.state() == ObjState::Deleted),
+            "the cascade reached the other row"
+        );
+        let err = s.commit().expect_err("a delete cycle cannot be ordered");
+        assert!(matches!(err, orm::Error::Schema(_)), "{err:?}");
+        assert_eq!(count(&db), 2, "nothing was deleted");
+    });
+}

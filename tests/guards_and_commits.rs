@@ -208,6 +208,42 @@ fn a_drop_impl_calling_back_into_the_session_during_refresh_does_not_panic() {
     assert!(!calls.is_empty(), "the hook ran");
 }
 
+/// The same hook through every other path that drops model values or
+/// snapshots inside the session: each may give the hook a typed error, and
+/// none may panic.
+#[test]
+fn a_drop_impl_calling_back_into_the_session_never_panics() {
+    let db = common::fresh::<Audited>();
+    let s = Rc::new(db.session());
+    let audited = |name: &str| Audited {
+        name: name.into(),
+        ..Default::default()
+    };
+    HOOK_SESSION.with(|h| *h.borrow_mut() = Some(Rc::clone(&s)));
+    let a = s.add(audited("a")).unwrap();
+    let b = s.add(audited("b")).unwrap();
+    s.commit().unwrap();
+    a.write().unwrap().name = "a2".into();
+    s.rollback().unwrap(); // reverts from the snapshot
+    b.write().unwrap().name = "b2".into();
+    s.expire_all().unwrap();
+    assert_eq!(b.read().unwrap().name, "b");
+    s.query::<Audited>().populate_existing().all().unwrap();
+    let c = s.add(audited("c")).unwrap();
+    s.flush().unwrap();
+    s.rollback().unwrap(); // c is discarded
+    drop(c);
+    s.delete(&a).unwrap();
+    s.commit().unwrap();
+    s.expunge(&b).unwrap();
+    drop((a, b));
+    s.add(audited("d")).unwrap();
+    s.close().unwrap();
+    HOOK_SESSION.with(|h| *h.borrow_mut() = None);
+    let stored: Vec<String> = db.session().query::<Audited>().select(Audited::name).all().unwrap();
+    assert_eq!(stored, ["b"]);
+}
+
 #[test]
 fn a_reentrant_flush_inside_with_connection_changes_nothing() {
     let db = db();
@@ -475,12 +511,17 @@ fn begin_then_read_modify_write_loses_no_update() {
     let s = db.session();
     s.add(Counter::default()).unwrap();
     s.commit().unwrap();
+    // Both threads start each round together, so their transactions
+    // interleave: one waits for the other's write lock, then reads.
+    let round = std::sync::Arc::new(std::sync::Barrier::new(2));
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let db = db.clone();
+            let round = round.clone();
             std::thread::spawn(move || {
                 let s = db.session();
                 for _ in 0..PER_THREAD {
+                    round.wait();
                     s.begin().unwrap();
                     let c = s.get_or_not_found::<Counter>(1).unwrap();
                     c.write().unwrap().value += 1;

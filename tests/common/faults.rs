@@ -547,6 +547,18 @@ pub fn run_with_fault(
                 ));
             }
             let unknown = matches!(e, Error::CommitOutcomeUnknown { .. });
+            if unknown {
+                // Until rollback, nothing can be written: a careless retry
+                // must not look like a success.
+                for (what, r) in [("commit", s.commit()), ("flush", s.flush())] {
+                    if !matches!(r, Err(Error::NeedsRollback)) {
+                        return Err(format!(
+                            "{}: {what} after an unknown commit outcome gave {r:?}",
+                            sc.name
+                        ));
+                    }
+                }
+            }
             check_database(path)?;
             if observed == p.after && unknown {
                 // Committed despite the error: the session must have
