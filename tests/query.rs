@@ -742,6 +742,95 @@ fn pagination_and_its_edge_cases() {
     assert_eq!(small.iter_pages(), [Some(1), Some(2), Some(3), Some(4)]);
 }
 
+/// `iter_pages_with` added widths to page numbers unchecked: `u64::MAX`
+/// panicked with "attempt to add with overflow" in debug builds and gave
+/// wrong pages in release; so did a page count of `u64::MAX`.
+#[test]
+fn iter_pages_with_huge_widths_and_page_counts_does_not_overflow() {
+    let max = u64::MAX;
+    let page = |page, total| Page::<()> {
+        items: vec![],
+        page,
+        per_page: 1,
+        total,
+    };
+    let every: Vec<Option<u64>> = (1..=9).map(Some).collect();
+    for p in 1..=9 {
+        assert_eq!(page(p, 9).iter_pages_with(max, max, max, max), every);
+        assert_eq!(page(p, 9).iter_pages_with(0, max, max, 0), every);
+        assert_eq!(page(p, 9).iter_pages_with(max, 0, 0, 0), every);
+    }
+    assert_eq!(
+        page(3, 9).iter_pages_with(1, 0, max, 0),
+        [
+            Some(1),
+            None,
+            Some(3),
+            Some(4),
+            Some(5),
+            Some(6),
+            Some(7),
+            Some(8),
+            Some(9)
+        ]
+    );
+    assert_eq!(
+        page(7, 9).iter_pages_with(0, max, 0, 1),
+        [
+            Some(1),
+            Some(2),
+            Some(3),
+            Some(4),
+            Some(5),
+            Some(6),
+            Some(7),
+            None,
+            Some(9)
+        ]
+    );
+    // As many pages as a u64 counts, default widths.
+    assert_eq!(
+        page(max, max).iter_pages(),
+        [
+            Some(1),
+            Some(2),
+            None,
+            Some(max - 2),
+            Some(max - 1),
+            Some(max)
+        ]
+    );
+    assert_eq!(
+        page(1, max).iter_pages(),
+        [
+            Some(1),
+            Some(2),
+            Some(3),
+            Some(4),
+            Some(5),
+            None,
+            Some(max - 1),
+            Some(max)
+        ]
+    );
+    assert_eq!(
+        page(max - 3, max).iter_pages_with(1, 1, max, 1),
+        [
+            Some(1),
+            None,
+            Some(max - 4),
+            Some(max - 3),
+            Some(max - 2),
+            Some(max - 1),
+            Some(max)
+        ]
+    );
+    assert_eq!(page(1, 9).iter_pages_with(0, 0, 0, max), every);
+    // A page number past the last page (a hand-made Page).
+    let past = page(max, 9).iter_pages_with(1, 1, max, 1);
+    assert!(past.iter().flatten().all(|&n| n <= 9), "{past:?}");
+}
+
 #[test]
 fn raw_sql_maps_to_models_and_tuples_with_bound_parameters() {
     let db = db();

@@ -5,9 +5,11 @@
 //! commit, `PRAGMA integrity_check` = ok. Both WAL and the rollback journal,
 //! with `synchronous = FULL`.
 //!
-//! The child is this very test binary, re-run with `ORM_CRASH_CHILD=1` and a
-//! filter that selects [`crash_child_process`]; it prints `acked N` (and
-//! flushes) after each successful commit.
+//! The child is this very test binary, re-run with `ORM_CRASH_CHILD=1`
+//! ([`crash_child`]); it prints `acked N` (and flushes) after each
+//! successful commit. The file has its own `main` (`harness = false` in the
+//! root `Cargo.toml`), so the child's entry point is not a test that would
+//! pass without checking anything; `main` takes libtest's usual arguments.
 //!
 //! CI runs 100 kills per journal mode. Soak:
 //! `ORM_CRASH_KILLS=5000 cargo test --release --test reliability_crash -- --nocapture`
@@ -93,13 +95,9 @@ fn open_db(url: &str, mode: JournalMode) -> orm::Result<Database> {
         .open(url)
 }
 
-/// The child's side: commit graphs until killed. Does nothing in a normal
-/// test run.
-#[test]
-fn crash_child_process() {
-    if std::env::var_os(CHILD_ENV).is_none() {
-        return;
-    }
+/// The child's side: commit graphs until killed. Runs only in the child
+/// process ([`main`] with `ORM_CRASH_CHILD` set).
+fn crash_child() {
     let url = std::env::var("ORM_CRASH_URL").expect("ORM_CRASH_URL");
     let mode = match std::env::var("ORM_CRASH_MODE").as_deref() {
         Ok("wal") => JournalMode::Wal,
@@ -120,9 +118,7 @@ fn crash_child_process() {
         };
         let mut out = std::io::stdout().lock();
         // An error writing to the pipe ends the child; the parent notices.
-        // libtest has written "test crash_child_process ... " without a
-        // newline: start a line of our own.
-        writeln!(out, "\nready {next}")?;
+        writeln!(out, "ready {next}")?;
         out.flush()?;
         for seq in next.. {
             let n = rng.range(1, 10) as i64;
@@ -173,12 +169,6 @@ struct Totals {
 fn run_child_once(url: &str, mode: JournalMode, child_seed: u64, delay: Duration) -> Vec<i64> {
     let exe = std::env::current_exe().expect("current_exe");
     let mut child: Child = Command::new(exe)
-        .args([
-            "crash_child_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
         .env(CHILD_ENV, "1")
         .env("ORM_CRASH_URL", url)
         .env("ORM_CRASH_MODE", mode_name(mode))
@@ -356,7 +346,6 @@ fn run_mode(mode: JournalMode, kills: u64, seed: u64) -> Totals {
     t
 }
 
-#[test]
 fn killed_writers_lose_nothing_acknowledged_and_leave_no_partial_graph() {
     let kills: u64 = std::env::var("ORM_CRASH_KILLS")
         .ok()
@@ -403,4 +392,77 @@ fn killed_writers_lose_nothing_acknowledged_and_leave_no_partial_graph() {
     assert_eq!(sum(|t| t.lost), 0, "{line}");
     assert_eq!(sum(|t| t.integrity_failures), 0, "{line}");
     assert!(wal.acked > 0 && delete.acked > 0, "{line}");
+}
+
+/// The one test of this file, under the name libtest would give it.
+const TEST_NAME: &str = "killed_writers_lose_nothing_acknowledged_and_leave_no_partial_graph";
+
+/// The crash child when `ORM_CRASH_CHILD` is set; otherwise the test, run
+/// and reported as libtest would. Filters, `--exact`, `--skip`, `--list`,
+/// `--ignored` and `--include-ignored` work as with libtest; other options
+/// (`--nocapture`, `--test-threads`, ...) change nothing here.
+fn main() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        crash_child();
+        return;
+    }
+    let mut filters = Vec::new();
+    let mut skips = Vec::new();
+    let (mut exact, mut list, mut only_ignored) = (false, false, false);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--exact" => exact = true,
+            "--list" => list = true,
+            "--ignored" => only_ignored = true,
+            "--skip" => skips.extend(args.next()),
+            // Options whose value is the next argument.
+            "--color" | "--format" | "--logfile" | "--test-threads" | "--shuffle-seed" | "-Z" => {
+                args.next();
+            }
+            _ if arg.starts_with('-') => {}
+            _ => filters.push(arg),
+        }
+    }
+    let matches = |pattern: &String| {
+        if exact {
+            TEST_NAME == pattern
+        } else {
+            TEST_NAME.contains(pattern.as_str())
+        }
+    };
+    let selected = !only_ignored
+        && (filters.is_empty() || filters.iter().any(matches))
+        && !skips.iter().any(matches);
+    if list {
+        if selected {
+            println!("{TEST_NAME}: test");
+        }
+        return;
+    }
+    if !selected {
+        println!(
+            "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out\n"
+        );
+        return;
+    }
+    println!("\nrunning 1 test");
+    let started = Instant::now();
+    let outcome = std::panic::catch_unwind(
+        killed_writers_lose_nothing_acknowledged_and_leave_no_partial_graph,
+    );
+    let secs = started.elapsed().as_secs_f64();
+    if outcome.is_ok() {
+        println!("test {TEST_NAME} ... ok\n");
+        println!(
+            "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in {secs:.2}s\n"
+        );
+    } else {
+        // The panic hook has printed the message.
+        println!("test {TEST_NAME} ... FAILED\n");
+        println!(
+            "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in {secs:.2}s\n"
+        );
+        std::process::exit(101);
+    }
 }

@@ -429,6 +429,87 @@ fn misuse_is_a_typed_error() {
     drop(r);
 }
 
+/// `execute("COMMIT")` (or ROLLBACK, BEGIN, ...) used to run: the database
+/// left the transaction the session still believed open, so the session's
+/// later COMMIT failed or its rollback undid the wrong things. Raw SQL now
+/// refuses transaction control, before anything runs.
+#[test]
+fn raw_transaction_control_is_refused_and_the_session_is_unchanged() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.flush().unwrap();
+    assert!(s.in_transaction());
+    let bob = s.add(user("bob")).unwrap();
+    let rec = db.record();
+    let statements = [
+        "COMMIT",
+        "commit",
+        "End Transaction",
+        "ROLLBACK",
+        "rollback to sp",
+        "BEGIN",
+        "begin immediate",
+        "SAVEPOINT sp",
+        "release sp",
+        "  \n\t COMMIT;",
+        "-- commit the work\nCOMMIT",
+        "/* a */ -- b\n  /* c\n d */ROLLBACK",
+        "/**/END",
+        "; COMMIT",
+    ];
+    for sql in statements {
+        let refusals = [
+            s.execute(sql, &[]).map(drop),
+            s.raw_tuples::<(i64,)>(sql, &[]).map(drop),
+            s.raw_query::<User>(sql, &[]).map(drop),
+        ];
+        for refusal in refusals {
+            match refusal {
+                Err(Error::Usage(m)) => assert!(
+                    ["Session::begin", "Session::commit", "Session::rollback"]
+                        .iter()
+                        .all(|name| m.contains(name)),
+                    "{m}"
+                ),
+                other => panic!("`{sql}`: expected Error::Usage, got {other:?}"),
+            }
+        }
+    }
+    // Nothing ran, not even the autoflush of bob.
+    assert!(rec.is_empty(), "{:?}", rec.sql());
+    assert_eq!(bob.state(), ObjState::Pending);
+    // The transaction is still open, in the session and in SQLite.
+    assert!(s.in_transaction());
+    assert!(!s.with_connection(|c| c.is_autocommit()).unwrap());
+    s.commit().unwrap();
+    assert!(!s.in_transaction());
+    assert_eq!(ann.identity(), Some(1));
+    assert_eq!(bob.identity(), Some(2));
+    assert_eq!(db.session().query::<User>().count().unwrap(), 2);
+
+    // Statements that only mention the words run as before.
+    s.execute("CREATE TABLE note (begin_at TEXT, \"commit\" TEXT)", &[])
+        .unwrap();
+    s.execute(
+        "/* no COMMIT here */ INSERT INTO note VALUES ('BEGIN', ?)",
+        &orm::params!["END"],
+    )
+    .unwrap();
+    let notes: Vec<(String, String)> = s
+        .raw_tuples("SELECT begin_at, \"commit\" FROM note", &[])
+        .unwrap();
+    assert_eq!(notes, [("BEGIN".to_string(), "END".to_string())]);
+    s.rollback().unwrap();
+    let tables: Vec<(String,)> = s
+        .raw_tuples("SELECT name FROM sqlite_master WHERE name = 'note'", &[])
+        .unwrap();
+    assert!(
+        tables.is_empty(),
+        "rolled back with the session's transaction"
+    );
+}
+
 #[test]
 fn not_found_helpers_carry_model_and_key() {
     let db = db();

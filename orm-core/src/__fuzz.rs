@@ -100,15 +100,19 @@ impl Decoder<'_> {
             0 => Expr::Value(self.value()),
             1 => Expr::column("t", self.name()),
             2 | 3 => {
-                let op = [
-                    BinOp::And,
-                    BinOp::Or,
-                    BinOp::Eq,
-                    BinOp::Ne,
-                    BinOp::Lt,
-                    BinOp::Ge,
-                ][usize::from(self.byte() % 6)];
-                Expr::binary(op, self.expr(depth + 1), self.expr(depth + 1))
+                // 0 and 1 are AND and OR (two-item lists, left unflattened
+                // so nested lists reach the writer too).
+                let op = usize::from(self.byte() % 6);
+                let (left, right) = (self.expr(depth + 1), self.expr(depth + 1));
+                match op {
+                    0 => Expr::And(vec![left, right]),
+                    1 => Expr::Or(vec![left, right]),
+                    _ => Expr::binary(
+                        [BinOp::Eq, BinOp::Ne, BinOp::Lt, BinOp::Ge][op - 2],
+                        left,
+                        right,
+                    ),
+                }
             }
             4 => Expr::Not(Box::new(self.expr(depth + 1))),
             5 => Expr::IsNull {

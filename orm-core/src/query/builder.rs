@@ -177,7 +177,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn filter(mut self, condition: Condition) -> Self {
-        self.select.and_where(condition.0);
+        self.select.and_where(condition.expr);
         self
     }
 
@@ -413,8 +413,8 @@ impl<'s, M: Model> Query<'s, M> {
     /// ```
     pub fn having(mut self, condition: Condition) -> Self {
         self.select.having = Some(match self.select.having.take() {
-            None => condition.0,
-            Some(prev) => Expr::binary(BinOp::And, prev, condition.0),
+            None => condition.expr,
+            Some(prev) => Expr::and(prev, condition.expr),
         });
         self
     }

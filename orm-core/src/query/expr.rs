@@ -78,8 +78,28 @@ impl IntoSqlValue<Vec<u8>> for &[u8] {
 fn value_expr<T, V: IntoSqlValue<T>>(v: V) -> Expr {
     match v.into_sql_value() {
         Ok(v) => Expr::Value(v),
-        Err(e) => Expr::Invalid(e.to_string()),
+        Err(e) => invalid_value(e),
     }
+}
+
+fn invalid_value(e: crate::types::ConversionError) -> Expr {
+    Expr::Invalid(format!("a query value cannot be used: {e}"))
+}
+
+/// How many levels of AND, OR and NOT a [`Condition`] may nest. Lists do
+/// not count their length (`Condition::all` of any number of conditions is
+/// one level), so only conditions built inside each other reach this.
+/// Cloning and dropping a condition recurse (about 2 KiB of stack a level
+/// in a debug build), so this keeps them far from the end of a 2 MiB
+/// thread stack; the writer itself does not recurse on these levels.
+pub(crate) const MAX_CONDITION_DEPTH: u32 = 128;
+
+fn too_deep() -> Expr {
+    Expr::Invalid(format!(
+        "a condition is nested more than {MAX_CONDITION_DEPTH} levels deep (AND, OR and NOT \
+         inside each other); build long lists with Condition::all / Condition::any or chained \
+         .filter() calls, which stay flat at any length"
+    ))
 }
 
 /// An SQL expression node, opaque outside the crate (used by the query
@@ -90,6 +110,12 @@ pub struct ExprNode(pub(crate) Expr);
 
 /// A boolean condition, for [`Query::filter`](crate::Query::filter).
 /// Combine with `&` (and), `|` (or) and `!` (not).
+///
+/// Conditions joined by the same operator form one flat list, of any
+/// length (`a & b & c`, [`Condition::all`], chained `filter` calls).
+/// Conditions nested inside each other (`a | (b & (c | ...))`, `!` of a
+/// list) may go 128 levels deep; a deeper condition makes the query fail
+/// with [`Error::Usage`](crate::Error::Usage) when it runs.
 ///
 /// # Examples
 ///
@@ -114,9 +140,46 @@ pub struct ExprNode(pub(crate) Expr);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct Condition(pub(crate) Expr);
+pub struct Condition {
+    pub(crate) expr: Expr,
+    /// Levels of AND / OR lists and NOT in `expr` (0 for a comparison),
+    /// kept so combining never has to walk the tree.
+    depth: u32,
+}
 
 impl Condition {
+    /// A condition without AND, OR or NOT at its top.
+    pub(crate) fn leaf(expr: Expr) -> Condition {
+        Condition { expr, depth: 0 }
+    }
+
+    /// `self AND other` (`and`) or `self OR other`, one flat list when
+    /// either side already is one of the same kind.
+    fn combine(self, other: Condition, and: bool) -> Condition {
+        let is_list = |c: &Condition| match c.expr {
+            Expr::And(_) => and,
+            Expr::Or(_) => !and,
+            _ => false,
+        };
+        // A side that is a list of the same kind gives its items, which
+        // sit one level below the list, to the result.
+        let depth = match (is_list(&self), is_list(&other)) {
+            (true, true) => self.depth.max(other.depth),
+            (true, false) => self.depth.max(other.depth + 1),
+            (false, true) => (self.depth + 1).max(other.depth),
+            (false, false) => self.depth.max(other.depth) + 1,
+        };
+        if depth > MAX_CONDITION_DEPTH {
+            return Condition::leaf(too_deep());
+        }
+        let expr = if and {
+            Expr::and(self.expr, other.expr)
+        } else {
+            Expr::or(self.expr, other.expr)
+        };
+        Condition { expr, depth }
+    }
+
     /// Both conditions.
     ///
     /// # Examples
@@ -129,7 +192,7 @@ impl Condition {
     /// assert_eq!(c, User::age.gt(1) & User::age.lt(9));
     /// ```
     pub fn and(self, other: Condition) -> Condition {
-        Condition(Expr::binary(BinOp::And, self.0, other.0))
+        self.combine(other, true)
     }
 
     /// Either condition.
@@ -144,10 +207,11 @@ impl Condition {
     /// assert_eq!(c, User::age.lt(1) | User::age.gt(9));
     /// ```
     pub fn or(self, other: Condition) -> Condition {
-        Condition(Expr::binary(BinOp::Or, self.0, other.0))
+        self.combine(other, false)
     }
 
-    /// The negation.
+    /// The negation. Negating a negation gives back the condition itself
+    /// (in SQL's three-valued logic `NOT NOT x` is `x`, NULL included).
     ///
     /// # Examples
     ///
@@ -156,13 +220,25 @@ impl Condition {
     /// #[derive(Model, Debug, Default)]
     /// struct User { #[orm(primary_key)] id: i64, age: i64 }
     /// assert_eq!(User::age.gt(1).not(), !User::age.gt(1));
+    /// assert_eq!(User::age.gt(1).not().not(), User::age.gt(1));
     /// ```
     #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Condition {
-        Condition(Expr::Not(Box::new(self.0)))
+        match self.expr {
+            Expr::Not(inner) => Condition {
+                expr: *inner,
+                depth: self.depth.saturating_sub(1),
+            },
+            _ if self.depth >= MAX_CONDITION_DEPTH => Condition::leaf(too_deep()),
+            expr => Condition {
+                expr: Expr::Not(Box::new(expr)),
+                depth: self.depth + 1,
+            },
+        }
     }
 
-    /// Every condition (true when the list is empty).
+    /// Every condition (true when the list is empty). However many there
+    /// are, they make one flat list, written so that SQLite accepts it.
     ///
     /// # Examples
     ///
@@ -178,10 +254,11 @@ impl Condition {
         conds
             .into_iter()
             .reduce(Condition::and)
-            .unwrap_or(Condition(Expr::Bool(true)))
+            .unwrap_or(Condition::leaf(Expr::Bool(true)))
     }
 
-    /// Any condition (false when the list is empty).
+    /// Any condition (false when the list is empty), one flat list like
+    /// [`all`](Self::all).
     ///
     /// # Examples
     ///
@@ -197,7 +274,7 @@ impl Condition {
         conds
             .into_iter()
             .reduce(Condition::or)
-            .unwrap_or(Condition(Expr::Bool(false)))
+            .unwrap_or(Condition::leaf(Expr::Bool(false)))
     }
 }
 
@@ -251,15 +328,15 @@ fn compare<T, V: IntoSqlValue<T>>(left: Expr, op: BinOp, v: V) -> Condition {
     let right = value_expr(v);
     // `= NULL` is never true in SQL; mean what SQLAlchemy's `== None` means.
     match (&right, op) {
-        (Expr::Value(Value::Null), BinOp::Eq) => Condition(Expr::IsNull {
+        (Expr::Value(Value::Null), BinOp::Eq) => Condition::leaf(Expr::IsNull {
             expr: Box::new(left),
             negated: false,
         }),
-        (Expr::Value(Value::Null), BinOp::Ne) => Condition(Expr::IsNull {
+        (Expr::Value(Value::Null), BinOp::Ne) => Condition::leaf(Expr::IsNull {
             expr: Box::new(left),
             negated: true,
         }),
-        _ => Condition(Expr::binary(op, left, right)),
+        _ => Condition::leaf(Expr::binary(op, left, right)),
     }
 }
 
@@ -372,7 +449,7 @@ impl<M: Model, T> Column<M, T> {
     /// let _ = User::age.between(18, 65);
     /// ```
     pub fn between<V: IntoSqlValue<T>, W: IntoSqlValue<T>>(self, low: V, high: W) -> Condition {
-        Condition(Expr::Between {
+        Condition::leaf(Expr::Between {
             expr: Box::new(self.expr()),
             low: Box::new(value_expr(low)),
             high: Box::new(value_expr(high)),
@@ -424,10 +501,10 @@ impl<M: Model, T> Column<M, T> {
         for v in values {
             match v.into_sql_value() {
                 Ok(v) => list.push(v),
-                Err(e) => return Condition(Expr::Invalid(e.to_string())),
+                Err(e) => return Condition::leaf(invalid_value(e)),
             }
         }
-        Condition(Expr::InList {
+        Condition::leaf(Expr::InList {
             expr: Box::new(self.expr()),
             list,
             negated,
@@ -479,7 +556,7 @@ impl<M: Model, T> Column<M, T> {
     /// let _ = Range::low.eq_column(Range::high);
     /// ```
     pub fn eq_column<N: Model>(self, other: Column<N, T>) -> Condition {
-        Condition(Expr::binary(BinOp::Eq, self.expr(), other.expr()))
+        Condition::leaf(Expr::binary(BinOp::Eq, self.expr(), other.expr()))
     }
 
     /// An assignment for [`Query::update`](crate::Query::update).
@@ -611,7 +688,7 @@ impl<M: Model, T> Column<M, Option<T>> {
     /// let _ = User::nick.is_null();
     /// ```
     pub fn is_null(self) -> Condition {
-        Condition(Expr::IsNull {
+        Condition::leaf(Expr::IsNull {
             expr: Box::new(self.expr()),
             negated: false,
         })
@@ -628,7 +705,7 @@ impl<M: Model, T> Column<M, Option<T>> {
     /// let _ = User::nick.is_not_null();
     /// ```
     pub fn is_not_null(self) -> Condition {
-        Condition(Expr::IsNull {
+        Condition::leaf(Expr::IsNull {
             expr: Box::new(self.expr()),
             negated: true,
         })
@@ -669,7 +746,7 @@ pub trait TextOps: Sized {
     /// let _ = User::name.like("J%");
     /// ```
     fn like(self, pattern: &str) -> Condition {
-        Condition(Expr::Like {
+        Condition::leaf(Expr::Like {
             expr: Box::new(self.text_expr().0),
             pattern: Box::new(Expr::Value(Value::Text(pattern.to_owned()))),
             escaped: false,
@@ -689,7 +766,7 @@ pub trait TextOps: Sized {
     /// let _ = User::name.not_like("J%");
     /// ```
     fn not_like(self, pattern: &str) -> Condition {
-        Condition(Expr::Like {
+        Condition::leaf(Expr::Like {
             expr: Box::new(self.text_expr().0),
             pattern: Box::new(Expr::Value(Value::Text(pattern.to_owned()))),
             escaped: false,
@@ -777,7 +854,7 @@ pub trait TextOps: Sized {
 }
 
 fn text_match(expr: ExprNode, needle: &str, at: TextAt) -> Condition {
-    Condition(Expr::TextMatch {
+    Condition::leaf(Expr::TextMatch {
         expr: Box::new(expr.0),
         needle: needle.to_owned(),
         at,
@@ -919,7 +996,7 @@ pub fn count() -> Aggregate<i64> {
 
 impl<T: Nullable> Aggregate<T> {
     fn compare<V: IntoSqlValue<T::Inner>>(&self, op: BinOp, v: V) -> Condition {
-        Condition(Expr::binary(op, self.expr.clone(), value_expr(v)))
+        Condition::leaf(Expr::binary(op, self.expr.clone(), value_expr(v)))
     }
 
     /// `aggregate = value`.

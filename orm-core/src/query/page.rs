@@ -108,13 +108,19 @@ impl<T> Page<T> {
         self.iter_pages_with(2, 2, 4, 2)
     }
 
-    /// [`iter_pages`](Self::iter_pages) with custom widths.
+    /// [`iter_pages`](Self::iter_pages) with custom widths. A width larger
+    /// than the number of pages (`u64::MAX`, say) shows every page on that
+    /// side.
     ///
     /// # Examples
     ///
     /// ```
     /// let page = orm::query::Page::<()> { items: vec![], page: 5, per_page: 1, total: 9 };
     /// assert_eq!(page.iter_pages_with(1, 1, 1, 1), [Some(1), None, Some(4), Some(5), Some(6), None, Some(9)]);
+    /// assert_eq!(
+    ///     page.iter_pages_with(1, 0, u64::MAX, 0),
+    ///     [Some(1), None, Some(5), Some(6), Some(7), Some(8), Some(9)]
+    /// );
     /// ```
     pub fn iter_pages_with(
         &self,
@@ -123,30 +129,35 @@ impl<T> Page<T> {
         right_current: u64,
         right_edge: u64,
     ) -> Vec<Option<u64>> {
+        // Computed in u128: `page + right_current + 1` and `pages + 1`
+        // cannot overflow there, whatever the widths (u64::MAX means "all").
+        // Every page number pushed is at most `pages`, so it fits in u64.
+        let wide = u128::from;
+        let page = |n: u128| Some(u64::try_from(n).unwrap_or(u64::MAX));
         let mut out = Vec::new();
-        let pages_end = self.pages() + 1;
+        let pages_end = wide(self.pages()) + 1;
         if pages_end == 1 {
             return out;
         }
-        let left_end = (1 + left_edge).min(pages_end);
-        out.extend((1..left_end).map(Some));
+        let left_end = (1 + wide(left_edge)).min(pages_end);
+        out.extend((1..left_end).map(page));
         if left_end == pages_end {
             return out;
         }
-        let mid_start = left_end.max(self.page.saturating_sub(left_current));
-        let mid_end = (self.page + right_current + 1).min(pages_end);
+        let mid_start = left_end.max(wide(self.page.saturating_sub(left_current)));
+        let mid_end = (wide(self.page) + wide(right_current) + 1).min(pages_end);
         if mid_start > left_end {
             out.push(None);
         }
-        out.extend((mid_start..mid_end).map(Some));
+        out.extend((mid_start..mid_end).map(page));
         if mid_end == pages_end {
             return out;
         }
-        let right_start = mid_end.max(pages_end.saturating_sub(right_edge));
+        let right_start = mid_end.max(pages_end.saturating_sub(wide(right_edge)));
         if right_start > mid_end {
             out.push(None);
         }
-        out.extend((right_start..pages_end).map(Some));
+        out.extend((right_start..pages_end).map(page));
         out
     }
 }

@@ -3,7 +3,7 @@
 //! `params`, never into the text (`Box::leak` gets around the bound, and
 //! defeats its purpose).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::query::FromRow;
 use crate::session::{Obj, Session};
@@ -37,7 +37,9 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// SQL errors (a missing column is "no such column"); conversion errors.
+    /// SQL errors (a missing column is "no such column"); conversion errors;
+    /// [`Error::Usage`](crate::Error::Usage) for a transaction-control
+    /// statement (as [`execute`](Self::execute)).
     ///
     /// # Examples
     ///
@@ -57,6 +59,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub fn raw_query<M: Model>(&self, sql: &'static str, params: &[Value]) -> Result<Vec<Obj<M>>> {
+        refuse_transaction_control(sql, "raw_query")?;
         self.inner.autoflush()?;
         let wrapped = wrap_for_model::<M>(sql)?;
         self.inner.load_objects::<M>(&wrapped, params)
@@ -66,7 +69,8 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// SQL and conversion errors.
+    /// SQL and conversion errors; [`Error::Usage`](crate::Error::Usage) for
+    /// a transaction-control statement (as [`execute`](Self::execute)).
     ///
     /// # Examples
     ///
@@ -79,6 +83,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub fn raw_tuples<T: FromRow>(&self, sql: &'static str, params: &[Value]) -> Result<Vec<T>> {
+        refuse_transaction_control(sql, "raw_tuples")?;
         self.inner.autoflush()?;
         self.inner.load_tuples(sql, params, "(raw query)")
     }
@@ -88,9 +93,17 @@ impl Session {
     /// session are not updated; call [`expire_all`](Self::expire_all) if the
     /// statement touched rows they hold.
     ///
+    /// Transaction-control statements (`BEGIN`, `COMMIT`, `END`,
+    /// `ROLLBACK`, `SAVEPOINT`, `RELEASE`) are refused: the session keeps
+    /// track of its transaction and would no longer match the database. Use
+    /// [`begin`](Self::begin), [`commit`](Self::commit) and
+    /// [`rollback`](Self::rollback).
+    ///
     /// # Errors
     ///
-    /// SQL errors, constraint violations, [`Error::Busy`](crate::Error::Busy).
+    /// SQL errors, constraint violations, [`Error::Busy`](crate::Error::Busy);
+    /// [`Error::Usage`](crate::Error::Usage) for a transaction-control
+    /// statement, before anything runs.
     ///
     /// # Examples
     ///
@@ -100,16 +113,65 @@ impl Session {
     /// let s = db.session();
     /// s.execute("CREATE TABLE log (line TEXT)", &[])?;
     /// assert_eq!(s.execute("INSERT INTO log VALUES (?), (?)", &orm::params!["a", "b"])?, 2);
+    /// let err = s.execute("COMMIT", &[]).unwrap_err();
+    /// assert!(err.to_string().contains("Session::commit"));
     /// s.commit()?;
     /// # Ok(()) }
     /// ```
     pub fn execute(&self, sql: &'static str, params: &[Value]) -> Result<usize> {
+        refuse_transaction_control(sql, "execute")?;
         self.inner.autoflush()?;
         self.inner.ensure_write_txn()?;
         let observer = self.inner.observer();
         self.inner
             .with_conn(|conn| conn.execute_values(sql, params, observer))
     }
+}
+
+/// Statements that begin, end or nest a transaction, by their first
+/// keyword. `END` is SQLite's COMMIT; `ROLLBACK TO` starts with ROLLBACK.
+const TRANSACTION_CONTROL: [&str; 6] =
+    ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"];
+
+/// Refuse raw SQL that would open, commit, roll back or nest a transaction
+/// behind the session's back: the session would then believe a transaction
+/// is open (or closed) when it is not, and its rollback bookkeeping would
+/// undo the wrong things.
+fn refuse_transaction_control(sql: &str, method: &str) -> Result<()> {
+    let word = first_keyword(sql);
+    match TRANSACTION_CONTROL
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(word))
+    {
+        None => Ok(()),
+        Some(keyword) => Err(Error::Usage(format!(
+            "Session::{method} cannot run `{keyword}`: the session keeps track of its own \
+             transaction; use Session::begin to open it, Session::commit to commit it and \
+             Session::rollback to roll it back"
+        ))),
+    }
+}
+
+/// The first word of `sql` after whitespace, `-- ...` and `/* ... */`
+/// comments, and empty statements (`;`), as SQLite's tokenizer reads it.
+fn first_keyword(sql: &str) -> &str {
+    let mut rest = sql;
+    loop {
+        let trimmed = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(comment) = trimmed.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = trimmed.strip_prefix("/*") {
+            // SQLite lets an unterminated comment run to the end.
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            rest = trimmed;
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()))
+        .unwrap_or(rest.len());
+    &rest[..end]
 }
 
 /// `SELECT "c1", "c2", ... FROM (<sql>) AS "raw"`: picks the model's columns

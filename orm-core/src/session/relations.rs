@@ -391,6 +391,7 @@ fn key_condition(table: &'static str, columns: &[&'static str], keys: &[Value]) 
             negated: false,
         };
     }
+    // One flat OR list: a chunk holds up to 500 keys.
     let ors = keys
         .chunks(columns.len())
         .map(|k| {
@@ -405,8 +406,8 @@ fn key_condition(table: &'static str, columns: &[&'static str], keys: &[Value]) 
             )
             .unwrap_or(Expr::Bool(false))
         })
-        .reduce(|a, b| Expr::binary(BinOp::Or, a, b));
-    ors.unwrap_or(Expr::Bool(false))
+        .collect();
+    Expr::or_all(ors).unwrap_or(Expr::Bool(false))
 }
 
 fn names(t: &'static TableDef, columns: &[usize]) -> Vec<&'static str> {

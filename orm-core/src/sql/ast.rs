@@ -102,11 +102,12 @@ impl Select {
         }
     }
 
-    /// Add a condition with AND.
+    /// Add a condition with AND, keeping one flat list however many are
+    /// added.
     pub fn and_where(&mut self, cond: Expr) {
         self.filter = Some(match self.filter.take() {
             None => cond,
-            Some(prev) => Expr::binary(BinOp::And, prev, cond),
+            Some(prev) => Expr::and(prev, cond),
         });
     }
 }
@@ -182,8 +183,6 @@ pub(crate) struct DropTable {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BinOp {
-    And,
-    Or,
     Eq,
     Ne,
     Lt,
@@ -195,8 +194,6 @@ pub(crate) enum BinOp {
 impl BinOp {
     pub fn sql(self) -> &'static str {
         match self {
-            BinOp::And => "AND",
-            BinOp::Or => "OR",
             BinOp::Eq => "=",
             BinOp::Ne => "<>",
             BinOp::Lt => "<",
@@ -207,11 +204,9 @@ impl BinOp {
     }
 
     /// Binding strength: a child binding less tightly than its parent is
-    /// parenthesized.
+    /// parenthesized. OR is 1, AND 2, NOT 3 (see the writer).
     pub fn precedence(self) -> u8 {
         match self {
-            BinOp::Or => 1,
-            BinOp::And => 2,
             // SQLite binds `<` `<=` `>` `>=` tighter than `=` `<>` IS IN LIKE BETWEEN.
             BinOp::Eq | BinOp::Ne => 4,
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 5,
@@ -257,6 +252,11 @@ pub(crate) enum Expr {
         name: Ident,
     },
     Value(Value),
+    /// Every condition holds (`1` when empty). A flat list rather than a
+    /// binary tree, so a long chain does not make a deep tree.
+    And(Vec<Expr>),
+    /// Any condition holds (`0` when empty).
+    Or(Vec<Expr>),
     Binary {
         op: BinOp,
         left: Box<Expr>,
@@ -330,16 +330,91 @@ impl Expr {
         }
     }
 
-    pub fn and_all(mut conds: Vec<Expr>) -> Option<Expr> {
-        let first = if conds.is_empty() {
-            return None;
-        } else {
-            conds.remove(0)
-        };
-        Some(
-            conds
-                .into_iter()
-                .fold(first, |acc, c| Expr::binary(BinOp::And, acc, c)),
-        )
+    /// `left AND right`, flattened: an operand that is itself an AND
+    /// contributes its items, so chains stay one level deep.
+    pub fn and(left: Expr, right: Expr) -> Expr {
+        Expr::And(join_flat(left, right, true))
+    }
+
+    /// `left OR right`, flattened like [`Expr::and`].
+    pub fn or(left: Expr, right: Expr) -> Expr {
+        Expr::Or(join_flat(left, right, false))
+    }
+
+    /// All of `conds` as one flat AND (`None` when empty, the condition
+    /// itself when there is one).
+    pub fn and_all(conds: Vec<Expr>) -> Option<Expr> {
+        Self::flat_list(conds, true)
+    }
+
+    /// Any of `conds` as one flat OR (`None` when empty, the condition
+    /// itself when there is one).
+    pub fn or_all(conds: Vec<Expr>) -> Option<Expr> {
+        Self::flat_list(conds, false)
+    }
+
+    fn flat_list(conds: Vec<Expr>, and: bool) -> Option<Expr> {
+        let mut items = Vec::with_capacity(conds.len());
+        for c in conds {
+            push_flat(&mut items, c, and);
+        }
+        match items.len() {
+            0 => None,
+            1 => items.pop(),
+            _ => Some(if and {
+                Expr::And(items)
+            } else {
+                Expr::Or(items)
+            }),
+        }
+    }
+}
+
+/// Append `e` to the items of an AND (`and`) or OR list, splicing in the
+/// items of an `e` of the same kind.
+fn push_flat(items: &mut Vec<Expr>, e: Expr, and: bool) {
+    match e {
+        Expr::And(inner) if and => items.extend(inner),
+        Expr::Or(inner) if !and => items.extend(inner),
+        other => items.push(other),
+    }
+}
+
+/// The items of `left AND right` (or OR), reusing a list operand's vector.
+/// Appending to a list on the left (chained filters, `Condition::all`) is
+/// amortized O(1); a list on the right moves its items over by one.
+fn join_flat(left: Expr, right: Expr, and: bool) -> Vec<Expr> {
+    let same_kind = |e: &Expr| match e {
+        Expr::And(_) => and,
+        Expr::Or(_) => !and,
+        _ => false,
+    };
+    let into_items = |e: Expr| match e {
+        Expr::And(items) | Expr::Or(items) => items,
+        other => vec![other],
+    };
+    match (same_kind(&left), same_kind(&right)) {
+        (true, true) => {
+            let mut l = into_items(left);
+            let mut r = into_items(right);
+            if l.len() >= r.len() {
+                l.append(&mut r);
+                l
+            } else {
+                r.splice(0..0, l);
+                r
+            }
+        }
+        (true, false) => {
+            let mut l = into_items(left);
+            l.push(right);
+            l
+        }
+        (false, true) => {
+            let mut r = into_items(right);
+            r.insert(0, left);
+            r
+        }
+        (false, false) => vec![left, right],
     }
 }

@@ -15,6 +15,21 @@ use crate::types::Value;
 /// would flood the statement cache.
 pub(crate) const MAX_INLINE_IN_LIST: usize = 1000;
 
+/// AND and OR lists longer than this are written as parenthesized groups of
+/// at most this many items (groups of groups for longer lists). SQLite
+/// parses `a AND b AND c ...` into a left-deep tree and refuses trees deeper
+/// than 1,000, so a flat list of 1,000 conditions would fail; grouped, a list
+/// of n items is about `64 * log64(n)` deep. Shorter lists are written flat,
+/// as they always were.
+pub(crate) const MAX_FLAT_LIST: usize = 64;
+
+/// How deeply [`Writer::expr`] may recurse: through the operands of
+/// comparisons, functions and subqueries, not through AND, OR and NOT
+/// (written without recursion). The query API nests these a few levels at
+/// most; this guards against a tree built some other way overflowing the
+/// stack.
+pub(crate) const MAX_WRITE_DEPTH: usize = 64;
+
 /// SQL text and the values bound to its placeholders, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Written {
@@ -27,6 +42,7 @@ pub(crate) fn write(stmt: &Statement) -> Result<Written> {
     let mut w = Writer {
         sql: String::with_capacity(128),
         params: Vec::new(),
+        depth: 0,
     };
     match stmt {
         Statement::Select(s) => w.select(s)?,
@@ -46,6 +62,8 @@ pub(crate) fn write(stmt: &Statement) -> Result<Written> {
 struct Writer {
     sql: String,
     params: Vec<Value>,
+    /// Current nesting of [`Writer::expr`] calls.
+    depth: usize,
 }
 
 impl Writer {
@@ -335,15 +353,74 @@ impl Writer {
     }
 
     /// Write `e`, parenthesized when it binds less tightly than `parent`.
+    ///
+    /// The logical structure (AND and OR lists, NOT, and the parentheses
+    /// they need) is walked with an explicit stack, so however deeply
+    /// conditions nest, writing them takes no more call stack than one
+    /// comparison. Only the operands of other nodes (a BETWEEN's bounds, a
+    /// function's arguments, an EXISTS subquery) recurse, counted against
+    /// [`MAX_WRITE_DEPTH`].
     fn expr(&mut self, e: &Expr, parent: u8) -> Result<()> {
+        if self.depth >= MAX_WRITE_DEPTH {
+            return Err(Error::Usage(format!(
+                "an SQL expression is nested more than {MAX_WRITE_DEPTH} levels deep"
+            )));
+        }
+        self.depth += 1;
+        // Allocates only when `e` has logical structure to queue.
+        let mut steps = Vec::new();
+        self.logical(e, parent, &mut steps)?;
+        while let Some(step) = steps.pop() {
+            match step {
+                Step::Text(text) => self.push(text),
+                Step::Expr(e, parent) => self.logical(e, parent, &mut steps)?,
+                Step::List { items, op, own } => list_steps(items, op, own, &mut steps),
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Write what of `e` comes before its operands and queue the rest on
+    /// `steps` (which run last-in, first-out).
+    fn logical<'e>(&mut self, e: &'e Expr, parent: u8, steps: &mut Vec<Step<'e>>) -> Result<()> {
         let own = precedence(e);
         let paren = own < parent;
-        if paren {
-            self.push("(");
-        }
-        self.expr_inner(e, own)?;
-        if paren {
-            self.push(")");
+        match e {
+            // Lists of fewer than two items are not written as lists.
+            Expr::And(items) | Expr::Or(items) if items.len() < 2 => match items.first() {
+                Some(only) => steps.push(Step::Expr(only, parent)),
+                None => self.push(if matches!(e, Expr::And(_)) { "1" } else { "0" }),
+            },
+            Expr::And(items) | Expr::Or(items) => {
+                let op = if matches!(e, Expr::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                if paren {
+                    self.push("(");
+                    steps.push(Step::Text(")"));
+                }
+                steps.push(Step::List { items, op, own });
+            }
+            Expr::Not(inner) => {
+                if paren {
+                    self.push("(");
+                    steps.push(Step::Text(")"));
+                }
+                self.push("NOT ");
+                steps.push(Step::Expr(inner, own + 1));
+            }
+            _ => {
+                if paren {
+                    self.push("(");
+                }
+                self.expr_inner(e, own)?;
+                if paren {
+                    self.push(")");
+                }
+            }
         }
         Ok(())
     }
@@ -397,29 +474,18 @@ impl Writer {
             }
             Expr::Value(v) => self.param(v.clone()),
             Expr::Bool(b) => self.push(if *b { "1" } else { "0" }),
-            Expr::Invalid(message) => {
-                return Err(Error::Usage(format!(
-                    "a query value cannot be used: {message}"
-                )));
-            }
+            Expr::Invalid(message) => return Err(Error::Usage(message.clone())),
             Expr::Binary { op, left, right } => {
                 self.expr(left, own)?;
                 self.push(" ");
                 self.push(op.sql());
                 self.push(" ");
-                // AND and OR are associative; other operators are not, so a
-                // right operand of equal strength needs parentheses.
-                let right_min = if matches!(op, BinOp::And | BinOp::Or) {
-                    own
-                } else {
-                    own + 1
-                };
-                self.expr(right, right_min)?;
+                // Comparisons are not associative: a right operand of equal
+                // strength needs parentheses.
+                self.expr(right, own + 1)?;
             }
-            Expr::Not(inner) => {
-                self.push("NOT ");
-                self.expr(inner, own + 1)?;
-            }
+            // Written by `logical`.
+            Expr::And(_) | Expr::Or(_) | Expr::Not(_) => {}
             Expr::IsNull { expr, negated } => {
                 self.expr(expr, own + 1)?;
                 self.push(if *negated { " IS NOT NULL" } else { " IS NULL" });
@@ -506,6 +572,8 @@ impl Writer {
 
 fn precedence(e: &Expr) -> u8 {
     match e {
+        Expr::Or(_) => 1,
+        Expr::And(_) => 2,
         Expr::Binary { op, .. } => op.precedence(),
         Expr::Not(_) => 3,
         Expr::IsNull { .. }
@@ -514,6 +582,48 @@ fn precedence(e: &Expr) -> u8 {
         | Expr::Like { .. }
         | Expr::TextMatch { .. } => 4,
         _ => 10,
+    }
+}
+
+/// Work left to do in [`Writer::expr`].
+enum Step<'e> {
+    /// An expression whose parent binds with strength `.1`.
+    Expr(&'e Expr, u8),
+    /// The items of an AND or OR list (or of one group of it), joined by
+    /// `op`, each at strength `own`.
+    List {
+        items: &'e [Expr],
+        op: &'static str,
+        own: u8,
+    },
+    Text(&'static str),
+}
+
+/// Queue the items of a list: flat when there are at most
+/// [`MAX_FLAT_LIST`], otherwise as parenthesized groups of equal size (a
+/// power of `MAX_FLAT_LIST`), each queued the same way.
+fn list_steps<'e>(items: &'e [Expr], op: &'static str, own: u8, steps: &mut Vec<Step<'e>>) {
+    let mut group = 1usize;
+    while items.len().div_ceil(group) > MAX_FLAT_LIST {
+        group = group.saturating_mul(MAX_FLAT_LIST);
+    }
+    // Pushed last to first, so they are written first to last.
+    for (i, chunk) in items.chunks(group).enumerate().rev() {
+        match chunk {
+            [one] => steps.push(Step::Expr(one, own)),
+            _ => {
+                steps.push(Step::Text(")"));
+                steps.push(Step::List {
+                    items: chunk,
+                    op,
+                    own,
+                });
+                steps.push(Step::Text("("));
+            }
+        }
+        if i > 0 {
+            steps.push(Step::Text(op));
+        }
     }
 }
 
@@ -600,14 +710,14 @@ mod tests {
         let a = Expr::binary(BinOp::Eq, col("a"), Expr::value(1));
         let b = Expr::binary(BinOp::Eq, col("b"), Expr::value(2));
         let c = Expr::binary(BinOp::Eq, col("c"), Expr::value(3));
-        let or = Expr::binary(BinOp::Or, b.clone(), c.clone());
+        let or = Expr::or(b.clone(), c.clone());
         assert_eq!(
-            select_where(Expr::binary(BinOp::And, a.clone(), or)),
+            select_where(Expr::and(a.clone(), or)),
             r#"SELECT "user"."id" FROM "user" WHERE "user"."a" = ? AND ("user"."b" = ? OR "user"."c" = ?)"#
         );
-        let and = Expr::binary(BinOp::And, a, b);
+        let and = Expr::and(a, b);
         assert_eq!(
-            select_where(Expr::binary(BinOp::Or, and, c)),
+            select_where(Expr::or(and, c)),
             r#"SELECT "user"."id" FROM "user" WHERE "user"."a" = ? AND "user"."b" = ? OR "user"."c" = ?"#
         );
     }
@@ -616,12 +726,249 @@ mod tests {
     fn not_wraps_compound_conditions() {
         let a = Expr::binary(BinOp::Eq, col("a"), Expr::value(1));
         let b = Expr::binary(BinOp::Eq, col("b"), Expr::value(2));
-        let and = Expr::binary(BinOp::And, a.clone(), b);
+        let and = Expr::and(a.clone(), b);
         assert!(
             select_where(Expr::Not(Box::new(and)))
                 .ends_with(r#"WHERE NOT ("user"."a" = ? AND "user"."b" = ?)"#)
         );
         assert!(select_where(Expr::Not(Box::new(a))).ends_with(r#"WHERE NOT "user"."a" = ?"#));
+    }
+
+    fn eq(name: &'static str, v: i64) -> Expr {
+        Expr::binary(BinOp::Eq, col(name), Expr::value(v))
+    }
+
+    #[test]
+    fn and_and_or_lists_flatten_when_combined() {
+        let (a, b, c, d) = (eq("a", 1), eq("b", 2), eq("c", 3), eq("d", 4));
+        let ab = Expr::and(a.clone(), b.clone());
+        let cd = Expr::and(c.clone(), d.clone());
+        assert_eq!(
+            Expr::and(ab.clone(), cd.clone()),
+            Expr::And(vec![a.clone(), b.clone(), c.clone(), d.clone()])
+        );
+        assert_eq!(
+            Expr::and(a.clone(), cd.clone()),
+            Expr::And(vec![a.clone(), c.clone(), d.clone()])
+        );
+        // Lists of the other kind stay items.
+        assert_eq!(
+            Expr::or(ab.clone(), c.clone()),
+            Expr::Or(vec![ab.clone(), c.clone()])
+        );
+        assert_eq!(
+            Expr::and_all(vec![ab, c.clone(), cd]),
+            Some(Expr::And(vec![a, b, c.clone(), c.clone(), d]))
+        );
+        assert_eq!(Expr::or_all(vec![c.clone()]), Some(c));
+        assert_eq!(Expr::or_all(vec![]), None);
+    }
+
+    #[test]
+    fn chains_read_as_they_did_as_binary_trees() {
+        // a AND b AND c, from the left or from the right: no parentheses.
+        let (a, b, c) = (eq("a", 1), eq("b", 2), eq("c", 3));
+        let flat = r#"WHERE "user"."a" = ? AND "user"."b" = ? AND "user"."c" = ?"#;
+        let left = Expr::and(Expr::and(a.clone(), b.clone()), c.clone());
+        let right = Expr::and(a.clone(), Expr::and(b.clone(), c.clone()));
+        assert!(select_where(left).ends_with(flat));
+        assert!(select_where(right).ends_with(flat));
+        // NOT of a list, a list inside NOT, OR inside AND inside OR.
+        let nested = Expr::or(
+            Expr::and(a.clone(), Expr::or(b.clone(), c.clone())),
+            Expr::Not(Box::new(Expr::or(a, b))),
+        );
+        assert!(select_where(nested).ends_with(
+            r#"WHERE "user"."a" = ? AND ("user"."b" = ? OR "user"."c" = ?) OR NOT ("user"."a" = ? OR "user"."b" = ?)"#
+        ));
+    }
+
+    #[test]
+    fn lists_of_fewer_than_two_items() {
+        assert!(select_where(Expr::And(vec![])).ends_with("WHERE 1"));
+        assert!(select_where(Expr::Or(vec![])).ends_with("WHERE 0"));
+        assert!(
+            select_where(Expr::And(vec![Expr::Or(vec![eq("a", 1)])]))
+                .ends_with(r#"WHERE "user"."a" = ?"#)
+        );
+        // A one-item OR inside an AND is its item: no parentheses needed.
+        let one = Expr::Or(vec![eq("a", 1)]);
+        assert!(
+            select_where(Expr::And(vec![one, eq("b", 2)]))
+                .ends_with(r#"WHERE "user"."a" = ? AND "user"."b" = ?"#)
+        );
+    }
+
+    /// `SELECT <cond>` in SQLite, with `cond` made of `? = ?` comparisons.
+    fn evaluate(cond: Expr) -> rusqlite::Result<i64> {
+        let mut s = Select::new(TableRef::new("unused"));
+        s.columns.push(cond);
+        s.no_from = true;
+        let w = write(&Statement::Select(s)).unwrap();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.query_row(&w.sql, rusqlite::params_from_iter(w.params.iter()), |r| {
+            r.get(0)
+        })
+    }
+
+    fn same(v: i64) -> Expr {
+        Expr::binary(BinOp::Eq, Expr::value(v), Expr::value(v))
+    }
+
+    fn differ(v: i64) -> Expr {
+        Expr::binary(BinOp::Eq, Expr::value(v), Expr::value(v + 1))
+    }
+
+    #[test]
+    fn long_lists_are_grouped_so_sqlite_accepts_them() {
+        // Flat up to MAX_FLAT_LIST items, then groups.
+        let flat = select_where(Expr::And((0..64).map(|k| eq("a", k)).collect()));
+        assert!(!flat.contains('('), "{flat}");
+        let grouped = select_where(Expr::And((0..65).map(|k| eq("a", k)).collect()));
+        assert!(
+            grouped.contains(r#"WHERE ("user"."a" = ? AND "#)
+                && grouped.ends_with(r#"= ?) AND "user"."a" = ?"#),
+            "{grouped}"
+        );
+        assert_eq!(grouped.matches('(').count(), 1, "{grouped}");
+
+        // SQLite refuses a flat list of 1,000 (a left-deep tree too deep);
+        // grouped, 10,000 are fine, with the right value.
+        for n in [1_000, 4_096, 4_097, 10_000] {
+            let all_true = Expr::And((0..n).map(same).collect());
+            assert_eq!(evaluate(all_true).unwrap(), 1, "AND of {n}");
+            let mut last_false: Vec<Expr> = (0..n).map(same).collect();
+            last_false[n as usize - 1] = differ(0);
+            assert_eq!(evaluate(Expr::And(last_false)).unwrap(), 0, "AND of {n}");
+            let all_false = Expr::Or((0..n).map(differ).collect());
+            assert_eq!(evaluate(all_false).unwrap(), 0, "OR of {n}");
+            let mut one_true: Vec<Expr> = (0..n).map(differ).collect();
+            one_true[n as usize / 2] = same(0);
+            assert_eq!(evaluate(Expr::Or(one_true)).unwrap(), 1, "OR of {n}");
+        }
+        // Parameters stay in the order of the items.
+        let mut s = Select::new(TableRef::new("unused"));
+        s.columns.push(Expr::Or(
+            (0..5_000)
+                .map(|k| Expr::binary(BinOp::Eq, Expr::value(k), Expr::value(-k)))
+                .collect(),
+        ));
+        s.no_from = true;
+        let w = write(&Statement::Select(s)).unwrap();
+        let expected: Vec<Value> = (0..5_000)
+            .flat_map(|k| [Value::Integer(k), Value::Integer(-k)])
+            .collect();
+        assert_eq!(w.params, expected);
+    }
+
+    /// Take `e` apart without recursion (dropping a deep tree recurses).
+    fn dismantle(e: Expr) {
+        let mut work = vec![e];
+        while let Some(e) = work.pop() {
+            match e {
+                Expr::And(items) | Expr::Or(items) => work.extend(items),
+                Expr::Not(inner) => work.push(*inner),
+                Expr::IsNull { expr, .. } => work.push(*expr),
+                _ => {}
+            }
+        }
+    }
+
+    /// On a 2 MiB stack, as tokio's and spawned threads have.
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn deep_and_or_not_trees_are_written_without_recursion() {
+        on_small_stack(|| {
+            // a = ? OR (NOT b = ? AND (a = ? OR (NOT b = ? AND (...)))), 100,000
+            // levels: the writer's depth costs no call stack.
+            let levels = 100_000;
+            let mut e = eq("z", 0);
+            for k in 0..levels {
+                e = if k % 2 == 0 {
+                    Expr::Or(vec![eq("a", k), e])
+                } else {
+                    Expr::And(vec![Expr::Not(Box::new(eq("b", k))), e])
+                };
+            }
+            let mut s = Select::new(TableRef::new("user"));
+            s.columns.push(col("id"));
+            s.filter = Some(e);
+            let statement = Statement::Select(s);
+            let written = write(&statement);
+            // Before any assertion: unwinding would drop the tree recursively.
+            let Statement::Select(s) = statement else {
+                unreachable!()
+            };
+            dismantle(s.filter.unwrap());
+            let w = written.unwrap();
+            assert!(w.sql.starts_with(
+                r#"SELECT "user"."id" FROM "user" WHERE NOT "user"."b" = ? AND ("user"."a" = ? OR NOT "user"."b" = ? AND ("#
+            ));
+            let closing = w.sql.len() - w.sql.trim_end_matches(')').len();
+            assert_eq!(closing, levels as usize / 2);
+            assert!(
+                w.sql[..w.sql.len() - closing].ends_with(r#""user"."a" = ? OR "user"."z" = ?"#)
+            );
+            assert_eq!(w.params.len(), levels as usize + 1);
+            assert_eq!(w.params[0], Value::Integer(levels - 1));
+        });
+    }
+
+    #[test]
+    fn too_deep_operands_are_an_error_not_a_stack_overflow() {
+        fn is_nulls(n: usize) -> Expr {
+            let mut e = col("a");
+            for _ in 0..n {
+                e = Expr::IsNull {
+                    expr: Box::new(e),
+                    negated: false,
+                };
+            }
+            e
+        }
+        on_small_stack(|| {
+            // The WHERE clause is one level, each IS NULL one more.
+            let ok = select_where_result(is_nulls(MAX_WRITE_DEPTH - 1));
+            assert!(ok.is_ok(), "{ok:?}");
+            for n in [MAX_WRITE_DEPTH, 10_000] {
+                let mut s = Select::new(TableRef::new("user"));
+                s.columns.push(col("id"));
+                s.filter = Some(is_nulls(n));
+                let statement = Statement::Select(s);
+                let written = write(&statement);
+                let Statement::Select(s) = statement else {
+                    unreachable!()
+                };
+                dismantle(s.filter.unwrap());
+                match written {
+                    Err(Error::Usage(m)) => assert!(m.contains("nested"), "{m}"),
+                    other => panic!("expected Error::Usage, got {other:?}"),
+                }
+            }
+        });
+    }
+
+    fn select_where_result(cond: Expr) -> Result<String> {
+        let mut s = Select::new(TableRef::new("user"));
+        s.columns.push(col("id"));
+        s.filter = Some(cond);
+        write(&Statement::Select(s)).map(|w| w.sql)
+    }
+
+    #[test]
+    fn invalid_expressions_are_usage_errors_with_their_message() {
+        match select_where_result(Expr::and(eq("a", 1), Expr::Invalid("why".into()))) {
+            Err(Error::Usage(m)) => assert_eq!(m, "why"),
+            other => panic!("expected Error::Usage, got {other:?}"),
+        }
     }
 
     #[test]
