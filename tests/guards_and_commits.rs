@@ -240,7 +240,12 @@ fn a_drop_impl_calling_back_into_the_session_never_panics() {
     s.add(audited("d")).unwrap();
     s.close().unwrap();
     HOOK_SESSION.with(|h| *h.borrow_mut() = None);
-    let stored: Vec<String> = db.session().query::<Audited>().select(Audited::name).all().unwrap();
+    let stored: Vec<String> = db
+        .session()
+        .query::<Audited>()
+        .select(Audited::name)
+        .all()
+        .unwrap();
     assert_eq!(stored, ["b"]);
 }
 
@@ -555,4 +560,23 @@ fn populate_existing_overwrites_stale_objects() {
     // ...populate_existing() refreshes it from the row.
     s.query::<User>().populate_existing().all().unwrap();
     assert_eq!(ann.read().unwrap().name, "anna");
+}
+
+#[test]
+fn a_transaction_ended_through_with_connection_is_caught() {
+    let db = db();
+    let s = db.session();
+    s.add(user("ann")).unwrap();
+    s.flush().unwrap();
+    let err = s
+        .with_connection(|c| c.execute_batch("COMMIT"))
+        .unwrap_err();
+    assert!(err.to_string().contains("with_connection"), "{err}");
+    assert!(matches!(s.commit().unwrap_err(), Error::NeedsRollback));
+    s.rollback().unwrap();
+    // The COMMIT did happen: the row is there, and the session is usable.
+    assert_eq!(names(&db), ["ann"]);
+    s.add(user("bob")).unwrap();
+    s.commit().unwrap();
+    assert_eq!(names(&db), ["ann", "bob"]);
 }

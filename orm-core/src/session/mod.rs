@@ -1062,7 +1062,10 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`Error::Pool`] when no connection is free.
+    /// [`Error::Pool`] when no connection is free. [`Error::Usage`] when
+    /// `f` ended the session's open transaction: the session then acts as
+    /// after [`Error::CommitOutcomeUnknown`] and needs a
+    /// [`rollback`](Self::rollback).
     ///
     /// # Examples
     ///
@@ -1079,7 +1082,23 @@ impl Session {
     ///
     /// (The inner `Result` is rusqlite's; convert it as you like.)
     pub fn with_connection<R>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> R) -> Result<R> {
-        self.inner.with_conn(|conn| Ok(f(&mut conn.raw)))
+        let had_txn = self.in_transaction();
+        let (r, ended) = self.inner.with_conn(|conn| {
+            let open = had_txn && !conn.raw.is_autocommit();
+            let r = f(&mut conn.raw);
+            Ok((r, open && conn.raw.is_autocommit()))
+        })?;
+        if ended {
+            // COMMIT or ROLLBACK ran behind the session's back: which one is
+            // unknown here, so the session treats it as a commit of unknown
+            // outcome.
+            self.inner.expire_after_unknown_commit();
+            self.inner.release_conn();
+            return Err(Error::Usage(
+                "the session's transaction was ended by SQL run through with_connection; use Session::commit or Session::rollback (call rollback() now)".into(),
+            ));
+        }
+        Ok(r)
     }
 
     /// Whether a write transaction is open (a flush ran since the last
