@@ -1,5 +1,8 @@
 //! # orm: the Flask-SQLAlchemy experience in Rust
 //!
+//! The package is `session-orm`; its library is `orm`, so code says
+//! `use orm::prelude::*;` (`cargo add session-orm`).
+//!
 //! A synchronous, embeddable ORM for SQLite: one plain struct per table,
 //! `create_all`, a session with an identity map and a unit of work, typed
 //! queries, and relationships with backrefs. This guide walks the two
@@ -210,7 +213,31 @@
 //! - [`Error`]: every failure, with predicates such as
 //!   [`Error::is_not_found`].
 //!
-//! Cargo features: `chrono`, `time`, `uuid`, `json` add column types.
+//! ## Cargo features
+//!
+//! None is on by default. Each adds column types and re-exports the crate
+//! it stores, so a model can name the very version orm implements
+//! [`ColumnType`] for. On docs.rs every feature is on, and the items that
+//! need one are marked "Available on crate feature ... only".
+//!
+//! | feature | column types | declared as | re-export |
+//! |---|---|---|---|
+//! | `chrono` | `NaiveDate`, `NaiveDateTime`, `DateTime<Utc>` | `DATE`, `DATETIME` | `orm::types::chrono` |
+//! | `time` | `Date`, `PrimitiveDateTime`, `OffsetDateTime` | `DATE`, `DATETIME` | `orm::types::time` |
+//! | `uuid` | `Uuid` (32 hex digits, as SQLAlchemy's `Uuid`) | `CHAR(32)` | `orm::types::uuid` |
+//! | `json` | `serde_json::Value` (JSON text) | `JSON` | `orm::types::serde_json` |
+//!
+//! ## Stability
+//!
+//! Every item documented here is public API, under Cargo's semver rules
+//! (see the README). `orm::__private`, `orm::__fuzz`, every
+//! `#[doc(hidden)]` item and every name starting with `__` exist for the
+//! code `#[derive(Model)]` generates and for the fuzz targets: they may
+//! change in any release.
+
+// docs.rs and CI's docs step pass `--cfg docsrs`: feature badges (see
+// orm-core's lib.rs for where a `cfg` must go so they show here too).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use orm_core::*;
 

@@ -72,7 +72,7 @@ fn generated(rng: &mut XorShift) -> Vec<u8> {
     let mut out = Vec::new();
     let parts = rng.next() % 8;
     for _ in 0..parts {
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             out.extend_from_slice(DICTIONARY[(rng.next() % DICTIONARY.len() as u64) as usize]);
         } else {
             let n = rng.next() % 16;

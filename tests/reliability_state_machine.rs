@@ -288,10 +288,10 @@ impl Model0 {
         let mut objs = self.objs.clone();
         // Assigned parents must be in the session and alive.
         for o in &objs {
-            if let (Kind::C, Some(Some(t)), St::Pending | St::Persistent) = (o.kind, o.link, o.st) {
-                if !matches!(objs[t].st, St::Pending | St::Persistent) {
-                    return Expect::Err;
-                }
+            if let (Kind::C, Some(Some(t)), St::Pending | St::Persistent) = (o.kind, o.link, o.st)
+                && !matches!(objs[t].st, St::Pending | St::Persistent)
+            {
+                return Expect::Err;
             }
         }
         let mut pending: Vec<usize> = (0..objs.len())
@@ -349,19 +349,19 @@ impl Model0 {
         for &i in &children {
             let o = &objs[i];
             if changed(o) {
-                if let Some(p) = o.fk {
-                    if !view.parents.contains_key(&p) {
-                        return Expect::Err;
-                    }
+                if let Some(p) = o.fk
+                    && !view.parents.contains_key(&p)
+                {
+                    return Expect::Err;
                 }
                 view.children.insert(o.id, (o.val, o.fk));
             }
         }
         for &i in &pending_children {
-            if let Some(p) = objs[i].fk {
-                if !view.parents.contains_key(&p) {
-                    return Expect::Err;
-                }
+            if let Some(p) = objs[i].fk
+                && !view.parents.contains_key(&p)
+            {
+                return Expect::Err;
             }
             let id = view.children.keys().next_back().map_or(1, |m| m + 1);
             view.children.insert(id, (objs[i].val, objs[i].fk));

@@ -34,20 +34,20 @@ pub fn write_select_from_bytes(data: &[u8]) -> Result<(String, Vec<Value>, Vec<V
     for _ in 0..=(d.byte() % 4) {
         s.columns.push(Expr::column(s.from.name.clone(), d.name()));
     }
-    if d.byte() % 2 == 0 {
+    if d.byte().is_multiple_of(2) {
         s.filter = Some(d.expr(0));
     }
     for _ in 0..(d.byte() % 3) {
         let expr = d.expr(3);
         s.order_by.push(OrderBy {
             expr,
-            desc: d.byte() % 2 == 0,
+            desc: d.byte().is_multiple_of(2),
         });
     }
-    if d.byte() % 3 == 0 {
+    if d.byte().is_multiple_of(3) {
         s.limit = Some(i64::from(d.byte()));
     }
-    if d.byte() % 3 == 0 {
+    if d.byte().is_multiple_of(3) {
         s.offset = Some(i64::from(d.byte()));
     }
     let w = writer::write(&Statement::Select(s))?;
@@ -117,7 +117,7 @@ impl Decoder<'_> {
             4 => Expr::Not(Box::new(self.expr(depth + 1))),
             5 => Expr::IsNull {
                 expr: Box::new(self.expr(depth + 1)),
-                negated: self.byte() % 2 == 0,
+                negated: self.byte().is_multiple_of(2),
             },
             6 => {
                 let n = usize::from(self.byte()) * 8;
@@ -125,20 +125,20 @@ impl Decoder<'_> {
                 Expr::InList {
                     expr: Box::new(self.expr(depth + 1)),
                     list,
-                    negated: self.byte() % 2 == 0,
+                    negated: self.byte().is_multiple_of(2),
                 }
             }
             7 => Expr::Between {
                 expr: Box::new(self.expr(depth + 1)),
                 low: Box::new(self.expr(depth + 1)),
                 high: Box::new(self.expr(depth + 1)),
-                negated: self.byte() % 2 == 0,
+                negated: self.byte().is_multiple_of(2),
             },
             8 => Expr::Like {
                 expr: Box::new(self.expr(depth + 1)),
                 pattern: Box::new(Expr::Value(self.value())),
-                escaped: self.byte() % 2 == 0,
-                negated: self.byte() % 2 == 0,
+                escaped: self.byte().is_multiple_of(2),
+                negated: self.byte().is_multiple_of(2),
             },
             9 => Expr::Func {
                 func: Func::Max,
@@ -166,7 +166,7 @@ impl Decoder<'_> {
                 }
                 Expr::TextMatch { expr, needle, at }
             }
-            _ => Expr::Bool(self.byte() % 2 == 0),
+            _ => Expr::Bool(self.byte().is_multiple_of(2)),
         }
     }
 }

@@ -1,9 +1,18 @@
-//! The runtime of the `orm` crate: schema metadata, the SQL writer, typed
-//! queries and the session / unit of work over rusqlite.
+//! The runtime of [`session-orm`](https://docs.rs/session-orm) (library
+//! `orm`): schema metadata, the SQL writer, typed queries and the session /
+//! unit of work over rusqlite.
 //!
-//! Use it through the `orm` crate (`use orm::prelude::*;`), whose
+//! Use it through `session-orm` (`use orm::prelude::*;`), whose
 //! documentation is the guide; this crate's items are re-exported there.
+//! `__private` and every `#[doc(hidden)]` item serve the derive's generated
+//! code and the fuzz targets: they are not public API.
 #![warn(missing_docs)]
+// docs.rs (and CI's docs step) pass `--cfg docsrs`: every `#[cfg(feature)]`
+// public item then carries an "Available on crate feature ... only" badge.
+// Put the `cfg` on the public item itself (an impl, a module), not on a
+// private module around it or on a macro call: the badge would then be
+// missing from the `orm` facade's pages, which inline this crate's items.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod conn;
 mod database;

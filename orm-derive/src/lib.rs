@@ -1,6 +1,6 @@
-//! The derive macros of the [`orm`](https://docs.rs/orm) crate. Use them
-//! through `orm`: `use orm::prelude::*;` brings `Model` and `SqlEnum` into
-//! scope.
+//! The derive macros of [`session-orm`](https://docs.rs/session-orm), whose
+//! library is named `orm`. Use them through it: `use orm::prelude::*;` brings
+//! `Model` and `SqlEnum` into scope, and the generated code names `::orm::...`.
 //!
 //! Each derive runs parse (`ast`, `attr`) -> validate (`validate`) ->
 //! expand (`expand`). All mistakes of one struct are reported together,
@@ -16,8 +16,8 @@ mod validate;
 
 use proc_macro::TokenStream;
 
-/// Map a struct to a table. See the `orm` crate's documentation for the
-/// attributes.
+/// Map a struct to a table. See the documentation of `session-orm` (library
+/// `orm`) for the attributes.
 #[proc_macro_derive(Model, attributes(orm))]
 pub fn derive_model(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

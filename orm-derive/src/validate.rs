@@ -168,10 +168,11 @@ fn check_relations(cx: &mut Ctxt, m: &Model<'_>) {
         if let (Some(span), true) = (r.back_populates.span(), r.backref.is_set()) {
             cx.error_at(span, "use either `backref` (creates the reverse accessor) or `back_populates` (pairs with one declared on the other model), not both");
         }
-        if let Some(c) = r.cascade.get() {
-            if (c.delete || c.delete_orphan) && r.kind == RelKind::BelongsTo {
-                cx.error_at(r.cascade.span().unwrap_or(r.span), "delete cascades go from parent to children; declare them on the `has_many`/`has_one` side");
-            }
+        if let Some(c) = r.cascade.get()
+            && (c.delete || c.delete_orphan)
+            && r.kind == RelKind::BelongsTo
+        {
+            cx.error_at(r.cascade.span().unwrap_or(r.span), "delete cascades go from parent to children; declare them on the `has_many`/`has_one` side");
         }
     }
 }

@@ -894,6 +894,10 @@ impl<T: ColumnType> Nullable for Option<T> {
 
 macro_rules! nullable {
     ($($t:ty),*) => {$(impl Nullable for $t { type Inner = $t; })*};
+    (feature = $f:literal: $($t:ty),*) => {$(
+        #[cfg(feature = $f)]
+        impl Nullable for $t { type Inner = $t; }
+    )*};
 }
 nullable!(
     i8,
@@ -909,14 +913,12 @@ nullable!(
     String,
     Vec<u8>
 );
-#[cfg(feature = "chrono")]
-nullable!(
+nullable!(feature = "chrono":
     chrono::NaiveDate,
     chrono::NaiveDateTime,
     chrono::DateTime<chrono::Utc>
 );
-#[cfg(feature = "time")]
-nullable!(time::Date, time::PrimitiveDateTime, time::OffsetDateTime);
+nullable!(feature = "time": time::Date, time::PrimitiveDateTime, time::OffsetDateTime);
 
 /// Column types that `sum` and `avg` accept.
 ///

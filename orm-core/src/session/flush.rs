@@ -359,17 +359,17 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
             let key = (table_id(target), into_key(values));
             match r.op {
                 Op::Insert | Op::Update => {
-                    if let Some(&p) = inserted.get(&key) {
-                        if p != i {
-                            edges.push((i, p));
-                        }
+                    if let Some(&p) = inserted.get(&key)
+                        && p != i
+                    {
+                        edges.push((i, p));
                     }
                 }
                 Op::Delete => {
-                    if let Some(&p) = deleted.get(&key) {
-                        if p != i {
-                            edges.push((p, i));
-                        }
+                    if let Some(&p) = deleted.get(&key)
+                        && p != i
+                    {
+                        edges.push((p, i));
                     }
                 }
                 _ => {}

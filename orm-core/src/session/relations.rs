@@ -831,10 +831,10 @@ impl SessionInner {
     ) -> Result<()> {
         let partner = side.partner();
         let old = parent_of(child, side);
-        if let (Some(o), Some(p)) = (&old, parent) {
-            if same(o, p) {
-                return Ok(());
-            }
+        if let (Some(o), Some(p)) = (&old, parent)
+            && same(o, p)
+        {
+            return Ok(());
         }
         if let Some(o) = &old {
             collection_remove(o, partner, child);
@@ -915,10 +915,10 @@ impl SessionInner {
                     set_value(item, side.partner(), RelValue::Up(None), true);
                     note(session, item)?;
                 }
-                if let (true, Some(s)) = (side.cascade().delete_orphan, session) {
-                    if item.session_ptr().is_some() {
-                        s.delete_erased(item)?;
-                    }
+                if let (true, Some(s)) = (side.cascade().delete_orphan, session)
+                    && item.session_ptr().is_some()
+                {
+                    s.delete_erased(item)?;
                 }
                 Ok(())
             }
