@@ -286,10 +286,10 @@ fn row_switches(rows: &mut [Row]) -> Result<()> {
     let table_id = |t: &'static TableDef| t as *const TableDef as usize;
     let mut deleted: FxHashMap<(usize, Key), usize> = FxHashMap::default();
     for (i, r) in rows.iter().enumerate() {
-        if let (Op::Delete, Some(obj)) = (&r.op, &r.obj) {
-            if let Some(k) = obj.identity_values() {
-                deleted.insert((table_id(r.table()), into_key(k)), i);
-            }
+        if let (Op::Delete, Some(obj)) = (&r.op, &r.obj)
+            && let Some(k) = obj.identity_values()
+        {
+            deleted.insert((table_id(r.table()), into_key(k)), i);
         }
     }
     if deleted.is_empty() {
