@@ -490,35 +490,6 @@ impl Error {
         }
         self
     }
-
-    /// [`with_model`](Self::with_model) from table metadata. A missing
-    /// table becomes a schema error that says how to create it.
-    pub(crate) fn with_table(self, t: &crate::schema::TableDef) -> Error {
-        if let Error::Sqlite { source, .. } = &self
-            && let rusqlite::Error::SqliteFailure(_, Some(message)) = &**source
-            && message.strip_prefix("no such table: ") == Some(t.name)
-        {
-            return Error::Schema(format!(
-                "table `{}` of {} does not exist; register the model with Database::builder().model::<{}>() and call create_all()",
-                t.name, t.model, t.model
-            ));
-        }
-        let mut e = self.with_model(t.model, t.name);
-        if let Error::Constraint {
-            kind: ConstraintKind::ForeignKey,
-            columns,
-            ..
-        } = &mut e
-            && columns.is_empty()
-        {
-            *columns = t
-                .foreign_keys
-                .iter()
-                .flat_map(|fk| fk.columns.iter().map(|&i| t.columns[i].name.to_owned()))
-                .collect();
-        }
-        e
-    }
 }
 
 /// Read `table` and `columns` out of SQLite's constraint messages, for

@@ -53,7 +53,8 @@ pub mod __fuzz;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::model::ColumnSet;
     pub use crate::model::private::*;
+    pub use crate::query::column::{ForeignKeyOf, ForeignKeyTarget, foreign_key_target};
+    pub use crate::schema::ColumnSet;
     pub use crate::session::ModelOps;
 }

@@ -57,7 +57,7 @@ pub trait Model: Sized + 'static {
     fn __set_column(&mut self, column: usize, value: ValueRef<'_>) -> Result<()>;
 
     #[doc(hidden)]
-    fn __changed_columns(&self, old: &Self) -> ColumnSet;
+    fn __changed_columns(&self, old: &Self) -> crate::schema::ColumnSet;
 
     #[doc(hidden)]
     fn __snapshot(&self) -> Self;
@@ -179,52 +179,6 @@ macro_rules! tuple_key {
 tuple_key!(A 0, B 1);
 tuple_key!(A 0, B 1, C 2);
 tuple_key!(A 0, B 1, C 2, D 3);
-
-/// A set of column indices (at most 64 columns per model).
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct ColumnSet(u64);
-
-impl ColumnSet {
-    /// The empty set.
-    pub const fn empty() -> Self {
-        ColumnSet(0)
-    }
-
-    /// Add column `i`.
-    #[inline]
-    pub fn insert(&mut self, i: usize) {
-        self.0 |= 1 << i;
-    }
-
-    /// Whether column `i` is in the set.
-    #[inline]
-    pub fn contains(self, i: usize) -> bool {
-        self.0 & (1 << i) != 0
-    }
-
-    /// Whether the set is empty.
-    #[inline]
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// Both sets together.
-    #[inline]
-    pub fn union(self, other: ColumnSet) -> ColumnSet {
-        ColumnSet(self.0 | other.0)
-    }
-
-    /// The columns in ascending order.
-    pub fn iter(self) -> impl Iterator<Item = usize> {
-        (0..64).filter(move |&i| self.contains(i))
-    }
-
-    /// The raw bits (used as a cache key).
-    pub fn bits(self) -> u64 {
-        self.0
-    }
-}
 
 /// Helpers called by generated code. Not part of the public API.
 #[doc(hidden)]
@@ -348,30 +302,6 @@ pub mod private {
         }
         true
     }
-
-    /// The type a foreign key must hold, taken from the referenced column.
-    #[derive(Debug)]
-    pub struct ForeignKeyTarget<T>(std::marker::PhantomData<fn() -> T>);
-
-    /// Step one of the foreign key type check: fix `T` from the column.
-    pub const fn foreign_key_target<M, T>(_: &crate::query::Column<M, T>) -> ForeignKeyTarget<T> {
-        ForeignKeyTarget(std::marker::PhantomData)
-    }
-
-    impl<T> ForeignKeyTarget<T> {
-        /// Step two: the field type `F` must hold a `T`.
-        pub const fn accepts<F: ForeignKeyOf<T>>(self) {}
-    }
-
-    /// A field type that can hold a reference to a column of type `T`.
-    #[diagnostic::on_unimplemented(
-        message = "a foreign key field of type `{Self}` cannot reference a column of type `{T}`",
-        label = "the field type must match the referenced column",
-        note = "use `{T}`, or `Option<{T}>` for an optional reference"
-    )]
-    pub trait ForeignKeyOf<T> {}
-    impl<T> ForeignKeyOf<T> for T {}
-    impl<T> ForeignKeyOf<T> for Option<T> {}
 
     /// Compile-time check that `max_length` is on a text field.
     pub const fn check_text<T: crate::types::TextColumn>() {}

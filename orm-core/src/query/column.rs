@@ -96,3 +96,30 @@ impl<M, T> fmt::Debug for Column<M, T> {
         write!(f, "Column({})", self.name)
     }
 }
+
+// The foreign key type check of generated code, beside the handle it
+// starts from: `foreign_key_target(&Author::id).accepts::<FieldType>()`.
+
+/// The type a foreign key must hold, taken from the referenced column.
+#[derive(Debug)]
+pub struct ForeignKeyTarget<T>(std::marker::PhantomData<fn() -> T>);
+
+/// Step one of the foreign key type check: fix `T` from the column.
+pub const fn foreign_key_target<M, T>(_: &Column<M, T>) -> ForeignKeyTarget<T> {
+    ForeignKeyTarget(std::marker::PhantomData)
+}
+
+impl<T> ForeignKeyTarget<T> {
+    /// Step two: the field type `F` must hold a `T`.
+    pub const fn accepts<F: ForeignKeyOf<T>>(self) {}
+}
+
+/// A field type that can hold a reference to a column of type `T`.
+#[diagnostic::on_unimplemented(
+    message = "a foreign key field of type `{Self}` cannot reference a column of type `{T}`",
+    label = "the field type must match the referenced column",
+    note = "use `{T}`, or `Option<{T}>` for an optional reference"
+)]
+pub trait ForeignKeyOf<T> {}
+impl<T> ForeignKeyOf<T> for T {}
+impl<T> ForeignKeyOf<T> for Option<T> {}

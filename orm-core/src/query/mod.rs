@@ -7,7 +7,7 @@
 //! wins).
 
 mod builder;
-mod column;
+pub(crate) mod column;
 mod expr;
 mod page;
 mod raw;

@@ -12,5 +12,6 @@ mod table;
 
 pub use relation::{Cascade, Lazy, Link, RelationDef, RelationKind, Role, SecondaryLink, Side};
 pub use table::{
-    ColumnDef, DefaultValue, FkAction, ForeignKeyDef, ForeignTarget, IndexDef, TableCache, TableDef,
+    ColumnDef, ColumnSet, DefaultValue, FkAction, ForeignKeyDef, ForeignTarget, IndexDef,
+    TableCache, TableDef,
 };

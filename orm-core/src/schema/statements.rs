@@ -2,8 +2,7 @@
 //! update, delete), built through the AST and writer once and cached as
 //! text, so the hot paths neither build trees nor format SQL.
 
-use super::table::TableDef;
-use crate::model::ColumnSet;
+use super::table::{ColumnSet, TableDef};
 use crate::sql::ast::{BinOp, Delete, Expr, Insert, Select, Statement, TableRef, Update};
 use crate::sql::writer;
 

@@ -407,3 +407,82 @@ impl Default for TableCache {
         Self::new()
     }
 }
+
+/// A set of column indices (at most 64 columns per model).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ColumnSet(u64);
+
+impl ColumnSet {
+    /// The empty set.
+    pub const fn empty() -> Self {
+        ColumnSet(0)
+    }
+
+    /// Add column `i`.
+    #[inline]
+    pub fn insert(&mut self, i: usize) {
+        self.0 |= 1 << i;
+    }
+
+    /// Whether column `i` is in the set.
+    #[inline]
+    pub fn contains(self, i: usize) -> bool {
+        self.0 & (1 << i) != 0
+    }
+
+    /// Whether the set is empty.
+    #[inline]
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Both sets together.
+    #[inline]
+    pub fn union(self, other: ColumnSet) -> ColumnSet {
+        ColumnSet(self.0 | other.0)
+    }
+
+    /// The columns in ascending order.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..64).filter(move |&i| self.contains(i))
+    }
+
+    /// The raw bits (used as a cache key).
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+}
+
+/// Errors about a table's statements: here rather than in `error`, which
+/// knows nothing of tables.
+impl crate::error::Error {
+    /// [`with_model`](Self::with_model) from table metadata. A missing
+    /// table becomes a schema error that says how to create it.
+    pub(crate) fn with_table(self, t: &TableDef) -> crate::error::Error {
+        if let crate::error::Error::Sqlite { source, .. } = &self
+            && let rusqlite::Error::SqliteFailure(_, Some(message)) = &**source
+            && message.strip_prefix("no such table: ") == Some(t.name)
+        {
+            return crate::error::Error::Schema(format!(
+                "table `{}` of {} does not exist; register the model with Database::builder().model::<{}>() and call create_all()",
+                t.name, t.model, t.model
+            ));
+        }
+        let mut e = self.with_model(t.model, t.name);
+        if let crate::error::Error::Constraint {
+            kind: crate::error::ConstraintKind::ForeignKey,
+            columns,
+            ..
+        } = &mut e
+            && columns.is_empty()
+        {
+            *columns = t
+                .foreign_keys
+                .iter()
+                .flat_map(|fk| fk.columns.iter().map(|&i| t.columns[i].name.to_owned()))
+                .collect();
+        }
+        e
+    }
+}

@@ -25,7 +25,7 @@ use super::plan::{self, Phase, PlanNode};
 use super::{SessionInner, SessionState};
 use crate::conn::{Conn, Observer};
 use crate::error::{Error, Result};
-use crate::model::ColumnSet;
+use crate::schema::ColumnSet;
 use crate::schema::registry::creation_order;
 use crate::schema::{TableDef, statements};
 use crate::types::Value;

@@ -444,7 +444,7 @@ pub(crate) trait ErasedObj: Any {
     fn expire(&self);
     fn rc_any(self: Rc<Self>) -> Rc<dyn Any>;
     /// Columns changed since the snapshot (empty without a snapshot).
-    fn changed_columns(&self) -> Result<crate::model::ColumnSet>;
+    fn changed_columns(&self) -> Result<crate::schema::ColumnSet>;
     fn clear_snapshot(&self);
     /// Move the snapshot out (kept by the transaction log).
     fn take_snapshot(&self) -> Option<Box<dyn Any>>;
@@ -549,10 +549,10 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         self
     }
 
-    fn changed_columns(&self) -> Result<crate::model::ColumnSet> {
+    fn changed_columns(&self) -> Result<crate::schema::ColumnSet> {
         let meta = self.meta.borrow();
         let Some(snapshot) = &meta.snapshot else {
-            return Ok(crate::model::ColumnSet::empty());
+            return Ok(crate::schema::ColumnSet::empty());
         };
         let value = self
             .value
