@@ -688,7 +688,7 @@ pub fn row_decoding(data: &[u8]) -> Verdict {
             while let Some(row) = rows.next().map_err(|e| e.to_string())? {
                 for col in 0..6 {
                     let stored = row.get_ref(col).map_err(|e| e.to_string())?;
-                    check_value(stored)
+                    check_value(stored.into())
                         .map_err(|e| format!("after storing in column {col}: {e}"))?;
                 }
             }

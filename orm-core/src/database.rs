@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::conn::{
-    self, ConnSettings, FileIdentity, JournalMode, Manager, Observer, Recorder, Synchronous, Target,
-};
+use crate::backend::sqlite::{self, ConnSettings, FileIdentity, SqliteTarget};
+use crate::backend::{Backend, Conn, Dialect, JournalMode, Manager, Synchronous, Target};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::observe::{Observer, Recorder};
 use crate::schema::registry::Registry;
 use crate::schema::{TableDef, ddl};
 use crate::sql::writer;
@@ -53,7 +53,9 @@ pub struct Database {
 
 pub(crate) struct DbInner {
     pub url: String,
-    pub location: Location,
+    pub memory: bool,
+    /// The SQL the connections speak.
+    pub dialect: &'static Dialect,
     pub pool: r2d2::Pool<Manager>,
     pub registry: Registry,
     pub observer: Arc<Observer>,
@@ -63,7 +65,7 @@ pub(crate) struct DbInner {
     pub file: Option<FileIdentity>,
     /// Keeps a shared in-memory database alive while the pool has no
     /// connection open.
-    _keeper: Option<Mutex<conn::Conn>>,
+    _keeper: Option<Mutex<Conn>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -301,24 +303,66 @@ impl DatabaseBuilder {
     /// ```
     pub fn open(self, url: &str) -> Result<Database> {
         let location = url::parse(url)?;
-        let registry = Registry::build(&self.models)?;
         let settings = ConnSettings {
             busy_timeout: self.busy_timeout,
             journal_mode: self.journal_mode,
             synchronous: self.synchronous,
         };
-        let target = match &location {
-            Location::File(p) => Target::File(p.clone()),
-            Location::Memory => Target::Memory(memory_name()),
+        let memory = location == Location::Memory;
+        let location = match location {
+            Location::File(p) => sqlite::Location::File(p),
+            Location::Memory => sqlite::Location::Memory(memory_name()),
         };
+        self.open_target(
+            url,
+            Target::Sqlite(SqliteTarget { location, settings }),
+            memory,
+        )
+    }
+
+    /// Open a database of another backend than SQLite, given as a
+    /// [`Backend`]; `url` names it (for [`Database::url`] and logs).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Schema`] when the registered models do not fit together;
+    /// the backend's error when its first connection fails.
+    ///
+    /// # Examples
+    ///
+    /// See `tests/fake_backend.rs` for a backend that records statements;
+    /// [`Backend`] shows the trait.
+    ///
+    /// ```no_run
+    /// # use orm::backend::{Backend, Connection, Dialect};
+    /// # #[derive(Debug)] struct Mine;
+    /// # impl Backend for Mine {
+    /// #     fn dialect(&self) -> &'static Dialect { &Dialect::SQLITE }
+    /// #     fn connect(&self) -> orm::Result<Box<dyn Connection>> { unimplemented!() }
+    /// # }
+    /// let db = orm::Database::builder().open_backend("mine://", Mine)?;
+    /// # Ok::<(), orm::Error>(())
+    /// ```
+    pub fn open_backend(self, url: &str, backend: impl Backend) -> Result<Database> {
+        self.open_target(url, Target::Other(Arc::new(backend)), false)
+    }
+
+    fn open_target(self, url: &str, target: Target, memory: bool) -> Result<Database> {
+        let registry = Registry::build(&self.models)?;
+        let manager = Manager { target };
         // Open one connection now, so a bad path fails here and not at the
         // first query (the pool would retry until its timeout). For memory it
         // also keeps the shared database alive.
-        let first = conn::open(&target, &settings)?;
-        let (keeper, file) = match &target {
-            Target::Memory(_) => (Some(Mutex::new(first)), None),
-            Target::File(path) => (None, Some(FileIdentity::of(path))),
+        let first = manager.open()?;
+        let (keeper, file) = match &manager.target {
+            Target::Sqlite(SqliteTarget {
+                location: sqlite::Location::File(path),
+                ..
+            }) => (None, Some(FileIdentity::of(path))),
+            Target::Sqlite(_) => (Some(Mutex::new(first)), None),
+            Target::Other(_) => (None, None),
         };
+        let dialect = manager.dialect();
         let pool = r2d2::Pool::builder()
             .max_size(self.pool_size)
             .min_idle(Some(0))
@@ -328,11 +372,12 @@ impl DatabaseBuilder {
             .connection_timeout(self.acquire_timeout)
             .thread_pool(shared_pool_thread())
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(Manager { target, settings });
+            .build_unchecked(manager);
         Ok(Database {
             inner: Arc::new(DbInner {
                 url: url.to_owned(),
-                location,
+                memory,
+                dialect,
                 pool,
                 registry,
                 observer: Arc::new(Observer::new(self.echo, self.echo_params)),
@@ -431,7 +476,7 @@ impl Database {
     /// assert!(orm::Database::open("sqlite:///:memory:").unwrap().is_memory());
     /// ```
     pub fn is_memory(&self) -> bool {
-        self.inner.location == Location::Memory
+        self.inner.memory
     }
 
     /// The journal mode of file connections.
@@ -525,7 +570,7 @@ impl Database {
     fn run_ddl(&self, statements: &[crate::sql::ast::Statement]) -> Result<()> {
         let mut conn = self.connection()?;
         let observer = &self.inner.observer;
-        conn.begin_immediate(observer)?;
+        conn.begin_write(observer)?;
         let result = statements.iter().try_for_each(|s| {
             let w = writer::write(s)?;
             conn.execute_values(&w.sql, &w.params, observer).map(|_| ())
@@ -581,9 +626,9 @@ impl Database {
     /// (it refuses to write) becomes [`Error::DatabaseMoved`].
     #[cold]
     pub(crate) fn refine_error(&self, e: Error) -> Error {
-        match (&self.inner.file, e.sqlite_code()) {
-            (Some(f), Some(rusqlite::ffi::SQLITE_READONLY_DBMOVED)) => f.moved(),
-            _ => e,
+        match &self.inner.file {
+            Some(f) => f.refine(e),
+            None => e,
         }
     }
 

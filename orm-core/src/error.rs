@@ -8,6 +8,10 @@
 
 use std::fmt;
 
+/// A database driver's own error, kept as the source of an [`Error`]:
+/// `rusqlite::Error` for SQLite (see [`Error::driver_error`]).
+pub type DriverError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// `Result` with [`Error`] as the default error type.
 ///
 /// # Examples
@@ -116,7 +120,7 @@ pub enum Error {
         columns: Vec<String>,
         /// The driver's error.
         #[source]
-        source: Box<rusqlite::Error>,
+        source: DriverError,
     },
 
     /// No row has the requested key, or a query that requires a row found none.
@@ -141,7 +145,7 @@ pub enum Error {
     Busy {
         /// The driver's error.
         #[source]
-        source: Box<rusqlite::Error>,
+        source: DriverError,
     },
 
     /// No pooled connection became free within the pool's timeout.
@@ -253,7 +257,7 @@ pub enum Error {
     CommitOutcomeUnknown {
         /// The driver's error.
         #[source]
-        source: Box<rusqlite::Error>,
+        source: DriverError,
     },
 
     /// The database file was deleted, moved or replaced by another file
@@ -286,7 +290,7 @@ pub enum Error {
     Sqlite {
         /// The driver's error.
         #[source]
-        source: Box<rusqlite::Error>,
+        source: DriverError,
         /// The statement that failed, if any.
         sql: Option<String>,
     },
@@ -298,7 +302,7 @@ pub enum Error {
         path: String,
         /// The driver's error.
         #[source]
-        source: Box<rusqlite::Error>,
+        source: DriverError,
     },
 }
 
@@ -320,7 +324,7 @@ fn fmt_key(key: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-/// Longest SQL text shown in an error message; rusqlite errors can carry a
+/// Longest SQL text shown in an error message; driver errors can carry a
 /// statement of tens of kilobytes.
 const MAX_SQL_IN_MESSAGE: usize = 200;
 
@@ -406,73 +410,23 @@ impl Error {
         }
     }
 
-    /// SQLite's extended result code, when the error came from SQLite.
+    /// The driver's error behind this one, if any, for inspection
+    /// (`downcast_ref::<orm::rusqlite::Error>()` on SQLite).
     ///
     /// # Examples
     ///
     /// ```
-    /// let err = orm::Error::Usage("no sqlite here".into());
-    /// assert_eq!(err.sqlite_code(), None);
+    /// let err = orm::Error::Usage("no driver here".into());
+    /// assert!(err.driver_error().is_none());
     /// ```
-    pub fn sqlite_code(&self) -> Option<i32> {
-        let source = match self {
+    pub fn driver_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
             Error::Constraint { source, .. }
             | Error::Busy { source }
             | Error::CommitOutcomeUnknown { source }
             | Error::Sqlite { source, .. }
-            | Error::Open { source, .. } => source,
-            _ => return None,
-        };
-        match &**source {
-            rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
+            | Error::Open { source, .. } => Some(&**source),
             _ => None,
-        }
-    }
-
-    /// Classify a driver error: constraint violations and busy errors get
-    /// their own variants, everything else is [`Error::Sqlite`].
-    pub(crate) fn from_sqlite(source: rusqlite::Error, sql: Option<&str>) -> Error {
-        use rusqlite::ffi;
-        let (code, message) = match &source {
-            rusqlite::Error::SqliteFailure(e, msg) => (Some(e.extended_code), msg.clone()),
-            _ => (None, None),
-        };
-        let source = Box::new(source);
-        let Some(code) = code else {
-            return Error::Sqlite {
-                source,
-                sql: sql.map(str::to_owned),
-            };
-        };
-        let primary = code & 0xff;
-        if primary == ffi::SQLITE_BUSY || primary == ffi::SQLITE_LOCKED {
-            return Error::Busy { source };
-        }
-        if primary == ffi::SQLITE_CONSTRAINT {
-            let kind = match code {
-                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                    ConstraintKind::Unique
-                }
-                ffi::SQLITE_CONSTRAINT_NOTNULL => ConstraintKind::NotNull,
-                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ConstraintKind::ForeignKey,
-                ffi::SQLITE_CONSTRAINT_CHECK => ConstraintKind::Check,
-                _ => ConstraintKind::Other,
-            };
-            let (table, columns) = message
-                .as_deref()
-                .map(parse_constraint_message)
-                .unwrap_or_default();
-            return Error::Constraint {
-                kind,
-                model: None,
-                table,
-                columns,
-                source,
-            };
-        }
-        Error::Sqlite {
-            source,
-            sql: sql.map(str::to_owned),
         }
     }
 
@@ -492,38 +446,6 @@ impl Error {
     }
 }
 
-/// Read `table` and `columns` out of SQLite's constraint messages, for
-/// example `UNIQUE constraint failed: user.username, user.email`.
-fn parse_constraint_message(message: &str) -> (Option<String>, Vec<String>) {
-    let Some((_, list)) = message.split_once("failed: ") else {
-        return (None, Vec::new());
-    };
-    let mut table = None;
-    let mut columns = Vec::new();
-    for item in list.split(", ") {
-        match item.split_once('.') {
-            Some((t, c)) => {
-                table.get_or_insert_with(|| t.to_owned());
-                columns.push(c.to_owned());
-            }
-            // CHECK constraints are reported by constraint name, not column.
-            None => columns.push(item.to_owned()),
-        }
-    }
-    (table, columns)
-}
-
-/// Driver errors from code using the connection directly (for example in
-/// [`Session::with_connection`](crate::Session::with_connection)) are
-/// classified like the crate's own: constraint violations and busy errors
-/// get their variants.
-impl From<rusqlite::Error> for Error {
-    #[cold]
-    fn from(e: rusqlite::Error) -> Self {
-        Error::from_sqlite(e, None)
-    }
-}
-
 impl From<r2d2::Error> for Error {
     #[cold]
     fn from(e: r2d2::Error) -> Self {
@@ -536,29 +458,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn constraint_messages_are_parsed() {
-        assert_eq!(
-            parse_constraint_message("UNIQUE constraint failed: user.username, user.email"),
-            (
-                Some("user".to_owned()),
-                vec!["username".to_owned(), "email".to_owned()]
-            )
-        );
-        assert_eq!(
-            parse_constraint_message("CHECK constraint failed: positive_age"),
-            (None, vec!["positive_age".to_owned()])
-        );
-        assert_eq!(
-            parse_constraint_message("FOREIGN KEY constraint failed"),
-            (None, vec![])
-        );
-    }
-
-    #[test]
     fn long_sql_is_truncated_in_display() {
         let sql = "SELECT ".to_owned() + &"x, ".repeat(10_000);
         let err = Error::Sqlite {
-            source: Box::new(rusqlite::Error::InvalidQuery),
+            source: "invalid query".into(),
             sql: Some(sql),
         };
         let shown = err.to_string();

@@ -14,10 +14,11 @@
 // missing from the `orm` facade's pages, which inline this crate's items.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod conn;
+pub mod backend;
 mod database;
 mod error;
 mod model;
+mod observe;
 pub mod query;
 pub mod relation;
 pub mod schema;
@@ -26,18 +27,19 @@ mod sql;
 pub mod types;
 mod url;
 
-pub use conn::{JournalMode, RecordedStatement, Recorder, Synchronous};
+pub use backend::{JournalMode, Synchronous};
 pub use database::{Database, DatabaseBuilder};
-pub use error::{ConstraintKind, Error, Result};
+pub use error::{ConstraintKind, DriverError, Error, Result};
 pub use model::{Model, PrimaryKey};
+pub use observe::{RecordedStatement, Recorder};
 pub use orm_derive::{Model, SqlEnum};
 pub use query::{Column, ModelQuery, Query};
 pub use relation::{BelongsTo, HasMany, HasOne, ManyToMany};
 pub use session::{Addable, Obj, ObjState, Session};
 pub use types::ColumnType;
 
-/// The rusqlite version `orm` is built on, for [`Session::with_connection`]
-/// and [`ColumnType`] implementations.
+/// The rusqlite version `orm`'s SQLite backend is built on, for
+/// [`Session::with_connection`].
 pub use rusqlite;
 
 /// The names most programs need: `use orm::prelude::*;`.

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::hash::Hash;
 
+use crate::backend::Row;
 use crate::error::{Error, Result};
 use crate::schema::TableDef;
 use crate::types::{ColumnType, ConversionError, ToSqlOutput, Value, ValueRef};
@@ -45,10 +46,10 @@ pub trait Model: Sized + 'static {
     fn key(&self) -> Self::Key;
 
     #[doc(hidden)]
-    fn __from_row(row: &rusqlite::Row<'_>, offset: usize) -> Result<Self>;
+    fn __from_row(row: &Row<'_>, offset: usize) -> Result<Self>;
 
     #[doc(hidden)]
-    fn __key_from_row(row: &rusqlite::Row<'_>, offset: usize) -> Result<Self::Key>;
+    fn __key_from_row(row: &Row<'_>, offset: usize) -> Result<Self::Key>;
 
     #[doc(hidden)]
     fn __column_value(&self, column: usize) -> Result<ToSqlOutput<'_>>;
@@ -88,11 +89,8 @@ pub trait PrimaryKey: Clone + Eq + Hash + fmt::Debug + 'static {
     fn __from_values(values: &[Value]) -> Option<Self>;
 
     #[doc(hidden)]
-    fn __bind(
-        &self,
-        stmt: &mut rusqlite::Statement<'_>,
-        first: usize,
-    ) -> std::result::Result<(), ConversionError>;
+    /// Key column `i` (in key order), ready to bind.
+    fn __column(&self, i: usize) -> std::result::Result<ToSqlOutput<'_>, ConversionError>;
 }
 
 /// Bind `key` from parameter `first` on. A key value that does not convert
@@ -100,28 +98,22 @@ pub trait PrimaryKey: Clone + Eq + Hash + fmt::Debug + 'static {
 pub(crate) fn bind_key<K: PrimaryKey>(
     table: &TableDef,
     key: &K,
-    stmt: &mut rusqlite::Statement<'_>,
+    stmt: &mut crate::backend::Stmt<'_>,
     first: usize,
 ) -> Result<()> {
-    key.__bind(stmt, first).map_err(|e| Error::Conversion {
-        table: table.name.to_owned(),
-        column: table
-            .primary_key_columns()
-            .map(|c| c.name)
-            .collect::<Vec<_>>()
-            .join(", "),
-        message: e.to_string(),
-    })
-}
-
-fn bind_one<T: ColumnType>(
-    v: &T,
-    stmt: &mut rusqlite::Statement<'_>,
-    index: usize,
-) -> std::result::Result<(), ConversionError> {
-    let out = v.to_sql()?;
-    stmt.raw_bind_parameter(index, out)
-        .map_err(|e| ConversionError::new(format!("cannot bind key: {e}")))
+    for i in 0..table.primary_key.len() {
+        let value = key.__column(i).map_err(|e| Error::Conversion {
+            table: table.name.to_owned(),
+            column: table
+                .primary_key_columns()
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+            message: e.to_string(),
+        })?;
+        stmt.bind(first + i, value.as_ref())?;
+    }
+    Ok(())
 }
 
 impl<T: ColumnType + Clone + Eq + Hash + fmt::Debug + 'static> PrimaryKey for T {
@@ -141,12 +133,8 @@ impl<T: ColumnType + Clone + Eq + Hash + fmt::Debug + 'static> PrimaryKey for T 
     }
 
     #[inline]
-    fn __bind(
-        &self,
-        stmt: &mut rusqlite::Statement<'_>,
-        first: usize,
-    ) -> std::result::Result<(), ConversionError> {
-        bind_one(self, stmt, first)
+    fn __column(&self, _: usize) -> std::result::Result<ToSqlOutput<'_>, ConversionError> {
+        self.to_sql()
     }
 }
 
@@ -165,13 +153,11 @@ macro_rules! tuple_key {
                 Some(($($name::from_sql((&values[$idx]).into()).ok()?,)+))
             }
 
-            fn __bind(
-                &self,
-                stmt: &mut rusqlite::Statement<'_>,
-                first: usize,
-            ) -> std::result::Result<(), ConversionError> {
-                $(bind_one(&self.$idx, stmt, first + $idx)?;)+
-                Ok(())
+            fn __column(&self, i: usize) -> std::result::Result<ToSqlOutput<'_>, ConversionError> {
+                match i {
+                    $($idx => self.$idx.to_sql(),)+
+                    _ => Err(ConversionError::new("the key has fewer columns")),
+                }
             }
         }
     };
@@ -180,13 +166,70 @@ tuple_key!(A 0, B 1);
 tuple_key!(A 0, B 1, C 2);
 tuple_key!(A 0, B 1, C 2, D 3);
 
+/// A result row decoded into Rust values: any [`ColumnType`] (one column)
+/// or a tuple of them. Used by [`Query::select`](crate::Query::select) and
+/// [`Session::raw_tuples`].
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> orm::Result<()> {
+/// let db = orm::Database::open("sqlite://")?;
+/// let rows: Vec<(i64, String)> = db.session().raw_tuples("SELECT 1, 'one'", &[])?;
+/// assert_eq!(rows, [(1, "one".to_string())]);
+/// # Ok(()) }
+/// ```
+pub trait FromRow: Sized {
+    /// Decode from `row`, columns `0..`.
+    ///
+    /// # Errors
+    ///
+    /// When a column does not fit its Rust type.
+    fn from_row(row: &Row<'_>, table: &str) -> Result<Self>;
+}
+
+fn decode<T: ColumnType>(row: &Row<'_>, index: usize, table: &str) -> Result<T> {
+    let value = row.get(index)?;
+    T::from_sql(value).map_err(|e| Error::Conversion {
+        table: table.to_owned(),
+        column: row
+            .column_name(index)
+            .map_or_else(|| format!("result column {index}"), str::to_owned),
+        message: e.to_string(),
+    })
+}
+
+impl<T: ColumnType> FromRow for T {
+    fn from_row(row: &Row<'_>, table: &str) -> Result<Self> {
+        decode(row, 0, table)
+    }
+}
+
+macro_rules! tuple_from_row {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: ColumnType),+> FromRow for ($($t,)+) {
+            fn from_row(row: &Row<'_>, table: &str) -> Result<Self> {
+                Ok(($(decode::<$t>(row, $i, table)?,)+))
+            }
+        }
+    };
+}
+tuple_from_row!(A 0);
+tuple_from_row!(A 0, B 1);
+tuple_from_row!(A 0, B 1, C 2);
+tuple_from_row!(A 0, B 1, C 2, D 3);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
 /// Helpers called by generated code. Not part of the public API.
 #[doc(hidden)]
 pub mod private {
     use super::*;
     use crate::schema::TableDef;
 
-    pub use rusqlite::Row;
+    pub use crate::backend::Row;
 
     /// Everything generated code needs to know about one field type. Every
     /// use of a field's type goes through [`column`], so an unsupported type
@@ -232,9 +275,7 @@ pub mod private {
         table: &'static TableDef,
         column: usize,
     ) -> Result<T> {
-        let value = row
-            .get_ref(index)
-            .map_err(|e| Error::from_sqlite(e, None))?;
+        let value = row.get(index)?;
         (f.from_sql)(value).map_err(|e| conversion(table, column, e))
     }
 

@@ -500,9 +500,9 @@ pub fn error_label(e: &Error) -> String {
         Error::Constraint { source, .. }
         | Error::Busy { source }
         | Error::CommitOutcomeUnknown { source }
-        | Error::Sqlite { source, .. } => match &**source {
-            rusqlite::Error::SqliteFailure(f, _) => format!("{:?}", f.code),
-            other => format!("{other}"),
+        | Error::Sqlite { source, .. } => match source.downcast_ref::<rusqlite::Error>() {
+            Some(rusqlite::Error::SqliteFailure(f, _)) => format!("{:?}", f.code),
+            _ => format!("{source}"),
         },
         _ => String::new(),
     };

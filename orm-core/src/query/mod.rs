@@ -13,6 +13,7 @@ mod page;
 mod raw;
 mod select;
 
+pub use crate::model::FromRow;
 pub use builder::{ModelQuery, Query};
 pub use column::Column;
 pub use expr::{
@@ -20,4 +21,4 @@ pub use expr::{
     count,
 };
 pub use page::Page;
-pub use select::{FromRow, SelectItem, SelectList, TupleQuery};
+pub use select::{SelectItem, SelectList, TupleQuery};

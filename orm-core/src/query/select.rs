@@ -3,74 +3,13 @@
 
 use super::column::Column;
 use super::expr::{Aggregate, ExprNode};
-use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::error::Result;
+use crate::model::{FromRow, Model};
 use crate::schema::TableDef;
 use crate::session::Session;
 use crate::sql::ast::{Select, Statement};
 use crate::sql::writer;
 use crate::types::{ColumnType, Value};
-
-/// A result row decoded into Rust values: any [`ColumnType`] (one column)
-/// or a tuple of them. Used by [`Query::select`](crate::Query::select) and
-/// [`Session::raw_tuples`].
-///
-/// # Examples
-///
-/// ```
-/// # fn main() -> orm::Result<()> {
-/// let db = orm::Database::open("sqlite://")?;
-/// let rows: Vec<(i64, String)> = db.session().raw_tuples("SELECT 1, 'one'", &[])?;
-/// assert_eq!(rows, [(1, "one".to_string())]);
-/// # Ok(()) }
-/// ```
-pub trait FromRow: Sized {
-    /// Decode from `row`, columns `0..`.
-    ///
-    /// # Errors
-    ///
-    /// When a column does not fit its Rust type.
-    fn from_row(row: &rusqlite::Row<'_>, table: &str) -> Result<Self>;
-}
-
-fn decode<T: ColumnType>(row: &rusqlite::Row<'_>, index: usize, table: &str) -> Result<T> {
-    let value = row
-        .get_ref(index)
-        .map_err(|e| Error::from_sqlite(e, None))?;
-    T::from_sql(value).map_err(|e| Error::Conversion {
-        table: table.to_owned(),
-        column: row
-            .as_ref()
-            .column_name(index)
-            .map(str::to_owned)
-            .unwrap_or_else(|_| format!("result column {index}")),
-        message: e.to_string(),
-    })
-}
-
-impl<T: ColumnType> FromRow for T {
-    fn from_row(row: &rusqlite::Row<'_>, table: &str) -> Result<Self> {
-        decode(row, 0, table)
-    }
-}
-
-macro_rules! tuple_from_row {
-    ($($t:ident $i:tt),+) => {
-        impl<$($t: ColumnType),+> FromRow for ($($t,)+) {
-            fn from_row(row: &rusqlite::Row<'_>, table: &str) -> Result<Self> {
-                Ok(($(decode::<$t>(row, $i, table)?,)+))
-            }
-        }
-    };
-}
-tuple_from_row!(A 0);
-tuple_from_row!(A 0, B 1);
-tuple_from_row!(A 0, B 1, C 2);
-tuple_from_row!(A 0, B 1, C 2, D 3);
-tuple_from_row!(A 0, B 1, C 2, D 3, E 4);
-tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
-tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 /// One selectable item: a column or an aggregate.
 ///

@@ -460,9 +460,9 @@ impl crate::error::Error {
     /// [`with_model`](Self::with_model) from table metadata. A missing
     /// table becomes a schema error that says how to create it.
     pub(crate) fn with_table(self, t: &TableDef) -> crate::error::Error {
+        // SQLite's message for a missing table.
         if let crate::error::Error::Sqlite { source, .. } = &self
-            && let rusqlite::Error::SqliteFailure(_, Some(message)) = &**source
-            && message.strip_prefix("no such table: ") == Some(t.name)
+            && source.to_string().strip_prefix("no such table: ") == Some(t.name)
         {
             return crate::error::Error::Schema(format!(
                 "table `{}` of {} does not exist; register the model with Database::builder().model::<{}>() and call create_all()",

@@ -23,8 +23,9 @@ use super::key::{Key, into_key};
 use super::obj::{ErasedObj, Status};
 use super::plan::{self, Phase, PlanNode};
 use super::{SessionInner, SessionState};
-use crate::conn::{Conn, Observer};
+use crate::backend::{Conn, GeneratedKeys};
 use crate::error::{Error, Result};
+use crate::observe::Observer;
 use crate::schema::ColumnSet;
 use crate::schema::registry::creation_order;
 use crate::schema::{TableDef, statements};
@@ -120,6 +121,9 @@ impl Row {
     }
 }
 
+/// The savepoint a flush inside an open transaction runs under.
+const SAVEPOINT: &str = "orm_flush";
+
 /// A value the emit phase overwrote in the object of row `row`, to put back
 /// if the flush fails (and, for inserts, if the transaction rolls back).
 struct Undo {
@@ -158,27 +162,22 @@ impl SessionInner {
         // call) comes before anything ran: nothing to undo.
         let (result, autocommit) = self.with_conn(|conn| {
             if in_txn {
-                conn.execute_control("SAVEPOINT orm_flush", observer)?;
+                conn.savepoint(SAVEPOINT, observer)?;
             } else {
-                conn.begin_immediate(observer)?;
+                conn.begin_write(observer)?;
             }
             let mut result = emit(conn, observer, &rows, &order, &mut undo);
             if result.is_ok() && in_txn {
-                result = conn.execute_control("RELEASE orm_flush", observer);
+                result = conn.release(SAVEPOINT, observer);
             }
             if result.is_err() {
                 if !in_txn {
                     conn.rollback_quietly(observer);
-                } else if !conn.raw.is_autocommit() {
-                    let back = conn
-                        .execute_control("ROLLBACK TO orm_flush", observer)
-                        .and_then(|_| conn.execute_control("RELEASE orm_flush", observer));
-                    if back.is_err() {
-                        conn.rollback_quietly(observer);
-                    }
+                } else if conn.in_transaction() {
+                    conn.rollback_to(SAVEPOINT, observer);
                 }
             }
-            Ok((result, conn.raw.is_autocommit()))
+            Ok((result, !conn.in_transaction()))
         })?;
         match result {
             Ok(()) => {
@@ -562,30 +561,33 @@ fn emit(
             ),
         };
         let sql = sql.as_str();
-        let context = |e: rusqlite::Error| Error::from_sqlite(e, Some(sql)).with_table(t);
-        let mut stmt = conn.raw.prepare_cached(sql).map_err(context)?;
+        let returning = conn.dialect().generated_keys() == GeneratedKeys::Returning;
+        let mut stmt = conn.prepare_run(sql).map_err(|e| e.with_table(t))?;
         loop {
             let obj = rows[order[k]].obj.as_ref().unwrap_or(obj);
             if observer.active() {
                 observer.observe(sql, &|| params_of(&**obj, &columns, identity));
             }
             obj.bind(&mut stmt, &mut columns.iter().copied(), identity)?;
-            let changed = stmt.raw_execute().map_err(context)?;
             match shape {
                 Shape::Insert(_, true) => {
-                    let rowid = conn.raw.last_insert_rowid();
+                    let key = stmt
+                        .insert_generated(returning)
+                        .map_err(|e| e.with_table(t))?;
                     let column = t.primary_key[0];
-                    let old = obj.set_column(column, &Value::Integer(rowid))?;
+                    let old = obj.set_column(column, &Value::Integer(key))?;
                     undo.push(Undo {
                         row: order[k],
                         column,
                         old,
                     });
                 }
-                Shape::Update(..) | Shape::Switch(..) | Shape::Delete(_) if changed == 0 => {
-                    return Err(stale(&**obj));
+                _ => {
+                    let changed = stmt.execute().map_err(|e| e.with_table(t))?;
+                    if changed == 0 && !matches!(shape, Shape::Insert(..)) {
+                        return Err(stale(&**obj));
+                    }
                 }
-                _ => {}
             }
             k += 1;
             let Some(next) = order.get(k).map(|&i| &rows[i]) else {
@@ -613,13 +615,11 @@ fn not_null(t: &'static TableDef, column: usize) -> Error {
         model: Some(t.model),
         table: Some(t.name.to_owned()),
         columns: vec![name.to_owned()],
-        source: Box::new(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL),
-            Some(format!(
-                "{}.{} cannot be NULL: delete its rows first, or give the relationship a delete cascade",
-                t.name, name
-            )),
-        )),
+        source: format!(
+            "{}.{} cannot be NULL: delete its rows first, or give the relationship a delete cascade",
+            t.name, name
+        )
+        .into(),
     }
 }
 

@@ -8,9 +8,10 @@ use std::rc::Rc;
 use super::SessionInner;
 use super::identity::IdentityMap;
 use super::obj::{Obj, Status};
+use crate::backend::Row;
 use crate::error::{Error, Result};
+use crate::model::FromRow;
 use crate::model::{Model, PrimaryKey, bind_key};
-use crate::query::FromRow;
 use crate::schema::statements;
 use crate::types::Value;
 
@@ -20,7 +21,7 @@ impl SessionInner {
     pub(crate) fn adopt_row<M: Model>(
         &self,
         map: &mut IdentityMap<M>,
-        row: &rusqlite::Row<'_>,
+        row: &Row<'_>,
         offset: usize,
     ) -> Result<Obj<M>> {
         self.adopt_row_with(map, row, offset, false)
@@ -33,7 +34,7 @@ impl SessionInner {
     pub(crate) fn adopt_row_with<M: Model>(
         &self,
         map: &mut IdentityMap<M>,
-        row: &rusqlite::Row<'_>,
+        row: &Row<'_>,
         offset: usize,
         populate: bool,
     ) -> Result<Obj<M>> {
@@ -81,13 +82,13 @@ impl SessionInner {
         crate::types::check_params(params)?;
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
-            let mut rows = stmt.raw_query();
             let mut state = self.state_mut()?;
             let map = state.maps.of::<M>();
             let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+            stmt.query(|row| {
                 out.push(self.adopt_row_with(map, row, 0, populate)?);
-            }
+                Ok(())
+            })?;
             Ok(out)
         })
     }
@@ -105,17 +106,17 @@ impl SessionInner {
         crate::types::check_params(params)?;
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
-            let mut rows = stmt.raw_query();
             let mut state = self.state_mut()?;
             let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+            stmt.query(|row| {
                 let obj = self.adopt_row_with(state.maps.of::<M>(), row, 0, populate)?;
                 for &(side, offset, table) in joined {
                     let parent = (table.__ops.adopt)(self, &mut state, row, offset)?;
                     super::relations::set_loaded_parent(&obj.erased(), side, parent.as_ref());
                 }
                 out.push(obj);
-            }
+                Ok(())
+            })?;
             Ok(out)
         })
     }
@@ -125,11 +126,11 @@ impl SessionInner {
         crate::types::check_params(params)?;
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
-            let mut rows = stmt.raw_query();
             let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+            stmt.query(|row| {
                 out.push(M::__from_row(row, 0)?);
-            }
+                Ok(())
+            })?;
             Ok(out)
         })
     }
@@ -144,11 +145,11 @@ impl SessionInner {
         crate::types::check_params(params)?;
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
-            let mut rows = stmt.raw_query();
             let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+            stmt.query(|row| {
                 out.push(T::from_row(row, table)?);
-            }
+                Ok(())
+            })?;
             Ok(out)
         })
     }
@@ -160,11 +161,7 @@ impl SessionInner {
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
             bind_key(t, key, &mut stmt, 1)?;
-            let mut rows = stmt.raw_query();
-            match rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
-                Some(row) => M::__from_row(row, 0).map(Some),
-                None => Ok(None),
-            }
+            stmt.query_first(|row| M::__from_row(row, 0))
         })
     }
 
@@ -181,14 +178,10 @@ impl SessionInner {
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
             bind_key(t, &key, &mut stmt, 1)?;
-            let mut rows = stmt.raw_query();
-            match rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
-                Some(row) => {
-                    let mut state = self.state_mut()?;
-                    self.adopt_row(state.maps.of::<M>(), row, 0).map(Some)
-                }
-                None => Ok(None),
-            }
+            stmt.query_first(|row| {
+                let mut state = self.state_mut()?;
+                self.adopt_row(state.maps.of::<M>(), row, 0)
+            })
         })
     }
 

@@ -30,10 +30,11 @@ use std::rc::{Rc, Weak};
 use identity::IdentityMaps;
 use obj::{ErasedObj, Status};
 
-use crate::conn::{Conn, Manager, Observer};
+use crate::backend::{CommitOutcome, Conn, Manager};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::observe::Observer;
 pub use obj::{Obj, ObjState};
 pub use ops::ModelOps;
 
@@ -352,7 +353,7 @@ impl SessionInner {
             return Ok(false);
         }
         let observer = self.observer();
-        self.with_conn(|conn| conn.begin_immediate(observer))?;
+        self.with_conn(|conn| conn.begin_write(observer))?;
         self.state_mut()?.txn = Some(TxnLog::default());
         Ok(true)
     }
@@ -371,14 +372,12 @@ impl SessionInner {
         let observer = self.observer();
         let keys: Vec<M::Key> = self.with_conn(|conn| {
             let mut st = conn.prepare_bound(&w.sql, &w.params, observer)?;
-            let mut rows = st.raw_query();
             let mut keys = Vec::new();
-            while let Some(row) = rows
-                .next()
-                .map_err(|e| Error::from_sqlite(e, Some(&w.sql)).with_table(M::table()))?
-            {
+            st.query(|row| {
                 keys.push(M::__key_from_row(row, 0)?);
-            }
+                Ok(())
+            })
+            .map_err(|e| e.with_table(M::table()))?;
             Ok(keys)
         })?;
         let mut state = self.state_mut()?;
@@ -640,18 +639,7 @@ impl SessionInner {
             self.release_conn();
             return Err(e);
         }
-        let outcome = self.with_conn(|conn| match conn.execute_control("COMMIT", observer) {
-            Ok(()) => Ok(CommitOutcome::Committed),
-            Err(e) if !conn.raw.is_autocommit() => {
-                // The transaction is still open: nothing was committed.
-                conn.rollback_quietly(observer);
-                Ok(CommitOutcome::NotCommitted(e))
-            }
-            Err(e) if e.sqlite_code() == Some(rusqlite::ffi::SQLITE_CONSTRAINT_COMMITHOOK) => {
-                Ok(CommitOutcome::NotCommitted(e))
-            }
-            Err(e) => Ok(CommitOutcome::Unknown(e)),
-        })?;
+        let outcome = self.with_conn(|conn| Ok(conn.commit(observer)))?;
         let result = match outcome {
             CommitOutcome::Committed => {
                 self.finish_commit();
@@ -717,12 +705,6 @@ impl SessionInner {
             }
         }
     }
-}
-
-enum CommitOutcome {
-    Committed,
-    NotCommitted(Error),
-    Unknown(Error),
 }
 
 fn set_session(obj: &Rc<dyn ErasedObj>, session: Weak<SessionInner>) {
@@ -1084,9 +1066,14 @@ impl Session {
     pub fn with_connection<R>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> R) -> Result<R> {
         let had_txn = self.in_transaction();
         let (r, ended) = self.inner.with_conn(|conn| {
-            let open = had_txn && !conn.raw.is_autocommit();
-            let r = f(&mut conn.raw);
-            Ok((r, open && conn.raw.is_autocommit()))
+            let open = had_txn && conn.in_transaction();
+            let raw = conn.sqlite().ok_or_else(|| {
+                Error::Usage(
+                    "with_connection gives SQLite's connection; this database is not SQLite".into(),
+                )
+            })?;
+            let r = f(raw);
+            Ok((r, open && !conn.in_transaction()))
         })?;
         if ended {
             // COMMIT or ROLLBACK ran behind the session's back: which one is

@@ -477,7 +477,7 @@ pub(crate) trait ErasedObj: Any {
     /// prepared statement.
     fn bind(
         &self,
-        stmt: &mut rusqlite::Statement<'_>,
+        stmt: &mut crate::backend::Stmt<'_>,
         columns: &mut dyn Iterator<Item = usize>,
         with_identity: bool,
     ) -> Result<()>;
@@ -676,7 +676,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn bind(
         &self,
-        stmt: &mut rusqlite::Statement<'_>,
+        stmt: &mut crate::backend::Stmt<'_>,
         columns: &mut dyn Iterator<Item = usize>,
         with_identity: bool,
     ) -> Result<()> {
@@ -688,8 +688,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         let mut index = 1;
         for column in columns {
             let v = value.__column_value(column)?;
-            stmt.raw_bind_parameter(index, v)
-                .map_err(|e| Error::from_sqlite(e, None))?;
+            stmt.bind(index, v.as_ref())?;
             index += 1;
         }
         if with_identity {

@@ -9,21 +9,18 @@ use std::rc::Rc;
 
 use super::obj::ErasedObj;
 use super::{SessionInner, SessionState};
-use crate::error::{Error, Result};
+use crate::backend::Row;
+use crate::error::Result;
 use crate::model::Model;
-use crate::types::Value;
+use crate::types::{Value, ValueRef};
 
 /// Receives each loaded object, with the values of the row's trailing extra
 /// columns. It runs while the session's state is borrowed.
 pub(crate) type Sink<'a> = &'a mut dyn FnMut(Rc<dyn ErasedObj>, &[Value]) -> Result<()>;
 
 pub(crate) type LoadFn = fn(&SessionInner, &str, &[Value], usize, Sink<'_>) -> Result<()>;
-pub(crate) type AdoptFn = fn(
-    &SessionInner,
-    &mut SessionState,
-    &rusqlite::Row<'_>,
-    usize,
-) -> Result<Option<Rc<dyn ErasedObj>>>;
+pub(crate) type AdoptFn =
+    fn(&SessionInner, &mut SessionState, &Row<'_>, usize) -> Result<Option<Rc<dyn ErasedObj>>>;
 
 pub(crate) type LookupFn = fn(&mut SessionState, &[Value]) -> Option<Rc<dyn ErasedObj>>;
 
@@ -69,36 +66,28 @@ fn load_erased<M: Model>(
     let width = M::table().columns.len();
     session.with_conn_for::<M, _>(|conn| {
         let mut stmt = conn.prepare_bound(sql, params, session.observer())?;
-        let mut rows = stmt.raw_query();
         let mut state = session.state_mut()?;
         let map = state.maps.of::<M>();
         let mut extras = Vec::with_capacity(extra);
-        while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+        stmt.query(|row| {
             let obj = session.adopt_row(map, row, 0)?;
             extras.clear();
             for i in 0..extra {
-                let v = row
-                    .get_ref(width + i)
-                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
-                extras.push(crate::types::value_ref_to_owned(v));
+                extras.push(row.get(width + i)?.to_owned());
             }
-            sink(obj.erased(), &extras)?;
-        }
-        Ok(())
+            sink(obj.erased(), &extras)
+        })
     })
 }
 
 fn adopt_erased<M: Model>(
     session: &SessionInner,
     state: &mut SessionState,
-    row: &rusqlite::Row<'_>,
+    row: &Row<'_>,
     offset: usize,
 ) -> Result<Option<Rc<dyn ErasedObj>>> {
     for &i in M::table().primary_key {
-        let v = row
-            .get_ref(offset + i)
-            .map_err(|e| Error::from_sqlite(e, None))?;
-        if v == rusqlite::types::ValueRef::Null {
+        if row.get(offset + i)? == ValueRef::Null {
             return Ok(None);
         }
     }

@@ -1,4 +1,5 @@
-//! How Rust field types are stored in SQLite columns.
+//! How Rust field types are stored in database columns, and the values
+//! orm binds and reads ([`Value`], [`ValueRef`], [`ToSqlOutput`]).
 //!
 //! [`ColumnType`] is implemented for every type a model field may have. It
 //! gives the declared SQL type used in `CREATE TABLE` and converts values in
@@ -27,7 +28,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-pub use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+mod value;
+
+pub use value::{ToSqlOutput, Value, ValueRef};
 
 /// The `chrono` crate whose types orm stores (feature `chrono`): naming
 /// `orm::types::chrono::NaiveDate` keeps a model on the very version orm
@@ -114,14 +117,7 @@ impl ConversionError {
     }
 
     fn unexpected(expected: &'static str, found: ValueRef<'_>) -> Self {
-        let found = match found {
-            ValueRef::Null => "NULL",
-            ValueRef::Integer(_) => "INTEGER",
-            ValueRef::Real(_) => "REAL",
-            ValueRef::Text(_) => "TEXT",
-            ValueRef::Blob(_) => "BLOB",
-        };
-        ConversionError::new(format!("expected {expected}, found {found}"))
+        ConversionError::new(format!("expected {expected}, found {}", found.kind()))
     }
 }
 
@@ -401,29 +397,7 @@ pub(crate) fn check_params(params: &[Value]) -> crate::error::Result<()> {
 
 /// Turn a borrowed SQL value into an owned [`Value`].
 pub(crate) fn to_owned_value(v: ToSqlOutput<'_>) -> Value {
-    // Other variants exist only with rusqlite features this crate never
-    // produces values for (zero blobs, function arguments, pointers).
-    #[allow(unreachable_patterns)]
-    match v {
-        ToSqlOutput::Borrowed(r) => value_ref_to_owned(r),
-        ToSqlOutput::Owned(v) => v,
-        _ => Value::Null,
-    }
-}
-
-/// An owned copy of a borrowed value. Text that is not UTF-8 (which only a
-/// foreign writer can produce) is kept byte-exact as a blob.
-pub(crate) fn value_ref_to_owned(r: ValueRef<'_>) -> Value {
-    match r {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(b) => match String::from_utf8(b.to_vec()) {
-            Ok(s) => Value::Text(s),
-            Err(e) => Value::Blob(e.into_bytes()),
-        },
-        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-    }
+    v.into_owned()
 }
 
 /// The text of a stored date or datetime.

@@ -1,0 +1,521 @@
+//! The seam between orm and a database: connections, statements, rows,
+//! transaction control, and what each database's SQL can do.
+//!
+//! Everything above this module (the session, queries, the flush) works with
+//! [`Value`]s, [`Row`]s and a [`Dialect`], and never names a driver. A
+//! backend supplies connections (pooled by r2d2), runs statements, reads
+//! rows, classifies its errors into [`Error`], and says what its SQL can do.
+//!
+//! - SQLite (`sqlite`, on rusqlite) is built in and dispatched statically:
+//!   a SQLite row is decoded in place, with no virtual call per column.
+//! - Any other database implements [`Backend`] and [`Connection`] and is
+//!   opened with [`DatabaseBuilder::open_backend`](crate::DatabaseBuilder::open_backend);
+//!   it is called through a trait object, once per statement, and hands its
+//!   rows over as values.
+
+mod dialect;
+mod row;
+pub(crate) mod sqlite;
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+pub use dialect::{Dialect, GeneratedKeys, Placeholders};
+pub use row::Row;
+pub use sqlite::{JournalMode, Synchronous};
+
+use crate::error::{Error, Result};
+use crate::observe::Observer;
+use crate::types::{Value, ValueRef};
+
+/// What a failed or successful COMMIT means for the transaction.
+///
+/// # Examples
+///
+/// ```
+/// use orm::backend::CommitOutcome;
+/// let o = CommitOutcome::NotCommitted(orm::Error::Usage("refused".into()));
+/// assert!(matches!(o, CommitOutcome::NotCommitted(_)));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CommitOutcome {
+    /// Committed.
+    Committed,
+    /// Certainly not committed: the work can be redone.
+    NotCommitted(Error),
+    /// The error came after the point where the database may have
+    /// committed.
+    Unknown(Error),
+}
+
+/// A connection of a backend other than SQLite.
+///
+/// orm calls it once per statement, with the statement's text written for
+/// the connection's [`Dialect`] and its parameters in order. Transaction
+/// control (`BEGIN`, `COMMIT`, `SAVEPOINT`, ...) arrives through
+/// [`execute`](Self::execute) too.
+///
+/// # Examples
+///
+/// A connection that refuses everything (see `tests/fake_backend.rs` for a
+/// working one):
+///
+/// ```
+/// use orm::backend::{Connection, Dialect, Row};
+/// use orm::types::Value;
+///
+/// struct Closed;
+///
+/// impl Connection for Closed {
+///     fn dialect(&self) -> &'static Dialect {
+///         &Dialect::SQLITE
+///     }
+///     fn execute(&mut self, _: &str, _: &[Value]) -> orm::Result<usize> {
+///         Err(orm::Error::Usage("closed".into()))
+///     }
+///     fn query(
+///         &mut self,
+///         _: &str,
+///         _: &[Value],
+///         _: &mut dyn FnMut(&Row<'_>) -> orm::Result<()>,
+///     ) -> orm::Result<()> {
+///         Err(orm::Error::Usage("closed".into()))
+///     }
+///     fn in_transaction(&self) -> bool {
+///         false
+///     }
+/// }
+/// assert!(Closed.execute("SELECT 1", &[]).is_err());
+/// ```
+pub trait Connection: Send {
+    /// The SQL this connection speaks.
+    fn dialect(&self) -> &'static Dialect;
+
+    /// Run a statement that returns no rows (or whose rows are not wanted);
+    /// the number of rows it changed.
+    ///
+    /// # Errors
+    ///
+    /// The database's error, classified into [`Error`] (a constraint
+    /// violation as [`Error::Constraint`] naming its columns, and so on).
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<usize>;
+
+    /// Run a query and call `row` for each result row, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute), and whatever `row` returns.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        row: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()>;
+
+    /// Whether a transaction is open on the connection.
+    fn in_transaction(&self) -> bool;
+
+    /// What a failed COMMIT that left no transaction open means. The
+    /// default is the safe answer: unknown.
+    fn failed_commit(&self, error: Error) -> CommitOutcome {
+        CommitOutcome::Unknown(error)
+    }
+
+    /// Whether the pool may hand the connection out again.
+    fn is_valid(&mut self) -> bool {
+        true
+    }
+}
+
+/// A database other than SQLite: makes [`Connection`]s for the pool.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use orm::backend::{Backend, Connection, Dialect};
+/// #[derive(Debug)]
+/// struct Mine;
+///
+/// impl Backend for Mine {
+///     fn dialect(&self) -> &'static Dialect {
+///         &Dialect::SQLITE
+///     }
+///     fn connect(&self) -> orm::Result<Box<dyn Connection>> {
+///         Err(orm::Error::Usage("not here".into()))
+///     }
+/// }
+/// let err = orm::Database::builder().open_backend("mine://", Mine).unwrap_err();
+/// ```
+pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+    /// The SQL its connections speak.
+    fn dialect(&self) -> &'static Dialect;
+
+    /// Open a connection.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached, as [`Error::Open`] or
+    /// [`Error::Pool`].
+    fn connect(&self) -> Result<Box<dyn Connection>>;
+}
+
+/// A pooled connection of any backend, plus orm's per-connection caches.
+pub(crate) struct Conn {
+    kind: Kind,
+    /// Set when the connection's state is unknown (a ROLLBACK failed, the
+    /// file moved); the pool then closes it instead of reusing it.
+    pub broken: bool,
+    /// UPDATE statements by (table, changed column set).
+    pub update_sql: FxHashMap<(usize, u64), Arc<str>>,
+}
+
+enum Kind {
+    Sqlite(sqlite::SqliteConn),
+    Other(Box<dyn Connection>),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("dialect", &self.dialect().name())
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A statement prepared on a connection: parameters are bound one by one
+/// (SQLite takes text and bytes borrowed from the object, without a copy),
+/// then it runs.
+pub(crate) struct Stmt<'c> {
+    sql: &'c str,
+    kind: StmtKind<'c>,
+}
+
+enum StmtKind<'c> {
+    Sqlite {
+        stmt: rusqlite::CachedStatement<'c>,
+        conn: &'c rusqlite::Connection,
+    },
+    Other {
+        conn: &'c mut dyn Connection,
+        params: Vec<Value>,
+    },
+}
+
+impl Conn {
+    fn new(kind: Kind) -> Conn {
+        Conn {
+            kind,
+            broken: false,
+            update_sql: FxHashMap::default(),
+        }
+    }
+
+    /// The SQL this connection speaks.
+    #[inline]
+    pub fn dialect(&self) -> &'static Dialect {
+        match &self.kind {
+            Kind::Sqlite(_) => &Dialect::SQLITE,
+            Kind::Other(c) => c.dialect(),
+        }
+    }
+
+    /// The rusqlite connection, for raw access on SQLite databases.
+    pub fn sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
+        match &mut self.kind {
+            Kind::Sqlite(c) => Some(&mut c.raw),
+            Kind::Other(_) => None,
+        }
+    }
+
+    /// Prepare `sql` (from the connection's statement cache where the
+    /// backend has one) and report it to the observer.
+    #[inline]
+    pub fn prepare<'c>(
+        &'c mut self,
+        sql: &'c str,
+        observer: &Observer,
+        params: &dyn Fn() -> Vec<Value>,
+    ) -> Result<Stmt<'c>> {
+        if observer.active() {
+            observer.observe(sql, params);
+        }
+        let kind = match &mut self.kind {
+            Kind::Sqlite(c) => StmtKind::Sqlite {
+                stmt: c
+                    .raw
+                    .prepare_cached(sql)
+                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?,
+                conn: &c.raw,
+            },
+            Kind::Other(c) => StmtKind::Other {
+                conn: &mut **c,
+                params: Vec::new(),
+            },
+        };
+        Ok(Stmt { sql, kind })
+    }
+
+    /// Prepare `sql` for a run of executions, each of which the caller
+    /// reports to the observer itself (the flush binds and runs one
+    /// statement for many rows).
+    #[inline]
+    pub fn prepare_run<'c>(&'c mut self, sql: &'c str) -> Result<Stmt<'c>> {
+        self.prepare(sql, &Observer::default(), &Vec::new)
+    }
+
+    /// [`prepare`](Self::prepare) `sql` and bind `params` in order.
+    pub fn prepare_bound<'c>(
+        &'c mut self,
+        sql: &'c str,
+        params: &[Value],
+        observer: &Observer,
+    ) -> Result<Stmt<'c>> {
+        let mut stmt = self.prepare(sql, observer, &|| params.to_vec())?;
+        for (i, p) in params.iter().enumerate() {
+            stmt.bind(i + 1, p.into())?;
+        }
+        Ok(stmt)
+    }
+
+    /// Run a statement with owned parameters, returning the changed row count.
+    pub fn execute_values(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        observer: &Observer,
+    ) -> Result<usize> {
+        crate::types::check_params(params)?;
+        self.prepare_bound(sql, params, observer)?.execute()
+    }
+
+    /// Run a statement without parameters or results (transaction control,
+    /// DDL).
+    pub fn execute_control(&mut self, sql: &str, observer: &Observer) -> Result<()> {
+        self.prepare(sql, observer, &Vec::new)?.execute().map(drop)
+    }
+
+    /// Open a write transaction: SQLite's `BEGIN IMMEDIATE` takes the write
+    /// lock now, so the transaction never fails later with BUSY_SNAPSHOT
+    /// when it upgrades from read to write.
+    pub fn begin_write(&mut self, observer: &Observer) -> Result<()> {
+        let sql = self.dialect().begin_write();
+        self.execute_control(sql, observer)
+    }
+
+    /// `SAVEPOINT name`.
+    pub fn savepoint(&mut self, name: &str, observer: &Observer) -> Result<()> {
+        self.execute_control(&format!("SAVEPOINT {name}"), observer)
+    }
+
+    /// `RELEASE name`: keep what was done since the savepoint.
+    pub fn release(&mut self, name: &str, observer: &Observer) -> Result<()> {
+        self.execute_control(&format!("RELEASE {name}"), observer)
+    }
+
+    /// Undo what was done since savepoint `name` and release it; on failure
+    /// roll back the whole transaction (the caller sees that it ended).
+    pub fn rollback_to(&mut self, name: &str, observer: &Observer) {
+        let back = self
+            .execute_control(&format!("ROLLBACK TO {name}"), observer)
+            .and_then(|_| self.release(name, observer));
+        if back.is_err() {
+            self.rollback_quietly(observer);
+        }
+    }
+
+    /// Whether a transaction is open on the connection.
+    #[inline]
+    pub fn in_transaction(&self) -> bool {
+        match &self.kind {
+            Kind::Sqlite(c) => !c.raw.is_autocommit(),
+            Kind::Other(c) => c.in_transaction(),
+        }
+    }
+
+    /// COMMIT, and what its outcome means. When COMMIT fails and the
+    /// transaction is still open, nothing was committed: it is rolled back.
+    pub fn commit(&mut self, observer: &Observer) -> CommitOutcome {
+        match self.execute_control("COMMIT", observer) {
+            Ok(()) => CommitOutcome::Committed,
+            Err(e) if self.in_transaction() => {
+                self.rollback_quietly(observer);
+                CommitOutcome::NotCommitted(e)
+            }
+            Err(e) => match &self.kind {
+                Kind::Sqlite(c) => c.failed_commit(e),
+                Kind::Other(c) => c.failed_commit(e),
+            },
+        }
+    }
+
+    /// Roll back whatever transaction is open. If ROLLBACK itself fails the
+    /// connection is marked broken, so the pool replaces it.
+    pub fn rollback_quietly(&mut self, observer: &Observer) {
+        if !self.in_transaction() {
+            return;
+        }
+        if self.execute_control("ROLLBACK", observer).is_err() && self.in_transaction() {
+            self.broken = true;
+        }
+    }
+
+    fn is_valid(&mut self) -> Result<()> {
+        match &mut self.kind {
+            Kind::Sqlite(c) => c.is_valid(),
+            Kind::Other(c) => match c.is_valid() {
+                true => Ok(()),
+                false => Err(Error::Pool("the connection is no longer valid".into())),
+            },
+        }
+    }
+}
+
+impl Stmt<'_> {
+    /// Bind parameter `index` (from 1).
+    #[inline]
+    pub fn bind(&mut self, index: usize, value: ValueRef<'_>) -> Result<()> {
+        match &mut self.kind {
+            StmtKind::Sqlite { stmt, .. } => sqlite::bind(stmt, index, value, self.sql),
+            StmtKind::Other { params, .. } => {
+                if params.len() < index {
+                    params.resize(index, Value::Null);
+                }
+                params[index - 1] = value.to_owned();
+                Ok(())
+            }
+        }
+    }
+
+    /// Run it; the number of rows changed.
+    #[inline]
+    pub fn execute(&mut self) -> Result<usize> {
+        match &mut self.kind {
+            StmtKind::Sqlite { stmt, .. } => stmt
+                .raw_execute()
+                .map_err(|e| Error::from_sqlite(e, Some(self.sql))),
+            StmtKind::Other { conn, params } => conn.execute(self.sql, params),
+        }
+    }
+
+    /// Run an INSERT and return the key the database generated, as the
+    /// dialect says: the last rowid, or the first column of the row that
+    /// `RETURNING` gives.
+    #[inline]
+    pub fn insert_generated(&mut self, returning: bool) -> Result<i64> {
+        if !returning {
+            self.execute()?;
+            return match &self.kind {
+                StmtKind::Sqlite { conn, .. } => Ok(conn.last_insert_rowid()),
+                StmtKind::Other { .. } => Err(Error::Usage(
+                    "this backend's dialect reads generated keys with RETURNING".into(),
+                )),
+            };
+        }
+        let mut key = None;
+        self.query(|row| {
+            if let ValueRef::Integer(k) = row.get(0)? {
+                key = Some(k);
+            }
+            Ok(())
+        })?;
+        key.ok_or_else(|| Error::Usage("the INSERT returned no generated key".into()))
+    }
+
+    /// Run a query and decode its first row with `f`, if there is one
+    /// (SQLite stops stepping after it).
+    #[inline]
+    pub fn query_first<T, F: FnOnce(&Row<'_>) -> Result<T>>(&mut self, f: F) -> Result<Option<T>> {
+        match &mut self.kind {
+            StmtKind::Sqlite { stmt, .. } => {
+                let mut rows = stmt.raw_query();
+                match rows
+                    .next()
+                    .map_err(|e| Error::from_sqlite(e, Some(self.sql)))?
+                {
+                    Some(row) => f(&Row::sqlite(row)).map(Some),
+                    None => Ok(None),
+                }
+            }
+            StmtKind::Other { conn, params } => {
+                let mut f = Some(f);
+                let mut out = None;
+                conn.query(self.sql, params, &mut |row| {
+                    if let Some(f) = f.take() {
+                        out = Some(f(row)?);
+                    }
+                    Ok(())
+                })?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Run a query and call `f` for each row.
+    #[inline]
+    pub fn query<F: FnMut(&Row<'_>) -> Result<()>>(&mut self, mut f: F) -> Result<()> {
+        match &mut self.kind {
+            StmtKind::Sqlite { stmt, .. } => {
+                let mut rows = stmt.raw_query();
+                while let Some(row) = rows
+                    .next()
+                    .map_err(|e| Error::from_sqlite(e, Some(self.sql)))?
+                {
+                    f(&Row::sqlite(row))?;
+                }
+                Ok(())
+            }
+            StmtKind::Other { conn, params } => conn.query(self.sql, params, &mut f),
+        }
+    }
+}
+
+/// What the pool opens connections to.
+#[derive(Debug)]
+pub(crate) enum Target {
+    Sqlite(sqlite::SqliteTarget),
+    Other(Arc<dyn Backend>),
+}
+
+/// The r2d2 glue, for every backend.
+#[derive(Debug)]
+pub(crate) struct Manager {
+    pub target: Target,
+}
+
+impl Manager {
+    /// Open one connection.
+    pub fn open(&self) -> Result<Conn> {
+        match &self.target {
+            Target::Sqlite(t) => sqlite::open(t).map(|c| Conn::new(Kind::Sqlite(c))),
+            Target::Other(b) => b.connect().map(|c| Conn::new(Kind::Other(c))),
+        }
+    }
+
+    /// The SQL the connections speak.
+    pub fn dialect(&self) -> &'static Dialect {
+        match &self.target {
+            Target::Sqlite(_) => &Dialect::SQLITE,
+            Target::Other(b) => b.dialect(),
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = Error;
+
+    fn connect(&self) -> Result<Conn> {
+        self.open()
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<()> {
+        conn.is_valid()
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.broken || conn.in_transaction()
+    }
+}

@@ -1,0 +1,146 @@
+//! [`Row`]: one result row, whichever backend read it.
+
+use crate::error::{Error, Result};
+use crate::types::{Value, ValueRef};
+
+/// One result row. `#[derive(Model)]` decodes models from it, and
+/// [`FromRow`](crate::query::FromRow) decodes tuples.
+///
+/// SQLite rows are read in place, without copying; other backends hand
+/// over their rows as [`Value`]s (see [`Row::from_values`]).
+///
+/// # Examples
+///
+/// ```
+/// use orm::backend::Row;
+/// use orm::types::{Value, ValueRef};
+///
+/// let values = [Value::Integer(1), Value::Text("ann".into())];
+/// let columns = ["id".to_string(), "name".to_string()];
+/// let row = Row::from_values(&values, &columns);
+/// assert_eq!(row.get(1)?, ValueRef::Text(b"ann"));
+/// assert_eq!(row.column_name(0), Some("id"));
+/// assert!(row.get(2).is_err());
+/// # Ok::<(), orm::Error>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Row<'a> {
+    inner: Inner<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Inner<'a> {
+    Sqlite(&'a rusqlite::Row<'a>),
+    Values {
+        values: &'a [Value],
+        columns: &'a [String],
+    },
+}
+
+impl std::fmt::Debug for Row<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Row").field("columns", &self.len()).finish()
+    }
+}
+
+impl<'a> Row<'a> {
+    /// A row of values in column order, with the columns' names: how a
+    /// backend other than SQLite hands a row to orm.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let values = [orm::types::Value::Null];
+    /// let row = orm::backend::Row::from_values(&values, &[]);
+    /// assert_eq!(row.len(), 1);
+    /// assert_eq!(row.column_name(0), None);
+    /// ```
+    pub fn from_values(values: &'a [Value], columns: &'a [String]) -> Row<'a> {
+        Row {
+            inner: Inner::Values { values, columns },
+        }
+    }
+
+    #[inline]
+    pub(crate) fn sqlite(row: &'a rusqlite::Row<'a>) -> Row<'a> {
+        Row {
+            inner: Inner::Sqlite(row),
+        }
+    }
+
+    /// The value of column `index` (from 0).
+    ///
+    /// # Errors
+    ///
+    /// When the row has no such column.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let values = [orm::types::Value::Integer(7)];
+    /// let row = orm::backend::Row::from_values(&values, &[]);
+    /// assert_eq!(row.get(0)?, orm::types::ValueRef::Integer(7));
+    /// # Ok::<(), orm::Error>(())
+    /// ```
+    #[inline]
+    pub fn get(&self, index: usize) -> Result<ValueRef<'a>> {
+        match self.inner {
+            Inner::Sqlite(row) => row
+                .get_ref(index)
+                .map(super::sqlite::value_ref)
+                .map_err(|e| Error::from_sqlite(e, None)),
+            Inner::Values { values, .. } => values
+                .get(index)
+                .map(ValueRef::from)
+                .ok_or_else(|| no_column(index, values.len())),
+        }
+    }
+
+    /// The name of column `index`, when the backend knows it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let values = [orm::types::Value::Null];
+    /// let columns = ["n".to_string()];
+    /// assert_eq!(orm::backend::Row::from_values(&values, &columns).column_name(0), Some("n"));
+    /// ```
+    pub fn column_name(&self, index: usize) -> Option<&'a str> {
+        match self.inner {
+            Inner::Sqlite(row) => row.as_ref().column_name(index).ok(),
+            Inner::Values { columns, .. } => columns.get(index).map(String::as_str),
+        }
+    }
+
+    /// The number of columns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(orm::backend::Row::from_values(&[], &[]).len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        match self.inner {
+            Inner::Sqlite(row) => row.as_ref().column_count(),
+            Inner::Values { values, .. } => values.len(),
+        }
+    }
+
+    /// Whether the row has no column.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(orm::backend::Row::from_values(&[], &[]).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cold]
+fn no_column(index: usize, len: usize) -> Error {
+    Error::Usage(format!(
+        "the row has {len} columns; there is no column {index}"
+    ))
+}

@@ -1,0 +1,317 @@
+//! The SQLite backend, on rusqlite: opening and configuring connections
+//! (pragmas, WAL, busy timeout, the shared in-memory database), binding
+//! and reading values without copies, classifying SQLite's errors, and
+//! telling when the database file was moved away under an open database.
+//!
+//! The only place, with [`Session::with_connection`](crate::Session::with_connection)
+//! and the `rusqlite` re-export, where orm names rusqlite.
+
+mod error;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::OpenFlags;
+use rusqlite::config::DbConfig;
+
+use super::CommitOutcome;
+use crate::error::{Error, Result};
+use crate::types::ValueRef;
+
+/// How the database file journals writes.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// use orm::JournalMode;
+///
+/// # fn main() -> orm::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let url = format!("sqlite:///{}", dir.path().join("j.db").display());
+/// let db = Database::builder().journal_mode(JournalMode::Delete).open(&url)?;
+/// assert_eq!(db.journal_mode(), JournalMode::Delete);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JournalMode {
+    /// Write-ahead log (the default for files): readers never block the
+    /// writer and the writer never blocks readers.
+    Wal,
+    /// Rollback journal (SQLite's own default).
+    Delete,
+}
+
+/// How hard SQLite pushes each commit to disk.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+/// use orm::Synchronous;
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().synchronous(Synchronous::Normal).open("sqlite://")?;
+/// # let _ = db;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// Sync at every commit: a committed transaction survives a power loss.
+    /// The default.
+    Full,
+    /// In WAL mode, sync at checkpoints only: commits survive a crash of the
+    /// program but the last ones may be lost on power loss. Faster.
+    Normal,
+}
+
+/// Per-connection settings, applied to every new connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnSettings {
+    pub busy_timeout: Duration,
+    pub journal_mode: JournalMode,
+    pub synchronous: Synchronous,
+}
+
+/// Where SQLite connections go.
+#[derive(Debug, Clone)]
+pub(crate) enum Location {
+    File(PathBuf),
+    /// A named in-memory database shared by the pool's connections (SQLite's
+    /// `memdb` VFS); it lives while at least one connection is open.
+    Memory(String),
+}
+
+/// What a pooled SQLite connection opens, and how it is set up.
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteTarget {
+    pub location: Location,
+    pub settings: ConnSettings,
+}
+
+/// The file a database path named when the [`Database`](crate::Database)
+/// opened it. SQLite goes on writing to a file that was deleted or replaced
+/// under an open connection, and reports every commit as a success: the
+/// session compares this identity before each COMMIT instead.
+#[derive(Debug, Clone)]
+pub(crate) struct FileIdentity {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` now (it exists: a connection to it
+    /// was just opened).
+    pub fn of(path: &std::path::Path) -> FileIdentity {
+        // Absolute, so a later change of the working directory is not
+        // mistaken for a moved file.
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let id = std::fs::metadata(&path).ok().and_then(|m| file_id(&m));
+        FileIdentity { path, id }
+    }
+
+    /// Fail with [`Error::DatabaseMoved`] when the path no longer names the
+    /// same file.
+    pub fn check(&self) -> Result<()> {
+        let same = match std::fs::metadata(&self.path) {
+            Ok(m) => self.id.is_none() || file_id(&m) == self.id,
+            Err(_) => false,
+        };
+        if same { Ok(()) } else { Err(self.moved()) }
+    }
+
+    /// The error for this file having moved.
+    pub fn moved(&self) -> Error {
+        Error::DatabaseMoved {
+            path: self.path.display().to_string(),
+        }
+    }
+
+    /// SQLite's own report that the file was replaced under a connection
+    /// (it refuses to write) as [`Error::DatabaseMoved`].
+    #[cold]
+    pub fn refine(&self, e: Error) -> Error {
+        match e.sqlite_code() {
+            Some(rusqlite::ffi::SQLITE_READONLY_DBMOVED) => self.moved(),
+            _ => e,
+        }
+    }
+}
+
+#[cfg(unix)]
+fn file_id(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// An open SQLite connection.
+pub(crate) struct SqliteConn {
+    pub raw: rusqlite::Connection,
+}
+
+/// Open and configure one connection.
+pub(crate) fn open(target: &SqliteTarget) -> Result<SqliteConn> {
+    let settings = &target.settings;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let (raw, path) = match &target.location {
+        Location::File(p) => (
+            rusqlite::Connection::open_with_flags(p, flags),
+            p.display().to_string(),
+        ),
+        Location::Memory(name) => (
+            rusqlite::Connection::open_with_flags(
+                format!("file:/{name}?vfs=memdb"),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            ),
+            ":memory:".to_owned(),
+        ),
+    };
+    let raw = raw.map_err(|source| Error::Open {
+        path: path.clone(),
+        source: Box::new(source),
+    })?;
+    configure(&raw, &target.location, settings).map_err(|source| Error::Open {
+        path,
+        source: Box::new(source),
+    })?;
+    Ok(SqliteConn { raw })
+}
+
+fn configure(
+    raw: &rusqlite::Connection,
+    location: &Location,
+    settings: &ConnSettings,
+) -> rusqlite::Result<()> {
+    raw.busy_timeout(settings.busy_timeout)?;
+    // A misspelled column in double quotes must be an error, not a string.
+    raw.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false)?;
+    raw.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
+    // The bundled build enables foreign keys by default, a system SQLite does
+    // not: never depend on the build.
+    raw.execute_batch("PRAGMA foreign_keys = ON")?;
+    if let Location::File(_) = location {
+        let mode = match settings.journal_mode {
+            JournalMode::Wal => "WAL",
+            JournalMode::Delete => "DELETE",
+        };
+        let _: String =
+            raw.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))?;
+        let sync = match settings.synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        raw.execute_batch(&format!("PRAGMA synchronous = {sync}"))?;
+    }
+    raw.set_prepared_statement_cache_capacity(256);
+    Ok(())
+}
+
+impl SqliteConn {
+    /// A COMMIT failed and no transaction is open any more: refused by a
+    /// commit hook (certainly rolled back), or anything else (SQLite may
+    /// have committed before reporting the error).
+    pub fn failed_commit(&self, e: Error) -> CommitOutcome {
+        if e.sqlite_code() == Some(rusqlite::ffi::SQLITE_CONSTRAINT_COMMITHOOK) {
+            CommitOutcome::NotCommitted(e)
+        } else {
+            CommitOutcome::Unknown(e)
+        }
+    }
+
+    pub fn is_valid(&mut self) -> Result<()> {
+        self.raw
+            .execute_batch("")
+            .map_err(|e| Error::from_sqlite(e, None))
+    }
+}
+
+/// Bind parameter `index` (from 1) of a prepared statement. Text and bytes
+/// are handed to SQLite borrowed.
+#[inline]
+pub(crate) fn bind(
+    stmt: &mut rusqlite::Statement<'_>,
+    index: usize,
+    value: ValueRef<'_>,
+    sql: &str,
+) -> Result<()> {
+    stmt.raw_bind_parameter(index, Arg(value))
+        .map_err(|e| Error::from_sqlite(e, Some(sql)))
+}
+
+/// A value as rusqlite binds it.
+struct Arg<'a>(ValueRef<'a>);
+
+impl rusqlite::ToSql for Arg<'_> {
+    #[inline]
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(rusqlite_ref(self.0)))
+    }
+}
+
+#[inline]
+fn rusqlite_ref(v: ValueRef<'_>) -> rusqlite::types::ValueRef<'_> {
+    use rusqlite::types::ValueRef as R;
+    match v {
+        ValueRef::Null => R::Null,
+        ValueRef::Integer(i) => R::Integer(i),
+        ValueRef::Real(r) => R::Real(r),
+        ValueRef::Text(t) => R::Text(t),
+        ValueRef::Blob(b) => R::Blob(b),
+    }
+}
+
+/// orm's values bind directly in rusqlite code (for example inside
+/// [`Session::with_connection`](crate::Session::with_connection)).
+///
+/// ```
+/// use orm::rusqlite;
+/// use orm::types::Value;
+///
+/// let conn = rusqlite::Connection::open_in_memory().unwrap();
+/// let n: i64 = conn.query_row("SELECT ? + 1", [Value::Integer(1)], |r| r.get(0)).unwrap();
+/// assert_eq!(n, 2);
+/// ```
+impl rusqlite::ToSql for crate::types::Value {
+    #[inline]
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(rusqlite_ref(
+            self.into(),
+        )))
+    }
+}
+
+/// A value rusqlite read, as orm's.
+///
+/// ```
+/// use orm::types::ValueRef;
+/// let v: ValueRef<'_> = orm::rusqlite::types::ValueRef::Integer(3).into();
+/// assert_eq!(v, ValueRef::Integer(3));
+/// ```
+impl<'a> From<rusqlite::types::ValueRef<'a>> for ValueRef<'a> {
+    #[inline]
+    fn from(v: rusqlite::types::ValueRef<'a>) -> ValueRef<'a> {
+        value_ref(v)
+    }
+}
+
+/// A value SQLite read, as orm's.
+#[inline]
+pub(crate) fn value_ref(v: rusqlite::types::ValueRef<'_>) -> ValueRef<'_> {
+    use rusqlite::types::ValueRef as R;
+    match v {
+        R::Null => ValueRef::Null,
+        R::Integer(i) => ValueRef::Integer(i),
+        R::Real(r) => ValueRef::Real(r),
+        R::Text(t) => ValueRef::Text(t),
+        R::Blob(b) => ValueRef::Blob(b),
+    }
+}
