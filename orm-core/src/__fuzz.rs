@@ -50,7 +50,7 @@ pub fn write_select_from_bytes(data: &[u8]) -> Result<(String, Vec<Value>, Vec<V
     if d.byte().is_multiple_of(3) {
         s.offset = Some(i64::from(d.byte()));
     }
-    let w = writer::write(&Statement::Select(s))?;
+    let w = writer::write(&Statement::Select(s), &crate::backend::Dialect::SQLITE)?;
     Ok((w.sql, w.params, d.values))
 }
 

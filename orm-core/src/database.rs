@@ -572,7 +572,7 @@ impl Database {
         let observer = &self.inner.observer;
         conn.begin_write(observer)?;
         let result = statements.iter().try_for_each(|s| {
-            let w = writer::write(s)?;
+            let w = writer::write(s, self.inner.dialect)?;
             conn.execute_values(&w.sql, &w.params, observer).map(|_| ())
         });
         let result = result.and_then(|_| self.check_file());

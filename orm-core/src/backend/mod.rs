@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+pub(crate) use dialect::CACHE_SLOTS;
 pub use dialect::{Dialect, GeneratedKeys, Placeholders};
 pub use row::Row;
 pub use sqlite::{JournalMode, Synchronous};

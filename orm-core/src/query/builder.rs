@@ -627,7 +627,10 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn to_sql(&self) -> Result<(String, Vec<Value>)> {
-        let w = writer::write(&Statement::Select(self.entity_select()))?;
+        let w = writer::write(
+            &Statement::Select(self.entity_select()),
+            self.session.inner.dialect(),
+        )?;
         Ok((w.sql, w.params))
     }
 
@@ -672,7 +675,7 @@ impl<'s, M: Model> Query<'s, M> {
             placed.push((spec.side, offset, parent));
             offset += parent.columns.len();
         }
-        let w = writer::write(&Statement::Select(select))?;
+        let w = writer::write(&Statement::Select(select), self.session.inner.dialect())?;
         inner.load_objects_joined::<M>(&w.sql, &w.params, &placed, self.populate)
     }
 
@@ -683,7 +686,11 @@ impl<'s, M: Model> Query<'s, M> {
         inner.autoflush()?;
         let mut objects = if self.is_plain() && limit.is_none() {
             // The table's cached SQL text: no Select is built.
-            inner.load_objects_with::<M>(statements::select_all(M::table()), &[], self.populate)?
+            inner.load_objects_with::<M>(
+                &statements::select_all(M::table(), inner.dialect()),
+                &[],
+                self.populate,
+            )?
         } else {
             let mut select = self.entity_select();
             if limit.is_some() {
@@ -693,7 +700,7 @@ impl<'s, M: Model> Query<'s, M> {
             if self.loads.joined().next().is_some() {
                 self.load_joined(select)?
             } else {
-                let w = writer::write(&Statement::Select(select))?;
+                let w = writer::write(&Statement::Select(select), self.session.inner.dialect())?;
                 inner.load_objects_with::<M>(&w.sql, &w.params, self.populate)?
             }
         };
@@ -764,11 +771,12 @@ impl<'s, M: Model> Query<'s, M> {
         let inner = &self.session.inner;
         inner.autoflush()?;
         if self.is_plain() {
-            return inner.load_values::<M>(statements::select_all(M::table()), &[]);
+            return inner
+                .load_values::<M>(&statements::select_all(M::table(), inner.dialect()), &[]);
         }
         let mut select = self.select.clone();
         select.columns = statements::select_columns(M::table(), M::table().name);
-        let w = writer::write(&Statement::Select(select))?;
+        let w = writer::write(&Statement::Select(select), self.session.inner.dialect())?;
         inner.load_values::<M>(&w.sql, &w.params)
     }
 
@@ -964,7 +972,7 @@ impl<'s, M: Model> Query<'s, M> {
     fn scalar<T: ColumnType>(&self, select: Select) -> Result<T> {
         let inner = &self.session.inner;
         inner.autoflush()?;
-        let w = writer::write(&Statement::Select(select))?;
+        let w = writer::write(&Statement::Select(select), self.session.inner.dialect())?;
         let mut rows: Vec<(T,)> = inner
             .load_tuples(&w.sql, &w.params, M::table().name)
             .map_err(|e| e.with_table(M::table()))?;

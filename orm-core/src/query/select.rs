@@ -163,7 +163,10 @@ impl<'s, L: SelectList> TupleQuery<'s, L> {
     /// # Ok(()) }
     /// ```
     pub fn to_sql(&self) -> Result<(String, Vec<Value>)> {
-        let w = writer::write(&Statement::Select(self.select.clone()))?;
+        let w = writer::write(
+            &Statement::Select(self.select.clone()),
+            self.session.inner.dialect(),
+        )?;
         Ok((w.sql, w.params))
     }
 
@@ -192,7 +195,10 @@ impl<'s, L: SelectList> TupleQuery<'s, L> {
     pub fn all(&self) -> Result<Vec<L::Output>> {
         let inner = &self.session.inner;
         inner.autoflush()?;
-        let w = writer::write(&Statement::Select(self.select.clone()))?;
+        let w = writer::write(
+            &Statement::Select(self.select.clone()),
+            self.session.inner.dialect(),
+        )?;
         inner.load_tuples(&w.sql, &w.params, self.table.name)
     }
 
@@ -221,7 +227,7 @@ impl<'s, L: SelectList> TupleQuery<'s, L> {
         let mut select = self.select.clone();
         select.limit = Some(1);
         select.inline_limit = true;
-        let w = writer::write(&Statement::Select(select))?;
+        let w = writer::write(&Statement::Select(select), self.session.inner.dialect())?;
         Ok(inner
             .load_tuples(&w.sql, &w.params, self.table.name)?
             .into_iter()

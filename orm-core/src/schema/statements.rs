@@ -1,17 +1,38 @@
 //! The statements the session runs for every table (select by key, insert,
-//! update, delete), built through the AST and writer once and cached as
-//! text, so the hot paths neither build trees nor format SQL.
+//! update, delete), built through the AST and the dialect's writer once and
+//! cached as text per built-in dialect, so the hot paths neither build trees
+//! nor format SQL. A dialect of another backend gets them written anew.
 
-use super::table::{ColumnSet, TableDef};
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use super::table::{ColumnSet, TableDef, TableStatements};
+use crate::backend::{Dialect, GeneratedKeys};
 use crate::sql::ast::{BinOp, Delete, Expr, Insert, Select, Statement, TableRef, Update};
 use crate::sql::writer;
 
-fn text(stmt: Statement) -> String {
+fn text(stmt: Statement, dialect: &Dialect) -> String {
     // Identifiers in a TableDef were checked by the derive; failing here
     // would be a bug in the crate, so fall back to SQL that errors cleanly.
-    writer::write(&stmt)
+    writer::write(&stmt, dialect)
         .map(|w| w.sql)
         .unwrap_or_else(|e| format!("SELECT RAISE(ABORT, 'orm: cannot write statement: {e}')"))
+}
+
+/// A statement from the table's cache for `dialect`, written on first use.
+#[inline]
+fn cached(
+    t: &'static TableDef,
+    dialect: &Dialect,
+    cell: fn(&TableStatements) -> &OnceLock<String>,
+    make: impl FnOnce() -> Statement,
+) -> Cow<'static, str> {
+    match dialect.cache_slot() {
+        Some(slot) => {
+            Cow::Borrowed(cell(&t.__cache.dialects[slot]).get_or_init(|| text(make(), dialect)))
+        }
+        None => Cow::Owned(text(make(), dialect)),
+    }
 }
 
 /// `"t"."a", "t"."b", ...`: every column, qualified, in column order.
@@ -32,38 +53,55 @@ fn key_condition(t: &TableDef, qualifier: &'static str) -> Expr {
 }
 
 /// `SELECT <all columns> FROM "t"` (no WHERE).
-pub(crate) fn select_all(t: &'static TableDef) -> &'static str {
-    t.__cache.select_list.get_or_init(|| {
-        let mut s = Select::new(TableRef::new(t.name));
-        s.columns = select_columns(t, t.name);
-        text(Statement::Select(s))
-    })
+pub(crate) fn select_all(t: &'static TableDef, dialect: &Dialect) -> Cow<'static, str> {
+    cached(
+        t,
+        dialect,
+        |c| &c.select_list,
+        || {
+            let mut s = Select::new(TableRef::new(t.name));
+            s.columns = select_columns(t, t.name);
+            Statement::Select(s)
+        },
+    )
 }
 
 /// `SELECT <all columns> FROM "t" WHERE <key> = ?`.
-pub(crate) fn select_by_key(t: &'static TableDef) -> &'static str {
-    t.__cache.select_by_key.get_or_init(|| {
-        let mut s = Select::new(TableRef::new(t.name));
-        s.columns = select_columns(t, t.name);
-        s.filter = Some(key_condition(t, t.name));
-        text(Statement::Select(s))
-    })
+pub(crate) fn select_by_key(t: &'static TableDef, dialect: &Dialect) -> Cow<'static, str> {
+    cached(
+        t,
+        dialect,
+        |c| &c.select_by_key,
+        || {
+            let mut s = Select::new(TableRef::new(t.name));
+            s.columns = select_columns(t, t.name);
+            s.filter = Some(key_condition(t, t.name));
+            Statement::Select(s)
+        },
+    )
 }
 
 /// `INSERT INTO "t" (...) VALUES (...)`, with every column, or without the
-/// key column when SQLite generates it.
-pub(crate) fn insert(t: &'static TableDef, with_key: bool) -> &'static str {
-    let cell = if with_key {
-        &t.__cache.insert_all
+/// key column when the database generates it (then `RETURNING` it, where
+/// the dialect reads generated keys that way).
+pub(crate) fn insert(t: &'static TableDef, with_key: bool, dialect: &Dialect) -> Cow<'static, str> {
+    let cell: fn(&TableStatements) -> &OnceLock<String> = if with_key {
+        |c| &c.insert_all
     } else {
-        &t.__cache.insert_without_key
+        |c| &c.insert_without_key
     };
-    cell.get_or_init(|| {
+    cached(t, dialect, cell, || {
         let columns: Vec<_> = insert_columns(t, with_key)
             .map(|i| t.columns[i].name.into())
             .collect();
         let row = columns.iter().map(|_| Expr::value(0)).collect();
-        text(Statement::Insert(Insert {
+        let returning = match (with_key, dialect.generated_keys()) {
+            (false, GeneratedKeys::Returning) => {
+                t.primary_key_columns().map(|c| c.name.into()).collect()
+            }
+            _ => vec![],
+        };
+        Statement::Insert(Insert {
             table: t.name.into(),
             rows: if columns.is_empty() {
                 vec![]
@@ -71,8 +109,8 @@ pub(crate) fn insert(t: &'static TableDef, with_key: bool) -> &'static str {
                 vec![row]
             },
             columns,
-            returning: vec![],
-        }))
+            returning,
+        })
     })
 }
 
@@ -83,26 +121,35 @@ pub(crate) fn insert_columns(t: &'static TableDef, with_key: bool) -> impl Itera
     (0..t.columns.len()).filter(move |&i| !(skip_key && Some(i) == key))
 }
 
-/// `UPDATE "t" SET <columns> = ? WHERE <key> = ?`.
-pub(crate) fn update(t: &'static TableDef, columns: ColumnSet) -> String {
-    text(Statement::Update(Update {
-        table: t.name.into(),
-        set: columns
-            .iter()
-            .map(|i| (t.columns[i].name.into(), Expr::value(0)))
-            .collect(),
-        filter: Some(key_condition(t, t.name)),
-        returning: vec![],
-    }))
+/// `UPDATE "t" SET <columns> = ? WHERE <key> = ?` (the connection caches
+/// it per column set).
+pub(crate) fn update(t: &'static TableDef, columns: ColumnSet, dialect: &Dialect) -> String {
+    text(
+        Statement::Update(Update {
+            table: t.name.into(),
+            set: columns
+                .iter()
+                .map(|i| (t.columns[i].name.into(), Expr::value(0)))
+                .collect(),
+            filter: Some(key_condition(t, t.name)),
+            returning: vec![],
+        }),
+        dialect,
+    )
 }
 
 /// `DELETE FROM "t" WHERE <key> = ?`.
-pub(crate) fn delete_by_key(t: &'static TableDef) -> &'static str {
-    t.__cache.delete_by_key.get_or_init(|| {
-        text(Statement::Delete(Delete {
-            table: t.name.into(),
-            filter: Some(key_condition(t, t.name)),
-            returning: vec![],
-        }))
-    })
+pub(crate) fn delete_by_key(t: &'static TableDef, dialect: &Dialect) -> Cow<'static, str> {
+    cached(
+        t,
+        dialect,
+        |c| &c.delete_by_key,
+        || {
+            Statement::Delete(Delete {
+                table: t.name.into(),
+                filter: Some(key_condition(t, t.name)),
+                returning: vec![],
+            })
+        },
+    )
 }

@@ -378,10 +378,16 @@ pub struct IndexDef {
     pub unique: bool,
 }
 
-/// SQL text computed once per table, on first use.
+/// SQL text computed once per table and built-in dialect, on first use.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct TableCache {
+    pub(crate) dialects: [TableStatements; crate::backend::CACHE_SLOTS],
+}
+
+/// One dialect's cached statements of a table.
+#[derive(Debug)]
+pub(crate) struct TableStatements {
     pub(crate) select_list: OnceLock<String>,
     pub(crate) select_by_key: OnceLock<String>,
     pub(crate) insert_all: OnceLock<String>,
@@ -389,15 +395,23 @@ pub struct TableCache {
     pub(crate) delete_by_key: OnceLock<String>,
 }
 
-impl TableCache {
-    /// An empty cache; used by generated code.
-    pub const fn new() -> Self {
-        TableCache {
+impl TableStatements {
+    const fn new() -> Self {
+        TableStatements {
             select_list: OnceLock::new(),
             select_by_key: OnceLock::new(),
             insert_all: OnceLock::new(),
             insert_without_key: OnceLock::new(),
             delete_by_key: OnceLock::new(),
+        }
+    }
+}
+
+impl TableCache {
+    /// An empty cache; used by generated code.
+    pub const fn new() -> Self {
+        TableCache {
+            dialects: [const { TableStatements::new() }; crate::backend::CACHE_SLOTS],
         }
     }
 }

@@ -13,6 +13,7 @@
 //!    database work is rolled back and the undo log is replayed, so every
 //!    object and the session are exactly as before the flush.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -479,7 +480,7 @@ fn shape_of(row: &Row, obj: &dyn ErasedObj) -> Result<Option<Shape>> {
 
 /// SQL text that is either per-table static or per-connection cached.
 enum SqlText {
-    Static(&'static str),
+    Static(Cow<'static, str>),
     Shared(Arc<str>),
 }
 
@@ -502,6 +503,7 @@ fn emit(
     order: &[usize],
     undo: &mut Vec<Undo>,
 ) -> Result<()> {
+    let dialect = conn.dialect();
     let mut k = 0;
     while k < order.len() {
         let row = &rows[order[k]];
@@ -530,7 +532,7 @@ fn emit(
         let t = obj.table();
         let (sql, columns, identity) = match shape {
             Shape::Insert(_, generated) => (
-                SqlText::Static(statements::insert(t, !generated)),
+                SqlText::Static(statements::insert(t, !generated, dialect)),
                 statements::insert_columns(t, !generated).collect::<Vec<_>>(),
                 false,
             ),
@@ -545,7 +547,7 @@ fn emit(
                 let sql = Arc::clone(
                     conn.update_sql
                         .entry(key)
-                        .or_insert_with(|| statements::update(t, set).into()),
+                        .or_insert_with(|| statements::update(t, set, dialect).into()),
                 );
                 let mut columns: Vec<usize> = set.iter().collect();
                 if switch {
@@ -555,13 +557,13 @@ fn emit(
                 (SqlText::Shared(sql), columns, !switch)
             }
             Shape::Delete(_) => (
-                SqlText::Static(statements::delete_by_key(t)),
+                SqlText::Static(statements::delete_by_key(t, dialect)),
                 Vec::new(),
                 true,
             ),
         };
         let sql = sql.as_str();
-        let returning = conn.dialect().generated_keys() == GeneratedKeys::Returning;
+        let returning = dialect.generated_keys() == GeneratedKeys::Returning;
         let mut stmt = conn.prepare_run(sql).map_err(|e| e.with_table(t))?;
         loop {
             let obj = rows[order[k]].obj.as_ref().unwrap_or(obj);
@@ -667,7 +669,7 @@ fn emit_link(conn: &mut Conn, observer: &Observer, link: &Link, insert: bool) ->
             returning: vec![],
         })
     };
-    let w = crate::sql::writer::write(&stmt)?;
+    let w = crate::sql::writer::write(&stmt, conn.dialect())?;
     conn.execute_values(&w.sql, &w.params, observer)
         .map_err(|e| e.with_table(t))?;
     Ok(())

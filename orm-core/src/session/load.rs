@@ -157,7 +157,8 @@ impl SessionInner {
     /// Load one row by key, untracked.
     fn fetch_by_key<M: Model>(&self, key: &M::Key) -> Result<Option<M>> {
         let t = M::table();
-        let sql = statements::select_by_key(t);
+        let sql = statements::select_by_key(t, self.dialect());
+        let sql = &*sql;
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
             bind_key(t, key, &mut stmt, 1)?;
@@ -174,7 +175,8 @@ impl SessionInner {
             return found;
         }
         let t = M::table();
-        let sql = statements::select_by_key(t);
+        let sql = statements::select_by_key(t, self.dialect());
+        let sql = &*sql;
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare(sql, self.observer(), &|| key.to_values())?;
             bind_key(t, &key, &mut stmt, 1)?;

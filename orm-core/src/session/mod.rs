@@ -310,6 +310,12 @@ impl SessionInner {
         &self.db.inner.observer
     }
 
+    /// The SQL the database speaks.
+    #[inline]
+    pub(crate) fn dialect(&self) -> &'static crate::backend::Dialect {
+        self.db.inner.dialect
+    }
+
     pub(crate) fn state_mut(&self) -> Result<RefMut<'_, SessionState>> {
         self.state.try_borrow_mut().map_err(|_| busy_session())
     }
@@ -367,7 +373,7 @@ impl SessionInner {
     ) -> Result<usize> {
         self.autoflush()?;
         self.ensure_write_txn()?;
-        let w = crate::sql::writer::write(stmt)?;
+        let w = crate::sql::writer::write(stmt, self.dialect())?;
         crate::types::check_params(&w.params)?;
         let observer = self.observer();
         let keys: Vec<M::Key> = self.with_conn(|conn| {

@@ -597,7 +597,7 @@ impl SessionInner {
                     let mut select = Select::new(TableRef::new(other.name));
                     select.columns = crate::schema::statements::select_columns(other, other.name);
                     select.filter = Some(key_condition(other.name, &names(other, columns), chunk));
-                    let w = writer::write(&Statement::Select(select))?;
+                    let w = writer::write(&Statement::Select(select), self.dialect())?;
                     (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |found, _| {
                         add(key_at(&found, columns)?, found);
                         Ok(())
@@ -637,7 +637,7 @@ impl SessionInner {
                         on: Expr::and_all(on).unwrap_or(Expr::Bool(true)),
                     });
                     select.filter = Some(key_condition(assoc.name, &names(assoc, own_cols), chunk));
-                    let w = writer::write(&Statement::Select(select))?;
+                    let w = writer::write(&Statement::Select(select), self.dialect())?;
                     let extra = own_cols.len();
                     (other.__ops.load)(self, &w.sql, &w.params, extra, &mut |target, key| {
                         add(key_of(key), target);

@@ -6,6 +6,7 @@
 
 use super::ast::*;
 use super::quote::{push_ident, push_literal};
+use crate::backend::{Dialect, Placeholders};
 use crate::error::{Error, Result};
 use crate::types::Value;
 
@@ -37,12 +38,13 @@ pub(crate) struct Written {
     pub params: Vec<Value>,
 }
 
-/// Write a statement.
-pub(crate) fn write(stmt: &Statement) -> Result<Written> {
+/// Write a statement in `dialect`'s words.
+pub(crate) fn write(stmt: &Statement, dialect: &Dialect) -> Result<Written> {
     let mut w = Writer {
         sql: String::with_capacity(128),
         params: Vec::new(),
         depth: 0,
+        dialect,
     };
     match stmt {
         Statement::Select(s) => w.select(s)?,
@@ -59,14 +61,15 @@ pub(crate) fn write(stmt: &Statement) -> Result<Written> {
     })
 }
 
-struct Writer {
+struct Writer<'d> {
     sql: String,
     params: Vec<Value>,
     /// Current nesting of [`Writer::expr`] calls.
     depth: usize,
+    dialect: &'d Dialect,
 }
 
-impl Writer {
+impl Writer<'_> {
     fn push(&mut self, s: &str) {
         self.sql.push_str(s);
     }
@@ -86,8 +89,14 @@ impl Writer {
     }
 
     fn param(&mut self, v: Value) {
-        self.sql.push('?');
         self.params.push(v);
+        match self.dialect.placeholders() {
+            Placeholders::Question => self.sql.push('?'),
+            Placeholders::Numbered => {
+                use std::fmt::Write as _;
+                let _ = write!(self.sql, "${}", self.params.len());
+            }
+        }
     }
 
     fn table_ref(&mut self, t: &TableRef) -> Result<()> {
@@ -694,6 +703,10 @@ fn json_array(list: &[Value]) -> Result<String> {
 mod tests {
     use super::*;
 
+    fn write_sqlite(stmt: &Statement) -> Result<Written> {
+        write(stmt, &Dialect::SQLITE)
+    }
+
     fn col(name: &'static str) -> Expr {
         Expr::column("user", name)
     }
@@ -702,7 +715,7 @@ mod tests {
         let mut s = Select::new(TableRef::new("user"));
         s.columns.push(col("id"));
         s.filter = Some(cond);
-        write(&Statement::Select(s)).unwrap().sql
+        write_sqlite(&Statement::Select(s)).unwrap().sql
     }
 
     #[test]
@@ -804,7 +817,7 @@ mod tests {
         let mut s = Select::new(TableRef::new("unused"));
         s.columns.push(cond);
         s.no_from = true;
-        let w = write(&Statement::Select(s)).unwrap();
+        let w = write_sqlite(&Statement::Select(s)).unwrap();
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.query_row(&w.sql, rusqlite::params_from_iter(w.params.iter()), |r| {
             r.get(0)
@@ -854,7 +867,7 @@ mod tests {
                 .collect(),
         ));
         s.no_from = true;
-        let w = write(&Statement::Select(s)).unwrap();
+        let w = write_sqlite(&Statement::Select(s)).unwrap();
         let expected: Vec<Value> = (0..5_000)
             .flat_map(|k| [Value::Integer(k), Value::Integer(-k)])
             .collect();
@@ -902,7 +915,7 @@ mod tests {
             s.columns.push(col("id"));
             s.filter = Some(e);
             let statement = Statement::Select(s);
-            let written = write(&statement);
+            let written = write_sqlite(&statement);
             // Before any assertion: unwinding would drop the tree recursively.
             let Statement::Select(s) = statement else {
                 unreachable!()
@@ -943,7 +956,7 @@ mod tests {
                 s.columns.push(col("id"));
                 s.filter = Some(is_nulls(n));
                 let statement = Statement::Select(s);
-                let written = write(&statement);
+                let written = write_sqlite(&statement);
                 let Statement::Select(s) = statement else {
                     unreachable!()
                 };
@@ -960,7 +973,7 @@ mod tests {
         let mut s = Select::new(TableRef::new("user"));
         s.columns.push(col("id"));
         s.filter = Some(cond);
-        write(&Statement::Select(s)).map(|w| w.sql)
+        write_sqlite(&Statement::Select(s)).map(|w| w.sql)
     }
 
     #[test]
@@ -991,7 +1004,7 @@ mod tests {
         });
         s.limit = Some(10);
         s.offset = Some(20);
-        let w = write(&Statement::Select(s)).unwrap();
+        let w = write_sqlite(&Statement::Select(s)).unwrap();
         assert_eq!(
             w.sql,
             r#"SELECT "user"."id" FROM "user" WHERE "user"."age" BETWEEN ? AND ? LIMIT ? OFFSET ?"#
@@ -1012,7 +1025,7 @@ mod tests {
         let mut s = Select::new(TableRef::new("t"));
         s.columns.push(Expr::CountStar);
         s.offset = Some(5);
-        let w = write(&Statement::Select(s)).unwrap();
+        let w = write_sqlite(&Statement::Select(s)).unwrap();
         assert_eq!(w.sql, r#"SELECT count(*) FROM "t" LIMIT ? OFFSET ?"#);
         assert_eq!(w.params, vec![Value::Integer(-1), Value::Integer(5)]);
     }
@@ -1028,7 +1041,7 @@ mod tests {
         let mut s = Select::new(TableRef::new("user"));
         s.columns.push(col("id"));
         s.filter = Some(cond);
-        let w = write(&Statement::Select(s)).unwrap();
+        let w = write_sqlite(&Statement::Select(s)).unwrap();
         assert!(w.sql.ends_with(r#"IN (SELECT value FROM json_each(?))"#));
         assert_eq!(w.params.len(), 1);
     }
@@ -1059,7 +1072,7 @@ mod tests {
             returning: vec!["id".into()],
         };
         assert_eq!(
-            write(&Statement::Insert(ins)).unwrap().sql,
+            write_sqlite(&Statement::Insert(ins)).unwrap().sql,
             r#"INSERT INTO "user" ("name", "email") VALUES (?, ?) RETURNING "id""#
         );
         let upd = Update {
@@ -1069,7 +1082,7 @@ mod tests {
             returning: vec![],
         };
         assert_eq!(
-            write(&Statement::Update(upd)).unwrap().sql,
+            write_sqlite(&Statement::Update(upd)).unwrap().sql,
             r#"UPDATE "user" SET "name" = ? WHERE "user"."id" = ?"#
         );
         let del = Delete {
@@ -1078,7 +1091,7 @@ mod tests {
             returning: vec![],
         };
         assert_eq!(
-            write(&Statement::Delete(del)).unwrap().sql,
+            write_sqlite(&Statement::Delete(del)).unwrap().sql,
             r#"DELETE FROM "user""#
         );
     }
@@ -1113,7 +1126,7 @@ mod tests {
             }],
         };
         assert_eq!(
-            write(&Statement::CreateTable(t)).unwrap().sql,
+            write_sqlite(&Statement::CreateTable(t)).unwrap().sql,
             "CREATE TABLE \"pet_category\" (\n\t\"pet_id\" INTEGER NOT NULL, \n\t\"handler_id\" INTEGER NOT NULL, \n\tPRIMARY KEY (\"pet_id\"), \n\tFOREIGN KEY(\"handler_id\") REFERENCES \"pet_handler\" (\"handler_id\") ON DELETE CASCADE\n)"
         );
     }

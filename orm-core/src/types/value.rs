@@ -176,11 +176,17 @@ impl<'a> From<ValueRef<'a>> for ToSqlOutput<'a> {
     }
 }
 
-impl From<Value> for ToSqlOutput<'_> {
-    fn from(v: Value) -> Self {
-        ToSqlOutput::Owned(v)
-    }
+macro_rules! owned_output {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ToSqlOutput<'_> {
+            #[inline]
+            fn from(v: $t) -> Self {
+                ToSqlOutput::Owned(v.into())
+            }
+        }
+    )*};
 }
+owned_output!(Value, i8, i16, i32, i64, u8, u16, u32, bool, f32, f64, String, Vec<u8>);
 
 macro_rules! from_integer {
     ($($t:ty),*) => {$(
