@@ -16,7 +16,7 @@ use crate::model::Model;
 use crate::relation::Relation;
 use crate::relation::loader::{Load, LoadPlan};
 use crate::schema::statements;
-use crate::schema::{Role, TableDef};
+use crate::schema::{LinkTable, Role};
 use crate::session::{Obj, Session};
 use crate::sql::ast::{
     BinOp, Delete, Expr, Join, JoinKind, OrderBy, Select, Statement, TableRef, Update,
@@ -534,59 +534,39 @@ impl<'s, M: Model> Query<'s, M> {
             )));
             return self;
         }
-        let eq = |a: &'static TableDef, ac: &[usize], b: &'static TableDef, bc: &[usize]| {
-            Expr::and_all(
-                ac.iter()
-                    .zip(bc)
-                    .map(|(&x, &y)| {
-                        Expr::binary(
-                            BinOp::Eq,
-                            Expr::column(a.name, a.columns[x].name),
-                            Expr::column(b.name, b.columns[y].name),
-                        )
-                    })
-                    .collect(),
-            )
-            .unwrap_or(Expr::Bool(true))
+        let inner = |table: &'static str, on: Expr| Join {
+            kind: JoinKind::Inner,
+            table: TableRef::new(table),
+            on,
         };
         match side.role() {
-            Role::Children { .. } => self.select.joins.push(Join {
-                kind: JoinKind::Inner,
-                table: TableRef::new(other.name),
-                on: eq(other, &link.child_columns, me, &link.parent_columns),
-            }),
-            Role::Parent => self.select.joins.push(Join {
-                kind: JoinKind::Inner,
-                table: TableRef::new(other.name),
-                on: eq(other, &link.parent_columns, me, &link.child_columns),
-            }),
+            Role::Children { .. } | Role::Parent => self.select.joins.push(inner(
+                other.name,
+                link.join_on(
+                    side,
+                    LinkTable::Other.named(other.name),
+                    LinkTable::Owner.named(me.name),
+                ),
+            )),
             Role::Links => {
                 if let Some(sl) = &link.secondary {
-                    let (own_cols, own_key, other_cols, other_key) = if side.declared {
-                        (
-                            &sl.owner_columns,
-                            &sl.owner_key,
-                            &sl.target_columns,
-                            &sl.target_key,
-                        )
-                    } else {
-                        (
-                            &sl.target_columns,
-                            &sl.target_key,
-                            &sl.owner_columns,
-                            &sl.owner_key,
-                        )
-                    };
-                    self.select.joins.push(Join {
-                        kind: JoinKind::Inner,
-                        table: TableRef::new(sl.table.name),
-                        on: eq(sl.table, own_cols, me, own_key),
-                    });
-                    self.select.joins.push(Join {
-                        kind: JoinKind::Inner,
-                        table: TableRef::new(other.name),
-                        on: eq(other, other_key, sl.table, other_cols),
-                    });
+                    let assoc = sl.table.name;
+                    self.select.joins.push(inner(
+                        assoc,
+                        link.join_on(
+                            side,
+                            LinkTable::Assoc.named(assoc),
+                            LinkTable::Owner.named(me.name),
+                        ),
+                    ));
+                    self.select.joins.push(inner(
+                        other.name,
+                        link.join_on(
+                            side,
+                            LinkTable::Other.named(other.name),
+                            LinkTable::Assoc.named(assoc),
+                        ),
+                    ));
                 }
             }
         }
@@ -646,25 +626,18 @@ impl<'s, M: Model> Query<'s, M> {
             let link = spec.side.def.link()?;
             let parent = spec.side.other();
             let alias = format!("orm_j{j}");
-            let on = link
-                .parent_columns
-                .iter()
-                .zip(&link.child_columns)
-                .map(|(&p, &c)| {
-                    Expr::binary(
-                        BinOp::Eq,
-                        Expr::column(alias.clone(), parent.columns[p].name),
-                        Expr::column(me.name, me.columns[c].name),
-                    )
-                })
-                .collect();
+            let on = link.join_on(
+                spec.side,
+                LinkTable::Other.named(alias.clone()),
+                LinkTable::Owner.named(me.name),
+            );
             select.joins.push(Join {
                 kind: JoinKind::Left,
                 table: TableRef {
                     name: parent.name.into(),
                     alias: Some(alias.clone().into()),
                 },
-                on: Expr::and_all(on).unwrap_or(Expr::Bool(true)),
+                on,
             });
             select.columns.extend(
                 parent

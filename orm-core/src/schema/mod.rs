@@ -10,6 +10,7 @@ mod relation;
 pub(crate) mod statements;
 mod table;
 
+pub(crate) use relation::LinkTable;
 pub use relation::{Cascade, Lazy, Link, RelationDef, RelationKind, Role, SecondaryLink, Side};
 pub use table::{
     ColumnDef, ColumnSet, DefaultValue, FkAction, ForeignKeyDef, ForeignTarget, IndexDef,

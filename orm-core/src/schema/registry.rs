@@ -256,3 +256,333 @@ pub(crate) fn creation_order(tables: &[&'static TableDef]) -> Vec<&'static Table
     }
     order
 }
+
+#[cfg(test)]
+mod tests {
+    //! Registration over metadata built by hand (see the fixture helpers in
+    //! `relation::tests`).
+
+    use super::*;
+    use crate::schema::relation::tests::{col, fk, rel, table, with_backref, with_secondary};
+    use crate::schema::{ForeignKeyDef, RelationKind};
+
+    use RelationKind::{BelongsTo, HasMany, ManyToMany};
+
+    /// A foreign key to a table named by a string.
+    const fn named_fk(
+        columns: &'static [usize],
+        table: &'static str,
+        target: &'static [&'static str],
+    ) -> ForeignKeyDef {
+        ForeignKeyDef {
+            columns,
+            target: ForeignTarget::Named {
+                table,
+                columns: target,
+            },
+            on_delete: None,
+            on_update: None,
+        }
+    }
+
+    const fn with_back_populates(mut r: RelationDef, other: &'static str) -> RelationDef {
+        r.back_populates = Some(other);
+        r
+    }
+
+    // Author 1-n Book, Book n-m Genre through BookGenre; Review references
+    // Book by a foreign key only.
+    static AUTHOR: TableDef = table("author", "Author", &[col("id")], &[0], &[], &[|| &BOOKS]);
+    static BOOK: TableDef = table(
+        "book",
+        "Book",
+        &[col("id"), col("author_id")],
+        &[0],
+        &[fk(&[1], || &AUTHOR, &["id"])],
+        &[|| &GENRES],
+    );
+    static BOOKS: RelationDef = with_backref(rel("books", HasMany, || &AUTHOR, || &BOOK), "author");
+    static GENRE: TableDef = table("genre", "Genre", &[col("id")], &[0], &[], &[]);
+    static BOOK_GENRE: TableDef = table(
+        "book_genre",
+        "BookGenre",
+        &[col("book_id"), col("genre_id")],
+        &[0, 1],
+        &[fk(&[0], || &BOOK, &["id"]), fk(&[1], || &GENRE, &["id"])],
+        &[],
+    );
+    static GENRES: RelationDef = with_secondary(
+        with_backref(rel("genres", ManyToMany, || &BOOK, || &GENRE), "books"),
+        || &BOOK_GENRE,
+    );
+    static REVIEW: TableDef = table(
+        "review",
+        "Review",
+        &[col("id"), col("book_id")],
+        &[0],
+        &[fk(&[1], || &BOOK, &["id"])],
+        &[],
+    );
+
+    // Another model mapping `author`.
+    static WRITER: TableDef = table("Author", "Writer", &[col("id")], &[0], &[], &[]);
+
+    // Self-reference, a cycle, foreign keys named by string.
+    static NODE: TableDef = table(
+        "node",
+        "Node",
+        &[col("id"), col("parent_id")],
+        &[0],
+        &[fk(&[1], || &NODE, &["id"])],
+        &[],
+    );
+    static EGG: TableDef = table(
+        "egg",
+        "Egg",
+        &[col("id"), col("hen_id")],
+        &[0],
+        &[fk(&[1], || &HEN, &["id"])],
+        &[],
+    );
+    static HEN: TableDef = table(
+        "hen",
+        "Hen",
+        &[col("id"), col("egg_id")],
+        &[0],
+        &[fk(&[1], || &EGG, &["id"])],
+        &[],
+    );
+    static NOTE: TableDef = table(
+        "note",
+        "Note",
+        &[col("id"), col("author_id")],
+        &[0],
+        &[named_fk(&[1], "author", &["id"])],
+        &[],
+    );
+    static TYPO: TableDef = table(
+        "typo",
+        "Typo",
+        &[col("id"), col("ref")],
+        &[0],
+        &[named_fk(&[1], "bookgenre", &["book_id"])],
+        &[],
+    );
+    static NOWHERE: TableDef = table(
+        "nowhere_ref",
+        "NowhereRef",
+        &[col("id"), col("ref")],
+        &[0],
+        &[named_fk(&[1], "nowhere", &["id"])],
+        &[],
+    );
+    static BAD_COLUMN: TableDef = table(
+        "bad_column",
+        "BadColumn",
+        &[col("id"), col("ref")],
+        &[0],
+        &[named_fk(&[1], "author", &["nope"])],
+        &[],
+    );
+
+    // back_populates: each end declares its own side.
+    static TEAM: TableDef = table("team", "Team", &[col("id")], &[0], &[], &[|| &MEMBERS]);
+    static MEMBER: TableDef = table(
+        "member",
+        "Member",
+        &[col("id"), col("team_id")],
+        &[0],
+        &[fk(&[1], || &TEAM, &["id"])],
+        &[|| &TEAM_OF],
+    );
+    static MEMBERS: RelationDef =
+        with_back_populates(rel("members", HasMany, || &TEAM, || &MEMBER), "team");
+    static TEAM_OF: RelationDef =
+        with_back_populates(rel("team", BelongsTo, || &MEMBER, || &TEAM), "members");
+
+    // Accessor names clashing with a field, and with each other.
+    static CLUB: TableDef = table("club", "Club", &[col("id")], &[0], &[], &[|| &PLAYERS]);
+    static PLAYER: TableDef = table(
+        "player",
+        "Player",
+        &[col("id"), col("club")],
+        &[0],
+        &[fk(&[1], || &CLUB, &["id"])],
+        &[],
+    );
+    static PLAYERS: RelationDef =
+        with_backref(rel("players", HasMany, || &CLUB, || &PLAYER), "club");
+    static LEAGUE: TableDef = table(
+        "league",
+        "League",
+        &[col("id")],
+        &[0],
+        &[],
+        &[|| &SQUADS, || &SQUADS_AGAIN],
+    );
+    static SQUAD: TableDef = table(
+        "squad",
+        "Squad",
+        &[col("id"), col("league_id")],
+        &[0],
+        &[fk(&[1], || &LEAGUE, &["id"])],
+        &[],
+    );
+    static SQUADS: RelationDef = rel("squads", HasMany, || &LEAGUE, || &SQUAD);
+    static SQUADS_AGAIN: RelationDef = rel("squads", HasMany, || &LEAGUE, || &SQUAD);
+
+    // A relationship with no foreign key behind it.
+    static LONER: TableDef = table("loner", "Loner", &[col("id")], &[0], &[], &[|| &STRANGERS]);
+    static STRANGERS: RelationDef = rel("strangers", HasMany, || &LONER, || &GENRE);
+
+    fn names(tables: &[&'static TableDef]) -> Vec<&'static str> {
+        tables.iter().map(|t| t.name).collect()
+    }
+
+    fn schema_error(roots: &[&'static TableDef]) -> String {
+        match Registry::build(roots) {
+            Err(Error::Schema(m)) => m,
+            other => panic!("expected a schema error, got {other:?}"),
+        }
+    }
+
+    fn sides(r: &Registry, t: &'static TableDef) -> Vec<String> {
+        let mut out: Vec<String> = r
+            .sides_of(t)
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}{}",
+                    s.describe(),
+                    if s.declared { "" } else { " (backref)" }
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn models_reached_through_foreign_keys_and_relationships_are_registered() {
+        // Review -> Book by foreign key, Book -> Author by foreign key, Book
+        // -> Genre and BookGenre through its relationship.
+        let r = Registry::build(&[&REVIEW]).unwrap();
+        let mut found = names(r.tables());
+        found.sort();
+        assert_eq!(found, ["author", "book", "book_genre", "genre", "review"]);
+        // From the other end: relationships lead to Book, which leads on.
+        let r = Registry::build(&[&AUTHOR]).unwrap();
+        let mut found = names(r.tables());
+        found.sort();
+        assert_eq!(found, ["author", "book", "book_genre", "genre"]);
+        // Every table comes after the tables its foreign keys point at.
+        for (i, t) in r.tables().iter().enumerate() {
+            for fk in t.foreign_keys {
+                let p = r
+                    .tables()
+                    .iter()
+                    .position(|x| x.name == fk.target.table_name());
+                assert!(p.is_some_and(|p| p < i), "{} before its parent", t.name);
+            }
+        }
+    }
+
+    #[test]
+    fn creation_order_puts_parents_first_and_keeps_registration_order_otherwise() {
+        // Registered in this order; parents move up only as far as needed.
+        let r = Registry::build(&[&REVIEW, &BOOK_GENRE, &GENRE, &BOOK, &AUTHOR]).unwrap();
+        assert_eq!(
+            names(r.tables()),
+            ["genre", "author", "book", "review", "book_genre"]
+        );
+        // Unrelated tables keep the order given.
+        assert_eq!(
+            names(&creation_order(&[&GENRE, &AUTHOR])),
+            ["genre", "author"]
+        );
+        assert_eq!(
+            names(&creation_order(&[&AUTHOR, &GENRE])),
+            ["author", "genre"]
+        );
+        assert_eq!(
+            names(&creation_order(&[&BOOK, &GENRE, &AUTHOR])),
+            ["genre", "author", "book"]
+        );
+        // A self-reference does not hold a table back.
+        assert_eq!(names(&creation_order(&[&NODE, &GENRE])), ["node", "genre"]);
+        // A cycle keeps registration order.
+        assert_eq!(names(&creation_order(&[&HEN, &EGG])), ["hen", "egg"]);
+        assert_eq!(names(&creation_order(&[&EGG, &HEN])), ["egg", "hen"]);
+        // A foreign key named by string orders as well (but does not
+        // register its table: Author is registered, and reaches Book).
+        let r = Registry::build(&[&NOTE, &AUTHOR]).unwrap();
+        assert_eq!(
+            names(r.tables()),
+            ["author", "note", "book", "genre", "book_genre"]
+        );
+    }
+
+    #[test]
+    fn two_models_mapping_one_table_are_refused() {
+        assert_eq!(
+            schema_error(&[&AUTHOR, &WRITER]),
+            "models Author and Writer both map table `author`; rename one with #[orm(table = \"...\")]"
+        );
+    }
+
+    #[test]
+    fn foreign_keys_named_by_string_must_name_a_registered_table_and_column() {
+        assert_eq!(
+            schema_error(&[&TYPO, &BOOK_GENRE]),
+            "foreign key of `typo` references table `bookgenre`, which no registered model maps; did you mean `book_genre`?"
+        );
+        assert_eq!(
+            schema_error(&[&NOWHERE]),
+            "foreign key of `nowhere_ref` references table `nowhere`, which no registered model maps; register its model with Database::builder().model::<T>()"
+        );
+        // Named tables are not followed: Note alone does not bring Author.
+        assert_eq!(
+            schema_error(&[&NOTE]),
+            "foreign key of `note` references table `author`, which no registered model maps; register its model with Database::builder().model::<T>()"
+        );
+        assert_eq!(
+            schema_error(&[&BAD_COLUMN, &AUTHOR]),
+            "foreign key of `bad_column` references `author.nope`, which does not exist"
+        );
+    }
+
+    #[test]
+    fn relationship_names_and_links_are_checked() {
+        assert_eq!(
+            schema_error(&[&CLUB]),
+            "relationship name `club` on Player clashes with its field `club`"
+        );
+        assert_eq!(
+            schema_error(&[&LEAGUE]),
+            "League has two relationships named `squads`"
+        );
+        assert_eq!(
+            schema_error(&[&LONER]),
+            "relationship Loner.strangers: table `genre` has no foreign key to `loner`; add #[orm(foreign_key = Loner::<column>)] to a field of Genre"
+        );
+    }
+
+    #[test]
+    fn sides_of_lists_the_relationship_ends_on_each_model() {
+        let r = Registry::build(&[&AUTHOR]).unwrap();
+        assert_eq!(sides(&r, &AUTHOR), ["Author.books"]);
+        assert_eq!(sides(&r, &BOOK), ["Book.author (backref)", "Book.genres"]);
+        assert_eq!(sides(&r, &GENRE), ["Genre.books (backref)"]);
+        assert!(r.sides_of(&BOOK_GENRE).is_empty());
+        // Not registered.
+        assert!(r.sides_of(&REVIEW).is_empty());
+        let books = r.sides_of(&AUTHOR)[0];
+        assert!(std::ptr::eq(books.def, &BOOKS) && books.declared);
+        // With back_populates each model declares its own end; no backref
+        // ends are added.
+        let r = Registry::build(&[&TEAM]).unwrap();
+        assert_eq!(sides(&r, &TEAM), ["Team.members"]);
+        assert_eq!(sides(&r, &MEMBER), ["Member.team"]);
+        assert!(std::ptr::eq(r.sides_of(&MEMBER)[0].def, &TEAM_OF));
+    }
+}

@@ -5,12 +5,21 @@
 //! cannot know which foreign key links the two models; [`RelationDef::link`]
 //! works that out once, on first use or when the database is opened, and
 //! reports a missing or ambiguous foreign key as [`Error::Schema`].
+//!
+//! The resolved [`Link`] is also the one place that writes the conditions
+//! a relationship end needs, as SQL expressions: the join conditions between
+//! the owner's table, the association table and the related table
+//! (`Query::join`, `joined()` loading, many-to-many loading), and the
+//! condition selecting related rows by a list of keys (lazy and selectin
+//! loading).
 
 use std::fmt;
 use std::sync::OnceLock;
 
 use super::table::TableDef;
 use crate::error::{Error, Result};
+use crate::sql::ast::{BinOp, Expr, Ident};
+use crate::types::Value;
 
 /// The shape of a relationship, seen from the model that declares it.
 ///
@@ -357,6 +366,215 @@ pub struct SecondaryLink {
     pub target_key: Vec<usize>,
 }
 
+/// One of the tables the conditions of a relationship end compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkTable {
+    /// The table of the model the accessor is on.
+    Owner,
+    /// The association table of a many-to-many relationship.
+    Assoc,
+    /// The table of the related objects.
+    Other,
+}
+
+impl LinkTable {
+    /// This table under the name or alias a statement gives it.
+    pub(crate) fn named(self, name: impl Into<Ident>) -> NamedTable {
+        NamedTable {
+            table: self,
+            name: name.into(),
+        }
+    }
+}
+
+/// A [`LinkTable`] with the name or alias it has in one statement.
+#[derive(Debug, Clone)]
+pub(crate) struct NamedTable {
+    table: LinkTable,
+    name: Ident,
+}
+
+/// A table and some of its columns (indices).
+type Columns<'a> = (&'static TableDef, &'a [usize]);
+
+/// The columns that the conditions of one relationship end compare, from
+/// the owner's table to the related objects' table.
+struct Path<'a> {
+    /// The owner's columns whose values select the related rows.
+    owner: Columns<'a>,
+    /// The table next to the owner (the related table, or for many-to-many
+    /// the association table) and its columns matching `owner`, in order.
+    near: Columns<'a>,
+    /// Many-to-many only: the association table's columns that reference
+    /// the related model, and that model's columns they reference.
+    far: Option<(Columns<'a>, Columns<'a>)>,
+}
+
+impl SecondaryLink {
+    /// Seen from the declaring end (`declared`) or the backref end: the
+    /// association columns referencing the owner's model, the owner's
+    /// referenced columns, the association columns referencing the other
+    /// model, and the other model's referenced columns.
+    fn ends(&self, declared: bool) -> [&[usize]; 4] {
+        if declared {
+            [
+                &self.owner_columns,
+                &self.owner_key,
+                &self.target_columns,
+                &self.target_key,
+            ]
+        } else {
+            [
+                &self.target_columns,
+                &self.target_key,
+                &self.owner_columns,
+                &self.owner_key,
+            ]
+        }
+    }
+}
+
+impl Link {
+    /// The columns of `side`'s conditions. `side` must be an end of the
+    /// relationship this link was resolved for.
+    fn path(&self, side: Side) -> Result<Path<'_>> {
+        let (owner, other) = (side.owner(), side.other());
+        Ok(match side.role() {
+            Role::Children { .. } => Path {
+                owner: (owner, &self.parent_columns),
+                near: (other, &self.child_columns),
+                far: None,
+            },
+            Role::Parent => Path {
+                owner: (owner, &self.child_columns),
+                near: (other, &self.parent_columns),
+                far: None,
+            },
+            Role::Links => {
+                let sl = self.secondary.as_ref().ok_or_else(|| {
+                    Error::Schema(format!("{} has no association table", side.describe()))
+                })?;
+                let [own_cols, own_key, other_cols, other_key] = sl.ends(side.declared);
+                Path {
+                    owner: (owner, own_key),
+                    near: (sl.table, own_cols),
+                    far: Some(((sl.table, other_cols), (other, other_key))),
+                }
+            }
+        })
+    }
+
+    /// The owner's columns whose values are the keys given to
+    /// [`Link::key_condition`]: its referenced key for children and
+    /// many-to-many, its foreign key for a parent.
+    pub(crate) fn owner_key(&self, side: Side) -> Result<&[usize]> {
+        Ok(self.path(side)?.owner.1)
+    }
+
+    /// The table [`Link::key_condition`] filters (the related table, or the
+    /// association table for many-to-many) and its columns compared with
+    /// the keys, in the order of [`Link::owner_key`].
+    pub(crate) fn key_columns(&self, side: Side) -> Result<(&'static TableDef, &[usize])> {
+        Ok(self.path(side)?.near)
+    }
+
+    /// The condition selecting the rows related to owners with the given
+    /// keys: `t.c IN (...)` for one key column, one flat OR of ANDs
+    /// (`t.a = ? AND t.b = ? OR ...`) for several, where `t` is the
+    /// [`Link::key_columns`] table, named `table` in the statement. `keys`
+    /// holds each key's values one after the other, in the order of
+    /// [`Link::owner_key`].
+    pub(crate) fn key_condition(
+        &self,
+        side: Side,
+        table: impl Into<Ident>,
+        keys: &[Value],
+    ) -> Expr {
+        let (t, columns) = match self.key_columns(side) {
+            Ok(c) => c,
+            Err(e) => return Expr::Invalid(e.to_string()),
+        };
+        let table = table.into();
+        if let [column] = columns {
+            return Expr::InList {
+                expr: Box::new(Expr::column(table, t.columns[*column].name)),
+                list: keys.to_vec(),
+                negated: false,
+            };
+        }
+        if columns.is_empty() {
+            return Expr::Bool(false);
+        }
+        // One flat OR list, however many keys (a load passes up to 500).
+        let ors = keys
+            .chunks(columns.len())
+            .map(|k| {
+                Expr::and_all(
+                    columns
+                        .iter()
+                        .zip(k)
+                        .map(|(&c, v)| {
+                            Expr::binary(
+                                BinOp::Eq,
+                                Expr::column(table.clone(), t.columns[c].name),
+                                Expr::Value(v.clone()),
+                            )
+                        })
+                        .collect(),
+                )
+                .unwrap_or(Expr::Bool(false))
+            })
+            .collect();
+        Expr::or_all(ors).unwrap_or(Expr::Bool(false))
+    }
+
+    /// The condition joining table `joined` to the table `to` next to it on
+    /// `side`'s path (owner and related table; or for many-to-many, owner
+    /// and association table, association and related table):
+    /// `joined.a = to.b AND ...`, each table under the name or alias the
+    /// statement gives it. Tables that are not next to each other give an
+    /// invalid expression (an error when the statement is written).
+    pub(crate) fn join_on(&self, side: Side, joined: NamedTable, to: NamedTable) -> Expr {
+        let path = match self.path(side) {
+            Ok(p) => p,
+            Err(e) => return Expr::Invalid(e.to_string()),
+        };
+        let near = if path.far.is_some() {
+            LinkTable::Assoc
+        } else {
+            LinkTable::Other
+        };
+        let hop = match (joined.table, to.table) {
+            (LinkTable::Owner, t) if t == near => Some((path.owner, path.near)),
+            (t, LinkTable::Owner) if t == near => Some((path.near, path.owner)),
+            (LinkTable::Assoc, LinkTable::Other) => path.far,
+            (LinkTable::Other, LinkTable::Assoc) => path.far.map(|(a, o)| (o, a)),
+            _ => None,
+        };
+        let Some(((jt, jc), (tt, tc))) = hop else {
+            return Expr::Invalid(format!(
+                "{}: no join condition between {:?} and {:?}",
+                side.describe(),
+                joined.table,
+                to.table
+            ));
+        };
+        Expr::and_all(
+            jc.iter()
+                .zip(tc)
+                .map(|(&x, &y)| {
+                    Expr::binary(
+                        BinOp::Eq,
+                        Expr::column(joined.name.clone(), jt.columns[x].name),
+                        Expr::column(to.name.clone(), tt.columns[y].name),
+                    )
+                })
+                .collect(),
+        )
+        .unwrap_or(Expr::Bool(true))
+    }
+}
+
 impl RelationDef {
     /// Resolve the foreign key behind this relationship (cached).
     ///
@@ -526,4 +744,758 @@ fn self_referential_fks(
         (fk.columns.to_vec(), referenced)
     };
     Ok((key(owner), key(target)))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    //! Link resolution and the condition builders, over metadata built by
+    //! hand (the derive emits `::orm::` paths, so it cannot be used here).
+    //! The fixture helpers are shared with the registry's tests.
+
+    use super::*;
+    use crate::model::{ColumnSet, Model};
+    use crate::schema::{ColumnDef, ForeignKeyDef, ForeignTarget, TableCache};
+    use crate::session::ModelOps;
+    use crate::sql::ast::{Select, Statement, TableRef};
+    use crate::types::{ToSqlOutput, ValueRef};
+
+    /// The model behind every hand-built table's `ModelOps`; its rows are
+    /// never loaded.
+    pub(crate) struct Stub;
+
+    impl Model for Stub {
+        type Key = i64;
+        fn table() -> &'static TableDef {
+            unreachable!("test tables are never loaded")
+        }
+        fn key(&self) -> i64 {
+            0
+        }
+        fn __from_row(_: &rusqlite::Row<'_>, _: usize) -> Result<Self> {
+            Ok(Stub)
+        }
+        fn __key_from_row(_: &rusqlite::Row<'_>, _: usize) -> Result<i64> {
+            Ok(0)
+        }
+        fn __column_value(&self, _: usize) -> Result<ToSqlOutput<'_>> {
+            Ok(ToSqlOutput::from(0i64))
+        }
+        fn __set_column(&mut self, _: usize, _: ValueRef<'_>) -> Result<()> {
+            Ok(())
+        }
+        fn __changed_columns(&self, _: &Self) -> ColumnSet {
+            ColumnSet::empty()
+        }
+        fn __snapshot(&self) -> Self {
+            Stub
+        }
+    }
+
+    /// An INTEGER column whose field has the same name.
+    pub(crate) const fn col(name: &'static str) -> ColumnDef {
+        ColumnDef {
+            name,
+            field: name,
+            sql_type: "INTEGER",
+            nullable: false,
+            primary_key: false,
+            unique: false,
+            index: false,
+            default: None,
+        }
+    }
+
+    /// A table as the derive would emit it (no indexes).
+    pub(crate) const fn table(
+        name: &'static str,
+        model: &'static str,
+        columns: &'static [ColumnDef],
+        primary_key: &'static [usize],
+        foreign_keys: &'static [ForeignKeyDef],
+        relations: &'static [fn() -> &'static RelationDef],
+    ) -> TableDef {
+        TableDef {
+            name,
+            model,
+            columns,
+            primary_key,
+            auto_increment: false,
+            foreign_keys,
+            indexes: &[],
+            relations,
+            __cache: TableCache::new(),
+            __ops: ModelOps::of::<Stub>(),
+        }
+    }
+
+    /// A foreign key to a model's table.
+    pub(crate) const fn fk(
+        columns: &'static [usize],
+        table: fn() -> &'static TableDef,
+        target: &'static [&'static str],
+    ) -> ForeignKeyDef {
+        ForeignKeyDef {
+            columns,
+            target: ForeignTarget::Model {
+                table,
+                columns: target,
+            },
+            on_delete: None,
+            on_update: None,
+        }
+    }
+
+    /// A relationship with the derive's defaults.
+    pub(crate) const fn rel(
+        name: &'static str,
+        kind: RelationKind,
+        model: fn() -> &'static TableDef,
+        target: fn() -> &'static TableDef,
+    ) -> RelationDef {
+        RelationDef {
+            name,
+            kind,
+            model,
+            target,
+            backref: None,
+            back_populates: None,
+            foreign_key: &[],
+            secondary: None,
+            cascade: Cascade::DEFAULT,
+            lazy: Lazy::Select,
+            __link: OnceLock::new(),
+        }
+    }
+
+    /// `rel` with a backref.
+    pub(crate) const fn with_backref(mut r: RelationDef, backref: &'static str) -> RelationDef {
+        r.backref = Some(backref);
+        r
+    }
+
+    /// `rel` with an association table.
+    pub(crate) const fn with_secondary(
+        mut r: RelationDef,
+        secondary: fn() -> &'static TableDef,
+    ) -> RelationDef {
+        r.secondary = Some(secondary);
+        r
+    }
+
+    /// `rel` with its foreign key chosen by column name.
+    pub(crate) const fn with_foreign_key(
+        mut r: RelationDef,
+        columns: &'static [&'static str],
+    ) -> RelationDef {
+        r.foreign_key = columns;
+        r
+    }
+
+    use RelationKind::{BelongsTo, HasMany, HasOne, ManyToMany};
+
+    // Person 1-n Pet, the plain case.
+    static PERSON: TableDef = table(
+        "person",
+        "Person",
+        &[col("id"), col("name")],
+        &[0],
+        &[],
+        &[],
+    );
+    static PET: TableDef = table(
+        "pet",
+        "Pet",
+        &[col("id"), col("kind"), col("person_id")],
+        &[0],
+        &[fk(&[2], || &PERSON, &["id"])],
+        &[],
+    );
+    static PETS: RelationDef = with_backref(rel("pets", HasMany, || &PERSON, || &PET), "owner");
+
+    // Shelf (composite key) 1-n Book, n-m Label through ShelfLabel.
+    static SHELF: TableDef = table(
+        "shelf",
+        "Shelf",
+        &[col("room"), col("slot")],
+        &[0, 1],
+        &[],
+        &[],
+    );
+    static BOOK: TableDef = table(
+        "book",
+        "Book",
+        &[col("id"), col("shelf_room"), col("shelf_slot")],
+        &[0],
+        &[fk(&[1, 2], || &SHELF, &["room", "slot"])],
+        &[],
+    );
+    static BOOKS: RelationDef = with_backref(rel("books", HasMany, || &SHELF, || &BOOK), "shelf");
+    static PLACED_ON: RelationDef = rel("placed_on", BelongsTo, || &BOOK, || &SHELF);
+    static LABEL: TableDef = table("label", "Label", &[col("id")], &[0], &[], &[]);
+    static SHELF_LABEL: TableDef = table(
+        "shelf_label",
+        "ShelfLabel",
+        &[col("room"), col("slot"), col("label_id")],
+        &[0, 1, 2],
+        &[
+            fk(&[0, 1], || &SHELF, &["room", "slot"]),
+            fk(&[2], || &LABEL, &["id"]),
+        ],
+        &[],
+    );
+    static LABELS: RelationDef = with_secondary(
+        with_backref(rel("labels", ManyToMany, || &SHELF, || &LABEL), "shelves"),
+        || &SHELF_LABEL,
+    );
+
+    // Account and Transfer: two foreign keys to one table.
+    static ACCOUNT: TableDef = table("account", "Account", &[col("id")], &[0], &[], &[]);
+    static TRANSFER: TableDef = table(
+        "transfer",
+        "Transfer",
+        &[col("id"), col("from_id"), col("to_id")],
+        &[0],
+        &[
+            fk(&[1], || &ACCOUNT, &["id"]),
+            fk(&[2], || &ACCOUNT, &["id"]),
+        ],
+        &[],
+    );
+    static TRANSFERS: RelationDef = rel("transfers", HasMany, || &ACCOUNT, || &TRANSFER);
+    static SENT: RelationDef = with_foreign_key(
+        with_backref(rel("sent", HasMany, || &ACCOUNT, || &TRANSFER), "sender"),
+        &["from_id"],
+    );
+    static RECEIVER: RelationDef = with_foreign_key(
+        rel("receiver", BelongsTo, || &TRANSFER, || &ACCOUNT),
+        &["to_id"],
+    );
+    static WRONG: RelationDef =
+        with_foreign_key(rel("wrong", HasMany, || &ACCOUNT, || &TRANSFER), &["nope"]);
+
+    // No foreign key at all; a foreign key to a column that does not exist.
+    static OWNER: TableDef = table("owner", "Owner", &[col("id")], &[0], &[], &[]);
+    static THING: TableDef = table("thing", "Thing", &[col("id")], &[0], &[], &[]);
+    static THINGS: RelationDef = rel("things", HasMany, || &OWNER, || &THING);
+    static BROKEN: TableDef = table(
+        "broken",
+        "Broken",
+        &[col("id"), col("person_ref")],
+        &[0],
+        &[fk(&[1], || &PERSON, &["missing"])],
+        &[],
+    );
+    static BROKEN_PERSON: RelationDef = rel("person", BelongsTo, || &BROKEN, || &PERSON);
+
+    // Self-referential one-to-many.
+    static EMPLOYEE: TableDef = table(
+        "employee",
+        "Employee",
+        &[col("id"), col("manager_id")],
+        &[0],
+        &[fk(&[1], || &EMPLOYEE, &["id"])],
+        &[],
+    );
+    static REPORTS: RelationDef = with_backref(
+        rel("reports", HasMany, || &EMPLOYEE, || &EMPLOYEE),
+        "manager",
+    );
+
+    // Many-to-many through an association table.
+    static POST: TableDef = table("post", "Post", &[col("id")], &[0], &[], &[]);
+    static TAG: TableDef = table("tag", "Tag", &[col("id"), col("name")], &[0], &[], &[]);
+    static POST_TAG: TableDef = table(
+        "post_tag",
+        "PostTag",
+        &[col("post_id"), col("tag_id")],
+        &[0, 1],
+        &[fk(&[0], || &POST, &["id"]), fk(&[1], || &TAG, &["id"])],
+        &[],
+    );
+    static TAGS: RelationDef = with_secondary(
+        with_backref(rel("tags", ManyToMany, || &POST, || &TAG), "posts"),
+        || &POST_TAG,
+    );
+    static NO_SECONDARY: RelationDef = rel("loose", ManyToMany, || &POST, || &TAG);
+
+    // Self-referential many-to-many; and an association table with one key.
+    static NODE: TableDef = table("node", "Node", &[col("id")], &[0], &[], &[]);
+    static FOLLOW: TableDef = table(
+        "follow",
+        "Follow",
+        &[col("follower_id"), col("followed_id")],
+        &[0, 1],
+        &[fk(&[0], || &NODE, &["id"]), fk(&[1], || &NODE, &["id"])],
+        &[],
+    );
+    static FOLLOWS: RelationDef = with_secondary(
+        with_backref(rel("follows", ManyToMany, || &NODE, || &NODE), "followers"),
+        || &FOLLOW,
+    );
+    static HALF_FOLLOW: TableDef = table(
+        "half_follow",
+        "HalfFollow",
+        &[col("node_id")],
+        &[0],
+        &[fk(&[0], || &NODE, &["id"])],
+        &[],
+    );
+    static HALF: RelationDef =
+        with_secondary(rel("half", ManyToMany, || &NODE, || &NODE), || &HALF_FOLLOW);
+
+    // One-to-one.
+    static USER: TableDef = table("user", "User", &[col("id")], &[0], &[], &[]);
+    static PROFILE: TableDef = table(
+        "profile",
+        "Profile",
+        &[col("id"), col("user_id")],
+        &[0],
+        &[fk(&[1], || &USER, &["id"])],
+        &[],
+    );
+    static PROFILE_REL: RelationDef =
+        with_backref(rel("profile", HasOne, || &USER, || &PROFILE), "user");
+
+    fn declared(def: &'static RelationDef) -> Side {
+        Side::new(def, true)
+    }
+
+    fn backref(def: &'static RelationDef) -> Side {
+        Side::new(def, false)
+    }
+
+    fn link(def: &'static RelationDef) -> &'static Link {
+        def.link().unwrap()
+    }
+
+    fn schema_error(def: &'static RelationDef) -> String {
+        match def.link() {
+            Err(Error::Schema(m)) => m,
+            other => panic!("expected a schema error, got {other:?}"),
+        }
+    }
+
+    /// A condition as the writer writes it after WHERE, and its parameters.
+    fn sql(cond: Expr) -> (String, Vec<Value>) {
+        let mut s = Select::new(TableRef::new("t"));
+        s.columns.push(Expr::column("t", "c"));
+        s.filter = Some(cond);
+        let w = crate::sql::writer::write(&Statement::Select(s), &crate::backend::Dialect::SQLITE)
+            .unwrap();
+        let text = w.sql.strip_prefix(r#"SELECT "t"."c" FROM "t" WHERE "#);
+        (text.unwrap().to_owned(), w.params)
+    }
+
+    fn join(
+        side: Side,
+        joined: (LinkTable, &'static str),
+        to: (LinkTable, &'static str),
+    ) -> String {
+        let on = link(side.def).join_on(side, joined.0.named(joined.1), to.0.named(to.1));
+        sql(on).0
+    }
+
+    fn keys(side: Side, table: &'static str, keys: &[i64]) -> (String, Vec<Value>) {
+        let keys: Vec<Value> = keys.iter().map(|&k| Value::Integer(k)).collect();
+        sql(link(side.def).key_condition(side, table, &keys))
+    }
+
+    fn ints(v: &[i64]) -> Vec<Value> {
+        v.iter().map(|&k| Value::Integer(k)).collect()
+    }
+
+    use LinkTable::{Assoc, Other, Owner};
+
+    #[test]
+    fn the_only_foreign_key_to_the_parent_links_a_one_to_many() {
+        let l = link(&PETS);
+        assert!(std::ptr::eq(l.parent, &PERSON) && std::ptr::eq(l.child, &PET));
+        assert_eq!(
+            (l.child_columns.as_slice(), l.parent_columns.as_slice()),
+            (&[2][..], &[0][..])
+        );
+        assert!(l.secondary.is_none());
+        // Resolved once.
+        assert!(std::ptr::eq(l, link(&PETS)));
+        assert_eq!(declared(&PETS).role(), Role::Children { single: false });
+        assert_eq!(backref(&PETS).role(), Role::Parent);
+    }
+
+    #[test]
+    fn belongs_to_makes_the_declaring_model_the_child() {
+        let l = link(&PLACED_ON);
+        assert!(std::ptr::eq(l.parent, &SHELF) && std::ptr::eq(l.child, &BOOK));
+        assert_eq!(l.child_columns, [1, 2]);
+        assert_eq!(l.parent_columns, [0, 1]);
+        assert_eq!(declared(&PLACED_ON).role(), Role::Parent);
+        // The same foreign key from the other end.
+        let l = link(&BOOKS);
+        assert!(std::ptr::eq(l.parent, &SHELF) && std::ptr::eq(l.child, &BOOK));
+        assert_eq!(
+            (l.child_columns.clone(), l.parent_columns.clone()),
+            (vec![1, 2], vec![0, 1])
+        );
+    }
+
+    #[test]
+    fn an_explicit_foreign_key_chooses_among_several() {
+        let l = link(&SENT);
+        assert!(std::ptr::eq(l.child, &TRANSFER));
+        assert_eq!(
+            (l.child_columns.as_slice(), l.parent_columns.as_slice()),
+            (&[1][..], &[0][..])
+        );
+        let l = link(&RECEIVER);
+        assert!(std::ptr::eq(l.parent, &ACCOUNT) && std::ptr::eq(l.child, &TRANSFER));
+        assert_eq!(
+            (l.child_columns.as_slice(), l.parent_columns.as_slice()),
+            (&[2][..], &[0][..])
+        );
+    }
+
+    #[test]
+    fn missing_ambiguous_and_unknown_foreign_keys_are_schema_errors() {
+        assert_eq!(
+            schema_error(&THINGS),
+            "relationship Owner.things: table `thing` has no foreign key to `owner`; add #[orm(foreign_key = Owner::<column>)] to a field of Thing"
+        );
+        assert_eq!(
+            schema_error(&TRANSFERS),
+            "relationship Account.transfers: table `transfer` has several foreign keys to `account`; choose one with foreign_key = \"<column>\""
+        );
+        assert_eq!(
+            schema_error(&WRONG),
+            "relationship Account.wrong: `nope` is not a foreign key of `transfer` to `account`"
+        );
+        assert_eq!(
+            schema_error(&BROKEN_PERSON),
+            "relationship Broken.person: foreign key of `broken` references `person.missing`, which does not exist"
+        );
+        assert_eq!(
+            schema_error(&NO_SECONDARY),
+            "relationship Post.loose: many_to_many needs `secondary = Model`"
+        );
+        assert_eq!(
+            schema_error(&HALF),
+            "relationship Node.half: association table `half_follow` needs exactly two foreign keys to `node`"
+        );
+        // The error is kept, and reads as a schema error.
+        assert_eq!(
+            THINGS.link().unwrap_err().to_string(),
+            format!("schema error: {}", schema_error(&THINGS))
+        );
+    }
+
+    #[test]
+    fn a_self_referential_one_to_many_links_the_table_to_itself() {
+        let l = link(&REPORTS);
+        assert!(std::ptr::eq(l.parent, &EMPLOYEE) && std::ptr::eq(l.child, &EMPLOYEE));
+        assert_eq!(
+            (l.child_columns.as_slice(), l.parent_columns.as_slice()),
+            (&[1][..], &[0][..])
+        );
+        assert_eq!(declared(&REPORTS).role(), Role::Children { single: false });
+        assert_eq!(backref(&REPORTS).role(), Role::Parent);
+        assert_eq!(backref(&REPORTS).describe(), "Employee.manager");
+    }
+
+    #[test]
+    fn many_to_many_goes_through_the_secondary_table() {
+        let l = link(&TAGS);
+        assert!(std::ptr::eq(l.parent, &POST) && std::ptr::eq(l.child, &TAG));
+        let sl = l.secondary.as_ref().unwrap();
+        assert!(std::ptr::eq(sl.table, &POST_TAG));
+        assert_eq!(
+            (sl.owner_columns.as_slice(), sl.owner_key.as_slice()),
+            (&[0][..], &[0][..])
+        );
+        assert_eq!(
+            (sl.target_columns.as_slice(), sl.target_key.as_slice()),
+            (&[1][..], &[0][..])
+        );
+        // The declaring side's columns are also the link's child columns.
+        assert_eq!(
+            (l.child_columns.as_slice(), l.parent_columns.as_slice()),
+            (&[0][..], &[0][..])
+        );
+        assert_eq!(declared(&TAGS).role(), Role::Links);
+        assert_eq!(backref(&TAGS).role(), Role::Links);
+        // A composite key on one end.
+        let sl = link(&LABELS).secondary.as_ref().unwrap();
+        assert_eq!(
+            (sl.owner_columns.as_slice(), sl.owner_key.as_slice()),
+            (&[0, 1][..], &[0, 1][..])
+        );
+        assert_eq!(
+            (sl.target_columns.as_slice(), sl.target_key.as_slice()),
+            (&[2][..], &[0][..])
+        );
+    }
+
+    #[test]
+    fn a_self_referential_many_to_many_takes_the_first_foreign_key_for_the_owner() {
+        let l = link(&FOLLOWS);
+        assert!(std::ptr::eq(l.parent, &NODE) && std::ptr::eq(l.child, &NODE));
+        let sl = l.secondary.as_ref().unwrap();
+        assert_eq!(
+            (sl.owner_columns.as_slice(), sl.target_columns.as_slice()),
+            (&[0][..], &[1][..])
+        );
+        assert_eq!(
+            (sl.owner_key.as_slice(), sl.target_key.as_slice()),
+            (&[0][..], &[0][..])
+        );
+    }
+
+    #[test]
+    fn one_to_one_links_like_one_to_many_with_a_single_child() {
+        let l = link(&PROFILE_REL);
+        assert!(std::ptr::eq(l.parent, &USER) && std::ptr::eq(l.child, &PROFILE));
+        assert_eq!(
+            (l.child_columns.as_slice(), l.parent_columns.as_slice()),
+            (&[1][..], &[0][..])
+        );
+        assert_eq!(
+            declared(&PROFILE_REL).role(),
+            Role::Children { single: true }
+        );
+        assert_eq!(backref(&PROFILE_REL).role(), Role::Parent);
+    }
+
+    #[test]
+    fn join_conditions_between_a_parent_and_its_children() {
+        // Written as `joined = to`, whichever end is joined.
+        assert_eq!(
+            join(declared(&PETS), (Other, "pet"), (Owner, "person")),
+            r#""pet"."person_id" = "person"."id""#
+        );
+        assert_eq!(
+            join(declared(&PETS), (Owner, "person"), (Other, "pet")),
+            r#""person"."id" = "pet"."person_id""#
+        );
+        assert_eq!(
+            join(backref(&PETS), (Other, "person"), (Owner, "pet")),
+            r#""person"."id" = "pet"."person_id""#
+        );
+        assert_eq!(
+            join(declared(&SENT), (Other, "transfer"), (Owner, "account")),
+            r#""transfer"."from_id" = "account"."id""#
+        );
+        assert_eq!(
+            join(declared(&RECEIVER), (Other, "account"), (Owner, "transfer")),
+            r#""account"."id" = "transfer"."to_id""#
+        );
+        assert_eq!(
+            join(declared(&PROFILE_REL), (Other, "profile"), (Owner, "user")),
+            r#""profile"."user_id" = "user"."id""#
+        );
+    }
+
+    #[test]
+    fn join_conditions_use_the_names_or_aliases_given() {
+        // The joined loader's alias for the parent table.
+        assert_eq!(
+            join(backref(&PETS), (Other, "orm_j0"), (Owner, "pet")),
+            r#""orm_j0"."id" = "pet"."person_id""#
+        );
+        assert_eq!(
+            join(backref(&REPORTS), (Other, "orm_j1"), (Owner, "employee")),
+            r#""orm_j1"."id" = "employee"."manager_id""#
+        );
+        let alias = String::from("orm_j2");
+        let on = link(&PETS).join_on(backref(&PETS), Other.named(alias), Owner.named("p"));
+        assert_eq!(sql(on).0, r#""orm_j2"."id" = "p"."person_id""#);
+    }
+
+    #[test]
+    fn join_conditions_over_several_columns_are_one_and_list() {
+        assert_eq!(
+            join(declared(&BOOKS), (Other, "book"), (Owner, "shelf")),
+            r#""book"."shelf_room" = "shelf"."room" AND "book"."shelf_slot" = "shelf"."slot""#
+        );
+        assert_eq!(
+            join(declared(&PLACED_ON), (Other, "orm_j0"), (Owner, "book")),
+            r#""orm_j0"."room" = "book"."shelf_room" AND "orm_j0"."slot" = "book"."shelf_slot""#
+        );
+        let on = link(&BOOKS).join_on(backref(&BOOKS), Other.named("shelf"), Owner.named("book"));
+        let Expr::And(items) = on else {
+            panic!("expected one AND list, got {on:?}")
+        };
+        assert_eq!(items.len(), 2);
+    }
+
+    #[test]
+    fn many_to_many_joins_go_through_the_association_table() {
+        let post = declared(&TAGS);
+        assert_eq!(
+            join(post, (Assoc, "post_tag"), (Owner, "post")),
+            r#""post_tag"."post_id" = "post"."id""#
+        );
+        assert_eq!(
+            join(post, (Other, "tag"), (Assoc, "post_tag")),
+            r#""tag"."id" = "post_tag"."tag_id""#
+        );
+        assert_eq!(
+            join(post, (Assoc, "post_tag"), (Other, "tag")),
+            r#""post_tag"."tag_id" = "tag"."id""#
+        );
+        let tag = backref(&TAGS);
+        assert_eq!(
+            join(tag, (Assoc, "post_tag"), (Owner, "tag")),
+            r#""post_tag"."tag_id" = "tag"."id""#
+        );
+        assert_eq!(
+            join(tag, (Other, "post"), (Assoc, "post_tag")),
+            r#""post"."id" = "post_tag"."post_id""#
+        );
+        assert_eq!(
+            join(declared(&FOLLOWS), (Assoc, "follow"), (Other, "node")),
+            r#""follow"."followed_id" = "node"."id""#
+        );
+        assert_eq!(
+            join(backref(&FOLLOWS), (Assoc, "follow"), (Other, "node")),
+            r#""follow"."follower_id" = "node"."id""#
+        );
+        assert_eq!(
+            join(declared(&LABELS), (Assoc, "shelf_label"), (Owner, "shelf")),
+            r#""shelf_label"."room" = "shelf"."room" AND "shelf_label"."slot" = "shelf"."slot""#
+        );
+        assert_eq!(
+            join(backref(&LABELS), (Other, "s"), (Assoc, "sl")),
+            r#""s"."room" = "sl"."room" AND "s"."slot" = "sl"."slot""#
+        );
+    }
+
+    #[test]
+    fn tables_that_are_not_next_to_each_other_have_no_join_condition() {
+        let on = link(&TAGS).join_on(declared(&TAGS), Other.named("tag"), Owner.named("post"));
+        assert_eq!(
+            on,
+            Expr::Invalid("Post.tags: no join condition between Other and Owner".into())
+        );
+        let on = link(&PETS).join_on(declared(&PETS), Assoc.named("x"), Owner.named("person"));
+        assert!(matches!(on, Expr::Invalid(m) if m.contains("Person.pets: no join condition")));
+        let on = link(&PETS).join_on(declared(&PETS), Owner.named("a"), Owner.named("b"));
+        assert!(matches!(on, Expr::Invalid(_)));
+    }
+
+    #[test]
+    fn key_conditions_with_one_column_are_in_lists() {
+        // Children by their foreign key, from the parent's key.
+        let side = declared(&PETS);
+        assert_eq!(link(&PETS).owner_key(side).unwrap(), [0]);
+        let (t, cols) = link(&PETS).key_columns(side).unwrap();
+        assert!(std::ptr::eq(t, &PET));
+        assert_eq!(cols, [2]);
+        assert_eq!(
+            keys(side, "pet", &[1, 2]),
+            (r#""pet"."person_id" IN (?, ?)"#.into(), ints(&[1, 2]))
+        );
+        // A parent by its referenced key, from the child's foreign key.
+        let side = backref(&PETS);
+        assert_eq!(link(&PETS).owner_key(side).unwrap(), [2]);
+        let (t, cols) = link(&PETS).key_columns(side).unwrap();
+        assert!(std::ptr::eq(t, &PERSON));
+        assert_eq!(cols, [0]);
+        assert_eq!(
+            keys(side, "person", &[7]),
+            (r#""person"."id" IN (?)"#.into(), ints(&[7]))
+        );
+        let side = declared(&RECEIVER);
+        assert_eq!(link(&RECEIVER).owner_key(side).unwrap(), [2]);
+        assert_eq!(keys(side, "account", &[3]).0, r#""account"."id" IN (?)"#);
+        let side = declared(&PROFILE_REL);
+        assert_eq!(
+            keys(side, "profile", &[3]).0,
+            r#""profile"."user_id" IN (?)"#
+        );
+        // The name given is used; no keys is an empty list.
+        assert_eq!(
+            keys(declared(&PETS), "p", &[]).0,
+            r#""p"."person_id" IN ()"#
+        );
+    }
+
+    #[test]
+    fn many_to_many_key_conditions_filter_the_association_table() {
+        let side = declared(&TAGS);
+        assert_eq!(link(&TAGS).owner_key(side).unwrap(), [0]);
+        let (t, cols) = link(&TAGS).key_columns(side).unwrap();
+        assert!(std::ptr::eq(t, &POST_TAG));
+        assert_eq!(cols, [0]);
+        assert_eq!(
+            keys(side, "post_tag", &[1, 2, 3]),
+            (
+                r#""post_tag"."post_id" IN (?, ?, ?)"#.into(),
+                ints(&[1, 2, 3])
+            )
+        );
+        let side = backref(&TAGS);
+        assert_eq!(link(&TAGS).key_columns(side).unwrap().1, [1]);
+        assert_eq!(
+            keys(side, "post_tag", &[4]).0,
+            r#""post_tag"."tag_id" IN (?)"#
+        );
+        assert_eq!(
+            keys(declared(&FOLLOWS), "follow", &[1]).0,
+            r#""follow"."follower_id" IN (?)"#
+        );
+        assert_eq!(
+            keys(backref(&FOLLOWS), "follow", &[1]).0,
+            r#""follow"."followed_id" IN (?)"#
+        );
+        // A composite key on one end only.
+        assert_eq!(
+            keys(backref(&LABELS), "shelf_label", &[5]).0,
+            r#""shelf_label"."label_id" IN (?)"#
+        );
+    }
+
+    #[test]
+    fn key_conditions_with_several_columns_are_one_or_list() {
+        let side = declared(&BOOKS);
+        assert_eq!(link(&BOOKS).owner_key(side).unwrap(), [0, 1]);
+        assert_eq!(link(&BOOKS).key_columns(side).unwrap().1, [1, 2]);
+        assert_eq!(
+            keys(side, "book", &[1, 2, 3, 4]),
+            (
+                r#""book"."shelf_room" = ? AND "book"."shelf_slot" = ? OR "book"."shelf_room" = ? AND "book"."shelf_slot" = ?"#.into(),
+                ints(&[1, 2, 3, 4])
+            )
+        );
+        // Flat: one OR of ANDs however many keys.
+        let many: Vec<Value> = ints(&(0..1000).collect::<Vec<_>>());
+        match link(&BOOKS).key_condition(side, "book", &many) {
+            Expr::Or(items) => {
+                assert_eq!(items.len(), 500);
+                assert!(
+                    items
+                        .iter()
+                        .all(|i| matches!(i, Expr::And(a) if a.len() == 2))
+                );
+            }
+            other => panic!("expected one OR list, got {other:?}"),
+        }
+        // One key is its AND; no keys matches nothing.
+        assert_eq!(
+            keys(side, "b", &[1, 2]).0,
+            r#""b"."shelf_room" = ? AND "b"."shelf_slot" = ?"#
+        );
+        assert_eq!(keys(side, "book", &[]), ("0".into(), vec![]));
+        // The parent end, and the association table of a composite key.
+        let side = backref(&BOOKS);
+        assert_eq!(link(&BOOKS).owner_key(side).unwrap(), [1, 2]);
+        assert_eq!(
+            keys(side, "shelf", &[1, 2]).0,
+            r#""shelf"."room" = ? AND "shelf"."slot" = ?"#
+        );
+        assert_eq!(
+            keys(declared(&PLACED_ON), "shelf", &[1, 2, 1, 3]).0,
+            r#""shelf"."room" = ? AND "shelf"."slot" = ? OR "shelf"."room" = ? AND "shelf"."slot" = ?"#
+        );
+        assert_eq!(
+            keys(declared(&LABELS), "shelf_label", &[1, 2, 3, 4]).0,
+            r#""shelf_label"."room" = ? AND "shelf_label"."slot" = ? OR "shelf_label"."room" = ? AND "shelf_label"."slot" = ?"#
+        );
+    }
 }

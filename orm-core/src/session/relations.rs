@@ -18,8 +18,8 @@ use super::key::{Key, into_key, key_of};
 use super::obj::{ErasedObj, Status};
 use super::{SessionInner, SessionState};
 use crate::error::{Error, Result};
-use crate::schema::{Role, Side, TableDef};
-use crate::sql::ast::{BinOp, Expr, Join, JoinKind, Select, Statement, TableRef};
+use crate::schema::{LinkTable, Role, Side, TableDef};
+use crate::sql::ast::{Expr, Join, JoinKind, Select, Statement, TableRef};
 use crate::sql::writer;
 use crate::types::Value;
 
@@ -381,39 +381,6 @@ fn key_at(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Key> {
     }
 }
 
-/// `cols IN (...)` for one column, `(a = ? AND b = ?) OR ...` for several;
-/// `keys` holds the keys' values one after the other.
-fn key_condition(table: &'static str, columns: &[&'static str], keys: &[Value]) -> Expr {
-    if let [column] = columns {
-        return Expr::InList {
-            expr: Box::new(Expr::column(table, *column)),
-            list: keys.to_vec(),
-            negated: false,
-        };
-    }
-    // One flat OR list: a chunk holds up to 500 keys.
-    let ors = keys
-        .chunks(columns.len())
-        .map(|k| {
-            Expr::and_all(
-                columns
-                    .iter()
-                    .zip(k)
-                    .map(|(c, v)| {
-                        Expr::binary(BinOp::Eq, Expr::column(table, *c), Expr::Value(v.clone()))
-                    })
-                    .collect(),
-            )
-            .unwrap_or(Expr::Bool(false))
-        })
-        .collect();
-    Expr::or_all(ors).unwrap_or(Expr::Bool(false))
-}
-
-fn names(t: &'static TableDef, columns: &[usize]) -> Vec<&'static str> {
-    columns.iter().map(|&c| t.columns[c].name).collect()
-}
-
 /// Note relationship changes of `obj` in `session`, if there is one.
 fn note(session: Option<&SessionInner>, obj: &Rc<dyn ErasedObj>) -> Result<()> {
     match session {
@@ -519,23 +486,10 @@ impl SessionInner {
                 result.extend(items);
                 continue;
             }
-            let key_columns: &[usize] = match side.role() {
-                Role::Children { .. } => &link.parent_columns,
-                Role::Parent => &link.child_columns,
-                Role::Links => {
-                    let sl = link.secondary.as_ref().ok_or_else(|| {
-                        Error::Schema(format!("{} has no association table", side.describe()))
-                    })?;
-                    if side.declared {
-                        &sl.owner_key
-                    } else {
-                        &sl.target_key
-                    }
-                }
-            };
-            width = key_columns.len();
+            let owner_key = link.owner_key(side)?;
+            width = owner_key.len();
             let start = keys.len();
-            for &c in key_columns {
+            for &c in owner_key {
                 keys.push(owner.column_value(c)?);
             }
             let new_owner = matches!(owner.status(), Status::Pending | Status::Transient);
@@ -587,16 +541,13 @@ impl SessionInner {
         };
         for chunk in keys.chunks(IN_CHUNK * width) {
             match side.role() {
-                role @ (Role::Children { .. } | Role::Parent) => {
+                Role::Children { .. } | Role::Parent => {
                     // Children are found by their foreign key, a parent by
                     // the key it is referenced by.
-                    let columns = match role {
-                        Role::Parent => &link.parent_columns,
-                        _ => &link.child_columns,
-                    };
+                    let (_, columns) = link.key_columns(side)?;
                     let mut select = Select::new(TableRef::new(other.name));
                     select.columns = crate::schema::statements::select_columns(other, other.name);
-                    select.filter = Some(key_condition(other.name, &names(other, columns), chunk));
+                    select.filter = Some(link.key_condition(side, other.name, chunk));
                     let w = writer::write(&Statement::Select(select), self.dialect())?;
                     (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |found, _| {
                         add(key_at(&found, columns)?, found);
@@ -607,12 +558,8 @@ impl SessionInner {
                     let Some(sl) = link.secondary.as_ref() else {
                         continue;
                     };
-                    let (own_cols, other_cols, other_key) = if side.declared {
-                        (&sl.owner_columns, &sl.target_columns, &sl.target_key)
-                    } else {
-                        (&sl.target_columns, &sl.owner_columns, &sl.owner_key)
-                    };
                     let assoc = sl.table;
+                    let (_, own_cols) = link.key_columns(side)?;
                     let mut select = Select::new(TableRef::new(other.name));
                     select.columns = crate::schema::statements::select_columns(other, other.name);
                     select.columns.extend(
@@ -620,23 +567,16 @@ impl SessionInner {
                             .iter()
                             .map(|&c| Expr::column(assoc.name, assoc.columns[c].name)),
                     );
-                    let on = other_cols
-                        .iter()
-                        .zip(other_key.iter())
-                        .map(|(&a, &o)| {
-                            Expr::binary(
-                                BinOp::Eq,
-                                Expr::column(assoc.name, assoc.columns[a].name),
-                                Expr::column(other.name, other.columns[o].name),
-                            )
-                        })
-                        .collect();
                     select.joins.push(Join {
                         kind: JoinKind::Inner,
                         table: TableRef::new(assoc.name),
-                        on: Expr::and_all(on).unwrap_or(Expr::Bool(true)),
+                        on: link.join_on(
+                            side,
+                            LinkTable::Assoc.named(assoc.name),
+                            LinkTable::Other.named(other.name),
+                        ),
                     });
-                    select.filter = Some(key_condition(assoc.name, &names(assoc, own_cols), chunk));
+                    select.filter = Some(link.key_condition(side, assoc.name, chunk));
                     let w = writer::write(&Statement::Select(select), self.dialect())?;
                     let extra = own_cols.len();
                     (other.__ops.load)(self, &w.sql, &w.params, extra, &mut |target, key| {

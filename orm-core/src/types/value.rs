@@ -186,7 +186,21 @@ macro_rules! owned_output {
         }
     )*};
 }
-owned_output!(Value, i8, i16, i32, i64, u8, u16, u32, bool, f32, f64, String, Vec<u8>);
+owned_output!(
+    Value,
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    bool,
+    f32,
+    f64,
+    String,
+    Vec<u8>
+);
 
 macro_rules! from_integer {
     ($($t:ty),*) => {$(
