@@ -753,7 +753,9 @@ pub(super) mod tests {
     //! The fixture helpers are shared with the registry's tests.
 
     use super::*;
-    use crate::model::{ColumnSet, Model};
+    use crate::backend::Row;
+    use crate::model::Model;
+    use crate::schema::ColumnSet;
     use crate::schema::{ColumnDef, ForeignKeyDef, ForeignTarget, TableCache};
     use crate::session::ModelOps;
     use crate::sql::ast::{Select, Statement, TableRef};
@@ -771,10 +773,10 @@ pub(super) mod tests {
         fn key(&self) -> i64 {
             0
         }
-        fn __from_row(_: &rusqlite::Row<'_>, _: usize) -> Result<Self> {
+        fn __from_row(_: &Row<'_>, _: usize) -> Result<Self> {
             Ok(Stub)
         }
-        fn __key_from_row(_: &rusqlite::Row<'_>, _: usize) -> Result<i64> {
+        fn __key_from_row(_: &Row<'_>, _: usize) -> Result<i64> {
             Ok(0)
         }
         fn __column_value(&self, _: usize) -> Result<ToSqlOutput<'_>> {
