@@ -43,6 +43,6 @@ while read -r workload system iters; do
   file="$out/cg.$RANDOM"
   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*profiled*' \
     --callgrind-out-file="$file" "$bin" --profile "$workload" "$system" "$iters" >/dev/null 2>&1
-  total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
+  total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); t = $1} END {print t}')
   printf '| %s | %s | %s |\n' "$workload" "$system" "$(( total / iters ))"
 done <<<"$runs"

@@ -1,0 +1,303 @@
+//! A second backend, used only here, that proves the seam is real: a
+//! statement-recording fake with its own dialect (`$n` placeholders, keys
+//! read back through `RETURNING`, plain `BEGIN`). The unit of work and the
+//! query pipeline run through it end to end (DDL, inserts with generated
+//! keys and foreign keys filled from them, updates, deletes, queries through
+//! the identity map, relationship loading, a failed flush rolled back)
+//! without a single SQLite call: nothing here opens a SQLite connection.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use orm::backend::{Backend, Connection, Dialect, GeneratedKeys, Placeholders, Row};
+use orm::prelude::*;
+use orm::types::Value;
+
+static FAKE: Dialect = Dialect::SQLITE
+    .named("fake")
+    .with_placeholders(Placeholders::Numbered)
+    .with_generated_keys(GeneratedKeys::Returning)
+    .with_begin_write("BEGIN");
+
+/// What the fake saw and what it will answer.
+#[derive(Debug, Default)]
+struct Script {
+    /// Every statement, with its parameters.
+    log: Vec<(String, Vec<Value>)>,
+    /// Rows the next SELECTs return, one entry per SELECT.
+    results: VecDeque<Vec<Vec<Value>>>,
+    /// The next generated key.
+    next_key: i64,
+    /// Statements containing this text fail with a unique violation.
+    fail_on: Option<String>,
+    in_txn: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Fake(Arc<Mutex<Script>>);
+
+impl Fake {
+    fn script(&self) -> std::sync::MutexGuard<'_, Script> {
+        self.0.lock().unwrap()
+    }
+
+    /// The statements since the last call, as text.
+    fn take_sql(&self) -> Vec<String> {
+        std::mem::take(&mut self.script().log)
+            .into_iter()
+            .map(|(sql, _)| sql)
+            .collect()
+    }
+
+    fn answer(&self, rows: Vec<Vec<Value>>) {
+        self.script().results.push_back(rows);
+    }
+}
+
+impl Backend for Fake {
+    fn dialect(&self) -> &'static Dialect {
+        &FAKE
+    }
+
+    fn connect(&self) -> orm::Result<Box<dyn Connection>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Connection for Fake {
+    fn dialect(&self) -> &'static Dialect {
+        &FAKE
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> orm::Result<usize> {
+        let mut s = self.script();
+        s.log.push((sql.to_owned(), params.to_vec()));
+        if s.fail_on.as_deref().is_some_and(|f| sql.contains(f)) {
+            return Err(orm::Error::Constraint {
+                kind: ConstraintKind::Unique,
+                model: None,
+                table: None,
+                columns: vec!["name".into()],
+                source: "fake unique violation".into(),
+            });
+        }
+        match sql {
+            "BEGIN" => s.in_txn = true,
+            "COMMIT" | "ROLLBACK" => s.in_txn = false,
+            _ => {}
+        }
+        Ok(1)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        row: &mut dyn FnMut(&Row<'_>) -> orm::Result<()>,
+    ) -> orm::Result<()> {
+        let rows = {
+            let mut s = self.script();
+            s.log.push((sql.to_owned(), params.to_vec()));
+            if s.fail_on.as_deref().is_some_and(|f| sql.contains(f)) {
+                return Err(orm::Error::Constraint {
+                    kind: ConstraintKind::Unique,
+                    model: None,
+                    table: None,
+                    columns: vec!["name".into()],
+                    source: "fake unique violation".into(),
+                });
+            }
+            if sql.contains(" RETURNING ") {
+                s.next_key += 1;
+                vec![vec![Value::Integer(s.next_key)]]
+            } else {
+                s.results.pop_front().unwrap_or_default()
+            }
+        };
+        for values in &rows {
+            row(&Row::from_values(values, &[]))?;
+        }
+        Ok(())
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.script().in_txn
+    }
+}
+
+#[derive(Model, Debug, Default)]
+#[orm(has_many(pets = Pet, backref = "owner"))]
+struct Person {
+    #[orm(primary_key)]
+    id: i64,
+    #[orm(unique)]
+    name: String,
+}
+
+#[derive(Model, Debug, Default)]
+struct Pet {
+    #[orm(primary_key)]
+    id: i64,
+    name: String,
+    #[orm(foreign_key = Person::id)]
+    person_id: i64,
+}
+
+fn open() -> (Fake, Database) {
+    let fake = Fake::default();
+    let db = Database::builder()
+        .model::<Pet>()
+        .open_backend("fake://", fake.clone())
+        .expect("open");
+    (fake, db)
+}
+
+#[test]
+fn ddl_is_written_for_the_backend_and_run_through_it() {
+    let (fake, db) = open();
+    db.create_all().unwrap();
+    assert_eq!(
+        fake.take_sql(),
+        [
+            "BEGIN",
+            "CREATE TABLE IF NOT EXISTS \"person\" (\n\t\"id\" INTEGER NOT NULL, \n\t\"name\" TEXT NOT NULL, \n\tPRIMARY KEY (\"id\"), \n\tUNIQUE (\"name\")\n)",
+            "CREATE TABLE IF NOT EXISTS \"pet\" (\n\t\"id\" INTEGER NOT NULL, \n\t\"name\" TEXT NOT NULL, \n\t\"person_id\" INTEGER NOT NULL, \n\tPRIMARY KEY (\"id\"), \n\tFOREIGN KEY(\"person_id\") REFERENCES \"person\" (\"id\")\n)",
+            "COMMIT",
+        ]
+    );
+}
+
+#[test]
+fn the_unit_of_work_runs_through_the_backend() {
+    let (fake, db) = open();
+    let s = db.session();
+    let ann = s
+        .add(Person {
+            name: "ann".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let rex = Obj::new(Pet {
+        name: "rex".into(),
+        ..Default::default()
+    });
+    ann.append(Person::pets, &rex).unwrap();
+    s.commit().unwrap();
+    // Keys come back through RETURNING, in the dialect's placeholders; the
+    // pet's foreign key is filled from the key generated for its owner.
+    let log = std::mem::take(&mut fake.script().log);
+    assert_eq!(
+        log,
+        [
+            ("BEGIN".to_string(), vec![]),
+            (
+                r#"INSERT INTO "person" ("name") VALUES ($1) RETURNING "id""#.to_string(),
+                vec![Value::Text("ann".into())]
+            ),
+            (
+                r#"INSERT INTO "pet" ("name", "person_id") VALUES ($1, $2) RETURNING "id""#
+                    .to_string(),
+                vec![Value::Text("rex".into()), Value::Integer(1)]
+            ),
+            ("COMMIT".to_string(), vec![]),
+        ]
+    );
+    assert_eq!(ann.read().unwrap().id, 1);
+    assert_eq!(rex.read().unwrap().id, 2);
+    assert_eq!(rex.read().unwrap().person_id, 1);
+
+    rex.write().unwrap().name = "max".into();
+    s.commit().unwrap();
+    s.delete(&rex).unwrap();
+    s.commit().unwrap();
+    assert_eq!(
+        fake.take_sql(),
+        [
+            "BEGIN",
+            r#"UPDATE "pet" SET "name" = $1 WHERE "pet"."id" = $2"#,
+            "COMMIT",
+            "BEGIN",
+            r#"DELETE FROM "pet" WHERE "pet"."id" = $1"#,
+            "COMMIT",
+        ]
+    );
+    assert_eq!(rex.state(), ObjState::Detached);
+}
+
+#[test]
+fn queries_and_relationship_loads_run_through_the_backend() {
+    let (fake, db) = open();
+    let s = db.session();
+    fake.answer(vec![
+        vec![Value::Integer(7), Value::Text("ann".into())],
+        vec![Value::Integer(8), Value::Text("bob".into())],
+    ]);
+    let people = s
+        .query::<Person>()
+        .filter(Person::name.ne("cid"))
+        .order_by(Person::id)
+        .all()
+        .unwrap();
+    assert_eq!(people.len(), 2);
+    assert_eq!(people[1].read().unwrap().name, "bob");
+    // The identity map holds them: a get by key runs no statement.
+    assert!(s.get::<Person>(7).unwrap().unwrap() == people[0]);
+
+    fake.answer(vec![vec![
+        Value::Integer(3),
+        Value::Text("rex".into()),
+        Value::Integer(7),
+    ]]);
+    let pets = people[0].related(Person::pets).unwrap();
+    assert_eq!(pets.len(), 1);
+    // Navigating back finds the owner in the identity map, with no SQL.
+    assert!(pets[0].related(Pet::owner).unwrap().unwrap() == people[0]);
+    assert_eq!(
+        fake.take_sql(),
+        [
+            r#"SELECT "person"."id", "person"."name" FROM "person" WHERE "person"."name" <> $1 ORDER BY "person"."id" ASC"#,
+            r#"SELECT "pet"."id", "pet"."name", "pet"."person_id" FROM "pet" WHERE "pet"."person_id" IN ($1)"#,
+        ]
+    );
+}
+
+#[test]
+fn a_failed_flush_through_the_backend_leaves_every_object_as_it_was() {
+    let (fake, db) = open();
+    let s = db.session();
+    let ann = s
+        .add(Person {
+            name: "ann".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    s.flush().unwrap();
+    let rex = Obj::new(Pet {
+        name: "rex".into(),
+        ..Default::default()
+    });
+    ann.append(Person::pets, &rex).unwrap();
+    fake.script().fail_on = Some("INSERT INTO \"pet\"".into());
+    let err = s.flush().unwrap_err();
+    assert_eq!(err.constraint_kind(), Some(ConstraintKind::Unique));
+    assert_eq!(rex.state(), ObjState::Pending);
+    assert_eq!(
+        rex.read().unwrap().person_id,
+        0,
+        "the filled key was taken back"
+    );
+    assert!(
+        fake.take_sql().iter().any(|s| s == "ROLLBACK TO orm_flush"),
+        "the flush ran under a savepoint of the backend"
+    );
+    fake.script().fail_on = None;
+    s.commit().unwrap();
+    assert_eq!(rex.read().unwrap().person_id, ann.read().unwrap().id);
+}
+
+#[test]
+fn with_connection_is_for_sqlite_only() {
+    let (_fake, db) = open();
+    let err = db.session().with_connection(|_| ()).unwrap_err();
+    assert!(err.to_string().contains("not SQLite"), "{err}");
+}
