@@ -195,10 +195,7 @@ pub(crate) struct Stmt<'c> {
 }
 
 enum StmtKind<'c> {
-    Sqlite {
-        stmt: rusqlite::CachedStatement<'c>,
-        conn: &'c rusqlite::Connection,
-    },
+    Sqlite(sqlite::Prepared<'c>),
     Other {
         conn: &'c mut dyn Connection,
         params: Vec<Value>,
@@ -223,8 +220,8 @@ impl Conn {
         }
     }
 
-    /// The rusqlite connection, for raw access on SQLite databases.
-    pub fn sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
+    /// The SQLite connection, for raw access on SQLite databases.
+    pub fn sqlite(&mut self) -> Option<&mut sqlite::RawConnection> {
         match &mut self.kind {
             Kind::Sqlite(c) => Some(&mut c.raw),
             Kind::Other(_) => None,
@@ -244,13 +241,7 @@ impl Conn {
             observer.observe(sql, params);
         }
         let kind = match &mut self.kind {
-            Kind::Sqlite(c) => StmtKind::Sqlite {
-                stmt: c
-                    .raw
-                    .prepare_cached(sql)
-                    .map_err(|e| Error::from_sqlite(e, Some(sql)))?,
-                conn: &c.raw,
-            },
+            Kind::Sqlite(c) => StmtKind::Sqlite(c.prepare(sql)?),
             Kind::Other(c) => StmtKind::Other {
                 conn: &mut **c,
                 params: Vec::new(),
@@ -331,7 +322,7 @@ impl Conn {
     #[inline]
     pub fn in_transaction(&self) -> bool {
         match &self.kind {
-            Kind::Sqlite(c) => !c.raw.is_autocommit(),
+            Kind::Sqlite(c) => c.in_transaction(),
             Kind::Other(c) => c.in_transaction(),
         }
     }
@@ -379,7 +370,7 @@ impl Stmt<'_> {
     #[inline]
     pub fn bind(&mut self, index: usize, value: ValueRef<'_>) -> Result<()> {
         match &mut self.kind {
-            StmtKind::Sqlite { stmt, .. } => sqlite::bind(stmt, index, value, self.sql),
+            StmtKind::Sqlite(p) => p.bind(index, value, self.sql),
             StmtKind::Other { params, .. } => {
                 if params.len() < index {
                     params.resize(index, Value::Null);
@@ -394,9 +385,7 @@ impl Stmt<'_> {
     #[inline]
     pub fn execute(&mut self) -> Result<usize> {
         match &mut self.kind {
-            StmtKind::Sqlite { stmt, .. } => stmt
-                .raw_execute()
-                .map_err(|e| Error::from_sqlite(e, Some(self.sql))),
+            StmtKind::Sqlite(p) => p.execute(self.sql),
             StmtKind::Other { conn, params } => conn.execute(self.sql, params),
         }
     }
@@ -409,7 +398,7 @@ impl Stmt<'_> {
         if !returning {
             self.execute()?;
             return match &self.kind {
-                StmtKind::Sqlite { conn, .. } => Ok(conn.last_insert_rowid()),
+                StmtKind::Sqlite(p) => Ok(p.last_insert_rowid()),
                 StmtKind::Other { .. } => Err(Error::Usage(
                     "this backend's dialect reads generated keys with RETURNING".into(),
                 )),
@@ -430,16 +419,7 @@ impl Stmt<'_> {
     #[inline]
     pub fn query_first<T, F: FnOnce(&Row<'_>) -> Result<T>>(&mut self, f: F) -> Result<Option<T>> {
         match &mut self.kind {
-            StmtKind::Sqlite { stmt, .. } => {
-                let mut rows = stmt.raw_query();
-                match rows
-                    .next()
-                    .map_err(|e| Error::from_sqlite(e, Some(self.sql)))?
-                {
-                    Some(row) => f(&Row::sqlite(row)).map(Some),
-                    None => Ok(None),
-                }
-            }
+            StmtKind::Sqlite(p) => p.query_first(self.sql, f),
             StmtKind::Other { conn, params } => {
                 let mut f = Some(f);
                 let mut out = None;
@@ -458,16 +438,7 @@ impl Stmt<'_> {
     #[inline]
     pub fn query<F: FnMut(&Row<'_>) -> Result<()>>(&mut self, mut f: F) -> Result<()> {
         match &mut self.kind {
-            StmtKind::Sqlite { stmt, .. } => {
-                let mut rows = stmt.raw_query();
-                while let Some(row) = rows
-                    .next()
-                    .map_err(|e| Error::from_sqlite(e, Some(self.sql)))?
-                {
-                    f(&Row::sqlite(row))?;
-                }
-                Ok(())
-            }
+            StmtKind::Sqlite(p) => p.query(self.sql, f),
             StmtKind::Other { conn, params } => conn.query(self.sql, params, &mut f),
         }
     }

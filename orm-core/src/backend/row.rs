@@ -30,7 +30,7 @@ pub struct Row<'a> {
 
 #[derive(Clone, Copy)]
 enum Inner<'a> {
-    Sqlite(&'a rusqlite::Row<'a>),
+    Sqlite(&'a super::sqlite::RawRow<'a>),
     Values {
         values: &'a [Value],
         columns: &'a [String],
@@ -62,7 +62,7 @@ impl<'a> Row<'a> {
     }
 
     #[inline]
-    pub(crate) fn sqlite(row: &'a rusqlite::Row<'a>) -> Row<'a> {
+    pub(crate) fn sqlite(row: &'a super::sqlite::RawRow<'a>) -> Row<'a> {
         Row {
             inner: Inner::Sqlite(row),
         }
@@ -85,10 +85,7 @@ impl<'a> Row<'a> {
     #[inline]
     pub fn get(&self, index: usize) -> Result<ValueRef<'a>> {
         match self.inner {
-            Inner::Sqlite(row) => row
-                .get_ref(index)
-                .map(super::sqlite::value_ref)
-                .map_err(|e| Error::from_sqlite(e, None)),
+            Inner::Sqlite(row) => super::sqlite::row_value(row, index),
             Inner::Values { values, .. } => values
                 .get(index)
                 .map(ValueRef::from)
@@ -107,7 +104,7 @@ impl<'a> Row<'a> {
     /// ```
     pub fn column_name(&self, index: usize) -> Option<&'a str> {
         match self.inner {
-            Inner::Sqlite(row) => row.as_ref().column_name(index).ok(),
+            Inner::Sqlite(row) => super::sqlite::row_column_name(row, index),
             Inner::Values { columns, .. } => columns.get(index).map(String::as_str),
         }
     }
@@ -121,7 +118,7 @@ impl<'a> Row<'a> {
     /// ```
     pub fn len(&self) -> usize {
         match self.inner {
-            Inner::Sqlite(row) => row.as_ref().column_count(),
+            Inner::Sqlite(row) => super::sqlite::row_len(row),
             Inner::Values { values, .. } => values.len(),
         }
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rusqlite::OpenFlags;
 use rusqlite::config::DbConfig;
 
-use super::CommitOutcome;
+use super::{CommitOutcome, Row};
 use crate::error::{Error, Result};
 use crate::types::ValueRef;
 
@@ -151,9 +151,67 @@ fn file_id(_: &std::fs::Metadata) -> Option<(u64, u64)> {
     None
 }
 
+/// The driver's connection, for [`Session::with_connection`](crate::Session::with_connection).
+pub(crate) type RawConnection = rusqlite::Connection;
+
+/// A row as the driver reads it.
+pub(crate) type RawRow<'a> = rusqlite::Row<'a>;
+
 /// An open SQLite connection.
 pub(crate) struct SqliteConn {
     pub raw: rusqlite::Connection,
+}
+
+/// A statement from the connection's cache, with the connection (for the
+/// last rowid).
+pub(crate) struct Prepared<'c> {
+    stmt: rusqlite::CachedStatement<'c>,
+    conn: &'c rusqlite::Connection,
+}
+
+impl Prepared<'_> {
+    /// Bind parameter `index` (from 1); text and bytes are handed to SQLite
+    /// borrowed.
+    #[inline]
+    pub fn bind(&mut self, index: usize, value: ValueRef<'_>, sql: &str) -> Result<()> {
+        self.stmt
+            .raw_bind_parameter(index, Arg(value))
+            .map_err(|e| Error::from_sqlite(e, Some(sql)))
+    }
+
+    #[inline]
+    pub fn execute(&mut self, sql: &str) -> Result<usize> {
+        self.stmt
+            .raw_execute()
+            .map_err(|e| Error::from_sqlite(e, Some(sql)))
+    }
+
+    #[inline]
+    pub fn last_insert_rowid(&self) -> i64 {
+        self.conn.last_insert_rowid()
+    }
+
+    #[inline]
+    pub fn query<F: FnMut(&Row<'_>) -> Result<()>>(&mut self, sql: &str, mut f: F) -> Result<()> {
+        let mut rows = self.stmt.raw_query();
+        while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+            f(&Row::sqlite(row))?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    pub fn query_first<T, F: FnOnce(&Row<'_>) -> Result<T>>(
+        &mut self,
+        sql: &str,
+        f: F,
+    ) -> Result<Option<T>> {
+        let mut rows = self.stmt.raw_query();
+        match rows.next().map_err(|e| Error::from_sqlite(e, Some(sql)))? {
+            Some(row) => f(&Row::sqlite(row)).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Open and configure one connection.
@@ -216,6 +274,24 @@ fn configure(
 }
 
 impl SqliteConn {
+    /// Prepare `sql` from the connection's statement cache.
+    #[inline]
+    pub fn prepare<'c>(&'c self, sql: &str) -> Result<Prepared<'c>> {
+        let stmt = self
+            .raw
+            .prepare_cached(sql)
+            .map_err(|e| Error::from_sqlite(e, Some(sql)))?;
+        Ok(Prepared {
+            stmt,
+            conn: &self.raw,
+        })
+    }
+
+    #[inline]
+    pub fn in_transaction(&self) -> bool {
+        !self.raw.is_autocommit()
+    }
+
     /// A COMMIT failed and no transaction is open any more: refused by a
     /// commit hook (certainly rolled back), or anything else (SQLite may
     /// have committed before reporting the error).
@@ -232,19 +308,6 @@ impl SqliteConn {
             .execute_batch("")
             .map_err(|e| Error::from_sqlite(e, None))
     }
-}
-
-/// Bind parameter `index` (from 1) of a prepared statement. Text and bytes
-/// are handed to SQLite borrowed.
-#[inline]
-pub(crate) fn bind(
-    stmt: &mut rusqlite::Statement<'_>,
-    index: usize,
-    value: ValueRef<'_>,
-    sql: &str,
-) -> Result<()> {
-    stmt.raw_bind_parameter(index, Arg(value))
-        .map_err(|e| Error::from_sqlite(e, Some(sql)))
 }
 
 /// A value as rusqlite binds it.
@@ -301,6 +364,22 @@ impl<'a> From<rusqlite::types::ValueRef<'a>> for ValueRef<'a> {
     fn from(v: rusqlite::types::ValueRef<'a>) -> ValueRef<'a> {
         value_ref(v)
     }
+}
+
+/// Column `index` of a row SQLite read, as orm's value.
+#[inline]
+pub(crate) fn row_value<'a>(row: &'a RawRow<'a>, index: usize) -> Result<ValueRef<'a>> {
+    row.get_ref(index)
+        .map(value_ref)
+        .map_err(|e| Error::from_sqlite(e, None))
+}
+
+pub(crate) fn row_column_name<'a>(row: &'a RawRow<'a>, index: usize) -> Option<&'a str> {
+    row.as_ref().column_name(index).ok()
+}
+
+pub(crate) fn row_len(row: &RawRow<'_>) -> usize {
+    row.as_ref().column_count()
 }
 
 /// A value SQLite read, as orm's.
