@@ -18,6 +18,8 @@ pub fn parse_url(url: &str) -> Result<Option<String>> {
     Ok(match crate::url::parse(url)? {
         crate::url::Location::Memory => None,
         crate::url::Location::File(p) => Some(p.display().to_string()),
+        #[cfg(feature = "postgres")]
+        crate::url::Location::Postgres(u) => Some(u),
     })
 }
 

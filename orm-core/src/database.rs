@@ -312,6 +312,18 @@ impl DatabaseBuilder {
         let location = match location {
             Location::File(p) => sqlite::Location::File(p),
             Location::Memory => sqlite::Location::Memory(memory_name()),
+            #[cfg(feature = "postgres")]
+            Location::Postgres(u) => {
+                let shown = url::redact(url);
+                let config = u
+                    .parse::<postgres::Config>()
+                    .map_err(|e| Error::InvalidUrl {
+                        url: shown.clone(),
+                        reason: e.to_string(),
+                    })?;
+                let backend = crate::backend::postgres::PgBackend::new(config, shown)?;
+                return self.open_target(url, Target::Other(Arc::new(backend)), false);
+            }
         };
         self.open_target(
             url,
@@ -375,7 +387,7 @@ impl DatabaseBuilder {
             .build_unchecked(manager);
         Ok(Database {
             inner: Arc::new(DbInner {
-                url: url.to_owned(),
+                url: url::redact(url),
                 memory,
                 dialect,
                 pool,
@@ -529,7 +541,7 @@ impl Database {
     pub fn create_all(&self) -> Result<()> {
         let mut statements = Vec::new();
         for t in self.tables() {
-            statements.push(ddl::create_table(t));
+            statements.push(ddl::create_table(t, self.inner.dialect));
             statements.extend(ddl::create_indexes(t));
         }
         self.run_ddl(&statements)

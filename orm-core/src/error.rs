@@ -89,7 +89,7 @@ impl fmt::Display for ConstraintKind {
 /// ```
 /// use orm::prelude::*;
 ///
-/// let err = Database::open("postgres://localhost/app").unwrap_err();
+/// let err = Database::open("mysql://localhost/app").unwrap_err();
 /// assert!(matches!(err, orm::Error::InvalidUrl { .. }));
 /// assert!(err.to_string().contains("scheme"));
 /// ```
@@ -284,6 +284,41 @@ pub enum Error {
     )]
     NeedsRollback,
 
+    /// The database ended the transaction to keep it serializable
+    /// (PostgreSQL's serialization failure, SQLSTATE 40001) or to break a
+    /// deadlock (40P01). Nothing of it was committed: run the whole unit of
+    /// work again ([`Database::transaction`](crate::Database::transaction)
+    /// does).
+    #[error(
+        "the database ended the transaction to keep it serializable or to break a deadlock; run it again"
+    )]
+    Conflict {
+        /// The driver's error.
+        #[source]
+        source: DriverError,
+    },
+
+    /// The connection to the database was lost. A transaction it had open
+    /// was rolled back by the server (a COMMIT in flight is reported as
+    /// [`Error::CommitOutcomeUnknown`] instead).
+    #[error("the connection to the database was lost")]
+    Disconnected {
+        /// The driver's error.
+        #[source]
+        source: DriverError,
+    },
+
+    /// Any other error reported by a database other than SQLite. `sql`
+    /// holds the statement (without values), when there was one.
+    #[error("database error: {source}{}", fmt_sql(.sql))]
+    Database {
+        /// The driver's error.
+        #[source]
+        source: DriverError,
+        /// The statement that failed, if any.
+        sql: Option<String>,
+    },
+
     /// Any other error reported by SQLite. `sql` holds the statement (without
     /// values), when there was one.
     #[error("sqlite error: {source}{}", fmt_sql(.sql))]
@@ -378,9 +413,10 @@ impl Error {
     }
 
     /// True when running the same unit of work again may succeed: the
-    /// database was busy (locked by another connection). Nothing of the
-    /// failed operation was written, and the session was put back as it was,
-    /// so the caller can simply retry.
+    /// database was busy (locked by another connection), ended the
+    /// transaction to keep it serializable or to break a deadlock, or the
+    /// connection was lost before COMMIT. Nothing of the failed work was
+    /// committed, so the caller can run it again.
     ///
     /// Not for [`Error::CommitOutcomeUnknown`]: the work may have been
     /// committed, and running it again could write it twice.
@@ -392,7 +428,10 @@ impl Error {
     /// assert!(!err.is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Busy { .. })
+        matches!(
+            self,
+            Error::Busy { .. } | Error::Conflict { .. } | Error::Disconnected { .. }
+        )
     }
 
     /// The kind of constraint violated, for [`Error::Constraint`].
@@ -425,6 +464,9 @@ impl Error {
             | Error::Busy { source }
             | Error::CommitOutcomeUnknown { source }
             | Error::Sqlite { source, .. }
+            | Error::Conflict { source }
+            | Error::Disconnected { source }
+            | Error::Database { source, .. }
             | Error::Open { source, .. } => Some(&**source),
             _ => None,
         }

@@ -236,6 +236,7 @@ pub mod private {
     /// is reported once, on the field.
     pub struct ColumnFns<T> {
         pub sql_type: &'static str,
+        pub pg_type: &'static str,
         pub nullable: bool,
         pub from_sql: fn(ValueRef<'_>) -> std::result::Result<T, ConversionError>,
         pub to_sql: for<'a> fn(&'a T) -> std::result::Result<ToSqlOutput<'a>, ConversionError>,
@@ -260,6 +261,7 @@ pub mod private {
     pub const fn column<T: ColumnType>() -> ColumnFns<T> {
         ColumnFns {
             sql_type: T::SQL_TYPE,
+            pg_type: T::POSTGRES_TYPE,
             nullable: T::NULLABLE,
             from_sql: T::from_sql,
             to_sql: T::to_sql,

@@ -18,6 +18,28 @@ use crate::error::{Error, Result};
 pub(crate) enum Location {
     Memory,
     File(PathBuf),
+    /// A PostgreSQL server: the URL in the form rust-postgres reads
+    /// (`postgresql://...`, any `+driver` dropped).
+    #[cfg(feature = "postgres")]
+    Postgres(String),
+}
+
+/// The URL with its password, if any, replaced by `***`: what messages,
+/// logs and [`Database::url`](crate::Database::url) show.
+pub(crate) fn redact(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..end].rfind('@').map(|i| start + i) else {
+        return url.to_owned();
+    };
+    match url[start..at].find(':').map(|i| start + i) {
+        Some(colon) => format!("{}:***{}", &url[..colon], &url[at..]),
+        None => url.to_owned(),
+    }
 }
 
 /// At most `max` characters of `s`, with `...` when cut: messages stay
@@ -51,11 +73,14 @@ pub(crate) fn parse(url: &str) -> Result<Location> {
         ));
     };
     let driver = scheme.split_once('+').map(|(s, _)| s).unwrap_or(scheme);
+    if driver.eq_ignore_ascii_case("postgresql") || driver.eq_ignore_ascii_case("postgres") {
+        return postgres(url, scheme, rest);
+    }
     if !driver.eq_ignore_ascii_case("sqlite") {
         return Err(invalid(
             url,
             format!(
-                "unsupported scheme `{}`; orm works with SQLite only: sqlite:///app.db",
+                "unsupported scheme `{}`; write sqlite:///app.db or postgresql://user@host/dbname",
                 clip(scheme, 40)
             ),
         ));
@@ -118,6 +143,38 @@ pub(crate) fn parse(url: &str) -> Result<Location> {
     Ok(Location::File(PathBuf::from(decoded)))
 }
 
+/// `postgresql://user:password@host:port/dbname?sslmode=...`, also as
+/// `postgres://` and SQLAlchemy's `postgresql+psycopg2://` (the driver part
+/// names Python's drivers, so any of theirs is read as this one).
+fn postgres(url: &str, scheme: &str, rest: &str) -> Result<Location> {
+    let shown = redact(url);
+    if let Some((_, driver)) = scheme.split_once('+') {
+        let known = ["psycopg2", "psycopg", "pg8000", "asyncpg", "postgres"];
+        if !known.iter().any(|k| driver.eq_ignore_ascii_case(k)) {
+            return Err(invalid(
+                &shown,
+                format!(
+                    "unsupported driver `{}`; write postgresql:// (or postgresql+psycopg2://)",
+                    clip(driver, 40)
+                ),
+            ));
+        }
+    }
+    if !rest.starts_with("//") {
+        return Err(invalid(
+            &shown,
+            "expected `//` after the scheme; write postgresql://user@host:5432/dbname",
+        ));
+    }
+    #[cfg(not(feature = "postgres"))]
+    return Err(invalid(
+        &shown,
+        "PostgreSQL needs the `postgres` feature: features = [\"postgres\"]",
+    ));
+    #[cfg(feature = "postgres")]
+    Ok(Location::Postgres(format!("postgresql:{rest}")))
+}
+
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -152,6 +209,35 @@ fn percent_decode(s: &str) -> std::result::Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgresql://ann:s3cr@t@db:5432/app"),
+            "postgresql://ann:***@db:5432/app"
+        );
+        assert_eq!(redact("postgresql://ann@db/app"), "postgresql://ann@db/app");
+        assert_eq!(
+            redact("postgresql://db/app?x=a:b@c"),
+            "postgresql://db/app?x=a:b@c"
+        );
+        assert_eq!(redact("sqlite:///app.db"), "sqlite:///app.db");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_urls_in_sqlalchemy_forms() {
+        for url in [
+            "postgresql://ann:pw@localhost:5432/app",
+            "postgres://localhost/app",
+            "postgresql+psycopg2://ann@localhost/app?sslmode=disable&application_name=web",
+        ] {
+            match parse(url) {
+                Ok(Location::Postgres(u)) => assert!(u.starts_with("postgresql://"), "{u}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn good_urls() {
@@ -189,7 +275,9 @@ mod tests {
         let cases = [
             ("", "empty"),
             ("app.db", "missing scheme"),
-            ("postgres://localhost/app", "unsupported scheme"),
+            ("mysql://localhost/app", "unsupported scheme"),
+            ("postgresql+jdbc://localhost/app", "unsupported driver"),
+            ("postgresql:localhost", "expected `//`"),
             ("sqlite+pysqlite:///x.db", "unsupported driver"),
             ("sqlite:/app.db", "expected `//`"),
             ("sqlite:app.db", "expected `//`"),

@@ -145,6 +145,7 @@ fn table_def(m: &Model<'_>) -> TokenStream {
                     name: #name,
                     field: #field,
                     sql_type: #sql_type,
+                    pg_type: #fns.pg_type,
                     nullable: #nullable,
                     primary_key: #pk,
                     unique: #unique,

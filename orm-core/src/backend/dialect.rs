@@ -37,6 +37,46 @@ pub enum GeneratedKeys {
     Returning,
 }
 
+/// How `contains` / `starts_with` / `ends_with` are written: a literal match
+/// (no LIKE patterns), ASCII letters in either case.
+///
+/// # Examples
+///
+/// ```
+/// use orm::backend::{Dialect, TextMatch};
+/// assert_eq!(Dialect::SQLITE.text_match(), TextMatch::InstrBlob);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TextMatch {
+    /// `instr(lower(col), ?) > 0`, and prefix or suffix compared as BLOBs,
+    /// which count bytes (SQLite).
+    InstrBlob,
+    /// `strpos(lower(col), $1) > 0`, `left(..)` / `right(..)` by characters
+    /// (PostgreSQL).
+    Strpos,
+}
+
+/// Which column type names `CREATE TABLE` uses.
+///
+/// # Examples
+///
+/// ```
+/// use orm::backend::{Dialect, TypeNames};
+/// assert_eq!(Dialect::SQLITE.type_names(), TypeNames::Sqlite);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TypeNames {
+    /// The declared names as they are (`INTEGER`, `DATETIME`, `BLOB`, ...),
+    /// as SQLAlchemy writes them for SQLite.
+    Sqlite,
+    /// PostgreSQL's names, as SQLAlchemy writes them: `SERIAL` for a
+    /// generated integer key, `BYTEA`, `TIMESTAMP WITHOUT TIME ZONE`, and
+    /// the type's own name where it has one (`UUID`, `JSONB`).
+    Postgres,
+}
+
 /// What a database's SQL can do, and the words it uses for it.
 ///
 /// The SQL writer and the unit of work read it; nothing above the backends
@@ -49,6 +89,14 @@ pub enum GeneratedKeys {
 /// | placeholders | `?` | `$1, $2, ...` |
 /// | generated keys | last rowid | `RETURNING` |
 /// | opening a write transaction | `BEGIN IMMEDIATE` (takes the write lock) | `BEGIN` |
+/// | booleans in SQL text | `1`, `0` | `TRUE`, `FALSE` |
+/// | OFFSET without LIMIT | `LIMIT -1 OFFSET ?` | `OFFSET $n` |
+/// | literal text match | `instr()`, BLOB prefix and suffix | `strpos()`, `left()`, `right()` |
+/// | IN lists over 1,000 values | one JSON parameter (`json_each`) | one placeholder each (65,535 at most) |
+/// | `avg()` | a REAL | cast to `DOUBLE PRECISION` (it is `NUMERIC`) |
+/// | type names | as declared | `SERIAL`, `BYTEA`, `TIMESTAMP ...`, `UUID`, `JSONB` |
+/// | locking reads (`FOR UPDATE`) | no: `begin()` locks the database | yes |
+/// | sequences after explicit keys | not needed (rowid) | moved past the largest key |
 ///
 /// # Examples
 ///
@@ -71,6 +119,14 @@ pub struct Dialect {
     placeholders: Placeholders,
     generated_keys: GeneratedKeys,
     begin_write: &'static str,
+    bool_literals: (&'static str, &'static str),
+    limit_for_offset: Option<i64>,
+    text_match: TextMatch,
+    json_in_lists: bool,
+    cast_avg: Option<&'static str>,
+    type_names: TypeNames,
+    locking_reads: bool,
+    sync_sequences: bool,
 }
 
 /// How many dialects have a per-table statement cache slot.
@@ -84,6 +140,32 @@ impl Dialect {
         placeholders: Placeholders::Question,
         generated_keys: GeneratedKeys::LastInsertRowid,
         begin_write: "BEGIN IMMEDIATE",
+        bool_literals: ("1", "0"),
+        limit_for_offset: Some(-1),
+        text_match: TextMatch::InstrBlob,
+        json_in_lists: true,
+        cast_avg: None,
+        type_names: TypeNames::Sqlite,
+        locking_reads: false,
+        sync_sequences: false,
+    };
+
+    /// PostgreSQL: `$n` placeholders, keys through `RETURNING`, `BEGIN`,
+    /// and the words of the table above.
+    pub const POSTGRES: Dialect = Dialect {
+        name: "postgresql",
+        cache_slot: Some(1),
+        placeholders: Placeholders::Numbered,
+        generated_keys: GeneratedKeys::Returning,
+        begin_write: "BEGIN",
+        bool_literals: ("TRUE", "FALSE"),
+        limit_for_offset: None,
+        text_match: TextMatch::Strpos,
+        json_in_lists: false,
+        cast_avg: Some("DOUBLE PRECISION"),
+        type_names: TypeNames::Postgres,
+        locking_reads: true,
+        sync_sequences: true,
     };
 
     /// This dialect under another name (its statements are then written
@@ -190,7 +272,87 @@ impl Dialect {
         self.begin_write
     }
 
+    /// How literal text matches are written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::{Dialect, TextMatch};
+    /// assert_eq!(Dialect::POSTGRES.text_match(), TextMatch::Strpos);
+    /// ```
+    pub const fn text_match(&self) -> TextMatch {
+        self.text_match
+    }
+
+    /// Which type names `CREATE TABLE` uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::{Dialect, TypeNames};
+    /// assert_eq!(Dialect::POSTGRES.type_names(), TypeNames::Postgres);
+    /// ```
+    pub const fn type_names(&self) -> TypeNames {
+        self.type_names
+    }
+
+    /// Whether `SELECT ... FOR UPDATE` locks rows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::Dialect;
+    /// assert!(!Dialect::SQLITE.locking_reads());
+    /// assert!(Dialect::POSTGRES.locking_reads());
+    /// ```
+    pub const fn locking_reads(&self) -> bool {
+        self.locking_reads
+    }
+
+    /// The type `CREATE TABLE` declares column `column` of `t` with.
+    pub(crate) fn column_type(
+        &self,
+        t: &crate::schema::TableDef,
+        column: usize,
+    ) -> std::borrow::Cow<'static, str> {
+        let c = &t.columns[column];
+        match self.type_names {
+            TypeNames::Sqlite => c.sql_type.into(),
+            TypeNames::Postgres if t.auto_increment && t.primary_key == [column] => "SERIAL".into(),
+            TypeNames::Postgres if !c.pg_type.is_empty() => c.pg_type.into(),
+            TypeNames::Postgres => match c.sql_type {
+                "BLOB" => "BYTEA".into(),
+                "DATETIME" => "TIMESTAMP WITHOUT TIME ZONE".into(),
+                other => other.into(),
+            },
+        }
+    }
+
     pub(crate) const fn cache_slot(&self) -> Option<usize> {
         self.cache_slot
+    }
+
+    pub(crate) const fn bool_literal(&self, b: bool) -> &'static str {
+        if b {
+            self.bool_literals.0
+        } else {
+            self.bool_literals.1
+        }
+    }
+
+    pub(crate) const fn limit_for_offset(&self) -> Option<i64> {
+        self.limit_for_offset
+    }
+
+    pub(crate) const fn json_in_lists(&self) -> bool {
+        self.json_in_lists
+    }
+
+    pub(crate) const fn cast_avg(&self) -> Option<&'static str> {
+        self.cast_avg
+    }
+
+    pub(crate) const fn sync_sequences(&self) -> bool {
+        self.sync_sequences
     }
 }

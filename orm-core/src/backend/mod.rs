@@ -14,6 +14,8 @@
 //!   rows over as values.
 
 mod dialect;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 mod row;
 pub(crate) mod sqlite;
 
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 pub(crate) use dialect::CACHE_SLOTS;
-pub use dialect::{Dialect, GeneratedKeys, Placeholders};
+pub use dialect::{Dialect, GeneratedKeys, Placeholders, TextMatch, TypeNames};
 pub use row::Row;
 pub use sqlite::{JournalMode, Synchronous};
 
@@ -117,6 +119,13 @@ pub trait Connection: Send {
 
     /// Whether a transaction is open on the connection.
     fn in_transaction(&self) -> bool;
+
+    /// Whether the database aborted the open transaction after a failed
+    /// statement (PostgreSQL does; SQLite does not): only ROLLBACK, or
+    /// ROLLBACK TO a savepoint, is accepted until then.
+    fn transaction_aborted(&self) -> bool {
+        false
+    }
 
     /// What a failed COMMIT that left no transaction open means. The
     /// default is the safe answer: unknown.
@@ -230,7 +239,7 @@ impl Conn {
 
     /// Prepare `sql` (from the connection's statement cache where the
     /// backend has one) and report it to the observer.
-    #[inline]
+    #[inline(always)]
     pub fn prepare<'c>(
         &'c mut self,
         sql: &'c str,

@@ -82,14 +82,13 @@ impl<'a> Row<'a> {
     /// assert_eq!(row.get(0)?, orm::types::ValueRef::Integer(7));
     /// # Ok::<(), orm::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, index: usize) -> Result<ValueRef<'a>> {
+        // Inlined into every model's row decoding: the SQLite arm is a
+        // driver call, the other kept out of line.
         match self.inner {
             Inner::Sqlite(row) => super::sqlite::row_value(row, index),
-            Inner::Values { values, .. } => values
-                .get(index)
-                .map(ValueRef::from)
-                .ok_or_else(|| no_column(index, values.len())),
+            Inner::Values { values, .. } => value_at(values, index),
         }
     }
 
@@ -133,6 +132,14 @@ impl<'a> Row<'a> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+#[inline(never)]
+fn value_at(values: &[Value], index: usize) -> Result<ValueRef<'_>> {
+    values
+        .get(index)
+        .map(ValueRef::from)
+        .ok_or_else(|| no_column(index, values.len()))
 }
 
 #[cold]

@@ -2,6 +2,7 @@
 //! [`TableDef`], shaped like the DDL SQLAlchemy emits for the same model.
 
 use super::table::TableDef;
+use crate::backend::Dialect;
 use crate::sql::ast::{ColumnSpec, CreateIndex, CreateTable, DropTable, ForeignKeySpec, Statement};
 
 /// `CREATE TABLE IF NOT EXISTS` for one table.
@@ -9,13 +10,14 @@ use crate::sql::ast::{ColumnSpec, CreateIndex, CreateTable, DropTable, ForeignKe
 /// Primary key, UNIQUE and FOREIGN KEY clauses are table constraints, as
 /// SQLAlchemy writes them. A one-column INTEGER primary key declared this
 /// way is still SQLite's rowid.
-pub(crate) fn create_table(t: &TableDef) -> Statement {
+pub(crate) fn create_table(t: &TableDef, dialect: &Dialect) -> Statement {
     let columns = t
         .columns
         .iter()
-        .map(|c| ColumnSpec {
+        .enumerate()
+        .map(|(i, c)| ColumnSpec {
             name: c.name.into(),
-            sql_type: c.sql_type.into(),
+            sql_type: dialect.column_type(t, i),
             not_null: !c.nullable,
             default: c.default.map(|d| d.to_value()),
         })

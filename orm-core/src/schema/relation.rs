@@ -796,6 +796,7 @@ pub(super) mod tests {
     /// An INTEGER column whose field has the same name.
     pub(crate) const fn col(name: &'static str) -> ColumnDef {
         ColumnDef {
+            pg_type: "",
             name,
             field: name,
             sql_type: "INTEGER",

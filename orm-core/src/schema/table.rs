@@ -175,6 +175,10 @@ pub struct ColumnDef {
     /// The `DEFAULT` written in `CREATE TABLE`, for rows inserted by other
     /// programs. Objects added through a session always write every column.
     pub default: Option<DefaultValue>,
+    /// The type's own PostgreSQL name when it has one
+    /// ([`ColumnType::POSTGRES_TYPE`](crate::ColumnType::POSTGRES_TYPE));
+    /// empty: PostgreSQL's name for `sql_type`.
+    pub pg_type: &'static str,
 }
 
 /// A literal column default.

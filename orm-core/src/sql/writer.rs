@@ -6,7 +6,7 @@
 
 use super::ast::*;
 use super::quote::{push_ident, push_literal};
-use crate::backend::{Dialect, Placeholders};
+use crate::backend::{Dialect, Placeholders, TextMatch};
 use crate::error::{Error, Result};
 use crate::types::Value;
 
@@ -169,21 +169,23 @@ impl Writer<'_> {
                 self.push(if o.desc { " DESC" } else { " ASC" });
             }
         }
-        match (s.limit, s.offset) {
-            (None, None) => {}
-            (limit, offset) => {
-                // SQLite needs a LIMIT before OFFSET; -1 means "no limit".
-                self.push(" LIMIT ");
-                match limit {
-                    // An integer the crate chose, never user text.
-                    Some(n) if s.inline_limit => self.push(&n.to_string()),
-                    _ => self.param(Value::Integer(limit.unwrap_or(-1))),
-                }
-                if let Some(o) = offset {
-                    self.push(" OFFSET ");
-                    self.param(Value::Integer(o));
-                }
+        // SQLite needs a LIMIT before an OFFSET (-1: no limit); PostgreSQL
+        // takes an OFFSET alone.
+        let limit = s
+            .limit
+            .or_else(|| s.offset.and(self.dialect.limit_for_offset()));
+        if let Some(n) = limit {
+            self.push(" LIMIT ");
+            if s.inline_limit {
+                // An integer the crate chose, never user text.
+                self.push(&n.to_string());
+            } else {
+                self.param(Value::Integer(n));
             }
+        }
+        if let Some(o) = s.offset {
+            self.push(" OFFSET ");
+            self.param(Value::Integer(o));
         }
         Ok(())
     }
@@ -298,7 +300,13 @@ impl Writer<'_> {
             }
             if let Some(d) = &c.default {
                 self.push(" DEFAULT ");
-                push_literal(&mut self.sql, d)?;
+                match d {
+                    // A BOOLEAN default is a truth value in PostgreSQL.
+                    Value::Integer(b @ (0 | 1)) if c.sql_type == "BOOLEAN" => {
+                        self.push(self.dialect.bool_literal(*b == 1));
+                    }
+                    _ => push_literal(&mut self.sql, d)?,
+                }
             }
         }
         if !s.primary_key.is_empty() {
@@ -447,6 +455,9 @@ impl Writer<'_> {
             return Ok(());
         }
         let folded = needle.to_ascii_lowercase();
+        if self.dialect.text_match() == TextMatch::Strpos {
+            return self.strpos_match(expr, folded, at);
+        }
         let len = i64::try_from(folded.len())
             .map_err(|_| Error::Usage("a text needle is too long".into()))?;
         match at {
@@ -472,6 +483,39 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// PostgreSQL's literal match: `strpos()` finds the needle anywhere (at
+    /// 1 for a prefix), `right()` takes the suffix, both counting
+    /// characters. Its `lower()` folds every letter of the database's
+    /// locale, so non-ASCII letters match either case too; the needle is
+    /// folded the same way here.
+    fn strpos_match(&mut self, expr: &Expr, folded: String, at: TextAt) -> Result<()> {
+        let folded = folded.to_lowercase();
+        match at {
+            TextAt::Anywhere | TextAt::Start => {
+                self.push("strpos(lower(");
+                self.expr(expr, 0)?;
+                self.push("), ");
+                self.param(Value::Text(folded));
+                self.push(if at == TextAt::Start {
+                    ") = 1"
+                } else {
+                    ") > 0"
+                });
+            }
+            TextAt::End => {
+                let chars = i64::try_from(folded.chars().count())
+                    .map_err(|_| Error::Usage("a text needle is too long".into()))?;
+                self.push("right(lower(");
+                self.expr(expr, 0)?;
+                self.push("), ");
+                self.param(Value::Integer(chars));
+                self.push(") = ");
+                self.param(Value::Text(folded));
+            }
+        }
+        Ok(())
+    }
+
     fn expr_inner(&mut self, e: &Expr, own: u8) -> Result<()> {
         match e {
             Expr::Column { table, name } => {
@@ -482,7 +526,7 @@ impl Writer<'_> {
                 self.ident(name)?;
             }
             Expr::Value(v) => self.param(v.clone()),
-            Expr::Bool(b) => self.push(if *b { "1" } else { "0" }),
+            Expr::Bool(b) => self.push(self.dialect.bool_literal(*b)),
             Expr::Invalid(message) => return Err(Error::Usage(message.clone())),
             Expr::Binary { op, left, right } => {
                 self.expr(left, own)?;
@@ -506,7 +550,7 @@ impl Writer<'_> {
             } => {
                 self.expr(expr, own + 1)?;
                 self.push(if *negated { " NOT IN (" } else { " IN (" });
-                if list.len() > MAX_INLINE_IN_LIST {
+                if list.len() > MAX_INLINE_IN_LIST && self.dialect.json_in_lists() {
                     self.push("SELECT value FROM json_each(");
                     self.param(Value::Text(json_array(list)?));
                     self.push(")");
@@ -555,6 +599,14 @@ impl Writer<'_> {
                 args,
                 distinct,
             } => {
+                // PostgreSQL's avg() is NUMERIC; the Rust side asks for f64.
+                let cast = match func {
+                    Func::Avg => self.dialect.cast_avg(),
+                    _ => None,
+                };
+                if cast.is_some() {
+                    self.push("CAST(");
+                }
                 self.push(func.sql());
                 self.push("(");
                 if *distinct {
@@ -567,6 +619,11 @@ impl Writer<'_> {
                     self.expr(a, 0)?;
                 }
                 self.push(")");
+                if let Some(t) = cast {
+                    self.push(" AS ");
+                    self.push(t);
+                    self.push(")");
+                }
             }
             Expr::CountStar => self.push("count(*)"),
             Expr::Exists { select, negated } => {

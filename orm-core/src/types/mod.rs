@@ -167,6 +167,10 @@ pub trait ColumnType: Sized {
     const SQL_TYPE: &'static str;
     /// Whether the column accepts NULL (true only for `Option<T>`).
     const NULLABLE: bool = false;
+    /// The type PostgreSQL declares the column with, when it is not simply
+    /// PostgreSQL's name for [`SQL_TYPE`](Self::SQL_TYPE) (`TIMESTAMP WITH
+    /// TIME ZONE` for a UTC datetime, `UUID`, `JSONB`). Empty by default.
+    const POSTGRES_TYPE: &'static str = "";
 
     /// Convert the value for binding into a statement.
     ///
@@ -202,9 +206,10 @@ impl TextColumn for String {}
 impl<T: TextColumn> TextColumn for Option<T> {}
 
 macro_rules! integer_column {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $pg:literal),*) => {$(
         impl ColumnType for $t {
             const SQL_TYPE: &'static str = "INTEGER";
+            const POSTGRES_TYPE: &'static str = $pg;
             #[inline]
             fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
                 Ok(ToSqlOutput::Owned(Value::Integer(i64::from(*self))))
@@ -221,7 +226,10 @@ macro_rules! integer_column {
         }
     )*};
 }
-integer_column!(i8, i16, i32, i64, u8, u16, u32);
+// On PostgreSQL, INTEGER is 32 bits (SQLAlchemy's Integer, and the SERIAL of
+// a generated key): an i64 that does not fit is refused when it is bound.
+// u32 needs BIGINT to hold its range.
+integer_column!(i8 => "", i16 => "", i32 => "", i64 => "", u8 => "", u16 => "", u32 => "BIGINT");
 
 impl ColumnType for f64 {
     const SQL_TYPE: &'static str = "FLOAT";
@@ -314,6 +322,7 @@ impl ColumnType for Vec<u8> {
 impl<T: ColumnType> ColumnType for Option<T> {
     const SQL_TYPE: &'static str = T::SQL_TYPE;
     const NULLABLE: bool = true;
+    const POSTGRES_TYPE: &'static str = T::POSTGRES_TYPE;
     #[inline]
     fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
         match self {
@@ -449,6 +458,7 @@ impl ColumnType for chrono::NaiveDateTime {
 #[cfg(feature = "chrono")]
 impl ColumnType for chrono::DateTime<chrono::Utc> {
     const SQL_TYPE: &'static str = "DATETIME";
+    const POSTGRES_TYPE: &'static str = "TIMESTAMP WITH TIME ZONE";
     fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
         Ok(ToSqlOutput::Owned(Value::Text(
             self.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
@@ -511,6 +521,7 @@ impl ColumnType for time::PrimitiveDateTime {
 #[cfg(feature = "time")]
 impl ColumnType for time::OffsetDateTime {
     const SQL_TYPE: &'static str = "DATETIME";
+    const POSTGRES_TYPE: &'static str = "TIMESTAMP WITH TIME ZONE";
     fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
         let utc = self.to_offset(time::UtcOffset::UTC);
         time::PrimitiveDateTime::new(utc.date(), utc.time())
@@ -525,6 +536,7 @@ impl ColumnType for time::OffsetDateTime {
 #[cfg(feature = "uuid")]
 impl ColumnType for uuid::Uuid {
     const SQL_TYPE: &'static str = "CHAR(32)";
+    const POSTGRES_TYPE: &'static str = "UUID";
     fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
         Ok(ToSqlOutput::Owned(Value::Text(self.simple().to_string())))
     }
@@ -544,6 +556,7 @@ impl ColumnType for uuid::Uuid {
 #[cfg(feature = "json")]
 impl ColumnType for serde_json::Value {
     const SQL_TYPE: &'static str = "JSON";
+    const POSTGRES_TYPE: &'static str = "JSONB";
     fn to_sql(&self) -> Result<ToSqlOutput<'_>, ConversionError> {
         serde_json::to_string(self)
             .map(|s| ToSqlOutput::Owned(Value::Text(s)))

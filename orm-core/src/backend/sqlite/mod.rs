@@ -275,7 +275,7 @@ fn configure(
 
 impl SqliteConn {
     /// Prepare `sql` from the connection's statement cache.
-    #[inline]
+    #[inline(always)]
     pub fn prepare<'c>(&'c self, sql: &str) -> Result<Prepared<'c>> {
         let stmt = self
             .raw
@@ -367,11 +367,18 @@ impl<'a> From<rusqlite::types::ValueRef<'a>> for ValueRef<'a> {
 }
 
 /// Column `index` of a row SQLite read, as orm's value.
-#[inline]
+#[inline(always)]
 pub(crate) fn row_value<'a>(row: &'a RawRow<'a>, index: usize) -> Result<ValueRef<'a>> {
-    row.get_ref(index)
-        .map(value_ref)
-        .map_err(|e| Error::from_sqlite(e, None))
+    match row.get_ref(index) {
+        Ok(v) => Ok(value_ref(v)),
+        Err(e) => Err(read_error(e)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn read_error(e: rusqlite::Error) -> Error {
+    Error::from_sqlite(e, None)
 }
 
 pub(crate) fn row_column_name<'a>(row: &'a RawRow<'a>, index: usize) -> Option<&'a str> {
@@ -383,7 +390,7 @@ pub(crate) fn row_len(row: &RawRow<'_>) -> usize {
 }
 
 /// A value SQLite read, as orm's.
-#[inline]
+#[inline(always)]
 pub(crate) fn value_ref(v: rusqlite::types::ValueRef<'_>) -> ValueRef<'_> {
     use rusqlite::types::ValueRef as R;
     match v {
