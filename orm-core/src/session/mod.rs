@@ -7,10 +7,10 @@
 //! fail later when it upgrades from reading to writing.
 //!
 //! Module map: [`obj`] (handles and per-object state), [`identity`] (the
-//! identity map), [`plan`] (flush order as data), [`flush`] (organize ->
-//! plan -> emit -> finalize), [`load`] (rows into objects), [`relations`]
-//! (relationship state), [`key`] (key values in a hashable form), [`few`]
-//! (inline lists for flush rows).
+//! identity map), [`flush`] (organize -> plan -> emit -> finalize, one file
+//! per step), [`load`] (rows into objects), [`relations`] (relationship
+//! state), [`key`] (key values in a hashable form), [`few`] (inline lists
+//! for flush rows).
 
 mod few;
 mod flush;
@@ -19,7 +19,6 @@ mod key;
 mod load;
 pub(crate) mod obj;
 mod ops;
-mod plan;
 pub(crate) mod relations;
 
 use std::any::Any;

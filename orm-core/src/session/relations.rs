@@ -1,7 +1,7 @@
 //! Relationships inside the session: per-object slots, loading (lazy and
-//! eager share one path), keeping both ends in sync in memory, cascades, and
-//! turning assignments into foreign key values and association rows at
-//! flush.
+//! eager share one path), keeping both ends in sync in memory, and
+//! cascades. Turning assignments into foreign key values and association
+//! rows at flush is the flush's `dependency` step.
 //!
 //! Every object has a list of slots, one per relationship end it has seen.
 //! A collection holds its related objects strongly; a child's reference to
@@ -13,10 +13,9 @@ use std::rc::{Rc, Weak};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::flush::{Fill, Link, LinkSide, Op, Row};
+use super::SessionInner;
 use super::key::{Key, into_key, key_of};
 use super::obj::{ErasedObj, Status};
-use super::{SessionInner, SessionState};
 use crate::error::{Error, Result};
 use crate::schema::{LinkTable, Role, Side, TableDef};
 use crate::sql::ast::{Expr, Join, JoinKind, Select, Statement, TableRef};
@@ -369,7 +368,7 @@ fn parent_of(child: &Rc<dyn ErasedObj>, side: Side) -> Option<Rc<dyn ErasedObj>>
     }
 }
 
-fn values_of(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Vec<Value>> {
+pub(crate) fn values_of(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Vec<Value>> {
     columns.iter().map(|&c| obj.column_value(c)).collect()
 }
 
@@ -1009,155 +1008,19 @@ impl SessionInner {
         Ok(())
     }
 
-    /// Foreign key fills and association rows implied by relationship
-    /// changes.
-    pub(crate) fn organize_relationships(
-        &self,
-        state: &mut SessionState,
-        rows: &mut Vec<Row>,
-    ) -> Result<()> {
-        if state.rel_dirty.is_empty() {
-            return Ok(());
-        }
-        let mut index: FxHashMap<*const (), usize> =
-            FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
-        for (i, r) in rows.iter().enumerate() {
-            if let (Some(o), Op::Insert | Op::Update) = (&r.obj, &r.op) {
-                index.insert(ptr(o), i);
+    /// Mark an object for deletion (cascading through relationships).
+    pub(crate) fn delete_erased(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        self.check_owner(&**obj)?;
+        match obj.status() {
+            Status::Pending | Status::Persistent => {
+                let steps = self.plan_delete(obj)?;
+                self.apply_delete(steps)
             }
-        }
-        let mut seen =
-            FxHashSet::with_capacity_and_hasher(state.rel_dirty.len(), Default::default());
-        for obj in &state.rel_dirty {
-            let live = matches!(obj.status(), Status::Pending | Status::Persistent);
-            if !seen.insert(ptr(obj)) || !(live || obj.status() == Status::MarkedDeleted) {
-                continue;
-            }
-            let rels = obj.rels().borrow();
-            for slot in &rels.slots {
-                let side = slot.side;
-                if slot.assigned && side.role() == Role::Parent && live {
-                    let link = side.def.link()?;
-                    let parent = match &slot.value {
-                        RelValue::Up(Some(w)) => Some(w.upgrade().ok_or_else(|| {
-                            Error::Usage(format!(
-                                "{} refers to an object that was dropped before it was added to a session",
-                                side.describe()
-                            ))
-                        })?),
-                        _ => None,
-                    };
-                    let mut after = None;
-                    if let Some(p) = &parent {
-                        match p.status() {
-                            Status::Pending => after = index.get(&ptr(p)).copied(),
-                            Status::Persistent => {}
-                            Status::MarkedDeleted | Status::Deleted => {
-                                return Err(Error::Usage(format!(
-                                    "{} refers to a {} marked for deletion",
-                                    side.describe(),
-                                    p.table().model
-                                )));
-                            }
-                            Status::Transient | Status::Detached => {
-                                return Err(Error::Usage(format!(
-                                    "{} refers to a {} that is not in this session; add it first",
-                                    side.describe(),
-                                    p.table().model
-                                )));
-                            }
-                        }
-                    }
-                    let needed = match (&parent, obj.status()) {
-                        (_, Status::Pending) => true,
-                        (Some(p), _) if p.status() == Status::Pending => true,
-                        (Some(p), _) => {
-                            values_of(p, &link.parent_columns)?
-                                != values_of(obj, &link.child_columns)?
-                        }
-                        (None, _) => values_of(obj, &link.child_columns)?
-                            .iter()
-                            .any(|v| *v != Value::Null),
-                    };
-                    if !needed {
-                        continue;
-                    }
-                    let row = match index.get(&ptr(obj)) {
-                        Some(&i) => i,
-                        None => {
-                            rows.push(Row::new(obj, Op::Update));
-                            index.insert(ptr(obj), rows.len() - 1);
-                            rows.len() - 1
-                        }
-                    };
-                    rows[row].fills.push(Fill {
-                        columns: &link.child_columns,
-                        parent: parent.map(|p| (p, link.parent_columns.as_slice())),
-                    });
-                    rows[row].after.extend(after);
-                }
-                if side.role() == Role::Links
-                    && side.declared
-                    && !(slot.added.is_empty() && slot.removed.is_empty())
-                {
-                    let link = side.def.link()?;
-                    let Some(sl) = link.secondary.as_ref() else {
-                        continue;
-                    };
-                    let make = |target: &Rc<dyn ErasedObj>| Link {
-                        table: sl.table,
-                        sides: [
-                            LinkSide {
-                                link_columns: &sl.owner_columns,
-                                obj: Rc::clone(obj),
-                                obj_columns: &sl.owner_key,
-                            },
-                            LinkSide {
-                                link_columns: &sl.target_columns,
-                                obj: Rc::clone(target),
-                                obj_columns: &sl.target_key,
-                            },
-                        ],
-                    };
-                    for t in &slot.added {
-                        if !live || !matches!(t.status(), Status::Pending | Status::Persistent) {
-                            continue;
-                        }
-                        let mut row = Row::link(Op::LinkInsert(Box::new(make(t))));
-                        row.after.extend(index.get(&ptr(obj)).copied());
-                        row.after.extend(index.get(&ptr(t)).copied());
-                        rows.push(row);
-                    }
-                    for t in &slot.removed {
-                        let written = |o: &Rc<dyn ErasedObj>| {
-                            matches!(o.status(), Status::Persistent | Status::MarkedDeleted)
-                        };
-                        if written(obj) && written(t) {
-                            rows.push(Row::link(Op::LinkDelete(Box::new(make(t)))));
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// After a successful flush: link changes are written; keep them in
-    /// the transaction log in case the commit fails and must be redone.
-    pub(crate) fn relationships_flushed(state: &mut SessionState) {
-        let txn = state.txn.get_or_insert_with(Default::default);
-        for obj in &state.rel_dirty {
-            let mut rels = obj.rels().borrow_mut();
-            for slot in &mut rels.slots {
-                if !slot.added.is_empty() || !slot.removed.is_empty() {
-                    txn.links.push((
-                        Rc::clone(obj),
-                        slot.side,
-                        std::mem::take(&mut slot.added),
-                        std::mem::take(&mut slot.removed),
-                    ));
-                }
-            }
+            Status::MarkedDeleted | Status::Deleted => Ok(()),
+            Status::Transient | Status::Detached => Err(Error::Detached {
+                model: obj.table().model,
+                action: "be deleted (it is not in this session)",
+            }),
         }
     }
 }
