@@ -19,7 +19,7 @@ use crate::relation::BelongsTo;
 use crate::schema::{Lazy, Side, TableDef};
 use crate::session::SessionInner;
 use crate::session::obj::ErasedObj;
-use crate::session::relations::loaded_items;
+use crate::session::rel::slots::loaded_items;
 
 #[derive(Debug, Clone)]
 pub(crate) struct LoadSpec {

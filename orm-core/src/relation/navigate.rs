@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::schema::Role;
 use crate::session::obj::{ErasedObj, Status};
-use crate::session::relations::loaded_items;
+use crate::session::rel::slots::loaded_items;
 use crate::session::{Obj, SessionInner};
 
 impl<M: Model> Obj<M> {

@@ -112,7 +112,7 @@ impl SessionInner {
                 let obj = self.adopt_row_with(state.maps.of::<M>(), row, 0, populate)?;
                 for &(side, offset, table) in joined {
                     let parent = (table.__ops.adopt)(self, &mut state, row, offset)?;
-                    super::relations::set_loaded_parent(&obj.erased(), side, parent.as_ref());
+                    super::rel::slots::set_loaded_parent(&obj.erased(), side, parent.as_ref());
                 }
                 out.push(obj);
                 Ok(())

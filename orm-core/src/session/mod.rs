@@ -8,7 +8,7 @@
 //!
 //! Module map: [`obj`] (handles and per-object state), [`identity`] (the
 //! identity map), [`flush`] (organize -> plan -> emit -> finalize, one file
-//! per step), [`load`] (rows into objects), [`relations`] (relationship
+//! per step), [`load`] (rows into objects), [`rel`] (relationship
 //! state), [`key`] (key values in a hashable form), [`few`] (inline lists
 //! for flush rows).
 
@@ -19,7 +19,7 @@ mod key;
 mod load;
 pub(crate) mod obj;
 mod ops;
-pub(crate) mod relations;
+pub(crate) mod rel;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell, RefMut};

@@ -15,7 +15,7 @@ use super::{Fill, Link, LinkSide, Op, Row};
 use crate::error::{Error, Result};
 use crate::schema::Role;
 use crate::session::obj::{ErasedObj, Status};
-use crate::session::relations::{RelValue, ptr, values_of};
+use crate::session::rel::slots::{RelValue, ptr, values_of};
 use crate::session::{SessionInner, SessionState};
 use crate::types::Value;
 
