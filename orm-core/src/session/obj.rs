@@ -13,7 +13,7 @@ use std::fmt;
 use std::rc::{Rc, Weak};
 
 use super::rel::slots::RelSlots;
-use super::{SessionInner, SessionState};
+use super::state::{SessionInner, SessionState};
 use crate::error::{Error, Result};
 use crate::model::{Model, bind_key};
 use crate::schema::TableDef;

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::schema::Role;
 use crate::session::obj::{ErasedObj, Status};
 use crate::session::rel::slots::{RelValue, ptr, values_of};
-use crate::session::{SessionInner, SessionState};
+use crate::session::state::{SessionInner, SessionState};
 use crate::types::Value;
 
 impl SessionInner {

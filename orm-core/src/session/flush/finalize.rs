@@ -8,8 +8,8 @@ use std::rc::Rc;
 
 use super::{Op, Row, Undo, ptr};
 use crate::schema::TableDef;
-use crate::session::SessionState;
 use crate::session::obj::Status;
+use crate::session::state::SessionState;
 use crate::types::Value;
 
 /// Move objects to their new states (every statement succeeded).
@@ -106,7 +106,7 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
 /// log keeps their values from before, for rollback.
 fn cascade_key_changes(
     state: &mut SessionState,
-    txn: &mut crate::session::TxnLog,
+    txn: &mut crate::session::txn::TxnLog,
     changes: &[(&'static TableDef, Vec<Value>, Vec<Value>)],
 ) {
     let objects = state.maps.all_objects();

@@ -32,9 +32,9 @@ mod plan;
 
 use std::rc::Rc;
 
-use super::SessionInner;
 use super::few::Few;
 use super::obj::ErasedObj;
+use super::state::SessionInner;
 use crate::error::Result;
 use crate::schema::ColumnSet;
 use crate::schema::TableDef;

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::schema::TableDef;
 use crate::session::key::{Key, into_key};
 use crate::session::obj::Status;
-use crate::session::{SessionInner, SessionState};
+use crate::session::state::{SessionInner, SessionState};
 use crate::types::Value;
 
 impl SessionInner {

@@ -15,8 +15,8 @@ use super::slots::{RelValue, ptr, same};
 use super::sync::collection_remove;
 use crate::error::{Error, Result};
 use crate::schema::{Role, Side, TableDef};
-use crate::session::SessionInner;
 use crate::session::obj::{ErasedObj, Status};
+use crate::session::state::SessionInner;
 
 /// One change a deletion makes, planned before any is made.
 pub(crate) enum DeleteStep {

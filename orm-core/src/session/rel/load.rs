@@ -14,9 +14,9 @@ use super::slots::{RelValue, empty_value, loaded_items, ptr, same, set_value, va
 use super::sync::{given_another_parent, parent_of};
 use crate::error::Result;
 use crate::schema::{LinkTable, Role, Side};
-use crate::session::SessionInner;
 use crate::session::key::{Key, into_key, key_of};
 use crate::session::obj::{ErasedObj, Status};
+use crate::session::state::SessionInner;
 use crate::sql::ast::{Expr, Join, JoinKind, Select, Statement, TableRef};
 use crate::sql::writer;
 use crate::types::Value;

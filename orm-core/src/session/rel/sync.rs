@@ -12,8 +12,8 @@ use std::rc::Rc;
 use super::slots::{RelValue, loaded_items, same, set_value};
 use crate::error::{Error, Result};
 use crate::schema::{Role, Side};
-use crate::session::SessionInner;
 use crate::session::obj::{ErasedObj, Status};
+use crate::session::state::SessionInner;
 
 /// Add `item` to a loaded collection (or set a single child) of `owner`.
 fn collection_add(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj>) {
