@@ -168,7 +168,7 @@ tuple_key!(A 0, B 1, C 2, D 3);
 
 /// A result row decoded into Rust values: any [`ColumnType`] (one column)
 /// or a tuple of them. Used by [`Query::select`](crate::Query::select) and
-/// [`Session::raw_tuples`].
+/// [`Session::raw_tuples`](crate::Session::raw_tuples).
 ///
 /// # Examples
 ///

@@ -17,9 +17,9 @@ use crate::error::Result;
 use crate::model::Model;
 use crate::relation::BelongsTo;
 use crate::schema::{Lazy, Side, TableDef};
-use crate::session::SessionInner;
 use crate::session::obj::ErasedObj;
-use crate::session::relations::loaded_items;
+use crate::session::rel::slots::loaded_items;
+use crate::session::state::SessionInner;
 
 #[derive(Debug, Clone)]
 pub(crate) struct LoadSpec {

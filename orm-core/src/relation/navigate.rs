@@ -13,9 +13,10 @@ use super::handle::{CollectionRelation, Relation, ScalarRelation, typed};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::schema::Role;
+use crate::session::Obj;
 use crate::session::obj::{ErasedObj, Status};
-use crate::session::relations::loaded_items;
-use crate::session::{Obj, SessionInner};
+use crate::session::rel::slots::loaded_items;
+use crate::session::state::SessionInner;
 
 impl<M: Model> Obj<M> {
     /// Load `rel` if it is not loaded yet (one query, after an autoflush).

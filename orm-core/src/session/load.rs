@@ -1,13 +1,19 @@
 //! Rows into objects: every loaded row goes through the identity map, where
 //! an object already in the session wins (unless it is expired, in which
 //! case the row refreshes it).
+//!
+//! Also `get` (the identity map first), reloading expired objects,
+//! `refresh`, and bulk UPDATE and DELETE, whose `RETURNING` keys say which
+//! objects of the session to expire or detach. Called by queries, raw SQL,
+//! `Session::get` and `refresh`, by `Obj::read` and `write` (reload), and
+//! through [`ModelOps`](super::ModelOps) by relationship loading.
 
 use std::collections::hash_map::Entry;
 use std::rc::Rc;
 
-use super::SessionInner;
 use super::identity::IdentityMap;
-use super::obj::{Obj, Status};
+use super::obj::{ErasedObj, Obj, Status};
+use super::state::SessionInner;
 use crate::backend::Row;
 use crate::error::{Error, Result};
 use crate::model::FromRow;
@@ -112,7 +118,7 @@ impl SessionInner {
                 let obj = self.adopt_row_with(state.maps.of::<M>(), row, 0, populate)?;
                 for &(side, offset, table) in joined {
                     let parent = (table.__ops.adopt)(self, &mut state, row, offset)?;
-                    super::relations::set_loaded_parent(&obj.erased(), side, parent.as_ref());
+                    super::rel::slots::set_loaded_parent(&obj.erased(), side, parent.as_ref());
                 }
                 out.push(obj);
                 Ok(())
@@ -152,6 +158,55 @@ impl SessionInner {
             })?;
             Ok(out)
         })
+    }
+
+    /// Run a bulk UPDATE or DELETE with `RETURNING` keys, then expire
+    /// (update) or detach (delete) the affected objects of `M`.
+    pub(crate) fn bulk<M: Model>(
+        &self,
+        stmt: &crate::sql::ast::Statement,
+        delete: bool,
+    ) -> Result<usize> {
+        self.autoflush()?;
+        self.ensure_write_txn()?;
+        let w = crate::sql::writer::write(stmt, self.dialect())?;
+        crate::types::check_params(&w.params)?;
+        let observer = self.observer();
+        let keys: Vec<M::Key> = self.with_conn(|conn| {
+            let mut st = conn.prepare_bound(&w.sql, &w.params, observer)?;
+            let mut keys = Vec::new();
+            st.query(|row| {
+                keys.push(M::__key_from_row(row, 0)?);
+                Ok(())
+            })
+            .map_err(|e| e.with_table(M::table()))?;
+            Ok(keys)
+        })?;
+        let mut state = self.state_mut()?;
+        let affected: Vec<Obj<M>> = match state.maps.get::<M>() {
+            Some(map) => keys
+                .iter()
+                .filter_map(|k| map.map.get(k).cloned())
+                .collect(),
+            None => Vec::new(),
+        };
+        for obj in affected {
+            let erased = obj.erased();
+            if delete {
+                erased.detach_identity(&mut state);
+                let this: *const () = Rc::as_ptr(&erased) as *const ();
+                let same = |o: &Rc<dyn ErasedObj>| std::ptr::eq(Rc::as_ptr(o) as *const (), this);
+                state.modified.retain(|o| !same(o));
+                state.deleted.retain(|o| !same(o));
+                erased.set_status(Status::Deleted);
+                if let Some(txn) = state.txn.as_mut() {
+                    txn.deleted.push(erased);
+                }
+            } else {
+                erased.expire();
+            }
+        }
+        Ok(keys.len())
     }
 
     /// Load one row by key, untracked.

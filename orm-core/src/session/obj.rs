@@ -12,8 +12,8 @@ use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::fmt;
 use std::rc::{Rc, Weak};
 
-use super::relations::RelSlots;
-use super::{SessionInner, SessionState};
+use super::rel::slots::RelSlots;
+use super::state::{SessionInner, SessionState};
 use crate::error::{Error, Result};
 use crate::model::{Model, bind_key};
 use crate::schema::TableDef;
@@ -137,7 +137,7 @@ impl<M: Model> Clone for Obj<M> {
 impl<M: Model> Drop for Obj<M> {
     /// Objects in no session that only keep each other alive (a
     /// many-to-many pair linked before being added) are freed with the last
-    /// handle; see `relations::collect_cycles`.
+    /// handle; see `rel::slots::collect_cycles`.
     fn drop(&mut self) {
         let outside = matches!(
             self.inner.status.get(),
@@ -150,7 +150,7 @@ impl<M: Model> Drop for Obj<M> {
                 .try_borrow()
                 .is_ok_and(|r| r.holds_strong_refs())
         {
-            super::relations::collect_cycles(self.erased(), 1);
+            super::rel::slots::collect_cycles(self.erased(), 1);
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use super::obj::ErasedObj;
-use super::{SessionInner, SessionState};
+use super::state::{SessionInner, SessionState};
 use crate::backend::Row;
 use crate::error::Result;
 use crate::model::Model;

@@ -7,9 +7,18 @@
 //! children before parents. Ties keep the order objects were added in, and
 //! rows of one table stay together so their statements are prepared once.
 //! Nothing here touches a database, so the rules are unit-tested directly.
+//!
+//! [`plan_rows`] turns the flush's rows into nodes (the table ranks come
+//! from [`creation_order`]) and a cycle into a typed error. Called only by
+//! the flush driver, between organize and emit.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+
+use super::{Op, Row};
+use crate::error::{Error, Result};
+use crate::schema::TableDef;
+use crate::schema::registry::creation_order;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Phase {
@@ -105,6 +114,40 @@ fn topological(nodes: &[PlanNode<'_>]) -> Result<Vec<usize>, Cycle> {
         });
     }
     Ok(out)
+}
+
+/// Order rows: tables by foreign keys, then explicit dependencies.
+pub(super) fn plan_rows(rows: &[Row]) -> Result<Vec<usize>> {
+    let mut tables: Vec<&'static TableDef> = Vec::new();
+    for r in rows {
+        let t = r.table();
+        if !tables.iter().any(|x| std::ptr::eq(*x, t)) {
+            tables.push(t);
+        }
+    }
+    let ordered = creation_order(&tables);
+    let rank = |t: &'static TableDef| {
+        ordered
+            .iter()
+            .position(|x| std::ptr::eq(*x, t))
+            .unwrap_or(0)
+    };
+    let nodes: Vec<PlanNode<'_>> = rows
+        .iter()
+        .map(|r| PlanNode {
+            phase: r.phase(),
+            table_rank: rank(r.table()),
+            insert: !matches!(r.op, Op::Update),
+            after: r.after.as_slice(),
+        })
+        .collect();
+    order(&nodes).map_err(|cycle| {
+        let models: Vec<&str> = cycle.rows.iter().map(|&i| rows[i].table().model).collect();
+        Error::Schema(format!(
+            "cannot order the flush: objects of {} reference each other in a cycle; flush one of them first, then set the remaining foreign key",
+            models.join(", ")
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,174 @@
+//! Relationship changes into flush rows (SQLAlchemy's `dependency.py` and
+//! `sync.py`): a reference assigned through a relationship becomes a
+//! foreign key *fill* on the child's row (the parent's key, copied at emit
+//! time, so a parent inserted earlier in the same flush is seen), and
+//! many-to-many link changes become association-table rows. Called only by
+//! the flush: [`organize_relationships`](SessionInner::organize_relationships)
+//! while organizing, [`relationships_flushed`](SessionInner::relationships_flushed)
+//! after success.
+
+use std::rc::Rc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{Fill, Link, LinkSide, Op, Row};
+use crate::error::{Error, Result};
+use crate::schema::Role;
+use crate::session::obj::{ErasedObj, Status};
+use crate::session::rel::slots::{RelValue, ptr, values_of};
+use crate::session::state::{SessionInner, SessionState};
+use crate::types::Value;
+
+impl SessionInner {
+    /// Foreign key fills and association rows implied by relationship
+    /// changes.
+    pub(crate) fn organize_relationships(
+        &self,
+        state: &mut SessionState,
+        rows: &mut Vec<Row>,
+    ) -> Result<()> {
+        if state.rel_dirty.is_empty() {
+            return Ok(());
+        }
+        let mut index: FxHashMap<*const (), usize> =
+            FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
+        for (i, r) in rows.iter().enumerate() {
+            if let (Some(o), Op::Insert | Op::Update) = (&r.obj, &r.op) {
+                index.insert(ptr(o), i);
+            }
+        }
+        let mut seen =
+            FxHashSet::with_capacity_and_hasher(state.rel_dirty.len(), Default::default());
+        for obj in &state.rel_dirty {
+            let live = matches!(obj.status(), Status::Pending | Status::Persistent);
+            if !seen.insert(ptr(obj)) || !(live || obj.status() == Status::MarkedDeleted) {
+                continue;
+            }
+            let rels = obj.rels().borrow();
+            for slot in &rels.slots {
+                let side = slot.side;
+                if slot.assigned && side.role() == Role::Parent && live {
+                    let link = side.def.link()?;
+                    let parent = match &slot.value {
+                        RelValue::Up(Some(w)) => Some(w.upgrade().ok_or_else(|| {
+                            Error::Usage(format!(
+                                "{} refers to an object that was dropped before it was added to a session",
+                                side.describe()
+                            ))
+                        })?),
+                        _ => None,
+                    };
+                    let mut after = None;
+                    if let Some(p) = &parent {
+                        match p.status() {
+                            Status::Pending => after = index.get(&ptr(p)).copied(),
+                            Status::Persistent => {}
+                            Status::MarkedDeleted | Status::Deleted => {
+                                return Err(Error::Usage(format!(
+                                    "{} refers to a {} marked for deletion",
+                                    side.describe(),
+                                    p.table().model
+                                )));
+                            }
+                            Status::Transient | Status::Detached => {
+                                return Err(Error::Usage(format!(
+                                    "{} refers to a {} that is not in this session; add it first",
+                                    side.describe(),
+                                    p.table().model
+                                )));
+                            }
+                        }
+                    }
+                    let needed = match (&parent, obj.status()) {
+                        (_, Status::Pending) => true,
+                        (Some(p), _) if p.status() == Status::Pending => true,
+                        (Some(p), _) => {
+                            values_of(p, &link.parent_columns)?
+                                != values_of(obj, &link.child_columns)?
+                        }
+                        (None, _) => values_of(obj, &link.child_columns)?
+                            .iter()
+                            .any(|v| *v != Value::Null),
+                    };
+                    if !needed {
+                        continue;
+                    }
+                    let row = match index.get(&ptr(obj)) {
+                        Some(&i) => i,
+                        None => {
+                            rows.push(Row::new(obj, Op::Update));
+                            index.insert(ptr(obj), rows.len() - 1);
+                            rows.len() - 1
+                        }
+                    };
+                    rows[row].fills.push(Fill {
+                        columns: &link.child_columns,
+                        parent: parent.map(|p| (p, link.parent_columns.as_slice())),
+                    });
+                    rows[row].after.extend(after);
+                }
+                if side.role() == Role::Links
+                    && side.declared
+                    && !(slot.added.is_empty() && slot.removed.is_empty())
+                {
+                    let link = side.def.link()?;
+                    let Some(sl) = link.secondary.as_ref() else {
+                        continue;
+                    };
+                    let make = |target: &Rc<dyn ErasedObj>| Link {
+                        table: sl.table,
+                        sides: [
+                            LinkSide {
+                                link_columns: &sl.owner_columns,
+                                obj: Rc::clone(obj),
+                                obj_columns: &sl.owner_key,
+                            },
+                            LinkSide {
+                                link_columns: &sl.target_columns,
+                                obj: Rc::clone(target),
+                                obj_columns: &sl.target_key,
+                            },
+                        ],
+                    };
+                    for t in &slot.added {
+                        if !live || !matches!(t.status(), Status::Pending | Status::Persistent) {
+                            continue;
+                        }
+                        let mut row = Row::link(Op::LinkInsert(Box::new(make(t))));
+                        row.after.extend(index.get(&ptr(obj)).copied());
+                        row.after.extend(index.get(&ptr(t)).copied());
+                        rows.push(row);
+                    }
+                    for t in &slot.removed {
+                        let written = |o: &Rc<dyn ErasedObj>| {
+                            matches!(o.status(), Status::Persistent | Status::MarkedDeleted)
+                        };
+                        if written(obj) && written(t) {
+                            rows.push(Row::link(Op::LinkDelete(Box::new(make(t)))));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After a successful flush: link changes are written; keep them in
+    /// the transaction log in case the commit fails and must be redone.
+    pub(crate) fn relationships_flushed(state: &mut SessionState) {
+        let txn = state.txn.get_or_insert_with(Default::default);
+        for obj in &state.rel_dirty {
+            let mut rels = obj.rels().borrow_mut();
+            for slot in &mut rels.slots {
+                if !slot.added.is_empty() || !slot.removed.is_empty() {
+                    txn.links.push((
+                        Rc::clone(obj),
+                        slot.side,
+                        std::mem::take(&mut slot.added),
+                        std::mem::take(&mut slot.removed),
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Emit, the third step of a flush: runs the planned rows' statements,
+//! consecutive rows with the same statement shape sharing one prepared
+//! statement, and writes generated keys and foreign key fills into the
+//! objects as it goes, each write kept in the undo log the driver replays
+//! if the flush fails. Called only by the flush driver, inside
+//! `BEGIN IMMEDIATE` or the flush's savepoint.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::{Fill, Link, Op, Row, Undo};
+use crate::backend::{Conn, GeneratedKeys};
+use crate::error::{Error, Result};
+use crate::observe::Observer;
+use crate::schema::ColumnSet;
+use crate::schema::{TableDef, statements};
+use crate::session::obj::ErasedObj;
+use crate::types::Value;
+
+fn params_of(obj: &dyn ErasedObj, columns: &[usize], identity: bool) -> Vec<Value> {
+    let mut out: Vec<Value> = columns
+        .iter()
+        .map(|&c| obj.column_value(c).unwrap_or(Value::Null))
+        .collect();
+    if identity {
+        out.extend(obj.identity_values().unwrap_or_default());
+    }
+    out
+}
+
+/// Copy referenced values into the foreign key columns of row `row`'s object.
+fn apply_fills(
+    row: usize,
+    obj: &Rc<dyn ErasedObj>,
+    fills: &[Fill],
+    undo: &mut Vec<Undo>,
+) -> Result<()> {
+    for fill in fills {
+        for (k, &column) in fill.columns.iter().enumerate() {
+            let value = match &fill.parent {
+                Some((parent, parent_columns)) => parent.column_value(parent_columns[k])?,
+                None => Value::Null,
+            };
+            let t = obj.table();
+            if value == Value::Null && !t.columns[column].nullable {
+                return Err(not_null(t, column));
+            }
+            if obj.column_value(column)? != value {
+                let old = obj.set_column(column, &value)?;
+                undo.push(Undo { row, column, old });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What makes two entity rows run the same statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Table, and whether SQLite generates the key.
+    Insert(usize, bool),
+    /// Table, and the columns written.
+    Update(usize, u64),
+    /// Table, and the columns written; the key is the object's own (it has
+    /// no identity yet).
+    Switch(usize, u64),
+    Delete(usize),
+}
+
+/// The columns a row switch writes: every column but the key.
+fn switch_columns(t: &'static TableDef) -> ColumnSet {
+    let mut set = ColumnSet::empty();
+    for i in (0..t.columns.len()).filter(|i| !t.primary_key.contains(i)) {
+        set.insert(i);
+    }
+    set
+}
+
+/// The columns an UPDATE writes: the changed ones and the filled keys.
+fn update_columns(row: &Row) -> ColumnSet {
+    let mut columns = row.columns;
+    for f in row.fills.as_slice() {
+        for &c in f.columns {
+            columns.insert(c);
+        }
+    }
+    columns
+}
+
+fn shape_of(row: &Row, obj: &dyn ErasedObj) -> Result<Option<Shape>> {
+    let t = obj.table() as *const TableDef as usize;
+    Ok(match row.op {
+        Op::Insert => Some(Shape::Insert(t, obj.needs_generated_key()?)),
+        Op::Update => Some(Shape::Update(t, update_columns(row).bits())),
+        Op::Switch => {
+            let set = switch_columns(obj.table());
+            (!set.is_empty()).then(|| Shape::Switch(t, set.bits()))
+        }
+        Op::Delete => Some(Shape::Delete(t)),
+        Op::Retire | Op::LinkInsert(_) | Op::LinkDelete(_) => None,
+    })
+}
+
+/// SQL text that is either per-table static or per-connection cached.
+enum SqlText {
+    Static(Cow<'static, str>),
+    Shared(Arc<str>),
+}
+
+impl SqlText {
+    fn as_str(&self) -> &str {
+        match self {
+            SqlText::Static(s) => s,
+            SqlText::Shared(s) => s,
+        }
+    }
+}
+
+/// Run the rows in order. Consecutive rows with the same statement shape
+/// share one prepared statement (one cache lookup per run, not per row);
+/// every execution is still reported to the observer.
+pub(super) fn emit(
+    conn: &mut Conn,
+    observer: &Observer,
+    rows: &[Row],
+    order: &[usize],
+    undo: &mut Vec<Undo>,
+) -> Result<()> {
+    let dialect = conn.dialect();
+    let mut k = 0;
+    while k < order.len() {
+        let row = &rows[order[k]];
+        let obj = match (&row.op, &row.obj) {
+            (Op::LinkInsert(link), _) => {
+                emit_link(conn, observer, link, true)?;
+                k += 1;
+                continue;
+            }
+            (Op::LinkDelete(link), _) => {
+                emit_link(conn, observer, link, false)?;
+                k += 1;
+                continue;
+            }
+            (_, Some(obj)) => obj,
+            (_, None) => {
+                k += 1;
+                continue;
+            }
+        };
+        apply_fills(order[k], obj, row.fills.as_slice(), undo)?;
+        let Some(shape) = shape_of(row, &**obj)? else {
+            k += 1;
+            continue;
+        };
+        let t = obj.table();
+        let (sql, columns, identity) = match shape {
+            Shape::Insert(_, generated) => (
+                SqlText::Static(statements::insert(t, !generated, dialect)),
+                statements::insert_columns(t, !generated).collect::<Vec<_>>(),
+                false,
+            ),
+            Shape::Update(..) | Shape::Switch(..) => {
+                let switch = matches!(shape, Shape::Switch(..));
+                let set = if switch {
+                    switch_columns(t)
+                } else {
+                    update_columns(row)
+                };
+                let key = (t as *const TableDef as usize, set.bits());
+                let sql = Arc::clone(
+                    conn.update_sql
+                        .entry(key)
+                        .or_insert_with(|| statements::update(t, set, dialect).into()),
+                );
+                let mut columns: Vec<usize> = set.iter().collect();
+                if switch {
+                    // WHERE key = the object's own key values.
+                    columns.extend_from_slice(t.primary_key);
+                }
+                (SqlText::Shared(sql), columns, !switch)
+            }
+            Shape::Delete(_) => (
+                SqlText::Static(statements::delete_by_key(t, dialect)),
+                Vec::new(),
+                true,
+            ),
+        };
+        let sql = sql.as_str();
+        let returning = dialect.generated_keys() == GeneratedKeys::Returning;
+        let mut stmt = conn.prepare_run(sql).map_err(|e| e.with_table(t))?;
+        loop {
+            let obj = rows[order[k]].obj.as_ref().unwrap_or(obj);
+            if observer.active() {
+                observer.observe(sql, &|| params_of(&**obj, &columns, identity));
+            }
+            obj.bind(&mut stmt, &mut columns.iter().copied(), identity)?;
+            match shape {
+                Shape::Insert(_, true) => {
+                    let key = stmt
+                        .insert_generated(returning)
+                        .map_err(|e| e.with_table(t))?;
+                    let column = t.primary_key[0];
+                    let old = obj.set_column(column, &Value::Integer(key))?;
+                    undo.push(Undo {
+                        row: order[k],
+                        column,
+                        old,
+                    });
+                }
+                _ => {
+                    let changed = stmt.execute().map_err(|e| e.with_table(t))?;
+                    if changed == 0 && !matches!(shape, Shape::Insert(..)) {
+                        return Err(stale(&**obj));
+                    }
+                }
+            }
+            k += 1;
+            let Some(next) = order.get(k).map(|&i| &rows[i]) else {
+                break;
+            };
+            let Some(next_obj) = &next.obj else { break };
+            if !std::ptr::eq(next_obj.table(), t) {
+                break;
+            }
+            apply_fills(order[k], next_obj, next.fills.as_slice(), undo)?;
+            if shape_of(next, &**next_obj)? != Some(shape) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Clearing a required foreign key (its parent was deleted or removed):
+/// the NOT NULL violation SQLite would report, before any SQL runs.
+fn not_null(t: &'static TableDef, column: usize) -> Error {
+    let name = t.columns[column].name;
+    Error::Constraint {
+        kind: crate::error::ConstraintKind::NotNull,
+        model: Some(t.model),
+        table: Some(t.name.to_owned()),
+        columns: vec![name.to_owned()],
+        source: format!(
+            "{}.{} cannot be NULL: delete its rows first, or give the relationship a delete cascade",
+            t.name, name
+        )
+        .into(),
+    }
+}
+
+fn stale(obj: &dyn ErasedObj) -> Error {
+    Error::StaleData {
+        model: obj.table().model,
+        key: obj.identity_values().map(|v| format!("{v:?}")),
+    }
+}
+
+/// INSERT or DELETE one association-table row.
+fn emit_link(conn: &mut Conn, observer: &Observer, link: &Link, insert: bool) -> Result<()> {
+    use crate::sql::ast::{BinOp, Delete, Expr, Insert, Statement};
+    let t = link.table;
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for side in &link.sides {
+        for (a, o) in side.link_columns.iter().zip(side.obj_columns) {
+            columns.push(*a);
+            values.push(side.obj.column_value(*o)?);
+        }
+    }
+    let stmt = if insert {
+        Statement::Insert(Insert {
+            table: t.name.into(),
+            columns: columns.iter().map(|&c| t.columns[c].name.into()).collect(),
+            rows: vec![values.into_iter().map(Expr::Value).collect()],
+            returning: vec![],
+        })
+    } else {
+        let conds = columns
+            .iter()
+            .zip(values)
+            .map(|(&c, v)| {
+                Expr::binary(
+                    BinOp::Eq,
+                    Expr::column(t.name, t.columns[c].name),
+                    Expr::Value(v),
+                )
+            })
+            .collect();
+        Statement::Delete(Delete {
+            table: t.name.into(),
+            filter: Expr::and_all(conds),
+            returning: vec![],
+        })
+    };
+    let w = crate::sql::writer::write(&stmt, conn.dialect())?;
+    conn.execute_values(&w.sql, &w.params, observer)
+        .map_err(|e| e.with_table(t))?;
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Finalize, the last step of a flush, run only when every statement
+//! succeeded: statuses change, the identity map learns new keys (and
+//! follows keys changed by `ON UPDATE CASCADE`), snapshots are dropped, and
+//! the transaction log remembers what to undo on rollback. Called only by
+//! the flush driver.
+
+use std::rc::Rc;
+
+use super::{Op, Row, Undo, ptr};
+use crate::schema::TableDef;
+use crate::session::obj::Status;
+use crate::session::state::SessionState;
+use crate::types::Value;
+
+/// Move objects to their new states (every statement succeeded).
+pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
+    let mut txn = state.txn.take().unwrap_or_default();
+    // Each row's undo entries, together and still in write order (the sort
+    // is stable; emit wrote them in plan order, mostly row order already).
+    undo.sort_by_key(|u| u.row);
+    let mut undo = undo.into_iter().peekable();
+    let (mut inserts, mut updates) = (0, 0);
+    let mut key_changes = Vec::new();
+    for row in &rows {
+        match (&row.op, &row.obj) {
+            (Op::Insert | Op::Switch, _) => inserts += 1,
+            (Op::Update, _) => updates += 1,
+            // Deleted rows leave the identity map before inserted ones
+            // enter it (a new object may reuse a deleted one's key).
+            (Op::Delete | Op::Retire, Some(obj)) => {
+                obj.detach_identity(state);
+                obj.set_status(Status::Deleted);
+                txn.deleted.push(Rc::clone(obj));
+            }
+            _ => {}
+        }
+    }
+    txn.inserted.reserve(inserts);
+    txn.updated.reserve(updates);
+    txn.updated_set.reserve(updates);
+    for (i, row) in rows.into_iter().enumerate() {
+        // Entries of earlier rows that need none (deletes) are dropped; then
+        // this row's: (column, old value) in write order.
+        while undo.next_if(|u| u.row < i).is_some() {}
+        let mut overwritten = std::iter::from_fn(|| undo.next_if(|u| u.row == i))
+            .map(|u| (u.column, u.old))
+            .peekable();
+        let Some(obj) = row.obj else { continue };
+        match row.op {
+            Op::Insert | Op::Switch => {
+                obj.set_status(Status::Persistent);
+                obj.clear_snapshot();
+                Rc::clone(&obj).attach_identity(state);
+                let index = txn.inserted.len();
+                txn.inserted.push(obj);
+                txn.overwritten
+                    .extend(overwritten.map(|(column, old)| (index, column, old)));
+            }
+            Op::Update => {
+                // Changed only by key fills: the transaction log still needs
+                // the values from before, to restore or revert them.
+                let mut snapshot = obj.take_snapshot();
+                if overwritten.peek().is_some() {
+                    let filled: Vec<(usize, Value)> = overwritten.collect();
+                    if snapshot.is_none() {
+                        snapshot = obj.snapshot_before(&filled);
+                    }
+                    // Keys filled into an object this transaction inserted
+                    // are taken back with the insert if it rolls back.
+                    let p = ptr(&obj);
+                    if let Some(index) = txn.inserted.iter().position(|o| ptr(o) == p) {
+                        txn.overwritten
+                            .extend(filled.into_iter().map(|(c, old)| (index, c, old)));
+                    }
+                }
+                if obj.key_changed() {
+                    if let (Some(old), Ok(new)) = (obj.identity_values(), obj.key_values()) {
+                        key_changes.push((obj.table(), old, new));
+                    }
+                    obj.detach_identity(state);
+                    Rc::clone(&obj).attach_identity(state);
+                }
+                if txn.updated_set.insert(ptr(&obj)) {
+                    txn.updated.push((obj, snapshot));
+                }
+            }
+            _ => {}
+        }
+    }
+    for obj in std::mem::take(&mut state.modified) {
+        obj.clear_snapshot();
+    }
+    if !key_changes.is_empty() {
+        cascade_key_changes(state, &mut txn, &key_changes);
+    }
+    state.pending.retain(|o| o.status() == Status::Pending);
+    state.deleted.clear();
+    state.txn = Some(txn);
+}
+
+/// A primary key changed by this flush: objects of the session whose
+/// foreign key pointed at the old key through `ON UPDATE CASCADE` were
+/// changed by the database itself; their values follow, without looking
+/// changed. (Without the cascade the database refuses a key change that
+/// rows still point at, so there is nothing to follow.) The transaction
+/// log keeps their values from before, for rollback.
+fn cascade_key_changes(
+    state: &mut SessionState,
+    txn: &mut crate::session::txn::TxnLog,
+    changes: &[(&'static TableDef, Vec<Value>, Vec<Value>)],
+) {
+    let objects = state.maps.all_objects();
+    for (parent, old, new) in changes {
+        for obj in &objects {
+            let t = obj.table();
+            for fk in t.foreign_keys {
+                let cascades = fk.on_update == Some(crate::schema::FkAction::Cascade);
+                if !cascades || fk.target.table_name() != parent.name {
+                    continue;
+                }
+                // Where each referenced column sits in the parent's key.
+                let positions: Option<Vec<usize>> = fk
+                    .target
+                    .columns()
+                    .iter()
+                    .map(|c| {
+                        parent
+                            .primary_key
+                            .iter()
+                            .position(|&k| parent.columns[k].name == *c)
+                    })
+                    .collect();
+                let Some(positions) = positions else { continue };
+                let points_at_old = fk
+                    .columns
+                    .iter()
+                    .zip(&positions)
+                    .all(|(&c, &p)| obj.column_value(c).is_ok_and(|v| v == old[p]));
+                if !points_at_old {
+                    continue;
+                }
+                if txn.updated_set.insert(ptr(obj)) {
+                    txn.updated.push((Rc::clone(obj), obj.snapshot_before(&[])));
+                }
+                for (&c, &p) in fk.columns.iter().zip(&positions) {
+                    // Borrowed by the caller: it reloads the truth later.
+                    if obj.sync_column(c, &new[p]).is_err() {
+                        obj.expire();
+                    }
+                }
+                if obj.key_changed() {
+                    obj.detach_identity(state);
+                    Rc::clone(obj).attach_identity(state);
+                }
+            }
+        }
+    }
+}

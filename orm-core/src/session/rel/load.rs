@@ -1,0 +1,244 @@
+//! Loading one relationship end for many owners at once: one SELECT per
+//! chunk of keys (`WHERE fk IN (...)`, or through the association table),
+//! the identity map first for a parent, and the loaded collections merged
+//! with unflushed in-memory assignments. Lazy loading (one owner), selectin
+//! loading (every result of a query) and the delete cascade share this one
+//! path. Called by `Obj::related`, by eager-loading options and by
+//! `plan_delete`.
+
+use std::rc::Rc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::slots::{RelValue, empty_value, loaded_items, ptr, same, set_value, values_of};
+use super::sync::{given_another_parent, parent_of};
+use crate::error::Result;
+use crate::schema::{LinkTable, Role, Side};
+use crate::session::key::{Key, into_key, key_of};
+use crate::session::obj::{ErasedObj, Status};
+use crate::session::state::SessionInner;
+use crate::sql::ast::{Expr, Join, JoinKind, Select, Statement, TableRef};
+use crate::sql::writer;
+use crate::types::Value;
+
+/// Parent keys per IN list in eager loading (SQLAlchemy's selectin size).
+const IN_CHUNK: usize = 500;
+
+/// The hashable key of `obj`'s `columns` (no vector for a single column).
+fn key_at(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Key> {
+    match columns {
+        [c] => Ok(key_of(std::slice::from_ref(&obj.column_value(*c)?))),
+        _ => Ok(into_key(values_of(obj, columns)?)),
+    }
+}
+
+impl SessionInner {
+    /// Load `side` for every owner that has not loaded it; return the related
+    /// objects of all owners (for nested eager loading).
+    pub(crate) fn load_side(
+        &self,
+        side: Side,
+        owners: &[Rc<dyn ErasedObj>],
+    ) -> Result<Vec<Rc<dyn ErasedObj>>> {
+        let link = side.def.link()?;
+        let mut result: Vec<Rc<dyn ErasedObj>> = Vec::new();
+        // Owners to load, each with its group: the index of its key among
+        // the distinct keys (owners may share a key: many children, one parent).
+        let mut to_load: Vec<(Rc<dyn ErasedObj>, usize)> = Vec::with_capacity(owners.len());
+        let mut no_rows: Vec<Rc<dyn ErasedObj>> = Vec::new();
+        // The distinct keys to load, their values one after the other
+        // (`width` per key), for the IN lists.
+        let mut keys: Vec<Value> = Vec::new();
+        let mut width = 1;
+        let mut distinct: FxHashMap<Key, usize> = FxHashMap::default();
+        let mut seen = FxHashSet::default();
+        let other = side.other();
+        // A reference found by the referenced table's primary key can be
+        // looked up in the identity map.
+        let by_parent_key = link.parent_columns.as_slice() == other.primary_key;
+        for owner in owners {
+            if !seen.insert(ptr(owner)) {
+                continue;
+            }
+            if let Some(mut items) = loaded_items(owner, side) {
+                if let Role::Children { .. } = side.role() {
+                    // A child given another parent since the collection was
+                    // loaded (its old parent unknown then) is not in it.
+                    items.retain(|c| !given_another_parent(c, side.partner(), owner));
+                }
+                result.extend(items);
+                continue;
+            }
+            let owner_key = link.owner_key(side)?;
+            width = owner_key.len();
+            let start = keys.len();
+            for &c in owner_key {
+                keys.push(owner.column_value(c)?);
+            }
+            let new_owner = matches!(owner.status(), Status::Pending | Status::Transient);
+            if side.role() == Role::Parent && keys[start..].contains(&Value::Null) {
+                keys.truncate(start);
+                set_value(owner, side, empty_value(side), false);
+                continue;
+            }
+            if side.role() == Role::Parent && by_parent_key {
+                // The identity map first, as SQLAlchemy does: a parent the
+                // session holds needs no SELECT.
+                let found = (other.__ops.lookup)(&mut *self.state_mut()?, &keys[start..]);
+                if let Some(parent) = found {
+                    keys.truncate(start);
+                    if parent.status() == Status::Deleted {
+                        // Deleted in this transaction: no row to find.
+                        set_value(owner, side, empty_value(side), false);
+                    } else {
+                        let up = RelValue::Up(Some(Rc::downgrade(&parent)));
+                        set_value(owner, side, up, false);
+                        result.push(parent);
+                    }
+                    continue;
+                }
+            }
+            if new_owner && side.role() != Role::Parent {
+                // No rows can point at it yet; only in-memory assignments.
+                keys.truncate(start);
+                no_rows.push(Rc::clone(owner));
+                continue;
+            }
+            let groups = distinct.len();
+            let group = *distinct.entry(key_of(&keys[start..])).or_insert(groups);
+            if group < groups {
+                // Another owner has the same key: it is in the list already.
+                keys.truncate(start);
+            }
+            to_load.push((Rc::clone(owner), group));
+        }
+        if to_load.is_empty() && no_rows.is_empty() {
+            return Ok(result);
+        }
+        // The related objects found, with their owners' group.
+        let mut found: Vec<(usize, Rc<dyn ErasedObj>)> = Vec::new();
+        let mut add = |key: Key, obj: Rc<dyn ErasedObj>| {
+            if let Some(&group) = distinct.get(&key) {
+                found.push((group, obj));
+            }
+        };
+        for chunk in keys.chunks(IN_CHUNK * width) {
+            match side.role() {
+                Role::Children { .. } | Role::Parent => {
+                    // Children are found by their foreign key, a parent by
+                    // the key it is referenced by.
+                    let (_, columns) = link.key_columns(side)?;
+                    let mut select = Select::new(TableRef::new(other.name));
+                    select.columns = crate::schema::statements::select_columns(other, other.name);
+                    select.filter = Some(link.key_condition(side, other.name, chunk));
+                    let w = writer::write(&Statement::Select(select), self.dialect())?;
+                    (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |found, _| {
+                        add(key_at(&found, columns)?, found);
+                        Ok(())
+                    })?;
+                }
+                Role::Links => {
+                    let Some(sl) = link.secondary.as_ref() else {
+                        continue;
+                    };
+                    let assoc = sl.table;
+                    let (_, own_cols) = link.key_columns(side)?;
+                    let mut select = Select::new(TableRef::new(other.name));
+                    select.columns = crate::schema::statements::select_columns(other, other.name);
+                    select.columns.extend(
+                        own_cols
+                            .iter()
+                            .map(|&c| Expr::column(assoc.name, assoc.columns[c].name)),
+                    );
+                    select.joins.push(Join {
+                        kind: JoinKind::Inner,
+                        table: TableRef::new(assoc.name),
+                        on: link.join_on(
+                            side,
+                            LinkTable::Assoc.named(assoc.name),
+                            LinkTable::Other.named(other.name),
+                        ),
+                    });
+                    select.filter = Some(link.key_condition(side, assoc.name, chunk));
+                    let w = writer::write(&Statement::Select(select), self.dialect())?;
+                    let extra = own_cols.len();
+                    (other.__ops.load)(self, &w.sql, &w.params, extra, &mut |target, key| {
+                        add(key_of(key), target);
+                        Ok(())
+                    })?;
+                }
+            }
+        }
+        // Each group's objects together, in the order their rows came (the
+        // sort is stable), and where each group's run is.
+        found.sort_by_key(|&(group, _)| group);
+        let mut runs = vec![0..0; distinct.len()];
+        let mut start = 0;
+        for run in found.chunk_by(|a, b| a.0 == b.0) {
+            runs[run[0].0] = start..start + run.len();
+            start += run.len();
+        }
+        result.reserve(found.len());
+        let partner = side.partner();
+        // Children given a parent in memory but not flushed yet: the loaded
+        // collections follow the assignments, not only the database.
+        let assigned: Vec<Rc<dyn ErasedObj>> = match side.role() {
+            Role::Children { .. } => {
+                let dirty = self.state_mut()?.rel_dirty.clone();
+                let mut seen = FxHashSet::default();
+                dirty
+                    .into_iter()
+                    .filter(|c| seen.insert(ptr(c)))
+                    .filter(|c| {
+                        c.rels().borrow().find(partner).is_some_and(|s| s.assigned)
+                            && !matches!(c.status(), Status::MarkedDeleted | Status::Deleted)
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        let owners_to_fill = to_load
+            .into_iter()
+            .map(|(o, group)| (o, Some(group)))
+            .chain(no_rows.into_iter().map(|o| (o, None)));
+        for (owner, group) in owners_to_fill {
+            let mut items: Vec<Rc<dyn ErasedObj>> = match group {
+                Some(g) => found[runs[g].clone()]
+                    .iter()
+                    .map(|(_, o)| Rc::clone(o))
+                    .collect(),
+                None => Vec::new(),
+            };
+            if !assigned.is_empty() {
+                items.retain(|c| !given_another_parent(c, partner, &owner));
+                for c in &assigned {
+                    if parent_of(c, partner).is_some_and(|p| same(&p, &owner))
+                        && !items.iter().any(|x| same(x, c))
+                    {
+                        items.push(Rc::clone(c));
+                    }
+                }
+            }
+            if let Role::Children { .. } = side.role() {
+                // The children now know their parent, unless they were given
+                // another one in memory.
+                for child in &items {
+                    let mut rels = child.rels().borrow_mut();
+                    let slot = rels.slot(partner);
+                    if !slot.assigned {
+                        slot.value = RelValue::Up(Some(Rc::downgrade(&owner)));
+                        slot.loaded = true;
+                    }
+                }
+            }
+            result.extend(items.iter().cloned());
+            let value = match side.role() {
+                Role::Children { single: false } | Role::Links => RelValue::Many(items),
+                Role::Children { single: true } => RelValue::One(items.into_iter().next()),
+                Role::Parent => RelValue::Up(items.first().map(Rc::downgrade)),
+            };
+            set_value(&owner, side, value, false);
+        }
+        Ok(result)
+    }
+}

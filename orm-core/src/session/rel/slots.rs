@@ -1,0 +1,305 @@
+//! Relationship slots: what one object holds for each relationship end it
+//! has seen (loaded related objects, assignments, many-to-many link
+//! changes), the small helpers every relationship job shares, and freeing
+//! objects outside any session that only keep each other alive. Read and
+//! written by the other `rel` files, by the flush (`dependency` reads the
+//! slots, the transaction log restores link changes), by `Obj`'s `Drop`
+//! (cycle collection) and by the typed relationship API (`loaded_items`).
+//!
+//! Every object has a list of slots, one per relationship end it has seen.
+//! A collection holds its related objects strongly; a child's reference to
+//! its parent is weak, so a parent and its children never keep each other
+//! alive. Closing or dropping the session clears every slot.
+
+use std::ops::ControlFlow;
+use std::rc::{Rc, Weak};
+
+use rustc_hash::FxHashMap;
+
+use crate::error::Result;
+use crate::schema::{Role, Side};
+use crate::session::obj::{ErasedObj, Status};
+use crate::types::Value;
+
+/// What one end of a relationship holds for one object.
+pub(crate) enum RelValue {
+    Many(Vec<Rc<dyn ErasedObj>>),
+    One(Option<Rc<dyn ErasedObj>>),
+    Up(Option<Weak<dyn ErasedObj>>),
+}
+
+pub(crate) struct RelSlot {
+    pub side: Side,
+    /// Whether `value` is complete (loaded, or known because the owner is new).
+    pub loaded: bool,
+    pub value: RelValue,
+    /// For a reference to a parent: set through the relationship, so the
+    /// flush writes the foreign key from the referenced object.
+    pub assigned: bool,
+    /// For the declaring end of a many-to-many: links to insert and delete.
+    pub added: Vec<Rc<dyn ErasedObj>>,
+    pub removed: Vec<Rc<dyn ErasedObj>>,
+}
+
+/// The relationship slots of one object (usually none or a few).
+#[derive(Default)]
+pub(crate) struct RelSlots {
+    pub slots: Vec<RelSlot>,
+}
+
+/// Free the objects outside any session that only keep each other alive.
+///
+/// Collections hold their objects strongly, so two new objects linked
+/// many-to-many (or a longer loop) form a reference cycle. A session breaks
+/// the cycles of its objects when it closes; for objects in no session this
+/// runs when a handle to one of them is dropped (`held` counts the
+/// caller's references to `start`, besides `start` itself). It counts, for
+/// every object reachable from `start` through strong references, the
+/// references coming from inside that group: an object with more
+/// references than that is held from outside, and so is everything it
+/// reaches. The rest is unreachable: its slots are cleared, which frees it.
+pub(crate) fn collect_cycles(start: Rc<dyn ErasedObj>, held: usize) {
+    let outside_session =
+        |o: &Rc<dyn ErasedObj>| matches!(o.status(), Status::Transient | Status::Detached);
+    let mut nodes: Vec<Rc<dyn ErasedObj>> = vec![start];
+    let mut index: FxHashMap<*const (), usize> = FxHashMap::default();
+    index.insert(ptr(&nodes[0]), 0);
+    let mut edges: Vec<Vec<usize>> = Vec::new();
+    let mut inside: Vec<usize> = vec![0];
+    let mut next = 0;
+    while next < nodes.len() {
+        let node = Rc::clone(&nodes[next]);
+        // Borrowed further up the stack: leave it to a later drop.
+        let Ok(rels) = node.rels().try_borrow() else {
+            return;
+        };
+        let mut out = Vec::new();
+        for target in rels.strong_refs().filter(|t| outside_session(t)) {
+            let i = *index.entry(ptr(target)).or_insert_with(|| {
+                nodes.push(Rc::clone(target));
+                inside.push(0);
+                nodes.len() - 1
+            });
+            inside[i] += 1;
+            out.push(i);
+        }
+        edges.push(out);
+        next += 1;
+    }
+    // References from outside: the count less those from inside the group,
+    // less the clone in `nodes` (and the caller's, for `start`).
+    let mut live: Vec<bool> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Rc::strong_count(n) > inside[i] + 1 + if i == 0 { held } else { 0 })
+        .collect();
+    let mut stack: Vec<usize> = (0..nodes.len()).filter(|&i| live[i]).collect();
+    while let Some(i) = stack.pop() {
+        for &j in &edges[i] {
+            if !live[j] {
+                live[j] = true;
+                stack.push(j);
+            }
+        }
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        if !live[i] {
+            // Take the slots out first: dropping them drops other objects.
+            let slots = node
+                .rels()
+                .try_borrow_mut()
+                .map(|mut r| std::mem::take(&mut *r));
+            drop(slots);
+        }
+    }
+}
+
+pub(crate) fn ptr(o: &Rc<dyn ErasedObj>) -> *const () {
+    Rc::as_ptr(o) as *const ()
+}
+
+pub(super) fn same(a: &Rc<dyn ErasedObj>, b: &Rc<dyn ErasedObj>) -> bool {
+    ptr(a) == ptr(b)
+}
+
+pub(super) fn empty_value(side: Side) -> RelValue {
+    match side.role() {
+        Role::Children { single: true } => RelValue::One(None),
+        Role::Parent => RelValue::Up(None),
+        _ => RelValue::Many(Vec::new()),
+    }
+}
+
+impl RelSlots {
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+
+    /// Every object these slots hold strongly, once per reference.
+    fn strong_refs(&self) -> impl Iterator<Item = &Rc<dyn ErasedObj>> {
+        self.slots.iter().flat_map(|s| {
+            let held: &[Rc<dyn ErasedObj>] = match &s.value {
+                RelValue::Many(v) => v,
+                RelValue::One(o) => o.as_slice(),
+                RelValue::Up(_) => &[],
+            };
+            held.iter().chain(&s.added).chain(&s.removed)
+        })
+    }
+
+    pub fn holds_strong_refs(&self) -> bool {
+        self.strong_refs().next().is_some()
+    }
+
+    /// Forget loaded relationships, keeping unflushed assignments and link
+    /// changes (an expired object reloads its relationships on access).
+    /// Returns the parents it knew (with their end of the relationship):
+    /// their loaded collections hold this object and must be forgotten too,
+    /// or a new parent given while the old one is unknown would leave it
+    /// in the old collection.
+    pub fn drop_loaded(&mut self) -> Vec<(Rc<dyn ErasedObj>, Side)> {
+        let parents = self
+            .slots
+            .iter()
+            .filter(|s| !s.assigned && s.loaded)
+            .filter_map(|s| match &s.value {
+                RelValue::Up(Some(w)) => w.upgrade().map(|p| (p, s.side.partner())),
+                _ => None,
+            })
+            .collect();
+        self.slots
+            .retain(|s| s.assigned || !s.added.is_empty() || !s.removed.is_empty());
+        for s in &mut self.slots {
+            if !s.assigned {
+                s.loaded = false;
+                s.value = empty_value(s.side);
+            }
+        }
+        parents
+    }
+
+    /// Forget the loaded collection at `side` (it reloads on access),
+    /// unless it has changes that are not flushed.
+    pub fn unload(&mut self, side: Side) {
+        let key = side.key();
+        self.slots.retain(|s| {
+            s.side.key() != key || s.assigned || !s.added.is_empty() || !s.removed.is_empty()
+        });
+    }
+
+    /// After a commit, assignments have become foreign key values.
+    pub fn committed(&mut self) {
+        for slot in &mut self.slots {
+            slot.assigned = false;
+        }
+    }
+
+    pub(super) fn find(&self, side: Side) -> Option<&RelSlot> {
+        let key = side.key();
+        self.slots.iter().find(|s| s.side.key() == key)
+    }
+
+    /// The slot for `side`, created empty and not loaded if missing.
+    pub(super) fn slot(&mut self, side: Side) -> &mut RelSlot {
+        let key = side.key();
+        match self.slots.iter().position(|s| s.side.key() == key) {
+            Some(i) => &mut self.slots[i],
+            None => {
+                // Most objects see one or two relationship ends: grow from
+                // one slot instead of the default four.
+                self.slots.reserve_exact(1);
+                self.slots.push(RelSlot {
+                    side,
+                    loaded: false,
+                    value: empty_value(side),
+                    assigned: false,
+                    added: Vec::new(),
+                    removed: Vec::new(),
+                });
+                let last = self.slots.len() - 1;
+                &mut self.slots[last]
+            }
+        }
+    }
+
+    /// Visit every object [`related`](Self::related) would return, in the
+    /// same order, until `f` breaks.
+    pub(super) fn visit_related<B>(
+        &self,
+        mut f: impl FnMut(&Rc<dyn ErasedObj>) -> ControlFlow<B>,
+    ) -> ControlFlow<B> {
+        for s in &self.slots {
+            match &s.value {
+                RelValue::Many(v) => v.iter().try_for_each(&mut f)?,
+                RelValue::One(o) => o.iter().try_for_each(&mut f)?,
+                RelValue::Up(w) => {
+                    if let Some(p) = w.as_ref().and_then(Weak::upgrade) {
+                        f(&p)?;
+                    }
+                }
+            }
+            s.added.iter().try_for_each(&mut f)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Every object this one holds through a relationship.
+    pub fn related(&self) -> Vec<Rc<dyn ErasedObj>> {
+        let mut out = Vec::new();
+        for s in &self.slots {
+            match &s.value {
+                RelValue::Many(v) => out.extend(v.iter().cloned()),
+                RelValue::One(o) => out.extend(o.iter().cloned()),
+                RelValue::Up(w) => out.extend(w.as_ref().and_then(Weak::upgrade)),
+            }
+            out.extend(s.added.iter().cloned());
+        }
+        out
+    }
+
+    pub(super) fn has_pending_changes(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.assigned || !s.added.is_empty() || !s.removed.is_empty())
+    }
+}
+
+/// The related objects of a loaded slot, or `None` if not loaded.
+pub(crate) fn loaded_items(obj: &Rc<dyn ErasedObj>, side: Side) -> Option<Vec<Rc<dyn ErasedObj>>> {
+    let rels = obj.rels().borrow();
+    let slot = rels.find(side)?;
+    match &slot.value {
+        _ if !slot.loaded && !slot.assigned => None,
+        RelValue::Many(v) => Some(v.clone()),
+        RelValue::One(o) => Some(o.iter().cloned().collect()),
+        RelValue::Up(None) => Some(Vec::new()),
+        // A parent nobody holds any more: load it again.
+        RelValue::Up(Some(w)) => w.upgrade().map(|p| vec![p]),
+    }
+}
+
+/// Record a parent found by a joined load, unless one was assigned in memory.
+pub(crate) fn set_loaded_parent(
+    child: &Rc<dyn ErasedObj>,
+    side: Side,
+    parent: Option<&Rc<dyn ErasedObj>>,
+) {
+    let mut rels = child.rels().borrow_mut();
+    let slot = rels.slot(side);
+    if !slot.assigned {
+        slot.value = RelValue::Up(parent.map(Rc::downgrade));
+        slot.loaded = true;
+    }
+}
+
+pub(super) fn set_value(obj: &Rc<dyn ErasedObj>, side: Side, value: RelValue, assigned: bool) {
+    let mut rels = obj.rels().borrow_mut();
+    let slot = rels.slot(side);
+    slot.value = value;
+    slot.loaded = true;
+    slot.assigned = slot.assigned || assigned;
+}
+
+pub(crate) fn values_of(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Vec<Value>> {
+    columns.iter().map(|&c| obj.column_value(c)).collect()
+}

@@ -1,0 +1,257 @@
+//! Keeping both ends of a relationship in step in memory (SQLAlchemy's
+//! backref events): appending to a collection sets the child's parent,
+//! setting a parent adds the child to the parent's loaded collection,
+//! removal likewise, and many-to-many link changes are recorded on the
+//! declared end, where the flush reads them. Every change is noted in the
+//! session's list of objects with relationship changes. Called by the
+//! typed relationship API (`Obj::append`, `remove`, `set_related`) and by
+//! the delete cascade.
+
+use std::rc::Rc;
+
+use super::slots::{RelValue, loaded_items, same, set_value};
+use crate::error::{Error, Result};
+use crate::schema::{Role, Side};
+use crate::session::obj::{ErasedObj, Status};
+use crate::session::state::SessionInner;
+
+/// Add `item` to a loaded collection (or set a single child) of `owner`.
+fn collection_add(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj>) {
+    let mut rels = owner.rels().borrow_mut();
+    let slot = rels.slot(side);
+    if !slot.loaded && owner.status() != Status::Pending && owner.status() != Status::Transient {
+        return;
+    }
+    slot.loaded = true;
+    match &mut slot.value {
+        RelValue::Many(v) => {
+            if !v.iter().any(|x| same(x, item)) {
+                v.push(Rc::clone(item));
+            }
+        }
+        RelValue::One(o) => *o = Some(Rc::clone(item)),
+        RelValue::Up(_) => {}
+    }
+}
+
+/// Remove `item` from a collection (or single child) of `owner`, if loaded.
+pub(super) fn collection_remove(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj>) {
+    let mut rels = owner.rels().borrow_mut();
+    let key = side.key();
+    if let Some(slot) = rels.slots.iter_mut().find(|s| s.side.key() == key) {
+        match &mut slot.value {
+            RelValue::Many(v) => v.retain(|x| !same(x, item)),
+            RelValue::One(o) if o.as_ref().is_some_and(|x| same(x, item)) => *o = None,
+            _ => {}
+        }
+    }
+}
+
+/// Whether `child` was given a parent other than `owner` through `side`
+/// (its reference to the parent) and that is not flushed yet.
+pub(super) fn given_another_parent(
+    child: &Rc<dyn ErasedObj>,
+    side: Side,
+    owner: &Rc<dyn ErasedObj>,
+) -> bool {
+    let rels = child.rels().borrow();
+    match rels.find(side) {
+        Some(s) if s.assigned => !matches!(
+            &s.value,
+            RelValue::Up(Some(w)) if w.upgrade().is_some_and(|p| same(&p, owner))
+        ),
+        _ => false,
+    }
+}
+
+/// The parent a child's slot points at (`None` also when unknown).
+pub(super) fn parent_of(child: &Rc<dyn ErasedObj>, side: Side) -> Option<Rc<dyn ErasedObj>> {
+    let rels = child.rels().borrow();
+    match &rels.find(side)?.value {
+        RelValue::Up(Some(w)) => w.upgrade(),
+        _ => None,
+    }
+}
+
+/// Note relationship changes of `obj` in `session`, if there is one.
+fn note(session: Option<&SessionInner>, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+    match session {
+        Some(s) => s.note_rel_dirty(obj),
+        None => Ok(()),
+    }
+}
+
+/// Record that the many-to-many link between `owner` and `item` (seen from
+/// `side`) was added or removed, on the declared end, where flush reads
+/// link changes. A change undoes a pending opposite one, so a link added
+/// and removed again before flush writes nothing.
+fn note_link_change(
+    session: Option<&SessionInner>,
+    owner: &Rc<dyn ErasedObj>,
+    side: Side,
+    item: &Rc<dyn ErasedObj>,
+    added: bool,
+) -> Result<()> {
+    let (decl_owner, target) = if side.declared {
+        (owner, item)
+    } else {
+        (item, owner)
+    };
+    let decl = if side.def.back_populates.is_some() && !side.declared {
+        side.partner()
+    } else {
+        Side::new(side.def, true)
+    };
+    {
+        let mut rels = decl_owner.rels().borrow_mut();
+        let slot = rels.slot(decl);
+        let (changes, opposite) = if added {
+            (&mut slot.added, &mut slot.removed)
+        } else {
+            (&mut slot.removed, &mut slot.added)
+        };
+        let before = opposite.len();
+        opposite.retain(|x| !same(x, target));
+        if opposite.len() == before && !changes.iter().any(|x| same(x, target)) {
+            changes.push(Rc::clone(target));
+        }
+    }
+    note(session, decl_owner)
+}
+
+impl SessionInner {
+    pub(crate) fn note_rel_dirty(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        if obj
+            .session_ptr()
+            .is_some_and(|s| std::ptr::eq(Rc::as_ptr(&s), self))
+        {
+            self.state_mut()?.note_rel_dirty(obj);
+        }
+        Ok(())
+    }
+
+    /// Point `child`'s parent reference (end `side`, role Parent) at
+    /// `parent`, keeping the parents' loaded collections in step.
+    pub(crate) fn set_parent(
+        session: Option<&SessionInner>,
+        child: &Rc<dyn ErasedObj>,
+        side: Side,
+        parent: Option<&Rc<dyn ErasedObj>>,
+    ) -> Result<()> {
+        Self::set_parent_from(session, child, side, parent, true)
+    }
+
+    /// [`set_parent`](Self::set_parent); `add_to_parent` false when the
+    /// caller has already added `child` to the parent's collection.
+    fn set_parent_from(
+        session: Option<&SessionInner>,
+        child: &Rc<dyn ErasedObj>,
+        side: Side,
+        parent: Option<&Rc<dyn ErasedObj>>,
+        add_to_parent: bool,
+    ) -> Result<()> {
+        let partner = side.partner();
+        let old = parent_of(child, side);
+        if let (Some(o), Some(p)) = (&old, parent)
+            && same(o, p)
+        {
+            return Ok(());
+        }
+        if let Some(o) = &old {
+            collection_remove(o, partner, child);
+        }
+        set_value(child, side, RelValue::Up(parent.map(Rc::downgrade)), true);
+        if let Some(p) = parent {
+            if let Role::Children { single: true } = partner.role() {
+                // One-to-one: the parent's previous child loses its parent.
+                let previous = loaded_items(p, partner).unwrap_or_default();
+                for prev in previous.iter().filter(|x| !same(x, child)) {
+                    set_value(prev, side, RelValue::Up(None), true);
+                    note(session, prev)?;
+                }
+            }
+            if add_to_parent {
+                collection_add(p, partner, child);
+            }
+        }
+        note(session, child)?;
+        Ok(())
+    }
+
+    /// Add `item` to `owner`'s collection at `side` (role Children or Links).
+    pub(crate) fn append(
+        session: Option<&SessionInner>,
+        owner: &Rc<dyn ErasedObj>,
+        side: Side,
+        item: &Rc<dyn ErasedObj>,
+    ) -> Result<()> {
+        // Change the relationship first, then cascade: only what is related
+        // after the change joins the session.
+        Self::append_in_memory(session, owner, side, item)?;
+        if let Some(s) = session {
+            s.cascade_into(owner)?;
+            s.cascade_into(item)?;
+        }
+        Ok(())
+    }
+
+    fn append_in_memory(
+        session: Option<&SessionInner>,
+        owner: &Rc<dyn ErasedObj>,
+        side: Side,
+        item: &Rc<dyn ErasedObj>,
+    ) -> Result<()> {
+        match side.role() {
+            Role::Children { .. } => {
+                collection_add(owner, side, item);
+                // The child's end; its partner is `side` itself (a backref
+                // pair), whose collection now holds the child already.
+                let up = side.partner();
+                let again = up.partner().key() != side.key();
+                SessionInner::set_parent_from(session, item, up, Some(owner), again)
+            }
+            Role::Links => {
+                collection_add(owner, side, item);
+                collection_add(item, side.partner(), owner);
+                note_link_change(session, owner, side, item, true)
+            }
+            Role::Parent => Err(Error::Usage(format!(
+                "{} is a reference, not a collection; use set_related",
+                side.describe()
+            ))),
+        }
+    }
+
+    /// Remove `item` from `owner`'s collection at `side`.
+    pub(crate) fn remove_from(
+        session: Option<&SessionInner>,
+        owner: &Rc<dyn ErasedObj>,
+        side: Side,
+        item: &Rc<dyn ErasedObj>,
+    ) -> Result<()> {
+        match side.role() {
+            Role::Children { .. } => {
+                collection_remove(owner, side, item);
+                if parent_of(item, side.partner()).is_some_and(|p| same(&p, owner)) {
+                    set_value(item, side.partner(), RelValue::Up(None), true);
+                    note(session, item)?;
+                }
+                if let (true, Some(s)) = (side.cascade().delete_orphan, session)
+                    && item.session_ptr().is_some()
+                {
+                    s.delete_erased(item)?;
+                }
+                Ok(())
+            }
+            Role::Links => {
+                collection_remove(owner, side, item);
+                collection_remove(item, side.partner(), owner);
+                note_link_change(session, owner, side, item, false)
+            }
+            Role::Parent => Err(Error::Usage(format!(
+                "{} is a reference, not a collection; use set_related",
+                side.describe()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The session's state and lifecycle: [`SessionInner`] (what a `Session`
+//! handle points at) and [`SessionState`] (its pending, modified and
+//! deleted objects, the identity map and the open transaction's log).
+//! Taking and giving back the pooled connection, opening the write
+//! transaction, autoflush, checking that an object belongs to the session,
+//! adopting new objects, noting modified ones, and detaching everything on
+//! close and drop. Called by every session operation: the public `Session`
+//! methods, loading, the flush, relationships and queries.
+
+use std::cell::{Cell, RefCell, RefMut};
+use std::rc::{Rc, Weak};
+
+use super::identity::IdentityMaps;
+use super::obj::{self, ErasedObj, Status};
+use super::txn::TxnLog;
+use crate::backend::{Conn, Manager};
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::observe::Observer;
+
+pub(super) fn ptr(o: &Rc<dyn ErasedObj>) -> *const () {
+    Rc::as_ptr(o) as *const ()
+}
+
+/// The session's mutable state, borrowed briefly by each operation.
+#[derive(Default)]
+pub(crate) struct SessionState {
+    pub maps: IdentityMaps,
+    /// Added, not yet inserted, in add order.
+    pub pending: Vec<Rc<dyn ErasedObj>>,
+    /// Persistent objects borrowed for writing since the last flush.
+    pub modified: Vec<Rc<dyn ErasedObj>>,
+    /// Marked for deletion, not yet deleted.
+    pub deleted: Vec<Rc<dyn ErasedObj>>,
+    /// Present while a write transaction is open.
+    pub txn: Option<TxnLog>,
+    /// Objects with relationship assignments or link changes since the last
+    /// commit (assignments are kept until commit, so a failed commit can be
+    /// redone).
+    pub rel_dirty: Vec<Rc<dyn ErasedObj>>,
+    /// Entries added to `rel_dirty` since the last flush.
+    pub rel_pending: usize,
+}
+
+impl SessionState {
+    pub(super) fn has_changes(&self) -> bool {
+        !self.pending.is_empty()
+            || !self.modified.is_empty()
+            || !self.deleted.is_empty()
+            || self.rel_pending > 0
+    }
+
+    /// Note relationship changes of `obj`, an object of this session: it
+    /// is listed once however many changes it gets.
+    pub(crate) fn note_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
+        if !obj.rel_noted() {
+            obj.set_rel_noted(true);
+            self.rel_dirty.push(Rc::clone(obj));
+        }
+        self.rel_pending += 1;
+    }
+
+    /// Empty the list of objects with relationship changes.
+    pub(super) fn take_rel_dirty(&mut self) -> Vec<Rc<dyn ErasedObj>> {
+        self.rel_pending = 0;
+        let dirty = std::mem::take(&mut self.rel_dirty);
+        for obj in &dirty {
+            obj.set_rel_noted(false);
+        }
+        dirty
+    }
+
+    /// Take `obj` off the list of objects with relationship changes.
+    pub(crate) fn unnote_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
+        let p = ptr(obj);
+        self.rel_dirty.retain(|o| ptr(o) != p);
+        obj.set_rel_noted(false);
+    }
+
+    /// Forget relationship state: every slot is reloaded on next access.
+    pub(super) fn clear_relationships(&mut self) {
+        for obj in self.maps.all_objects() {
+            obj.rels().borrow_mut().clear();
+        }
+        for obj in self.take_rel_dirty().iter().chain(&self.pending) {
+            obj.rels().borrow_mut().clear();
+        }
+    }
+}
+
+pub(crate) struct SessionInner {
+    pub db: Database,
+    pub weak_self: Weak<SessionInner>,
+    pub(super) conn: RefCell<Option<r2d2::PooledConnection<Manager>>>,
+    pub state: RefCell<SessionState>,
+    pub(super) autoflush: Cell<bool>,
+    /// Set by a COMMIT of unknown outcome, cleared by rollback.
+    pub(super) needs_rollback: Cell<bool>,
+}
+
+fn busy_session() -> Error {
+    Error::Usage(
+        "the session is already in use by an operation in progress (re-entrant call)".into(),
+    )
+}
+
+impl SessionInner {
+    pub(crate) fn observer(&self) -> &Observer {
+        &self.db.inner.observer
+    }
+
+    /// The SQL the database speaks.
+    #[inline]
+    pub(crate) fn dialect(&self) -> &'static crate::backend::Dialect {
+        self.db.inner.dialect
+    }
+
+    pub(crate) fn state_mut(&self) -> Result<RefMut<'_, SessionState>> {
+        self.state.try_borrow_mut().map_err(|_| busy_session())
+    }
+
+    /// Run `f` with the session's connection, taking one from the pool if
+    /// the session has none.
+    pub(crate) fn with_conn<R>(&self, f: impl FnOnce(&mut Conn) -> Result<R>) -> Result<R> {
+        let mut slot = self.conn.try_borrow_mut().map_err(|_| busy_session())?;
+        if slot.is_none() {
+            *slot = Some(self.db.connection()?);
+        }
+        match slot.as_mut() {
+            Some(conn) => f(conn).map_err(|e| self.db.refine_error(e)),
+            None => Err(Error::Pool("no connection".into())),
+        }
+    }
+
+    /// [`with_conn`](Self::with_conn) for a statement on `M`'s table: a
+    /// missing table becomes a schema error naming the fix.
+    pub(crate) fn with_conn_for<M: Model, R>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<R>,
+    ) -> Result<R> {
+        self.with_conn(f).map_err(|e| e.with_table(M::table()))
+    }
+
+    /// Give the connection back to the pool (outside a transaction only).
+    pub(super) fn release_conn(&self) {
+        if let Ok(mut slot) = self.conn.try_borrow_mut() {
+            if let Some(conn) = slot.as_mut() {
+                conn.rollback_quietly(&self.db.inner.observer);
+            }
+            *slot = None;
+        }
+    }
+
+    /// Open a write transaction if none is open; true when it opened one.
+    pub(crate) fn ensure_write_txn(&self) -> Result<bool> {
+        self.check_writable()?;
+        if self.state_mut()?.txn.is_some() {
+            return Ok(false);
+        }
+        let observer = self.observer();
+        self.with_conn(|conn| conn.begin_write(observer))?;
+        self.state_mut()?.txn = Some(TxnLog::default());
+        Ok(true)
+    }
+
+    /// Remember an object borrowed for writing.
+    pub(crate) fn note_modified(&self, obj: Rc<dyn ErasedObj>) -> Result<()> {
+        self.state_mut()?.modified.push(obj);
+        Ok(())
+    }
+
+    pub(crate) fn autoflush(&self) -> Result<()> {
+        let needed = self.autoflush.get() && self.state_mut()?.has_changes();
+        if needed {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Check that `obj` may be used with this session.
+    pub(crate) fn check_owner(&self, obj: &dyn ErasedObj) -> Result<()> {
+        match obj.session_ptr() {
+            Some(s) if std::ptr::eq(Rc::as_ptr(&s), self) => Ok(()),
+            Some(_) => Err(Error::WrongSession {
+                model: obj.table().model,
+            }),
+            None => Err(Error::Detached {
+                model: obj.table().model,
+                action: "be used with this session",
+            }),
+        }
+    }
+
+    /// Make a transient object pending in this session.
+    pub(crate) fn adopt_transient(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
+        match obj.status() {
+            Status::Transient => {}
+            Status::Detached => {
+                return Err(Error::Detached {
+                    model: obj.table().model,
+                    action: "be added again (it was deleted, discarded or its session closed; add a new object instead)",
+                });
+            }
+            _ => return self.check_owner(&**obj),
+        }
+        obj.set_status(Status::Pending);
+        set_session(obj, self.weak_self.clone());
+        self.state_mut()?.pending.push(Rc::clone(obj));
+        Ok(())
+    }
+
+    /// Detach every object and break relationship cycles.
+    pub(super) fn detach_all(&self) {
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            let objects = state.maps.all_objects();
+            state.maps.clear();
+            let pending = std::mem::take(&mut state.pending);
+            state.modified.clear();
+            state.deleted.clear();
+            state.take_rel_dirty();
+            let txn = state.txn.take();
+            drop(state);
+            for obj in objects {
+                obj.forget_session(Status::Detached);
+            }
+            for obj in pending {
+                obj.forget_session(Status::Transient);
+            }
+            if let Some(txn) = txn {
+                for obj in txn.inserted {
+                    obj.forget_session(Status::Detached);
+                }
+                for obj in txn.deleted {
+                    obj.forget_session(Status::Detached);
+                }
+            }
+        }
+    }
+}
+
+fn set_session(obj: &Rc<dyn ErasedObj>, session: Weak<SessionInner>) {
+    obj.set_session(session);
+}
+
+impl Drop for SessionInner {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.get_mut().as_mut() {
+            conn.rollback_quietly(&self.db.inner.observer);
+        }
+        // Objects may still be held by the caller; they become detached, and
+        // relationship caches are cleared so no reference cycle outlives the
+        // session. The state is emptied in place (it is large to move).
+        let state = self.state.get_mut();
+        state.take_rel_dirty();
+        state.maps.forget_all(Status::Detached);
+        for obj in state.pending.drain(..) {
+            obj.forget_session(Status::Transient);
+        }
+        if let Some(txn) = state.txn.take() {
+            for obj in txn.inserted {
+                obj.forget_session(Status::Detached);
+            }
+            for obj in txn.deleted {
+                obj.forget_session(Status::Detached);
+            }
+        }
+    }
+}
+
+impl<M: Model> obj::ObjInner<M> {
+    pub(super) fn expire_erased(&self) {
+        ErasedObj::expire(self);
+    }
+}

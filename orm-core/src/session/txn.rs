@@ -1,0 +1,292 @@
+//! The open write transaction as far as the objects are concerned
+//! (SQLAlchemy's `SessionTransaction`): [`TxnLog`], what the transaction's
+//! flushes did, and everything that ends or undoes it for the objects:
+//! commit and rollback, putting objects back after a COMMIT that did not
+//! commit, expiring them after one whose outcome is unknown, and the checks
+//! both make before changing anything. Called by `Session::commit`,
+//! `rollback`, `close`, `begin` and `with_connection`, and by the flush
+//! (which fills the log, and restores it when SQLite rolled back the whole
+//! transaction).
+
+use std::any::Any;
+use std::rc::Rc;
+
+use super::obj::{ErasedObj, Status};
+use super::state::{SessionInner, ptr};
+use crate::backend::CommitOutcome;
+use crate::error::{Error, Result};
+
+/// An updated object and its snapshot from before the transaction.
+pub(crate) type Updated = (Rc<dyn ErasedObj>, Option<Box<dyn Any>>);
+
+/// Link changes of one many-to-many end of one object.
+pub(crate) type LinkChanges = (
+    Rc<dyn ErasedObj>,
+    crate::schema::Side,
+    Vec<Rc<dyn ErasedObj>>,
+    Vec<Rc<dyn ErasedObj>>,
+);
+
+/// What the open write transaction did, so rollback and failed commits can
+/// put objects back.
+#[derive(Default)]
+pub(crate) struct TxnLog {
+    /// Inserted objects.
+    pub inserted: Vec<Rc<dyn ErasedObj>>,
+    /// Values the flushes overwrote in inserted objects (generated keys,
+    /// filled foreign keys), in write order: (index in `inserted`, column,
+    /// old value). One flat list rather than one per object: most inserts
+    /// overwrite only their generated key.
+    pub overwritten: Vec<(usize, usize, crate::types::Value)>,
+    /// Updated objects, with their values before the transaction.
+    pub updated: Vec<Updated>,
+    /// The objects in `updated`, for a quick membership test.
+    pub updated_set: rustc_hash::FxHashSet<*const ()>,
+    /// Many-to-many link changes written by the transaction's flushes:
+    /// (declaring object, end, added, removed).
+    pub links: Vec<LinkChanges>,
+    /// Deleted objects.
+    pub deleted: Vec<Rc<dyn ErasedObj>>,
+}
+
+impl TxnLog {
+    /// The objects this transaction inserted.
+    fn inserted_set(&self) -> rustc_hash::FxHashSet<*const ()> {
+        self.inserted.iter().map(ptr).collect()
+    }
+
+    /// Put back the values the flushes overwrote in inserted objects,
+    /// newest first.
+    fn restore_overwritten(&self) {
+        for (i, column, old) in self.overwritten.iter().rev() {
+            let _ = self.inserted[*i].set_column(*column, old);
+        }
+    }
+}
+
+impl SessionInner {
+    /// Undo everything the open transaction did to objects, so the same work
+    /// can be flushed again (after a COMMIT that certainly did not commit).
+    pub(super) fn restore_txn(&self) {
+        let Ok(mut state) = self.state.try_borrow_mut() else {
+            return;
+        };
+        let Some(txn) = state.txn.take() else { return };
+        txn.restore_overwritten();
+        let inserted = txn.inserted_set();
+        let deleted: rustc_hash::FxHashSet<*const ()> = txn.deleted.iter().map(ptr).collect();
+        for obj in txn.deleted.iter().rev() {
+            // Inserted and deleted in this transaction: handled below.
+            if inserted.contains(&ptr(obj)) {
+                continue;
+            }
+            obj.set_status(Status::MarkedDeleted);
+            Rc::clone(obj).reattach_identity(&mut state);
+            state.deleted.insert(0, Rc::clone(obj));
+        }
+        for (obj, snapshot) in txn.updated.into_iter().rev() {
+            if let (Some(snapshot), false) = (snapshot, inserted.contains(&ptr(&obj))) {
+                obj.restore_snapshot(snapshot);
+                state.modified.push(obj);
+            }
+        }
+        for (obj, side, added, removed) in txn.links {
+            {
+                let mut rels = obj.rels().borrow_mut();
+                if let Some(slot) = rels.slots.iter_mut().find(|s| s.side.key() == side.key()) {
+                    slot.added.extend(added);
+                    slot.removed.extend(removed);
+                }
+            }
+            state.note_rel_dirty(&obj);
+        }
+        if !state.rel_dirty.is_empty() {
+            state.rel_pending += 1;
+        }
+        let mut restored = Vec::new();
+        for obj in txn.inserted {
+            obj.detach_identity(&mut state);
+            if deleted.contains(&ptr(&obj)) {
+                // Added and deleted within the transaction: a net no-op,
+                // as a pending object deleted before any flush.
+                obj.forget_session(Status::Transient);
+            } else {
+                obj.clear_identity();
+                obj.set_status(Status::Pending);
+                restored.push(obj);
+            }
+        }
+        restored.append(&mut state.pending);
+        state.pending = restored;
+    }
+
+    /// The user-facing rollback of objects: discard what was added, revert
+    /// unflushed changes, expire what the transaction wrote.
+    fn discard_txn(&self) {
+        let Ok(mut state) = self.state.try_borrow_mut() else {
+            return;
+        };
+        if let Some(txn) = state.txn.take() {
+            // Objects inserted by the transaction are discarded, whatever
+            // else it did to them.
+            let inserted = txn.inserted_set();
+            txn.restore_overwritten();
+            for obj in txn.inserted {
+                obj.detach_identity(&mut state);
+                obj.forget_session(Status::Transient);
+            }
+            for (obj, _) in txn.updated {
+                if !inserted.contains(&ptr(&obj)) {
+                    obj.expire();
+                }
+            }
+            for obj in txn.deleted {
+                if !inserted.contains(&ptr(&obj)) {
+                    obj.set_status(Status::Persistent);
+                    Rc::clone(&obj).reattach_identity(&mut state);
+                    obj.expire();
+                }
+            }
+        }
+        for obj in std::mem::take(&mut state.pending) {
+            obj.forget_session(Status::Transient);
+        }
+        for obj in std::mem::take(&mut state.deleted) {
+            if obj.status() == Status::MarkedDeleted {
+                obj.set_status(Status::Persistent);
+            }
+        }
+        for obj in std::mem::take(&mut state.modified) {
+            obj.revert_to_snapshot();
+        }
+        state.clear_relationships();
+    }
+
+    /// After COMMIT: deleted objects leave the session; relationship
+    /// assignments have become foreign key values.
+    fn finish_commit(&self) {
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            if let Some(txn) = state.txn.take() {
+                for obj in txn.deleted {
+                    obj.forget_session(Status::Detached);
+                }
+            }
+            for obj in state.take_rel_dirty() {
+                obj.rels().borrow_mut().committed();
+            }
+        }
+    }
+
+    /// After a COMMIT that may or may not have committed: expire every
+    /// object, so reads show what the database holds, and refuse to write
+    /// until `rollback()`. The transaction log stays, so the rollback can
+    /// make the inserted objects transient again for the user to re-add.
+    pub(super) fn expire_after_unknown_commit(&self) {
+        self.needs_rollback.set(true);
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            for obj in state.maps.all_objects() {
+                obj.expire();
+            }
+            state.clear_relationships();
+        }
+    }
+
+    /// Fail with `NeedsRollback` while an unknown commit outcome is not
+    /// resolved.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.needs_rollback.get() {
+            return Err(Error::NeedsRollback);
+        }
+        Ok(())
+    }
+
+    /// Fail with `BorrowConflict` if undoing the open transaction would need
+    /// to write an object that is borrowed (the keys generated for objects
+    /// it inserted): commit and rollback check this before they change
+    /// anything.
+    fn check_restorable(&self) -> Result<()> {
+        let state = self.state_mut()?;
+        if let Some(txn) = &state.txn {
+            for (i, _, _) in &txn.overwritten {
+                txn.inserted[*i].check_unborrowed()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Expire the persistent objects without unflushed changes, so what is
+    /// read next is read inside the transaction `begin()` just opened.
+    pub(super) fn expire_clean_objects(&self) -> Result<()> {
+        let state = self.state_mut()?;
+        let modified: rustc_hash::FxHashSet<*const ()> = state.modified.iter().map(ptr).collect();
+        let objects = state.maps.all_objects();
+        drop(state);
+        for obj in objects {
+            if obj.status() == Status::Persistent && !modified.contains(&ptr(&obj)) {
+                obj.expire();
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn commit(&self) -> Result<()> {
+        // Before the flush: a commit that fails changes nothing. (The keys
+        // the flush itself generates are written under its own borrows.)
+        self.check_restorable()?;
+        self.flush()?;
+        if self.state_mut()?.txn.is_none() {
+            self.release_conn();
+            return Ok(());
+        }
+        let observer = &self.db.inner.observer;
+        if let Err(e) = self.db.check_file() {
+            // SQLite would commit into a file that is no longer the
+            // database: roll back, so nothing is acknowledged.
+            self.with_conn(|conn| {
+                conn.rollback_quietly(observer);
+                conn.broken = true;
+                Ok(())
+            })?;
+            self.restore_txn();
+            self.release_conn();
+            return Err(e);
+        }
+        let outcome = self.with_conn(|conn| Ok(conn.commit(observer)))?;
+        let result = match outcome {
+            CommitOutcome::Committed => {
+                self.finish_commit();
+                Ok(())
+            }
+            CommitOutcome::NotCommitted(e) => {
+                self.restore_txn();
+                Err(e)
+            }
+            CommitOutcome::Unknown(e) => {
+                self.expire_after_unknown_commit();
+                Err(match e {
+                    Error::Sqlite { source, .. }
+                    | Error::Busy { source }
+                    | Error::Constraint { source, .. } => Error::CommitOutcomeUnknown { source },
+                    other => other,
+                })
+            }
+        };
+        self.release_conn();
+        result
+    }
+
+    pub(super) fn rollback(&self) -> Result<()> {
+        self.check_restorable()?;
+        let had_conn = self.conn.try_borrow().map(|c| c.is_some()).unwrap_or(true);
+        if had_conn {
+            self.with_conn(|conn| {
+                conn.rollback_quietly(&self.db.inner.observer);
+                Ok(())
+            })?;
+        }
+        self.discard_txn();
+        self.release_conn();
+        self.needs_rollback.set(false);
+        Ok(())
+    }
+}
