@@ -77,7 +77,7 @@ fn bad_urls_are_typed_errors_that_say_why() {
     let bad = [
         ("", "empty"),
         ("app.db", "missing scheme"),
-        ("postgresql://localhost/app", "unsupported scheme"),
+        ("postgresql+jdbc://localhost/app", "unsupported driver"),
         ("mysql+pymysql://u:p@h/db", "unsupported scheme"),
         ("sqlite+pysqlite:///app.db", "unsupported driver"),
         ("sqlite:/app.db", "expected `//`"),
@@ -98,6 +98,34 @@ fn bad_urls_are_typed_errors_that_say_why() {
             }
             other => panic!("{url:?} gave {other:?}"),
         }
+    }
+}
+
+/// A PostgreSQL URL is refused with the fix when the backend is not built
+/// in, and a bad one never shows its password, in the message or the URL.
+#[test]
+fn postgres_urls_never_show_their_password() {
+    #[cfg(not(feature = "postgres"))]
+    match Database::open("postgresql://ann:s3cret@localhost/app") {
+        Err(orm::Error::InvalidUrl { reason, url }) => {
+            assert!(reason.contains("`postgres` feature"), "{reason}");
+            assert_eq!(url, "postgresql://ann:***@localhost/app");
+        }
+        other => panic!("{other:?}"),
+    }
+    for url in [
+        "postgresql://ann:s3cret@localhost:notaport/app",
+        "postgresql+psycopg2://ann:s3cret@localhost/app?sslmode=bogus",
+        "postgresql://ann:s3cret@127.0.0.1:1/app?connect_timeout=2",
+    ] {
+        let err = Database::open(url).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("s3cret"), "{url}: {shown}");
+        #[cfg(feature = "postgres")]
+        assert!(
+            matches!(err, orm::Error::InvalidUrl { .. } | orm::Error::Open { .. }),
+            "{err:?}"
+        );
     }
 }
 

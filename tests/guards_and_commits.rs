@@ -350,11 +350,20 @@ fn after_an_unknown_commit_outcome_the_session_refuses_to_commit_until_rolled_ba
 
     // A careless retry cannot look like success.
     let retry = s.commit().unwrap_err();
-    assert!(matches!(retry, Error::NeedsRollback), "{retry:?}");
-    assert!(matches!(s.flush().unwrap_err(), Error::NeedsRollback));
-    assert!(matches!(s.begin().unwrap_err(), Error::NeedsRollback));
+    assert!(matches!(retry, Error::NeedsRollback { .. }), "{retry:?}");
+    assert!(matches!(
+        s.flush().unwrap_err(),
+        Error::NeedsRollback { .. }
+    ));
+    assert!(matches!(
+        s.begin().unwrap_err(),
+        Error::NeedsRollback { .. }
+    ));
     s.add(user("bob")).unwrap();
-    assert!(matches!(s.commit().unwrap_err(), Error::NeedsRollback));
+    assert!(matches!(
+        s.commit().unwrap_err(),
+        Error::NeedsRollback { .. }
+    ));
 
     // The documented way out: roll back, check, add again what is missing.
     s.rollback().unwrap();
@@ -572,7 +581,10 @@ fn a_transaction_ended_through_with_connection_is_caught() {
         .with_connection(|c| c.execute_batch("COMMIT"))
         .unwrap_err();
     assert!(err.to_string().contains("with_connection"), "{err}");
-    assert!(matches!(s.commit().unwrap_err(), Error::NeedsRollback));
+    assert!(matches!(
+        s.commit().unwrap_err(),
+        Error::NeedsRollback { .. }
+    ));
     s.rollback().unwrap();
     // The COMMIT did happen: the row is there, and the session is usable.
     assert_eq!(names(&db), ["ann"]);

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::backend::sqlite::{self, ConnSettings, FileIdentity, SqliteTarget};
-use crate::backend::{Backend, Conn, Dialect, JournalMode, Manager, Synchronous, Target};
+use crate::backend::{
+    Backend, Conn, Dialect, Isolation, JournalMode, Manager, Synchronous, Target,
+};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::observe::{Observer, Recorder};
@@ -60,6 +62,8 @@ pub(crate) struct DbInner {
     pub registry: Registry,
     pub observer: Arc<Observer>,
     pub autoflush: bool,
+    /// The isolation level of write transactions, when one was asked for.
+    pub isolation: Option<Isolation>,
     pub journal_mode: JournalMode,
     /// The database file as opened (files only).
     pub file: Option<FileIdentity>,
@@ -119,6 +123,7 @@ pub struct DatabaseBuilder {
     echo: bool,
     echo_params: bool,
     autoflush: bool,
+    isolation: Option<Isolation>,
 }
 
 impl Default for DatabaseBuilder {
@@ -133,6 +138,7 @@ impl Default for DatabaseBuilder {
             echo: false,
             echo_params: false,
             autoflush: true,
+            isolation: None,
         }
     }
 }
@@ -273,6 +279,22 @@ impl DatabaseBuilder {
         self
     }
 
+    /// The isolation level of every write transaction (default: the
+    /// database's own, `READ COMMITTED` on PostgreSQL; SQLite is always
+    /// serializable). [`Session::begin_with`](crate::Session::begin_with)
+    /// sets it for one transaction.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = orm::Database::builder().isolation(orm::Isolation::RepeatableRead);
+    /// # let _ = b;
+    /// ```
+    pub fn isolation(mut self, level: Isolation) -> Self {
+        self.isolation = Some(level);
+        self
+    }
+
     /// Whether new sessions flush pending changes before each query (default
     /// on). See [`Session::set_autoflush`](crate::Session::set_autoflush).
     ///
@@ -394,6 +416,7 @@ impl DatabaseBuilder {
                 registry,
                 observer: Arc::new(Observer::new(self.echo, self.echo_params)),
                 autoflush: self.autoflush,
+                isolation: self.isolation,
                 journal_mode: self.journal_mode,
                 file,
                 _keeper: keeper,
@@ -582,7 +605,7 @@ impl Database {
     fn run_ddl(&self, statements: &[crate::sql::ast::Statement]) -> Result<()> {
         let mut conn = self.connection()?;
         let observer = &self.inner.observer;
-        conn.begin_write(observer)?;
+        conn.begin_write(self.inner.isolation, observer)?;
         let result = statements.iter().try_for_each(|s| {
             let w = writer::write(s, self.inner.dialect)?;
             conn.execute_values(&w.sql, &w.params, observer).map(|_| ())

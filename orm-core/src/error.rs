@@ -273,16 +273,19 @@ pub enum Error {
         path: String,
     },
 
-    /// The last [`commit`](crate::Session::commit) ended in
-    /// [`Error::CommitOutcomeUnknown`]: until
-    /// [`rollback`](crate::Session::rollback) is called, the session refuses
-    /// to flush or commit, so a retry can never look like a success. After
-    /// the rollback, check which of the transaction's rows exist and add
-    /// again what is missing (see `CommitOutcomeUnknown`).
-    #[error(
-        "the outcome of this session's last commit is unknown: call rollback(), check what was written, then add again what is missing"
-    )]
-    NeedsRollback,
+    /// The session's transaction cannot go on: the last
+    /// [`commit`](crate::Session::commit) ended in
+    /// [`Error::CommitOutcomeUnknown`] (check which of the transaction's rows
+    /// exist after the rollback, and add again what is missing), or the
+    /// database aborted the transaction after a failed statement (PostgreSQL
+    /// does; SQLSTATE 25P02). Until [`rollback`](crate::Session::rollback) is
+    /// called the session refuses to flush or commit, so a retry can never
+    /// look like a success.
+    #[error("{reason}: call rollback() before writing again")]
+    NeedsRollback {
+        /// Why.
+        reason: &'static str,
+    },
 
     /// The database ended the transaction to keep it serializable
     /// (PostgreSQL's serialization failure, SQLSTATE 40001) or to break a

@@ -27,7 +27,7 @@ mod sql;
 pub mod types;
 mod url;
 
-pub use backend::{JournalMode, Synchronous};
+pub use backend::{Isolation, JournalMode, Synchronous};
 pub use database::{Database, DatabaseBuilder};
 pub use error::{ConstraintKind, DriverError, Error, Result};
 pub use model::{Model, PrimaryKey};
@@ -35,7 +35,7 @@ pub use observe::{RecordedStatement, Recorder};
 pub use orm_derive::{Model, SqlEnum};
 pub use query::{Column, ModelQuery, Query};
 pub use relation::{BelongsTo, HasMany, HasOne, ManyToMany};
-pub use session::{Addable, Obj, ObjState, Session};
+pub use session::{Addable, Obj, ObjState, Session, TransactionOptions};
 pub use types::ColumnType;
 
 /// The rusqlite version `orm`'s SQLite backend is built on, for

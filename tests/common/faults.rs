@@ -551,7 +551,7 @@ pub fn run_with_fault(
                 // Until rollback, nothing can be written: a careless retry
                 // must not look like a success.
                 for (what, r) in [("commit", s.commit()), ("flush", s.flush())] {
-                    if !matches!(r, Err(Error::NeedsRollback)) {
+                    if !matches!(r, Err(Error::NeedsRollback { .. })) {
                         return Err(format!(
                             "{}: {what} after an unknown commit outcome gave {r:?}",
                             sc.name

@@ -97,6 +97,7 @@ pub enum TypeNames {
 /// | type names | as declared | `SERIAL`, `BYTEA`, `TIMESTAMP ...`, `UUID`, `JSONB` |
 /// | locking reads (`FOR UPDATE`) | no: `begin()` locks the database | yes |
 /// | sequences after explicit keys | not needed (rowid) | moved past the largest key |
+/// | isolation levels | always serializable (one writer) | `BEGIN ISOLATION LEVEL ...` |
 ///
 /// # Examples
 ///
@@ -127,6 +128,7 @@ pub struct Dialect {
     type_names: TypeNames,
     locking_reads: bool,
     sync_sequences: bool,
+    isolation_levels: bool,
 }
 
 /// How many dialects have a per-table statement cache slot.
@@ -148,6 +150,7 @@ impl Dialect {
         type_names: TypeNames::Sqlite,
         locking_reads: false,
         sync_sequences: false,
+        isolation_levels: false,
     };
 
     /// PostgreSQL: `$n` placeholders, keys through `RETURNING`, `BEGIN`,
@@ -166,6 +169,7 @@ impl Dialect {
         type_names: TypeNames::Postgres,
         locking_reads: true,
         sync_sequences: true,
+        isolation_levels: true,
     };
 
     /// This dialect under another name (its statements are then written
@@ -328,6 +332,11 @@ impl Dialect {
         }
     }
 
+    /// Whether `BEGIN` takes an isolation level.
+    pub(crate) const fn isolation_levels(&self) -> bool {
+        self.isolation_levels
+    }
+
     pub(crate) const fn cache_slot(&self) -> Option<usize> {
         self.cache_slot
     }
@@ -352,7 +361,28 @@ impl Dialect {
         self.cast_avg
     }
 
-    pub(crate) const fn sync_sequences(&self) -> bool {
-        self.sync_sequences
+    /// After rows with explicit keys went into a table whose key the
+    /// database generates: move its sequence past the largest key, so the
+    /// next generated key does not collide with them (SQLite's rowid needs
+    /// nothing). The statement and its parameters, for dialects with
+    /// sequences.
+    pub(crate) fn sync_sequence(
+        &self,
+        t: &crate::schema::TableDef,
+    ) -> Option<(String, Vec<crate::types::Value>)> {
+        if !self.sync_sequences {
+            return None;
+        }
+        let key = t.primary_key_columns().next()?.name;
+        let mut sql = String::from("SELECT setval(pg_get_serial_sequence($1, $2), max(");
+        crate::sql::quote::push_ident(&mut sql, key).ok()?;
+        sql.push_str(")) FROM ");
+        crate::sql::quote::push_ident(&mut sql, t.name).ok()?;
+        sql.push_str(" HAVING max(");
+        crate::sql::quote::push_ident(&mut sql, key).ok()?;
+        sql.push_str(") IS NOT NULL");
+        let mut table = String::new();
+        crate::sql::quote::push_ident(&mut table, t.name).ok()?;
+        Some((sql, vec![table.into(), key.into()]))
     }
 }

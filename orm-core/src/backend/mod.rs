@@ -32,6 +32,46 @@ use crate::error::{Error, Result};
 use crate::observe::Observer;
 use crate::types::{Value, ValueRef};
 
+/// How much a transaction sees of others running at the same time.
+///
+/// SQLite runs one writer at a time: every write transaction is
+/// serializable, whatever is asked. PostgreSQL defaults to
+/// [`ReadCommitted`](Isolation::ReadCommitted); at
+/// [`RepeatableRead`](Isolation::RepeatableRead) and
+/// [`Serializable`](Isolation::Serializable) a conflicting transaction fails
+/// with [`Error::Conflict`] and must run again, which
+/// [`Database::transaction`](crate::Database::transaction) does.
+///
+/// # Examples
+///
+/// ```
+/// let db = orm::Database::builder()
+///     .isolation(orm::Isolation::Serializable)
+///     .open("sqlite://")
+///     .unwrap();
+/// # let _ = db;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Isolation {
+    /// Each statement sees what was committed before it started.
+    ReadCommitted,
+    /// The whole transaction sees one snapshot.
+    RepeatableRead,
+    /// As if the transactions ran one after the other.
+    Serializable,
+}
+
+impl Isolation {
+    fn sql(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "READ COMMITTED",
+            Isolation::RepeatableRead => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
+    }
+}
+
 /// What a failed or successful COMMIT means for the transaction.
 ///
 /// # Examples
@@ -301,9 +341,18 @@ impl Conn {
     /// Open a write transaction: SQLite's `BEGIN IMMEDIATE` takes the write
     /// lock now, so the transaction never fails later with BUSY_SNAPSHOT
     /// when it upgrades from read to write.
-    pub fn begin_write(&mut self, observer: &Observer) -> Result<()> {
-        let sql = self.dialect().begin_write();
-        self.execute_control(sql, observer)
+    ///
+    /// `isolation` is asked of databases that have levels; SQLite's write
+    /// transactions are serializable whatever is asked.
+    pub fn begin_write(&mut self, isolation: Option<Isolation>, observer: &Observer) -> Result<()> {
+        let dialect = self.dialect();
+        match isolation {
+            Some(level) if dialect.isolation_levels() => {
+                let sql = format!("{} ISOLATION LEVEL {}", dialect.begin_write(), level.sql());
+                self.execute_control(&sql, observer)
+            }
+            _ => self.execute_control(dialect.begin_write(), observer),
+        }
     }
 
     /// `SAVEPOINT name`.
@@ -324,6 +373,16 @@ impl Conn {
             .and_then(|_| self.release(name, observer));
         if back.is_err() {
             self.rollback_quietly(observer);
+        }
+    }
+
+    /// Whether the database aborted the open transaction after a failed
+    /// statement.
+    #[inline]
+    pub fn transaction_aborted(&self) -> bool {
+        match &self.kind {
+            Kind::Sqlite(_) => false,
+            Kind::Other(c) => c.transaction_aborted(),
         }
     }
 

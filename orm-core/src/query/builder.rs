@@ -314,6 +314,86 @@ impl<'s, M: Model> Query<'s, M> {
         self
     }
 
+    /// Lock the rows this query reads until the transaction ends
+    /// (SQLAlchemy's `with_for_update()`): the write transaction is opened
+    /// first, and the objects found take the rows' values, read under the
+    /// lock ([`populate_existing`](Self::populate_existing)).
+    ///
+    /// PostgreSQL writes `SELECT ... FOR UPDATE`: other writers of those
+    /// rows wait until this transaction ends. SQLite has no row locks; its
+    /// write transaction (`BEGIN IMMEDIATE`) already locks the whole
+    /// database against other writers, so the statement is a plain SELECT.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct Job { #[orm(primary_key)] id: i64, done: bool }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Job>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add(Job::default())?;
+    /// s.commit()?;
+    /// let job = s.query::<Job>().filter(Job::done.eq(false)).for_update().first()?.unwrap();
+    /// assert!(s.in_transaction()); // the lock lasts until commit
+    /// job.write()?.done = true;
+    /// s.commit()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn for_update(mut self) -> Self {
+        self.select.lock = Some(crate::sql::ast::Lock::Wait);
+        self.populate = true;
+        self
+    }
+
+    /// [`for_update`](Self::for_update), leaving out rows another
+    /// transaction has locked (`FOR UPDATE SKIP LOCKED`): a queue of jobs
+    /// that several workers take from. On SQLite the same as `for_update`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct Job { #[orm(primary_key)] id: i64 }
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Job>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let next = db.session().query::<Job>().skip_locked().first()?;
+    /// assert!(next.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn skip_locked(mut self) -> Self {
+        self.select.lock = Some(crate::sql::ast::Lock::SkipLocked);
+        self.populate = true;
+        self
+    }
+
+    /// [`for_update`](Self::for_update), failing at once with a database
+    /// error when a row is locked (`FOR UPDATE NOWAIT`). On SQLite the same
+    /// as `for_update`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct Job { #[orm(primary_key)] id: i64 }
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Job>().open("sqlite://")?;
+    /// let (sql, _) = db.session().query::<Job>().nowait().to_sql()?;
+    /// assert!(!sql.contains("FOR UPDATE")); // SQLite: no row locks
+    /// # Ok(()) }
+    /// ```
+    pub fn nowait(mut self) -> Self {
+        self.select.lock = Some(crate::sql::ast::Lock::NoWait);
+        self.populate = true;
+        self
+    }
+
     /// Return at most `n` rows.
     ///
     /// # Examples
@@ -582,6 +662,7 @@ impl<'s, M: Model> Query<'s, M> {
             && s.having.is_none()
             && s.limit.is_none()
             && s.offset.is_none()
+            && s.lock.is_none()
             && !s.distinct
             && self.loads.joined().next().is_none()
     }
@@ -657,6 +738,9 @@ impl<'s, M: Model> Query<'s, M> {
     fn run(&self, limit: Option<i64>) -> Result<Vec<Obj<M>>> {
         let inner = &self.session.inner;
         inner.autoflush()?;
+        if self.select.lock.is_some() {
+            inner.ensure_write_txn()?;
+        }
         let mut objects = if self.is_plain() && limit.is_none() {
             // The table's cached SQL text: no Select is built.
             inner.load_objects_with::<M>(

@@ -30,6 +30,7 @@ mod load;
 pub(crate) mod obj;
 mod ops;
 pub(crate) mod rel;
+mod retry;
 pub(crate) mod state;
 mod txn;
 
@@ -45,6 +46,7 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 pub use obj::{Obj, ObjState};
 pub use ops::ModelOps;
+pub use retry::TransactionOptions;
 
 /// Something [`Session::add`] accepts: a model value, or a handle made with
 /// [`Obj::new`].
@@ -173,7 +175,8 @@ impl Database {
                 conn: RefCell::new(None),
                 state: RefCell::new(SessionState::default()),
                 autoflush: Cell::new(self.inner.autoflush),
-                needs_rollback: Cell::new(false),
+                needs_rollback: Cell::new(None),
+                isolation: Cell::new(self.inner.isolation),
             }),
         }
     }
@@ -477,6 +480,42 @@ impl Session {
             self.inner.expire_clean_objects()?;
         }
         Ok(())
+    }
+
+    /// [`begin`](Self::begin) at an isolation level, for this transaction
+    /// only (the next one opens at the database's level again). SQLite's
+    /// transactions are serializable whatever is asked.
+    ///
+    /// # Errors
+    ///
+    /// As [`begin`](Self::begin); [`Error::Usage`] when a transaction is
+    /// already open (its level cannot change any more).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> orm::Result<()> {
+    /// let db = orm::Database::open("sqlite://")?;
+    /// let s = db.session();
+    /// s.begin_with(orm::Isolation::Serializable)?;
+    /// assert!(s.in_transaction());
+    /// assert!(s.begin_with(orm::Isolation::ReadCommitted).is_err());
+    /// s.commit()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn begin_with(&self, level: crate::backend::Isolation) -> Result<()> {
+        if self.in_transaction() {
+            return Err(Error::Usage(
+                "a transaction is already open; begin_with() must come before its first statement"
+                    .into(),
+            ));
+        }
+        let before = self.inner.isolation.replace(Some(level));
+        let opened = self.begin();
+        if opened.is_err() {
+            self.inner.isolation.set(before);
+        }
+        opened
     }
 
     /// Run `f` with this session's SQLite connection (taking one from the

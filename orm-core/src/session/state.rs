@@ -96,7 +96,9 @@ pub(crate) struct SessionInner {
     pub state: RefCell<SessionState>,
     pub(super) autoflush: Cell<bool>,
     /// Set by a COMMIT of unknown outcome, cleared by rollback.
-    pub(super) needs_rollback: Cell<bool>,
+    pub(super) needs_rollback: Cell<Option<&'static str>>,
+    /// The isolation level the next write transaction opens with.
+    pub(crate) isolation: Cell<Option<crate::backend::Isolation>>,
 }
 
 fn busy_session() -> Error {
@@ -128,7 +130,18 @@ impl SessionInner {
             *slot = Some(self.db.connection()?);
         }
         match slot.as_mut() {
-            Some(conn) => f(conn).map_err(|e| self.db.refine_error(e)),
+            Some(conn) => {
+                let result = f(conn).map_err(|e| self.db.refine_error(e));
+                if conn.transaction_aborted() {
+                    // A statement failed inside the transaction and the
+                    // database aborted it (PostgreSQL): only a rollback can
+                    // go on from here.
+                    self.needs_rollback.set(Some(
+                        "the database aborted the transaction after a failed statement",
+                    ));
+                }
+                result
+            }
             None => Err(Error::Pool("no connection".into())),
         }
     }
@@ -159,7 +172,8 @@ impl SessionInner {
             return Ok(false);
         }
         let observer = self.observer();
-        self.with_conn(|conn| conn.begin_write(observer))?;
+        let isolation = self.isolation.get();
+        self.with_conn(|conn| conn.begin_write(isolation, observer))?;
         self.state_mut()?.txn = Some(TxnLog::default());
         Ok(true)
     }

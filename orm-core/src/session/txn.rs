@@ -182,7 +182,8 @@ impl SessionInner {
     /// until `rollback()`. The transaction log stays, so the rollback can
     /// make the inserted objects transient again for the user to re-add.
     pub(super) fn expire_after_unknown_commit(&self) {
-        self.needs_rollback.set(true);
+        self.needs_rollback
+            .set(Some("the outcome of this session's last commit is unknown"));
         if let Ok(mut state) = self.state.try_borrow_mut() {
             for obj in state.maps.all_objects() {
                 obj.expire();
@@ -194,8 +195,8 @@ impl SessionInner {
     /// Fail with `NeedsRollback` while an unknown commit outcome is not
     /// resolved.
     pub(crate) fn check_writable(&self) -> Result<()> {
-        if self.needs_rollback.get() {
-            return Err(Error::NeedsRollback);
+        if let Some(reason) = self.needs_rollback.get() {
+            return Err(Error::NeedsRollback { reason });
         }
         Ok(())
     }
@@ -265,6 +266,8 @@ impl SessionInner {
                 self.expire_after_unknown_commit();
                 Err(match e {
                     Error::Sqlite { source, .. }
+                    | Error::Database { source, .. }
+                    | Error::Disconnected { source }
                     | Error::Busy { source }
                     | Error::Constraint { source, .. } => Error::CommitOutcomeUnknown { source },
                     other => other,
@@ -272,7 +275,13 @@ impl SessionInner {
             }
         };
         self.release_conn();
+        self.transaction_ended();
         result
+    }
+
+    /// A transaction ended: the next opens at the database's level again.
+    fn transaction_ended(&self) {
+        self.isolation.set(self.db.inner.isolation);
     }
 
     pub(super) fn rollback(&self) -> Result<()> {
@@ -286,7 +295,8 @@ impl SessionInner {
         }
         self.discard_txn();
         self.release_conn();
-        self.needs_rollback.set(false);
+        self.needs_rollback.set(None);
+        self.transaction_ended();
         Ok(())
     }
 }

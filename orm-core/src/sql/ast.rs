@@ -81,6 +81,8 @@ pub(crate) struct Select {
     /// the pages of one query share one statement.
     pub inline_limit: bool,
     pub offset: Option<i64>,
+    /// `FOR UPDATE ...`, where the dialect locks rows.
+    pub lock: Option<Lock>,
 }
 
 impl Select {
@@ -99,6 +101,7 @@ impl Select {
             limit: None,
             inline_limit: false,
             offset: None,
+            lock: None,
         }
     }
 
@@ -110,6 +113,17 @@ impl Select {
             Some(prev) => Expr::and(prev, cond),
         });
     }
+}
+
+/// A locking read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// `FOR UPDATE`: wait for other writers of the rows.
+    Wait,
+    /// `FOR UPDATE SKIP LOCKED`: leave out rows others have locked.
+    SkipLocked,
+    /// `FOR UPDATE NOWAIT`: fail at once if a row is locked.
+    NoWait,
 }
 
 #[derive(Debug, Clone, PartialEq)]

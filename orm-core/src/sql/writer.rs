@@ -187,6 +187,13 @@ impl Writer<'_> {
             self.push(" OFFSET ");
             self.param(Value::Integer(o));
         }
+        if let (Some(lock), true) = (s.lock, self.dialect.locking_reads()) {
+            self.push(match lock {
+                Lock::Wait => " FOR UPDATE",
+                Lock::SkipLocked => " FOR UPDATE SKIP LOCKED",
+                Lock::NoWait => " FOR UPDATE NOWAIT",
+            });
+        }
         Ok(())
     }
 

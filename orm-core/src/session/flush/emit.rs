@@ -128,6 +128,9 @@ pub(super) fn emit(
     undo: &mut Vec<Undo>,
 ) -> Result<()> {
     let dialect = conn.dialect();
+    // Tables whose generated key was given explicitly: a sequence of the
+    // database does not see those keys (see `Dialect::sync_sequence`).
+    let mut explicit_keys: Vec<&'static TableDef> = Vec::new();
     let mut k = 0;
     while k < order.len() {
         let row = &rows[order[k]];
@@ -227,6 +230,18 @@ pub(super) fn emit(
             if shape_of(next, &**next_obj)? != Some(shape) {
                 break;
             }
+        }
+        if shape == Shape::Insert(t as *const TableDef as usize, false)
+            && t.auto_increment
+            && !explicit_keys.iter().any(|x| std::ptr::eq(*x, t))
+        {
+            explicit_keys.push(t);
+        }
+    }
+    for t in explicit_keys {
+        if let Some((sql, params)) = dialect.sync_sequence(t) {
+            conn.execute_values(&sql, &params, observer)
+                .map_err(|e| e.with_table(t))?;
         }
     }
     Ok(())

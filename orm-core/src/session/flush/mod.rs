@@ -172,11 +172,12 @@ impl SessionInner {
         let mut undo = Vec::new();
         // An error from `with_conn` itself (no connection, or a re-entrant
         // call) comes before anything ran: nothing to undo.
+        let isolation = self.isolation.get();
         let (result, autocommit) = self.with_conn(|conn| {
             if in_txn {
                 conn.savepoint(SAVEPOINT, observer)?;
             } else {
-                conn.begin_write(observer)?;
+                conn.begin_write(isolation, observer)?;
             }
             let mut result = emit(conn, observer, &rows, &order, &mut undo);
             if result.is_ok() && in_txn {
