@@ -192,12 +192,115 @@ pub fn affinity(declared: &str) -> &'static str {
     }
 }
 
+// The backend under test. The backend-neutral suites (session, query,
+// relationships, examples, the state machine, concurrency) run on SQLite,
+// and again on PostgreSQL when `ORM_TEST_DATABASE_URL` names a server and
+// the tests are built with `--features postgres` (CI does both): the same
+// test code, as SQLAlchemy runs one suite per backend.
+
+/// The PostgreSQL server under test, if any.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("ORM_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    assert!(
+        cfg!(feature = "postgres"),
+        "ORM_TEST_DATABASE_URL is set but the tests were built without --features postgres"
+    );
+    Some(url)
+}
+
+/// Whether the suites run on PostgreSQL.
+pub fn is_postgres() -> bool {
+    postgres_url().is_some()
+}
+
+/// For a test that needs a PostgreSQL server: the server's URL, or `None`
+/// after printing why the test is skipped. In CI (`CI=true`) a missing
+/// server fails the test instead: CI must run it.
+pub fn require_postgres(test: &str) -> Option<String> {
+    if let Some(url) = postgres_url() {
+        return Some(url);
+    }
+    let why = if cfg!(feature = "postgres") {
+        "ORM_TEST_DATABASE_URL is not set"
+    } else {
+        "the tests were built without --features postgres"
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: a PostgreSQL test was skipped in CI ({why})"
+    );
+    eprintln!("skipped {test}: needs a PostgreSQL server ({why}; .ci/run starts one)");
+    None
+}
+
+/// A URL of a new, empty database of the backend under test: SQLite in
+/// memory, or a new schema of the PostgreSQL database (on its search path).
+pub fn fresh_url() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let Some(base) = postgres_url() else {
+        return "sqlite://".into();
+    };
+    static ADMIN: OnceLock<Database> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let admin = ADMIN.get_or_init(|| Database::open(&base).expect("the test server"));
+    let schema = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let s = admin.session();
+    // Raw SQL must be 'static: a test may leak a few bytes.
+    let sql: &'static str = Box::leak(format!("CREATE SCHEMA \"{schema}\"").into_boxed_str());
+    s.execute(sql, &[]).expect("create schema");
+    s.commit().expect("commit");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// Open `builder` on a new database of the backend under test.
+pub fn open(builder: orm::DatabaseBuilder) -> Database {
+    builder.open(&fresh_url()).expect("open")
+}
+
 /// Open a database with a session and the given models' tables.
 pub fn fresh<M: Model>() -> Database {
-    let db = Database::builder()
-        .model::<M>()
-        .open("sqlite://")
-        .expect("open");
+    let db = open(Database::builder().model::<M>());
     db.create_all().expect("create_all");
     db
+}
+
+/// `sql`, written as SQLite runs it, as the backend under test runs it:
+/// PostgreSQL numbers its placeholders and begins with a plain `BEGIN`.
+pub fn sql(sqlite: &str) -> String {
+    if !is_postgres() {
+        return sqlite.to_owned();
+    }
+    if sqlite == "BEGIN IMMEDIATE" {
+        return "BEGIN".into();
+    }
+    let mut out = String::with_capacity(sqlite.len() + 8);
+    let mut n = 0;
+    let mut quoted = false;
+    for c in sqlite.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// [`sql`] of each statement.
+pub fn sqls<const N: usize>(sqlite: [&str; N]) -> Vec<String> {
+    sqlite.iter().map(|s| sql(s)).collect()
 }
