@@ -4,6 +4,38 @@
 
 use crate::error::{ConstraintKind, Error};
 
+/// An error the server reported: shown as its message and SQLSTATE (the
+/// driver's own text is only "db error"). The detail, which may hold the
+/// row's values, is left out.
+#[derive(Debug)]
+struct ServerError {
+    shown: String,
+    inner: postgres::Error,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.inner)
+    }
+}
+
+/// The driver's error, with the server's message when there is one.
+fn driver(e: postgres::Error) -> crate::error::DriverError {
+    match e.as_db_error() {
+        Some(db) => {
+            let shown = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            Box::new(ServerError { shown, inner: e })
+        }
+        None => Box::new(e),
+    }
+}
+
 /// Classify an error of the `postgres` crate.
 pub(crate) fn classify(e: postgres::Error, sql: Option<&str>) -> Error {
     if e.is_closed() {
@@ -23,6 +55,7 @@ pub(crate) fn classify(e: postgres::Error, sql: Option<&str>) -> Error {
             sql: sql.map(str::to_owned),
         };
     };
+    let table = db.table().map(str::to_owned);
     let kind = match db.code().code() {
         "23505" => Some(ConstraintKind::Unique),
         "23503" => Some(ConstraintKind::ForeignKey),
@@ -30,21 +63,17 @@ pub(crate) fn classify(e: postgres::Error, sql: Option<&str>) -> Error {
         "23514" => Some(ConstraintKind::Check),
         code if code.starts_with("23") => Some(ConstraintKind::Other),
         "40001" | "40P01" => {
-            return Error::Conflict {
-                source: Box::new(e),
-            };
+            return Error::Conflict { source: driver(e) };
         }
         // The server shut the session down (admin shutdown, terminated).
         "57P01" | "57P02" | "57P03" => {
-            return Error::Disconnected {
-                source: Box::new(e),
-            };
+            return Error::Disconnected { source: driver(e) };
         }
         _ => None,
     };
     let Some(kind) = kind else {
         return Error::Database {
-            source: Box::new(e),
+            source: driver(e),
             sql: sql.map(str::to_owned),
         };
     };
@@ -59,9 +88,9 @@ pub(crate) fn classify(e: postgres::Error, sql: Option<&str>) -> Error {
     Error::Constraint {
         kind,
         model: None,
-        table: db.table().map(str::to_owned),
+        table,
         columns,
-        source: Box::new(e),
+        source: driver(e),
     }
 }
 
