@@ -203,10 +203,9 @@ pub fn postgres_url() -> Option<String> {
     let url = std::env::var("ORM_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())?;
-    assert!(
-        cfg!(feature = "postgres"),
-        "ORM_TEST_DATABASE_URL is set but the tests were built without --features postgres"
-    );
+    if !cfg!(feature = "postgres") {
+        panic!("ORM_TEST_DATABASE_URL is set but the tests were built without --features postgres");
+    }
     Some(url)
 }
 
@@ -231,7 +230,13 @@ pub fn require_postgres(test: &str) -> Option<String> {
         std::env::var("CI").as_deref() != Ok("true"),
         "{test}: a PostgreSQL test was skipped in CI ({why})"
     );
-    eprintln!("skipped {test}: needs a PostgreSQL server ({why}; .ci/run starts one)");
+    // Straight to stderr, past libtest's capture: the skip shows in the
+    // output of a plain `cargo test`.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "skipped {test}: needs a PostgreSQL server ({why}; .ci/run starts one)"
+    );
     None
 }
 
