@@ -313,28 +313,16 @@ impl Dialect {
         self.locking_reads
     }
 
-    /// The type `CREATE TABLE` declares column `column` of `t` with.
-    pub(crate) fn column_type(
-        &self,
-        t: &crate::schema::TableDef,
-        column: usize,
-    ) -> std::borrow::Cow<'static, str> {
-        let c = &t.columns[column];
-        match self.type_names {
-            TypeNames::Sqlite => c.sql_type.into(),
-            TypeNames::Postgres if t.auto_increment && t.primary_key == [column] => "SERIAL".into(),
-            TypeNames::Postgres if !c.pg_type.is_empty() => c.pg_type.into(),
-            TypeNames::Postgres => match c.sql_type {
-                "BLOB" => "BYTEA".into(),
-                "DATETIME" => "TIMESTAMP WITHOUT TIME ZONE".into(),
-                other => other.into(),
-            },
-        }
-    }
-
     /// Whether `BEGIN` takes an isolation level.
     pub(crate) const fn isolation_levels(&self) -> bool {
         self.isolation_levels
+    }
+
+    /// Whether rows inserted with explicit keys leave a sequence behind
+    /// that must be moved past them (PostgreSQL's SERIAL; SQLite's rowid
+    /// needs nothing).
+    pub(crate) const fn sync_sequences(&self) -> bool {
+        self.sync_sequences
     }
 
     pub(crate) const fn cache_slot(&self) -> Option<usize> {
@@ -359,30 +347,5 @@ impl Dialect {
 
     pub(crate) const fn cast_avg(&self) -> Option<&'static str> {
         self.cast_avg
-    }
-
-    /// After rows with explicit keys went into a table whose key the
-    /// database generates: move its sequence past the largest key, so the
-    /// next generated key does not collide with them (SQLite's rowid needs
-    /// nothing). The statement and its parameters, for dialects with
-    /// sequences.
-    pub(crate) fn sync_sequence(
-        &self,
-        t: &crate::schema::TableDef,
-    ) -> Option<(String, Vec<crate::types::Value>)> {
-        if !self.sync_sequences {
-            return None;
-        }
-        let key = t.primary_key_columns().next()?.name;
-        let mut sql = String::from("SELECT setval(pg_get_serial_sequence($1, $2), max(");
-        crate::sql::quote::push_ident(&mut sql, key).ok()?;
-        sql.push_str(")) FROM ");
-        crate::sql::quote::push_ident(&mut sql, t.name).ok()?;
-        sql.push_str(" HAVING max(");
-        crate::sql::quote::push_ident(&mut sql, key).ok()?;
-        sql.push_str(") IS NOT NULL");
-        let mut table = String::new();
-        crate::sql::quote::push_ident(&mut table, t.name).ok()?;
-        Some((sql, vec![table.into(), key.into()]))
     }
 }

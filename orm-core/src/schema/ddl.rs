@@ -2,7 +2,9 @@
 //! [`TableDef`], shaped like the DDL SQLAlchemy emits for the same model.
 
 use super::table::TableDef;
-use crate::backend::Dialect;
+use std::borrow::Cow;
+
+use crate::backend::{Dialect, TypeNames};
 use crate::sql::ast::{ColumnSpec, CreateIndex, CreateTable, DropTable, ForeignKeySpec, Statement};
 
 /// `CREATE TABLE IF NOT EXISTS` for one table.
@@ -17,7 +19,7 @@ pub(crate) fn create_table(t: &TableDef, dialect: &Dialect) -> Statement {
         .enumerate()
         .map(|(i, c)| ColumnSpec {
             name: c.name.into(),
-            sql_type: dialect.column_type(t, i),
+            sql_type: column_type(t, i, dialect),
             not_null: !c.nullable,
             default: c.default.map(|d| d.to_value()),
         })
@@ -53,6 +55,23 @@ pub(crate) fn create_table(t: &TableDef, dialect: &Dialect) -> Statement {
         uniques,
         foreign_keys,
     })
+}
+
+/// The type `CREATE TABLE` declares column `column` of `t` with: the
+/// derive's SQLite name, or SQLAlchemy's name for the same type on
+/// PostgreSQL (SERIAL for a generated integer key).
+fn column_type(t: &TableDef, column: usize, dialect: &Dialect) -> Cow<'static, str> {
+    let c = &t.columns[column];
+    match dialect.type_names() {
+        TypeNames::Sqlite => c.sql_type.into(),
+        TypeNames::Postgres if t.auto_increment && t.primary_key == [column] => "SERIAL".into(),
+        TypeNames::Postgres if !c.pg_type.is_empty() => c.pg_type.into(),
+        TypeNames::Postgres => match c.sql_type {
+            "BLOB" => "BYTEA".into(),
+            "DATETIME" => "TIMESTAMP WITHOUT TIME ZONE".into(),
+            other => other.into(),
+        },
+    }
 }
 
 /// `CREATE INDEX IF NOT EXISTS` for every indexed column and every

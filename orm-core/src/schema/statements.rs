@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 use super::table::{ColumnSet, TableDef, TableStatements};
 use crate::backend::{Dialect, GeneratedKeys};
 use crate::sql::ast::{BinOp, Delete, Expr, Insert, Select, Statement, TableRef, Update};
+use crate::sql::quote::push_ident;
 use crate::sql::writer;
+use crate::types::Value;
 
 fn text(stmt: Statement, dialect: &Dialect) -> String {
     // Identifiers in a TableDef were checked by the derive; failing here
@@ -152,4 +154,25 @@ pub(crate) fn delete_by_key(t: &'static TableDef, dialect: &Dialect) -> Cow<'sta
             })
         },
     )
+}
+
+/// After rows with explicit keys went into a table whose key the database
+/// generates: the statement that moves its sequence past the largest key,
+/// so the next generated key does not collide with them. `None` for
+/// dialects without sequences.
+pub(crate) fn sync_sequence(t: &TableDef, dialect: &Dialect) -> Option<(String, Vec<Value>)> {
+    if !dialect.sync_sequences() {
+        return None;
+    }
+    let key = t.primary_key_columns().next()?.name;
+    let mut sql = String::from("SELECT setval(pg_get_serial_sequence($1, $2), max(");
+    push_ident(&mut sql, key).ok()?;
+    sql.push_str(")) FROM ");
+    push_ident(&mut sql, t.name).ok()?;
+    sql.push_str(" HAVING max(");
+    push_ident(&mut sql, key).ok()?;
+    sql.push_str(") IS NOT NULL");
+    let mut table = String::new();
+    push_ident(&mut table, t.name).ok()?;
+    Some((sql, vec![table.into(), key.into()]))
 }

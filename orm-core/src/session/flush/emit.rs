@@ -129,7 +129,7 @@ pub(super) fn emit(
 ) -> Result<()> {
     let dialect = conn.dialect();
     // Tables whose generated key was given explicitly: a sequence of the
-    // database does not see those keys (see `Dialect::sync_sequence`).
+    // database does not see those keys (see `statements::sync_sequence`).
     let mut explicit_keys: Vec<&'static TableDef> = Vec::new();
     let mut k = 0;
     while k < order.len() {
@@ -239,7 +239,7 @@ pub(super) fn emit(
         }
     }
     for t in explicit_keys {
-        if let Some((sql, params)) = dialect.sync_sequence(t) {
+        if let Some((sql, params)) = statements::sync_sequence(t, dialect) {
             conn.execute_values(&sql, &params, observer)
                 .map_err(|e| e.with_table(t))?;
         }
