@@ -1,19 +1,29 @@
-//! Concurrent writers on one file database (WAL), each thread with its own
-//! sessions:
+//! Concurrent writers on one database (a SQLite file in WAL mode, or the
+//! PostgreSQL server under test), each thread with its own sessions:
 //!
 //! 1. 8 threads x 500 read-modify-write increments of one counter, each
-//!    taking the write lock first with `Session::begin()`: 4,000 commits,
-//!    final value 4,000, 0 lost updates. Half of the threads use a fresh
-//!    session per increment, half keep one session and `refresh` the counter.
+//!    inside `Session::begin()` and reading the counter with a locking read
+//!    (`for_update()`: on SQLite `begin()` already holds the write lock, on
+//!    PostgreSQL the row lock is what serializes them): 4,000 commits, final
+//!    value 4,000, 0 lost updates. Half of the threads use a fresh session
+//!    per increment, half keep one session and reload the counter they hold
+//!    (`populate_existing()`).
 //! 2. The same without `begin()` (plain get / modify / commit): updates may
 //!    be lost; only `value <= commits` is asserted and the loss is reported.
 //! 3. Busy timeout 0: contending writers; every failure is a typed busy
 //!    error, each commit's two rows are both present or both absent, and the
-//!    session that failed commits after `rollback()`.
+//!    session that failed commits after `rollback()`. (On PostgreSQL
+//!    inserts do not contend: there are simply no failures.)
+//! 4. 8 threads x 500 plain get / modify increments through
+//!    `Database::transaction_with` at `SERIALIZABLE`, which retries on
+//!    serialization failures: 4,000 commits, counter 4,000, and the
+//!    retries counted (on SQLite `begin()` takes the write lock, so there
+//!    are none).
 //!
 //! Soak: `ORM_CONCURRENCY_WRITES=5000 cargo test --release --test reliability_concurrency`
 //! (increments per thread; part 3 scales with it).
 
+mod common;
 #[path = "common/figures.rs"]
 mod figures;
 use figures::report;
@@ -109,13 +119,15 @@ fn increments_with_begin(url: &str, per_thread: u64) -> Part1 {
                     };
                     let attempt = (|| -> orm::Result<()> {
                         s.begin()?;
+                        let locked = s.query::<Counter>().filter(Counter::id.eq(1)).for_update();
                         let c = match &held {
-                            Some(c) if t % 2 == 1 => {
-                                s.refresh(c)?;
-                                c.clone()
-                            }
-                            _ => s.get_or_not_found::<Counter>(1)?,
+                            // The object this session holds, reloaded.
+                            Some(_) if t % 2 == 1 => locked.populate_existing().one()?,
+                            _ => locked.one()?,
                         };
+                        if let Some(h) = &held {
+                            assert!(Obj::ptr_eq(h, &c), "the identity map gave another object");
+                        }
                         c.write()?.value += 1;
                         s.commit()?;
                         if t % 2 == 1 {
@@ -186,6 +198,55 @@ fn increments_without_begin(url: &str, per_thread: u64) -> Part1 {
     Part1 {
         commits: commits.into_inner(),
         busy: busy.into_inner(),
+        final_value: counter_value(&db),
+        secs: started.elapsed().as_secs_f64(),
+    }
+}
+
+struct Part4 {
+    commits: u64,
+    retries: u64,
+    final_value: i64,
+    secs: f64,
+}
+
+/// Plain get / modify in `Database::transaction_with` at SERIALIZABLE: the
+/// database refuses the increments that would be lost, and the retry runs
+/// them again.
+fn serializable_increments(url: &str, per_thread: u64) -> Part4 {
+    let db = open(url, Duration::from_secs(5));
+    db.transaction(|s| s.add(Counter::default()).map(drop))
+        .expect("add counter");
+    let commits = AtomicU64::new(0);
+    let attempts = AtomicU64::new(0);
+    let barrier = Barrier::new(THREADS);
+    let options = orm::TransactionOptions::default()
+        .isolation(orm::Isolation::Serializable)
+        .attempts(100)
+        .backoff(Duration::from_millis(1), Duration::from_millis(50));
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let (db, commits, attempts, barrier) = (db.clone(), &commits, &attempts, &barrier);
+            scope.spawn(move || {
+                barrier.wait();
+                for _ in 0..per_thread {
+                    db.transaction_with(options, |s| {
+                        attempts.fetch_add(1, Ordering::Relaxed);
+                        let c = s.get_or_not_found::<Counter>(1)?;
+                        c.write()?.value += 1;
+                        Ok(())
+                    })
+                    .unwrap_or_else(|e| panic!("thread {t}: {e:?}"));
+                    commits.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let commits = commits.into_inner();
+    Part4 {
+        commits,
+        retries: attempts.into_inner() - commits,
         final_value: counter_value(&db),
         secs: started.elapsed().as_secs_f64(),
     }
@@ -313,7 +374,13 @@ fn writers_without_busy_timeout(url: &str, commits_per_writer: u64) -> Part3 {
 fn concurrent_writers_lose_no_update_and_fail_only_with_typed_busy_errors() {
     let per_thread = writes_per_thread();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let url = |name: &str| format!("sqlite:///{}", dir.path().join(name).display());
+    let url = |name: &str| {
+        if common::is_postgres() {
+            common::fresh_url()
+        } else {
+            format!("sqlite:///{}", dir.path().join(name).display())
+        }
+    };
 
     let with_begin = increments_with_begin(&url("begin.db"), per_thread);
     let expected = (THREADS as u64 * per_thread) as i64;
@@ -346,10 +413,23 @@ fn concurrent_writers_lose_no_update_and_fail_only_with_typed_busy_errors() {
     assert_eq!(busy.lost, 0, "acknowledged commits missing");
     assert_eq!(busy.phantom, 0, "failed commits whose rows are present");
 
+    let serializable = serializable_increments(&url("serializable.db"), per_thread);
+    assert_eq!(serializable.commits as i64, expected);
+    assert_eq!(
+        serializable.final_value, expected,
+        "lost updates at SERIALIZABLE with retries"
+    );
+
     report(&format!(
-        "concurrency: {THREADS} threads x {per_thread} increments with begin(): {} commits, counter {}, 0 lost updates, {} busy retries ({:.1} s); \
+        "concurrency ({}): {THREADS} threads x {per_thread} increments with begin(): {} commits, counter {}, 0 lost updates, {} busy retries ({:.1} s); \
          without begin(): {} commits, counter {}, {plain_lost} lost updates ({:.1} s); \
-         busy timeout 0: 4 writers, {} commits, {} typed busy errors, {} other errors, {} partial commits, {} lost, session reused after every rollback",
+         busy timeout 0: 4 writers, {} commits, {} typed busy errors, {} other errors, {} partial commits, {} lost, session reused after every rollback; \
+         transaction_with(SERIALIZABLE): {} commits, counter {}, 0 lost updates, {} retries ({:.1} s)",
+        if common::is_postgres() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         with_begin.commits,
         with_begin.final_value,
         with_begin.busy,
@@ -362,5 +442,9 @@ fn concurrent_writers_lose_no_update_and_fail_only_with_typed_busy_errors() {
         busy.other_errors.len(),
         busy.partial,
         busy.lost + busy.phantom,
+        serializable.commits,
+        serializable.final_value,
+        serializable.retries,
+        serializable.secs,
     ));
 }

@@ -190,7 +190,9 @@ impl DatabaseBuilder {
     }
 
     /// How long a statement waits for another connection's lock before
-    /// failing with [`Error::Busy`] (default 5 s).
+    /// failing with [`Error::Busy`] (default 5 s). SQLite only: a server
+    /// makes a statement wait for row locks (set `lock_timeout` in the URL's
+    /// `options` to bound the wait on PostgreSQL).
     ///
     /// # Examples
     ///
@@ -223,7 +225,8 @@ impl DatabaseBuilder {
         self
     }
 
-    /// Journal mode for file databases (default [`JournalMode::Wal`]).
+    /// Journal mode for SQLite file databases (default [`JournalMode::Wal`]);
+    /// other backends ignore it.
     ///
     /// # Examples
     ///
@@ -236,8 +239,8 @@ impl DatabaseBuilder {
         self
     }
 
-    /// Durability of commits for file databases (default
-    /// [`Synchronous::Full`]).
+    /// Durability of commits for SQLite file databases (default
+    /// [`Synchronous::Full`]); other backends ignore it.
     ///
     /// # Examples
     ///
