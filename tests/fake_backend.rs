@@ -3,13 +3,14 @@
 //! read back through `RETURNING`, plain `BEGIN`). The unit of work and the
 //! query pipeline run through it end to end (DDL, inserts with generated
 //! keys and foreign keys filled from them, updates, deletes, queries through
-//! the identity map, relationship loading, a failed flush rolled back)
+//! the identity map, relationship loading, a failed flush rolled back,
+//! `Database::transaction` retrying what the backend calls retryable)
 //! without a single SQLite call: nothing here opens a SQLite connection.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use orm::backend::{Backend, Connection, Dialect, GeneratedKeys, Placeholders, Row};
+use orm::backend::{Backend, CommitOutcome, Connection, Dialect, GeneratedKeys, Placeholders, Row};
 use orm::prelude::*;
 use orm::types::Value;
 
@@ -30,6 +31,9 @@ struct Script {
     next_key: i64,
     /// Statements containing this text fail with a unique violation.
     fail_on: Option<String>,
+    /// The next COMMITs fail with these errors (and end the transaction,
+    /// as a server that rolled it back does).
+    commit_errors: VecDeque<orm::Error>,
     in_txn: bool,
 }
 
@@ -81,6 +85,12 @@ impl Connection for Fake {
                 source: "fake unique violation".into(),
             });
         }
+        if sql == "COMMIT"
+            && let Some(e) = s.commit_errors.pop_front()
+        {
+            s.in_txn = false;
+            return Err(e);
+        }
         match sql {
             "BEGIN" => s.in_txn = true,
             "COMMIT" | "ROLLBACK" => s.in_txn = false,
@@ -122,6 +132,15 @@ impl Connection for Fake {
 
     fn in_transaction(&self) -> bool {
         self.script().in_txn
+    }
+
+    /// As a server does: a COMMIT it answered with an error was not
+    /// committed; a lost connection leaves the outcome open.
+    fn failed_commit(&self, error: orm::Error) -> CommitOutcome {
+        match error {
+            e @ orm::Error::Disconnected { .. } => CommitOutcome::Unknown(e),
+            e => CommitOutcome::NotCommitted(e),
+        }
     }
 }
 
@@ -300,4 +319,87 @@ fn with_connection_is_for_sqlite_only() {
     let (_fake, db) = open();
     let err = db.session().with_connection(|_| ()).unwrap_err();
     assert!(err.to_string().contains("not SQLite"), "{err}");
+}
+
+fn conflict() -> orm::Error {
+    orm::Error::Conflict {
+        source: "could not serialize access (fake)".into(),
+    }
+}
+
+/// One `transaction` adding a person; how many times its closure ran.
+fn add_ann(db: &Database, options: orm::TransactionOptions) -> (orm::Result<i64>, u32) {
+    let mut runs = 0;
+    let result = db.transaction_with(options, |s| {
+        runs += 1;
+        let ann = s.add(Person {
+            name: "ann".into(),
+            ..Default::default()
+        })?;
+        s.flush()?;
+        Ok(ann.read()?.id)
+    });
+    (result, runs)
+}
+
+fn quick() -> orm::TransactionOptions {
+    orm::TransactionOptions::default().backoff(std::time::Duration::ZERO, std::time::Duration::ZERO)
+}
+
+#[test]
+fn transaction_runs_the_work_again_after_a_serialization_failure_at_commit() {
+    let (fake, db) = open();
+    fake.script().commit_errors.extend([conflict(), conflict()]);
+    let (result, runs) = add_ann(&db, quick());
+    assert_eq!(runs, 3);
+    // Each attempt is a new transaction in a new session; the key is the
+    // third attempt's.
+    assert_eq!(result.unwrap(), 3);
+    let sql = fake.take_sql();
+    let begins = sql.iter().filter(|s| *s == "BEGIN").count();
+    let commits = sql.iter().filter(|s| *s == "COMMIT").count();
+    let inserts = sql.iter().filter(|s| s.starts_with("INSERT")).count();
+    assert_eq!((begins, inserts, commits), (3, 3, 3), "{sql:#?}");
+}
+
+#[test]
+fn transaction_gives_up_after_its_attempts_and_returns_the_last_error() {
+    let (fake, db) = open();
+    fake.script()
+        .commit_errors
+        .extend([conflict(), conflict(), conflict()]);
+    let (result, runs) = add_ann(&db, quick().attempts(2));
+    assert_eq!(runs, 2);
+    let err = result.unwrap_err();
+    assert!(matches!(err, orm::Error::Conflict { .. }), "{err:?}");
+    assert!(err.is_retryable());
+}
+
+#[test]
+fn transaction_does_not_retry_an_error_that_is_not_retryable() {
+    let (fake, db) = open();
+    fake.script().fail_on = Some("INSERT INTO \"person\"".into());
+    let (result, runs) = add_ann(&db, quick());
+    assert_eq!(runs, 1);
+    assert_eq!(
+        result.unwrap_err().constraint_kind(),
+        Some(ConstraintKind::Unique)
+    );
+}
+
+#[test]
+fn transaction_does_not_retry_a_commit_that_may_have_committed() {
+    let (fake, db) = open();
+    fake.script()
+        .commit_errors
+        .push_back(orm::Error::Disconnected {
+            source: "connection reset (fake)".into(),
+        });
+    let (result, runs) = add_ann(&db, quick());
+    assert_eq!(runs, 1, "running it again could apply it twice");
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, orm::Error::CommitOutcomeUnknown { .. }),
+        "{err:?}"
+    );
 }
