@@ -319,6 +319,56 @@ fn sqlstates_become_typed_errors_naming_model_and_columns() {
     assert_eq!(db.session().query::<Item>().count().unwrap(), 0);
 }
 
+/// Values SQLite stores but PostgreSQL refuses: a NUL character in text,
+/// and an `i64` past the 32 bits of SQLAlchemy's `Integer`. Each is a typed
+/// error at flush, nothing is written, and the session goes on after
+/// rollback.
+#[test]
+fn values_the_server_refuses_are_typed_errors_that_write_nothing() {
+    if common::require_postgres("values_the_server_refuses").is_none() {
+        return;
+    }
+    let db = items_db();
+    let s = db.session();
+    let ann = s.add(owner("ann")).unwrap();
+    s.commit().unwrap();
+
+    let nul = s.add(owner("hush\0hush")).unwrap();
+    let e = s.commit().unwrap_err();
+    assert!(matches!(e, Error::Database { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("22021"),
+        "the SQLSTATE is shown: {e}"
+    );
+    assert!(
+        !e.to_string().contains("hush"),
+        "no value in the message: {e}"
+    );
+    assert_eq!(nul.state(), ObjState::Pending, "the object is kept");
+    s.rollback().unwrap();
+
+    let big = s
+        .add(Item {
+            owner_id: ann.read().unwrap().id,
+            quantity: i64::from(i32::MAX) + 1,
+            ..Default::default()
+        })
+        .unwrap();
+    let e = s.commit().unwrap_err();
+    assert!(
+        e.to_string().contains("out of range"),
+        "the bind says why: {e}"
+    );
+    assert_eq!(big.state(), ObjState::Pending);
+    s.rollback().unwrap();
+
+    assert_eq!(db.session().query::<Owner>().count().unwrap(), 1);
+    assert_eq!(db.session().query::<Item>().count().unwrap(), 0);
+    s.add(owner("bob")).unwrap();
+    s.commit().unwrap();
+    assert_eq!(db.session().query::<Owner>().count().unwrap(), 2);
+}
+
 /// A statement that fails inside a transaction aborts it on PostgreSQL
 /// (SQLSTATE 25P02 for every later statement): the session says so, keeps
 /// every object, and works again after rollback.

@@ -173,7 +173,9 @@ pub trait Connection: Send {
         CommitOutcome::Unknown(error)
     }
 
-    /// Whether the pool may hand the connection out again.
+    /// Whether the pool may hand the connection out again: asked each time
+    /// a session gives the connection back, so it should only read state the
+    /// connection keeps (a connection an error showed was lost says no).
     fn is_valid(&mut self) -> bool {
         true
     }
@@ -556,6 +558,12 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.broken || conn.in_transaction()
+        // Another backend's own check is cheap (flags it keeps): a
+        // connection it knows was lost is dropped, not pooled.
+        let lost = match &mut conn.kind {
+            Kind::Other(c) => !c.is_valid(),
+            Kind::Sqlite(_) => false,
+        };
+        conn.broken || conn.in_transaction() || lost
     }
 }

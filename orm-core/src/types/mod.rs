@@ -7,19 +7,25 @@
 //! written). Conversions are strict: a TEXT value in an `i64` field, or NULL in
 //! a non-`Option` field, is an error rather than a silent coercion.
 //!
-//! | Rust | declared type | stored as |
-//! |---|---|---|
-//! | `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32` | `INTEGER` | integer (range-checked on read) |
-//! | `f32`, `f64` | `FLOAT` | real (NaN is refused: SQLite would store NULL; `-0.0` reads back as `0.0`, equal as a number, because SQLite stores a REAL without fraction as an integer) |
-//! | `bool` | `BOOLEAN` | 0 or 1 |
-//! | `String` | `TEXT`, or `VARCHAR(n)` with `#[orm(max_length = n)]` | text |
-//! | `Vec<u8>` | `BLOB` | blob |
-//! | `Option<T>` | as `T`, nullable | NULL for `None` |
-//! | `chrono::NaiveDate` / `NaiveDateTime` / `DateTime<Utc>` (feature `chrono`) | `DATE` / `DATETIME` | ISO-8601 text, as SQLAlchemy writes it |
-//! | `time::Date` / `PrimitiveDateTime` / `OffsetDateTime` (feature `time`) | `DATE` / `DATETIME` | ISO-8601 text |
-//! | `uuid::Uuid` (feature `uuid`) | `CHAR(32)` | 32 hex digits, as SQLAlchemy's `Uuid` |
-//! | `serde_json::Value` (feature `json`) | `JSON` | JSON text |
-//! | your enum with `#[derive(SqlEnum)]` | `VARCHAR(n)` or `INTEGER` | variant name or discriminant |
+//! | Rust | SQLite: declared type | SQLite: stored as | PostgreSQL: declared type |
+//! |---|---|---|---|
+//! | `i8`, `i16`, `i32`, `i64`, `u8`, `u16` | `INTEGER` | integer (range-checked on read) | `INTEGER` (32 bits, as SQLAlchemy's `Integer`: an `i64` past its range is refused when bound); a generated key is `SERIAL` |
+//! | `u32` | `INTEGER` | integer | `BIGINT` |
+//! | `f32`, `f64` | `FLOAT` | real (NaN is refused: SQLite would store NULL; `-0.0` reads back as `0.0`, equal as a number, because SQLite stores a REAL without fraction as an integer) | `FLOAT` (double precision) |
+//! | `bool` | `BOOLEAN` | 0 or 1 | `BOOLEAN` |
+//! | `String` | `TEXT`, or `VARCHAR(n)` with `#[orm(max_length = n)]` | text | the same (a NUL character is refused by the server) |
+//! | `Vec<u8>` | `BLOB` | blob | `BYTEA` |
+//! | `Option<T>` | as `T`, nullable | NULL for `None` | as `T`, nullable |
+//! | `chrono::NaiveDate` / `NaiveDateTime` / `DateTime<Utc>` (feature `chrono`) | `DATE` / `DATETIME` | ISO-8601 text, as SQLAlchemy writes it | `DATE` / `TIMESTAMP WITHOUT TIME ZONE` / `TIMESTAMP WITH TIME ZONE` |
+//! | `time::Date` / `PrimitiveDateTime` / `OffsetDateTime` (feature `time`) | `DATE` / `DATETIME` | ISO-8601 text | `DATE` / `TIMESTAMP WITHOUT TIME ZONE` / `TIMESTAMP WITH TIME ZONE` |
+//! | `uuid::Uuid` (feature `uuid`) | `CHAR(32)` | 32 hex digits, as SQLAlchemy's `Uuid` | `UUID` |
+//! | `serde_json::Value` (feature `json`) | `JSON` | JSON text | `JSONB` |
+//! | your enum with `#[derive(SqlEnum)]` | `VARCHAR(n)` or `INTEGER` | variant name or discriminant | the same |
+//!
+//! On PostgreSQL the server's own types hold the values (a timestamp is a
+//! timestamp, a UUID a UUID), as SQLAlchemy declares them there; each is
+//! read back into the same Rust value. A `TIMESTAMP WITH TIME ZONE` is read
+//! in UTC (orm's connections set `TimeZone` to UTC).
 //!
 //! Each optional crate is re-exported here under its feature
 //! (`orm::types::chrono`, `time`, `uuid`, `serde_json`), so a model can name

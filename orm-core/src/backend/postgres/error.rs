@@ -4,9 +4,9 @@
 
 use crate::error::{ConstraintKind, Error};
 
-/// An error the server reported: shown as its message and SQLSTATE (the
-/// driver's own text is only "db error"). The detail, which may hold the
-/// row's values, is left out.
+/// An error as shown: the server's message and SQLSTATE (the driver's own
+/// text is only "db error"; the detail, which may hold the row's values,
+/// is left out), or the driver's text with its reason.
 #[derive(Debug)]
 struct ServerError {
     shown: String,
@@ -32,7 +32,16 @@ fn driver(e: postgres::Error) -> crate::error::DriverError {
             let shown = format!("{} (SQLSTATE {})", db.message(), db.code().code());
             Box::new(ServerError { shown, inner: e })
         }
-        None => Box::new(e),
+        // A parameter the driver could not send, or a column it could
+        // not read: its own text ("error serializing parameter 1") is
+        // shown with the reason (which never includes the value).
+        None => match std::error::Error::source(&e) {
+            Some(cause) if !cause.is::<std::io::Error>() => {
+                let shown = format!("{e}: {cause}");
+                Box::new(ServerError { shown, inner: e })
+            }
+            _ => Box::new(e),
+        },
     }
 }
 
@@ -51,7 +60,7 @@ pub(crate) fn classify(e: postgres::Error, sql: Option<&str>) -> Error {
             };
         }
         return Error::Database {
-            source: Box::new(e),
+            source: driver(e),
             sql: sql.map(str::to_owned),
         };
     };

@@ -110,6 +110,7 @@ impl Backend for PgBackend {
             statements: HashMap::new(),
             in_txn: false,
             aborted: false,
+            lost: false,
             values: Vec::new(),
         }))
     }
@@ -127,6 +128,9 @@ struct PgConnection {
     statements: HashMap<String, Prepared>,
     in_txn: bool,
     aborted: bool,
+    /// An error said the connection is gone: the pool must not hand it out
+    /// again, even before the driver notices the socket closed.
+    lost: bool,
     /// The current row's values, reused from row to row.
     values: Vec<Value>,
 }
@@ -178,7 +182,14 @@ impl PgConnection {
         if self.in_txn {
             self.aborted = true;
         }
-        classify(e, Some(sql))
+        self.seen(classify(e, Some(sql)))
+    }
+
+    fn seen(&mut self, e: Error) -> Error {
+        if matches!(e, Error::Disconnected { .. }) {
+            self.lost = true;
+        }
+        e
     }
 
     fn run_control(&mut self, keyword: &str, sql: &str) -> Result<usize> {
@@ -188,9 +199,10 @@ impl PgConnection {
                 self.in_txn = true;
                 self.aborted = false;
             }
-            // A COMMIT always ends the transaction, also when it fails
-            // (PostgreSQL rolls it back), unless the connection was lost.
-            ("COMMIT", r) if r.as_ref().is_ok() || !self.client.is_closed() => {
+            // A COMMIT always ends the transaction on this connection: it
+            // committed, or the server rolled it back, or the connection
+            // is gone (and the outcome is unknown: see `failed_commit`).
+            ("COMMIT", _) => {
                 self.in_txn = false;
                 self.aborted = false;
             }
@@ -202,7 +214,10 @@ impl PgConnection {
             (_, Err(_)) if self.in_txn => self.aborted = true,
             _ => {}
         }
-        result.map(|()| 0).map_err(|e| classify(e, Some(sql)))
+        result.map(|()| 0).map_err(|e| {
+            let e = classify(e, Some(sql));
+            self.seen(e)
+        })
     }
 }
 
@@ -279,7 +294,7 @@ impl Connection for PgConnection {
         if server_failed && self.in_txn {
             self.aborted = true;
         }
-        result
+        result.map_err(|e| self.seen(e))
     }
 
     fn in_transaction(&self) -> bool {
@@ -302,6 +317,6 @@ impl Connection for PgConnection {
     }
 
     fn is_valid(&mut self) -> bool {
-        !self.client.is_closed() && !self.in_txn
+        !self.lost && !self.client.is_closed() && !self.in_txn
     }
 }

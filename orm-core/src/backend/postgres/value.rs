@@ -115,7 +115,7 @@ impl ToSql for Param<'_> {
 }
 
 fn narrow<T: TryFrom<i64>>(i: i64, ty: &Type) -> Result<T, BoxError> {
-    T::try_from(i).map_err(|_| format!("{i} is out of range for a {ty} column").into())
+    T::try_from(i).map_err(|_| format!("the value is out of range for a {ty} column").into())
 }
 
 /// A column as it came over the wire: its bytes, or NULL.
