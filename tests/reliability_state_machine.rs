@@ -546,7 +546,8 @@ impl Peer {
 
     /// The committed rows.
     fn rows(&self) -> Rows {
-        let (parents, children): (Vec<(i64, i64)>, Vec<(i64, i64, Option<i64>)>) = match self {
+        type ChildRow = (i64, i64, Option<i64>);
+        let (parents, children): (Vec<(i64, i64)>, Vec<ChildRow>) = match self {
             Peer::Sqlite(c) => {
                 let mut st = c.prepare("SELECT id, value FROM parent").unwrap();
                 let parents = st
