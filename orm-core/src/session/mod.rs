@@ -441,6 +441,14 @@ impl Session {
     /// write lock until commit or rollback: other writers wait (up to the
     /// busy timeout), and what it reads cannot change under it.
     ///
+    /// On PostgreSQL, `begin()` opens a transaction (`BEGIN`, at the
+    /// database's isolation level) and takes no lock: other sessions keep
+    /// writing. For a safe read-modify-write there, read the rows with
+    /// [`Query::for_update`](crate::Query::for_update) (their writers wait),
+    /// or run the work at [`Isolation::Serializable`](crate::Isolation)
+    /// through [`Database::transaction_with`](crate::Database::transaction_with),
+    /// which retries what the server refuses. Both also work on SQLite.
+    ///
     /// Objects the session already holds without unflushed changes are
     /// expired when the transaction opens, so their next access reads the
     /// row under the lock: the obvious read-modify-write code below is safe
