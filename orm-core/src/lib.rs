@@ -17,6 +17,7 @@
 pub mod backend;
 mod database;
 mod error;
+pub mod migrate;
 mod model;
 mod observe;
 pub mod query;
@@ -28,11 +29,11 @@ pub mod types;
 mod url;
 
 pub use backend::{Isolation, JournalMode, Synchronous};
-pub use database::{Database, DatabaseBuilder};
-pub use error::{ConstraintKind, DriverError, Error, Result};
+pub use database::{Database, DatabaseBuilder, SchemaCheck};
+pub use error::{ConstraintKind, DriverError, Error, Result, RowProblem};
 pub use model::{Model, PrimaryKey};
 pub use observe::{RecordedStatement, Recorder};
-pub use orm_derive::{Model, SqlEnum};
+pub use orm_derive::{Model, SqlEnum, embed_migrations};
 pub use query::{Column, ModelQuery, Query};
 pub use relation::{BelongsTo, HasMany, HasOne, ManyToMany};
 pub use session::{Addable, Obj, ObjState, Session, TransactionOptions};
