@@ -393,7 +393,7 @@ impl<'a> Migrator<'a> {
         for op in &ops {
             render::apply(&mut after, op);
         }
-        let back: Vec<Op> = ops.iter().rev().map(Op::inverse).collect();
+        let back = inverse(&ops);
         let down = render::render(&back, &after, dialect);
         let id = new_id();
         let text = revision_text(
@@ -534,6 +534,22 @@ impl<'a> Migrator<'a> {
             Err(e) => Err(explain(&mut conn, db, e)),
         }
     }
+}
+
+/// The operations that undo `ops`: their inverses in reverse order,
+/// except that columns dropped together come back in their order.
+fn inverse(ops: &[Op]) -> Vec<Op> {
+    let mut back: Vec<Op> = ops.iter().rev().map(Op::inverse).collect();
+    let mut i = 0;
+    while i < back.len() {
+        let run = back[i..]
+            .iter()
+            .take_while(|o| matches!(o, Op::AddColumn { .. }))
+            .count();
+        back[i..i + run].reverse();
+        i += run.max(1);
+    }
+    back
 }
 
 /// The (revision, upgrade?) steps from `from` to `to` applied revisions.
