@@ -1197,3 +1197,125 @@ fn diagram_of_the_pet_models() {
 "
     );
 }
+
+/// SQLite's rebuild keeps what the table description does not hold but
+/// the table has: its triggers, views over it, other tables' triggers that
+/// name it; and the revision warns about what it cannot keep (a CHECK).
+#[test]
+fn sqlite_rebuilds_keep_triggers_and_views_and_warn_about_checks() {
+    if common::is_postgres() {
+        return;
+    }
+    let shared = shared();
+    let db = open(&shared.url, Database::builder().model::<v1::Item>());
+    db.create_all().unwrap();
+    let s = db.session();
+    for sql in [
+        "CREATE TABLE log (line TEXT)",
+        "CREATE TRIGGER item_added AFTER INSERT ON item BEGIN INSERT INTO log VALUES ('item ' || new.name); END",
+        "CREATE VIEW item_names AS SELECT name FROM item",
+        "CREATE TABLE audit (n INTEGER CHECK (n >= 0))",
+        "CREATE TRIGGER audit_added AFTER INSERT ON audit BEGIN INSERT INTO log SELECT 'count ' || count(*) FROM item; END",
+    ] {
+        s.execute(sql, &[]).unwrap();
+    }
+    s.commit().unwrap();
+    seed_items(&s);
+    s.commit().unwrap();
+    drop(s);
+    // The models: item gains a UNIQUE name; log and audit are not models,
+    // so the revision drops them: keep only the item change.
+    let app = open(&shared.url, Database::builder().model::<indexed::Unique>());
+    let ops: Vec<Op> = app
+        .check_schema()
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.table() == "item")
+        .collect();
+    assert_eq!(ops.len(), 1);
+    let new = Migrator::new(&app, &Migrations::new())
+        .autogenerate("unique names")
+        .unwrap()
+        .unwrap();
+    let text = new.text();
+    // The trigger on item is created again after the rebuild.
+    assert!(text.contains("CREATE TRIGGER item_added AFTER INSERT ON item"), "{text}");
+    // Tables without a model are dropped: said loudly.
+    assert!(text.contains("WARNING: loses data: drops table \"audit\" and its rows"), "{text}");
+    // Keep log and audit: a reviewer deletes their drops (here, by
+    // writing the item part only).
+    let upgrade: Vec<&str> = text
+        .split("-- orm:downgrade")
+        .next()
+        .unwrap()
+        .split("\n\n")
+        .filter(|chunk| !chunk.contains("DROP TABLE \"log\"") && !chunk.contains("DROP TABLE \"audit\""))
+        .collect();
+    let reviewed = upgrade.join("\n\n");
+    let m = Migrations::from_sources(&[("0001.sql", &reviewed)]).unwrap();
+    Migrator::new(&app, &m).upgrade("head").unwrap();
+    assert_eq!(all::<v1::Item>(&app), items());
+    let s = app.session();
+    s.add(indexed::Unique {
+        name: "dee".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    s.commit().unwrap();
+    s.execute("INSERT INTO audit VALUES (1)", &[]).unwrap();
+    s.commit().unwrap();
+    let log: Vec<(String,)> = s.raw_tuples("SELECT line FROM log", &[]).unwrap();
+    let lines: Vec<&str> = log.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(lines, ["item ann", "item bob", "item cy", "item dee", "count 4"]);
+    let names: Vec<(String,)> = s.raw_tuples("SELECT name FROM item_names", &[]).unwrap();
+    assert_eq!(names.len(), 4);
+    drop(s);
+
+    // What a rebuild of `audit` would lose is known, and a revision that
+    // rebuilds it says so.
+    let live = Schema::read(&app).unwrap();
+    assert_eq!(live.table("audit").unwrap().unsupported, ["a CHECK constraint"]);
+}
+
+mod noted {
+    use orm::prelude::*;
+
+    /// The table tests/fixtures/migrations makes.
+    #[derive(Model, Debug, Default, Clone, PartialEq)]
+    pub struct Note {
+        #[orm(primary_key, max_length = 20)]
+        pub code: String,
+        #[orm(max_length = 200, index)]
+        pub body: String,
+    }
+}
+
+#[test]
+fn embedded_migrations_are_the_folder_compiled_in() {
+    let embedded = orm::embed_migrations!("tests/fixtures/migrations").unwrap();
+    let folder = Migrations::from_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/migrations"),
+    )
+    .unwrap();
+    let ids = |m: &Migrations| -> Vec<String> { m.revisions().iter().map(|r| r.id().to_owned()).collect() };
+    assert_eq!(ids(&embedded), ["6f1c2a9b0d31", "0b7d44e2c815"]);
+    assert_eq!(ids(&embedded), ids(&folder));
+    assert_eq!(embedded.revisions()[1].upgrade(), folder.revisions()[1].upgrade());
+
+    // A program that migrates at start-up.
+    let shared = shared();
+    let db = open(&shared.url, Database::builder().model::<noted::Note>());
+    let migrator = Migrator::new(&db, &embedded);
+    assert_eq!(migrator.upgrade("head").unwrap().len(), 2);
+    assert_eq!(db.check_schema().unwrap(), []);
+    assert_eq!(
+        all::<noted::Note>(&db),
+        [noted::Note {
+            code: "n1".into(),
+            body: "first; with a semicolon".into()
+        }]
+    );
+    assert!(migrator.upgrade("head").unwrap().is_empty());
+    migrator.downgrade("base").unwrap();
+    assert_eq!(tables(&db), Vec::<String>::new());
+}

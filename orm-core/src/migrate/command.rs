@@ -270,7 +270,16 @@ impl Command {
                 Ok(0)
             }
             "upgrade" | "downgrade" | "current" | "history" | "stamp" | "check" => {
-                let migrations = self.migrations(&dir)?;
+                // Without a folder there are no revisions: the database
+                // can still be compared with the models.
+                let none_needed = matches!(args.command.as_str(), "current" | "check")
+                    && self.embedded.is_none()
+                    && !dir.exists();
+                let migrations = if none_needed {
+                    Migrations::new()
+                } else {
+                    self.migrations(&dir)?
+                };
                 let db = self.open()?;
                 let migrator = Migrator::new(&db, &migrations);
                 self.on_database(args, target, &migrations, &migrator, out)
