@@ -235,7 +235,10 @@ fn drop_table_keeps_the_other_rows_and_downgrade_recreates_it() {
         },
     );
     assert_eq!(c.op_texts(), [r#"drop table "tag""#]);
-    assert!(c.text.contains("WARNING: loses data: drops table \"tag\" and its rows"));
+    assert!(
+        c.text
+            .contains("WARNING: loses data: drops table \"tag\" and its rows")
+    );
     c.round_trip(|db| assert_eq!(tables(db), ["item"]));
     assert_eq!(all::<v1::Item>(&c.before), items());
     // The table is back, empty: its rows went with the upgrade.
@@ -322,14 +325,19 @@ fn drop_column_keeps_the_other_values_and_downgrade_brings_it_back_empty() {
         seed_items,
     );
     assert_eq!(c.op_texts(), [r#"drop column "item"."note""#]);
-    assert!(c.text.contains("loses data: drops column \"item\".\"note\""));
+    assert!(
+        c.text
+            .contains("loses data: drops column \"item\".\"note\"")
+    );
     c.round_trip(|db| {
         let rows: Vec<(i64, String, i64)> = all::<drop_column::Item>(db)
             .into_iter()
             .map(|i| (i.id, i.name, i.code))
             .collect();
-        let expected: Vec<(i64, String, i64)> =
-            items().into_iter().map(|i| (i.id, i.name, i.code)).collect();
+        let expected: Vec<(i64, String, i64)> = items()
+            .into_iter()
+            .map(|i| (i.id, i.name, i.code))
+            .collect();
         assert_eq!(rows, expected);
     });
     let back: Vec<v1::Item> = items()
@@ -586,7 +594,9 @@ fn children() -> Vec<v1::Child> {
 #[test]
 fn add_drop_and_change_foreign_keys() {
     let c = case(
-        Database::builder().model::<v1::Parent>().model::<v1::Child>(),
+        Database::builder()
+            .model::<v1::Parent>()
+            .model::<v1::Child>(),
         Database::builder().model::<linked::Child>(),
         seed_family,
     );
@@ -612,7 +622,9 @@ fn add_drop_and_change_foreign_keys() {
     // Dropped.
     let c = case(
         Database::builder().model::<linked::Child>(),
-        Database::builder().model::<v1::Parent>().model::<v1::Child>(),
+        Database::builder()
+            .model::<v1::Parent>()
+            .model::<v1::Child>(),
         seed_family,
     );
     assert_eq!(
@@ -716,7 +728,10 @@ fn a_unique_over_duplicates_fails_naming_the_rows_and_changes_nothing() {
             keys,
             ..
         } => {
-            assert_eq!((table.as_str(), &columns[..]), ("item", &["name".to_string()][..]));
+            assert_eq!(
+                (table.as_str(), &columns[..]),
+                ("item", &["name".to_string()][..])
+            );
             assert_eq!(*problem, RowProblem::Duplicates);
             assert_eq!(*rows, Some(2));
             assert_eq!(keys, &["1 and 4".to_string()]);
@@ -732,7 +747,10 @@ fn a_unique_over_duplicates_fails_naming_the_rows_and_changes_nothing() {
     assert_eq!(shown.matches("ann").count(), 1, "{shown}");
     assert_eq!(Schema::read(&c.before).unwrap(), before_schema);
     assert_eq!(all::<v1::Item>(&c.before), before_rows);
-    assert_eq!(Migrator::new(&c.after, &c.migrations).current().unwrap(), None);
+    assert_eq!(
+        Migrator::new(&c.after, &c.migrations).current().unwrap(),
+        None
+    );
     // The pooled connections still enforce foreign keys.
     assert!(foreign_keys_on(&c.after));
 }
@@ -771,7 +789,10 @@ fn not_null_over_nulls_fails_naming_the_rows_and_changes_nothing() {
             keys,
             ..
         } => {
-            assert_eq!((table.as_str(), &columns[..]), ("item", &["note".to_string()][..]));
+            assert_eq!(
+                (table.as_str(), &columns[..]),
+                ("item", &["note".to_string()][..])
+            );
             assert_eq!(*problem, RowProblem::Nulls);
             assert_eq!((*rows, &keys[..]), (Some(1), &["2".to_string()][..]));
         }
@@ -784,7 +805,9 @@ fn not_null_over_nulls_fails_naming_the_rows_and_changes_nothing() {
 #[test]
 fn a_foreign_key_over_orphans_fails_naming_the_parent_and_changes_nothing() {
     let c = case(
-        Database::builder().model::<v1::Parent>().model::<v1::Child>(),
+        Database::builder()
+            .model::<v1::Parent>()
+            .model::<v1::Child>(),
         Database::builder().model::<linked::Child>(),
         |s| {
             seed_family(s);
@@ -826,10 +849,7 @@ fn foreign_keys_on(db: &Database) -> bool {
     if common::is_postgres() {
         return true;
     }
-    let on: Vec<i64> = db
-        .session()
-        .raw_tuples("PRAGMA foreign_keys", &[])
-        .unwrap();
+    let on: Vec<i64> = db.session().raw_tuples("PRAGMA foreign_keys", &[]).unwrap();
     on == [1]
 }
 
@@ -847,7 +867,10 @@ fn a_revision_for_another_database_is_refused() {
     );
     let m = Migrations::from_sources(&[("a.sql", &text)]).unwrap();
     let err = Migrator::new(&db, &m).upgrade("head").unwrap_err();
-    assert!(err.to_string().contains(&format!("is written for {other}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("is written for {other}")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -994,8 +1017,16 @@ fn autogenerate_finds_exactly_the_differences_with_sqlalchemy_schemas() {
     // UNIQUE constraints, nothing else.
     let shared = shared();
     run_reference(&shared.url, "registration");
-    let db = open(&shared.url, Database::builder().model::<registration_app::User>());
-    let found: Vec<String> = db.check_schema().unwrap().iter().map(|o| o.to_string()).collect();
+    let db = open(
+        &shared.url,
+        Database::builder().model::<registration_app::User>(),
+    );
+    let found: Vec<String> = db
+        .check_schema()
+        .unwrap()
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
     assert_eq!(
         found,
         [
@@ -1006,8 +1037,16 @@ fn autogenerate_finds_exactly_the_differences_with_sqlalchemy_schemas() {
 
     // The users tutorial's models over the registration database: a
     // different table of the same name.
-    let db = open(&shared.url, Database::builder().model::<common::users::User>());
-    let found: Vec<String> = db.check_schema().unwrap().iter().map(|o| o.to_string()).collect();
+    let db = open(
+        &shared.url,
+        Database::builder().model::<common::users::User>(),
+    );
+    let found: Vec<String> = db
+        .check_schema()
+        .unwrap()
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
     assert_eq!(
         found,
         [
@@ -1026,9 +1065,18 @@ fn autogenerate_finds_exactly_the_differences_with_sqlalchemy_schemas() {
         .unwrap()
         .unwrap();
     // What a reviewer must decide is said in the file.
-    assert!(new.text().contains("rename cannot be told from a drop and an add"), "{}", new.text());
+    assert!(
+        new.text()
+            .contains("rename cannot be told from a drop and an add"),
+        "{}",
+        new.text()
+    );
     assert!(new.text().contains("shorter text"), "{}", new.text());
-    assert!(new.text().contains("is NOT NULL without a default"), "{}", new.text());
+    assert!(
+        new.text().contains("is NOT NULL without a default"),
+        "{}",
+        new.text()
+    );
 
     // The pets models over the users database: every table differs.
     let db = open(
@@ -1037,7 +1085,12 @@ fn autogenerate_finds_exactly_the_differences_with_sqlalchemy_schemas() {
             .model::<common::pets::PetHandler>()
             .model::<common::pets::PetComment>(),
     );
-    let found: Vec<String> = db.check_schema().unwrap().iter().map(|o| o.to_string()).collect();
+    let found: Vec<String> = db
+        .check_schema()
+        .unwrap()
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
     assert_eq!(
         found,
         [
@@ -1107,7 +1160,10 @@ fn shared_fresh() -> Shared {
 fn tutorial_registration_database_gains_its_unique_constraints_and_keeps_every_row() {
     let shared = shared();
     run_reference(&shared.url, "registration");
-    let python = open(&shared.url, Database::builder().model::<common::registration::User>());
+    let python = open(
+        &shared.url,
+        Database::builder().model::<common::registration::User>(),
+    );
     let s = python.session();
     let rows = [
         ("john", "john@example.com", "plain-text-1"),
@@ -1127,7 +1183,10 @@ fn tutorial_registration_database_gains_its_unique_constraints_and_keeps_every_r
     drop(s);
     let before = all::<common::registration::User>(&python);
 
-    let app = open(&shared.url, Database::builder().model::<registration_app::User>());
+    let app = open(
+        &shared.url,
+        Database::builder().model::<registration_app::User>(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let new = Migrator::new(&app, &Migrations::new())
         .autogenerate("unique usernames and emails")
@@ -1239,9 +1298,15 @@ fn sqlite_rebuilds_keep_triggers_and_views_and_warn_about_checks() {
         .unwrap();
     let text = new.text();
     // The trigger on item is created again after the rebuild.
-    assert!(text.contains("CREATE TRIGGER item_added AFTER INSERT ON item"), "{text}");
+    assert!(
+        text.contains("CREATE TRIGGER item_added AFTER INSERT ON item"),
+        "{text}"
+    );
     // Tables without a model are dropped: said loudly.
-    assert!(text.contains("WARNING: loses data: drops table \"audit\" and its rows"), "{text}");
+    assert!(
+        text.contains("WARNING: loses data: drops table \"audit\" and its rows"),
+        "{text}"
+    );
     // Keep log and audit: a reviewer deletes their drops (here, by
     // writing the item part only).
     let upgrade: Vec<&str> = text
@@ -1249,7 +1314,9 @@ fn sqlite_rebuilds_keep_triggers_and_views_and_warn_about_checks() {
         .next()
         .unwrap()
         .split("\n\n")
-        .filter(|chunk| !chunk.contains("DROP TABLE \"log\"") && !chunk.contains("DROP TABLE \"audit\""))
+        .filter(|chunk| {
+            !chunk.contains("DROP TABLE \"log\"") && !chunk.contains("DROP TABLE \"audit\"")
+        })
         .collect();
     let reviewed = upgrade.join("\n\n");
     let m = Migrations::from_sources(&[("0001.sql", &reviewed)]).unwrap();
@@ -1266,7 +1333,10 @@ fn sqlite_rebuilds_keep_triggers_and_views_and_warn_about_checks() {
     s.commit().unwrap();
     let log: Vec<(String,)> = s.raw_tuples("SELECT line FROM log", &[]).unwrap();
     let lines: Vec<&str> = log.iter().map(|l| l.0.as_str()).collect();
-    assert_eq!(lines, ["item ann", "item bob", "item cy", "item dee", "count 4"]);
+    assert_eq!(
+        lines,
+        ["item ann", "item bob", "item cy", "item dee", "count 4"]
+    );
     let names: Vec<(String,)> = s.raw_tuples("SELECT name FROM item_names", &[]).unwrap();
     assert_eq!(names.len(), 4);
     drop(s);
@@ -1274,7 +1344,10 @@ fn sqlite_rebuilds_keep_triggers_and_views_and_warn_about_checks() {
     // What a rebuild of `audit` would lose is known, and a revision that
     // rebuilds it says so.
     let live = Schema::read(&app).unwrap();
-    assert_eq!(live.table("audit").unwrap().unsupported, ["a CHECK constraint"]);
+    assert_eq!(
+        live.table("audit").unwrap().unsupported,
+        ["a CHECK constraint"]
+    );
 }
 
 mod noted {
@@ -1297,10 +1370,15 @@ fn embedded_migrations_are_the_folder_compiled_in() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/migrations"),
     )
     .unwrap();
-    let ids = |m: &Migrations| -> Vec<String> { m.revisions().iter().map(|r| r.id().to_owned()).collect() };
+    let ids = |m: &Migrations| -> Vec<String> {
+        m.revisions().iter().map(|r| r.id().to_owned()).collect()
+    };
     assert_eq!(ids(&embedded), ["6f1c2a9b0d31", "0b7d44e2c815"]);
     assert_eq!(ids(&embedded), ids(&folder));
-    assert_eq!(embedded.revisions()[1].upgrade(), folder.revisions()[1].upgrade());
+    assert_eq!(
+        embedded.revisions()[1].upgrade(),
+        folder.revisions()[1].upgrade()
+    );
 
     // A program that migrates at start-up.
     let shared = shared();

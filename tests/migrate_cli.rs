@@ -101,13 +101,21 @@ impl Project {
 
     fn ok(&self, models: &str, args: &[&str]) -> String {
         let r = self.db(models, args);
-        assert_eq!(r.code, 0, "db {args:?}\nstdout: {}\nstderr: {}", r.out, r.err);
+        assert_eq!(
+            r.code, 0,
+            "db {args:?}\nstdout: {}\nstderr: {}",
+            r.out, r.err
+        );
         r.out
     }
 
     fn fails(&self, models: &str, args: &[&str], code: i32) -> Run {
         let r = self.db(models, args);
-        assert_eq!(r.code, code, "db {args:?}\nstdout: {}\nstderr: {}", r.out, r.err);
+        assert_eq!(
+            r.code, code,
+            "db {args:?}\nstdout: {}\nstderr: {}",
+            r.out, r.err
+        );
         r
     }
 
@@ -168,15 +176,28 @@ fn the_whole_flow_from_init_to_downgrade() {
     let p = Project::new();
     // Nothing to read yet.
     let r = p.fails("v1", &["upgrade"], 1);
-    assert!(r.err.contains("cannot read the migrations folder"), "{}", r.err);
+    assert!(
+        r.err.contains("cannot read the migrations folder"),
+        "{}",
+        r.err
+    );
 
     assert!(p.ok("v1", &["init"]).contains("Created migrations"));
     assert!(p.dir.path().join("migrations/README.md").is_file());
-    assert!(p.fails("v1", &["init"], 1).err.contains("exists and is not empty"));
+    assert!(
+        p.fails("v1", &["init"], 1)
+            .err
+            .contains("exists and is not empty")
+    );
 
     // The models' table does not exist: check fails, for CI.
     let r = p.fails("v1", &["check"], 1);
-    assert!(r.out.contains(r#"table "user" of the models does not exist"#), "{}", r.out);
+    assert!(
+        r.out
+            .contains(r#"table "user" of the models does not exist"#),
+        "{}",
+        r.out
+    );
 
     let out = p.ok("v1", &["revision", "--autogenerate", "-m", "create users"]);
     assert!(out.contains(r#"Detected create table "user""#), "{out}");
@@ -186,17 +207,33 @@ fn the_whole_flow_from_init_to_downgrade() {
     assert!(r.err.contains("not up to date"), "{}", r.err);
 
     let out = p.ok("v1", &["upgrade"]);
-    assert_eq!(out.trim(), format!("Running upgrade base -> {first}, create users"));
+    assert_eq!(
+        out.trim(),
+        format!("Running upgrade base -> {first}, create users")
+    );
     assert_eq!(p.ok("v1", &["current"]).trim(), format!("{first} (head)"));
     assert!(p.ok("v1", &["check"]).contains("No differences"));
-    assert!(p.ok("v1", &["migrate", "-m", "nothing"]).contains("No changes in schema detected."));
+    assert!(
+        p.ok("v1", &["migrate", "-m", "nothing"])
+            .contains("No changes in schema detected.")
+    );
     p.add_user("ann");
     p.add_user("bob");
 
     // The models change: check says how, migrate writes the revision.
     let r = p.fails("v2", &["check"], 1);
-    assert!(r.out.contains(r#"table "user" lacks the model's column "email""#), "{}", r.out);
-    assert!(r.out.contains(r#"table "user" lacks the model's UNIQUE (username)"#), "{}", r.out);
+    assert!(
+        r.out
+            .contains(r#"table "user" lacks the model's column "email""#),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out
+            .contains(r#"table "user" lacks the model's UNIQUE (username)"#),
+        "{}",
+        r.out
+    );
     p.ok("v2", &["migrate", "-m", "unique usernames"]);
     assert_eq!(
         p.revision_files(),
@@ -209,7 +246,10 @@ fn the_whole_flow_from_init_to_downgrade() {
     assert!(sql.contains("UNIQUE (\"username\")"), "{sql}");
     assert_eq!(p.ok("v2", &["current"]).trim(), first);
 
-    assert!(p.ok("v2", &["upgrade"]).contains(&format!("{first} -> {second}")));
+    assert!(
+        p.ok("v2", &["upgrade"])
+            .contains(&format!("{first} -> {second}"))
+    );
     assert!(p.ok("v2", &["check"]).contains("No differences"));
     assert_eq!(p.usernames(), ["ann", "bob"]);
     let history = p.ok("v2", &["history"]);
@@ -222,14 +262,20 @@ fn the_whole_flow_from_init_to_downgrade() {
     );
 
     // Back one, then to nothing; the rows survive the first step.
-    assert!(p.ok("v2", &["downgrade"]).contains(&format!("Running downgrade {second} -> {first}")));
+    assert!(
+        p.ok("v2", &["downgrade"])
+            .contains(&format!("Running downgrade {second} -> {first}"))
+    );
     assert_eq!(p.ok("v1", &["current"]).trim(), first);
     // The tables are v1's again; `check` wants the pending revision applied.
     assert_eq!(p.database().check_schema().unwrap(), []);
     assert!(p.fails("v1", &["check"], 1).err.contains("not up to date"));
     assert_eq!(p.usernames(), ["ann", "bob"]);
     p.ok("v1", &["downgrade", "base"]);
-    assert_eq!(p.ok("v1", &["current"]).trim(), "base (no revision applied)");
+    assert_eq!(
+        p.ok("v1", &["current"]).trim(),
+        "base (no revision applied)"
+    );
 
     // Stamp records without running; a prefix of an id is a target.
     p.ok("v1", &["stamp", "head"]);
@@ -274,7 +320,10 @@ fn usage_errors_exit_2_and_help_and_diagram_print() {
     p.fails("v1", &["upgrade", "head", "extra"], 2);
     p.fails("v1", &["revision", "-m"], 2);
     p.fails("v1", &[], 2);
-    assert!(p.ok("v1", &["--help"]).contains("revision [--autogenerate] -m MSG"));
+    assert!(
+        p.ok("v1", &["--help"])
+            .contains("revision [--autogenerate] -m MSG")
+    );
     assert_eq!(
         p.ok("v2", &["diagram"]),
         "erDiagram\n    user {\n        INTEGER id PK\n        VARCHAR(50) username UK\n        VARCHAR(120) email \"nullable\"\n    }\n"
@@ -283,10 +332,18 @@ fn usage_errors_exit_2_and_help_and_diagram_print() {
     p.ok("v1", &["-d", "elsewhere", "init"]);
     assert!(p.dir.path().join("elsewhere/README.md").is_file());
     let r = p.fails("v1", &["upgrade", "nosuchid"], 1);
-    assert!(r.err.contains("cannot read the migrations folder"), "{}", r.err);
+    assert!(
+        r.err.contains("cannot read the migrations folder"),
+        "{}",
+        r.err
+    );
     p.ok("v1", &["init"]);
     let r = p.fails("v1", &["upgrade", "nosuchid"], 1);
-    assert!(r.err.contains("revision nosuchid: no revision has this id"), "{}", r.err);
+    assert!(
+        r.err.contains("revision nosuchid: no revision has this id"),
+        "{}",
+        r.err
+    );
 }
 
 const TESTS: &[(&str, fn())] = &[

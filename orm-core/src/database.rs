@@ -710,7 +710,11 @@ impl Database {
             let observer = &self.inner.observer;
             let names = crate::migrate::reflect_table_names(&mut conn, observer)?;
             // A new database: create_all or a migration makes the tables.
-            if !self.tables().iter().any(|t| names.iter().any(|n| n == t.name)) {
+            if !self
+                .tables()
+                .iter()
+                .any(|t| names.iter().any(|n| n == t.name))
+            {
                 return Ok(Vec::new());
             }
             drop(conn);
@@ -720,7 +724,8 @@ impl Database {
                 .filter(|op| {
                     !matches!(
                         op,
-                        crate::migrate::Op::CreateTable { .. } | crate::migrate::Op::DropTable { .. }
+                        crate::migrate::Op::CreateTable { .. }
+                            | crate::migrate::Op::DropTable { .. }
                     )
                 })
                 .map(|op| op.drift())

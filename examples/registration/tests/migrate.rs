@@ -96,16 +96,30 @@ fn the_python_database_gains_unique_constraints_and_keeps_every_row() {
     let out = db(dir.path(), &url, &["check"]);
     assert_eq!(out.status.code(), Some(1));
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains(r#"table "user" lacks the model's UNIQUE (username)"#), "{shown}");
-    assert!(shown.contains(r#"table "user" lacks the model's UNIQUE (user_email)"#), "{shown}");
+    assert!(
+        shown.contains(r#"table "user" lacks the model's UNIQUE (username)"#),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(r#"table "user" lacks the model's UNIQUE (user_email)"#),
+        "{shown}"
+    );
 
     ok(dir.path(), &url, &["init"]);
     let out = ok(
         dir.path(),
         &url,
-        &["revision", "--autogenerate", "-m", "unique usernames and emails"],
+        &[
+            "revision",
+            "--autogenerate",
+            "-m",
+            "unique usernames and emails",
+        ],
     );
-    assert!(out.contains("0001_unique_usernames_and_emails.sql"), "{out}");
+    assert!(
+        out.contains("0001_unique_usernames_and_emails.sql"),
+        "{out}"
+    );
     let text = std::fs::read_to_string(
         dir.path()
             .join("migrations/0001_unique_usernames_and_emails.sql"),
@@ -140,7 +154,8 @@ fn the_python_database_gains_unique_constraints_and_keeps_every_row() {
         "base (no revision applied)"
     );
     let mut back = Schema::read(&Database::open(&url).unwrap()).unwrap();
-    back.tables.retain(|t| t.name != orm::migrate::VERSION_TABLE);
+    back.tables
+        .retain(|t| t.name != orm::migrate::VERSION_TABLE);
     assert_eq!(back, python_schema);
 }
 
@@ -167,8 +182,17 @@ fn serving_the_python_database_warns_about_each_missing_constraint() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let warnings: Vec<&String> = lines.iter().filter(|l| l.starts_with("WARN orm::schema")).collect();
+    let warnings: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("WARN orm::schema"))
+        .collect();
     assert_eq!(warnings.len(), 2, "{lines:#?}");
-    assert!(warnings[0].ends_with(r#"table "user" lacks the model's UNIQUE (username)"#), "{lines:#?}");
-    assert!(warnings[1].ends_with(r#"table "user" lacks the model's UNIQUE (user_email)"#), "{lines:#?}");
+    assert!(
+        warnings[0].ends_with(r#"table "user" lacks the model's UNIQUE (username)"#),
+        "{lines:#?}"
+    );
+    assert!(
+        warnings[1].ends_with(r#"table "user" lacks the model's UNIQUE (user_email)"#),
+        "{lines:#?}"
+    );
 }

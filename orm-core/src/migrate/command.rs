@@ -236,7 +236,11 @@ impl Command {
         match args.command.as_str() {
             "init" => {
                 init(&dir)?;
-                let _ = writeln!(out, "Created {}: write revisions with `db revision --autogenerate -m \"...\"`", dir.display());
+                let _ = writeln!(
+                    out,
+                    "Created {}: write revisions with `db revision --autogenerate -m \"...\"`",
+                    dir.display()
+                );
                 Ok(0)
             }
             "diagram" => {
@@ -313,7 +317,11 @@ impl Command {
                     migrator.downgrade(target)?
                 };
                 if done.is_empty() {
-                    let _ = writeln!(out, "Nothing to do: the database is at {}", shown(migrator.current()?.as_deref()));
+                    let _ = writeln!(
+                        out,
+                        "Nothing to do: the database is at {}",
+                        shown(migrator.current()?.as_deref())
+                    );
                 }
                 for id in &done {
                     let r = by_id(id);
@@ -341,11 +349,8 @@ impl Command {
                         let _ = writeln!(out, "base (no revision applied)");
                     }
                     Some(id) => {
-                        let _ = writeln!(
-                            out,
-                            "{id}{}",
-                            if Some(id) == head { " (head)" } else { "" }
-                        );
+                        let _ =
+                            writeln!(out, "{id}{}", if Some(id) == head { " (head)" } else { "" });
                     }
                 }
                 Ok(0)

@@ -199,14 +199,13 @@ impl Op {
                 "drops column \"{table}\".\"{}\" and its values",
                 column.name
             )),
-            Op::AlterColumn { table, from, to } => {
-                lossy_type_change(&from.sql_type, &to.sql_type).map(|why| {
+            Op::AlterColumn { table, from, to } => lossy_type_change(&from.sql_type, &to.sql_type)
+                .map(|why| {
                     format!(
                         "column \"{table}\".\"{}\" changes type from {} to {}: {why}",
                         from.name, from.sql_type, to.sql_type
                     )
-                })
-            }
+                }),
             _ => None,
         }
     }
@@ -321,11 +320,9 @@ impl fmt::Display for Op {
                 "drop UNIQUE ({}) from \"{table}\"",
                 unique.columns.join(", ")
             ),
-            Op::AddForeignKey { table, foreign_key } => write!(
-                f,
-                "add {} to \"{table}\"",
-                foreign_key_summary(foreign_key)
-            ),
+            Op::AddForeignKey { table, foreign_key } => {
+                write!(f, "add {} to \"{table}\"", foreign_key_summary(foreign_key))
+            }
             Op::DropForeignKey { table, foreign_key } => write!(
                 f,
                 "drop {} from \"{table}\"",
@@ -479,8 +476,8 @@ fn compare_table(model: &Table, live: &Table, editing: SchemaEditing, plan: &mut
                 ),
             });
         }
-        let same_type = canonical_type(&current.sql_type, editing)
-            == canonical_type(&column.sql_type, editing);
+        let same_type =
+            canonical_type(&current.sql_type, editing) == canonical_type(&column.sql_type, editing);
         // A key column is NOT NULL however it was declared.
         let same_null = (current.nullable && !in_key) == (column.nullable && !in_key);
         let same_default = current.autoincrement && column.autoincrement
@@ -567,7 +564,8 @@ fn compare_table(model: &Table, live: &Table, editing: SchemaEditing, plan: &mut
     };
     for fk in &model.foreign_keys {
         match live.foreign_keys.iter().find(|f| same_link(f, fk)) {
-            Some(current) if current.on_delete == fk.on_delete && current.on_update == fk.on_update => {}
+            Some(current)
+                if current.on_delete == fk.on_delete && current.on_update == fk.on_update => {}
             Some(current) => {
                 plan.drop_foreign_keys.push(Op::DropForeignKey {
                     table: name.clone(),
@@ -624,7 +622,10 @@ pub(crate) fn canonical_type(t: &str, editing: SchemaEditing) -> String {
     // Upper case, single spaces, none around parentheses and commas.
     let mut s = String::with_capacity(t.len());
     for word in t.split_whitespace() {
-        if !s.is_empty() && !s.ends_with('(') && !s.ends_with(',') && !word.starts_with(['(', ')', ','])
+        if !s.is_empty()
+            && !s.ends_with('(')
+            && !s.ends_with(',')
+            && !word.starts_with(['(', ')', ','])
         {
             s.push(' ');
         }
@@ -652,7 +653,13 @@ pub(crate) fn canonical_type(t: &str, editing: SchemaEditing) -> String {
         "BLOB" | "BYTEA" => "bytea",
         "DATETIME" | "TIMESTAMP" | "TIMESTAMP WITHOUT TIME ZONE" => "timestamp without time zone",
         "TIMESTAMPTZ" | "TIMESTAMP WITH TIME ZONE" => "timestamp with time zone",
-        other => return format!("{}{}", other.to_ascii_lowercase(), args.to_ascii_lowercase()),
+        other => {
+            return format!(
+                "{}{}",
+                other.to_ascii_lowercase(),
+                args.to_ascii_lowercase()
+            );
+        }
     };
     if name == "character" && args.is_empty() {
         return "character(1)".into();
@@ -686,8 +693,14 @@ enum Family {
 fn family(t: &str) -> Family {
     let u = canonical_type(t, SchemaEditing::SqliteRebuild);
     let length = || {
-        u.find('(')
-            .and_then(|i| u[i + 1..].trim_end_matches(')').split(',').next()?.parse().ok())
+        u.find('(').and_then(|i| {
+            u[i + 1..]
+                .trim_end_matches(')')
+                .split(',')
+                .next()?
+                .parse()
+                .ok()
+        })
     };
     let name = u.split('(').next().unwrap_or("");
     match name {
@@ -796,9 +809,16 @@ pub(crate) fn parse_default(raw: &str) -> ColumnDefault {
         // A trailing cast outside quotes: 'x'::character varying.
         if let Some(i) = last_cast(s) {
             let ty = s[i + 2..].trim().to_ascii_lowercase();
-            numeric_cast |= ["integer", "bigint", "smallint", "numeric", "double precision", "real"]
-                .iter()
-                .any(|n| ty.starts_with(n));
+            numeric_cast |= [
+                "integer",
+                "bigint",
+                "smallint",
+                "numeric",
+                "double precision",
+                "real",
+            ]
+            .iter()
+            .any(|n| ty.starts_with(n));
             s = s[..i].trim();
             continue;
         }
@@ -916,7 +936,11 @@ mod tests {
     #[test]
     fn equal_schemas_need_nothing() {
         let t = user(vec![id(), column("name", "VARCHAR(50)", false)]);
-        let ops = compare(&schema(vec![t.clone()]), &schema(vec![t]), SchemaEditing::SqliteRebuild);
+        let ops = compare(
+            &schema(vec![t.clone()]),
+            &schema(vec![t]),
+            SchemaEditing::SqliteRebuild,
+        );
         assert_eq!(ops, []);
     }
 
@@ -928,11 +952,21 @@ mod tests {
             name: None,
             columns: vec!["name".into()],
         });
-        let ops = compare(&schema(vec![model]), &schema(vec![live]), SchemaEditing::SqliteRebuild);
+        let ops = compare(
+            &schema(vec![model]),
+            &schema(vec![live]),
+            SchemaEditing::SqliteRebuild,
+        );
         assert_eq!(ops.len(), 1);
         assert_eq!(ops[0].to_string(), r#"add UNIQUE (name) to "user""#);
-        assert_eq!(ops[0].drift(), r#"table "user" lacks the model's UNIQUE (name)"#);
-        assert_eq!(ops[0].inverse().to_string(), r#"drop UNIQUE (name) from "user""#);
+        assert_eq!(
+            ops[0].drift(),
+            r#"table "user" lacks the model's UNIQUE (name)"#
+        );
+        assert_eq!(
+            ops[0].inverse().to_string(),
+            r#"drop UNIQUE (name) from "user""#
+        );
     }
 
     #[test]
@@ -986,11 +1020,27 @@ mod tests {
 
     #[test]
     fn changed_columns_are_altered_and_lossy_changes_say_why() {
-        let live = user(vec![id(), column("name", "VARCHAR(100)", true), column("n", "FLOAT", false)]);
-        let model = user(vec![id(), column("name", "VARCHAR(50)", false), column("n", "INTEGER", false)]);
-        let ops = compare(&schema(vec![model]), &schema(vec![live]), SchemaEditing::SqliteRebuild);
+        let live = user(vec![
+            id(),
+            column("name", "VARCHAR(100)", true),
+            column("n", "FLOAT", false),
+        ]);
+        let model = user(vec![
+            id(),
+            column("name", "VARCHAR(50)", false),
+            column("n", "INTEGER", false),
+        ]);
+        let ops = compare(
+            &schema(vec![model]),
+            &schema(vec![live]),
+            SchemaEditing::SqliteRebuild,
+        );
         assert_eq!(ops.len(), 2);
-        assert!(ops[0].loses_data().unwrap().contains("shorter text"), "{:?}", ops[0].loses_data());
+        assert!(
+            ops[0].loses_data().unwrap().contains("shorter text"),
+            "{:?}",
+            ops[0].loses_data()
+        );
         assert!(ops[1].loses_data().unwrap().contains("fractions"));
         let widen = Op::AlterColumn {
             table: "t".into(),
@@ -1001,7 +1051,10 @@ mod tests {
         assert_eq!(lossy_type_change("VARCHAR(50)", "TEXT"), None);
         assert!(lossy_type_change("TEXT", "INTEGER").is_some());
         assert!(lossy_type_change("DATETIME", "DATE").is_some());
-        assert_eq!(lossy_type_change("character varying(50)", "VARCHAR(50)"), None);
+        assert_eq!(
+            lossy_type_change("character varying(50)", "VARCHAR(50)"),
+            None
+        );
     }
 
     #[test]
@@ -1018,8 +1071,14 @@ mod tests {
         ] {
             assert_eq!(canonical_type(a, pg), canonical_type(b, pg), "{a} / {b}");
         }
-        assert_ne!(canonical_type("VARCHAR(50)", pg), canonical_type("VARCHAR(60)", pg));
-        assert_eq!(canonical_type("varchar (50)", SchemaEditing::SqliteRebuild), "VARCHAR(50)");
+        assert_ne!(
+            canonical_type("VARCHAR(50)", pg),
+            canonical_type("VARCHAR(60)", pg)
+        );
+        assert_eq!(
+            canonical_type("varchar (50)", SchemaEditing::SqliteRebuild),
+            "VARCHAR(50)"
+        );
     }
 
     #[test]
@@ -1028,7 +1087,10 @@ mod tests {
         assert_eq!(parse_default("0"), v(Value::Integer(0)));
         assert_eq!(parse_default("'-1'::integer"), v(Value::Integer(-1)));
         assert_eq!(parse_default("(-1)"), v(Value::Integer(-1)));
-        assert_eq!(parse_default("'it''s'::character varying"), v(Value::Text("it's".into())));
+        assert_eq!(
+            parse_default("'it''s'::character varying"),
+            v(Value::Text("it's".into()))
+        );
         assert_eq!(parse_default("'a'"), v(Value::Text("a".into())));
         assert_eq!(parse_default("0.5"), v(Value::Real(0.5)));
         assert_eq!(parse_default("true"), v(Value::Integer(1)));
@@ -1062,7 +1124,11 @@ mod tests {
         live.foreign_keys.push(fk(FkAction::NoAction));
         let mut model = live.clone();
         model.foreign_keys = vec![fk(FkAction::Cascade)];
-        let ops = compare(&schema(vec![model]), &schema(vec![live]), SchemaEditing::SqliteRebuild);
+        let ops = compare(
+            &schema(vec![model]),
+            &schema(vec![live]),
+            SchemaEditing::SqliteRebuild,
+        );
         let text: Vec<String> = ops.iter().map(|o| o.to_string()).collect();
         assert_eq!(
             text,
@@ -1078,8 +1144,14 @@ mod tests {
         let live = user(vec![id(), column("name", "TEXT", false)]);
         let mut model = live.clone();
         model.primary_key = vec!["name".into()];
-        let ops = compare(&schema(vec![model]), &schema(vec![live]), SchemaEditing::SqliteRebuild);
-        assert!(matches!(&ops[0], Op::Unsupported { difference, .. } if difference.contains("primary key")));
+        let ops = compare(
+            &schema(vec![model]),
+            &schema(vec![live]),
+            SchemaEditing::SqliteRebuild,
+        );
+        assert!(
+            matches!(&ops[0], Op::Unsupported { difference, .. } if difference.contains("primary key"))
+        );
     }
 
     #[test]
@@ -1096,7 +1168,10 @@ mod tests {
             on_delete: FkAction::NoAction,
             on_update: FkAction::NoAction,
         });
-        let order: Vec<&str> = children_first(&[&a, &b]).iter().map(|t| t.name.as_str()).collect();
+        let order: Vec<&str> = children_first(&[&a, &b])
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         assert_eq!(order, ["b", "a"]);
     }
 }

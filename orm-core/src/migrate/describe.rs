@@ -246,7 +246,10 @@ impl Schema {
     /// See [`Schema`].
     pub fn from_models(tables: &[&'static TableDef], dialect: &Dialect) -> Schema {
         Schema {
-            tables: tables.iter().map(|t| Table::from_model(t, dialect)).collect(),
+            tables: tables
+                .iter()
+                .map(|t| Table::from_model(t, dialect))
+                .collect(),
         }
     }
 

@@ -71,12 +71,15 @@ pub fn diagram(tables: &[&'static TableDef]) -> String {
             let parent = fk.target.table_name();
             let required = fk.columns.iter().all(|&i| !t.columns[i].nullable);
             let single_unique = match fk.columns {
-                [i] => t.columns[*i].unique || t.columns[*i].primary_key && t.primary_key.len() == 1,
+                [i] => {
+                    t.columns[*i].unique || t.columns[*i].primary_key && t.primary_key.len() == 1
+                }
                 _ => false,
             };
             let unique = single_unique
                 || t.indexes.iter().any(|ix| {
-                    ix.unique && ix.columns.len() == fk.columns.len()
+                    ix.unique
+                        && ix.columns.len() == fk.columns.len()
                         && fk.columns.iter().all(|c| ix.columns.contains(c))
                 });
             let label = relation_label(tables, parent, t).unwrap_or_else(|| {

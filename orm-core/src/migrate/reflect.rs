@@ -469,7 +469,12 @@ mod tests {
             unsupported_sqlite(
                 "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, \"check\" TEXT COLLATE NOCASE, n INT CHECK (n > 0)) STRICT"
             ),
-            ["AUTOINCREMENT", "a COLLATE clause", "a CHECK constraint", "STRICT"]
+            [
+                "AUTOINCREMENT",
+                "a COLLATE clause",
+                "a CHECK constraint",
+                "STRICT"
+            ]
         );
         assert!(
             unsupported_sqlite("CREATE TABLE t (a TEXT DEFAULT 'CHECK', -- CHECK\n b INT)")

@@ -91,7 +91,8 @@ pub(crate) fn apply(schema: &mut Schema, op: &Op) {
         Op::DropIndex { index, .. } => t.indexes.retain(|i| i.name != index.name),
         Op::AddUnique { unique, .. } => t.uniques.push(unique.clone()),
         Op::DropUnique { unique, .. } => {
-            t.uniques.retain(|u| sorted(&u.columns) != sorted(&unique.columns));
+            t.uniques
+                .retain(|u| sorted(&u.columns) != sorted(&unique.columns));
         }
         Op::AddForeignKey { foreign_key, .. } => t.foreign_keys.push(foreign_key.clone()),
         Op::DropForeignKey { foreign_key, .. } => t.foreign_keys.retain(|f| {
@@ -140,16 +141,23 @@ fn postgres_chunk(op: &Op, _before: &Schema) -> Chunk {
             if_exists: false,
         })],
         Op::AddColumn { table, column } => {
-            vec![alter(table, AlterAction::AddColumn(column_spec(column, true)))]
+            vec![alter(
+                table,
+                AlterAction::AddColumn(column_spec(column, true)),
+            )]
         }
         Op::DropColumn { table, column } => {
-            vec![alter(table, AlterAction::DropColumn(column.name.clone().into()))]
+            vec![alter(
+                table,
+                AlterAction::DropColumn(column.name.clone().into()),
+            )]
         }
         Op::AlterColumn { table, from, to } => {
             let column = || to.name.clone().into();
             let mut s = Vec::new();
-            let type_changes = super::compare::canonical_type(&from.sql_type, SchemaEditing::PostgresAlter)
-                != super::compare::canonical_type(&to.sql_type, SchemaEditing::PostgresAlter);
+            let type_changes =
+                super::compare::canonical_type(&from.sql_type, SchemaEditing::PostgresAlter)
+                    != super::compare::canonical_type(&to.sql_type, SchemaEditing::PostgresAlter);
             let default_changes = from.default != to.default;
             // The old default may not convert to the new type: it goes first.
             if (type_changes || default_changes) && from.default.is_some() && !from.autoincrement {
@@ -313,7 +321,8 @@ fn render_sqlite(ops: &[Op], before: &Schema, dialect: &Dialect) -> Rendered {
     let mut done: Vec<&str> = Vec::new();
     for op in ops {
         let table = op.table();
-        if rebuilt.contains(&table) && !matches!(op, Op::CreateTable { .. } | Op::DropTable { .. }) {
+        if rebuilt.contains(&table) && !matches!(op, Op::CreateTable { .. } | Op::DropTable { .. })
+        {
             if done.contains(&table) {
                 continue;
             }
@@ -528,14 +537,19 @@ mod tests {
             [r#"ALTER TABLE "user" ADD COLUMN "email" VARCHAR(120)"#]
         );
         let down = render(&[op.inverse()], &before, &Dialect::SQLITE);
-        assert_eq!(sql(&down, &Dialect::SQLITE)[0].lines().next().unwrap(), "CREATE TABLE \"_orm_tmp_user\" (");
+        assert_eq!(
+            sql(&down, &Dialect::SQLITE)[0].lines().next().unwrap(),
+            "CREATE TABLE \"_orm_tmp_user\" ("
+        );
     }
 
     #[test]
     fn postgres_column_changes_in_order() {
         let from = column("username", "character varying(100)", true);
         let mut to = column("username", "text", false);
-        to.default = Some(super::super::describe::ColumnDefault::Value(crate::types::Value::Text("x".into())));
+        to.default = Some(super::super::describe::ColumnDefault::Value(
+            crate::types::Value::Text("x".into()),
+        ));
         let op = Op::AlterColumn {
             table: "user".into(),
             from,
@@ -554,7 +568,10 @@ mod tests {
 
     #[test]
     fn long_constraint_names_are_shortened_like_postgres() {
-        assert_eq!(postgres_name("user", &["username".into()], "key"), "user_username_key");
+        assert_eq!(
+            postgres_name("user", &["username".into()], "key"),
+            "user_username_key"
+        );
         let long = "t".repeat(40);
         let name = postgres_name(&long, &["c".repeat(40)], "fkey");
         assert_eq!(name.len(), 63);

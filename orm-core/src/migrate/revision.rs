@@ -129,7 +129,7 @@ impl Revision {
                     continue;
                 }
                 return Err(bad(
-                    "SQL before the first `-- orm:upgrade` section".to_owned(),
+                    "SQL before the first `-- orm:upgrade` section".to_owned()
                 ));
             };
             if let Some((key, value)) = header.split_once(':') {
@@ -381,10 +381,8 @@ impl Migrations {
         let mut ordered: Vec<Revision> = Vec::with_capacity(all.len());
         let mut next: Option<&str> = None;
         loop {
-            let children: Vec<&Revision> = all
-                .iter()
-                .filter(|r| r.parent.as_deref() == next)
-                .collect();
+            let children: Vec<&Revision> =
+                all.iter().filter(|r| r.parent.as_deref() == next).collect();
             match children.as_slice() {
                 [] => break,
                 [one] => {
@@ -487,7 +485,9 @@ impl Migrations {
                     .parse()
                     .map_err(|_| bad("a relative target is +N or -N"))?;
                 let out = if t.starts_with('+') {
-                    current.checked_add(n).filter(|&v| v <= self.revisions.len())
+                    current
+                        .checked_add(n)
+                        .filter(|&v| v <= self.revisions.len())
                 } else {
                     current.checked_sub(n)
                 };
@@ -690,7 +690,10 @@ mod tests {
         assert!(split_statements("SELECT 'x").is_err());
         assert!(split_statements("/* x").is_err());
         assert!(split_statements("CREATE TRIGGER t AFTER INSERT ON x BEGIN SELECT 1;").is_err());
-        assert_eq!(split_statements("-- only a comment\n;;").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            split_statements("-- only a comment\n;;").unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -705,7 +708,9 @@ mod tests {
         assert!(r.section(true).foreign_keys_off);
         assert!(!r.section(false).foreign_keys_off);
         assert_eq!(r.upgrade(), ["ALTER TABLE t ADD x INT"]);
-        assert!(Revision::parse("f.sql", "-- orm revision\n-- id: a\n-- orm:upgrade bogus\n").is_err());
+        assert!(
+            Revision::parse("f.sql", "-- orm revision\n-- id: a\n-- orm:upgrade bogus\n").is_err()
+        );
         assert!(Revision::parse("f.sql", "-- orm revision\n-- orm:upgrade\n").is_err());
     }
 
@@ -713,7 +718,10 @@ mod tests {
     fn targets_resolve_to_positions() {
         let m = Migrations::from_sources(&[
             ("1", "-- orm revision\n-- id: aa11\n-- orm:upgrade\n"),
-            ("2", "-- orm revision\n-- id: ab22\n-- parent: aa11\n-- orm:upgrade\n"),
+            (
+                "2",
+                "-- orm revision\n-- id: ab22\n-- parent: aa11\n-- orm:upgrade\n",
+            ),
         ])
         .unwrap();
         assert_eq!(m.resolve("head", 0).unwrap(), 2);

@@ -15,8 +15,7 @@ use crate::backend::{CommitOutcome, Conn, SchemaEditing};
 use crate::database::Database;
 use crate::error::{ConstraintKind, Error, Result, RowProblem};
 use crate::sql::ast::{
-    BinOp, ColumnSpec, CreateTable, Delete, Expr, Insert, Pragma, Select, Statement,
-    TableRef,
+    BinOp, ColumnSpec, CreateTable, Delete, Expr, Insert, Pragma, Select, Statement, TableRef,
 };
 use crate::sql::writer;
 use crate::types::Value;
@@ -281,7 +280,9 @@ impl<'a> Migrator<'a> {
         conn.begin_write(self.db.inner.isolation, observer)?;
         let result = (|| {
             prepare_version_table(&mut conn, self.db)?;
-            let id = to.checked_sub(1).map(|i| self.migrations.revisions()[i].id());
+            let id = to
+                .checked_sub(1)
+                .map(|i| self.migrations.revisions()[i].id());
             set_version(&mut conn, self.db, id)?;
             commit(&mut conn, self.db)
         })();
@@ -310,7 +311,12 @@ impl<'a> Migrator<'a> {
         let from = self.position()?;
         let to = self.migrations.resolve(target, from)?;
         Ok(steps(from, to)
-            .flat_map(|(i, up)| self.migrations.revisions()[i].section(up).statements.clone())
+            .flat_map(|(i, up)| {
+                self.migrations.revisions()[i]
+                    .section(up)
+                    .statements
+                    .clone()
+            })
             .collect())
     }
 
@@ -489,7 +495,9 @@ impl<'a> Migrator<'a> {
             if now.as_deref() != expected {
                 return Err(Error::Revision {
                     revision: now.unwrap_or_else(|| "base".into()),
-                    reason: "another process migrated the database meanwhile; run the command again".into(),
+                    reason:
+                        "another process migrated the database meanwhile; run the command again"
+                            .into(),
                 });
             }
             let mut done = Vec::new();
@@ -505,7 +513,11 @@ impl<'a> Migrator<'a> {
                         });
                     }
                 }
-                let new = if up { Some(revision.id()) } else { revision.parent() };
+                let new = if up {
+                    Some(revision.id())
+                } else {
+                    revision.parent()
+                };
                 set_version(&mut conn, db, new)?;
                 done.push(revision.id().to_owned());
             }
@@ -655,8 +667,7 @@ fn read_version_in(conn: &mut Conn, db: &Database) -> Result<Option<String>> {
         })),
         _ => Err(Error::Revision {
             revision: VERSION_TABLE.into(),
-            reason: "the version table holds several revisions (branches are not supported)"
-                .into(),
+            reason: "the version table holds several revisions (branches are not supported)".into(),
         }),
     }
 }
@@ -928,7 +939,11 @@ fn nulls(
     count.columns = vec![Expr::CountStar];
     count.filter = filter.clone();
     let w = writer::write(&Statement::Select(count), dialect).ok()?;
-    let rows = match reflect::rows(conn, &w.sql, &w.params, observer).ok()?.first()?.first() {
+    let rows = match reflect::rows(conn, &w.sql, &w.params, observer)
+        .ok()?
+        .first()?
+        .first()
+    {
         Some(Value::Integer(n)) => *n as u64,
         _ => 0,
     };
@@ -1202,7 +1217,10 @@ mod tests {
 
     #[test]
     fn file_names_and_ids() {
-        assert_eq!(file_name(2, "Add e-mail (users)"), "0002_add_e_mail_users.sql");
+        assert_eq!(
+            file_name(2, "Add e-mail (users)"),
+            "0002_add_e_mail_users.sql"
+        );
         assert_eq!(file_name(1, "!!!"), "0001_revision.sql");
         let (a, b) = (new_id(), new_id());
         assert_eq!(a.len(), 12);
@@ -1213,7 +1231,9 @@ mod tests {
     #[test]
     fn referenced_tables_are_read_from_statements() {
         assert_eq!(
-            referenced_table(r#"ALTER TABLE "c" ADD CONSTRAINT "x" FOREIGN KEY("p_id") REFERENCES "pet ""h""" ("id")"#),
+            referenced_table(
+                r#"ALTER TABLE "c" ADD CONSTRAINT "x" FOREIGN KEY("p_id") REFERENCES "pet ""h""" ("id")"#
+            ),
             Some(r#"pet "h""#.to_owned())
         );
         assert_eq!(referenced_table("SELECT 1"), None);
