@@ -119,6 +119,69 @@ impl fmt::Display for RowProblem {
     }
 }
 
+/// The rows that stop a migration ([`Error::MigrationRows`]).
+///
+/// # Examples
+///
+/// ```
+/// use orm::{BlockingRows, RowProblem};
+/// let rows = BlockingRows {
+///     revision: "3f9a1c2b7d4e".into(),
+///     table: "user".into(),
+///     columns: vec!["username".into()],
+///     problem: RowProblem::Duplicates,
+///     rows: Some(2),
+///     keys: vec!["1 and 4".into()],
+///     source: None,
+/// };
+/// assert_eq!(
+///     orm::Error::MigrationRows(Box::new(rows)).to_string(),
+///     "migration 3f9a1c2b7d4e cannot be applied: 2 rows of `user` share values that must be unique (username), keys 1 and 4; nothing was changed"
+/// );
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BlockingRows {
+    /// The revision that failed.
+    pub revision: String,
+    /// The table whose rows are in the way.
+    pub table: String,
+    /// The columns involved.
+    pub columns: Vec<String>,
+    /// What is wrong with the rows.
+    pub problem: RowProblem,
+    /// How many rows, when counted.
+    pub rows: Option<u64>,
+    /// Primary keys of some of the rows (each duplicate group as
+    /// `1 and 3`), at most ten.
+    pub keys: Vec<String>,
+    /// The database's error, when a statement failed.
+    pub source: Option<Box<Error>>,
+}
+
+impl fmt::Display for BlockingRows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "migration {} cannot be applied: {}rows of `{}` {}{}{}; nothing was changed",
+            self.revision,
+            fmt_count(&self.rows),
+            self.table,
+            self.problem,
+            fmt_columns(&self.columns),
+            fmt_keys(&self.keys)
+        )
+    }
+}
+
+impl std::error::Error for BlockingRows {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 /// Everything that can go wrong in `orm`.
 ///
 /// Each variant says when it happens. Use the predicates
@@ -377,33 +440,12 @@ pub enum Error {
     /// Rows of a table stop a migration: duplicates under a new UNIQUE
     /// constraint, NULLs in a column that becomes NOT NULL, references to
     /// rows that do not exist. The migration was rolled back: the database
-    /// is exactly as it was. `keys` names some of the rows by primary key
-    /// (never by the values they hold); fix them, or change the revision,
-    /// and run it again.
-    #[error(
-        "migration {revision} cannot be applied: {}rows of `{table}` {problem}{}{}; nothing was changed",
-        fmt_count(.rows),
-        fmt_columns(.columns),
-        fmt_keys(.keys)
-    )]
-    MigrationRows {
-        /// The revision that failed.
-        revision: String,
-        /// The table whose rows are in the way.
-        table: String,
-        /// The columns involved.
-        columns: Vec<String>,
-        /// What is wrong with the rows.
-        problem: RowProblem,
-        /// How many rows, when counted.
-        rows: Option<u64>,
-        /// Primary keys of some of the rows (each duplicate group as
-        /// `1 and 3`), at most ten.
-        keys: Vec<String>,
-        /// The database's error, when a statement failed.
-        #[source]
-        source: Option<Box<Error>>,
-    },
+    /// is exactly as it was. [`BlockingRows`] says which table, columns and
+    /// rows (by primary key, never by the values they hold); fix them, or
+    /// change the revision, and run it again. Boxed, so that every
+    /// `Result` of the crate stays small.
+    #[error(transparent)]
+    MigrationRows(Box<BlockingRows>),
 
     /// A statement of a migration failed. The migration was rolled back:
     /// the database is exactly as it was.

@@ -30,7 +30,7 @@ mod url;
 
 pub use backend::{Isolation, JournalMode, Synchronous};
 pub use database::{Database, DatabaseBuilder, SchemaCheck};
-pub use error::{ConstraintKind, DriverError, Error, Result, RowProblem};
+pub use error::{BlockingRows, ConstraintKind, DriverError, Error, Result, RowProblem};
 pub use model::{Model, PrimaryKey};
 pub use observe::{RecordedStatement, Recorder};
 pub use orm_derive::{Model, SqlEnum, embed_migrations};

@@ -824,16 +824,14 @@ pub(crate) fn parse_default(raw: &str) -> ColumnDefault {
         }
         break;
     }
-    if let Some(text) = s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
-        if !text.replace("''", "").contains('\'') {
-            let text = text.replace("''", "'");
-            if numeric_cast {
-                if let Some(v) = number(&text) {
-                    return ColumnDefault::Value(v);
-                }
-            }
-            return ColumnDefault::Value(Value::Text(text));
+    if let Some(text) = s.strip_prefix('\'').and_then(|r| r.strip_suffix('\''))
+        && !text.replace("''", "").contains('\'')
+    {
+        let text = text.replace("''", "'");
+        if numeric_cast && let Some(v) = number(&text) {
+            return ColumnDefault::Value(v);
         }
+        return ColumnDefault::Value(Value::Text(text));
     }
     if let Some(v) = number(s) {
         return ColumnDefault::Value(v);

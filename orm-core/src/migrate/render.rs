@@ -530,7 +530,7 @@ mod tests {
             table: "user".into(),
             column: column("email", "VARCHAR(120)", true),
         };
-        let r = render(&[op.clone()], &before, &Dialect::SQLITE);
+        let r = render(std::slice::from_ref(&op), &before, &Dialect::SQLITE);
         assert!(!r.foreign_keys_off);
         assert_eq!(
             sql(&r, &Dialect::SQLITE),

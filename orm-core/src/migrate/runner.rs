@@ -13,7 +13,7 @@ use super::render::{self, REBUILD_PREFIX, Rendered};
 use super::revision::{MAGIC, Migrations, Revision};
 use crate::backend::{CommitOutcome, Conn, SchemaEditing};
 use crate::database::Database;
-use crate::error::{ConstraintKind, Error, Result, RowProblem};
+use crate::error::{BlockingRows, ConstraintKind, Error, Result, RowProblem};
 use crate::sql::ast::{
     BinOp, ColumnSpec, CreateTable, Delete, Expr, Insert, Pragma, Select, Statement, TableRef,
 };
@@ -735,7 +735,7 @@ fn foreign_key_check(conn: &mut Conn, db: &Database, revision: &str) -> Result<(
     )
     .map(|rows| rows.iter().map(|r| text(r.first())).collect())
     .unwrap_or_default();
-    Err(Error::MigrationRows {
+    Err(Error::MigrationRows(Box::new(BlockingRows {
         revision: revision.to_owned(),
         table,
         columns,
@@ -749,7 +749,7 @@ fn foreign_key_check(conn: &mut Conn, db: &Database, revision: &str) -> Result<(
             .map(|r| format!("rowid {}", text(r.get(1))))
             .collect(),
         source: None,
-    })
+    })))
 }
 
 /// How many keys of offending rows an error names.
@@ -805,7 +805,7 @@ fn explain(conn: &mut Conn, db: &Database, e: Error) -> Error {
         _ => None,
     };
     match found {
-        Some((problem, rows, keys)) => Error::MigrationRows {
+        Some((problem, rows, keys)) => Error::MigrationRows(Box::new(BlockingRows {
             revision,
             table,
             columns,
@@ -813,7 +813,7 @@ fn explain(conn: &mut Conn, db: &Database, e: Error) -> Error {
             rows,
             keys,
             source: Some(source),
-        },
+        })),
         None => Error::Migration {
             revision,
             statement,
