@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use super::describe::{Column, ColumnDefault, ForeignKey, Index, Schema, Table, Unique};
+use super::describe::{ColumnDefault, ForeignKey, Index, Schema, Table, TableColumn, Unique};
 use crate::backend::SchemaEditing;
 use crate::schema::FkAction;
 use crate::types::Value;
@@ -54,23 +54,23 @@ pub enum Op {
         /// The table.
         table: String,
         /// The new column.
-        column: Column,
+        column: TableColumn,
     },
     /// Drop a column and its values.
     DropColumn {
         /// The table.
         table: String,
         /// The column as it was.
-        column: Column,
+        column: TableColumn,
     },
     /// Change a column's type, nullability or default.
     AlterColumn {
         /// The table.
         table: String,
         /// The column as it is.
-        from: Column,
+        from: TableColumn,
         /// The column as it becomes.
-        to: Column,
+        to: TableColumn,
     },
     /// Create an index.
     CreateIndex {
@@ -336,7 +336,7 @@ impl fmt::Display for Op {
     }
 }
 
-fn column_summary(c: &Column) -> String {
+fn column_summary(c: &TableColumn) -> String {
     let mut s = c.sql_type.clone();
     s.push_str(if c.nullable { " NULL" } else { " NOT NULL" });
     match &c.default {
@@ -903,8 +903,8 @@ fn last_cast(s: &str) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn column(name: &str, sql_type: &str, nullable: bool) -> Column {
-        Column {
+    fn column(name: &str, sql_type: &str, nullable: bool) -> TableColumn {
+        TableColumn {
             name: name.into(),
             sql_type: sql_type.into(),
             nullable,
@@ -913,15 +913,15 @@ mod tests {
         }
     }
 
-    fn user(columns: Vec<Column>) -> Table {
+    fn user(columns: Vec<TableColumn>) -> Table {
         let mut t = Table::new("user");
         t.columns = columns;
         t.primary_key = vec!["id".into()];
         t
     }
 
-    fn id() -> Column {
-        Column {
+    fn id() -> TableColumn {
+        TableColumn {
             autoincrement: true,
             ..column("id", "INTEGER", false)
         }

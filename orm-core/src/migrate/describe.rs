@@ -58,7 +58,7 @@ pub struct Table {
     /// The table's name.
     pub name: String,
     /// The columns, in table order.
-    pub columns: Vec<Column>,
+    pub columns: Vec<TableColumn>,
     /// The primary key's columns, in key order.
     pub primary_key: Vec<String>,
     /// UNIQUE constraints (a unique index is an [`Index`]).
@@ -97,7 +97,7 @@ pub struct Table {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct Column {
+pub struct TableColumn {
     /// The column's name.
     pub name: String,
     /// The declared type, as the database names it (`VARCHAR(50)` on
@@ -298,7 +298,7 @@ impl Table {
     /// ```
     /// assert!(orm::migrate::Table::new("log").column("line").is_none());
     /// ```
-    pub fn column(&self, name: &str) -> Option<&Column> {
+    pub fn column(&self, name: &str) -> Option<&TableColumn> {
         self.columns.iter().find(|c| c.name == name)
     }
 
@@ -322,7 +322,7 @@ impl Table {
                     }
                     _ => c.sql_type.to_string(),
                 };
-                Column {
+                TableColumn {
                     name: c.name.to_string(),
                     sql_type,
                     nullable: !c.not_null,
@@ -406,7 +406,7 @@ impl Table {
 }
 
 /// The column as `CREATE TABLE` or `ADD COLUMN` writes it.
-pub(crate) fn column_spec(c: &Column, postgres: bool) -> ColumnSpec {
+pub(crate) fn column_spec(c: &TableColumn, postgres: bool) -> ColumnSpec {
     let sql_type = if postgres && c.autoincrement {
         serial_type(&c.sql_type).to_owned()
     } else {

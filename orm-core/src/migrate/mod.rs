@@ -54,7 +54,7 @@ mod runner;
 
 pub use command::Command;
 pub use compare::{Op, VERSION_TABLE};
-pub use describe::{Column, ColumnDefault, ForeignKey, Index, Schema, Table, Unique};
+pub use describe::{ColumnDefault, ForeignKey, Index, Schema, Table, TableColumn, Unique};
 pub use diagram::diagram;
 pub use revision::{Migrations, Revision};
 pub use runner::{Migrator, NewRevision};

@@ -9,7 +9,7 @@
 //! `pg_catalog` for the first schema of the search path.
 
 use super::compare::parse_default;
-use super::describe::{Column, ForeignKey, Index, Schema, Table, Unique};
+use super::describe::{ForeignKey, Index, Schema, Table, TableColumn, Unique};
 use crate::backend::{Conn, SchemaEditing};
 use crate::error::{Error, Result};
 use crate::observe::Observer;
@@ -130,7 +130,7 @@ fn read_sqlite(conn: &mut Conn, observer: &Observer) -> Result<Schema> {
             let in_key = table.primary_key.contains(&name);
             let autoincrement =
                 in_key && table.primary_key.len() == 1 && sql_type.eq_ignore_ascii_case("INTEGER");
-            table.columns.push(Column {
+            table.columns.push(TableColumn {
                 nullable: int(c.get(2)) == 0 && !in_key,
                 default: match c.get(3) {
                     Some(Value::Text(d)) => Some(parse_default(d)),
@@ -350,7 +350,7 @@ fn read_postgres(conn: &mut Conn, observer: &Observer) -> Result<Schema> {
                 .unsupported
                 .push(format!("the generated column \"{name}\""));
         }
-        table.columns.push(Column {
+        table.columns.push(TableColumn {
             name,
             sql_type: text(c.get(2)),
             nullable: int(c.get(3)) == 0,

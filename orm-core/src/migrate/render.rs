@@ -439,11 +439,11 @@ fn rebuild(old: &Table, new: &Table, ops: &[&Op], dialect: &Dialect) -> Chunk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrate::describe::{Column, Unique};
+    use crate::migrate::describe::{TableColumn, Unique};
     use crate::sql::writer;
 
-    fn column(name: &str, sql_type: &str, nullable: bool) -> Column {
-        Column {
+    fn column(name: &str, sql_type: &str, nullable: bool) -> TableColumn {
+        TableColumn {
             name: name.into(),
             sql_type: sql_type.into(),
             nullable,
@@ -455,7 +455,7 @@ mod tests {
     fn user() -> Table {
         let mut t = Table::new("user");
         t.columns = vec![
-            Column {
+            TableColumn {
                 autoincrement: true,
                 ..column("id", "INTEGER", false)
             },
