@@ -119,25 +119,26 @@ impl fmt::Display for RowProblem {
     }
 }
 
-/// The rows that stop a migration ([`Error::MigrationRows`]).
+/// The rows that stop a migration ([`Error::MigrationRows`]). Its
+/// `Display` reads like `migration 3f9a1c2b7d4e cannot be applied: 2 rows
+/// of `user` share values that must be unique (username), keys 1 and 4;
+/// nothing was changed`.
 ///
 /// # Examples
 ///
 /// ```
-/// use orm::{BlockingRows, RowProblem};
-/// let rows = BlockingRows {
-///     revision: "3f9a1c2b7d4e".into(),
-///     table: "user".into(),
-///     columns: vec!["username".into()],
-///     problem: RowProblem::Duplicates,
-///     rows: Some(2),
-///     keys: vec!["1 and 4".into()],
-///     source: None,
-/// };
-/// assert_eq!(
-///     orm::Error::MigrationRows(Box::new(rows)).to_string(),
-///     "migration 3f9a1c2b7d4e cannot be applied: 2 rows of `user` share values that must be unique (username), keys 1 and 4; nothing was changed"
-/// );
+/// fn what_to_fix(e: &orm::Error) -> Option<String> {
+///     match e {
+///         orm::Error::MigrationRows(rows) => Some(format!(
+///             "rows {} of {} ({})",
+///             rows.keys.join(", "),
+///             rows.table,
+///             rows.problem
+///         )),
+///         _ => None,
+///     }
+/// }
+/// assert_eq!(what_to_fix(&orm::Error::Usage("x".into())), None);
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
