@@ -43,8 +43,10 @@ pub(crate) fn classify(e: postgres::Error, sql: Option<&str>) -> Error {
         _ => None,
     };
     let Some(kind) = kind else {
+        // The server's error itself: `postgres::Error` shows only "db
+        // error", without the server's message.
         return Error::Database {
-            source: Box::new(e),
+            source: Box::new(db.clone()),
             sql: sql.map(str::to_owned),
         };
     };
