@@ -203,7 +203,7 @@ pub fn postgres_url() -> Option<String> {
     let url = std::env::var("ORM_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())?;
-    if !cfg!(feature = "postgres") {
+    if cfg!(not(feature = "postgres")) {
         panic!("ORM_TEST_DATABASE_URL is set but the tests were built without --features postgres");
     }
     Some(url)

@@ -556,6 +556,18 @@ impl Writer<'_> {
                 negated,
             } => {
                 self.expr(expr, own + 1)?;
+                if list.is_empty() && !self.dialect.empty_in_lists() {
+                    // PostgreSQL refuses `IN ()`. A comparison with every
+                    // element of an empty array is what `IN ()` means on
+                    // SQLite, for a NULL too: never true for `= ANY`, always
+                    // true for `<> ALL`; the array takes the left side's type.
+                    self.push(if *negated {
+                        " <> ALL('{}')"
+                    } else {
+                        " = ANY('{}')"
+                    });
+                    return Ok(());
+                }
                 self.push(if *negated { " NOT IN (" } else { " IN (" });
                 if list.len() > MAX_INLINE_IN_LIST && self.dialect.json_in_lists() {
                     self.push("SELECT value FROM json_each(");
