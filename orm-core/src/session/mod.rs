@@ -451,8 +451,8 @@ impl Session {
     ///
     /// Objects the session already holds without unflushed changes are
     /// expired when the transaction opens, so their next access reads the
-    /// row under the lock: the obvious read-modify-write code below is safe
-    /// even in a long-lived session. Does nothing if a transaction is
+    /// row under the lock: on SQLite the obvious read-modify-write code
+    /// below is safe even in a long-lived session. Does nothing if a transaction is
     /// already open.
     ///
     /// # Errors
