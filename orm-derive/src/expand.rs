@@ -376,7 +376,8 @@ fn column_consts(m: &Model<'_>) -> TokenStream {
             );
             quote! {
                 #[doc = #doc]
-                #vis const #id: ::orm::Column<#ident, #ty> = ::orm::Column::__new(#i, #name);
+                #vis const #id: ::orm::Column<#ident, #ty> =
+                    ::orm::Column::__new(#i, #name, |m| &m.#id, |m| &mut m.#id);
             }
         })
         .collect();
