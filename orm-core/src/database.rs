@@ -118,7 +118,7 @@ pub struct DatabaseBuilder {
     pool_size: u32,
     busy_timeout: Duration,
     acquire_timeout: Duration,
-    journal_mode: JournalMode,
+    journal_mode: Option<JournalMode>,
     synchronous: Synchronous,
     echo: bool,
     echo_params: bool,
@@ -133,7 +133,7 @@ impl Default for DatabaseBuilder {
             pool_size: 10,
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(30),
-            journal_mode: JournalMode::Wal,
+            journal_mode: None,
             synchronous: Synchronous::Full,
             echo: false,
             echo_params: false,
@@ -225,8 +225,13 @@ impl DatabaseBuilder {
         self
     }
 
-    /// Journal mode for SQLite file databases (default [`JournalMode::Wal`]);
-    /// other backends ignore it.
+    /// Journal mode for SQLite file databases; other backends ignore it.
+    ///
+    /// Without it, a file orm creates (or finds empty) is switched to
+    /// [`JournalMode::Wal`], which lasts: other programs then see a WAL
+    /// file too. A file that already holds a database keeps the mode it
+    /// has, so opening a file another program made does not change it.
+    /// Set a mode to switch any file to it.
     ///
     /// # Examples
     ///
@@ -235,7 +240,7 @@ impl DatabaseBuilder {
     /// # let _ = b;
     /// ```
     pub fn journal_mode(mut self, mode: JournalMode) -> Self {
-        self.journal_mode = mode;
+        self.journal_mode = Some(mode);
         self
     }
 
@@ -391,6 +396,7 @@ impl DatabaseBuilder {
         // first query (the pool would retry until its timeout). For memory it
         // also keeps the shared database alive.
         let first = manager.open()?;
+        let journal_mode = first.journal_mode()?;
         let (keeper, file) = match &manager.target {
             Target::Sqlite(SqliteTarget {
                 location: sqlite::Location::File(path),
@@ -420,7 +426,7 @@ impl DatabaseBuilder {
                 observer: Arc::new(Observer::new(self.echo, self.echo_params)),
                 autoflush: self.autoflush,
                 isolation: self.isolation,
-                journal_mode: self.journal_mode,
+                journal_mode,
                 file,
                 _keeper: keeper,
             }),
@@ -517,13 +523,17 @@ impl Database {
         self.inner.memory
     }
 
-    /// The journal mode of file connections.
+    /// The journal mode of the SQLite database as it was opened (see
+    /// [`DatabaseBuilder::journal_mode`]); [`JournalMode::Other`] for an
+    /// in-memory database and for other backends.
     ///
     /// # Examples
     ///
     /// ```
-    /// let db = orm::Database::open("sqlite://").unwrap();
-    /// assert_eq!(db.journal_mode(), orm::JournalMode::Wal);
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let url = format!("sqlite:///{}", dir.path().join("new.db").display());
+    /// let db = orm::Database::open(&url).unwrap();
+    /// assert_eq!(db.journal_mode(), orm::JournalMode::Wal); // a new file
     /// ```
     pub fn journal_mode(&self) -> JournalMode {
         self.inner.journal_mode
