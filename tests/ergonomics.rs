@@ -304,3 +304,73 @@ fn assign_with_objects_of_another_session_changes_nothing() {
     s1.commit().unwrap();
     assert_eq!(db.session().query::<Comment>().count().unwrap(), 1);
 }
+
+/// Seven posts tagged "rust", three of them "web" too.
+fn seven_posts(db: &Database) {
+    let s = db.session();
+    let bob = s.add(user("bob")).unwrap();
+    let (rust, web) = (tag("rust"), tag("web"));
+    for i in 1..=7 {
+        let p = post(&format!("Post {i}")).with(Post::author, &bob).unwrap();
+        p.append(Post::tags, &rust).unwrap();
+        if i % 3 == 0 || i == 7 {
+            p.append(Post::tags, &web).unwrap();
+        }
+    }
+    s.commit().unwrap();
+}
+
+#[test]
+fn count_limit_and_pages_count_objects_across_a_join_to_a_collection() {
+    let db = common::fresh::<Post>();
+    seven_posts(&db);
+    let s = db.session();
+    let tagged = || {
+        s.query::<Post>()
+            .join(Post::tags)
+            .filter(Tag::name.in_list(["rust", "web"]))
+    };
+    assert_eq!(tagged().count().unwrap(), 7, "posts, not join rows (10)");
+    assert_eq!(tagged().all().unwrap().len(), 7);
+    assert_eq!(tagged().limit(5).all().unwrap().len(), 5);
+    let mut seen = Vec::new();
+    for n in 1..=3 {
+        let page = tagged().order_by(Post::id).paginate(n, 3).unwrap();
+        assert_eq!((page.total, page.pages()), (7, 3));
+        seen.extend(page.items.iter().map(|p| p.get(Post::id).unwrap()));
+    }
+    assert_eq!(seen, [1, 2, 3, 4, 5, 6, 7], "each post on one page, once");
+    // A filter on the joined collection still filters.
+    let web = s
+        .query::<Post>()
+        .join(Post::tags)
+        .filter(Tag::name.eq("web"))
+        .count()
+        .unwrap();
+    assert_eq!(web, 3);
+    // Tuples are join rows, as in SQL.
+    let pairs: Vec<(String, String)> = s
+        .query::<Post>()
+        .join(Post::tags)
+        .select((Post::title, Tag::name))
+        .all()
+        .unwrap();
+    assert_eq!(pairs.len(), 10);
+}
+
+#[test]
+fn ordering_objects_by_a_column_of_a_joined_collection_is_refused() {
+    let db = common::fresh::<Post>();
+    seven_posts(&db);
+    let err = db
+        .session()
+        .query::<Post>()
+        .join(Post::tags)
+        .order_by(Tag::name)
+        .all()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("column of a joined collection"),
+        "{err}"
+    );
+}
