@@ -374,3 +374,151 @@ fn ordering_objects_by_a_column_of_a_joined_collection_is_refused() {
         "{err}"
     );
 }
+
+// Values computed in Rust: `default = f` at insert, `onupdate = f` at
+// every UPDATE (Flask-SQLAlchemy's `default=now`, `onupdate=now`), and a
+// server-side default in the DDL (`server_default`).
+
+static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1000);
+
+/// A clock that ticks on every call.
+fn tick() -> i64 {
+    CLOCK.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
+
+#[derive(Model, Debug, Default)]
+pub struct Entry {
+    #[orm(primary_key)]
+    pub id: i64,
+    #[orm(max_length = 40, unique)]
+    pub name: String,
+    #[orm(default = tick)]
+    pub created: i64,
+    #[orm(onupdate = tick)]
+    pub updated: Option<i64>,
+    #[orm(server_default = "CURRENT_TIMESTAMP")]
+    pub stamp: Option<String>,
+}
+
+fn entry(name: &str) -> Entry {
+    Entry {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn default_fn_fills_fields_not_given_at_insert() {
+    let db = common::fresh::<Entry>();
+    let s = db.session();
+    let a = s.add(entry("a")).unwrap();
+    let given = s
+        .add(Entry {
+            created: 7,
+            ..entry("b")
+        })
+        .unwrap();
+    assert_eq!(
+        a.get(Entry::created).unwrap(),
+        0,
+        "computed at flush, not before"
+    );
+    s.commit().unwrap();
+    let created = a.get(Entry::created).unwrap();
+    assert!(created >= 1000, "{created}");
+    assert_eq!(
+        given.get(Entry::created).unwrap(),
+        7,
+        "a given value is kept"
+    );
+    assert_eq!(
+        a.get(Entry::updated).unwrap(),
+        None,
+        "onupdate is not an insert default"
+    );
+    let row = db
+        .session()
+        .query::<Entry>()
+        .filter(Entry::name.eq("a"))
+        .all_detached()
+        .unwrap();
+    assert_eq!(
+        row[0].created, created,
+        "the row holds what the object holds"
+    );
+}
+
+#[test]
+fn onupdate_fn_is_written_by_every_update_that_does_not_set_it() {
+    let db = common::fresh::<Entry>();
+    let s = db.session();
+    let a = s.add(entry("a")).unwrap();
+    s.commit().unwrap();
+    let rec = db.record();
+    s.commit().unwrap();
+    assert!(
+        rec.sql().is_empty(),
+        "no change, no UPDATE: {:?}",
+        rec.sql()
+    );
+
+    a.set(Entry::name, "a2".into()).unwrap();
+    s.commit().unwrap();
+    assert_eq!(
+        rec.sql()[1],
+        common::sql(r#"UPDATE "entry" SET "name" = ?, "updated" = ? WHERE "entry"."id" = ?"#)
+    );
+    let first = a.get(Entry::updated).unwrap().expect("set by the update");
+    a.set(Entry::name, "a3".into()).unwrap();
+    s.commit().unwrap();
+    let second = a.get(Entry::updated).unwrap().unwrap();
+    assert!(second > first);
+
+    // Set by the change itself: kept.
+    a.set(Entry::updated, Some(5)).unwrap();
+    s.commit().unwrap();
+    assert_eq!(a.get(Entry::updated).unwrap(), Some(5));
+    let stored: Vec<(Option<i64>,)> = db
+        .session()
+        .query::<Entry>()
+        .select((Entry::updated,))
+        .all()
+        .unwrap();
+    assert_eq!(stored, [(Some(5),)]);
+}
+
+#[test]
+fn a_failed_flush_takes_computed_values_back() {
+    let db = common::fresh::<Entry>();
+    let s = db.session();
+    let a = s.add(entry("a")).unwrap();
+    s.commit().unwrap();
+    let dup = s.add(entry("a")).unwrap();
+    a.set(Entry::name, "a".into()).unwrap();
+    s.add(entry("ok")).unwrap();
+    let err = s.commit().unwrap_err();
+    assert_eq!(err.constraint_kind(), Some(ConstraintKind::Unique));
+    assert_eq!(
+        dup.get(Entry::created).unwrap(),
+        0,
+        "the default was taken back"
+    );
+    assert_eq!(dup.state(), ObjState::Pending);
+    s.rollback().unwrap();
+}
+
+#[test]
+fn server_default_is_an_sql_expression_in_the_ddl() {
+    let db = common::fresh::<Entry>();
+    let s = db.session();
+    // A row written by another program, without the column: the server fills it.
+    s.execute("INSERT INTO entry (name, created) VALUES ('raw', 1)", &[])
+        .unwrap();
+    s.commit().unwrap();
+    let stamps: Vec<(Option<String>,)> = s.query::<Entry>().select((Entry::stamp,)).all().unwrap();
+    let stamp = stamps[0]
+        .0
+        .clone()
+        .expect("filled by DEFAULT (CURRENT_TIMESTAMP)");
+    assert!(stamp.starts_with("20"), "{stamp}");
+}

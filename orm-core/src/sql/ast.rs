@@ -159,6 +159,9 @@ pub(crate) struct ColumnSpec {
     /// Rendered inline: DDL cannot take bound parameters. The writer only
     /// accepts literal values here and escapes them.
     pub default: Option<Value>,
+    /// An SQL expression default (`server_default`), from the model's
+    /// declaration (never from data), written in parentheses.
+    pub default_sql: Option<Ident>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -305,7 +305,17 @@ impl Writer<'_> {
             if c.not_null {
                 self.push(" NOT NULL");
             }
-            if let Some(d) = &c.default {
+            if let Some(expr) = &c.default_sql {
+                if expr.contains(';') {
+                    return Err(Error::Schema(format!(
+                        "the server_default of `{}` is not one SQL expression",
+                        c.name
+                    )));
+                }
+                self.push(" DEFAULT (");
+                self.push(expr);
+                self.push(")");
+            } else if let Some(d) = &c.default {
                 self.push(" DEFAULT ");
                 match d {
                     // A BOOLEAN default is a truth value in PostgreSQL.
@@ -1183,12 +1193,14 @@ mod tests {
                     sql_type: "INTEGER".into(),
                     not_null: true,
                     default: None,
+                    default_sql: None,
                 },
                 ColumnSpec {
                     name: "handler_id".into(),
                     sql_type: "INTEGER".into(),
                     not_null: true,
                     default: None,
+                    default_sql: None,
                 },
             ],
             primary_key: vec!["pet_id".into()],
