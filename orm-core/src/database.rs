@@ -70,6 +70,9 @@ pub(crate) struct DbInner {
     /// Keeps a shared in-memory database alive while the pool has no
     /// connection open.
     _keeper: Option<Mutex<Conn>>,
+    /// `Database::run`'s slots: one per pooled connection.
+    #[cfg(feature = "tokio")]
+    pub units: std::sync::OnceLock<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -429,6 +432,8 @@ impl DatabaseBuilder {
                 journal_mode,
                 file,
                 _keeper: keeper,
+                #[cfg(feature = "tokio")]
+                units: std::sync::OnceLock::new(),
             }),
         })
     }

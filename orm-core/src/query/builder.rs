@@ -958,6 +958,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// assert!(err.is_not_found());
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "first_or_404")]
     pub fn first_or_not_found(&self) -> Result<Obj<M>> {
         self.first()?.ok_or(Error::NotFound {
             model: M::table().model,
@@ -988,6 +989,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// assert!(matches!(s.query::<User>().one(), Err(orm::Error::MultipleRows { .. })));
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "one_or_404")]
     pub fn one(&self) -> Result<Obj<M>> {
         self.one_or_none()?.ok_or(Error::NotFound {
             model: M::table().model,

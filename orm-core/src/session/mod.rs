@@ -889,6 +889,7 @@ impl Session {
     /// assert_eq!(err.to_string(), "User not found with key 7");
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "get_or_404")]
     pub fn get_or_not_found<M: Model>(&self, key: impl Into<M::Key>) -> Result<Obj<M>> {
         let key = key.into();
         let shown = format!("{key:?}");
