@@ -39,7 +39,10 @@
 //! | `primary_key` | field | part of the primary key; one INTEGER key is SQLite's rowid, filled at flush when it is 0 |
 //! | `max_length = 50` | `String` field | `VARCHAR(50)` (SQLite, like SQLAlchemy, does not enforce the length: validate input) |
 //! | `unique`, `index` | field | UNIQUE constraint, index (`ix_<table>_<column>`) |
-//! | `default = 0` | field | `DEFAULT` in the DDL, for rows written by other programs |
+//! | `default = now` | field | `now()` computed in Rust at insert when the field still holds its type's default (SQLAlchemy's `default=now`); `fn now() -> T` |
+//! | `onupdate = now` | field | `now()` written by every UPDATE of the row that does not set the field itself (SQLAlchemy's `onupdate=now`) |
+//! | `default = 0` | field | a literal `DEFAULT` in the DDL, for rows written by other programs |
+//! | `server_default = "CURRENT_TIMESTAMP"` | field | an SQL expression `DEFAULT (...)` in the DDL (SQLAlchemy's `server_default`); orm's own inserts still write the field |
 //! | `column = "name"` | field | another column name |
 //! | `foreign_key = Parent::id` | field | a foreign key, type-checked at compile time (or `"table.column"`) |
 //! | `on_delete = "cascade"` | field | `ON DELETE` (also `"set null"`, `"restrict"`, ...) |

@@ -185,6 +185,57 @@ fn rollback_journal_can_be_chosen() {
     assert_eq!(pragma_i64(&db, "PRAGMA synchronous"), 1);
 }
 
+/// WAL lasts in the file: orm sets it on files it creates, and leaves the
+/// mode of a database another program made alone unless asked.
+#[test]
+fn only_new_files_are_switched_to_wal() {
+    let (_dir, url) = temp_db("theirs.db");
+    let path = common::path_of(&url);
+    {
+        let theirs = rusqlite::Connection::open(path).unwrap();
+        theirs
+            .execute_batch("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)")
+            .unwrap();
+    }
+    let db = Database::open(&url).unwrap();
+    assert_eq!(db.journal_mode(), orm::JournalMode::Delete);
+    let s = db.session();
+    s.execute("INSERT INTO note (body) VALUES ('hi')", &[])
+        .unwrap();
+    s.commit().unwrap();
+    drop(s);
+    drop(db);
+    let mode: String = rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete", "the other program's file keeps its mode");
+
+    // Asked for, WAL is set on any file.
+    let db = Database::builder()
+        .journal_mode(orm::JournalMode::Wal)
+        .open(&url)
+        .unwrap();
+    assert_eq!(db.journal_mode(), orm::JournalMode::Wal);
+
+    // A new file, and an empty one, get WAL.
+    let (_dir2, new_url) = temp_db("new.db");
+    assert_eq!(
+        Database::open(&new_url).unwrap().journal_mode(),
+        orm::JournalMode::Wal
+    );
+    let (_dir3, empty_url) = temp_db("empty.db");
+    std::fs::write(common::path_of(&empty_url), b"").unwrap();
+    assert_eq!(
+        Database::open(&empty_url).unwrap().journal_mode(),
+        orm::JournalMode::Wal
+    );
+    assert_eq!(
+        Database::open("sqlite://").unwrap().journal_mode(),
+        orm::JournalMode::Other
+    );
+}
+
 #[test]
 fn database_is_send_sync_and_clone() {
     fn check<T: Send + Sync + Clone>() {}

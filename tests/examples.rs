@@ -3,10 +3,12 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{table_names, table_shape};
+use common::{TableShape, table_names, table_shape};
+use orm::Database;
 
 /// `cargo test` builds the examples next to the test binaries.
 fn example(name: &str) -> PathBuf {
@@ -26,25 +28,121 @@ fn example(name: &str) -> PathBuf {
 
 fn run_and_compare(name: &str, reference_sql: &str) -> String {
     let (dir, url) = common::temp_db(&format!("{name}.db"));
+    let url = if common::is_postgres() {
+        common::fresh_url()
+    } else {
+        url
+    };
     let out = Command::new(example(name)).arg(&url).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let ours = rusqlite::Connection::open(common::path_of(&url)).unwrap();
     let theirs = rusqlite::Connection::open_in_memory().unwrap();
     theirs.execute_batch(reference_sql).unwrap();
-    assert_eq!(table_names(&ours), table_names(&theirs));
-    for table in table_names(&theirs) {
-        assert_eq!(
-            table_shape(&ours, &table),
-            table_shape(&theirs, &table),
-            "{table}"
-        );
+    if common::is_postgres() {
+        // The server's catalog, in the terms of SQLite's pragmas.
+        let ours = Database::open(&url).unwrap();
+        assert_eq!(pg_table_names(&ours), table_names(&theirs));
+        for table in table_names(&theirs) {
+            assert_eq!(
+                pg_table_shape(&ours, &table),
+                table_shape(&theirs, &table),
+                "{table}"
+            );
+        }
+    } else {
+        let ours = rusqlite::Connection::open(common::path_of(&url)).unwrap();
+        assert_eq!(table_names(&ours), table_names(&theirs));
+        for table in table_names(&theirs) {
+            assert_eq!(
+                table_shape(&ours, &table),
+                table_shape(&theirs, &table),
+                "{table}"
+            );
+        }
     }
     drop(dir);
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The tables of the database's schema on the server, sorted.
+fn pg_table_names(db: &Database) -> Vec<String> {
+    let mut names: Vec<String> = db
+        .session()
+        .raw_tuples(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
+            &[],
+        )
+        .unwrap();
+    names.sort();
+    names
+}
+
+/// [`common::table_shape`] of a table on the server: its columns (types in
+/// SQLite's spelling: `integer` is `INTEGER`, `character varying(n)` is
+/// `VARCHAR(n)`), indexes other than the primary key's, and foreign keys.
+fn pg_table_shape(db: &Database, table: &str) -> TableShape {
+    let s = db.session();
+    let table = orm::params![table];
+    let columns: Vec<(String, String, bool, i64)> = s
+        .raw_tuples(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+             coalesce(array_position(p.conkey, a.attnum), 0) \
+             FROM pg_attribute a LEFT JOIN pg_constraint p \
+             ON p.conrelid = a.attrelid AND p.contype = 'p' \
+             WHERE a.attrelid = quote_ident($1)::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            &table,
+        )
+        .unwrap();
+    let columns = columns
+        .into_iter()
+        .map(|(name, ty, not_null, pk)| {
+            let ty = match ty.strip_prefix("character varying") {
+                Some(len) => format!("VARCHAR{len}"),
+                None => ty.to_uppercase(),
+            };
+            (name, ty, not_null, pk)
+        })
+        .collect();
+    let names = |list: String| -> Vec<String> { list.split(',').map(str::to_owned).collect() };
+    let indexes: Vec<(String, bool)> = s
+        .raw_tuples(
+            "SELECT array_to_string(ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) \
+             WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n \
+             ORDER BY k.o), ','), i.indisunique \
+             FROM pg_index i WHERE i.indrelid = quote_ident($1)::regclass AND NOT i.indisprimary",
+            &table,
+        )
+        .unwrap();
+    let foreign_keys: Vec<(String, String, String, String)> = s
+        .raw_tuples(
+            "SELECT array_to_string(ARRAY(SELECT a.attname FROM unnest(c.conkey) \
+             WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n \
+             ORDER BY k.o), ','), \
+             (SELECT relname::text FROM pg_class WHERE oid = c.confrelid), \
+             array_to_string(ARRAY(SELECT a.attname FROM unnest(c.confkey) \
+             WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n \
+             ORDER BY k.o), ','), \
+             CASE c.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' \
+             WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END \
+             FROM pg_constraint c WHERE c.conrelid = quote_ident($1)::regclass AND c.contype = 'f'",
+            &table,
+        )
+        .unwrap();
+    TableShape {
+        columns,
+        indexes: indexes
+            .into_iter()
+            .map(|(cols, unique)| (names(cols), unique))
+            .collect::<BTreeSet<_>>(),
+        foreign_keys: foreign_keys
+            .into_iter()
+            .map(|(cols, to, to_cols, on_delete)| (names(cols), to, names(to_cols), on_delete))
+            .collect(),
+    }
 }
 
 #[test]

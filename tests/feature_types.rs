@@ -63,36 +63,75 @@ fn leap_day_event() -> Event {
 #[test]
 fn optional_types_declare_sqlalchemy_types_and_store_its_text() {
     let (_dir, url) = common::temp_db("events.db");
+    let url = if common::is_postgres() {
+        common::fresh_url()
+    } else {
+        url
+    };
     let db = Database::builder().model::<Event>().open(&url).unwrap();
     db.create_all().unwrap();
 
-    let raw = rusqlite::Connection::open(common::path_of(&url)).unwrap();
-    let declared: Vec<(String, String)> = raw
-        .prepare("SELECT name, type FROM pragma_table_info('event') ORDER BY cid")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    // SQLite's file is read directly, as another program would; the server
+    // through a new session.
+    let raw = (!common::is_postgres())
+        .then(|| rusqlite::Connection::open(common::path_of(&url)).unwrap());
+    let declared: Vec<(String, String)> = match &raw {
+        Some(raw) => raw
+            .prepare("SELECT name, type FROM pragma_table_info('event') ORDER BY cid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap(),
+        None => db
+            .session()
+            .raw_tuples(
+                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+                 WHERE attrelid = 'event'::regclass AND attnum > 0 AND NOT attisdropped \
+                 ORDER BY attnum",
+                &[],
+            )
+            .unwrap(),
+    };
     let declared: Vec<(&str, &str)> = declared
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
-    assert_eq!(
-        declared,
-        [
-            ("id", "INTEGER"),
-            ("day", "DATE"),
-            ("at", "DATETIME"),
-            ("at_utc", "DATETIME"),
-            ("t_day", "DATE"),
-            ("t_at", "DATETIME"),
-            ("t_at_utc", "DATETIME"),
-            ("token", "CHAR(32)"),
-            ("data", "JSON"),
-            ("ended", "DATE"),
-        ]
-    );
+    if common::is_postgres() {
+        // PostgreSQL's own types, as SQLAlchemy declares them there (the
+        // key is a SERIAL: an integer with a sequence).
+        assert_eq!(
+            declared,
+            [
+                ("id", "integer"),
+                ("day", "date"),
+                ("at", "timestamp without time zone"),
+                ("at_utc", "timestamp with time zone"),
+                ("t_day", "date"),
+                ("t_at", "timestamp without time zone"),
+                ("t_at_utc", "timestamp with time zone"),
+                ("token", "uuid"),
+                ("data", "jsonb"),
+                ("ended", "date"),
+            ]
+        );
+    } else {
+        assert_eq!(
+            declared,
+            [
+                ("id", "INTEGER"),
+                ("day", "DATE"),
+                ("at", "DATETIME"),
+                ("at_utc", "DATETIME"),
+                ("t_day", "DATE"),
+                ("t_at", "DATETIME"),
+                ("t_at_utc", "DATETIME"),
+                ("token", "CHAR(32)"),
+                ("data", "JSON"),
+                ("ended", "DATE"),
+            ]
+        );
+    }
 
     let s = db.session();
     let e = s.add(leap_day_event()).unwrap();
@@ -100,7 +139,7 @@ fn optional_types_declare_sqlalchemy_types_and_store_its_text() {
     let id = e.read().unwrap().id;
     assert_eq!(id, 1);
 
-    let stored: (
+    type Stored = (
         String,
         String,
         String,
@@ -109,24 +148,36 @@ fn optional_types_declare_sqlalchemy_types_and_store_its_text() {
         String,
         String,
         String,
-    ) = raw
-        .query_row(
-            "SELECT day, at, at_utc, t_day, t_at, t_at_utc, token, data FROM event WHERE id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            },
-        )
-        .unwrap();
+    );
+    let stored: Stored = match &raw {
+        Some(raw) => raw
+            .query_row(
+                "SELECT day, at, at_utc, t_day, t_at, t_at_utc, token, data FROM event WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                },
+            )
+            .unwrap(),
+        // The server's values, read back as the text SQLite would hold.
+        None => db
+            .session()
+            .raw_tuples::<Stored>(
+                "SELECT day, at, at_utc, t_day, t_at, t_at_utc, token, data FROM event WHERE id = $1",
+                &orm::params![id],
+            )
+            .unwrap()
+            .remove(0),
+    };
     assert_eq!(stored.0, "2024-02-29");
     assert_eq!(stored.1, "2024-02-29 13:45:30.123456");
     assert_eq!(stored.2, "2024-02-29 13:45:30.123456");
@@ -136,6 +187,24 @@ fn optional_types_declare_sqlalchemy_types_and_store_its_text() {
     assert_eq!(stored.6, "0123456789abcdef0123456789abcdef");
     let data: serde_json::Value = serde_json::from_str(&stored.7).unwrap();
     assert_eq!(data, leap_day_event().data);
+    if common::is_postgres() {
+        // As the server itself writes them: the instants in UTC, the UUID.
+        let text: Vec<(String, String, String)> = db
+            .session()
+            .raw_tuples(
+                "SELECT at_utc::text, t_at_utc::text, token::text FROM event WHERE id = $1",
+                &orm::params![id],
+            )
+            .unwrap();
+        assert_eq!(
+            text,
+            [(
+                "2024-02-29 13:45:30.123456+00".to_string(),
+                "2024-02-29 13:45:30.123456+00".to_string(),
+                "01234567-89ab-cdef-0123-456789abcdef".to_string()
+            )]
+        );
+    }
 }
 
 #[test]
@@ -204,8 +273,10 @@ fn optional_types_round_trip_and_compare_in_filters() {
 fn stored_text_that_does_not_parse_is_a_conversion_error_naming_the_column() {
     let db = common::fresh::<Event>();
     let s = db.session();
-    s.add(leap_day_event()).unwrap();
+    let e = s.add(leap_day_event()).unwrap();
     s.commit().unwrap();
+    // Its key (a new row gets a new one from PostgreSQL's sequence).
+    let mut id = e.read().unwrap().id;
     for (column, bad) in [
         ("day", "29/02/2024"),
         ("at", "yesterday"),
@@ -214,17 +285,35 @@ fn stored_text_that_does_not_parse_is_a_conversion_error_naming_the_column() {
         ("data", "{unclosed"),
     ] {
         let s = db.session();
-        let sql = match column {
-            "day" => "UPDATE event SET day = ?1",
-            "at" => "UPDATE event SET at = ?1",
-            "t_at" => "UPDATE event SET t_at = ?1",
-            "token" => "UPDATE event SET token = ?1",
-            _ => "UPDATE event SET data = ?1",
+        if common::is_postgres() {
+            // The server parses text into a date, a UUID, JSON... and
+            // refuses what does not parse: another program can store such
+            // text only after changing the column to a text type.
+            let alter = match column {
+                "day" => "ALTER TABLE event ALTER COLUMN day TYPE TEXT",
+                "at" => "ALTER TABLE event ALTER COLUMN at TYPE TEXT",
+                "t_at" => "ALTER TABLE event ALTER COLUMN t_at TYPE TEXT",
+                "token" => "ALTER TABLE event ALTER COLUMN token TYPE TEXT",
+                _ => "ALTER TABLE event ALTER COLUMN data TYPE TEXT",
+            };
+            s.execute(alter, &[]).unwrap();
+        }
+        let sql = match (column, common::is_postgres()) {
+            ("day", false) => "UPDATE event SET day = ?1",
+            ("at", false) => "UPDATE event SET at = ?1",
+            ("t_at", false) => "UPDATE event SET t_at = ?1",
+            ("token", false) => "UPDATE event SET token = ?1",
+            (_, false) => "UPDATE event SET data = ?1",
+            ("day", true) => "UPDATE event SET day = $1",
+            ("at", true) => "UPDATE event SET at = $1",
+            ("t_at", true) => "UPDATE event SET t_at = $1",
+            ("token", true) => "UPDATE event SET token = $1",
+            (_, true) => "UPDATE event SET data = $1",
         };
         s.execute(sql, &[Value::Text(bad.into())]).unwrap();
         s.commit().unwrap();
         let s = db.session();
-        match s.get::<Event>(1) {
+        match s.get::<Event>(id) {
             Err(orm::Error::Conversion {
                 table, column: c, ..
             }) => {
@@ -235,7 +324,8 @@ fn stored_text_that_does_not_parse_is_a_conversion_error_naming_the_column() {
         // Put the good row back for the next column.
         let s = db.session();
         s.execute("DELETE FROM event", &[]).unwrap();
-        s.add(leap_day_event()).unwrap();
+        let e = s.add(leap_day_event()).unwrap();
         s.commit().unwrap();
+        id = e.read().unwrap().id;
     }
 }

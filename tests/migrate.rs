@@ -1384,3 +1384,69 @@ fn embedded_migrations_are_the_folder_compiled_in() {
     migrator.downgrade("base").unwrap();
     assert_eq!(tables(&db), Vec::<String>::new());
 }
+
+mod stamped {
+    use orm::prelude::*;
+
+    /// A server-side default: an SQL expression in the DDL.
+    #[derive(Model, Debug, Default, Clone, PartialEq)]
+    #[orm(table = "event")]
+    pub struct Event {
+        #[orm(primary_key)]
+        pub id: i64,
+        #[orm(server_default = "CURRENT_TIMESTAMP")]
+        pub created: Option<String>,
+        #[orm(default = 3)]
+        pub tries: i64,
+        #[orm(default = true)]
+        pub active: bool,
+        #[orm(default = "new")]
+        pub state: String,
+    }
+
+    #[derive(Model, Debug, Default, Clone, PartialEq)]
+    #[orm(table = "event")]
+    pub struct Plain {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub created: Option<String>,
+        pub tries: i64,
+        pub active: bool,
+        pub state: String,
+    }
+}
+
+#[test]
+fn defaults_of_every_kind_compare_equal_after_create_all_and_round_trip() {
+    let shared = shared();
+    let db = open(&shared.url, Database::builder().model::<stamped::Event>());
+    db.create_all().unwrap();
+    assert_eq!(db.check_schema().unwrap(), []);
+    // Dropping the defaults and adding them back.
+    let c = case(
+        Database::builder().model::<stamped::Event>(),
+        Database::builder().model::<stamped::Plain>(),
+        |s| {
+            s.add(stamped::Event {
+                id: 1,
+                created: Some("2024-01-01 00:00:00".into()),
+                tries: 1,
+                active: false,
+                state: "old".into(),
+            })
+            .unwrap();
+        },
+    );
+    assert_eq!(c.ops.len(), 4, "{:?}", c.op_texts());
+    c.round_trip(|db| assert_eq!(all::<stamped::Plain>(db).len(), 1));
+    assert_eq!(
+        all::<stamped::Event>(&c.before),
+        [stamped::Event {
+            id: 1,
+            created: Some("2024-01-01 00:00:00".into()),
+            tries: 1,
+            active: false,
+            state: "old".into(),
+        }]
+    );
+}

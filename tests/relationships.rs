@@ -8,11 +8,11 @@ use orm::prelude::*;
 use orm::relation::{joined, selectin};
 
 fn pets_db() -> Database {
-    let db = Database::builder()
-        .model::<PetHandler>()
-        .model::<PetComment>()
-        .open("sqlite://")
-        .unwrap();
+    let db = common::open(
+        Database::builder()
+            .model::<PetHandler>()
+            .model::<PetComment>(),
+    );
     db.create_all().unwrap();
     db
 }
@@ -28,6 +28,11 @@ fn pet(name: &str, category: &str) -> Obj<PetCategory> {
 #[test]
 fn the_pet_tutorial_through_relationships_only() {
     let (_dir, url) = common::temp_db("pets.db");
+    let url = if common::is_postgres() {
+        common::fresh_url()
+    } else {
+        url
+    };
     let db = Database::builder()
         .model::<PetHandler>()
         .model::<PetComment>()
@@ -436,11 +441,11 @@ mod shop {
 }
 
 fn shop_db() -> Database {
-    let db = Database::builder()
-        .model::<shop::Line>()
-        .model::<shop::Note>()
-        .open("sqlite://")
-        .unwrap();
+    let db = common::open(
+        Database::builder()
+            .model::<shop::Line>()
+            .model::<shop::Note>(),
+    );
     db.create_all().unwrap();
     db
 }
@@ -512,11 +517,11 @@ fn delete_cascade_deletes_children_child_first() {
         .collect();
     assert_eq!(
         deletes,
-        [
+        common::sqls([
             r#"DELETE FROM "line" WHERE "line"."id" = ?"#,
             r#"DELETE FROM "order" WHERE "order"."id" = ?"#,
             r#"DELETE FROM "customer" WHERE "customer"."id" = ?"#,
-        ]
+        ])
     );
     for count in [
         s2.query::<Customer>().count().unwrap(),
@@ -944,7 +949,7 @@ mod bad_links {
 fn missing_or_ambiguous_foreign_keys_are_schema_errors_at_open() {
     let err = Database::builder()
         .model::<bad_links::Owner>()
-        .open("sqlite://")
+        .open(&common::fresh_url())
         .unwrap_err();
     assert!(
         err.to_string().contains("has no foreign key to `owner`"),
@@ -952,7 +957,7 @@ fn missing_or_ambiguous_foreign_keys_are_schema_errors_at_open() {
     );
     let err = Database::builder()
         .model::<bad_links::Account>()
-        .open("sqlite://")
+        .open(&common::fresh_url())
         .unwrap_err();
     assert!(err.to_string().contains("several foreign keys"), "{err}");
 }
@@ -1021,13 +1026,41 @@ fn a_reparenting_survives_a_refused_commit() {
             .unwrap();
         rows[0]
     };
-    let refuse = |s: &Session, on: bool| {
-        s.with_connection(|c| {
-            c.commit_hook(on.then_some(|| true)).unwrap();
-        })
-        .unwrap()
-    };
     let db = kennel::db(2, 1, 0);
+    if common::is_postgres() {
+        // PostgreSQL has no commit hook: a deferred constraint trigger,
+        // checked at COMMIT, refuses it while a flag row exists.
+        let s = db.session();
+        for sql in [
+            "CREATE TABLE refuse_commits (flag INTEGER)",
+            "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF EXISTS (SELECT 1 FROM refuse_commits) THEN RAISE EXCEPTION 'refused'; END IF; \
+             RETURN NULL; END $$",
+            "CREATE CONSTRAINT TRIGGER refuse_commit AFTER UPDATE ON pet \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()",
+        ] {
+            s.execute(sql, &[]).unwrap();
+        }
+        s.commit().unwrap();
+    }
+    let refuse = |s: &Session, on: bool| {
+        if common::is_postgres() {
+            // Set by another session, so the refused COMMIT sees it.
+            let flag = db.session();
+            let sql = if on {
+                "INSERT INTO refuse_commits VALUES (1)"
+            } else {
+                "DELETE FROM refuse_commits"
+            };
+            flag.execute(sql, &[]).unwrap();
+            flag.commit().unwrap();
+        } else {
+            s.with_connection(|c| {
+                c.commit_hook(on.then_some(|| true)).unwrap();
+            })
+            .unwrap()
+        }
+    };
     let s = db.session();
     let h2 = s.get::<Handler>(2).unwrap().unwrap();
     let p = s.get::<Pet>(1).unwrap().unwrap();

@@ -70,6 +70,9 @@ pub(crate) struct DbInner {
     /// Keeps a shared in-memory database alive while the pool has no
     /// connection open.
     _keeper: Option<Mutex<Conn>>,
+    /// `Database::run`'s slots: one per pooled connection.
+    #[cfg(feature = "tokio")]
+    pub units: std::sync::OnceLock<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -118,7 +121,7 @@ pub struct DatabaseBuilder {
     pool_size: u32,
     busy_timeout: Duration,
     acquire_timeout: Duration,
-    journal_mode: JournalMode,
+    journal_mode: Option<JournalMode>,
     synchronous: Synchronous,
     echo: bool,
     echo_params: bool,
@@ -181,7 +184,7 @@ impl Default for DatabaseBuilder {
             pool_size: 10,
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(30),
-            journal_mode: JournalMode::Wal,
+            journal_mode: None,
             synchronous: Synchronous::Full,
             echo: false,
             echo_params: false,
@@ -274,8 +277,13 @@ impl DatabaseBuilder {
         self
     }
 
-    /// Journal mode for SQLite file databases (default [`JournalMode::Wal`]);
-    /// other backends ignore it.
+    /// Journal mode for SQLite file databases; other backends ignore it.
+    ///
+    /// Without it, a file orm creates (or finds empty) is switched to
+    /// [`JournalMode::Wal`], which lasts: other programs then see a WAL
+    /// file too. A file that already holds a database keeps the mode it
+    /// has, so opening a file another program made does not change it.
+    /// Set a mode to switch any file to it.
     ///
     /// # Examples
     ///
@@ -284,7 +292,7 @@ impl DatabaseBuilder {
     /// # let _ = b;
     /// ```
     pub fn journal_mode(mut self, mode: JournalMode) -> Self {
-        self.journal_mode = mode;
+        self.journal_mode = Some(mode);
         self
     }
 
@@ -460,6 +468,7 @@ impl DatabaseBuilder {
         // first query (the pool would retry until its timeout). For memory it
         // also keeps the shared database alive.
         let first = manager.open()?;
+        let journal_mode = first.journal_mode()?;
         let (keeper, file) = match &manager.target {
             Target::Sqlite(SqliteTarget {
                 location: sqlite::Location::File(path),
@@ -489,9 +498,11 @@ impl DatabaseBuilder {
                 observer: Arc::new(Observer::new(self.echo, self.echo_params)),
                 autoflush: self.autoflush,
                 isolation: self.isolation,
-                journal_mode: self.journal_mode,
+                journal_mode,
                 file,
                 _keeper: keeper,
+                #[cfg(feature = "tokio")]
+                units: std::sync::OnceLock::new(),
             }),
         };
         db.check_at_open(self.schema_check)?;
@@ -588,13 +599,17 @@ impl Database {
         self.inner.memory
     }
 
-    /// The journal mode of file connections.
+    /// The journal mode of the SQLite database as it was opened (see
+    /// [`DatabaseBuilder::journal_mode`]); [`JournalMode::Other`] for an
+    /// in-memory database and for other backends.
     ///
     /// # Examples
     ///
     /// ```
-    /// let db = orm::Database::open("sqlite://").unwrap();
-    /// assert_eq!(db.journal_mode(), orm::JournalMode::Wal);
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let url = format!("sqlite:///{}", dir.path().join("new.db").display());
+    /// let db = orm::Database::open(&url).unwrap();
+    /// assert_eq!(db.journal_mode(), orm::JournalMode::Wal); // a new file
     /// ```
     pub fn journal_mode(&self) -> JournalMode {
         self.inner.journal_mode

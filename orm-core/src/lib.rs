@@ -22,11 +22,17 @@ mod model;
 mod observe;
 pub mod query;
 pub mod relation;
+#[cfg(feature = "tokio")]
+mod runtime;
 pub mod schema;
+#[cfg(feature = "serde")]
+mod serialize;
 mod session;
 mod sql;
 pub mod types;
 mod url;
+#[cfg(feature = "axum")]
+pub mod web;
 
 pub use backend::{Isolation, JournalMode, Synchronous};
 pub use database::{Database, DatabaseBuilder, SchemaCheck};

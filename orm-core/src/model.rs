@@ -268,6 +268,21 @@ pub mod private {
         }
     }
 
+    /// `default = f` / `onupdate = f`: `f()` as a value of a `T` column
+    /// (`f` may return `T`, or the `U` of an `Option<U>` field).
+    pub fn computed<T: ColumnType, F: Into<T>>(
+        f: fn() -> F,
+    ) -> std::result::Result<crate::types::Value, ConversionError> {
+        let value: T = f().into();
+        value.to_sql().map(ToSqlOutput::into_owned)
+    }
+
+    /// The value of a field not given: its type's `Default`.
+    pub fn unset<T: ColumnType + Default>()
+    -> std::result::Result<crate::types::Value, ConversionError> {
+        T::default().to_sql().map(ToSqlOutput::into_owned)
+    }
+
     /// Read column `index` of `row` as field `column` of `table`.
     #[inline(always)]
     pub fn decode<T>(

@@ -61,6 +61,8 @@ pub(crate) const FIELD_KEYS: &[&str] = &[
     "index",
     "max_length",
     "default",
+    "onupdate",
+    "server_default",
     "foreign_key",
     "on_delete",
     "on_update",
@@ -92,6 +94,12 @@ pub(crate) enum DefaultLit {
     Float(f64),
     Str(String),
     Bool(bool),
+}
+
+/// `default = ...`: a literal for the DDL, or a function computed in Rust.
+pub(crate) enum DefaultAttr {
+    Lit(DefaultLit),
+    Fn(syn::Path),
 }
 
 /// Where a foreign key points.
@@ -132,7 +140,9 @@ pub(crate) struct FieldAttrs {
     pub unique: Slot<bool>,
     pub index: Slot<bool>,
     pub max_length: Slot<u32>,
-    pub default: Slot<DefaultLit>,
+    pub default: Slot<DefaultAttr>,
+    pub onupdate: Slot<syn::Path>,
+    pub server_default: Slot<String>,
     pub foreign_key: Slot<ForeignKeyAttr>,
     pub on_delete: Slot<FkAction>,
     pub on_update: Slot<FkAction>,
@@ -357,8 +367,48 @@ fn parse_fk_action(
     Ok(action)
 }
 
-fn parse_default(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<DefaultLit>> {
+/// Text that reads as an SQL expression rather than a value: SQL's
+/// date-time keywords and function calls (`now()`, `datetime('now')`).
+fn looks_like_sql(text: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "CURRENT_TIMESTAMP",
+        "CURRENT_DATE",
+        "CURRENT_TIME",
+        "LOCALTIMESTAMP",
+        "LOCALTIME",
+        "NULL",
+    ];
+    let t = text.trim();
+    let call = t.ends_with(')')
+        && t.find('(').is_some_and(|i| {
+            i > 0
+                && t[..i]
+                    .trim_end()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    KEYWORDS.iter().any(|k| t.eq_ignore_ascii_case(k)) || call
+}
+
+fn parse_default(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<DefaultAttr>> {
     let expr: Expr = meta.value()?.parse()?;
+    if let Expr::Path(p) = &expr {
+        return Ok(Some(DefaultAttr::Fn(p.path.clone())));
+    }
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(s), ..
+    }) = &expr
+        && looks_like_sql(&s.value())
+    {
+        let text = s.value();
+        cx.error(
+            &expr,
+            format!(
+                "`default = \"{text}\"` would store the text '{text}', not run it: for the SQL expression in CREATE TABLE write `server_default = \"{text}\"`; to compute the value in Rust at insert, name a function: `default = path::to::now`"
+            ),
+        );
+        return Ok(None);
+    }
     let (negative, lit) = match &expr {
         Expr::Lit(l) => (false, &l.lit),
         Expr::Unary(syn::ExprUnary {
@@ -368,12 +418,12 @@ fn parse_default(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Optio
         }) => match &**inner {
             Expr::Lit(l) => (true, &l.lit),
             _ => {
-                cx.error(&expr, "expected a literal: `default = 0`, `default = 1.5`, `default = \"text\"` or `default = true`");
+                cx.error(&expr, "expected a literal (`default = 0`, `default = 1.5`, `default = \"text\"`, `default = true`) or a function to call at insert (`default = now`)");
                 return Ok(None);
             }
         },
         _ => {
-            cx.error(&expr, "expected a literal: `default = 0`, `default = 1.5`, `default = \"text\"` or `default = true`");
+            cx.error(&expr, "expected a literal (`default = 0`, `default = 1.5`, `default = \"text\"`, `default = true`) or a function to call at insert (`default = now`)");
             return Ok(None);
         }
     };
@@ -395,11 +445,11 @@ fn parse_default(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Optio
         Lit::Str(s) if !negative => Some(DefaultLit::Str(s.value())),
         Lit::Bool(b) if !negative => Some(DefaultLit::Bool(b.value)),
         _ => {
-            cx.error(&expr, "expected a literal: `default = 0`, `default = 1.5`, `default = \"text\"` or `default = true`");
+            cx.error(&expr, "expected a literal (`default = 0`, `default = 1.5`, `default = \"text\"`, `default = true`) or a function to call at insert (`default = now`)");
             None
         }
     };
-    Ok(value)
+    Ok(value.map(DefaultAttr::Lit))
 }
 
 /// `Model::field` as a path plus the last segment.
@@ -498,6 +548,25 @@ pub(crate) fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
                 "default" => {
                     if let Some(v) = parse_default(cx, &meta)? {
                         a.default.set(cx, "default", span, v);
+                    }
+                }
+                "onupdate" => {
+                    let expr: Expr = meta.value()?.parse()?;
+                    match expr {
+                        Expr::Path(p) => a.onupdate.set(cx, "onupdate", span, p.path),
+                        other => cx.error(
+                            &other,
+                            "expected a function to call at every update: `onupdate = now`",
+                        ),
+                    }
+                }
+                "server_default" => {
+                    if let Some(v) = parse_string(cx, &meta, "server_default", "CURRENT_TIMESTAMP")? {
+                        if v.trim().is_empty() || v.contains(';') {
+                            cx.error_at(span, "`server_default` takes one SQL expression: `server_default = \"CURRENT_TIMESTAMP\"`");
+                        } else {
+                            a.server_default.set(cx, "server_default", span, v);
+                        }
                     }
                 }
                 "foreign_key" => {

@@ -9,7 +9,9 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{Field, Model};
-use crate::attr::{DefaultLit, ForeignKeyAttr, RelForeignKey, RelKind, RelationAttr, flag_is_on};
+use crate::attr::{
+    DefaultAttr, DefaultLit, ForeignKeyAttr, RelForeignKey, RelKind, RelationAttr, flag_is_on,
+};
 use crate::ctxt::Ctxt;
 use crate::{ast, validate};
 
@@ -94,7 +96,14 @@ fn sql_type(f: &Field<'_>) -> TokenStream {
 }
 
 fn default_value(f: &Field<'_>) -> TokenStream {
-    match f.attrs.default.get() {
+    if let Some(sql) = f.attrs.server_default.get() {
+        return quote!(::core::option::Option::Some(::orm::schema::DefaultValue::Expression(#sql)));
+    }
+    let lit = match f.attrs.default.get() {
+        Some(DefaultAttr::Lit(l)) => Some(l),
+        _ => None,
+    };
+    match lit {
         None => quote!(::core::option::Option::None),
         Some(DefaultLit::Int(i)) => {
             quote!(::core::option::Option::Some(::orm::schema::DefaultValue::Integer(#i)))
@@ -110,6 +119,30 @@ fn default_value(f: &Field<'_>) -> TokenStream {
             quote!(::core::option::Option::Some(::orm::schema::DefaultValue::Text(#s)))
         }
     }
+}
+
+/// `default = path` and `onupdate = path`: functions computed in Rust,
+/// their values converted through the field's type (`path()` may return
+/// `T` for an `Option<T>` field). Spanned on the path, so a wrong
+/// signature or a type without `Default` is an error there.
+fn computed_defaults(f: &Field<'_>) -> (TokenStream, TokenStream) {
+    let ty = f.ty;
+    let insert = match f.attrs.default.get() {
+        Some(DefaultAttr::Fn(path)) => quote_spanned! {path.span()=>
+            ::core::option::Option::Some(::orm::schema::InsertDefault {
+                value: || ::orm::__private::computed::<#ty, _>(#path),
+                unset: ::orm::__private::unset::<#ty>,
+            })
+        },
+        _ => quote!(::core::option::Option::None),
+    };
+    let update = match f.attrs.onupdate.get() {
+        Some(path) => quote_spanned! {path.span()=>
+            ::core::option::Option::Some(|| ::orm::__private::computed::<#ty, _>(#path))
+        },
+        None => quote!(::core::option::Option::None),
+    };
+    (insert, update)
 }
 
 fn fk_action(a: Option<&crate::attr::FkAction>) -> TokenStream {
@@ -138,6 +171,7 @@ fn table_def(m: &Model<'_>) -> TokenStream {
             let unique = flag_is_on(&f.attrs.unique);
             let index = flag_is_on(&f.attrs.index);
             let default = default_value(f);
+            let (insert_default, update_default) = computed_defaults(f);
             let fns = column_fns(ty);
             let nullable = quote!(#fns.nullable);
             quote! {
@@ -151,6 +185,8 @@ fn table_def(m: &Model<'_>) -> TokenStream {
                     unique: #unique,
                     index: #index,
                     default: #default,
+                    insert_default: #insert_default,
+                    update_default: #update_default,
                 }
             }
         })
@@ -376,7 +412,8 @@ fn column_consts(m: &Model<'_>) -> TokenStream {
             );
             quote! {
                 #[doc = #doc]
-                #vis const #id: ::orm::Column<#ident, #ty> = ::orm::Column::__new(#i, #name);
+                #vis const #id: ::orm::Column<#ident, #ty> =
+                    ::orm::Column::__new(#i, #name, |m| &m.#id, |m| &mut m.#id);
             }
         })
         .collect();

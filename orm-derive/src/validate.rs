@@ -2,7 +2,7 @@
 //! each with the reason it exists. Nothing here builds tokens.
 
 use crate::ast::Model;
-use crate::attr::{FkAction, RelKind, flag_is_on};
+use crate::attr::{DefaultAttr, FkAction, RelKind, flag_is_on};
 use crate::ctxt::Ctxt;
 
 /// Generated code keeps changed columns in a 64-bit set.
@@ -104,6 +104,8 @@ fn check_field_options(cx: &mut Ctxt, m: &Model<'_>) {
                 (a.index.span(), "index"),
                 (a.max_length.span(), "max_length"),
                 (a.default.span(), "default"),
+                (a.onupdate.span(), "onupdate"),
+                (a.server_default.span(), "server_default"),
                 (a.foreign_key.span(), "foreign_key"),
             ];
             for (span, key) in others {
@@ -132,7 +134,17 @@ fn check_field_options(cx: &mut Ctxt, m: &Model<'_>) {
             }
         }
         if let (Some(span), true) = (a.default.span(), f.is_primary_key()) {
-            cx.error_at(span, "a primary key cannot have a `default`");
+            cx.error_at(span, "a primary key cannot have a `default`: give the key its value when the object is made, or let the database generate an integer key");
+        }
+        if let (Some(span), true) = (a.onupdate.span(), f.is_primary_key()) {
+            cx.error_at(span, "a primary key cannot have an `onupdate`");
+        }
+        if let (Some(span), Some(DefaultAttr::Lit(_))) = (a.server_default.span(), a.default.get())
+        {
+            cx.error_at(
+                span,
+                "`default = <literal>` and `server_default` both set the DEFAULT of CREATE TABLE: keep one",
+            );
         }
     }
 }

@@ -203,7 +203,7 @@ pub fn postgres_url() -> Option<String> {
     let url = std::env::var("ORM_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())?;
-    if !cfg!(feature = "postgres") {
+    if cfg!(not(feature = "postgres")) {
         panic!("ORM_TEST_DATABASE_URL is set but the tests were built without --features postgres");
     }
     Some(url)
@@ -280,7 +280,8 @@ pub fn fresh<M: Model>() -> Database {
 }
 
 /// `sql`, written as SQLite runs it, as the backend under test runs it:
-/// PostgreSQL numbers its placeholders and begins with a plain `BEGIN`.
+/// PostgreSQL numbers its placeholders, begins with a plain `BEGIN` and
+/// writes TRUE for 1.
 pub fn sql(sqlite: &str) -> String {
     if !is_postgres() {
         return sqlite.to_owned();
@@ -288,6 +289,9 @@ pub fn sql(sqlite: &str) -> String {
     if sqlite == "BEGIN IMMEDIATE" {
         return "BEGIN".into();
     }
+    // The constant of an EXISTS subquery is the dialect's TRUE.
+    let sqlite = sqlite.replace("EXISTS (SELECT 1 FROM", "EXISTS (SELECT TRUE FROM");
+    let sqlite = sqlite.as_str();
     let mut out = String::with_capacity(sqlite.len() + 8);
     let mut n = 0;
     let mut quoted = false;

@@ -123,6 +123,7 @@ pub enum SchemaEditing {
 /// | OFFSET without LIMIT | `LIMIT -1 OFFSET ?` | `OFFSET $n` |
 /// | literal text match | `instr()`, BLOB prefix and suffix | `strpos()`, `left()`, `right()` |
 /// | IN lists over 1,000 values | one JSON parameter (`json_each`) | one placeholder each (65,535 at most) |
+/// | empty IN lists | `IN ()` | `= ANY('{}')` (`NOT IN ()`: `<> ALL('{}')`) |
 /// | `avg()` | a REAL | cast to `DOUBLE PRECISION` (it is `NUMERIC`) |
 /// | type names | as declared | `SERIAL`, `BYTEA`, `TIMESTAMP ...`, `UUID`, `JSONB` |
 /// | locking reads (`FOR UPDATE`) | no: `begin()` locks the database | yes |
@@ -155,6 +156,7 @@ pub struct Dialect {
     limit_for_offset: Option<i64>,
     text_match: TextMatch,
     json_in_lists: bool,
+    empty_in_lists: bool,
     cast_avg: Option<&'static str>,
     type_names: TypeNames,
     locking_reads: bool,
@@ -178,6 +180,7 @@ impl Dialect {
         limit_for_offset: Some(-1),
         text_match: TextMatch::InstrBlob,
         json_in_lists: true,
+        empty_in_lists: true,
         cast_avg: None,
         type_names: TypeNames::Sqlite,
         locking_reads: false,
@@ -198,6 +201,8 @@ impl Dialect {
         limit_for_offset: None,
         text_match: TextMatch::Strpos,
         json_in_lists: false,
+        // `IN ()` is a syntax error in PostgreSQL.
+        empty_in_lists: false,
         cast_avg: Some("DOUBLE PRECISION"),
         type_names: TypeNames::Postgres,
         locking_reads: true,
@@ -407,6 +412,11 @@ impl Dialect {
 
     pub(crate) const fn json_in_lists(&self) -> bool {
         self.json_in_lists
+    }
+
+    /// Whether `IN ()` (an empty list) is valid SQL.
+    pub(crate) const fn empty_in_lists(&self) -> bool {
+        self.empty_in_lists
     }
 
     pub(crate) const fn cast_avg(&self) -> Option<&'static str> {

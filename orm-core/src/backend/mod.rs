@@ -424,6 +424,15 @@ impl Conn {
         }
     }
 
+    /// The journal mode of a SQLite connection's database; `Other` for
+    /// other backends.
+    pub fn journal_mode(&self) -> Result<JournalMode> {
+        match &self.kind {
+            Kind::Sqlite(c) => c.journal_mode(),
+            Kind::Other(_) => Ok(JournalMode::Other),
+        }
+    }
+
     fn is_valid(&mut self) -> Result<()> {
         match &mut self.kind {
             Kind::Sqlite(c) => c.is_valid(),

@@ -774,6 +774,10 @@ fn same_default(a: Option<&ColumnDefault>, b: Option<&ColumnDefault>) -> bool {
         (Some(ColumnDefault::Value(x)), Some(ColumnDefault::Value(y))) => same_value(x, y),
         (Some(ColumnDefault::Expression(x)), Some(ColumnDefault::Expression(y))) => {
             let norm = |s: &str| {
+                let mut s = s.trim();
+                while s.starts_with('(') && s.ends_with(')') && closes_at_end(s) {
+                    s = s[1..s.len() - 1].trim();
+                }
                 s.chars()
                     .filter(|c| !c.is_whitespace())
                     .collect::<String>()
@@ -799,6 +803,11 @@ fn same_value(a: &Value, b: &Value) -> bool {
 /// `CURRENT_TIMESTAMP`): a literal value when it is one.
 pub(crate) fn parse_default(raw: &str) -> ColumnDefault {
     let mut s = raw.trim();
+    // An expression is kept as written, without parentheses around it all.
+    let mut expression = s;
+    while expression.starts_with('(') && expression.ends_with(')') && closes_at_end(expression) {
+        expression = expression[1..expression.len() - 1].trim();
+    }
     let mut numeric_cast = false;
     loop {
         // Outer parentheses around the whole expression.
@@ -840,7 +849,7 @@ pub(crate) fn parse_default(raw: &str) -> ColumnDefault {
         "NULL" => ColumnDefault::Value(Value::Null),
         "TRUE" => ColumnDefault::Value(Value::Integer(1)),
         "FALSE" => ColumnDefault::Value(Value::Integer(0)),
-        _ => ColumnDefault::Expression(raw.trim().to_owned()),
+        _ => ColumnDefault::Expression(expression.to_owned()),
     }
 }
 

@@ -326,7 +326,11 @@ impl Table {
                     name: c.name.to_string(),
                     sql_type,
                     nullable: !c.not_null,
-                    default: c.default.clone().map(ColumnDefault::Value),
+                    default: match (&c.default_sql, &c.default) {
+                        (Some(sql), _) => Some(ColumnDefault::Expression(sql.to_string())),
+                        (None, Some(v)) => Some(ColumnDefault::Value(v.clone())),
+                        (None, None) => None,
+                    },
                     autoincrement,
                 }
             })
@@ -412,10 +416,10 @@ pub(crate) fn column_spec(c: &TableColumn, postgres: bool) -> ColumnSpec {
     } else {
         c.sql_type.clone()
     };
-    let (default, default_expr) = match &c.default {
+    let (default, default_sql) = match &c.default {
         None => (None, None),
         Some(ColumnDefault::Value(v)) => (Some(v.clone()), None),
-        Some(ColumnDefault::Expression(e)) => (None, Some(e.clone())),
+        Some(ColumnDefault::Expression(e)) => (None, Some(Cow::Owned(e.clone()))),
     };
     ColumnSpec {
         name: c.name.clone().into(),
@@ -426,10 +430,10 @@ pub(crate) fn column_spec(c: &TableColumn, postgres: bool) -> ColumnSpec {
         } else {
             default
         },
-        default_expr: if postgres && c.autoincrement {
+        default_sql: if postgres && c.autoincrement {
             None
         } else {
-            default_expr
+            default_sql
         },
     }
 }

@@ -167,7 +167,7 @@ fn postgres_chunk(op: &Op, _before: &Schema) -> Chunk {
                         column: column(),
                         sql_type: to.sql_type.clone().into(),
                         default: None,
-                        default_expr: None,
+                        default_sql: None,
                     },
                 ));
             }
@@ -182,14 +182,14 @@ fn postgres_chunk(op: &Op, _before: &Schema) -> Chunk {
             }
             if (type_changes || default_changes) && !to.autoincrement {
                 let spec = column_spec(to, true);
-                if spec.default.is_some() || spec.default_expr.is_some() {
+                if spec.default.is_some() || spec.default_sql.is_some() {
                     s.push(alter(
                         table,
                         AlterAction::SetDefault {
                             column: column(),
                             sql_type: spec.sql_type,
                             default: spec.default,
-                            default_expr: spec.default_expr,
+                            default_sql: spec.default_sql,
                         },
                     ));
                 }

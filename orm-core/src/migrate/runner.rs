@@ -624,7 +624,7 @@ fn version_table() -> Statement {
             sql_type: "VARCHAR(64)".into(),
             not_null: true,
             default: None,
-            default_expr: None,
+            default_sql: None,
         }],
         primary_key: vec!["version_num".into()],
         uniques: Vec::new(),

@@ -19,7 +19,7 @@ use crate::schema::statements;
 use crate::schema::{LinkTable, Role};
 use crate::session::{Obj, Session};
 use crate::sql::ast::{
-    BinOp, Delete, Expr, Join, JoinKind, OrderBy, Select, Statement, TableRef, Update,
+    BinOp, Delete, Expr, Ident, Join, JoinKind, OrderBy, Select, Statement, TableRef, Update,
 };
 use crate::sql::writer;
 use crate::types::{ColumnType, Value};
@@ -61,6 +61,9 @@ pub struct Query<'s, M: Model> {
     pub(crate) loads: LoadPlan,
     /// Overwrite objects already in the session with the rows' values.
     pub(crate) populate: bool,
+    /// For each of `select.joins`: whether it reaches a collection, so it
+    /// would repeat a row per related row.
+    pub(crate) repeats: Vec<bool>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -71,6 +74,7 @@ impl<M: Model> Clone for Query<'_, M> {
             select: self.select.clone(),
             loads: self.loads.clone(),
             populate: self.populate,
+            repeats: self.repeats.clone(),
             _model: PhantomData,
         }
     }
@@ -107,6 +111,7 @@ impl Session {
             select: Select::new(TableRef::new(M::table().name)),
             loads: LoadPlan::defaults_for(M::table()),
             populate: false,
+            repeats: Vec::new(),
             _model: PhantomData,
         }
     }
@@ -525,7 +530,7 @@ impl<'s, M: Model> Query<'s, M> {
     }
 
     fn entity_select(&self) -> Select {
-        let mut s = self.select.clone();
+        let mut s = self.one_row_per_object();
         s.columns = statements::select_columns(M::table(), M::table().name);
         s
     }
@@ -571,8 +576,16 @@ impl<'s, M: Model> Query<'s, M> {
     }
 
     /// Join a related model through `rel`, so filters and orderings can use
-    /// its columns. Each object appears once in the results even when
-    /// several related rows match.
+    /// its columns (SQLAlchemy's `query.join(Person.pets)`).
+    ///
+    /// Each object appears once, and `limit`, [`count`](Self::count) and
+    /// [`paginate`](Self::paginate) count objects, also when several
+    /// related rows match: a join through a collection is written as a
+    /// correlated `EXISTS` (SQLAlchemy and Flask-SQLAlchemy count the join
+    /// rows instead). A join to a parent (many-to-one) stays a `JOIN`, so
+    /// results can be ordered by the parent's columns; ordering by a
+    /// collection's column is an error. Tuple selects
+    /// ([`select`](Self::select)) keep the join rows.
     ///
     /// # Examples
     ///
@@ -592,7 +605,12 @@ impl<'s, M: Model> Query<'s, M> {
     /// let (sql, _) = s.query::<Person>().join(Person::pets).filter(Pet::kind.eq("dog")).to_sql()?;
     /// assert_eq!(
     ///     sql,
-    ///     r#"SELECT "person"."id", "person"."name" FROM "person" JOIN "pet" ON "pet"."person_id" = "person"."id" WHERE "pet"."kind" = ?"#
+    ///     r#"SELECT "person"."id", "person"."name" FROM "person" WHERE EXISTS (SELECT 1 FROM "pet" WHERE "pet"."person_id" = "person"."id" AND "pet"."kind" = ?)"#
+    /// );
+    /// let (sql, _) = s.query::<Pet>().join(Pet::owner).order_by(Person::name).to_sql()?;
+    /// assert_eq!(
+    ///     sql,
+    ///     r#"SELECT "pet"."id", "pet"."kind", "pet"."person_id" FROM "pet" JOIN "person" ON "person"."id" = "pet"."person_id" ORDER BY "person"."name" ASC"#
     /// );
     /// # Ok(()) }
     /// ```
@@ -614,43 +632,102 @@ impl<'s, M: Model> Query<'s, M> {
             )));
             return self;
         }
-        let inner = |table: &'static str, on: Expr| Join {
-            kind: JoinKind::Inner,
-            table: TableRef::new(table),
-            on,
+        let mut push = |table: &'static str, on: Expr, repeats: bool| {
+            self.select.joins.push(Join {
+                kind: JoinKind::Inner,
+                table: TableRef::new(table),
+                on,
+            });
+            self.repeats.push(repeats);
         };
-        match side.role() {
-            Role::Children { .. } | Role::Parent => self.select.joins.push(inner(
+        let role = side.role();
+        match role {
+            Role::Children { .. } | Role::Parent => push(
                 other.name,
                 link.join_on(
                     side,
                     LinkTable::Other.named(other.name),
                     LinkTable::Owner.named(me.name),
                 ),
-            )),
+                role == Role::Children { single: false },
+            ),
             Role::Links => {
                 if let Some(sl) = &link.secondary {
                     let assoc = sl.table.name;
-                    self.select.joins.push(inner(
+                    push(
                         assoc,
                         link.join_on(
                             side,
                             LinkTable::Assoc.named(assoc),
                             LinkTable::Owner.named(me.name),
                         ),
-                    ));
-                    self.select.joins.push(inner(
+                        true,
+                    );
+                    push(
                         other.name,
                         link.join_on(
                             side,
                             LinkTable::Other.named(other.name),
                             LinkTable::Assoc.named(assoc),
                         ),
-                    ));
+                        true,
+                    );
                 }
             }
         }
         self
+    }
+
+    /// The query's SELECT with one row per object: joins through
+    /// collections (which repeat a row per related row) become a correlated
+    /// `EXISTS (SELECT 1 FROM ... WHERE <join> AND <filters>)`, so `LIMIT`,
+    /// `count()` and pages count objects. Joins to a parent stay joins.
+    fn one_row_per_object(&self) -> Select {
+        let mut s = self.select.clone();
+        if !self.repeats.contains(&true) {
+            return s;
+        }
+        let (mut moved, mut kept) = (Vec::new(), Vec::new());
+        for (join, repeats) in s.joins.drain(..).zip(&self.repeats) {
+            if *repeats {
+                moved.push(join);
+            } else {
+                kept.push(join);
+            }
+        }
+        s.joins = kept;
+        let moved_tables: Vec<Ident> = moved.iter().map(|j| j.table.name.clone()).collect();
+        let mut moved = moved.into_iter();
+        let Some(first) = moved.next() else {
+            return s;
+        };
+        let mut sub = Select::new(first.table);
+        sub.columns = vec![Expr::Bool(true)];
+        sub.joins = moved.collect();
+        sub.and_where(first.on);
+        if let Some(filter) = s.filter.take() {
+            sub.and_where(filter);
+        }
+        s.filter = Some(Expr::Exists {
+            select: Box::new(sub),
+            negated: false,
+        });
+        let by_moved = s.order_by.iter().find_map(|o| match &o.expr {
+            Expr::Column {
+                table: Some(t),
+                name,
+            } if moved_tables.contains(t) => Some(format!("{t}.{name}")),
+            _ => None,
+        });
+        if let Some(column) = by_moved {
+            s.and_where(Expr::Invalid(format!(
+                "cannot order {} by {column}: it is a column of a joined collection, \
+                 and each {} appears once; order by its own columns, or select tuples",
+                M::table().model,
+                M::table().model
+            )));
+        }
+        s
     }
 
     fn is_plain(&self) -> bool {
@@ -881,6 +958,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// assert!(err.is_not_found());
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "first_or_404")]
     pub fn first_or_not_found(&self) -> Result<Obj<M>> {
         self.first()?.ok_or(Error::NotFound {
             model: M::table().model,
@@ -911,6 +989,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// assert!(matches!(s.query::<User>().one(), Err(orm::Error::MultipleRows { .. })));
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "one_or_404")]
     pub fn one(&self) -> Result<Obj<M>> {
         self.one_or_none()?.ok_or(Error::NotFound {
             model: M::table().model,
@@ -1002,14 +1081,15 @@ impl<'s, M: Model> Query<'s, M> {
     /// Wrap this query's row selection for counting: plain queries count
     /// directly, limited or grouped ones through a subquery.
     fn counting(&self, expr: Expr) -> Select {
-        let s = &self.select;
+        let base = self.one_row_per_object();
+        let s = &base;
         let needs_subquery = s.limit.is_some()
             || s.offset.is_some()
             || s.distinct
             || !s.group_by.is_empty()
             || s.having.is_some();
         if needs_subquery {
-            let mut inner = self.select.clone();
+            let mut inner = base.clone();
             inner.order_by.clear();
             if inner.columns.is_empty() {
                 inner.columns = statements::select_columns(M::table(), M::table().name);
@@ -1019,7 +1099,7 @@ impl<'s, M: Model> Query<'s, M> {
             outer.columns = vec![expr];
             outer
         } else {
-            let mut outer = self.select.clone();
+            let mut outer = base;
             outer.order_by.clear();
             outer.columns = vec![expr];
             outer
@@ -1089,7 +1169,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn exists(&self) -> Result<bool> {
-        let mut inner = self.select.clone();
+        let mut inner = self.one_row_per_object();
         inner.columns = vec![Expr::Value(Value::Integer(1))];
         inner.order_by.clear();
         let mut outer = Select::new(TableRef::new(M::table().name));

@@ -457,8 +457,9 @@ impl<M: Model, T> Column<M, T> {
         })
     }
 
-    /// `column IN (values...)`. An empty list matches nothing; a very long
-    /// list is sent as one parameter, so any length works.
+    /// `column IN (values...)`: SQLAlchemy's `column.in_(values)`. An
+    /// empty list matches nothing; a very long list is sent as one
+    /// parameter, so any length works.
     ///
     /// # Examples
     ///
@@ -474,6 +475,7 @@ impl<M: Model, T> Column<M, T> {
     /// assert_eq!(params.len(), 3);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "in_")]
     pub fn in_list<V: IntoSqlValue<T>>(self, values: impl IntoIterator<Item = V>) -> Condition {
         self.in_list_impl(values, false)
     }
@@ -488,6 +490,7 @@ impl<M: Model, T> Column<M, T> {
     /// struct User { #[orm(primary_key)] id: i64 }
     /// let _ = User::id.not_in([1, 2]);
     /// ```
+    #[doc(alias = "not_in_")]
     pub fn not_in<V: IntoSqlValue<T>>(self, values: impl IntoIterator<Item = V>) -> Condition {
         self.in_list_impl(values, true)
     }

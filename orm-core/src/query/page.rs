@@ -161,3 +161,67 @@ impl<T> Page<T> {
         out
     }
 }
+
+impl<T> Page<T> {
+    /// The same page with each item turned into something else.
+    ///
+    /// # Errors
+    ///
+    /// The first error of `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let page = orm::query::Page { items: vec![1, 2], page: 1, per_page: 2, total: 2 };
+    /// let doubled = page.try_map(|n| Ok::<_, orm::Error>(n * 2))?;
+    /// assert_eq!(doubled.items, [2, 4]);
+    /// # Ok::<(), orm::Error>(())
+    /// ```
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            items: self.items.into_iter().map(f).collect::<Result<_, _>>()?,
+            page: self.page,
+            per_page: self.per_page,
+            total: self.total,
+        })
+    }
+}
+
+impl<M: crate::Model + Clone> Page<crate::Obj<M>> {
+    /// The page with plain model values (clones) in place of objects: a
+    /// `Send` value to hand out of [`Database::run`](crate::Database::run)
+    /// or to a template.
+    ///
+    /// # Errors
+    ///
+    /// A borrow conflict or a reload error of one of the objects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default, Clone)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add_all((0..5).map(|_| User::default()))?;
+    /// let page: orm::query::Page<User> = s.query::<User>().paginate(1, 2)?.detached()?;
+    /// assert_eq!((page.items[1].id, page.pages()), (2, 3));
+    /// # Ok(()) }
+    /// ```
+    pub fn detached(&self) -> crate::Result<Page<M>> {
+        Ok(Page {
+            items: self
+                .items
+                .iter()
+                .map(|o| o.read().map(|m| m.clone()))
+                .collect::<crate::Result<_>>()?,
+            page: self.page,
+            per_page: self.per_page,
+            total: self.total,
+        })
+    }
+}

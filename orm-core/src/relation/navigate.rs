@@ -7,6 +7,7 @@
 //! written from the related objects at flush, also when the parent is new in
 //! the same flush.
 
+use std::borrow::Borrow;
 use std::rc::Rc;
 
 use super::handle::{CollectionRelation, Relation, ScalarRelation, typed};
@@ -15,7 +16,7 @@ use crate::model::Model;
 use crate::schema::Role;
 use crate::session::Obj;
 use crate::session::obj::{ErasedObj, Status};
-use crate::session::rel::slots::loaded_items;
+use crate::session::rel::slots::{loaded_items, reorder};
 use crate::session::state::SessionInner;
 
 impl<M: Model> Obj<M> {
@@ -164,6 +165,191 @@ impl<M: Model> Obj<M> {
             self.ensure_loaded(side)?;
         }
         SessionInner::append(session.as_deref(), &self.erased(), side, &item)
+    }
+
+    /// Replace the whole collection with `items`, in that order
+    /// (SQLAlchemy's `post.comments = [...]`): what is no longer in it is
+    /// removed as by [`remove`](Self::remove) (its foreign key cleared, or
+    /// deleted with a `delete-orphan` cascade), what is new is appended as
+    /// by [`append`](Self::append). Items given twice count once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Detached`], [`Error::WrongSession`] (items of another
+    /// session), checked before any change; loading errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(comments = Comment, backref = "post", cascade = "all, delete-orphan"))]
+    /// struct Post { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Comment {
+    ///     #[orm(primary_key)] id: i64,
+    ///     body: String,
+    ///     #[orm(foreign_key = Post::id)] post_id: i64,
+    /// }
+    /// fn comment(body: &str) -> Obj<Comment> {
+    ///     Obj::new(Comment { body: body.into(), ..Default::default() })
+    /// }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Post>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let post = s.add(Post::default())?;
+    /// post.assign(Post::comments, [comment("first"), comment("second")])?;
+    /// s.commit()?;
+    /// post.assign(Post::comments, [comment("only")])?; // the other two are orphans
+    /// s.commit()?;
+    /// assert_eq!(s.query::<Comment>().count()?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn assign<R, I>(&self, rel: R, items: I) -> Result<()>
+    where
+        R: CollectionRelation<From = M>,
+        I: IntoIterator,
+        I::Item: Borrow<Obj<R::To>>,
+    {
+        let side = rel.__side();
+        let mut new: Vec<Rc<dyn ErasedObj>> = Vec::new();
+        let mut seen = rustc_hash::FxHashSet::default();
+        for item in items {
+            let item = item.borrow().erased();
+            if seen.insert(Rc::as_ptr(&item) as *const ()) {
+                new.push(item);
+            }
+        }
+        let session = self.collection_session(&new)?;
+        let session = session.as_deref();
+        if self.inner.status.get() == Status::Persistent {
+            self.ensure_loaded(side)?;
+        }
+        let me = self.erased();
+        let current = loaded_items(&me, side).unwrap_or_default();
+        let kept: rustc_hash::FxHashSet<*const ()> =
+            current.iter().map(|o| Rc::as_ptr(o) as *const ()).collect();
+        for old in &current {
+            if !seen.contains(&(Rc::as_ptr(old) as *const ())) {
+                SessionInner::remove_from(session, &me, side, old)?;
+            }
+        }
+        for item in &new {
+            if !kept.contains(&(Rc::as_ptr(item) as *const ())) {
+                SessionInner::append(session, &me, side, item)?;
+            }
+        }
+        reorder(&me, side, &new);
+        Ok(())
+    }
+
+    /// [`set_related`](Self::set_related) to `item`, returning the object:
+    /// for relationships given when an object is made, as in SQLAlchemy's
+    /// `Post(author=bob, tags=[rust])`.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_related`](Self::set_related).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(posts = Post, backref = "author"))]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(many_to_many(tags = Tag, secondary = PostTag, backref = "posts"))]
+    /// struct Post {
+    ///     #[orm(primary_key)] id: i64,
+    ///     #[orm(foreign_key = User::id)] author_id: i64,
+    /// }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Tag { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct PostTag {
+    ///     #[orm(primary_key, foreign_key = Post::id)] post_id: i64,
+    ///     #[orm(primary_key, foreign_key = Tag::id)] tag_id: i64,
+    /// }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Post>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let bob = s.add(User { name: "bob".into(), ..Default::default() })?;
+    /// let rust = Obj::new(Tag { name: "rust".into(), ..Default::default() });
+    /// let post = Obj::new(Post::default())
+    ///     .with(Post::author, &bob)?
+    ///     .with_all(Post::tags, [&rust])?;
+    /// s.commit()?; // the post and the tag joined the session through bob
+    /// assert_eq!(post.get(Post::author_id)?, bob.get(User::id)?);
+    /// assert_eq!(post.related(Post::tags)?.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn with<R: ScalarRelation<From = M>>(self, rel: R, item: &Obj<R::To>) -> Result<Self> {
+        self.set_related(rel, Some(item))?;
+        Ok(self)
+    }
+
+    /// [`assign`](Self::assign) `items` to a collection, returning the
+    /// object (see [`with`](Self::with)).
+    ///
+    /// # Errors
+    ///
+    /// As [`assign`](Self::assign).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(pets = Pet, backref = "owner"))]
+    /// struct Person { #[orm(primary_key)] id: i64 }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Pet { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: i64 }
+    ///
+    /// let (rex, tom) = (Obj::new(Pet::default()), Obj::new(Pet::default()));
+    /// let ann = Obj::new(Person::default()).with_all(Person::pets, [&rex, &tom])?;
+    /// assert!(rex.related(Pet::owner)?.unwrap() == ann);
+    /// # Ok::<(), orm::Error>(())
+    /// ```
+    pub fn with_all<R, I>(self, rel: R, items: I) -> Result<Self>
+    where
+        R: CollectionRelation<From = M>,
+        I: IntoIterator,
+        I::Item: Borrow<Obj<R::To>>,
+    {
+        self.assign(rel, items)?;
+        Ok(self)
+    }
+
+    /// The session a collection change of this object and `items` is
+    /// recorded in: every one of them in the same session, or none.
+    fn collection_session(&self, items: &[Rc<dyn ErasedObj>]) -> Result<Option<Rc<SessionInner>>> {
+        let mut found = self.change_session(None)?;
+        for item in items {
+            let theirs = self.change_session(Some(item))?;
+            match (&found, theirs) {
+                (Some(a), Some(b)) if !Rc::ptr_eq(a, &b) => {
+                    return Err(Error::WrongSession {
+                        model: item.table().model,
+                    });
+                }
+                (None, Some(b)) => found = Some(b),
+                _ => {}
+            }
+        }
+        Ok(found)
     }
 
     /// Remove `item` from a collection. Its reference to this object is

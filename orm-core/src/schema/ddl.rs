@@ -1,7 +1,7 @@
 //! `CREATE TABLE` / `CREATE INDEX` / `DROP TABLE` statements from a
 //! [`TableDef`], shaped like the DDL SQLAlchemy emits for the same model.
 
-use super::table::TableDef;
+use super::table::{DefaultValue, TableDef};
 use std::borrow::Cow;
 
 use crate::backend::{Dialect, TypeNames};
@@ -23,8 +23,11 @@ pub(crate) fn create_table(t: &TableDef, dialect: &Dialect) -> Statement {
             name: c.name.into(),
             sql_type: column_type(t, i, dialect),
             not_null: !c.nullable,
-            default: c.default.map(|d| d.to_value()),
-            default_expr: None,
+            default: c.default.and_then(|d| d.to_value()),
+            default_sql: match c.default {
+                Some(DefaultValue::Expression(sql)) => Some(sql.into()),
+                _ => None,
+            },
         })
         .collect();
     let uniques = t

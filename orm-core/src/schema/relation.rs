@@ -805,6 +805,8 @@ pub(super) mod tests {
             unique: false,
             index: false,
             default: None,
+            insert_default: None,
+            update_default: None,
         }
     }
 

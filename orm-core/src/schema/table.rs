@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use super::relation::RelationDef;
+use crate::types::{ConversionError, Value};
 
 /// One table: its columns, keys, indexes and relationships.
 ///
@@ -156,7 +157,7 @@ impl Eq for TableDef {}
 /// assert_eq!((c.name, c.sql_type, c.nullable, c.unique), ("username", "VARCHAR(50)", false, true));
 /// assert!(User::table().columns[2].nullable);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct ColumnDef {
     /// SQL column name.
     pub name: &'static str,
@@ -175,10 +176,41 @@ pub struct ColumnDef {
     /// The `DEFAULT` written in `CREATE TABLE`, for rows inserted by other
     /// programs. Objects added through a session always write every column.
     pub default: Option<DefaultValue>,
+    /// `#[orm(default = path)]`: computed in Rust at INSERT, when the
+    /// field still holds its type's default value.
+    pub insert_default: Option<InsertDefault>,
+    /// `#[orm(onupdate = path)]`: computed in Rust for every UPDATE of the
+    /// row that does not set this column itself.
+    pub update_default: Option<fn() -> Result<Value, ConversionError>>,
     /// The type's own PostgreSQL name when it has one
     /// ([`ColumnType::POSTGRES_TYPE`](crate::ColumnType::POSTGRES_TYPE));
     /// empty: PostgreSQL's name for `sql_type`.
     pub pg_type: &'static str,
+}
+
+/// A value computed in Rust when a row is inserted (`#[orm(default =
+/// path)]`, SQLAlchemy's `default=callable`).
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// fn seven() -> i64 { 7 }
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Counter { #[orm(primary_key)] id: i64, #[orm(default = seven)] hits: i64 }
+///
+/// let d = Counter::table().columns[1].insert_default.unwrap();
+/// assert_eq!((d.value)(), Ok(orm::types::Value::Integer(7)));
+/// assert_eq!((d.unset)(), Ok(orm::types::Value::Integer(0)));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct InsertDefault {
+    /// The function's value, converted for the column.
+    pub value: fn() -> Result<Value, ConversionError>,
+    /// The field's "not given" value: its type's `Default`.
+    pub unset: fn() -> Result<Value, ConversionError>,
 }
 
 /// A literal column default.
@@ -203,17 +235,21 @@ pub enum DefaultValue {
     Text(&'static str),
     /// NULL.
     Null,
+    /// An SQL expression, written as is (`#[orm(server_default =
+    /// "CURRENT_TIMESTAMP")]`, SQLAlchemy's `server_default`).
+    Expression(&'static str),
 }
 
 impl DefaultValue {
-    pub(crate) fn to_value(self) -> crate::types::Value {
-        use crate::types::Value;
-        match self {
+    /// The literal, or `None` for an expression.
+    pub(crate) fn to_value(self) -> Option<Value> {
+        Some(match self {
             DefaultValue::Integer(i) => Value::Integer(i),
             DefaultValue::Real(r) => Value::Real(r),
             DefaultValue::Text(t) => Value::Text(t.to_owned()),
             DefaultValue::Null => Value::Null,
-        }
+            DefaultValue::Expression(_) => return None,
+        })
     }
 }
 

@@ -451,8 +451,8 @@ impl Session {
     ///
     /// Objects the session already holds without unflushed changes are
     /// expired when the transaction opens, so their next access reads the
-    /// row under the lock: the obvious read-modify-write code below is safe
-    /// even in a long-lived session. Does nothing if a transaction is
+    /// row under the lock: on SQLite the obvious read-modify-write code
+    /// below is safe even in a long-lived session. Does nothing if a transaction is
     /// already open.
     ///
     /// # Errors
@@ -889,6 +889,7 @@ impl Session {
     /// assert_eq!(err.to_string(), "User not found with key 7");
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "get_or_404")]
     pub fn get_or_not_found<M: Model>(&self, key: impl Into<M::Key>) -> Result<Obj<M>> {
         let key = key.into();
         let shown = format!("{key:?}");

@@ -169,10 +169,9 @@ pub(crate) struct ColumnSpec {
     /// Rendered inline: DDL cannot take bound parameters. The writer only
     /// accepts literal values here and escapes them.
     pub default: Option<Value>,
-    /// A default that is an expression (`CURRENT_TIMESTAMP`), as the
-    /// database's catalog gave it when the schema was read: written as it
-    /// is. Used instead of `default` when set.
-    pub default_expr: Option<String>,
+    /// An SQL expression default (`server_default`), from the model's
+    /// declaration (never from data), written in parentheses.
+    pub default_sql: Option<Ident>,
 }
 
 /// A UNIQUE table constraint, named or left for the database to name.
@@ -248,7 +247,7 @@ pub(crate) enum AlterAction {
         column: Ident,
         sql_type: Ident,
         default: Option<Value>,
-        default_expr: Option<String>,
+        default_sql: Option<Ident>,
     },
     AddUnique(UniqueSpec),
     AddForeignKey(ForeignKeySpec),

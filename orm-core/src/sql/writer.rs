@@ -345,7 +345,7 @@ impl Writer<'_> {
         if c.not_null {
             self.push(" NOT NULL");
         }
-        self.default(&c.sql_type, c.default.as_ref(), c.default_expr.as_deref())
+        self.default(&c.sql_type, c.default.as_ref(), c.default_sql.as_deref())
     }
 
     /// Declared types come from ColumnType impls, #[orm] attributes and
@@ -361,11 +361,19 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// ` DEFAULT x`, when there is a default.
-    fn default(&mut self, sql_type: &str, value: Option<&Value>, expr: Option<&str>) -> Result<()> {
-        if let Some(e) = expr {
-            self.push(" DEFAULT ");
-            self.push(e);
+    /// ` DEFAULT x`, when there is a default: a literal, or an SQL
+    /// expression (a model's `server_default`, or a default read from the
+    /// database's catalog) in parentheses.
+    fn default(&mut self, sql_type: &str, value: Option<&Value>, sql: Option<&str>) -> Result<()> {
+        if let Some(expr) = sql {
+            if expr.contains(';') {
+                return Err(Error::Schema(format!(
+                    "the default `{expr}` is not one SQL expression"
+                )));
+            }
+            self.push(" DEFAULT (");
+            self.push(expr);
+            self.push(")");
         } else if let Some(d) = value {
             self.push(" DEFAULT ");
             match d {
@@ -455,15 +463,15 @@ impl Writer<'_> {
                 column,
                 sql_type,
                 default,
-                default_expr,
+                default_sql,
             } => {
                 self.push(" ALTER COLUMN ");
                 self.ident(column)?;
-                if default.is_none() && default_expr.is_none() {
+                if default.is_none() && default_sql.is_none() {
                     self.push(" DROP DEFAULT");
                 } else {
                     self.push(" SET");
-                    self.default(sql_type, default.as_ref(), default_expr.as_deref())?;
+                    self.default(sql_type, default.as_ref(), default_sql.as_deref())?;
                 }
             }
             AlterAction::AddUnique(u) => {
@@ -715,6 +723,18 @@ impl Writer<'_> {
                 negated,
             } => {
                 self.expr(expr, own + 1)?;
+                if list.is_empty() && !self.dialect.empty_in_lists() {
+                    // PostgreSQL refuses `IN ()`. A comparison with every
+                    // element of an empty array is what `IN ()` means on
+                    // SQLite, for a NULL too: never true for `= ANY`, always
+                    // true for `<> ALL`; the array takes the left side's type.
+                    self.push(if *negated {
+                        " <> ALL('{}')"
+                    } else {
+                        " = ANY('{}')"
+                    });
+                    return Ok(());
+                }
                 self.push(if *negated { " NOT IN (" } else { " IN (" });
                 if list.len() > MAX_INLINE_IN_LIST && self.dialect.json_in_lists() {
                     self.push("SELECT value FROM json_each(");
@@ -1330,14 +1350,14 @@ mod tests {
                     sql_type: "INTEGER".into(),
                     not_null: true,
                     default: None,
-                    default_expr: None,
+                    default_sql: None,
                 },
                 ColumnSpec {
                     name: "handler_id".into(),
                     sql_type: "INTEGER".into(),
                     not_null: true,
                     default: None,
-                    default_expr: None,
+                    default_sql: None,
                 },
             ],
             primary_key: vec!["pet_id".into()],

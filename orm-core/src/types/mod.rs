@@ -40,13 +40,16 @@ pub use value::{ToSqlOutput, Value, ValueRef};
 
 /// The `chrono` crate whose types orm stores (feature `chrono`): naming
 /// `orm::types::chrono::NaiveDate` keeps a model on the very version orm
-/// implements [`ColumnType`] for.
+/// implements [`ColumnType`] for. It is built with its `clock` feature, so
+/// `Utc::now()` is there for timestamps.
 ///
 /// ```
 /// use orm::types::ColumnType;
-/// use orm::types::chrono::NaiveDate;
+/// use orm::types::chrono::{NaiveDate, Utc};
 ///
 /// assert_eq!(<NaiveDate as ColumnType>::SQL_TYPE, "DATE");
+/// let now = Utc::now();
+/// # let _ = now;
 /// ```
 #[cfg(feature = "chrono")]
 pub mod chrono {
@@ -65,12 +68,15 @@ pub mod serde_json {
     #[doc(no_inline)]
     pub use ::serde_json::*;
 }
-/// The `time` crate whose types orm stores (feature `time`).
+/// The `time` crate whose types orm stores (feature `time`), with its
+/// clock (`OffsetDateTime::now_utc()`).
 ///
 /// ```
 /// use orm::types::ColumnType;
 ///
 /// assert_eq!(<orm::types::time::PrimitiveDateTime as ColumnType>::SQL_TYPE, "DATETIME");
+/// let now = orm::types::time::OffsetDateTime::now_utc();
+/// # let _ = now;
 /// ```
 #[cfg(feature = "time")]
 pub mod time {

@@ -96,17 +96,19 @@ impl Backend for PgBackend {
     }
 
     fn connect(&self) -> Result<Box<dyn Connection>> {
-        let client = match &self.tls {
-            Tls::None => self.config.connect(postgres::NoTls),
-            #[cfg(feature = "postgres-tls")]
-            Tls::Native(tls) => self.config.connect(tls.clone()),
-        };
-        let client = client.map_err(|e| Error::Open {
-            path: self.shown.clone(),
-            source: Box::new(e),
+        let client = off_async(|| {
+            let client = match &self.tls {
+                Tls::None => self.config.connect(postgres::NoTls),
+                #[cfg(feature = "postgres-tls")]
+                Tls::Native(tls) => self.config.connect(tls.clone()),
+            };
+            client.map_err(|e| Error::Open {
+                path: self.shown.clone(),
+                source: Box::new(e),
+            })
         })?;
         Ok(Box::new(PgConnection {
-            client,
+            client: Some(client),
             statements: HashMap::new(),
             in_txn: false,
             aborted: false,
@@ -122,9 +124,46 @@ struct Prepared {
     columns: Arc<[String]>,
 }
 
+/// The sync client drives its own tokio runtime, which refuses to start
+/// on a thread that is running async tasks: called from an async handler,
+/// it panics. That misuse becomes a typed error pointing at
+/// `Database::run` instead (the driver's panic message is still printed
+/// by the panic hook). Other panics go on unwinding.
+fn off_async<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if message.contains("runtime") {
+                Err(Error::Usage(
+                    "PostgreSQL was called from async code: run units of work with \
+                     Database::run (or tokio's spawn_blocking)"
+                        .into(),
+                ))
+            } else {
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+}
+
+fn closed() -> Error {
+    Error::Disconnected {
+        source: "the connection was closed".into(),
+    }
+}
+
 /// One connection to the server.
 struct PgConnection {
-    client: postgres::Client,
+    /// Always `Some` until dropped.
+    client: Option<postgres::Client>,
     statements: HashMap<String, Prepared>,
     in_txn: bool,
     aborted: bool,
@@ -158,7 +197,9 @@ impl PgConnection {
         if let Some(p) = self.statements.get(sql) {
             return Ok((p.statement.clone(), Arc::clone(&p.columns)));
         }
-        let statement = self.client.prepare(sql).map_err(|e| self.failed(e, sql))?;
+        let client = self.client.as_mut().ok_or_else(closed)?;
+        let prepared = client.prepare(sql);
+        let statement = prepared.map_err(|e| self.failed(e, sql))?;
         let columns: Arc<[String]> = statement
             .columns()
             .iter()
@@ -193,7 +234,8 @@ impl PgConnection {
     }
 
     fn run_control(&mut self, keyword: &str, sql: &str) -> Result<usize> {
-        let result = self.client.batch_execute(sql);
+        let client = self.client.as_mut().ok_or_else(closed)?;
+        let result = client.batch_execute(sql);
         match (keyword, &result) {
             ("BEGIN", Ok(())) => {
                 self.in_txn = true;
@@ -225,12 +267,8 @@ fn params(values: &[Value]) -> Vec<value::Param<'_>> {
     values.iter().map(value::Param).collect()
 }
 
-impl Connection for PgConnection {
-    fn dialect(&self) -> &'static Dialect {
-        &Dialect::POSTGRES
-    }
-
-    fn execute(&mut self, sql: &str, values: &[Value]) -> Result<usize> {
+impl PgConnection {
+    fn execute_now(&mut self, sql: &str, values: &[Value]) -> Result<usize> {
         if let Some(keyword) = control(sql).filter(|_| values.is_empty()) {
             return self.run_control(keyword, sql);
         }
@@ -240,10 +278,9 @@ impl Connection for PgConnection {
         let (statement, _) = self.prepare(sql)?;
         let params = params(values);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let changed = self
-            .client
-            .execute(&statement, &refs)
-            .map_err(|e| self.failed(e, sql))?;
+        let client = self.client.as_mut().ok_or_else(closed)?;
+        let changed = client.execute(&statement, &refs);
+        let changed = changed.map_err(|e| self.failed(e, sql))?;
         if ddl {
             // Plans of statements over a changed table are stale.
             self.statements.clear();
@@ -251,7 +288,7 @@ impl Connection for PgConnection {
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
-    fn query(
+    fn query_now(
         &mut self,
         sql: &str,
         values: &[Value],
@@ -268,9 +305,9 @@ impl Connection for PgConnection {
             server_failed = true;
             classify(e, Some(sql))
         };
+        let client = self.client.as_mut().ok_or_else(closed)?;
         let result = (|| {
-            let mut rows = self
-                .client
+            let mut rows = client
                 .query_raw(&statement, params.iter())
                 .map_err(&mut server)?;
             while let Some(r) = rows.next().map_err(&mut server)? {
@@ -296,6 +333,25 @@ impl Connection for PgConnection {
         }
         result.map_err(|e| self.seen(e))
     }
+}
+
+impl Connection for PgConnection {
+    fn dialect(&self) -> &'static Dialect {
+        &Dialect::POSTGRES
+    }
+
+    fn execute(&mut self, sql: &str, values: &[Value]) -> Result<usize> {
+        off_async(|| self.execute_now(sql, values))
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        values: &[Value],
+        row: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        off_async(|| self.query_now(sql, values, row))
+    }
 
     fn in_transaction(&self) -> bool {
         self.in_txn
@@ -317,6 +373,21 @@ impl Connection for PgConnection {
     }
 
     fn is_valid(&mut self) -> bool {
-        !self.lost && !self.client.is_closed() && !self.in_txn
+        !self.lost && self.client.as_ref().is_some_and(|c| !c.is_closed()) && !self.in_txn
+    }
+}
+
+impl Drop for PgConnection {
+    /// The client owns a tokio runtime, which must not be dropped on a
+    /// thread driving async tasks (a pool dropped in an async fn): close it
+    /// on a thread of its own there.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::Builder::new()
+                .name("orm-pg-close".into())
+                .spawn(move || drop(client));
+        }
     }
 }

@@ -36,11 +36,24 @@ use crate::types::ValueRef;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JournalMode {
-    /// Write-ahead log (the default for files): readers never block the
-    /// writer and the writer never blocks readers.
+    /// Write-ahead log (what orm gives the files it creates): readers never
+    /// block the writer and the writer never blocks readers.
     Wal,
     /// Rollback journal (SQLite's own default).
     Delete,
+    /// Another rollback-journal mode (`TRUNCATE`, `PERSIST`, `MEMORY`,
+    /// `OFF`), kept as another program set it; or an in-memory database.
+    Other,
+}
+
+impl JournalMode {
+    fn from_pragma(mode: &str) -> JournalMode {
+        match mode.to_ascii_lowercase().as_str() {
+            "wal" => JournalMode::Wal,
+            "delete" => JournalMode::Delete,
+            _ => JournalMode::Other,
+        }
+    }
 }
 
 /// How hard SQLite pushes each commit to disk.
@@ -71,7 +84,8 @@ pub enum Synchronous {
 #[derive(Debug, Clone)]
 pub(crate) struct ConnSettings {
     pub busy_timeout: Duration,
-    pub journal_mode: JournalMode,
+    /// `None`: WAL for a new (empty) file, the file's own mode otherwise.
+    pub journal_mode: Option<JournalMode>,
     pub synchronous: Synchronous,
 }
 
@@ -257,12 +271,22 @@ fn configure(
     // not: never depend on the build.
     raw.execute_batch("PRAGMA foreign_keys = ON")?;
     if let Location::File(_) = location {
-        let mode = match settings.journal_mode {
-            JournalMode::Wal => "WAL",
-            JournalMode::Delete => "DELETE",
+        // WAL is a property of the file, kept after the program exits: set
+        // it on files orm creates, and on others only when asked to.
+        let new_file = || -> rusqlite::Result<bool> {
+            Ok(raw.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))? == 0)
         };
-        let _: String =
-            raw.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))?;
+        let mode = match settings.journal_mode {
+            Some(JournalMode::Wal) => Some("WAL"),
+            Some(JournalMode::Delete) => Some("DELETE"),
+            Some(JournalMode::Other) => None,
+            None if new_file()? => Some("WAL"),
+            None => None,
+        };
+        if let Some(mode) = mode {
+            let _: String =
+                raw.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))?;
+        }
         let sync = match settings.synchronous {
             Synchronous::Full => "FULL",
             Synchronous::Normal => "NORMAL",
@@ -274,6 +298,15 @@ fn configure(
 }
 
 impl SqliteConn {
+    /// The journal mode the connection's database uses.
+    pub fn journal_mode(&self) -> Result<JournalMode> {
+        let mode: String = self
+            .raw
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| Error::from_sqlite(e, Some("PRAGMA journal_mode")))?;
+        Ok(JournalMode::from_pragma(&mode))
+    }
+
     /// Prepare `sql` from the connection's statement cache.
     #[inline(always)]
     pub fn prepare<'c>(&'c self, sql: &str) -> Result<Prepared<'c>> {

@@ -55,6 +55,14 @@ fn apply_fills(
     Ok(())
 }
 
+/// Whether any column of the object's table is computed in Rust.
+fn has_computed(obj: &Rc<dyn ErasedObj>) -> bool {
+    obj.table()
+        .columns
+        .iter()
+        .any(|c| c.insert_default.is_some() || c.update_default.is_some())
+}
+
 /// What makes two entity rows run the same statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -77,7 +85,8 @@ fn switch_columns(t: &'static TableDef) -> ColumnSet {
     set
 }
 
-/// The columns an UPDATE writes: the changed ones and the filled keys.
+/// The columns an UPDATE writes: the changed ones, the filled keys, and
+/// those with an `onupdate` function.
 fn update_columns(row: &Row) -> ColumnSet {
     let mut columns = row.columns;
     for f in row.fills.as_slice() {
@@ -85,7 +94,50 @@ fn update_columns(row: &Row) -> ColumnSet {
             columns.insert(c);
         }
     }
+    if let Some(obj) = &row.obj {
+        for (c, def) in obj.table().columns.iter().enumerate() {
+            if def.update_default.is_some() {
+                columns.insert(c);
+            }
+        }
+    }
     columns
+}
+
+/// Values computed in Rust (`default = f`, `onupdate = f`), written into
+/// row `row`'s object before its statement runs, each write in the undo
+/// log: at INSERT, into fields still at their type's default; at UPDATE,
+/// into columns the change did not set itself.
+fn apply_computed(
+    row: usize,
+    r: &Row,
+    obj: &Rc<dyn ErasedObj>,
+    undo: &mut Vec<Undo>,
+) -> Result<()> {
+    let t = obj.table();
+    let conversion = |column: usize, e: crate::types::ConversionError| Error::Conversion {
+        table: t.name.to_owned(),
+        column: t.columns[column].name.to_owned(),
+        message: e.to_string(),
+    };
+    for (column, def) in t.columns.iter().enumerate() {
+        let value = match (&r.op, def.insert_default, def.update_default) {
+            (Op::Insert | Op::Switch, Some(d), _) => {
+                let unset = (d.unset)().map_err(|e| conversion(column, e))?;
+                if obj.column_value(column)? != unset {
+                    continue;
+                }
+                (d.value)().map_err(|e| conversion(column, e))?
+            }
+            (Op::Update, _, Some(f)) if !r.columns.contains(column) => {
+                f().map_err(|e| conversion(column, e))?
+            }
+            _ => continue,
+        };
+        let old = obj.set_column(column, &value)?;
+        undo.push(Undo { row, column, old });
+    }
+    Ok(())
 }
 
 fn shape_of(row: &Row, obj: &dyn ErasedObj) -> Result<Option<Shape>> {
@@ -152,6 +204,9 @@ pub(super) fn emit(
             }
         };
         apply_fills(order[k], obj, row.fills.as_slice(), undo)?;
+        if has_computed(obj) {
+            apply_computed(order[k], row, obj, undo)?;
+        }
         let Some(shape) = shape_of(row, &**obj)? else {
             k += 1;
             continue;
@@ -229,6 +284,10 @@ pub(super) fn emit(
             apply_fills(order[k], next_obj, next.fills.as_slice(), undo)?;
             if shape_of(next, &**next_obj)? != Some(shape) {
                 break;
+            }
+            // (Computed values never change a row's statement shape.)
+            if has_computed(next_obj) {
+                apply_computed(order[k], next, next_obj, undo)?;
             }
         }
         if shape == Shape::Insert(t as *const TableDef as usize, false)

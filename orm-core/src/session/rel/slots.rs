@@ -292,6 +292,18 @@ pub(crate) fn set_loaded_parent(
     }
 }
 
+/// Put a loaded collection of `obj` in the order of `order`, which holds
+/// the same objects (items not in `order` keep their place at the end).
+pub(crate) fn reorder(obj: &Rc<dyn ErasedObj>, side: Side, order: &[Rc<dyn ErasedObj>]) {
+    let mut rels = obj.rels().borrow_mut();
+    let slot = rels.slot(side);
+    if let RelValue::Many(v) = &mut slot.value {
+        let rank: rustc_hash::FxHashMap<*const (), usize> =
+            order.iter().enumerate().map(|(i, o)| (ptr(o), i)).collect();
+        v.sort_by_key(|o| rank.get(&ptr(o)).copied().unwrap_or(usize::MAX));
+    }
+}
+
 pub(super) fn set_value(obj: &Rc<dyn ErasedObj>, side: Side, value: RelValue, assigned: bool) {
     let mut rels = obj.rels().borrow_mut();
     let slot = rels.slot(side);
