@@ -36,7 +36,7 @@
 //!
 //! | attribute | on | meaning |
 //! |---|---|---|
-//! | `primary_key` | field | part of the primary key; one INTEGER key is SQLite's rowid, filled at flush when it is 0 |
+//! | `primary_key` | field | part of the primary key; one INTEGER key is SQLite's rowid, filled at flush when it is 0. Without it, a field named `id` is the key |
 //! | `max_length = 50` | `String` field | `VARCHAR(50)` (SQLite, like SQLAlchemy, does not enforce the length: validate input) |
 //! | `unique`, `index` | field | UNIQUE constraint, index (`ix_<table>_<column>`) |
 //! | `default = now` | field | `now()` computed in Rust at insert when the field still holds its type's default (SQLAlchemy's `default=now`); `fn now() -> T` |
@@ -203,7 +203,98 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## 6. Migrations
+//! ## 6. Short forms
+//!
+//! | SQLAlchemy | orm |
+//! |---|---|
+//! | `Post(title="Hi", author=bob, tags=[rust])` | `orm::obj!(Post, title = "Hi").with(Post::author, &bob)?.with_all(Post::tags, [&rust])?` |
+//! | `post.title` | `post.get(Post::title)?` |
+//! | `post.title = "New"` | `post.set(Post::title, "New".into())?` |
+//! | `post.comments = [c1, c2]` | `post.assign(Post::comments, [c1, c2])?` (orphans deleted with `delete-orphan`) |
+//! | `column.in_([...])` | `column.in_list([...])` |
+//! | `default=now`, `onupdate=now` | `#[orm(default = Utc::now)]`, `#[orm(onupdate = Utc::now)]` |
+//! | `server_default=func.now()` | `#[orm(server_default = "CURRENT_TIMESTAMP")]` |
+//!
+//! ```
+//! use orm::prelude::*;
+//!
+//! #[derive(Model, Debug, Default)]
+//! #[orm(has_many(posts = Post, backref = "author"))]
+//! struct User { id: i64, name: String }
+//!
+//! #[derive(Model, Debug, Default)]
+//! struct Post { id: i64, title: String, #[orm(foreign_key = User::id)] author_id: i64 }
+//!
+//! # fn main() -> orm::Result<()> {
+//! let db = Database::builder().model::<Post>().open("sqlite://")?;
+//! db.create_all()?;
+//! let session = db.session();
+//! let bob = session.add(orm::obj!(User, name = "bob"))?;
+//! let post = orm::obj!(Post, title = "Hi").with(Post::author, &bob)?; // joins bob's session
+//! session.commit()?;
+//! post.set(Post::title, "Hello".into())?;
+//! session.commit()?;
+//! assert_eq!(post.get(Post::title)?, "Hello");
+//! assert_eq!(post.get(Post::author_id)?, bob.get(User::id)?);
+//! # Ok(()) }
+//! ```
+//!
+//! ## 7. In a web app
+//!
+//! A [`Session`] blocks and is `!Send`: async code does not touch one
+//! directly. [`Database::run`] (feature `tokio`) runs a unit of work with
+//! a new session on tokio's blocking pool, as many at once as the pool has
+//! connections, and hands back its result; [`Database::run_transaction`]
+//! also commits, and retries what the database says can be retried. With
+//! feature `axum`, orm's errors are responses (not found 404, a duplicate
+//! 409, a busy database 503, the rest 500 with the cause logged, never
+//! sent), [`web::WebError`] carries any other error through `?`, and
+//! [`web::Paging`] reads `?page=&per_page=`. With feature `serde`, objects
+//! and pages serialize, with the relationships loaded on them, so they go
+//! straight into templates. `examples/blog` is Flask-SQLAlchemy's reference
+//! blog built this way.
+//!
+//! ```
+//! # #[cfg(all(feature = "axum", feature = "serde"))]
+//! # mod example {
+//! use axum::extract::{Path, State};
+//! use orm::prelude::*;
+//! use orm::web::{Paging, Result};
+//!
+//! #[derive(Model, Debug, Default)]
+//! #[orm(has_many(posts = Post, backref = "author"))]
+//! pub struct User { id: i64, name: String }
+//!
+//! #[derive(Model, Debug, Default)]
+//! pub struct Post { id: i64, title: String, #[orm(foreign_key = User::id)] author_id: i64 }
+//!
+//! // @app.get("/posts") -> db.paginate(db.select(Post)), with each post's author
+//! async fn posts(db: State<Database>, page: Paging) -> Result<String> {
+//!     db.run(move |s| {
+//!         let posts = s.query::<Post>().order_by(Post::id).load(selectin(Post::author));
+//!         let page = posts.paginate(page.page, page.per_page(20))?;
+//!         Ok(serde_json::to_string(&page)?) // or a template: page.items[0].author.name
+//!     })
+//!     .await
+//! }
+//!
+//! // @app.post("/posts/<int:id>") -> db.get_or_404(Post, id).title = ...; commit
+//! async fn rename(db: State<Database>, Path((id, title)): Path<(i64, String)>) -> Result<()> {
+//!     db.run_transaction(move |s| s.get_or_not_found(id)?.set(Post::title, title.clone()))
+//!         .await?; // a missing post is a 404
+//!     Ok(())
+//! }
+//!
+//! pub fn app(db: Database) -> axum::Router {
+//!     axum::Router::new()
+//!         .route("/posts", axum::routing::get(posts))
+//!         .route("/posts/{id}/{title}", axum::routing::post(rename))
+//!         .with_state(db)
+//! }
+//! # }
+//! ```
+//!
+//! ## 8. Migrations
 //!
 //! `create_all` creates missing tables and never alters one. When the models
 //! change after the first release, [`migrate`] does what Flask-Migrate does:
@@ -278,6 +369,14 @@
 //! | `time` | `Date`, `PrimitiveDateTime`, `OffsetDateTime` | `DATE`, `DATETIME` | `orm::types::time` |
 //! | `uuid` | `Uuid` (32 hex digits, as SQLAlchemy's `Uuid`) | `CHAR(32)` | `orm::types::uuid` |
 //! | `json` | `serde_json::Value` (JSON text) | `JSON` | `orm::types::serde_json` |
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `postgres` | the PostgreSQL backend (`postgresql://` URLs), on the `postgres` crate |
+//! | `postgres-tls` | TLS for it (`?sslmode=require`), with native-tls |
+//! | `tokio` | [`Database::run`] and [`Database::run_transaction`]: units of work from async code |
+//! | `axum` | [`web`]: errors as responses, [`web::Paging`]; implies `tokio` |
+//! | `serde` | `Serialize` for objects (fields and loaded relationships) and pages |
 //!
 //! ## Stability
 //!

@@ -279,3 +279,57 @@ fn objects_serialize_as_their_models() {
     );
     drop(guard);
 }
+
+#[derive(Model, Debug, Default)]
+#[orm(has_many(items = Item, backref = "list"))]
+pub struct List {
+    pub id: i64,
+    pub name: String,
+    pub done: bool,
+}
+
+#[derive(Model, Debug, Default)]
+pub struct Item {
+    pub id: i64,
+    #[orm(foreign_key = List::id)]
+    pub list_id: i64,
+    pub text: String,
+}
+
+/// Loaded relationships serialize one level deep (a template's
+/// `item.list.name`), never recurring through the backref, and nothing is
+/// loaded by serializing.
+#[test]
+fn objects_serialize_their_loaded_relationships_one_level_deep() {
+    let db = common::fresh::<Item>();
+    let s = db.session();
+    let list = s.add(orm::obj!(List { name: "chores" })).unwrap();
+    list.assign(
+        List::items,
+        [orm::obj!(Item { text: "a" }), orm::obj!(Item { text: "b" })],
+    )
+    .unwrap();
+    s.commit().unwrap();
+    assert_eq!(
+        serde_json::to_value(&list).unwrap(),
+        serde_json::json!({"id": 1, "name": "chores", "done": false, "items": [
+            {"id": 1, "list_id": 1, "text": "a"},
+            {"id": 2, "list_id": 1, "text": "b"},
+        ]})
+    );
+
+    let s = db.session();
+    let rec = db.record();
+    let item = s.get_or_not_found::<Item>(2).unwrap();
+    assert_eq!(
+        serde_json::to_value(&item).unwrap(),
+        serde_json::json!({"id": 2, "list_id": 1, "text": "b"}),
+        "not loaded: not there"
+    );
+    assert_eq!(rec.queries().len(), 1, "serializing loaded nothing");
+    item.related(Item::list).unwrap();
+    assert_eq!(
+        serde_json::to_value(&item).unwrap()["list"],
+        serde_json::json!({"id": 1, "name": "chores", "done": false})
+    );
+}

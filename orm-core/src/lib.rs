@@ -52,6 +52,7 @@ pub use rusqlite;
 /// The names most programs need: `use orm::prelude::*;`.
 pub mod prelude {
     pub use crate::query::{ModelQuery, TextOps};
+    pub use crate::relation::{joined, selectin};
     pub use crate::{
         ColumnType, ConstraintKind, Database, Error, Model, Obj, ObjState, Session, SqlEnum,
     };

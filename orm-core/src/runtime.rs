@@ -89,4 +89,42 @@ impl Database {
             Err(_) => Err(shut_down().into()),
         }
     }
+
+    /// [`Database::transaction`] from async code: `work` runs in a
+    /// transaction of a new session on the blocking pool (as
+    /// [`run`](Self::run) does), is committed, and is run again on an error
+    /// the database says can be retried. For handlers that change rows.
+    ///
+    /// # Errors
+    ///
+    /// As [`Database::transaction`] and [`run`](Self::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Post { id: i64, title: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// # let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let db = Database::builder().model::<Post>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// db.run_transaction(|s| s.add(Post::default()).map(drop)).await?;
+    /// db.run_transaction(|s| s.get_or_not_found::<Post>(1)?.set(Post::title, "Hi".into())).await?;
+    /// let title = db.run(|s| s.get_or_not_found::<Post>(1)?.get(Post::title)).await?;
+    /// assert_eq!(title, "Hi");
+    /// # Ok(()) })
+    /// # }
+    /// ```
+    pub async fn run_transaction<R, F>(&self, work: F) -> Result<R, Error>
+    where
+        F: FnMut(&Session) -> Result<R, Error> + Send + 'static,
+        R: Send + 'static,
+    {
+        let db = self.clone();
+        self.run(move |_| db.transaction(work)).await
+    }
 }

@@ -1,32 +1,147 @@
 //! `Serialize` for objects and pages (feature `serde`), so they go
-//! straight into templates and JSON: an [`Obj`] serializes as its model
-//! does (read through the object, reloading it if expired), a [`Page`] as
-//! its items and its navigation numbers.
+//! straight into templates and JSON.
+//!
+//! An [`Obj`] serializes as a map of its fields (as stored: a timestamp is
+//! its text, a boolean `true` / `false`), plus every relationship already
+//! loaded on it (by eager loading, navigation or assignment), one level
+//! deep: `post.author.username` and `post.tags` in a template, after
+//! `load(selectin(Post::author))`. Related objects serialize their fields
+//! only, so cycles (a post's author's posts) cannot recur, and nothing is
+//! loaded while serializing. A [`Page`] serializes as its items and its
+//! navigation numbers.
 
-use serde::ser::{Error as _, Serialize, SerializeStruct, Serializer};
+use std::rc::Rc;
+
+use serde::ser::{Error as _, Serialize, SerializeMap, SerializeStruct, Serializer};
 
 use crate::model::Model;
 use crate::query::Page;
+use crate::schema::ColumnDef;
 use crate::session::Obj;
+use crate::session::obj::ErasedObj;
+use crate::session::rel::slots::RelValue;
+use crate::types::Value;
 
-/// An object serializes as its model's value.
+/// An object serializes as its fields and its loaded relationships.
 ///
 /// # Examples
 ///
 /// ```
 /// use orm::prelude::*;
+/// use orm::relation::selectin;
 ///
-/// #[derive(Model, Debug, Default, serde::Serialize)]
-/// struct User { #[orm(primary_key)] id: i64, name: String }
+/// #[derive(Model, Debug, Default)]
+/// #[orm(has_many(posts = Post, backref = "author"))]
+/// struct User { id: i64, name: String }
 ///
-/// let ann = Obj::new(User { id: 1, name: "ann".into() });
-/// assert_eq!(serde_json::to_string(&ann).unwrap(), r#"{"id":1,"name":"ann"}"#);
+/// #[derive(Model, Debug, Default)]
+/// struct Post { id: i64, title: String, #[orm(foreign_key = User::id)] author_id: i64 }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<Post>().open("sqlite://")?;
+/// db.create_all()?;
+/// let s = db.session();
+/// let ann = s.add(orm::obj!(User { name: "ann" }))?;
+/// ann.append(User::posts, &orm::obj!(Post { title: "Hi" }))?;
+/// s.commit()?;
+///
+/// let s = db.session();
+/// let post = s.query::<Post>().load(selectin(Post::author)).one()?;
+/// assert_eq!(
+///     serde_json::to_string(&post).unwrap(),
+///     r#"{"id":1,"title":"Hi","author_id":1,"author":{"id":1,"name":"ann"}}"#
+/// );
+/// # Ok(()) }
 /// ```
 #[cfg(feature = "serde")]
-impl<M: Model + Serialize> Serialize for Obj<M> {
+impl<M: Model> Serialize for Obj<M> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let value = self.read().map_err(S::Error::custom)?;
-        value.serialize(serializer)
+        // Reload an expired object first, as any read does.
+        drop(self.read().map_err(S::Error::custom)?);
+        Fields {
+            obj: &self.erased(),
+            related: true,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// One object's fields, and with `related` its loaded relationships.
+struct Fields<'a> {
+    obj: &'a Rc<dyn ErasedObj>,
+    related: bool,
+}
+
+/// A loaded relationship's objects, as they are to be written.
+enum Loaded {
+    One(Option<Rc<dyn ErasedObj>>),
+    Many(Vec<Rc<dyn ErasedObj>>),
+}
+
+impl Serialize for Fields<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let table = self.obj.table();
+        // Copied out first: no borrow of the slots is held while writing.
+        let loaded: Vec<(&'static str, Loaded)> = match self.related {
+            false => Vec::new(),
+            true => {
+                let rels = self.obj.rels().try_borrow().map_err(S::Error::custom)?;
+                rels.slots
+                    .iter()
+                    .filter(|slot| slot.loaded)
+                    .map(|slot| {
+                        let value = match &slot.value {
+                            RelValue::Many(items) => Loaded::Many(items.clone()),
+                            RelValue::One(item) => Loaded::One(item.clone()),
+                            RelValue::Up(parent) => {
+                                Loaded::One(parent.as_ref().and_then(|w| w.upgrade()))
+                            }
+                        };
+                        (slot.side.name(), value)
+                    })
+                    .collect()
+            }
+        };
+        let mut map = serializer.serialize_map(Some(table.columns.len() + loaded.len()))?;
+        for (i, column) in table.columns.iter().enumerate() {
+            let value = self.obj.column_value(i).map_err(S::Error::custom)?;
+            map.serialize_entry(column.field, &Stored { value, column })?;
+        }
+        for (name, value) in &loaded {
+            let fields = |obj| Fields {
+                obj,
+                related: false,
+            };
+            match value {
+                Loaded::One(item) => map.serialize_entry(name, &item.as_ref().map(fields))?,
+                Loaded::Many(items) => {
+                    let items: Vec<Fields<'_>> = items.iter().map(fields).collect();
+                    map.serialize_entry(name, &items)?;
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+/// A column's value as stored; a BOOLEAN column's 0 / 1 as a boolean.
+struct Stored<'a> {
+    value: Value,
+    column: &'a ColumnDef,
+}
+
+impl Serialize for Stored<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.value {
+            Value::Null => serializer.serialize_none(),
+            Value::Integer(i) if self.column.sql_type == "BOOLEAN" => {
+                serializer.serialize_bool(*i != 0)
+            }
+            Value::Integer(i) => serializer.serialize_i64(*i),
+            Value::Real(r) => serializer.serialize_f64(*r),
+            Value::Text(t) => serializer.serialize_str(t),
+            Value::Blob(b) => serializer.serialize_bytes(b),
+        }
     }
 }
 

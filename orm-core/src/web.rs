@@ -48,6 +48,10 @@ use http::request::Parts;
 
 use crate::error::{ConstraintKind, Error};
 
+/// A handler's result: `web::Result<Html<String>>`.
+#[cfg(feature = "axum")]
+pub type Result<T, E = WebError> = std::result::Result<T, E>;
+
 /// The status a failure of orm answers a request with.
 fn status_of(e: &Error) -> StatusCode {
     match e {
@@ -295,7 +299,7 @@ impl Paging {
 impl<S: Send + Sync> axum_core::extract::FromRequestParts<S> for Paging {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Error> {
         Paging::from_query(parts.uri.query()).ok_or(Error::NotFound {
             model: "page",
             key: Some("a page that is not a number".into()),

@@ -24,6 +24,9 @@ pub(crate) struct Field<'a> {
     pub option_inner: Option<&'a Type>,
     pub column: String,
     pub attrs: FieldAttrs,
+    /// The key by convention: no field is marked `primary_key`, and this
+    /// one is named `id` (as Diesel assumes).
+    pub implicit_key: bool,
 }
 
 impl Field<'_> {
@@ -32,7 +35,7 @@ impl Field<'_> {
     }
 
     pub(crate) fn is_primary_key(&self) -> bool {
-        self.is_column() && flag_is_on(&self.attrs.primary_key)
+        self.is_column() && (flag_is_on(&self.attrs.primary_key) || self.implicit_key)
     }
 }
 
@@ -112,7 +115,7 @@ pub(crate) fn from_syn<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Mode
         .get()
         .cloned()
         .unwrap_or_else(|| naming::table_name(&input.ident.unraw().to_string()));
-    let fields = named
+    let mut fields: Vec<Field<'_>> = named
         .named
         .iter()
         .filter_map(|f| {
@@ -130,9 +133,15 @@ pub(crate) fn from_syn<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Mode
                 option_inner: option_inner(&f.ty),
                 column,
                 attrs,
+                implicit_key: false,
             })
         })
         .collect();
+    if !fields.iter().any(|f| f.is_primary_key())
+        && let Some(id) = fields.iter_mut().find(|f| f.is_column() && f.ident == "id")
+    {
+        id.implicit_key = true;
+    }
     Some(Model {
         ident: &input.ident,
         vis: &input.vis,

@@ -38,7 +38,7 @@ fn check_primary_key(cx: &mut Ctxt, m: &Model<'_>) {
     if pk.is_empty() && !cx.has_unknown_field_keys() {
         cx.error(
             m.ident,
-            format!("model `{}` has no primary key; mark a field with #[orm(primary_key)], for example `#[orm(primary_key)] id: i64`", m.ident),
+            format!("model `{}` has no primary key; mark a field with #[orm(primary_key)], or name it `id`", m.ident),
         );
     }
     for f in &pk {

@@ -2,7 +2,7 @@ use orm::prelude::*;
 
 #[derive(Model)]
 struct User {
-    id: i64,
+    user_id: i64,
     name: String,
 }
 

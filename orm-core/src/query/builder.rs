@@ -1027,8 +1027,9 @@ impl<'s, M: Model> Query<'s, M> {
         }
     }
 
-    /// The object with this primary key (as [`Session::get`]; filters of the
-    /// query do not apply).
+    /// The object with this primary key (as [`Session::get`]), with the
+    /// query's eager loads ([`load`](Self::load)) run for it; filters of
+    /// the query do not apply.
     ///
     /// # Errors
     ///
@@ -1049,7 +1050,14 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn get(&self, key: impl Into<M::Key>) -> Result<Option<Obj<M>>> {
-        self.session.get::<M>(key)
+        let found = self.session.get::<M>(key)?;
+        if let Some(obj) = &found
+            && !self.loads.is_empty()
+        {
+            let plan = self.loads.without_joins();
+            plan.run_after(&self.session.inner, &[obj.erased()])?;
+        }
+        Ok(found)
     }
 
     /// The object with this primary key, or [`Error::NotFound`] carrying
@@ -1075,7 +1083,9 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn get_or_not_found(&self, key: impl Into<M::Key>) -> Result<Obj<M>> {
-        self.session.get_or_not_found::<M>(key)
+        let key = key.into();
+        self.get(key.clone())?
+            .ok_or_else(|| crate::session::not_found::<M>(&key))
     }
 
     /// Wrap this query's row selection for counting: plain queries count

@@ -133,7 +133,7 @@ impl<M: Model> Obj<M> {
     ///
     /// # Errors
     ///
-    /// As [`read`](Self::read): [`Error::BorrowConflict`] while a
+    /// As [`read`](Self::read): [`Error::BorrowConflict`](crate::Error::BorrowConflict) while a
     /// [`write`](Self::write) guard is alive; reload errors for an expired
     /// object.
     ///
@@ -159,7 +159,7 @@ impl<M: Model> Obj<M> {
     ///
     /// # Errors
     ///
-    /// As [`write`](Self::write): [`Error::BorrowConflict`] while another
+    /// As [`write`](Self::write): [`Error::BorrowConflict`](crate::Error::BorrowConflict) while another
     /// guard is alive; reload errors for an expired object.
     ///
     /// # Examples

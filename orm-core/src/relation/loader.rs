@@ -204,6 +204,21 @@ impl LoadPlan {
         self.specs.is_empty()
     }
 
+    /// The same loads, each top-level one by its own SELECT: for an object
+    /// that comes from the identity map or a get by key, with no query to
+    /// join to.
+    pub(crate) fn without_joins(&self) -> LoadPlan {
+        let specs = self
+            .specs
+            .iter()
+            .map(|s| LoadSpec {
+                joined: false,
+                ..s.clone()
+            })
+            .collect();
+        LoadPlan { specs }
+    }
+
     /// The top-level joined loads.
     pub(crate) fn joined(&self) -> impl Iterator<Item = &LoadSpec> {
         self.specs.iter().filter(|s| s.joined)

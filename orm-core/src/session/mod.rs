@@ -892,10 +892,15 @@ impl Session {
     #[doc(alias = "get_or_404")]
     pub fn get_or_not_found<M: Model>(&self, key: impl Into<M::Key>) -> Result<Obj<M>> {
         let key = key.into();
-        let shown = format!("{key:?}");
-        self.get::<M>(key)?.ok_or(Error::NotFound {
-            model: M::table().model,
-            key: Some(shown),
-        })
+        self.get::<M>(key.clone())?
+            .ok_or_else(|| not_found::<M>(&key))
+    }
+}
+
+/// No row of `M` has this key.
+pub(crate) fn not_found<M: Model>(key: &M::Key) -> Error {
+    Error::NotFound {
+        model: M::table().model,
+        key: Some(format!("{key:?}")),
     }
 }

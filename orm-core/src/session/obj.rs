@@ -773,3 +773,51 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         self.meta.borrow_mut().session = session;
     }
 }
+
+/// Make a new object as Python makes one, `Tag(name="rust")`:
+/// `obj!(Tag, name = "rust")`, or with a struct literal's syntax
+/// `obj!(Tag { name: "rust" })`, is `Obj::new(Tag { name: "rust".into(),
+/// ..Default::default() })`. Each value goes through `Into` (so a `&str`
+/// fills a `String` field, `5` an `i64`; write `5u32` for a `u32`), in
+/// the struct form a field may be written alone when a variable of that
+/// name holds its value, and the fields not given take their type's
+/// default. The model must implement `Default`.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// struct Post { id: i64, title: String, body: String, views: i64 }
+///
+/// let post = orm::obj!(Post, title = "Hello", views = 3);
+/// assert_eq!((post.get(Post::title)?, post.get(Post::views)?), ("Hello".to_string(), 3));
+/// assert_eq!(post.state(), ObjState::Transient);
+///
+/// let body = format!("body {}", 1);
+/// let post = orm::obj!(Post { title: "Hi", body });
+/// assert_eq!(post.get(Post::body)?, "body 1");
+/// # Ok::<(), orm::Error>(())
+/// ```
+#[macro_export]
+macro_rules! obj {
+    ($($model:ident)::+ { $($field:ident $(: $value:expr)?),* $(,)? }) => {
+        $crate::Obj::new($($model)::+ {
+            $($field: ::core::convert::Into::into($crate::obj!(@value $field $(: $value)?)),)*
+            ..::core::default::Default::default()
+        })
+    };
+    ($($model:ident)::+ $(, $field:ident = $value:expr)* $(,)?) => {
+        $crate::Obj::new($($model)::+ {
+            $($field: ::core::convert::Into::into($value),)*
+            ..::core::default::Default::default()
+        })
+    };
+    (@value $field:ident : $value:expr) => {
+        $value
+    };
+    (@value $field:ident) => {
+        $field
+    };
+}
