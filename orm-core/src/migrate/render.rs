@@ -567,6 +567,24 @@ mod tests {
     }
 
     #[test]
+    fn a_rebuild_recreates_triggers_and_warns_about_what_it_drops() {
+        let mut t = user();
+        t.recreate = vec!["CREATE TRIGGER t AFTER INSERT ON user BEGIN SELECT 1; END".into()];
+        t.unsupported = vec!["a CHECK constraint".into()];
+        let before = Schema { tables: vec![t] };
+        let r = render(&[add_unique()], &before, &Dialect::SQLITE);
+        let comments = r.chunks[0].comments.join("\n");
+        assert!(
+            comments.contains("WARNING: the rebuild does not keep a CHECK constraint of \"user\""),
+            "{comments}"
+        );
+        assert_eq!(
+            sql(&r, &Dialect::SQLITE).last().unwrap(),
+            "CREATE TRIGGER t AFTER INSERT ON user BEGIN SELECT 1; END"
+        );
+    }
+
+    #[test]
     fn long_constraint_names_are_shortened_like_postgres() {
         assert_eq!(
             postgres_name("user", &["username".into()], "key"),
