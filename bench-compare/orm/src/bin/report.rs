@@ -324,8 +324,14 @@ fn pg_targets(data: &Data, group: &str, size: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut check = |what: &str, value: Option<f64>, limit: f64| {
         if let Some(v) = value {
+            // More decimals where two would show the limit itself.
+            let mut digits = 2;
+            while digits < 6 && format!("{v:.digits$}") == format!("{limit:.digits$}") {
+                digits += 1;
+            }
+            let shown = format!("{v:.digits$}");
             out.push(format!(
-                "{what} ×{v:.2} ≤ {limit:.2}: {}",
+                "{what} ×{shown} ≤ {limit:.2}: {}",
                 if v <= limit { "met" } else { "**missed**" }
             ));
         }

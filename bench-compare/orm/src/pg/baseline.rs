@@ -312,9 +312,11 @@ pub fn insert_rowwise(pg: &mut Pg, n: usize) -> Vec<User> {
     users
 }
 
-/// insert/N, second baseline: one multi-row `INSERT ... RETURNING "id"`
-/// (PostgreSQL returns the keys of a multi-row VALUES in row order), in one
-/// transaction.
+/// insert/N, second baseline: one multi-row `INSERT ... RETURNING "id"`,
+/// in one transaction. The keys are taken in the order the rows come back,
+/// which is the VALUES order on PostgreSQL 15 in practice but not
+/// documented (the check before timing compares them with the row-by-row
+/// keys; a flush would need SQLAlchemy 2.0's ordering sentinel).
 pub fn insert_multirow(pg: &mut Pg, n: usize) -> Vec<User> {
     let mut users = super::raw::new_users(n);
     let Pg {
