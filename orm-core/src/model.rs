@@ -62,6 +62,37 @@ pub trait Model: Sized + 'static {
 
     #[doc(hidden)]
     fn __snapshot(&self) -> Self;
+
+    /// `#[orm(hooks)]`: the flush calls [`Hooks`](crate::Hooks).
+    #[doc(hidden)]
+    const __HOOKS: bool = false;
+
+    /// Some field has `#[orm(validate = path)]`.
+    #[doc(hidden)]
+    const __VALIDATES: bool = false;
+
+    /// Run a hook that may change the object (before insert, before update).
+    #[doc(hidden)]
+    #[inline]
+    fn __hook_mut(&mut self, _event: crate::session::HookEvent) -> Result<()> {
+        Ok(())
+    }
+
+    /// Run a hook that reads the object (after insert and update, before and
+    /// after delete).
+    #[doc(hidden)]
+    #[inline]
+    fn __hook(&self, _event: crate::session::HookEvent) -> Result<()> {
+        Ok(())
+    }
+
+    /// Run the field validators: all of them (`None`), or those of the
+    /// changed columns.
+    #[doc(hidden)]
+    #[inline]
+    fn __validate(&self, _changed: Option<crate::schema::ColumnSet>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A primary key value: one column's type, or a tuple of them.
@@ -363,4 +394,52 @@ pub mod private {
 
     /// Compile-time check that `max_length` is on a text field.
     pub const fn check_text<T: crate::types::TextColumn>() {}
+
+    /// Compile-time check that `version` is on an integer field.
+    pub const fn check_version<T: crate::types::VersionColumn>() {}
+
+    /// `#[orm(validate = f)]` on field `column`: `f(value)`, its error as
+    /// [`Error::Validation`] naming the model and field.
+    #[inline]
+    pub fn validate<T: ?Sized, E: std::fmt::Display>(
+        table: &'static TableDef,
+        column: usize,
+        f: impl FnOnce(&T) -> std::result::Result<(), E>,
+        value: &T,
+    ) -> Result<()> {
+        f(value).map_err(|e| Error::Validation {
+            model: table.model,
+            field: table.columns.get(column).map_or("?", |c| c.field),
+            message: e.to_string(),
+        })
+    }
+
+    /// `#[orm(hooks)]`: the [`Hooks`](crate::Hooks) method for `event`
+    /// that may change the object.
+    #[inline]
+    pub fn hook_mut<M: crate::Hooks>(
+        model: &mut M,
+        event: crate::session::HookEvent,
+    ) -> Result<()> {
+        use crate::session::HookEvent::*;
+        match event {
+            BeforeInsert => model.before_insert(),
+            BeforeUpdate => model.before_update(),
+            _ => Ok(()),
+        }
+    }
+
+    /// `#[orm(hooks)]`: the [`Hooks`](crate::Hooks) method for `event`
+    /// that reads the object.
+    #[inline]
+    pub fn hook<M: crate::Hooks>(model: &M, event: crate::session::HookEvent) -> Result<()> {
+        use crate::session::HookEvent::*;
+        match event {
+            AfterInsert => model.after_insert(),
+            AfterUpdate => model.after_update(),
+            BeforeDelete => model.before_delete(),
+            AfterDelete => model.after_delete(),
+            _ => Ok(()),
+        }
+    }
 }

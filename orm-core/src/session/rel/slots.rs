@@ -22,12 +22,14 @@ use crate::session::obj::{ErasedObj, Status};
 use crate::types::Value;
 
 /// What one end of a relationship holds for one object.
+#[derive(Clone)]
 pub(crate) enum RelValue {
     Many(Vec<Rc<dyn ErasedObj>>),
     One(Option<Rc<dyn ErasedObj>>),
     Up(Option<Weak<dyn ErasedObj>>),
 }
 
+#[derive(Clone)]
 pub(crate) struct RelSlot {
     pub side: Side,
     /// Whether `value` is complete (loaded, or known because the owner is new).
@@ -42,7 +44,7 @@ pub(crate) struct RelSlot {
 }
 
 /// The relationship slots of one object (usually none or a few).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct RelSlots {
     pub slots: Vec<RelSlot>,
 }

@@ -1,0 +1,434 @@
+//! Events: per-model [`Hooks`] (SQLAlchemy's mapper events `before_insert`,
+//! `after_insert`, ...), which the flush calls for each object it writes,
+//! and session hooks (SQLAlchemy's session events `before_flush`,
+//! `after_commit`, `after_rollback`): closures registered on the
+//! [`DatabaseBuilder`](crate::DatabaseBuilder) for every session, or on one
+//! [`Session`].
+//!
+//! A hook runs outside every borrow the session holds, with the session
+//! marked as running it: a hook that calls back into the session in a way
+//! that could corrupt its state (flush, commit, rollback, savepoints from
+//! any hook; any session call from a model hook, which runs inside the
+//! flush) gets [`Error::Usage`] instead. Nothing here costs anything when
+//! no hook is registered: the flush asks the tables it writes whether their
+//! model has hooks, and the session whether its lists are empty.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::Session;
+use super::state::SessionInner;
+use crate::error::{Error, Result};
+
+/// Per-model hooks the flush calls around each object's statement
+/// (SQLAlchemy's mapper events). Opt in with `#[orm(hooks)]` on the model
+/// and implement the ones you need; the others do nothing.
+///
+/// | hook | runs | may |
+/// |---|---|---|
+/// | `before_insert` | at flush, before any statement, for each new object | change the object: the INSERT writes the changes |
+/// | `before_update` | at flush, before any statement, for each object with changes to write | change the object: the UPDATE writes the changes |
+/// | `before_delete` | at flush, before any statement, for each deleted object | refuse |
+/// | `after_insert`, `after_update`, `after_delete` | after the flush's last statement, before it succeeds | refuse |
+///
+/// Any hook refuses by returning an error: the flush then fails with it and,
+/// as for any failed flush, leaves every object and the database exactly
+/// as before (changes `before_*` hooks made are taken back too). A hook
+/// sees only its object; calling into the session from it (a query, a
+/// flush) is [`Error::Usage`]. For work across objects use the session's
+/// `before_flush` hook ([`Session::on_before_flush`]).
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(hooks)]
+/// struct Post { #[orm(primary_key)] id: i64, title: String, slug: String, edits: i64 }
+///
+/// impl orm::Hooks for Post {
+///     fn before_insert(&mut self) -> orm::Result<()> {
+///         self.slug = self.title.to_lowercase().replace(' ', "-");
+///         Ok(())
+///     }
+///     fn before_update(&mut self) -> orm::Result<()> {
+///         self.edits += 1;
+///         Ok(())
+///     }
+///     fn before_delete(&self) -> orm::Result<()> {
+///         if self.edits > 1 {
+///             return Err(orm::Error::Usage("edited posts are kept".into()));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// # fn main() -> orm::Result<()> {
+/// let db = Database::builder().model::<Post>().open("sqlite://")?;
+/// db.create_all()?;
+/// let s = db.session();
+/// let post = s.add(Post { title: "Hello World".into(), ..Default::default() })?;
+/// s.commit()?;
+/// assert_eq!(post.read()?.slug, "hello-world");
+/// post.write()?.title = "Hello again".into();
+/// s.commit()?;
+/// assert_eq!(post.read()?.edits, 1);
+/// # Ok(()) }
+/// ```
+pub trait Hooks: crate::Model {
+    /// Before the object's INSERT (SQLAlchemy's `before_insert`).
+    ///
+    /// # Errors
+    ///
+    /// An error fails the flush, which changes nothing.
+    fn before_insert(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// After the object's INSERT, with its generated key
+    /// (`after_insert`).
+    ///
+    /// # Errors
+    ///
+    /// An error fails the flush, which changes nothing.
+    fn after_insert(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before the object's UPDATE (`before_update`).
+    ///
+    /// # Errors
+    ///
+    /// An error fails the flush, which changes nothing.
+    fn before_update(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// After the object's UPDATE (`after_update`).
+    ///
+    /// # Errors
+    ///
+    /// An error fails the flush, which changes nothing.
+    fn after_update(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before the object's DELETE (`before_delete`).
+    ///
+    /// # Errors
+    ///
+    /// An error fails the flush, which changes nothing.
+    fn before_delete(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// After the object's DELETE (`after_delete`).
+    ///
+    /// # Errors
+    ///
+    /// An error fails the flush, which changes nothing.
+    fn after_delete(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Which [`Hooks`] method to run. Used by generated code.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookEvent {
+    BeforeInsert,
+    AfterInsert,
+    BeforeUpdate,
+    AfterUpdate,
+    BeforeDelete,
+    AfterDelete,
+}
+
+impl HookEvent {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            HookEvent::BeforeInsert => "before_insert",
+            HookEvent::AfterInsert => "after_insert",
+            HookEvent::BeforeUpdate => "before_update",
+            HookEvent::AfterUpdate => "after_update",
+            HookEvent::BeforeDelete => "before_delete",
+            HookEvent::AfterDelete => "after_delete",
+        }
+    }
+}
+
+/// A `before_flush` hook of every session of a database.
+pub(crate) type SharedCheck = Arc<dyn Fn(&Session) -> Result<()> + Send + Sync>;
+/// An `after_commit` / `after_rollback` hook of every session of a database.
+pub(crate) type SharedNotice = Arc<dyn Fn(&Session) + Send + Sync>;
+
+/// The session hooks registered on a [`DatabaseBuilder`](crate::DatabaseBuilder).
+#[derive(Clone, Default)]
+pub(crate) struct SharedEvents {
+    pub before_flush: Vec<SharedCheck>,
+    pub after_commit: Vec<SharedNotice>,
+    pub after_rollback: Vec<SharedNotice>,
+}
+
+impl std::fmt::Debug for SharedEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionEvents")
+            .field("before_flush", &self.before_flush.len())
+            .field("after_commit", &self.after_commit.len())
+            .field("after_rollback", &self.after_rollback.len())
+            .finish()
+    }
+}
+
+/// A hook of one session: the database's, or the session's own.
+#[derive(Clone)]
+pub(crate) enum Check {
+    Shared(SharedCheck),
+    Local(Rc<dyn Fn(&Session) -> Result<()>>),
+}
+
+#[derive(Clone)]
+pub(crate) enum Notice {
+    Shared(SharedNotice),
+    Local(Rc<dyn Fn(&Session)>),
+}
+
+/// The hooks registered on one session (the database's are run first).
+#[derive(Default)]
+pub(crate) struct LocalEvents {
+    pub before_flush: Vec<Rc<dyn Fn(&Session) -> Result<()>>>,
+    pub after_commit: Vec<Rc<dyn Fn(&Session)>>,
+    pub after_rollback: Vec<Rc<dyn Fn(&Session)>>,
+}
+
+/// What kind of hook the session is running, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum InHook {
+    #[default]
+    No,
+    /// A session hook: the session may be used, but not flushed, committed
+    /// or rolled back.
+    Session(&'static str),
+    /// A model hook, inside the flush: the session may not be used at all.
+    Object(&'static str),
+}
+
+/// Marks the session as running a hook until dropped (also when the hook
+/// panics).
+pub(crate) struct HookScope<'a> {
+    cell: &'a Cell<InHook>,
+    before: InHook,
+}
+
+impl<'a> HookScope<'a> {
+    pub(crate) fn enter(cell: &'a Cell<InHook>, now: InHook) -> HookScope<'a> {
+        HookScope {
+            before: cell.replace(now),
+            cell,
+        }
+    }
+}
+
+impl Drop for HookScope<'_> {
+    fn drop(&mut self) {
+        self.cell.set(self.before);
+    }
+}
+
+impl SessionInner {
+    /// Fail with [`Error::Usage`] when called from a hook: `what` (flush,
+    /// commit, rollback, ...) cannot run there.
+    #[inline]
+    pub(crate) fn check_not_in_hook(&self, what: &str) -> Result<()> {
+        match self.in_hook.get() {
+            InHook::No => Ok(()),
+            InHook::Session(hook) | InHook::Object(hook) => Err(reentrant(what, hook)),
+        }
+    }
+
+    /// Fail when a model hook is running: it may not use the session.
+    #[inline]
+    pub(crate) fn check_not_in_object_hook(&self) -> Result<()> {
+        match self.in_hook.get() {
+            InHook::Object(hook) => Err(reentrant("the session", hook)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A handle to this session for a hook (`None` while it is dropped).
+    fn handle(&self) -> Option<Session> {
+        self.weak_self.upgrade().map(|inner| Session { inner })
+    }
+
+    /// Run the `before_flush` hooks; the first error stops them.
+    pub(crate) fn run_before_flush(&self) -> Result<()> {
+        let shared = &self.db.inner.events.before_flush;
+        let Ok(local) = self.events.try_borrow() else {
+            return Ok(());
+        };
+        if shared.is_empty() && local.before_flush.is_empty() {
+            return Ok(());
+        }
+        let hooks: Vec<Check> = shared
+            .iter()
+            .cloned()
+            .map(Check::Shared)
+            .chain(local.before_flush.iter().cloned().map(Check::Local))
+            .collect();
+        drop(local);
+        let Some(session) = self.handle() else {
+            return Ok(());
+        };
+        let _scope = HookScope::enter(&self.in_hook, InHook::Session("before_flush"));
+        for hook in hooks {
+            match hook {
+                Check::Shared(f) => f(&session)?,
+                Check::Local(f) => f(&session)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Run the `after_commit` (or `after_rollback`) hooks.
+    pub(crate) fn run_notices(&self, commit: bool) {
+        let events = &self.db.inner.events;
+        let shared = if commit {
+            &events.after_commit
+        } else {
+            &events.after_rollback
+        };
+        let Ok(local) = self.events.try_borrow() else {
+            return;
+        };
+        let own = if commit {
+            &local.after_commit
+        } else {
+            &local.after_rollback
+        };
+        if shared.is_empty() && own.is_empty() {
+            return;
+        }
+        let hooks: Vec<Notice> = shared
+            .iter()
+            .cloned()
+            .map(Notice::Shared)
+            .chain(own.iter().cloned().map(Notice::Local))
+            .collect();
+        drop(local);
+        let Some(session) = self.handle() else {
+            return;
+        };
+        let name = if commit {
+            "after_commit"
+        } else {
+            "after_rollback"
+        };
+        let _scope = HookScope::enter(&self.in_hook, InHook::Session(name));
+        for hook in hooks {
+            match hook {
+                Notice::Shared(f) => f(&session),
+                Notice::Local(f) => f(&session),
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Run `hook` at the start of each flush of this session, after the
+    /// database's `before_flush` hooks (SQLAlchemy's `before_flush`): see
+    /// [`DatabaseBuilder::on_before_flush`](crate::DatabaseBuilder::on_before_flush).
+    ///
+    /// # Examples
+    ///
+    /// A running total kept by the flush:
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct Line { #[orm(primary_key)] id: i64, amount: i64 }
+    /// #[derive(Model, Debug, Default)]
+    /// struct Total { #[orm(primary_key)] id: i64, sum: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Line>().model::<Total>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let total = s.add(Total::default())?;
+    /// s.commit()?;
+    /// s.on_before_flush(move |s| {
+    ///     let sum: i64 = s.query::<Line>().all()?.iter().map(|l| l.read().map(|l| l.amount)).sum::<orm::Result<i64>>()?;
+    ///     total.write()?.sum = sum;
+    ///     Ok(())
+    /// });
+    /// s.add(Line { amount: 5, ..Default::default() })?;
+    /// s.commit()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_before_flush(&self, hook: impl Fn(&Session) -> Result<()> + 'static) {
+        if let Ok(mut events) = self.inner.events.try_borrow_mut() {
+            events.before_flush.push(Rc::new(hook));
+        }
+    }
+
+    /// Run `hook` after each successful commit of this session
+    /// (SQLAlchemy's `after_commit`): see
+    /// [`DatabaseBuilder::on_after_commit`](crate::DatabaseBuilder::on_after_commit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = orm::Database::open("sqlite://")?;
+    /// let s = db.session();
+    /// let done = Rc::new(Cell::new(false));
+    /// let seen = Rc::clone(&done);
+    /// s.on_after_commit(move |_| seen.set(true));
+    /// s.commit()?;
+    /// assert!(done.get());
+    /// # Ok(()) }
+    /// ```
+    pub fn on_after_commit(&self, hook: impl Fn(&Session) + 'static) {
+        if let Ok(mut events) = self.inner.events.try_borrow_mut() {
+            events.after_commit.push(Rc::new(hook));
+        }
+    }
+
+    /// Run `hook` after each [`rollback`](Session::rollback) of this
+    /// session (SQLAlchemy's `after_rollback`): see
+    /// [`DatabaseBuilder::on_after_rollback`](crate::DatabaseBuilder::on_after_rollback).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = orm::Database::open("sqlite://")?;
+    /// let s = db.session();
+    /// let done = Rc::new(Cell::new(false));
+    /// let seen = Rc::clone(&done);
+    /// s.on_after_rollback(move |_| seen.set(true));
+    /// s.rollback()?;
+    /// assert!(done.get());
+    /// # Ok(()) }
+    /// ```
+    pub fn on_after_rollback(&self, hook: impl Fn(&Session) + 'static) {
+        if let Ok(mut events) = self.inner.events.try_borrow_mut() {
+            events.after_rollback.push(Rc::new(hook));
+        }
+    }
+}
+
+#[cold]
+fn reentrant(what: &str, hook: &str) -> Error {
+    Error::Usage(format!(
+        "{what} cannot be used from the {hook} hook (a re-entrant call); \
+         do that work after the operation that ran the hook returns"
+    ))
+}
