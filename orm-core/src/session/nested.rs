@@ -11,7 +11,8 @@
 //! `ROLLBACK TO` and undoes every log entry after the mark: objects it
 //! inserted (or that were added since) become transient, updated ones get
 //! their values from the savepoint back (the log keeps one entry per
-//! object per level for this), deleted ones are persistent again, the
+//! object per level for this), deleted ones are persistent again (and
+//! expired: a change made after `delete()` is not tracked), the
 //! identity map and relationship slots are as they were, and objects
 //! loaded inside it are expired (their rows may have changed in it).
 //! Nested savepoints are a stack: ending an outer one ends the inner ones.
@@ -515,17 +516,25 @@ impl SessionInner {
         }
         let mut marks = txn.savepoints.split_off(k);
         let mark = marks.swap_remove(0);
+        let new: FxHashSet<*const ()> = txn.inserted[mark.inserted..].iter().map(ptr).collect();
+        // Newest first. Unflushed changes (all made after the savepoint:
+        // opening it flushed), of objects that stay in the session.
+        let mut rekey = Vec::new();
+        for obj in std::mem::take(&mut state.modified) {
+            if !new.contains(&ptr(&obj)) {
+                obj.revert_to_snapshot();
+                rekey.push(obj);
+            }
+        }
         // Values the flushes overwrote since (keys, foreign keys, version
-        // counters, computed values), newest first.
+        // counters, computed values).
         let overwritten = txn.overwritten.split_off(mark.overwritten);
         for (i, column, old) in overwritten.into_iter().rev() {
             let _ = txn.inserted[i].set_column(column, &old);
         }
         let inserted = txn.inserted.split_off(mark.inserted);
-        let new: FxHashSet<*const ()> = inserted.iter().map(ptr).collect();
-        // Updated objects: their values at the savepoint, newest entry
-        // first. Their key may change back.
-        let mut rekey = Vec::new();
+        // Updated objects: their values at the savepoint. Their key may
+        // change back.
         for (obj, snapshot) in txn.updated.split_off(mark.updated).into_iter().rev() {
             if new.contains(&ptr(&obj)) {
                 continue;
@@ -545,24 +554,22 @@ impl SessionInner {
             txn.updated_at.insert(ptr(obj), i);
         }
         txn.links.truncate(mark.links);
-        // Deleted since: persistent again, under their key.
+        // Deleted since: persistent again, under their key, and expired
+        // (changes made to them after they were marked were not kept).
+        let mut undeleted = Vec::new();
         for obj in txn.deleted.split_off(mark.deleted) {
             if !new.contains(&ptr(&obj)) {
                 obj.set_status(Status::Persistent);
-                obj.reattach_identity(&mut state);
+                Rc::clone(&obj).reattach_identity(&mut state);
+                undeleted.push(obj);
             }
         }
-        // Unflushed work: all of it came after the savepoint (opening it
-        // flushed).
+        // Unflushed additions and deletions.
         let pending = std::mem::take(&mut state.pending);
         for obj in std::mem::take(&mut state.deleted) {
             if obj.status() == Status::MarkedDeleted {
                 obj.set_status(Status::Persistent);
             }
-        }
-        for obj in std::mem::take(&mut state.modified) {
-            obj.revert_to_snapshot();
-            rekey.push(obj);
         }
         // Inserted since: transient again.
         for obj in &inserted {
@@ -601,6 +608,9 @@ impl SessionInner {
         drop(state);
         for obj in pending.iter().chain(&inserted) {
             obj.forget_session(Status::Transient);
+        }
+        for obj in undeleted {
+            obj.expire();
         }
         for (obj, slots) in mark.objects {
             if mine(&obj)

@@ -253,15 +253,16 @@ impl SessionInner {
 
     /// Fail with `BorrowConflict` if undoing the open transaction would need
     /// to write an object that is borrowed (the keys generated for objects
-    /// it inserted): commit and rollback check this before they change
-    /// anything.
-    fn check_restorable(&self) -> Result<()> {
+    /// it inserted; for a commit, which puts objects back when COMMIT
+    /// fails, also the version counters of updated objects): commit and
+    /// rollback check this before they change anything.
+    fn check_restorable(&self, commit: bool) -> Result<()> {
         let state = self.state_mut()?;
         if let Some(txn) = &state.txn {
             for (i, _, _) in &txn.overwritten {
                 txn.inserted[*i].check_unborrowed()?;
             }
-            if txn.versioned {
+            if commit && txn.versioned {
                 // Restoring an updated object's snapshot puts its version
                 // counter back.
                 for (obj, snapshot) in &txn.updated {
@@ -293,7 +294,7 @@ impl SessionInner {
         self.check_not_in_hook("commit")?;
         // Before the flush: a commit that fails changes nothing. (The keys
         // the flush itself generates are written under its own borrows.)
-        self.check_restorable()?;
+        self.check_restorable(true)?;
         self.flush()?;
         if self.state_mut()?.txn.is_none() {
             self.release_conn();
@@ -367,7 +368,7 @@ impl SessionInner {
 
     pub(super) fn rollback(&self) -> Result<()> {
         self.check_not_in_hook("rollback")?;
-        self.check_restorable()?;
+        self.check_restorable(false)?;
         let had_conn = self.conn.try_borrow().map(|c| c.is_some()).unwrap_or(true);
         if had_conn {
             self.with_conn(|conn| {
