@@ -63,28 +63,13 @@ pub trait Model: Sized + 'static {
     #[doc(hidden)]
     fn __snapshot(&self) -> Self;
 
-    /// `#[orm(hooks)]`: the flush calls [`Hooks`](crate::Hooks).
+    /// `#[orm(hooks)]`: the [`Hooks`](crate::Hooks) methods the flush calls.
     #[doc(hidden)]
-    const __HOOKS: bool = false;
+    const __HOOKS: Option<crate::session::HookFns<Self>> = None;
 
     /// Some field has `#[orm(validate = path)]`.
     #[doc(hidden)]
     const __VALIDATES: bool = false;
-
-    /// Run a hook that may change the object (before insert, before update).
-    #[doc(hidden)]
-    #[inline]
-    fn __hook_mut(&mut self, _event: crate::session::HookEvent) -> Result<()> {
-        Ok(())
-    }
-
-    /// Run a hook that reads the object (after insert and update, before and
-    /// after delete).
-    #[doc(hidden)]
-    #[inline]
-    fn __hook(&self, _event: crate::session::HookEvent) -> Result<()> {
-        Ok(())
-    }
 
     /// Run the field validators: all of them (`None`), or those of the
     /// changed columns.
@@ -414,32 +399,15 @@ pub mod private {
         })
     }
 
-    /// `#[orm(hooks)]`: the [`Hooks`](crate::Hooks) method for `event`
-    /// that may change the object.
-    #[inline]
-    pub fn hook_mut<M: crate::Hooks>(
-        model: &mut M,
-        event: crate::session::HookEvent,
-    ) -> Result<()> {
-        use crate::session::HookEvent::*;
-        match event {
-            BeforeInsert => model.before_insert(),
-            BeforeUpdate => model.before_update(),
-            _ => Ok(()),
-        }
-    }
-
-    /// `#[orm(hooks)]`: the [`Hooks`](crate::Hooks) method for `event`
-    /// that reads the object.
-    #[inline]
-    pub fn hook<M: crate::Hooks>(model: &M, event: crate::session::HookEvent) -> Result<()> {
-        use crate::session::HookEvent::*;
-        match event {
-            AfterInsert => model.after_insert(),
-            AfterUpdate => model.after_update(),
-            BeforeDelete => model.before_delete(),
-            AfterDelete => model.after_delete(),
-            _ => Ok(()),
+    /// `#[orm(hooks)]`: the model's [`Hooks`](crate::Hooks) methods.
+    pub const fn hook_fns<M: crate::Hooks>() -> crate::session::HookFns<M> {
+        crate::session::HookFns {
+            before_insert: M::before_insert,
+            after_insert: M::after_insert,
+            before_update: M::before_update,
+            after_update: M::after_update,
+            before_delete: M::before_delete,
+            after_delete: M::after_delete,
         }
     }
 }

@@ -409,15 +409,8 @@ fn session_items(m: &Model<'_>) -> TokenStream {
     let mut out = TokenStream::new();
     if let (Some(span), true) = (m.attrs.hooks.span(), flag_is_on(&m.attrs.hooks)) {
         out.extend(quote_spanned! {span=>
-            const __HOOKS: bool = true;
-            #[inline]
-            fn __hook_mut(&mut self, event: ::orm::__private::HookEvent) -> ::orm::Result<()> {
-                ::orm::__private::hook_mut(self, event)
-            }
-            #[inline]
-            fn __hook(&self, event: ::orm::__private::HookEvent) -> ::orm::Result<()> {
-                ::orm::__private::hook(self, event)
-            }
+            const __HOOKS: ::core::option::Option<::orm::__private::HookFns<Self>> =
+                ::core::option::Option::Some(::orm::__private::hook_fns::<Self>());
         });
     }
     let checks: Vec<TokenStream> = m

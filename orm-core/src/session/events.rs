@@ -77,6 +77,11 @@ use crate::error::{Error, Result};
 /// assert_eq!(post.read()?.edits, 1);
 /// # Ok(()) }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has `#[orm(hooks)]` but does not implement `orm::Hooks`",
+    label = "needs `impl orm::Hooks for {Self}`",
+    note = "add `impl orm::Hooks for {Self} {{}}` with the hooks it needs (the others do nothing), or remove `hooks`"
+)]
 pub trait Hooks: crate::Model {
     /// Before the object's INSERT (SQLAlchemy's `before_insert`).
     ///
@@ -134,10 +139,56 @@ pub trait Hooks: crate::Model {
     }
 }
 
-/// Which [`Hooks`] method to run. Used by generated code.
+/// A model's [`Hooks`] methods, for the flush. Made by generated code.
 #[doc(hidden)]
+pub struct HookFns<M> {
+    pub before_insert: fn(&mut M) -> Result<()>,
+    pub after_insert: fn(&M) -> Result<()>,
+    pub before_update: fn(&mut M) -> Result<()>,
+    pub after_update: fn(&M) -> Result<()>,
+    pub before_delete: fn(&M) -> Result<()>,
+    pub after_delete: fn(&M) -> Result<()>,
+}
+
+impl<M> std::fmt::Debug for HookFns<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HookFns")
+    }
+}
+
+impl<M> Clone for HookFns<M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for HookFns<M> {}
+
+impl<M> HookFns<M> {
+    /// Run the hook for `event` that may change the object.
+    pub(crate) fn run_mut(&self, model: &mut M, event: HookEvent) -> Result<()> {
+        match event {
+            HookEvent::BeforeInsert => (self.before_insert)(model),
+            HookEvent::BeforeUpdate => (self.before_update)(model),
+            other => self.run(model, other),
+        }
+    }
+
+    /// Run the hook for `event` that reads the object.
+    pub(crate) fn run(&self, model: &M, event: HookEvent) -> Result<()> {
+        match event {
+            HookEvent::AfterInsert => (self.after_insert)(model),
+            HookEvent::AfterUpdate => (self.after_update)(model),
+            HookEvent::BeforeDelete => (self.before_delete)(model),
+            HookEvent::AfterDelete => (self.after_delete)(model),
+            HookEvent::BeforeInsert | HookEvent::BeforeUpdate => Ok(()),
+        }
+    }
+}
+
+/// Which [`Hooks`] method to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookEvent {
+pub(crate) enum HookEvent {
     BeforeInsert,
     AfterInsert,
     BeforeUpdate,

@@ -832,19 +832,25 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn run_hook_mut(&self, event: super::HookEvent) -> Result<()> {
+        let Some(hooks) = M::__HOOKS else {
+            return Ok(());
+        };
         let mut value = self
             .value
             .try_borrow_mut()
             .map_err(|_| borrow_conflict::<M>())?;
-        value.__hook_mut(event)
+        hooks.run_mut(&mut value, event)
     }
 
     fn run_hook(&self, event: super::HookEvent) -> Result<()> {
+        let Some(hooks) = M::__HOOKS else {
+            return Ok(());
+        };
         let value = self
             .value
             .try_borrow()
             .map_err(|_| borrow_conflict::<M>())?;
-        value.__hook(event)
+        hooks.run(&value, event)
     }
 
     fn validate(&self, changed: Option<crate::schema::ColumnSet>) -> Result<()> {

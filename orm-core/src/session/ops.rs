@@ -49,7 +49,7 @@ impl ModelOps {
             load: load_erased::<M>,
             adopt: adopt_erased::<M>,
             lookup: lookup_erased::<M>,
-            hooks: M::__HOOKS,
+            hooks: M::__HOOKS.is_some(),
             validates: M::__VALIDATES,
         }
     }
