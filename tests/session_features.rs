@@ -299,16 +299,18 @@ fn a_savepoint_rollback_restores_values_states_and_the_identity_map() {
     assert_eq!(ann.read().unwrap().name, "ann");
     assert_eq!(cy.read().unwrap().name, "cy", "unflushed changes reverted");
     assert_eq!(bob.state(), ObjState::Persistent);
+    assert!(bob.is_expired(), "deleted inside: reloaded on access");
     assert_eq!(dan.state(), ObjState::Transient);
     // One object per row, as before.
     let rec = db.record();
-    assert!(s.get::<Owner>(2).unwrap().unwrap() == bob);
     assert!(s.get::<Owner>(1).unwrap().unwrap() == ann);
     assert!(
         rec.is_empty(),
         "served by the identity map: {:?}",
         rec.sql()
     );
+    assert!(s.get::<Owner>(2).unwrap().unwrap() == bob);
+    assert_eq!(bob.read().unwrap().name, "bob");
     assert!(!s.has_changes());
     s.commit().unwrap();
     let rows = db
