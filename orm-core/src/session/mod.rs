@@ -10,7 +10,9 @@
 //! - [`state`]: the session's state and lifecycle (connection, write
 //!   transaction start, autoflush, ownership, detaching on close and drop)
 //! - [`txn`]: the transaction log, and commit and rollback of the objects
-//!   (SQLAlchemy's `SessionTransaction`)
+//!   (SQLAlchemy's `SessionTransaction`); [`nested`]: savepoints
+//!   (`begin_nested`); [`events`]: model hooks, session hooks, and the
+//!   guard against re-entrant calls from them
 //! - [`obj`]: handles and per-object state; [`identity`]: the identity map
 //! - [`load`]: rows into objects (get, reload, refresh, bulk UPDATE and
 //!   DELETE)

@@ -1,13 +1,16 @@
 //! The unit of work: `flush` = organize -> plan -> emit -> finalize.
 //!
 //! 1. *Organize* collects one [`Row`] per pending insert, changed persistent
-//!    object and deletion, plus foreign key fills and association-table rows
-//!    from relationships. Nothing is modified.
+//!    object and deletion, plus foreign key fills, `post_update` rows and
+//!    association-table rows from relationships. Nothing is modified. (The
+//!    session's `before_flush` hooks run before it; the models' `before_*`
+//!    hooks after it, followed by a second organize, and the validators.)
 //! 2. *Plan* orders the rows with [`plan::order`] (plain data).
 //! 3. *Emit* runs the statements inside `BEGIN IMMEDIATE` (or a savepoint
 //!    when a transaction is already open). Generated keys and foreign key
-//!    fills are written into objects as it goes, each write recorded in an
-//!    undo log.
+//!    fills (and version counters) are written into objects as it goes,
+//!    each write recorded in an undo log; the models' `after_*` hooks run
+//!    after the last statement.
 //! 4. *Finalize*, only when every statement succeeded, moves objects to
 //!    their new states and updates the identity map. On any error the
 //!    database work is rolled back and the undo log is replayed, so every
