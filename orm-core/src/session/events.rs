@@ -233,25 +233,30 @@ impl std::fmt::Debug for SharedEvents {
     }
 }
 
+/// A `before_flush` hook of one session.
+pub(crate) type LocalCheck = Rc<dyn Fn(&Session) -> Result<()>>;
+/// An `after_commit` / `after_rollback` hook of one session.
+pub(crate) type LocalNotice = Rc<dyn Fn(&Session)>;
+
 /// A hook of one session: the database's, or the session's own.
 #[derive(Clone)]
 pub(crate) enum Check {
     Shared(SharedCheck),
-    Local(Rc<dyn Fn(&Session) -> Result<()>>),
+    Local(LocalCheck),
 }
 
 #[derive(Clone)]
 pub(crate) enum Notice {
     Shared(SharedNotice),
-    Local(Rc<dyn Fn(&Session)>),
+    Local(LocalNotice),
 }
 
 /// The hooks registered on one session (the database's are run first).
 #[derive(Default)]
 pub(crate) struct LocalEvents {
-    pub before_flush: Vec<Rc<dyn Fn(&Session) -> Result<()>>>,
-    pub after_commit: Vec<Rc<dyn Fn(&Session)>>,
-    pub after_rollback: Vec<Rc<dyn Fn(&Session)>>,
+    pub before_flush: Vec<LocalCheck>,
+    pub after_commit: Vec<LocalNotice>,
+    pub after_rollback: Vec<LocalNotice>,
 }
 
 /// What kind of hook the session is running, if any.
