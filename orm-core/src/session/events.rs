@@ -259,6 +259,26 @@ pub(crate) struct LocalEvents {
     pub after_rollback: Vec<LocalNotice>,
 }
 
+/// A hook, for messages (two bytes: the session checks it often).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hook {
+    BeforeFlush,
+    AfterCommit,
+    AfterRollback,
+    Model(HookEvent),
+}
+
+impl Hook {
+    fn name(self) -> &'static str {
+        match self {
+            Hook::BeforeFlush => "before_flush",
+            Hook::AfterCommit => "after_commit",
+            Hook::AfterRollback => "after_rollback",
+            Hook::Model(event) => event.name(),
+        }
+    }
+}
+
 /// What kind of hook the session is running, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum InHook {
@@ -266,9 +286,9 @@ pub(crate) enum InHook {
     No,
     /// A session hook: the session may be used, but not flushed, committed
     /// or rolled back.
-    Session(&'static str),
+    Session(Hook),
     /// A model hook, inside the flush: the session may not be used at all.
-    Object(&'static str),
+    Object(Hook),
 }
 
 /// Marks the session as running a hook until dropped (also when the hook
@@ -298,19 +318,33 @@ impl SessionInner {
     /// commit, rollback, ...) cannot run there.
     #[inline]
     pub(crate) fn check_not_in_hook(&self, what: &str) -> Result<()> {
-        match self.in_hook.get() {
-            InHook::No => Ok(()),
-            InHook::Session(hook) | InHook::Object(hook) => Err(reentrant(what, hook)),
+        if self.in_hook.get() == InHook::No {
+            return Ok(());
         }
+        Err(self.reentrant(what))
     }
 
     /// Fail when a model hook is running: it may not use the session.
     #[inline]
     pub(crate) fn check_not_in_object_hook(&self) -> Result<()> {
-        match self.in_hook.get() {
-            InHook::Object(hook) => Err(reentrant("the session", hook)),
-            _ => Ok(()),
+        if let InHook::Object(_) = self.in_hook.get() {
+            return Err(self.reentrant("the session"));
         }
+        Ok(())
+    }
+
+    /// The error for `what` called from the running hook.
+    #[cold]
+    #[inline(never)]
+    fn reentrant(&self, what: &str) -> Error {
+        let hook = match self.in_hook.get() {
+            InHook::Session(hook) | InHook::Object(hook) => hook.name(),
+            InHook::No => "a",
+        };
+        Error::Usage(format!(
+            "{what} cannot be used from the {hook} hook (a re-entrant call); \
+             do that work after the operation that ran the hook returns"
+        ))
     }
 
     /// A handle to this session for a hook (`None` while it is dropped).
@@ -319,25 +353,36 @@ impl SessionInner {
     }
 
     /// Run the `before_flush` hooks; the first error stops them.
+    /// Whether any `before_flush` hook is registered.
+    #[inline]
+    pub(crate) fn has_before_flush(&self) -> bool {
+        !self.db.inner.events.before_flush.is_empty()
+            || self
+                .events
+                .try_borrow()
+                .is_ok_and(|e| e.as_ref().is_some_and(|e| !e.before_flush.is_empty()))
+    }
+
     pub(crate) fn run_before_flush(&self) -> Result<()> {
         let shared = &self.db.inner.events.before_flush;
         let Ok(local) = self.events.try_borrow() else {
             return Ok(());
         };
-        if shared.is_empty() && local.before_flush.is_empty() {
+        let own = local.as_ref().map_or(&[][..], |e| &e.before_flush[..]);
+        if shared.is_empty() && own.is_empty() {
             return Ok(());
         }
         let hooks: Vec<Check> = shared
             .iter()
             .cloned()
             .map(Check::Shared)
-            .chain(local.before_flush.iter().cloned().map(Check::Local))
+            .chain(own.iter().cloned().map(Check::Local))
             .collect();
         drop(local);
         let Some(session) = self.handle() else {
             return Ok(());
         };
-        let _scope = HookScope::enter(&self.in_hook, InHook::Session("before_flush"));
+        let _scope = HookScope::enter(&self.in_hook, InHook::Session(Hook::BeforeFlush));
         for hook in hooks {
             match hook {
                 Check::Shared(f) => f(&session)?,
@@ -358,10 +403,10 @@ impl SessionInner {
         let Ok(local) = self.events.try_borrow() else {
             return;
         };
-        let own = if commit {
-            &local.after_commit
-        } else {
-            &local.after_rollback
+        let own = match (local.as_ref(), commit) {
+            (None, _) => &[][..],
+            (Some(e), true) => &e.after_commit[..],
+            (Some(e), false) => &e.after_rollback[..],
         };
         if shared.is_empty() && own.is_empty() {
             return;
@@ -376,12 +421,12 @@ impl SessionInner {
         let Some(session) = self.handle() else {
             return;
         };
-        let name = if commit {
-            "after_commit"
+        let hook = if commit {
+            Hook::AfterCommit
         } else {
-            "after_rollback"
+            Hook::AfterRollback
         };
-        let _scope = HookScope::enter(&self.in_hook, InHook::Session(name));
+        let _scope = HookScope::enter(&self.in_hook, InHook::Session(hook));
         for hook in hooks {
             match hook {
                 Notice::Shared(f) => f(&session),
@@ -424,7 +469,10 @@ impl Session {
     /// ```
     pub fn on_before_flush(&self, hook: impl Fn(&Session) -> Result<()> + 'static) {
         if let Ok(mut events) = self.inner.events.try_borrow_mut() {
-            events.before_flush.push(Rc::new(hook));
+            events
+                .get_or_insert_with(Default::default)
+                .before_flush
+                .push(Rc::new(hook));
         }
     }
 
@@ -450,7 +498,10 @@ impl Session {
     /// ```
     pub fn on_after_commit(&self, hook: impl Fn(&Session) + 'static) {
         if let Ok(mut events) = self.inner.events.try_borrow_mut() {
-            events.after_commit.push(Rc::new(hook));
+            events
+                .get_or_insert_with(Default::default)
+                .after_commit
+                .push(Rc::new(hook));
         }
     }
 
@@ -476,15 +527,10 @@ impl Session {
     /// ```
     pub fn on_after_rollback(&self, hook: impl Fn(&Session) + 'static) {
         if let Ok(mut events) = self.inner.events.try_borrow_mut() {
-            events.after_rollback.push(Rc::new(hook));
+            events
+                .get_or_insert_with(Default::default)
+                .after_rollback
+                .push(Rc::new(hook));
         }
     }
-}
-
-#[cold]
-fn reentrant(what: &str, hook: &str) -> Error {
-    Error::Usage(format!(
-        "{what} cannot be used from the {hook} hook (a re-entrant call); \
-         do that work after the operation that ran the hook returns"
-    ))
 }

@@ -187,7 +187,7 @@ impl Database {
                 isolation: Cell::new(self.inner.isolation),
                 expire_on_commit: Cell::new(self.inner.expire_on_commit),
                 in_hook: Cell::new(events::InHook::No),
-                events: RefCell::new(events::LocalEvents::default()),
+                events: RefCell::new(None),
                 savepoint_ids: Cell::new(0),
             }),
         }

@@ -103,8 +103,8 @@ pub(crate) struct SessionInner {
     pub(super) expire_on_commit: Cell<bool>,
     /// The hook running now, if any (see `events`).
     pub(super) in_hook: Cell<super::events::InHook>,
-    /// Hooks registered on this session.
-    pub(super) events: RefCell<super::events::LocalEvents>,
+    /// Hooks registered on this session (boxed: most sessions have none).
+    pub(super) events: RefCell<Option<Box<super::events::LocalEvents>>>,
     /// The last savepoint id given out.
     pub(super) savepoint_ids: Cell<u64>,
 }
@@ -130,6 +130,7 @@ impl SessionInner {
         self.db.inner.dialect
     }
 
+    #[inline]
     pub(crate) fn state_mut(&self) -> Result<RefMut<'_, SessionState>> {
         self.check_not_in_object_hook()?;
         self.state.try_borrow_mut().map_err(|_| busy_session())

@@ -74,9 +74,6 @@ pub(crate) enum Op {
     Insert,
     Update,
     Delete,
-    /// `post_update`: an UPDATE of the filled foreign key only, once the
-    /// rows it links exist (or before the row it points at is deleted).
-    PostUpdate,
     /// A new object with the key of a row deleted in the same flush
     /// (SQLAlchemy's "row switch"): one UPDATE of every other column.
     Switch,
@@ -85,6 +82,9 @@ pub(crate) enum Op {
     Retire,
     LinkInsert(Box<Link>),
     LinkDelete(Box<Link>),
+    /// `post_update`: an UPDATE of the filled foreign key only, once the
+    /// rows it links exist (or before the row it points at is deleted).
+    PostUpdate,
 }
 
 pub(crate) struct Row {
@@ -180,10 +180,9 @@ impl SessionInner {
     pub(crate) fn flush(&self) -> Result<()> {
         self.check_not_in_hook("flush")?;
         self.check_writable()?;
-        if !self.state_mut()?.has_changes() {
-            return Ok(());
+        if self.has_before_flush() && self.state_mut()?.has_changes() {
+            self.run_before_flush()?;
         }
-        self.run_before_flush()?;
         let rows = {
             let mut state = self.state_mut()?;
             if !state.has_changes() {
@@ -320,7 +319,7 @@ impl SessionInner {
     /// to put back if the flush fails.
     fn before_hooks(&self, rows: &[Row], hooked: &mut Vec<Hooked>) -> Result<()> {
         use super::HookEvent;
-        use super::events::{HookScope, InHook};
+        use super::events::{Hook, HookScope, InHook};
         for row in rows {
             let Some(obj) = &row.obj else { continue };
             if !obj.table().__ops.hooks {
@@ -333,7 +332,7 @@ impl SessionInner {
                 _ => continue,
             };
             if event == HookEvent::BeforeDelete {
-                let _scope = HookScope::enter(&self.in_hook, InHook::Object(event.name()));
+                let _scope = HookScope::enter(&self.in_hook, InHook::Object(Hook::Model(event)));
                 obj.run_hook(event)?;
                 continue;
             }
@@ -349,7 +348,7 @@ impl SessionInner {
                 before,
                 snapshot_taken,
             });
-            let _scope = HookScope::enter(&self.in_hook, InHook::Object(event.name()));
+            let _scope = HookScope::enter(&self.in_hook, InHook::Object(Hook::Model(event)));
             obj.run_hook_mut(event)?;
         }
         Ok(())
@@ -358,7 +357,7 @@ impl SessionInner {
     /// Run the `after_*` hooks, in the order the statements ran.
     fn after_hooks(&self, rows: &[Row], order: &[usize]) -> Result<()> {
         use super::HookEvent;
-        use super::events::{HookScope, InHook};
+        use super::events::{Hook, HookScope, InHook};
         for &i in order {
             let row = &rows[i];
             let Some(obj) = &row.obj else { continue };
@@ -371,7 +370,7 @@ impl SessionInner {
                 Op::Delete | Op::Retire => HookEvent::AfterDelete,
                 _ => continue,
             };
-            let _scope = HookScope::enter(&self.in_hook, InHook::Object(event.name()));
+            let _scope = HookScope::enter(&self.in_hook, InHook::Object(Hook::Model(event)));
             obj.run_hook(event)?;
         }
         Ok(())
