@@ -140,6 +140,28 @@ mod m {
         Ok(())
     }
 
+    /// A model with hooks whose row may change through a relationship only.
+    #[derive(Model, Debug, Default, Clone, PartialEq)]
+    #[orm(hooks)]
+    #[orm(belongs_to(owner = Owner, backref = "notes"))]
+    pub struct Note {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub touched: i64,
+        #[orm(foreign_key = Owner::id)]
+        pub owner_id: Option<i64>,
+    }
+
+    impl orm::Hooks for Note {
+        fn before_update(&mut self) -> orm::Result<()> {
+            self.touched += 1;
+            Ok(())
+        }
+        fn after_update(&self) -> orm::Result<()> {
+            refuse("note after_update")
+        }
+    }
+
     /// Model hooks.
     #[derive(Model, Debug, Default, Clone, PartialEq)]
     #[orm(hooks)]
@@ -1408,4 +1430,43 @@ fn after_commit_and_after_rollback_run_once_and_cannot_end_the_transaction() {
         "{}",
         log[1]
     );
+}
+
+#[test]
+fn a_before_update_hook_on_a_row_changed_only_through_a_relationship_is_written_or_taken_back() {
+    let db = common::fresh::<Note>();
+    let s = db.session();
+    let (ann, bob) = (s.add(owner("ann")).unwrap(), s.add(owner("bob")).unwrap());
+    let note = Obj::new(Note::default());
+    note.set_related(Note::owner, Some(&ann)).unwrap();
+    s.add(&note).unwrap();
+    s.commit().unwrap();
+    // No write(): the UPDATE comes from the new parent alone; the hook's
+    // change goes into the same statement.
+    let rec = db.record();
+    note.set_related(Note::owner, Some(&bob)).unwrap();
+    s.commit().unwrap();
+    assert_eq!(
+        rec.without_transaction_control()
+            .into_iter()
+            .map(|s| (s.sql, s.params))
+            .collect::<Vec<_>>(),
+        [(
+            sql(r#"UPDATE "note" SET "touched" = ?, "owner_id" = ? WHERE "note"."id" = ?"#),
+            vec![Value::Integer(1), Value::Integer(2), Value::Integer(1)]
+        )]
+    );
+    // A failed flush takes the hook's change back, and the object is not
+    // left looking changed.
+    REFUSE.with(|r| r.set(Some("note after_update")));
+    note.set_related(Note::owner, Some(&ann)).unwrap();
+    assert!(s.commit().is_err());
+    REFUSE.with(|r| r.set(None));
+    assert_eq!(note.read().unwrap().touched, 1);
+    assert_eq!(note.read().unwrap().owner_id, Some(2));
+    s.commit().unwrap();
+    assert_eq!(note.read().unwrap().touched, 2);
+    assert_eq!(note.read().unwrap().owner_id, Some(1));
+    let row = db.session().query::<Note>().all_detached().unwrap().remove(0);
+    assert_eq!((row.touched, row.owner_id), (2, Some(1)));
 }

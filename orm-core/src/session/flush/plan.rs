@@ -279,6 +279,20 @@ mod tests {
     }
 
     #[test]
+    fn post_update_rows_run_after_every_save_and_before_deletes() {
+        // A post_update row (rank 0) added first, waiting on two saves of a
+        // later table; a delete and an association insert around it.
+        let nodes = [
+            node(Phase::PostUpdate, 0, false, &[2, 3]),
+            delete(1, &[]),
+            save(1, &[]),
+            save(0, &[]),
+            node(Phase::LinkInsert, 2, true, &[]),
+        ];
+        assert_eq!(order(&nodes).unwrap(), vec![3, 2, 0, 4, 1]);
+    }
+
+    #[test]
     fn cycles_are_reported() {
         let nodes = [save(0, &[1]), save(0, &[0]), save(0, &[])];
         assert_eq!(order(&nodes).unwrap_err(), Cycle { rows: vec![0, 1] });
