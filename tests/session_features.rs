@@ -1467,6 +1467,11 @@ fn a_before_update_hook_on_a_row_changed_only_through_a_relationship_is_written_
     s.commit().unwrap();
     assert_eq!(note.read().unwrap().touched, 2);
     assert_eq!(note.read().unwrap().owner_id, Some(1));
-    let row = db.session().query::<Note>().all_detached().unwrap().remove(0);
+    let row = db
+        .session()
+        .query::<Note>()
+        .all_detached()
+        .unwrap()
+        .remove(0);
     assert_eq!((row.touched, row.owner_id), (2, Some(1)));
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 pub(crate) use dialect::CACHE_SLOTS;
-pub use dialect::{Dialect, GeneratedKeys, Placeholders, TextMatch, TypeNames};
+pub use dialect::{Dialect, GeneratedKeys, Placeholders, SchemaEditing, TextMatch, TypeNames};
 pub use row::Row;
 pub use sqlite::{JournalMode, Synchronous};
 

@@ -80,14 +80,22 @@ fn apply_fills(
     Ok(())
 }
 
-/// Whether any column of the object's table is computed in Rust (a
-/// version counter included).
-fn has_computed(obj: &Rc<dyn ErasedObj>) -> bool {
-    let t = obj.table();
-    t.version.is_some()
-        || t.columns
-            .iter()
-            .any(|c| c.insert_default.is_some() || c.update_default.is_some())
+/// The columns of `t` computed in Rust (a version counter included):
+/// whether any is, and those an UPDATE writes (`onupdate = f`, the
+/// version counter). Read once per run of rows of a table.
+fn computed_columns(t: &TableDef) -> (bool, ColumnSet) {
+    let mut update = ColumnSet::empty();
+    let mut any = t.version.is_some();
+    for (i, c) in t.columns.iter().enumerate() {
+        any |= c.insert_default.is_some() || c.update_default.is_some();
+        if c.update_default.is_some() {
+            update.insert(i);
+        }
+    }
+    if let Some(v) = t.version {
+        update.insert(v);
+    }
+    (any, update)
 }
 
 /// What makes two entity rows run the same statement.
@@ -115,27 +123,16 @@ fn switch_columns(t: &'static TableDef) -> ColumnSet {
     set
 }
 
-/// The columns an UPDATE writes: the changed ones, the filled keys, those
-/// with an `onupdate` function, and the version counter.
-fn update_columns(row: &Row) -> ColumnSet {
+/// The columns an UPDATE writes: the changed ones, the filled keys, and
+/// `computed` (those with an `onupdate` function, the version counter).
+fn update_columns(row: &Row, computed: ColumnSet) -> ColumnSet {
     let mut columns = row.columns;
     for f in row.fills.as_slice() {
         for &c in f.columns {
             columns.insert(c);
         }
     }
-    if let Some(obj) = &row.obj {
-        let t = obj.table();
-        for (c, def) in t.columns.iter().enumerate() {
-            if def.update_default.is_some() {
-                columns.insert(c);
-            }
-        }
-        if let Some(v) = t.version {
-            columns.insert(v);
-        }
-    }
-    columns
+    columns.union(computed)
 }
 
 /// Values computed in Rust (`default = f`, `onupdate = f`), written into
@@ -197,12 +194,12 @@ fn apply_computed(
     Ok(())
 }
 
-fn shape_of(row: &Row, obj: &dyn ErasedObj) -> Result<Option<Shape>> {
+fn shape_of(row: &Row, obj: &dyn ErasedObj, computed: ColumnSet) -> Result<Option<Shape>> {
     let t = obj.table() as *const TableDef as usize;
     Ok(match row.op {
         Op::Insert => Some(Shape::Insert(t, obj.needs_generated_key()?)),
-        Op::Update => Some(Shape::Update(t, update_columns(row).bits())),
-        Op::PostUpdate => Some(Shape::PostUpdate(t, update_columns(row).bits())),
+        Op::Update => Some(Shape::Update(t, update_columns(row, computed).bits())),
+        Op::PostUpdate => Some(Shape::PostUpdate(t, update_columns(row, computed).bits())),
         Op::Switch => {
             let set = switch_columns(obj.table());
             (!set.is_empty()).then(|| Shape::Switch(t, set.bits()))
@@ -262,10 +259,11 @@ pub(super) fn emit(
             }
         };
         apply_fills(order[k], obj, row.fills.as_slice(), undo)?;
-        if has_computed(obj) {
+        let (computed, update_computed) = computed_columns(obj.table());
+        if computed {
             apply_computed(order[k], row, obj, undo)?;
         }
-        let Some(shape) = shape_of(row, &**obj)? else {
+        let Some(shape) = shape_of(row, &**obj, update_computed)? else {
             k += 1;
             continue;
         };
@@ -282,7 +280,7 @@ pub(super) fn emit(
                 let set = if switch {
                     switch_columns(t)
                 } else {
-                    update_columns(row)
+                    update_columns(row, update_computed)
                 };
                 // A row switch takes over a row whatever its version.
                 let version = t
@@ -353,11 +351,11 @@ pub(super) fn emit(
                 break;
             }
             apply_fills(order[k], next_obj, next.fills.as_slice(), undo)?;
-            if shape_of(next, &**next_obj)? != Some(shape) {
+            if shape_of(next, &**next_obj, update_computed)? != Some(shape) {
                 break;
             }
             // (Computed values never change a row's statement shape.)
-            if has_computed(next_obj) {
+            if computed {
                 apply_computed(order[k], next, next_obj, undo)?;
             }
         }
