@@ -29,6 +29,7 @@ insert/100 orm 20
 get_by_pk/miss orm 2000
 update/1 orm 500
 update/100 orm 20
+delete/100 orm 20
 graph_insert/1x10x10 orm 10
 "
 runs=${*:+$*}

@@ -47,9 +47,12 @@
 //! | `foreign_key = Parent::id` | field | a foreign key, type-checked at compile time (or `"table.column"`) |
 //! | `on_delete = "cascade"` | field | `ON DELETE` (also `"set null"`, `"restrict"`, ...) |
 //! | `skip` | field | not a column (filled with `Default` when loading) |
+//! | `version` | integer field | the version counter: checked and bumped by every UPDATE and DELETE (SQLAlchemy's `version_id_col`; see section 9) |
+//! | `validate = check` | field | `check(&value)` at flush, before any statement (SQLAlchemy's `@validates`) |
+//! | `hooks` | struct | the flush calls the model's [`Hooks`] (SQLAlchemy's mapper events) |
 //! | `table = "users"` | struct | another table name |
 //! | `has_many(pets = Pet, backref = "owner")` | struct | one-to-many, plus the reverse accessor on `Pet` |
-//! | `has_one(..)`, `belongs_to(..)`, `many_to_many(tags = Tag, secondary = PostTag)` | struct | other relationships |
+//! | `has_one(..)`, `belongs_to(..)`, `many_to_many(tags = Tag, secondary = PostTag)` | struct | other relationships; `post_update` in one writes its foreign key by a second UPDATE, for rows that reference each other |
 //! | `index(a, b)`, `unique(a, b)` | struct | multi-column index / UNIQUE index |
 //!
 //! Mistakes are compile errors that point at the attribute and say what to
@@ -341,12 +344,181 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## 9. Savepoints, version counters, events
+//!
+//! What SQLAlchemy users reach for once the tutorials are done, each with
+//! SQLAlchemy's name beside ours.
+//!
+//! | SQLAlchemy | orm |
+//! |---|---|
+//! | `with session.begin_nested():` | [`Session::nested`]`(\|s\| ...)`; or [`Session::begin_nested`] and [`Savepoint::commit`] / [`Savepoint::rollback`] |
+//! | `version_id_col` and `StaleDataError` | `#[orm(version)] version: i64` and [`Error::StaleData`] |
+//! | `sessionmaker(expire_on_commit=...)` | [`DatabaseBuilder::expire_on_commit`], [`Session::set_expire_on_commit`] (off by default) |
+//! | `relationship(..., post_update=True)` | `belongs_to(favorite = Ball, foreign_key = favorite_id, post_update)` |
+//! | `@event.listens_for(Model, "before_insert")` | `#[orm(hooks)]` and `impl orm::Hooks for Model` |
+//! | `@event.listens_for(session, "before_flush")` (`after_commit`, `after_rollback`) | [`DatabaseBuilder::on_before_flush`], [`Session::on_before_flush`] (`on_after_commit`, `on_after_rollback`) |
+//! | `@validates("email")` | `#[orm(validate = check_email)]`, failing with [`Error::Validation`] |
+//!
+//! **Savepoints.** A rollback to a savepoint undoes what came after it,
+//! in the database and in the objects (values, states, the identity map,
+//! collections); the transaction goes on. A failed flush inside one leaves
+//! the rest of the transaction usable.
+//!
+//! ```
+//! use orm::prelude::*;
+//!
+//! #[derive(Model, Debug, Default)]
+//! struct Tag { #[orm(primary_key)] id: i64, #[orm(unique)] name: String }
+//!
+//! # fn main() -> orm::Result<()> {
+//! let db = Database::builder().model::<Tag>().open("sqlite://")?;
+//! db.create_all()?;
+//! let session = db.session();
+//! for name in ["rust", "sql", "rust"] {
+//!     // SAVEPOINT; the closure; RELEASE on Ok, ROLLBACK TO on Err
+//!     let added = session.nested(|s| {
+//!         s.add(Tag { name: name.into(), ..Default::default() })?;
+//!         s.flush()
+//!     });
+//!     if let Err(e) = added {
+//!         assert_eq!(e.constraint_kind(), Some(ConstraintKind::Unique));
+//!     }
+//! }
+//! session.commit()?;
+//! assert_eq!(db.session().query::<Tag>().count()?, 2);
+//! # Ok(()) }
+//! ```
+//!
+//! **Version counters** (optimistic concurrency): two sessions load the
+//! same row and change it; the first commit wins, the second gets
+//! [`Error::StaleData`] naming the model and key, with its flush rolled
+//! back and its objects as before it. Statements:
+//! `UPDATE "doc" SET "body" = ?, "version" = ? WHERE "doc"."id" = ? AND "doc"."version" = ?`
+//! and `DELETE FROM "doc" WHERE "doc"."id" = ? AND "doc"."version" = ?`; a
+//! new row starts at 1.
+//!
+//! ```
+//! use orm::prelude::*;
+//!
+//! #[derive(Model, Debug, Default)]
+//! struct Doc { #[orm(primary_key)] id: i64, body: String, #[orm(version)] version: i64 }
+//!
+//! # fn main() -> orm::Result<()> {
+//! let db = Database::builder().model::<Doc>().open("sqlite://")?;
+//! db.create_all()?;
+//! db.transaction(|s| s.add(Doc::default()).map(drop))?;
+//! let (alice, bob) = (db.session(), db.session());
+//! let a = alice.get_or_not_found::<Doc>(1)?;
+//! let b = bob.get_or_not_found::<Doc>(1)?;
+//! a.write()?.body = "alice's".into();
+//! alice.commit()?;                                   // version 1 -> 2
+//! b.write()?.body = "bob's".into();
+//! let err = bob.commit().unwrap_err();               // WHERE version = 1 matched nothing
+//! assert!(matches!(err, orm::Error::StaleData { model: "Doc", .. }));
+//! bob.rollback()?;
+//! bob.refresh(&b)?;                                  // read alice's version, decide again
+//! assert_eq!((b.read()?.body.as_str(), b.read()?.version), ("alice's", 2));
+//! # Ok(()) }
+//! ```
+//!
+//! **`expire_on_commit`** is off by default, unlike Flask-SQLAlchemy:
+//! objects keep their values after a commit, with no SQL, so a handler can
+//! commit and then render what it wrote. Turn it on (builder or session)
+//! to have every object reloaded on its next access after a commit (one
+//! SELECT per object touched, and its relationships reloaded); see
+//! [`Session::set_expire_on_commit`] for the reasoning.
+//!
+//! **`post_update`**: a person's favorite ball is one of the balls that
+//! point at the person. Without the option, inserting both in one flush is
+//! a cycle ([`Error::Schema`]); with it the person is inserted with
+//! `favorite_ball_id` NULL and an UPDATE sets it once the ball exists (and
+//! a delete sets it to NULL first).
+//!
+//! ```
+//! use orm::prelude::*;
+//!
+//! #[derive(Model, Debug, Default)]
+//! #[orm(has_many(balls = Ball, backref = "person"))]
+//! #[orm(belongs_to(favorite_ball = Ball, foreign_key = favorite_ball_id, post_update))]
+//! struct Person {
+//!     #[orm(primary_key)] id: i64,
+//!     #[orm(foreign_key = Ball::id)] favorite_ball_id: Option<i64>,
+//! }
+//!
+//! #[derive(Model, Debug, Default)]
+//! struct Ball { #[orm(primary_key)] id: i64, #[orm(foreign_key = Person::id)] person_id: Option<i64> }
+//!
+//! # fn main() -> orm::Result<()> {
+//! let db = Database::builder().model::<Person>().open("sqlite://")?;
+//! db.create_all()?;
+//! let session = db.session();
+//! let ann = session.add(Person::default())?;
+//! let ball = Obj::new(Ball::default());
+//! ann.append(Person::balls, &ball)?;
+//! ann.set_related(Person::favorite_ball, Some(&ball))?;
+//! let rec = db.record();
+//! session.commit()?;
+//! assert_eq!(rec.sql()[1..4], [
+//!     r#"INSERT INTO "person" ("favorite_ball_id") VALUES (?)"#,       // NULL
+//!     r#"INSERT INTO "ball" ("person_id") VALUES (?)"#,
+//!     r#"UPDATE "person" SET "favorite_ball_id" = ? WHERE "person"."id" = ?"#,
+//! ]);
+//! # Ok(()) }
+//! ```
+//!
+//! **Events and validators.** Model hooks run in the flush, around each
+//! object's statement; `before_*` hooks may change the object and the
+//! statement writes the change. Session hooks are closures. Validators run
+//! at flush before any statement. A hook or validator that refuses fails
+//! the flush, which changes nothing; a hook calling back into the session
+//! (a flush, a commit, from a model hook even a query) gets
+//! [`Error::Usage`].
+//!
+//! ```
+//! use orm::prelude::*;
+//!
+//! fn has_at(email: &String) -> Result<(), &'static str> {
+//!     if email.contains('@') { Ok(()) } else { Err("needs an @") }
+//! }
+//!
+//! #[derive(Model, Debug, Default)]
+//! #[orm(hooks)]
+//! struct User {
+//!     #[orm(primary_key)] id: i64,
+//!     #[orm(validate = has_at)] email: String,
+//!     email_lower: String,
+//! }
+//!
+//! impl orm::Hooks for User {
+//!     fn before_insert(&mut self) -> orm::Result<()> {
+//!         self.email_lower = self.email.to_lowercase();
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() -> orm::Result<()> {
+//! let db = Database::builder()
+//!     .model::<User>()
+//!     .on_after_commit(|_| println!("committed"))
+//!     .open("sqlite://")?;
+//! db.create_all()?;
+//! let session = db.session();
+//! let u = session.add(User { email: "Ann@Example.com".into(), ..Default::default() })?;
+//! session.commit()?;
+//! assert_eq!(u.read()?.email_lower, "ann@example.com");
+//! session.add(User { email: "nobody".into(), ..Default::default() })?;
+//! let err = session.commit().unwrap_err();
+//! assert_eq!(err.to_string(), "invalid User.email: needs an @");
+//! # Ok(()) }
+//! ```
+//!
 //! ## Where to find things
 //!
 //! - [`Database`], [`DatabaseBuilder`]: opening, settings, `create_all`,
 //!   [`Database::record`] for asserting which statements ran.
 //! - [`Session`]: `add`, `get`, `delete`, `flush`, `commit`, `rollback`,
-//!   `expire`, `refresh`, raw SQL.
+//!   `expire`, `refresh`, raw SQL; savepoints ([`Savepoint`]) and session
+//!   hooks; [`Hooks`] for model hooks.
 //! - [`Query`], [`query`]: filters, ordering, terminals, pages, aggregates.
 //! - [`relation`]: relationship handles, `related` / `append` / `remove` /
 //!   `set_related`, `selectin` and `joined` loading.

@@ -1,8 +1,10 @@
 //! Model-based test of the session: random sequences of add, change, delete,
-//! relationship link and unlink, flush, commit, rollback, expire, refresh,
-//! query and get on two related models, checked after every step against a
-//! plain in-memory model of the committed rows, the open transaction's rows,
-//! and every tracked object's state and values.
+//! relationship link and unlink, flush, commit, rollback, savepoints
+//! (`begin_nested`, rollback to and release of any open one), expire,
+//! refresh, query and get on two related models (the parent with a version
+//! counter), checked after every step against a plain in-memory model of
+//! the committed rows, the open transaction's rows, and every tracked
+//! object's state and values (versions included).
 //!
 //! Some steps run while a `read()` or `write()` guard of one object is
 //! alive (flush, commit, rollback, expire, expire_all, refresh): each must
@@ -38,6 +40,8 @@ pub struct Parent {
     #[orm(primary_key)]
     pub id: i64,
     pub value: i64,
+    #[orm(version)]
+    pub version: i64,
 }
 
 #[derive(Model, Debug, Default, Clone, PartialEq)]
@@ -66,6 +70,12 @@ pub enum Op {
     Query,
     GetParent(u8),
     GetChild(u8),
+    /// `begin_nested()`.
+    BeginNested,
+    /// Roll back the n-th open savepoint (modulo their number).
+    RollbackNested(u8),
+    /// Release (commit) the n-th open savepoint.
+    ReleaseNested(u8),
     /// `op` with a `write()` (or `read()`) guard of object `on` alive.
     Guarded {
         write: bool,
@@ -83,6 +93,7 @@ pub enum GuardedOp {
     Expire(Option<u8>),
     ExpireAll,
     Refresh(Option<u8>),
+    RollbackNested(u8),
 }
 
 fn guarded_op() -> impl Strategy<Value = GuardedOp> {
@@ -94,6 +105,7 @@ fn guarded_op() -> impl Strategy<Value = GuardedOp> {
         1 => target().prop_map(GuardedOp::Expire),
         1 => Just(GuardedOp::ExpireAll),
         1 => target().prop_map(GuardedOp::Refresh),
+        1 => any::<u8>().prop_map(GuardedOp::RollbackNested),
     ]
 }
 
@@ -113,6 +125,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Query),
         1 => (0u8..8).prop_map(Op::GetParent),
         1 => (0u8..8).prop_map(Op::GetChild),
+        2 => Just(Op::BeginNested),
+        2 => any::<u8>().prop_map(Op::RollbackNested),
+        1 => any::<u8>().prop_map(Op::ReleaseNested),
         3 => (any::<bool>(), any::<u8>(), guarded_op())
             .prop_map(|(write, on, op)| Op::Guarded { write, on, op }),
     ]
@@ -124,10 +139,10 @@ enum Kind {
     C,
 }
 
-/// Rows: for a parent `value`, for a child `(label, parent_id)`.
+/// Rows: for a parent `(value, version)`, for a child `(label, parent_id)`.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Rows {
-    parents: BTreeMap<i64, i64>,
+    parents: BTreeMap<i64, (i64, i64)>,
     children: BTreeMap<i64, (i64, Option<i64>)>,
 }
 
@@ -163,6 +178,8 @@ struct Obj0 {
     val: i64,
     /// Child only: the foreign key field.
     fk: Option<i64>,
+    /// Parent only: the version counter.
+    ver: i64,
     /// Column values as of the last load or flush.
     snap: (i64, Option<i64>),
     expired: bool,
@@ -193,6 +210,8 @@ struct Model0 {
     txn: Option<Rows>,
     objs: Vec<Obj0>,
     next_seq: u64,
+    /// The model as each open savepoint found it, innermost last.
+    marks: Vec<Model0>,
 }
 
 impl Model0 {
@@ -213,6 +232,7 @@ impl Model0 {
             id,
             val,
             fk,
+            ver: 0,
             snap: (val, fk),
             expired: false,
             link: None,
@@ -231,14 +251,15 @@ impl Model0 {
     fn reload(&mut self, i: usize) -> bool {
         let o = &self.objs[i];
         let row = match o.kind {
-            Kind::P => self.view().parents.get(&o.id).map(|v| (*v, None)),
-            Kind::C => self.view().children.get(&o.id).map(|(l, f)| (*l, *f)),
+            Kind::P => self.view().parents.get(&o.id).map(|(v, n)| (*v, None, *n)),
+            Kind::C => self.view().children.get(&o.id).map(|(l, f)| (*l, *f, 0)),
         };
         let o = &mut self.objs[i];
         match row {
-            Some((v, f)) => {
+            Some((v, f, n)) => {
                 o.val = v;
                 o.fk = f;
+                o.ver = n;
                 o.snap = (v, f);
                 o.expired = false;
                 true
@@ -319,10 +340,11 @@ impl Model0 {
         if nothing {
             return Expect::Ok;
         }
-        // Parents: updates, then inserts.
+        // Parents: updates (each bumps the version), then inserts.
         for o in objs.iter_mut().filter(|o| o.kind == Kind::P) {
             if changed(o) {
-                view.parents.insert(o.id, o.val);
+                o.ver += 1;
+                view.parents.insert(o.id, (o.val, o.ver));
             }
         }
         let pending_parents: Vec<usize> = pending
@@ -337,7 +359,10 @@ impl Model0 {
             .collect();
         for &i in &pending_parents {
             let id = ids(i).unwrap_or_else(|| view.parents.keys().next_back().map_or(1, |m| m + 1));
-            view.parents.insert(id, objs[i].val);
+            if objs[i].ver == 0 {
+                objs[i].ver = 1;
+            }
+            view.parents.insert(id, (objs[i].val, objs[i].ver));
             objs[i].id = id;
         }
         // Children: fill keys from assigned parents (now with ids).
@@ -431,6 +456,7 @@ impl Model0 {
         if let Some(view) = self.txn.take() {
             self.committed = view;
         }
+        self.marks.clear();
         for o in &mut self.objs {
             if o.st == St::Deleted {
                 o.st = St::Detached;
@@ -450,6 +476,7 @@ impl Model0 {
 
     fn rollback(&mut self) {
         self.txn = None;
+        self.marks.clear();
         for o in &mut self.objs {
             // Only the session's objects lose their relationship state.
             let in_session = matches!(
@@ -462,6 +489,7 @@ impl Model0 {
             if o.inserted_txn {
                 o.st = St::Transient;
                 o.id = 0;
+                o.ver = 0;
                 if let Some(before) = o.fk_before_insert {
                     o.fk = if before == -1 { None } else { Some(before) };
                 }
@@ -477,6 +505,76 @@ impl Model0 {
                 if o.st == St::Persistent && !o.expired {
                     (o.val, o.fk) = o.snap;
                 }
+            }
+            o.inserted_txn = false;
+            o.updated_txn = false;
+            o.deleted_txn = false;
+            o.fk_before_insert = None;
+        }
+    }
+
+    /// `begin_nested()`: a flush, then the transaction (opened if needed)
+    /// and every object as they are now are what a rollback to it restores.
+    fn begin_nested(&mut self, ids: &dyn Fn(usize) -> Option<i64>) -> Expect {
+        if self.flush(ids) == Expect::Err {
+            return Expect::Err;
+        }
+        if self.txn.is_none() {
+            self.txn = Some(self.committed.clone());
+        }
+        let mut mark = self.clone();
+        mark.marks.clear();
+        self.marks.push(mark);
+        Expect::Ok
+    }
+
+    /// Release savepoint `k` (and those inside it): a flush, then its work
+    /// belongs to the enclosing level.
+    fn release_nested(&mut self, k: usize, ids: &dyn Fn(usize) -> Option<i64>) -> Expect {
+        if self.flush(ids) == Expect::Err {
+            return Expect::Err;
+        }
+        self.marks.truncate(k);
+        Expect::Ok
+    }
+
+    /// Roll back to savepoint `k`: the transaction's rows and every object
+    /// that was in the session then are as they were; objects added or
+    /// inserted since are transient; objects loaded since are expired.
+    fn rollback_nested(&mut self, k: usize) {
+        let mark = self.marks[k].clone();
+        self.marks.truncate(k);
+        self.txn = mark.txn.clone();
+        let in_session =
+            |st: St| matches!(st, St::Pending | St::Persistent | St::Marked | St::Deleted);
+        for i in 0..self.objs.len() {
+            if let Some(then) = mark.objs.get(i).filter(|o| in_session(o.st)) {
+                let (val, fk) = (self.objs[i].val, self.objs[i].fk);
+                self.objs[i] = then.clone();
+                if then.st == St::Deleted {
+                    // Deleted before the savepoint: changes to it are not
+                    // tracked, so none is undone.
+                    (self.objs[i].val, self.objs[i].fk) = (val, fk);
+                }
+                continue;
+            }
+            let o = &mut self.objs[i];
+            if o.inserted_txn {
+                o.st = St::Transient;
+                o.id = 0;
+                o.ver = 0;
+                if let Some(before) = o.fk_before_insert {
+                    o.fk = if before == -1 { None } else { Some(before) };
+                }
+                o.link = None;
+            } else if o.st == St::Pending {
+                o.st = St::Transient;
+                o.link = None;
+            } else if in_session(o.st) {
+                // Loaded inside the savepoint.
+                o.st = St::Persistent;
+                o.expired = true;
+                o.link = None;
             }
             o.inserted_txn = false;
             o.updated_txn = false;
@@ -547,11 +645,11 @@ impl Peer {
     /// The committed rows.
     fn rows(&self) -> Rows {
         type ChildRow = (i64, i64, Option<i64>);
-        let (parents, children): (Vec<(i64, i64)>, Vec<ChildRow>) = match self {
+        let (parents, children): (Vec<(i64, i64, i64)>, Vec<ChildRow>) = match self {
             Peer::Sqlite(c) => {
-                let mut st = c.prepare("SELECT id, value FROM parent").unwrap();
+                let mut st = c.prepare("SELECT id, value, version FROM parent").unwrap();
                 let parents = st
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .unwrap()
                     .map(Result::unwrap)
                     .collect();
@@ -565,7 +663,9 @@ impl Peer {
             }
             Peer::Server(db) => {
                 let s = db.session();
-                let parents = s.raw_tuples("SELECT id, value FROM parent", &[]).unwrap();
+                let parents = s
+                    .raw_tuples("SELECT id, value, version FROM parent", &[])
+                    .unwrap();
                 let children = s
                     .raw_tuples("SELECT id, label, parent_id FROM child", &[])
                     .unwrap();
@@ -573,7 +673,7 @@ impl Peer {
             }
         };
         Rows {
-            parents: parents.into_iter().collect(),
+            parents: parents.into_iter().map(|(i, v, n)| (i, (v, n))).collect(),
             children: children.into_iter().map(|(i, l, f)| (i, (l, f))).collect(),
         }
     }
@@ -644,6 +744,8 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
         C(Obj<Child>),
     }
     let mut hs: Vec<H> = Vec::new();
+    // Open savepoints, parallel to `m.marks`.
+    let mut sps: Vec<orm::Savepoint<'_>> = Vec::new();
     let pick = |m: &Model0, kind: Option<Kind>, n: u8| -> Option<usize> {
         let idx: Vec<usize> = (0..m.objs.len())
             .filter(|&i| kind.is_none_or(|k| m.objs[i].kind == k))
@@ -741,6 +843,29 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
                 m.rollback();
                 s.rollback().unwrap();
             }
+            Op::BeginNested => {
+                let r = s.begin_nested();
+                let expect = m.begin_nested(&|i| generated_key(server, &hs, i));
+                prop_assert_eq!(r.is_ok(), expect == Expect::Ok, "{}: {:?}", ctx, r);
+                if let Ok(sp) = r {
+                    sps.push(sp);
+                }
+            }
+            Op::RollbackNested(n) | Op::ReleaseNested(n) => {
+                if sps.is_empty() {
+                    continue;
+                }
+                let k = usize::from(*n) % sps.len();
+                if matches!(op, Op::RollbackNested(_)) {
+                    let r = sps[k].rollback();
+                    prop_assert!(r.is_ok(), "{}: {:?}", ctx, r);
+                    m.rollback_nested(k);
+                } else {
+                    let r = sps[k].commit();
+                    let expect = m.release_nested(k, &|i| generated_key(server, &hs, i));
+                    prop_assert_eq!(r.is_ok(), expect == Expect::Ok, "{}: {:?}", ctx, r);
+                }
+            }
             Op::Expire(n) => {
                 if let Some(i) = pick(&m, None, *n) {
                     let r = match &hs[i] {
@@ -789,13 +914,28 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
                     // by the flush, to see whether it changed.
                     let written = *write && m.objs[g].st == St::Persistent;
                     let flushing = m.involved(g) || written;
+                    // A commit may have to put an updated object's version
+                    // counter back (when COMMIT fails).
+                    let versioned = m.objs[g].kind == Kind::P && m.objs[g].updated_txn;
                     let ids = |i| generated_key(server, &hs, i);
                     match op {
                         GuardedOp::Flush => (s.flush(), after.flush(&ids), flushing),
-                        GuardedOp::Commit => (s.commit(), after.commit(&ids), flushing),
+                        GuardedOp::Commit => {
+                            (s.commit(), after.commit(&ids), flushing || versioned)
+                        }
                         GuardedOp::Rollback => {
                             after.rollback();
                             (s.rollback(), Expect::Ok, m.involved(g))
+                        }
+                        GuardedOp::RollbackNested(n) => {
+                            if sps.is_empty() {
+                                continue;
+                            }
+                            let k = usize::from(*n) % sps.len();
+                            after.rollback_nested(k);
+                            // Only a key taken back from an object inserted
+                            // in the transaction needs the object unborrowed.
+                            (sps[k].rollback(), Expect::Ok, m.objs[g].inserted_txn)
                         }
                         GuardedOp::ExpireAll => {
                             expire_all(&mut after);
@@ -881,18 +1021,33 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
                     }
                     None => {
                         let row = match kind {
-                            Kind::P => m.view().parents.get(&id).map(|v| (*v, None)),
-                            Kind::C => m.view().children.get(&id).map(|(l, f)| (*l, *f)),
+                            Kind::P => m.view().parents.get(&id).map(|(v, n)| (*v, None, *n)),
+                            Kind::C => m.view().children.get(&id).map(|(l, f)| (*l, *f, 0)),
                         };
                         prop_assert_eq!(got.is_some(), row.is_some(), "{}", ctx);
-                        if let (Some(g), Some((v, f))) = (got, row) {
-                            m.new_obj(kind, St::Persistent, id, v, f);
+                        if let (Some(g), Some((v, f, n))) = (got, row) {
+                            let i = m.new_obj(kind, St::Persistent, id, v, f);
+                            m.objs[i].ver = n;
                             hs.push(g);
                         }
                     }
                 }
             }
         }
+        // Savepoints ended by the step (a commit, a rollback, an enclosing
+        // savepoint's end) leave the list.
+        sps.truncate(m.marks.len());
+        prop_assert_eq!(
+            s.in_nested_transaction(),
+            !m.marks.is_empty(),
+            "{}: open savepoints",
+            ctx
+        );
+        prop_assert!(
+            sps.iter().all(|sp| sp.is_active()),
+            "{}: a savepoint ended",
+            ctx
+        );
         check(&s, &mut m, &hs, peer, &ctx)?;
     }
 
@@ -1053,23 +1208,23 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
                 );
             }
             let o = &m.objs[i];
-            let (id, val, fk) = match h {
+            let (id, val, fk, ver) = match h {
                 H::P(h) => {
                     let v = h
                         .read()
                         .map_err(|e| TestCaseError::fail(format!("{ctx}: {e}")))?;
-                    (v.id, v.value, None)
+                    (v.id, v.value, None, v.version)
                 }
                 H::C(h) => {
                     let v = h
                         .read()
                         .map_err(|e| TestCaseError::fail(format!("{ctx}: {e}")))?;
-                    (v.id, v.label, v.parent_id)
+                    (v.id, v.label, v.parent_id, 0)
                 }
             };
             prop_assert_eq!(
-                (id, val, fk),
-                (o.id, o.val, o.fk),
+                (id, val, fk, ver),
+                (o.id, o.val, o.fk, o.ver),
                 "{}: values of object {} {:?}",
                 ctx,
                 i,
@@ -1080,14 +1235,14 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
         let committed = peer.rows();
         prop_assert_eq!(&committed, &m.committed, "{}: committed rows", ctx);
         // ...and what the session's transaction sees is its view.
-        let parents: Vec<(i64, i64)> = s
-            .raw_tuples("SELECT id, value FROM parent ORDER BY id", &[])
+        let parents: Vec<(i64, i64, i64)> = s
+            .raw_tuples("SELECT id, value, version FROM parent ORDER BY id", &[])
             .unwrap();
         let children: Vec<(i64, i64, Option<i64>)> = s
             .raw_tuples("SELECT id, label, parent_id FROM child ORDER BY id", &[])
             .unwrap();
         let inside = Rows {
-            parents: parents.into_iter().collect(),
+            parents: parents.into_iter().map(|(i, v, n)| (i, (v, n))).collect(),
             children: children.into_iter().map(|(i, l, f)| (i, (l, f))).collect(),
         };
         prop_assert_eq!(&inside, m.view(), "{}: rows inside the transaction", ctx);
@@ -1301,5 +1456,75 @@ fn regression_a_reassigned_expired_child_leaves_the_old_collection() {
         Link(159, Some(91)),
         Delete(200),
         Flush,
+    ]);
+}
+
+/// Bug found when savepoints joined the model: rolling back an outer
+/// savepoint reverted an object's unflushed change after taking back its
+/// generated key, so the snapshot put the key back on a transient object.
+#[test]
+fn regression_an_outer_savepoint_rollback_takes_back_the_key_of_a_changed_object() {
+    use Op::*;
+    regression(&[
+        BeginNested,
+        AddParent(0),
+        BeginNested,
+        SetValue(0, 0),
+        RollbackNested(0),
+    ]);
+}
+
+/// Bug found when savepoints joined the model: an object deleted inside a
+/// savepoint and changed after `delete()` came back with the change when
+/// the savepoint was rolled back (the change is not tracked; the object is
+/// now reloaded).
+#[test]
+fn regression_a_savepoint_rollback_reloads_an_object_it_had_deleted() {
+    use Op::*;
+    regression(&[
+        AddParent(0),
+        BeginNested,
+        Delete(0),
+        SetValue(0, 1),
+        Query,
+        RollbackNested(0),
+    ]);
+}
+
+/// Model: an object deleted before a savepoint keeps changes made to it
+/// inside (they are not tracked, so a rollback to the savepoint has
+/// nothing to undo).
+#[test]
+fn regression_changes_to_an_object_deleted_before_a_savepoint_stay() {
+    use Op::*;
+    regression(&[
+        AddParent(0),
+        Flush,
+        Delete(0),
+        BeginNested,
+        SetValue(0, 1),
+        Guarded {
+            write: false,
+            on: 0,
+            op: GuardedOp::RollbackNested(0),
+        },
+    ]);
+}
+
+/// Model: a commit needs the updated objects of a model with a version
+/// counter unborrowed (it puts their version back when COMMIT fails).
+#[test]
+fn regression_a_guard_on_an_updated_versioned_object_blocks_commit() {
+    use Op::*;
+    regression(&[
+        AddParent(0),
+        Commit,
+        SetValue(0, 1),
+        Flush,
+        Guarded {
+            write: false,
+            on: 0,
+            op: GuardedOp::Commit,
+        },
     ]);
 }

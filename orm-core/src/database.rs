@@ -62,6 +62,10 @@ pub(crate) struct DbInner {
     pub registry: Registry,
     pub observer: Arc<Observer>,
     pub autoflush: bool,
+    /// New sessions expire every object after each commit.
+    pub expire_on_commit: bool,
+    /// Session hooks every session runs.
+    pub events: crate::session::SharedEvents,
     /// The isolation level of write transactions, when one was asked for.
     pub isolation: Option<Isolation>,
     pub journal_mode: JournalMode,
@@ -128,6 +132,8 @@ pub struct DatabaseBuilder {
     autoflush: bool,
     isolation: Option<Isolation>,
     schema_check: SchemaCheck,
+    expire_on_commit: bool,
+    events: crate::session::SharedEvents,
 }
 
 /// What opening a [`Database`] does about tables that differ from the
@@ -191,6 +197,8 @@ impl Default for DatabaseBuilder {
             autoflush: true,
             isolation: None,
             schema_check: SchemaCheck::Warn,
+            expire_on_commit: false,
+            events: crate::session::SharedEvents::default(),
         }
     }
 }
@@ -384,6 +392,135 @@ impl DatabaseBuilder {
         self
     }
 
+    /// Whether new sessions expire every object after each commit
+    /// (SQLAlchemy's `expire_on_commit`), so its attributes are read again
+    /// from the database on next access. **Off by default**, unlike
+    /// Flask-SQLAlchemy; see
+    /// [`Session::set_expire_on_commit`](crate::Session::set_expire_on_commit)
+    /// for what it costs and why.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().expire_on_commit(true).open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let u = s.add(User { name: "ann".into(), ..Default::default() })?;
+    /// s.commit()?;
+    /// assert!(u.is_expired()); // the next read() runs a SELECT
+    /// # Ok(()) }
+    /// ```
+    pub fn expire_on_commit(mut self, on: bool) -> Self {
+        self.expire_on_commit = on;
+        self
+    }
+
+    /// Run `hook` at the start of every flush of every session, before the
+    /// changes are collected (SQLAlchemy's `before_flush` session event):
+    /// it may add, change or delete objects, and query (without autoflush);
+    /// an error fails the flush, which then changes nothing more. It
+    /// cannot flush, commit or roll back the session ([`Error::Usage`]).
+    /// Hooks run in the order registered, the database's before the
+    /// session's own ([`Session::on_before_flush`](crate::Session::on_before_flush)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct Note { #[orm(primary_key)] id: i64, text: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder()
+    ///     .model::<Note>()
+    ///     .on_before_flush(|s| {
+    ///         if s.query::<Note>().count()? >= 2 {
+    ///             return Err(orm::Error::Usage("two notes at most".into()));
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add(Note::default())?;
+    /// s.add(Note::default())?;
+    /// s.commit()?;
+    /// s.add(Note::default())?;
+    /// assert!(s.commit().is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn on_before_flush(
+        mut self,
+        hook: impl Fn(&crate::Session) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.events.before_flush.push(Arc::new(hook));
+        self
+    }
+
+    /// Run `hook` after every successful commit of every session
+    /// (SQLAlchemy's `after_commit`): the transaction is over, so it
+    /// cannot fail; the session may be read from it, but not flushed,
+    /// committed or rolled back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let commits = Arc::new(AtomicUsize::new(0));
+    /// let seen = Arc::clone(&commits);
+    /// let db = orm::Database::builder()
+    ///     .on_after_commit(move |_| { seen.fetch_add(1, Ordering::Relaxed); })
+    ///     .open("sqlite://")?;
+    /// db.session().commit()?;
+    /// assert_eq!(commits.load(Ordering::Relaxed), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn on_after_commit(
+        mut self,
+        hook: impl Fn(&crate::Session) + Send + Sync + 'static,
+    ) -> Self {
+        self.events.after_commit.push(Arc::new(hook));
+        self
+    }
+
+    /// Run `hook` after every [`rollback`](crate::Session::rollback) (and
+    /// [`close`](crate::Session::close)) of every session (SQLAlchemy's
+    /// `after_rollback`; not for a rollback to a savepoint). It cannot
+    /// fail; the session may be used from it, but not flushed, committed
+    /// or rolled back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let rollbacks = Arc::new(AtomicUsize::new(0));
+    /// let seen = Arc::clone(&rollbacks);
+    /// let db = orm::Database::builder()
+    ///     .on_after_rollback(move |_| { seen.fetch_add(1, Ordering::Relaxed); })
+    ///     .open("sqlite://")?;
+    /// db.session().rollback()?;
+    /// assert_eq!(rollbacks.load(Ordering::Relaxed), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn on_after_rollback(
+        mut self,
+        hook: impl Fn(&crate::Session) + Send + Sync + 'static,
+    ) -> Self {
+        self.events.after_rollback.push(Arc::new(hook));
+        self
+    }
+
     /// Open the database at `url` (see [`Database::open`] for the forms).
     ///
     /// When models are registered and some of their tables exist, the
@@ -497,6 +634,8 @@ impl DatabaseBuilder {
                 registry,
                 observer: Arc::new(Observer::new(self.echo, self.echo_params)),
                 autoflush: self.autoflush,
+                expire_on_commit: self.expire_on_commit,
+                events: self.events,
                 isolation: self.isolation,
                 journal_mode,
                 file,

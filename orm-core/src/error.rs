@@ -306,13 +306,72 @@ pub enum Error {
     },
 
     /// An UPDATE or DELETE at flush matched no row: another connection
-    /// deleted or re-keyed the row since it was loaded.
+    /// deleted or re-keyed the row since it was loaded, or, for a model
+    /// with a version counter (`#[orm(version)]`), changed it (its version
+    /// is no longer the one this object was loaded with). SQLAlchemy's
+    /// `StaleDataError`. The flush was rolled back and every object is as
+    /// before it: reload the object ([`Session::refresh`](crate::Session::refresh))
+    /// and decide again.
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct Doc { #[orm(primary_key)] id: i64, body: String, #[orm(version)] version: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Doc>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// db.transaction(|s| s.add(Doc::default()).map(drop))?;
+    /// let (a, b) = (db.session(), db.session());
+    /// let (da, db_) = (a.get_or_not_found::<Doc>(1)?, b.get_or_not_found::<Doc>(1)?);
+    /// da.write()?.body = "first".into();
+    /// a.commit()?; // the first commit wins
+    /// db_.write()?.body = "second".into();
+    /// let err = b.commit().unwrap_err();
+    /// assert!(matches!(err, orm::Error::StaleData { model: "Doc", .. }));
+    /// assert_eq!(err.to_string(), "Doc row with key 1 was changed or deleted by someone else");
+    /// # Ok(()) }
+    /// ```
     #[error("{model} row{} was changed or deleted by someone else", fmt_key(.key))]
     StaleData {
         /// The model.
         model: &'static str,
         /// The key of the row.
         key: Option<String>,
+    },
+
+    /// A field validator (`#[orm(validate = path)]`, SQLAlchemy's
+    /// `@validates`) refused a value at flush, before any statement ran.
+    /// The flush changed nothing.
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// fn email(value: &String) -> Result<(), String> {
+    ///     if value.contains('@') { Ok(()) } else { Err("needs an @".into()) }
+    /// }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, #[orm(validate = email)] email: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// s.add(User { email: "nobody".into(), ..Default::default() })?;
+    /// let err = s.commit().unwrap_err();
+    /// assert!(matches!(err, orm::Error::Validation { model: "User", field: "email", .. }));
+    /// assert_eq!(err.to_string(), "invalid User.email: needs an @");
+    /// # Ok(()) }
+    /// ```
+    #[error("invalid {model}.{field}: {message}")]
+    Validation {
+        /// The model.
+        model: &'static str,
+        /// The field (its Rust name).
+        field: &'static str,
+        /// What the validator said.
+        message: String,
     },
 
     /// The models do not fit together: a relationship names no usable foreign

@@ -42,7 +42,7 @@ pub use observe::{RecordedStatement, Recorder};
 pub use orm_derive::{Model, SqlEnum, embed_migrations};
 pub use query::{Column, ModelQuery, Query};
 pub use relation::{BelongsTo, HasMany, HasOne, ManyToMany};
-pub use session::{Addable, Obj, ObjState, Session, TransactionOptions};
+pub use session::{Addable, Hooks, Obj, ObjState, Savepoint, Session, TransactionOptions};
 pub use types::ColumnType;
 
 /// The rusqlite version `orm`'s SQLite backend is built on, for
@@ -66,5 +66,5 @@ pub mod __private {
     pub use crate::model::private::*;
     pub use crate::query::column::{ForeignKeyOf, ForeignKeyTarget, foreign_key_target};
     pub use crate::schema::ColumnSet;
-    pub use crate::session::ModelOps;
+    pub use crate::session::{HookFns, ModelOps};
 }

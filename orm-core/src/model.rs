@@ -62,6 +62,22 @@ pub trait Model: Sized + 'static {
 
     #[doc(hidden)]
     fn __snapshot(&self) -> Self;
+
+    /// `#[orm(hooks)]`: the [`Hooks`](crate::Hooks) methods the flush calls.
+    #[doc(hidden)]
+    const __HOOKS: Option<crate::session::HookFns<Self>> = None;
+
+    /// Some field has `#[orm(validate = path)]`.
+    #[doc(hidden)]
+    const __VALIDATES: bool = false;
+
+    /// Run the field validators: all of them (`None`), or those of the
+    /// changed columns.
+    #[doc(hidden)]
+    #[inline]
+    fn __validate(&self, _changed: Option<crate::schema::ColumnSet>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A primary key value: one column's type, or a tuple of them.
@@ -363,4 +379,35 @@ pub mod private {
 
     /// Compile-time check that `max_length` is on a text field.
     pub const fn check_text<T: crate::types::TextColumn>() {}
+
+    /// Compile-time check that `version` is on an integer field.
+    pub const fn check_version<T: crate::types::VersionColumn>() {}
+
+    /// `#[orm(validate = f)]` on field `column`: `f(value)`, its error as
+    /// [`Error::Validation`] naming the model and field.
+    #[inline]
+    pub fn validate<T: ?Sized, E: std::fmt::Display>(
+        table: &'static TableDef,
+        column: usize,
+        f: impl FnOnce(&T) -> std::result::Result<(), E>,
+        value: &T,
+    ) -> Result<()> {
+        f(value).map_err(|e| Error::Validation {
+            model: table.model,
+            field: table.columns.get(column).map_or("?", |c| c.field),
+            message: e.to_string(),
+        })
+    }
+
+    /// `#[orm(hooks)]`: the model's [`Hooks`](crate::Hooks) methods.
+    pub const fn hook_fns<M: crate::Hooks>() -> crate::session::HookFns<M> {
+        crate::session::HookFns {
+            before_insert: M::before_insert,
+            after_insert: M::after_insert,
+            before_update: M::before_update,
+            after_update: M::after_update,
+            before_delete: M::before_delete,
+            after_delete: M::after_delete,
+        }
+    }
 }

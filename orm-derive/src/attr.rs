@@ -67,6 +67,8 @@ pub(crate) const FIELD_KEYS: &[&str] = &[
     "on_delete",
     "on_update",
     "skip",
+    "version",
+    "validate",
 ];
 
 pub(crate) const STRUCT_KEYS: &[&str] = &[
@@ -77,6 +79,7 @@ pub(crate) const STRUCT_KEYS: &[&str] = &[
     "many_to_many",
     "index",
     "unique",
+    "hooks",
 ];
 
 pub(crate) const RELATION_KEYS: &[&str] = &[
@@ -86,6 +89,7 @@ pub(crate) const RELATION_KEYS: &[&str] = &[
     "secondary",
     "cascade",
     "lazy",
+    "post_update",
 ];
 
 /// What a literal column default is.
@@ -147,6 +151,10 @@ pub(crate) struct FieldAttrs {
     pub on_delete: Slot<FkAction>,
     pub on_update: Slot<FkAction>,
     pub skip: Slot<bool>,
+    /// `version`: the optimistic-concurrency counter.
+    pub version: Slot<bool>,
+    /// `validate = path`: checked at flush.
+    pub validate: Slot<syn::Path>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -193,6 +201,7 @@ pub(crate) struct RelationAttr {
     pub secondary: Slot<syn::Path>,
     pub cascade: Slot<CascadeAttr>,
     pub selectin: Slot<bool>,
+    pub post_update: Slot<bool>,
 }
 
 /// `index(a, b)` or `unique(a, b)` on the struct.
@@ -207,6 +216,8 @@ pub(crate) struct StructAttrs {
     pub table: Slot<String>,
     pub relations: Vec<RelationAttr>,
     pub indexes: Vec<IndexAttr>,
+    /// `hooks`: the model implements `orm::Hooks`.
+    pub hooks: Slot<bool>,
 }
 
 fn key_name(meta: &ParseNestedMeta<'_>) -> String {
@@ -529,6 +540,19 @@ pub(crate) fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
                 "unique" => parse_flag(cx, &meta, "unique", &mut a.unique)?,
                 "index" => parse_flag(cx, &meta, "index", &mut a.index)?,
                 "skip" => parse_flag(cx, &meta, "skip", &mut a.skip)?,
+                "version" => parse_flag(cx, &meta, "version", &mut a.version)?,
+                "validate" => {
+                    if !meta.input.peek(Token![=]) {
+                        cx.error(&meta.path, "expected a function to check the value with: `validate = path::to::check` (`fn check(value: &FieldType) -> Result<(), impl Display>`)");
+                        skip_value(&meta)?;
+                    } else {
+                        let expr: Expr = meta.value()?.parse()?;
+                        match expr {
+                            Expr::Path(p) => a.validate.set(cx, "validate", span, p.path),
+                            other => cx.error(&other, "expected a function to check the value with: `validate = path::to::check`"),
+                        }
+                    }
+                }
                 "column" => {
                     if let Some(v) = parse_string(cx, &meta, "column", "name")? {
                         a.column.set(cx, "column", span, v);
@@ -637,6 +661,7 @@ pub(crate) fn struct_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> StructAtt
                 "has_one" => relation(cx, &meta, RelKind::HasOne, &mut a.relations)?,
                 "belongs_to" => relation(cx, &meta, RelKind::BelongsTo, &mut a.relations)?,
                 "many_to_many" => relation(cx, &meta, RelKind::ManyToMany, &mut a.relations)?,
+                "hooks" => parse_flag(cx, &meta, "hooks", &mut a.hooks)?,
                 "index" | "unique" => {
                     let mut fields = Vec::new();
                     meta.parse_nested_meta(|inner| {
@@ -717,6 +742,7 @@ fn relation(
     let mut rel_secondary = Slot::default();
     let mut rel_cascade = Slot::default();
     let mut rel_lazy = Slot::default();
+    let mut rel_post_update = Slot::default();
     let mut first = true;
     if !meta.input.peek(syn::token::Paren) {
         cx.error(
@@ -807,6 +833,7 @@ fn relation(
                     None => cx.error(&expr, "expected `lazy = \"select\"` (load on first access) or `lazy = \"selectin\"` (load with the query)"),
                 }
             }
+            "post_update" => parse_flag(cx, &inner, "post_update", &mut rel_post_update)?,
             _ => {
                 unknown_key(cx, &inner, RELATION_KEYS, &format!("{kw}(...)"));
                 skip_value(&inner)?;
@@ -826,6 +853,7 @@ fn relation(
             secondary: rel_secondary,
             cascade: rel_cascade,
             selectin: rel_lazy,
+            post_update: rel_post_update,
         }),
         None if first => cx.error_at(
             span,

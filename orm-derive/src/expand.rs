@@ -249,6 +249,10 @@ fn table_def(m: &Model<'_>) -> TokenStream {
             quote!(::orm::schema::IndexDef { name: #name, columns: &[#(#cols),*], unique: #unique })
         })
         .collect();
+    let version = match m.columns().position(|f| flag_is_on(&f.attrs.version)) {
+        Some(i) => quote!(::core::option::Option::Some(#i)),
+        None => quote!(::core::option::Option::None),
+    };
     let relation_fns: Vec<TokenStream> = m
         .attrs
         .relations
@@ -265,6 +269,7 @@ fn table_def(m: &Model<'_>) -> TokenStream {
             columns: &[#(#columns),*],
             primary_key: &[#(#pk_indices),*],
             auto_increment: #auto_increment,
+            version: #version,
             foreign_keys: &[#(#foreign_keys),*],
             indexes: &[#(#indexes),*],
             relations: &[#(#relation_fns),*],
@@ -335,6 +340,7 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
             snapshot.push(quote!(#id: #default));
         }
     }
+    let session_items = session_items(m);
     quote! {
         #[automatically_derived]
         impl ::orm::Model for #ident {
@@ -391,8 +397,46 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
             fn __snapshot(&self) -> Self {
                 Self { #(#snapshot,)* }
             }
+
+            #session_items
         }
     }
+}
+
+/// `#[orm(hooks)]` and `#[orm(validate = path)]`: the `Model` items the
+/// flush calls (none when unused: the trait's defaults do nothing).
+fn session_items(m: &Model<'_>) -> TokenStream {
+    let mut out = TokenStream::new();
+    if let (Some(span), true) = (m.attrs.hooks.span(), flag_is_on(&m.attrs.hooks)) {
+        out.extend(quote_spanned! {span=>
+            const __HOOKS: ::core::option::Option<::orm::__private::HookFns<Self>> =
+                ::core::option::Option::Some(::orm::__private::hook_fns::<Self>());
+        });
+    }
+    let checks: Vec<TokenStream> = m
+        .columns()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let path = f.attrs.validate.get()?;
+            let id = f.ident;
+            Some(quote_spanned! {path.span()=>
+                if changed.is_none_or(|c| c.contains(#i)) {
+                    ::orm::__private::validate(t, #i, #path, &self.#id)?;
+                }
+            })
+        })
+        .collect();
+    if !checks.is_empty() {
+        out.extend(quote! {
+            const __VALIDATES: bool = true;
+            fn __validate(&self, changed: ::core::option::Option<::orm::__private::ColumnSet>) -> ::orm::Result<()> {
+                let t = <Self as ::orm::Model>::table();
+                #(#checks)*
+                ::core::result::Result::Ok(())
+            }
+        });
+    }
+    out
 }
 
 /// `User::username`: a typed handle per column, for queries.
@@ -480,6 +524,7 @@ fn relation_def(m: &Model<'_>, r: &RelationAttr) -> TokenStream {
     } else {
         quote!(::orm::schema::Lazy::Select)
     };
+    let post_update = flag_is_on(&r.post_update);
     let fn_ident = rel_fn_ident(r);
     quote! {
         #[doc(hidden)]
@@ -495,6 +540,7 @@ fn relation_def(m: &Model<'_>, r: &RelationAttr) -> TokenStream {
                 secondary: #secondary,
                 cascade: ::orm::schema::Cascade { save_update: #su, delete: #del, delete_orphan: #orphan },
                 lazy: #lazy,
+                post_update: #post_update,
                 __link: ::std::sync::OnceLock::new(),
             };
             &DEF
@@ -568,6 +614,9 @@ fn compile_checks(m: &Model<'_>) -> TokenStream {
         let ty = f.ty;
         if let Some(span) = f.attrs.max_length.span() {
             checks.push(quote_spanned!(span=> ::orm::__private::check_text::<#ty>();));
+        }
+        if let (Some(span), true) = (f.attrs.version.span(), flag_is_on(&f.attrs.version)) {
+            checks.push(quote_spanned!(span=> ::orm::__private::check_version::<#ty>();));
         }
         if let Some(ForeignKeyAttr::Path { model, field }) = f.attrs.foreign_key.get() {
             let span = model

@@ -15,6 +15,49 @@ pub(crate) fn validate(cx: &mut Ctxt, m: &Model<'_>) {
     check_field_options(cx, m);
     check_relations(cx, m);
     check_indexes(cx, m);
+    check_session_options(cx, m);
+}
+
+/// `version` and `validate`: one version counter per model, never the key;
+/// `post_update` writes a foreign key, which a many-to-many has none of.
+fn check_session_options(cx: &mut Ctxt, m: &Model<'_>) {
+    let mut versions = m.fields.iter().filter_map(|f| {
+        f.attrs
+            .version
+            .span()
+            .filter(|_| flag_is_on(&f.attrs.version))
+            .map(|s| (f, s))
+    });
+    if let Some((first, span)) = versions.next() {
+        if first.is_primary_key() {
+            cx.error_at(span, "the primary key cannot be the version counter; add a field such as `#[orm(version)] version: i64`");
+        }
+        if flag_is_on(&first.attrs.skip) {
+            cx.error_at(
+                span,
+                "`version` conflicts with `skip`: a skipped field is not a column",
+            );
+        }
+    }
+    for (_, span) in versions {
+        cx.error_at(
+            span,
+            "a model has one version counter; remove this `version`",
+        );
+    }
+    for f in &m.fields {
+        if let (Some(span), true) = (f.attrs.validate.span(), flag_is_on(&f.attrs.skip)) {
+            cx.error_at(
+                span,
+                "`validate` conflicts with `skip`: a skipped field is never written",
+            );
+        }
+    }
+    for r in &m.attrs.relations {
+        if let (Some(span), RelKind::ManyToMany) = (r.post_update.span(), r.kind) {
+            cx.error_at(span, "`post_update` applies to a relationship with a foreign key (`has_many`, `has_one`, `belongs_to`), not to `many_to_many`");
+        }
+    }
 }
 
 /// SQLite refuses tables named `sqlite_*`, and a NUL would cut the name.

@@ -73,6 +73,7 @@ fn main() {
     for n in sql::UPDATE_SIZES {
         list.push(Workload::new("update", n, move || workloads::update(n)));
     }
+    list.push(Workload::new("delete", 100, || workloads::delete(100)));
     list.push(Workload::new(
         "graph_insert",
         "1x10x10",

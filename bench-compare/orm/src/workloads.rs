@@ -411,6 +411,30 @@ pub fn update(n: usize) -> Systems {
     vec![("rusqlite", raw), ("rusqlite_memdb", memdb), ("orm", orm)]
 }
 
+// --------------------------------------------------------------- delete
+
+/// N users loaded in a new session, each marked with `session.delete`,
+/// then one `commit()` (N cached `DELETE ... WHERE id = ?`). orm only, for
+/// instruction counts of the flush's delete path; the rows are seeded
+/// again (one raw statement) at the start of every iteration.
+pub fn delete(n: usize) -> Systems {
+    let db = orm_db();
+    let orm = sample(move |iters| {
+        timed(iters, |_| {
+            orm_seed(&db, &[(sql::SEED_USERS, n)]);
+            let s = db.session();
+            let objs = s.query::<User>().all().unwrap();
+            assert_eq!(objs.len(), n);
+            for o in &objs {
+                s.delete(o).unwrap();
+            }
+            s.commit().unwrap();
+            black_box(&objs);
+        })
+    });
+    vec![("orm", orm)]
+}
+
 // --------------------------------------------------------- graph_insert
 
 pub fn orm_graph(s: &Session) -> Obj<User> {

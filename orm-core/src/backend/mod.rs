@@ -219,8 +219,8 @@ pub(crate) struct Conn {
     /// Set when the connection's state is unknown (a ROLLBACK failed, the
     /// file moved); the pool then closes it instead of reusing it.
     pub broken: bool,
-    /// UPDATE statements by (table, changed column set).
-    pub update_sql: FxHashMap<(usize, u64), Arc<str>>,
+    /// UPDATE statements by (table, changed column set, version checked).
+    pub update_sql: FxHashMap<(usize, u64, bool), Arc<str>>,
 }
 
 enum Kind {

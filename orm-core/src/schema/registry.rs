@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 pub(crate) struct Registry {
     tables: Vec<&'static TableDef>,
     sides: HashMap<usize, Vec<Side>>,
+    /// Some relationship has `post_update`.
+    post_update: bool,
 }
 
 fn addr(t: &'static TableDef) -> usize {
@@ -85,12 +87,19 @@ impl Registry {
         Ok(Registry {
             tables: creation_order(&found),
             sides,
+            post_update: defs.iter().any(|d| d.post_update),
         })
     }
 
     /// Tables in an order where every parent comes before its children.
     pub(crate) fn tables(&self) -> &[&'static TableDef] {
         &self.tables
+    }
+
+    /// Whether some relationship has `post_update` (the flush then looks
+    /// for the foreign keys it must clear before deletes).
+    pub(crate) fn has_post_update(&self) -> bool {
+        self.post_update
     }
 
     /// Relationships touching `table`, from either end.

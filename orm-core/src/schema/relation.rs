@@ -162,6 +162,10 @@ pub struct RelationDef {
     pub cascade: Cascade,
     /// Default loading strategy of the declaring side.
     pub lazy: Lazy,
+    /// `post_update` (SQLAlchemy's name): the foreign key is written by a
+    /// second UPDATE once both rows exist (and set to NULL by an UPDATE
+    /// before a DELETE), so two rows may reference each other.
+    pub post_update: bool,
     #[doc(hidden)]
     pub __link: OnceLock<std::result::Result<Link, String>>,
 }
@@ -645,6 +649,15 @@ impl RelationDef {
             _ => (model, target),
         };
         let (child_columns, parent_columns) = find_fk(child, parent, self.foreign_key, &what)?;
+        if let Some(&c) = child_columns
+            .iter()
+            .find(|&&c| self.post_update && !child.columns[c].nullable)
+        {
+            return Err(format!(
+                "{what}: post_update writes `{}.{}` after the row exists and NULL before it is deleted: make the field an Option",
+                child.name, child.columns[c].name
+            ));
+        }
         Ok(Link {
             parent,
             child,
@@ -825,6 +838,7 @@ pub(super) mod tests {
             columns,
             primary_key,
             auto_increment: false,
+            version: None,
             foreign_keys,
             indexes: &[],
             relations,
@@ -868,6 +882,7 @@ pub(super) mod tests {
             secondary: None,
             cascade: Cascade::DEFAULT,
             lazy: Lazy::Select,
+            post_update: false,
             __link: OnceLock::new(),
         }
     }

@@ -123,9 +123,32 @@ pub(crate) fn insert_columns(t: &'static TableDef, with_key: bool) -> impl Itera
     (0..t.columns.len()).filter(move |&i| !(skip_key && Some(i) == key))
 }
 
-/// `UPDATE "t" SET <columns> = ? WHERE <key> = ?` (the connection caches
-/// it per column set).
-pub(crate) fn update(t: &'static TableDef, columns: ColumnSet, dialect: &Dialect) -> String {
+/// The key condition, and with `version` the version counter's:
+/// `<key> = ? AND "t"."version" = ?` (optimistic concurrency: the row must
+/// still be the one loaded).
+fn key_and_version(t: &TableDef, version: bool) -> Expr {
+    let key = key_condition(t, t.name);
+    match t.version.filter(|_| version) {
+        Some(v) => {
+            let check = Expr::binary(
+                BinOp::Eq,
+                Expr::column(t.name, t.columns[v].name),
+                Expr::value(0),
+            );
+            Expr::and_all(vec![key, check]).unwrap_or(Expr::Bool(false))
+        }
+        None => key,
+    }
+}
+
+/// `UPDATE "t" SET <columns> = ? WHERE <key> = ?`, with `version` also
+/// `AND "t"."version" = ?` (the connection caches it per column set).
+pub(crate) fn update(
+    t: &'static TableDef,
+    columns: ColumnSet,
+    version: bool,
+    dialect: &Dialect,
+) -> String {
     text(
         Statement::Update(Update {
             table: t.name.into(),
@@ -133,14 +156,15 @@ pub(crate) fn update(t: &'static TableDef, columns: ColumnSet, dialect: &Dialect
                 .iter()
                 .map(|i| (t.columns[i].name.into(), Expr::value(0)))
                 .collect(),
-            filter: Some(key_condition(t, t.name)),
+            filter: Some(key_and_version(t, version)),
             returning: vec![],
         }),
         dialect,
     )
 }
 
-/// `DELETE FROM "t" WHERE <key> = ?`.
+/// `DELETE FROM "t" WHERE <key> = ?`, and `AND "t"."version" = ?` for a
+/// model with a version counter.
 pub(crate) fn delete_by_key(t: &'static TableDef, dialect: &Dialect) -> Cow<'static, str> {
     cached(
         t,
@@ -149,7 +173,7 @@ pub(crate) fn delete_by_key(t: &'static TableDef, dialect: &Dialect) -> Cow<'sta
         || {
             Statement::Delete(Delete {
                 table: t.name.into(),
-                filter: Some(key_condition(t, t.name)),
+                filter: Some(key_and_version(t, true)),
                 returning: vec![],
             })
         },

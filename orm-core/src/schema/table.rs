@@ -43,6 +43,10 @@ pub struct TableDef {
     /// True when the key is one INTEGER column (SQLite's rowid), so a new
     /// object whose key is 0 gets its key from the database.
     pub auto_increment: bool,
+    /// The version counter column (`#[orm(version)]`, SQLAlchemy's
+    /// `version_id_col`), if any: every UPDATE and DELETE of a row checks
+    /// it in its `WHERE` and every UPDATE writes it one higher.
+    pub version: Option<usize>,
     /// Foreign keys of this table.
     pub foreign_keys: &'static [ForeignKeyDef],
     /// Indexes over several columns (single-column ones are flags on the column).
@@ -122,6 +126,7 @@ impl fmt::Debug for TableDef {
             .field("columns", &self.columns)
             .field("primary_key", &self.primary_key)
             .field("auto_increment", &self.auto_increment)
+            .field("version", &self.version)
             .field("foreign_keys", &self.foreign_keys)
             .field("indexes", &self.indexes)
             .finish_non_exhaustive()

@@ -10,7 +10,9 @@
 //! - [`state`]: the session's state and lifecycle (connection, write
 //!   transaction start, autoflush, ownership, detaching on close and drop)
 //! - [`txn`]: the transaction log, and commit and rollback of the objects
-//!   (SQLAlchemy's `SessionTransaction`)
+//!   (SQLAlchemy's `SessionTransaction`); [`nested`]: savepoints
+//!   (`begin_nested`); [`events`]: model hooks, session hooks, and the
+//!   guard against re-entrant calls from them
 //! - [`obj`]: handles and per-object state; [`identity`]: the identity map
 //! - [`load`]: rows into objects (get, reload, refresh, bulk UPDATE and
 //!   DELETE)
@@ -22,11 +24,13 @@
 //! - [`ops`]: type-erased entry points per model; [`key`]: key values in a
 //!   hashable form; [`few`]: inline lists for flush rows
 
+mod events;
 mod few;
 mod flush;
 mod identity;
 mod key;
 mod load;
+mod nested;
 pub(crate) mod obj;
 mod ops;
 pub(crate) mod rel;
@@ -44,6 +48,10 @@ use state::{SessionInner, SessionState};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::model::Model;
+pub(crate) use events::HookEvent;
+pub(crate) use events::SharedEvents;
+pub use events::{HookFns, Hooks};
+pub use nested::Savepoint;
 pub use obj::{Obj, ObjState};
 pub use ops::ModelOps;
 pub use retry::TransactionOptions;
@@ -177,6 +185,10 @@ impl Database {
                 autoflush: Cell::new(self.inner.autoflush),
                 needs_rollback: Cell::new(None),
                 isolation: Cell::new(self.inner.isolation),
+                expire_on_commit: Cell::new(self.inner.expire_on_commit),
+                in_hook: Cell::new(events::InHook::No),
+                events: RefCell::new(None),
+                savepoint_ids: Cell::new(0),
             }),
         }
     }
@@ -427,6 +439,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub fn close(&self) -> Result<()> {
+        self.inner.check_not_in_hook("close")?;
         self.inner.rollback()?;
         self.inner.detach_all();
         Ok(())
@@ -484,6 +497,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub fn begin(&self) -> Result<()> {
+        self.inner.check_not_in_hook("begin")?;
         if self.inner.ensure_write_txn()? {
             self.inner.expire_clean_objects()?;
         }
@@ -669,6 +683,69 @@ impl Session {
     /// ```
     pub fn autoflush(&self) -> bool {
         self.inner.autoflush.get()
+    }
+
+    /// Expire every object after each commit, or not (SQLAlchemy's
+    /// `expire_on_commit`; the default comes from
+    /// [`DatabaseBuilder::expire_on_commit`](crate::DatabaseBuilder::expire_on_commit),
+    /// **off** unless set).
+    ///
+    /// On, an object read after a commit is loaded again first (one SELECT
+    /// per object touched, and its loaded relationships are loaded again on
+    /// access): it then shows what other writers committed meanwhile, and
+    /// a row deleted meanwhile makes the read fail with
+    /// [`Error::NotFound`]. Off, objects keep the values they had at commit,
+    /// which are the database's own unless another writer changed the row
+    /// since: no SQL after a commit, so a web handler can commit and then
+    /// render (or serialize) what it wrote without one query per object.
+    ///
+    /// Why off by default when Flask-SQLAlchemy's is on: in a request,
+    /// commit-then-render is the common path, and SQLAlchemy's own
+    /// documentation recommends `expire_on_commit=False` for it (and for
+    /// async code, where a lazy reload cannot happen); here the cases it
+    /// protects are covered where they matter: [`begin`](Self::begin)
+    /// expires the objects without unflushed changes when it takes the
+    /// write lock, so a read-modify-write reads the current row, a version
+    /// counter (`#[orm(version)]`) catches a lost update, and
+    /// [`expire_all`](Self::expire_all), [`refresh`](Self::refresh) and
+    /// [`Query::populate_existing`](crate::Query::populate_existing) reload
+    /// on request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// assert!(!s.expire_on_commit());
+    /// s.set_expire_on_commit(true);
+    /// let u = s.add(User { name: "ann".into(), ..Default::default() })?;
+    /// s.commit()?;
+    /// let rec = db.record();
+    /// assert_eq!(u.read()?.name, "ann"); // loaded again
+    /// assert_eq!(rec.sql(), [r#"SELECT "user"."id", "user"."name" FROM "user" WHERE "user"."id" = ?"#]);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_expire_on_commit(&self, on: bool) {
+        self.inner.expire_on_commit.set(on);
+    }
+
+    /// Whether objects are expired after each commit (see
+    /// [`set_expire_on_commit`](Self::set_expire_on_commit)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let db = orm::Database::builder().expire_on_commit(true).open("sqlite://").unwrap();
+    /// assert!(db.session().expire_on_commit());
+    /// ```
+    pub fn expire_on_commit(&self) -> bool {
+        self.inner.expire_on_commit.get()
     }
 
     /// Mark an object's values as stale: the next access reloads them, and

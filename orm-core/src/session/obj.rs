@@ -502,6 +502,20 @@ pub(crate) trait ErasedObj: Any {
     fn session_ptr(&self) -> Option<Rc<SessionInner>>;
     /// Join a session.
     fn set_session(&self, session: Weak<SessionInner>);
+    /// The key for messages: the identity key, or the key columns' values
+    /// when it has none yet.
+    fn key_debug(&self) -> Option<String>;
+    /// Every column's value, for putting them back after a hook.
+    fn column_values(&self) -> Result<Vec<Value>>;
+    /// Take a snapshot if there is none (a hook is about to change the
+    /// object); true when one was taken.
+    fn ensure_snapshot(&self) -> Result<bool>;
+    /// Run a hook that may change the object.
+    fn run_hook_mut(&self, event: super::HookEvent) -> Result<()>;
+    /// Run a hook that reads the object.
+    fn run_hook(&self, event: super::HookEvent) -> Result<()>;
+    /// Run the field validators (all, or those of `changed`).
+    fn validate(&self, changed: Option<crate::schema::ColumnSet>) -> Result<()>;
 }
 
 impl<M: Model> ErasedObj for ObjInner<M> {
@@ -576,6 +590,18 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn restore_snapshot(&self, snapshot: Box<dyn Any>) {
         if let Ok(s) = snapshot.downcast::<M>() {
+            // A version counter is the session's: the flush that bumped it
+            // is undone, so it goes back with the snapshot (its next UPDATE
+            // checks the row still has that version).
+            if let Some(v) = M::table().version {
+                let back = s
+                    .__column_value(v)
+                    .map(crate::types::to_owned_value)
+                    .and_then(|old| self.set_column(v, &old));
+                if back.is_err() {
+                    self.expired.set(true);
+                }
+            }
             let old = self.meta.borrow_mut().snapshot.replace(*s);
             drop(old);
         }
@@ -771,6 +797,71 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn set_session(&self, session: Weak<SessionInner>) {
         self.meta.borrow_mut().session = session;
+    }
+
+    fn key_debug(&self) -> Option<String> {
+        if let Some(key) = self.meta.try_borrow().ok()?.key.as_ref() {
+            return Some(format!("{key:?}"));
+        }
+        self.value
+            .try_borrow()
+            .ok()
+            .map(|v| format!("{:?}", v.key()))
+    }
+
+    fn column_values(&self) -> Result<Vec<Value>> {
+        (0..M::table().columns.len())
+            .map(|c| self.column_value(c))
+            .collect()
+    }
+
+    fn ensure_snapshot(&self) -> Result<bool> {
+        let value = self
+            .value
+            .try_borrow()
+            .map_err(|_| borrow_conflict::<M>())?;
+        let mut meta = self
+            .meta
+            .try_borrow_mut()
+            .map_err(|_| borrow_conflict::<M>())?;
+        if meta.snapshot.is_some() {
+            return Ok(false);
+        }
+        meta.snapshot = Some(value.__snapshot());
+        Ok(true)
+    }
+
+    fn run_hook_mut(&self, event: super::HookEvent) -> Result<()> {
+        let Some(hooks) = M::__HOOKS else {
+            return Ok(());
+        };
+        let mut value = self
+            .value
+            .try_borrow_mut()
+            .map_err(|_| borrow_conflict::<M>())?;
+        hooks.run_mut(&mut value, event)
+    }
+
+    fn run_hook(&self, event: super::HookEvent) -> Result<()> {
+        let Some(hooks) = M::__HOOKS else {
+            return Ok(());
+        };
+        let value = self
+            .value
+            .try_borrow()
+            .map_err(|_| borrow_conflict::<M>())?;
+        hooks.run(&value, event)
+    }
+
+    fn validate(&self, changed: Option<crate::schema::ColumnSet>) -> Result<()> {
+        if !M::__VALIDATES {
+            return Ok(());
+        }
+        let value = self
+            .value
+            .try_borrow()
+            .map_err(|_| borrow_conflict::<M>())?;
+        value.__validate(changed)
     }
 }
 

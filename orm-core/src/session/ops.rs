@@ -36,6 +36,10 @@ pub struct ModelOps {
     pub(crate) adopt: AdoptFn,
     /// The object with this primary key in the identity map, if any.
     pub(crate) lookup: LookupFn,
+    /// The model has `#[orm(hooks)]`.
+    pub(crate) hooks: bool,
+    /// Some field of the model has `#[orm(validate = ...)]`.
+    pub(crate) validates: bool,
 }
 
 impl ModelOps {
@@ -45,6 +49,8 @@ impl ModelOps {
             load: load_erased::<M>,
             adopt: adopt_erased::<M>,
             lookup: lookup_erased::<M>,
+            hooks: M::__HOOKS.is_some(),
+            validates: M::__VALIDATES,
         }
     }
 }

@@ -99,7 +99,19 @@ pub(crate) struct SessionInner {
     pub(super) needs_rollback: Cell<Option<&'static str>>,
     /// The isolation level the next write transaction opens with.
     pub(crate) isolation: Cell<Option<crate::backend::Isolation>>,
+    /// Expire every object after each commit.
+    pub(super) expire_on_commit: Cell<bool>,
+    /// The hook running now, if any (see `events`).
+    pub(super) in_hook: Cell<super::events::InHook>,
+    /// Hooks registered on this session (boxed: most sessions have none).
+    pub(super) events: RefCell<Option<Box<super::events::LocalEvents>>>,
+    /// The last savepoint id given out.
+    pub(super) savepoint_ids: Cell<u64>,
 }
+
+/// `needs_rollback`'s reason after PostgreSQL aborted the transaction: a
+/// rollback to a savepoint also ends it.
+pub(super) const ABORTED: &str = "the database aborted the transaction after a failed statement";
 
 fn busy_session() -> Error {
     Error::Usage(
@@ -118,13 +130,16 @@ impl SessionInner {
         self.db.inner.dialect
     }
 
+    #[inline]
     pub(crate) fn state_mut(&self) -> Result<RefMut<'_, SessionState>> {
+        self.check_not_in_object_hook()?;
         self.state.try_borrow_mut().map_err(|_| busy_session())
     }
 
     /// Run `f` with the session's connection, taking one from the pool if
     /// the session has none.
     pub(crate) fn with_conn<R>(&self, f: impl FnOnce(&mut Conn) -> Result<R>) -> Result<R> {
+        self.check_not_in_object_hook()?;
         let mut slot = self.conn.try_borrow_mut().map_err(|_| busy_session())?;
         if slot.is_none() {
             *slot = Some(self.db.connection()?);
@@ -136,9 +151,7 @@ impl SessionInner {
                     // A statement failed inside the transaction and the
                     // database aborted it (PostgreSQL): only a rollback can
                     // go on from here.
-                    self.needs_rollback.set(Some(
-                        "the database aborted the transaction after a failed statement",
-                    ));
+                    self.needs_rollback.set(Some(ABORTED));
                 }
                 result
             }
@@ -185,6 +198,10 @@ impl SessionInner {
     }
 
     pub(crate) fn autoflush(&self) -> Result<()> {
+        // Not from a hook: the session is flushing or has just committed.
+        if self.in_hook.get() != super::events::InHook::No {
+            return Ok(());
+        }
         let needed = self.autoflush.get() && self.state_mut()?.has_changes();
         if needed {
             self.flush()?;

@@ -38,18 +38,77 @@ pub(crate) struct TxnLog {
     /// old value). One flat list rather than one per object: most inserts
     /// overwrite only their generated key.
     pub overwritten: Vec<(usize, usize, crate::types::Value)>,
-    /// Updated objects, with their values before the transaction.
+    /// Updated objects, with their values before the transaction, or for
+    /// entries made inside a savepoint, before the savepoint (an object
+    /// has one entry per savepoint level it was updated in; undoing them
+    /// newest first ends with its oldest values).
     pub updated: Vec<Updated>,
-    /// The objects in `updated`, for a quick membership test.
-    pub updated_set: rustc_hash::FxHashSet<*const ()>,
+    /// For each object in `updated`, the index of its newest entry.
+    pub updated_at: rustc_hash::FxHashMap<*const (), usize>,
     /// Many-to-many link changes written by the transaction's flushes:
     /// (declaring object, end, added, removed).
     pub links: Vec<LinkChanges>,
     /// Deleted objects.
     pub deleted: Vec<Rc<dyn ErasedObj>>,
+    /// Open savepoints (`Session::begin_nested`), innermost last.
+    pub savepoints: Vec<Mark>,
+    /// Some entry of `updated` is of a model with a version counter (its
+    /// restore writes the object: see `check_restorable`).
+    pub versioned: bool,
+}
+
+/// Where the transaction log stood when a savepoint was opened, and what
+/// the session held then: what rolling back to it puts back.
+pub(crate) struct Mark {
+    /// The savepoint's id (its `Savepoint` handle's).
+    pub id: u64,
+    /// Its SQL name.
+    pub name: String,
+    /// The lengths of the log's lists when it was opened.
+    pub inserted: usize,
+    pub overwritten: usize,
+    pub updated: usize,
+    pub links: usize,
+    pub deleted: usize,
+    /// The objects of the identity map, with their relationship slots.
+    pub objects: Vec<(Rc<dyn ErasedObj>, crate::session::rel::slots::RelSlots)>,
+    /// Objects with relationship assignments not yet committed.
+    pub rel_dirty: Vec<Rc<dyn ErasedObj>>,
 }
 
 impl TxnLog {
+    /// Whether `obj` needs an entry in `updated` (it has none made at the
+    /// current savepoint level).
+    pub(crate) fn needs_updated_entry(&self, obj: &Rc<dyn ErasedObj>) -> bool {
+        let level = self.savepoints.last().map_or(0, |m| m.updated);
+        self.updated_at.get(&ptr(obj)).is_none_or(|&i| i < level)
+    }
+
+    /// Record an update of `obj` with its values from before, unless it has
+    /// an entry at the current savepoint level already; returns the
+    /// snapshot when it was not kept.
+    #[inline]
+    pub(crate) fn note_updated(
+        &mut self,
+        obj: Rc<dyn ErasedObj>,
+        snapshot: Option<Box<dyn Any>>,
+    ) -> Option<Box<dyn Any>> {
+        let index = self.updated.len();
+        // One hash operation in the common case: every UPDATE of a flush
+        // comes through here.
+        if let Some(at) = self.updated_at.insert(ptr(&obj), index) {
+            // Recorded already: again only when that was at an enclosing
+            // savepoint level.
+            let level = self.savepoints.last().map_or(0, |m| m.updated);
+            if at >= level {
+                self.updated_at.insert(ptr(&obj), at);
+                return snapshot;
+            }
+        }
+        self.updated.push((obj, snapshot));
+        None
+    }
+
     /// The objects this transaction inserted.
     fn inserted_set(&self) -> rustc_hash::FxHashSet<*const ()> {
         self.inserted.iter().map(ptr).collect()
@@ -203,13 +262,23 @@ impl SessionInner {
 
     /// Fail with `BorrowConflict` if undoing the open transaction would need
     /// to write an object that is borrowed (the keys generated for objects
-    /// it inserted): commit and rollback check this before they change
-    /// anything.
-    fn check_restorable(&self) -> Result<()> {
+    /// it inserted; for a commit, which puts objects back when COMMIT
+    /// fails, also the version counters of updated objects): commit and
+    /// rollback check this before they change anything.
+    fn check_restorable(&self, commit: bool) -> Result<()> {
         let state = self.state_mut()?;
         if let Some(txn) = &state.txn {
             for (i, _, _) in &txn.overwritten {
                 txn.inserted[*i].check_unborrowed()?;
+            }
+            if commit && txn.versioned {
+                // Restoring an updated object's snapshot puts its version
+                // counter back.
+                for (obj, snapshot) in &txn.updated {
+                    if snapshot.is_some() && obj.table().version.is_some() {
+                        obj.check_unborrowed()?;
+                    }
+                }
             }
         }
         Ok(())
@@ -231,12 +300,14 @@ impl SessionInner {
     }
 
     pub(super) fn commit(&self) -> Result<()> {
+        self.check_not_in_hook("commit")?;
         // Before the flush: a commit that fails changes nothing. (The keys
         // the flush itself generates are written under its own borrows.)
-        self.check_restorable()?;
+        self.check_restorable(true)?;
         self.flush()?;
         if self.state_mut()?.txn.is_none() {
             self.release_conn();
+            self.committed();
             return Ok(());
         }
         let observer = &self.db.inner.observer;
@@ -276,7 +347,27 @@ impl SessionInner {
         };
         self.release_conn();
         self.transaction_ended();
+        if result.is_ok() {
+            self.committed();
+        }
         result
+    }
+
+    /// After a successful commit: `expire_on_commit`, then the
+    /// `after_commit` hooks.
+    fn committed(&self) {
+        if self.expire_on_commit.get()
+            && let Ok(state) = self.state.try_borrow()
+        {
+            let objects = state.maps.all_objects();
+            drop(state);
+            for obj in objects {
+                if obj.status() == Status::Persistent {
+                    obj.expire();
+                }
+            }
+        }
+        self.run_notices(true);
     }
 
     /// A transaction ended: the next opens at the database's level again.
@@ -285,7 +376,8 @@ impl SessionInner {
     }
 
     pub(super) fn rollback(&self) -> Result<()> {
-        self.check_restorable()?;
+        self.check_not_in_hook("rollback")?;
+        self.check_restorable(false)?;
         let had_conn = self.conn.try_borrow().map(|c| c.is_some()).unwrap_or(true);
         if had_conn {
             self.with_conn(|conn| {
@@ -297,6 +389,7 @@ impl SessionInner {
         self.release_conn();
         self.needs_rollback.set(None);
         self.transaction_ended();
+        self.run_notices(false);
         Ok(())
     }
 }

@@ -217,8 +217,27 @@ pub trait TextColumn {}
 impl TextColumn for String {}
 impl<T: TextColumn> TextColumn for Option<T> {}
 
+/// Marker for column types that accept `#[orm(version)]`: the integer
+/// types.
+///
+/// # Examples
+///
+/// ```
+/// fn counter<T: orm::types::VersionColumn>() {}
+/// counter::<i64>();
+/// counter::<i32>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a version counter must be an integer, but `{Self}` is not",
+    label = "not an integer type",
+    note = "make the field an `i64` (or another integer type), or remove `version`"
+)]
+pub trait VersionColumn {}
+
 macro_rules! integer_column {
     ($($t:ty => $pg:literal),*) => {$(
+        impl VersionColumn for $t {}
+
         impl ColumnType for $t {
             const SQL_TYPE: &'static str = "INTEGER";
             const POSTGRES_TYPE: &'static str = $pg;

@@ -93,6 +93,18 @@ impl SessionInner {
                     if !needed {
                         continue;
                     }
+                    if side.def.post_update {
+                        post_update(
+                            rows,
+                            &index,
+                            obj,
+                            &link.child_columns,
+                            parent,
+                            &link.parent_columns,
+                            after,
+                        );
+                        continue;
+                    }
                     let row = match index.get(&ptr(obj)) {
                         Some(&i) => i,
                         None => {
@@ -153,6 +165,41 @@ impl SessionInner {
         Ok(())
     }
 
+    /// `post_update` foreign keys of the objects being deleted that still
+    /// point somewhere: set to NULL by an UPDATE before the DELETEs, so the
+    /// rows they point at (perhaps deleted too) can go first.
+    pub(crate) fn organize_post_update_deletes(&self, rows: &mut Vec<Row>) -> Result<()> {
+        if !self.db.inner.registry.has_post_update() {
+            return Ok(());
+        }
+        let n = rows.len();
+        for i in 0..n {
+            let (Op::Delete, Some(obj)) = (&rows[i].op, &rows[i].obj) else {
+                continue;
+            };
+            let obj = Rc::clone(obj);
+            for side in self.db.inner.registry.sides_of(obj.table()) {
+                if !(side.def.post_update && side.role() == Role::Parent) {
+                    continue;
+                }
+                let link = side.def.link()?;
+                if values_of(&obj, &link.child_columns)?
+                    .iter()
+                    .all(|v| *v == Value::Null)
+                {
+                    continue;
+                }
+                let mut row = Row::new(&obj, Op::PostUpdate);
+                row.fills.push(Fill {
+                    columns: &link.child_columns,
+                    parent: None,
+                });
+                rows.push(row);
+            }
+        }
+        Ok(())
+    }
+
     /// After a successful flush: link changes are written; keep them in
     /// the transaction log in case the commit fails and must be redone.
     pub(crate) fn relationships_flushed(state: &mut SessionState) {
@@ -171,4 +218,38 @@ impl SessionInner {
             }
         }
     }
+}
+
+/// A reference assigned through a `post_update` relationship: a new object
+/// is inserted with the foreign key NULL, and a `PostUpdate` row writes it
+/// once both rows exist (SQLAlchemy's `post_update=True`), so two rows
+/// that point at each other can be inserted in one flush.
+fn post_update(
+    rows: &mut Vec<Row>,
+    index: &FxHashMap<*const (), usize>,
+    obj: &Rc<dyn ErasedObj>,
+    columns: &'static [usize],
+    parent: Option<Rc<dyn ErasedObj>>,
+    parent_columns: &'static [usize],
+    after: Option<usize>,
+) {
+    if obj.status() == Status::Pending
+        && let Some(&i) = index.get(&ptr(obj))
+    {
+        rows[i].fills.push(Fill {
+            columns,
+            parent: None,
+        });
+        if parent.is_none() {
+            return;
+        }
+    }
+    let mut row = Row::new(obj, Op::PostUpdate);
+    row.fills.push(Fill {
+        columns,
+        parent: parent.map(|p| (p, parent_columns)),
+    });
+    row.after.extend(after);
+    row.after.extend(index.get(&ptr(obj)).copied());
+    rows.push(row);
 }

@@ -18,7 +18,12 @@ use crate::schema::{TableDef, statements};
 use crate::session::obj::ErasedObj;
 use crate::types::Value;
 
-fn params_of(obj: &dyn ErasedObj, columns: &[usize], identity: bool) -> Vec<Value> {
+fn params_of(
+    obj: &dyn ErasedObj,
+    columns: &[usize],
+    identity: bool,
+    version: Option<VersionCheck>,
+) -> Vec<Value> {
     let mut out: Vec<Value> = columns
         .iter()
         .map(|&c| obj.column_value(c).unwrap_or(Value::Null))
@@ -26,7 +31,27 @@ fn params_of(obj: &dyn ErasedObj, columns: &[usize], identity: bool) -> Vec<Valu
     if identity {
         out.extend(obj.identity_values().unwrap_or_default());
     }
+    out.extend(version.and_then(|v| v.expected(obj).ok()));
     out
+}
+
+/// The version counter a statement checks in its `WHERE`: column, and how
+/// far the object's value already is past the row's (1 once an UPDATE
+/// bumped it, 0 for a DELETE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct VersionCheck {
+    column: usize,
+    ahead: i64,
+}
+
+impl VersionCheck {
+    /// The version the row must have.
+    fn expected(self, obj: &dyn ErasedObj) -> Result<Value> {
+        match obj.column_value(self.column)? {
+            Value::Integer(v) => Ok(Value::Integer(v.wrapping_sub(self.ahead))),
+            other => Ok(other),
+        }
+    }
 }
 
 /// Copy referenced values into the foreign key columns of row `row`'s object.
@@ -55,16 +80,20 @@ fn apply_fills(
     Ok(())
 }
 
-/// The columns of `t` computed in Rust: whether any is, and those an
-/// UPDATE writes (`onupdate = f`). Read once per run of rows of a table.
+/// The columns of `t` computed in Rust (a version counter included):
+/// whether any is, and those an UPDATE writes (`onupdate = f`, the
+/// version counter). Read once per run of rows of a table.
 fn computed_columns(t: &TableDef) -> (bool, ColumnSet) {
     let mut update = ColumnSet::empty();
-    let mut any = false;
+    let mut any = t.version.is_some();
     for (i, c) in t.columns.iter().enumerate() {
         any |= c.insert_default.is_some() || c.update_default.is_some();
         if c.update_default.is_some() {
             update.insert(i);
         }
+    }
+    if let Some(v) = t.version {
+        update.insert(v);
     }
     (any, update)
 }
@@ -76,6 +105,9 @@ enum Shape {
     Insert(usize, bool),
     /// Table, and the columns written.
     Update(usize, u64),
+    /// As `Update`, for a `post_update` row: the key is the object's
+    /// current one (it may have been inserted by this flush).
+    PostUpdate(usize, u64),
     /// Table, and the columns written; the key is the object's own (it has
     /// no identity yet).
     Switch(usize, u64),
@@ -92,7 +124,7 @@ fn switch_columns(t: &'static TableDef) -> ColumnSet {
 }
 
 /// The columns an UPDATE writes: the changed ones, the filled keys, and
-/// `computed` (those with an `onupdate` function).
+/// `computed` (those with an `onupdate` function, the version counter).
 fn update_columns(row: &Row, computed: ColumnSet) -> ColumnSet {
     let mut columns = row.columns;
     for f in row.fills.as_slice() {
@@ -119,6 +151,29 @@ fn apply_computed(
         column: t.columns[column].name.to_owned(),
         message: e.to_string(),
     };
+    if let Some(v) = t.version {
+        // A new row starts at 1 (unless given a version); every UPDATE
+        // writes the next one.
+        let next = match (&r.op, obj.column_value(v)?) {
+            (Op::Insert | Op::Switch, Value::Integer(0)) => Some(1),
+            (Op::Update | Op::PostUpdate, Value::Integer(n)) => {
+                Some(n.checked_add(1).ok_or_else(|| Error::Conversion {
+                    table: t.name.to_owned(),
+                    column: t.columns[v].name.to_owned(),
+                    message: "the version counter cannot go past i64::MAX".into(),
+                })?)
+            }
+            _ => None,
+        };
+        if let Some(next) = next {
+            let old = obj.set_column(v, &Value::Integer(next))?;
+            undo.push(Undo {
+                row,
+                column: v,
+                old,
+            });
+        }
+    }
     for (column, def) in t.columns.iter().enumerate() {
         let value = match (&r.op, def.insert_default, def.update_default) {
             (Op::Insert | Op::Switch, Some(d), _) => {
@@ -128,7 +183,7 @@ fn apply_computed(
                 }
                 (d.value)().map_err(|e| conversion(column, e))?
             }
-            (Op::Update, _, Some(f)) if !r.columns.contains(column) => {
+            (Op::Update | Op::PostUpdate, _, Some(f)) if !r.columns.contains(column) => {
                 f().map_err(|e| conversion(column, e))?
             }
             _ => continue,
@@ -144,6 +199,7 @@ fn shape_of(row: &Row, obj: &dyn ErasedObj, computed: ColumnSet) -> Result<Optio
     Ok(match row.op {
         Op::Insert => Some(Shape::Insert(t, obj.needs_generated_key()?)),
         Op::Update => Some(Shape::Update(t, update_columns(row, computed).bits())),
+        Op::PostUpdate => Some(Shape::PostUpdate(t, update_columns(row, computed).bits())),
         Op::Switch => {
             let set = switch_columns(obj.table());
             (!set.is_empty()).then(|| Shape::Switch(t, set.bits()))
@@ -212,36 +268,44 @@ pub(super) fn emit(
             continue;
         };
         let t = obj.table();
-        let (sql, columns, identity) = match shape {
+        let (sql, columns, identity, version) = match shape {
             Shape::Insert(_, generated) => (
                 SqlText::Static(statements::insert(t, !generated, dialect)),
                 statements::insert_columns(t, !generated).collect::<Vec<_>>(),
                 false,
+                None,
             ),
-            Shape::Update(..) | Shape::Switch(..) => {
+            Shape::Update(..) | Shape::PostUpdate(..) | Shape::Switch(..) => {
                 let switch = matches!(shape, Shape::Switch(..));
                 let set = if switch {
                     switch_columns(t)
                 } else {
                     update_columns(row, update_computed)
                 };
-                let key = (t as *const TableDef as usize, set.bits());
-                let sql = Arc::clone(
-                    conn.update_sql
-                        .entry(key)
-                        .or_insert_with(|| statements::update(t, set, dialect).into()),
-                );
+                // A row switch takes over a row whatever its version.
+                let version = t
+                    .version
+                    .filter(|_| !switch)
+                    .map(|column| VersionCheck { column, ahead: 1 });
+                let key = (t as *const TableDef as usize, set.bits(), version.is_some());
+                let sql = Arc::clone(conn.update_sql.entry(key).or_insert_with(|| {
+                    statements::update(t, set, version.is_some(), dialect).into()
+                }));
                 let mut columns: Vec<usize> = set.iter().collect();
-                if switch {
-                    // WHERE key = the object's own key values.
+                // WHERE key = the object's own key values: a row switch's
+                // object has no identity yet, nor has an object a
+                // `post_update` row follows the INSERT of.
+                let own_key = !matches!(shape, Shape::Update(..));
+                if own_key {
                     columns.extend_from_slice(t.primary_key);
                 }
-                (SqlText::Shared(sql), columns, !switch)
+                (SqlText::Shared(sql), columns, !own_key, version)
             }
             Shape::Delete(_) => (
                 SqlText::Static(statements::delete_by_key(t, dialect)),
                 Vec::new(),
                 true,
+                t.version.map(|column| VersionCheck { column, ahead: 0 }),
             ),
         };
         let sql = sql.as_str();
@@ -250,9 +314,14 @@ pub(super) fn emit(
         loop {
             let obj = rows[order[k]].obj.as_ref().unwrap_or(obj);
             if observer.active() {
-                observer.observe(sql, &|| params_of(&**obj, &columns, identity));
+                observer.observe(sql, &|| params_of(&**obj, &columns, identity, version));
             }
             obj.bind(&mut stmt, &mut columns.iter().copied(), identity)?;
+            if let Some(v) = version {
+                let bound = columns.len() + if identity { t.primary_key.len() } else { 0 };
+                let expected = v.expected(&**obj)?;
+                stmt.bind(bound + 1, (&expected).into())?;
+            }
             match shape {
                 Shape::Insert(_, true) => {
                     let key = stmt
@@ -326,7 +395,7 @@ fn not_null(t: &'static TableDef, column: usize) -> Error {
 fn stale(obj: &dyn ErasedObj) -> Error {
     Error::StaleData {
         model: obj.table().model,
-        key: obj.identity_values().map(|v| format!("{v:?}")),
+        key: obj.key_debug(),
     }
 }
 

@@ -24,7 +24,7 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
     for row in &rows {
         match (&row.op, &row.obj) {
             (Op::Insert | Op::Switch, _) => inserts += 1,
-            (Op::Update, _) => updates += 1,
+            (Op::Update | Op::PostUpdate, _) => updates += 1,
             // Deleted rows leave the identity map before inserted ones
             // enter it (a new object may reuse a deleted one's key).
             (Op::Delete | Op::Retire, Some(obj)) => {
@@ -37,7 +37,10 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
     }
     txn.inserted.reserve(inserts);
     txn.updated.reserve(updates);
-    txn.updated_set.reserve(updates);
+    txn.updated_at.reserve(updates);
+    // Where objects sit in `txn.inserted`, made on first need (a key filled
+    // into an object this transaction inserted).
+    let mut inserted_at: Option<rustc_hash::FxHashMap<*const (), usize>> = None;
     for (i, row) in rows.into_iter().enumerate() {
         // Entries of earlier rows that need none (deletes) are dropped; then
         // this row's: (column, old value) in write order.
@@ -52,11 +55,14 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
                 obj.clear_snapshot();
                 Rc::clone(&obj).attach_identity(state);
                 let index = txn.inserted.len();
+                if let Some(map) = &mut inserted_at {
+                    map.insert(ptr(&obj), index);
+                }
                 txn.inserted.push(obj);
                 txn.overwritten
                     .extend(overwritten.map(|(column, old)| (index, column, old)));
             }
-            Op::Update => {
+            Op::Update | Op::PostUpdate => {
                 // Changed only by key fills: the transaction log still needs
                 // the values from before, to restore or revert them.
                 let mut snapshot = obj.take_snapshot();
@@ -65,10 +71,19 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
                     if snapshot.is_none() {
                         snapshot = obj.snapshot_before(&filled);
                     }
+                    if obj.table().version.is_some() {
+                        txn.versioned = true;
+                    }
                     // Keys filled into an object this transaction inserted
                     // are taken back with the insert if it rolls back.
-                    let p = ptr(&obj);
-                    if let Some(index) = txn.inserted.iter().position(|o| ptr(o) == p) {
+                    let map = inserted_at.get_or_insert_with(|| {
+                        txn.inserted
+                            .iter()
+                            .enumerate()
+                            .map(|(i, o)| (ptr(o), i))
+                            .collect()
+                    });
+                    if let Some(&index) = map.get(&ptr(&obj)) {
                         txn.overwritten
                             .extend(filled.into_iter().map(|(c, old)| (index, c, old)));
                     }
@@ -80,9 +95,8 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
                     obj.detach_identity(state);
                     Rc::clone(&obj).attach_identity(state);
                 }
-                if txn.updated_set.insert(ptr(&obj)) {
-                    txn.updated.push((obj, snapshot));
-                }
+                let unused = txn.note_updated(obj, snapshot);
+                drop(unused);
             }
             _ => {}
         }
@@ -139,8 +153,8 @@ fn cascade_key_changes(
                 if !points_at_old {
                     continue;
                 }
-                if txn.updated_set.insert(ptr(obj)) {
-                    txn.updated.push((Rc::clone(obj), obj.snapshot_before(&[])));
+                if txn.needs_updated_entry(obj) {
+                    txn.note_updated(Rc::clone(obj), obj.snapshot_before(&[]));
                 }
                 for (&c, &p) in fk.columns.iter().zip(&positions) {
                     // Borrowed by the caller: it reloads the truth later.

@@ -1,13 +1,16 @@
 //! The unit of work: `flush` = organize -> plan -> emit -> finalize.
 //!
 //! 1. *Organize* collects one [`Row`] per pending insert, changed persistent
-//!    object and deletion, plus foreign key fills and association-table rows
-//!    from relationships. Nothing is modified.
+//!    object and deletion, plus foreign key fills, `post_update` rows and
+//!    association-table rows from relationships. Nothing is modified. (The
+//!    session's `before_flush` hooks run before it; the models' `before_*`
+//!    hooks after it, followed by a second organize, and the validators.)
 //! 2. *Plan* orders the rows with [`plan::order`] (plain data).
 //! 3. *Emit* runs the statements inside `BEGIN IMMEDIATE` (or a savepoint
 //!    when a transaction is already open). Generated keys and foreign key
-//!    fills are written into objects as it goes, each write recorded in an
-//!    undo log.
+//!    fills (and version counters) are written into objects as it goes,
+//!    each write recorded in an undo log; the models' `after_*` hooks run
+//!    after the last statement.
 //! 4. *Finalize*, only when every statement succeeded, moves objects to
 //!    their new states and updates the identity map. On any error the
 //!    database work is rolled back and the undo log is replayed, so every
@@ -79,6 +82,9 @@ pub(crate) enum Op {
     Retire,
     LinkInsert(Box<Link>),
     LinkDelete(Box<Link>),
+    /// `post_update`: an UPDATE of the filled foreign key only, once the
+    /// rows it links exist (or before the row it points at is deleted).
+    PostUpdate,
 }
 
 pub(crate) struct Row {
@@ -126,6 +132,7 @@ impl Row {
     fn phase(&self) -> Phase {
         match self.op {
             Op::Insert | Op::Update | Op::Switch => Phase::Save,
+            Op::PostUpdate => Phase::PostUpdate,
             Op::LinkInsert(_) => Phase::LinkInsert,
             Op::LinkDelete(_) => Phase::LinkDelete,
             Op::Delete | Op::Retire => Phase::Delete,
@@ -148,9 +155,34 @@ fn ptr(o: &Rc<dyn ErasedObj>) -> *const () {
     Rc::as_ptr(o) as *const ()
 }
 
+/// What a `before_*` model hook may have changed, to put back if the
+/// flush fails: every column's value before it ran, and whether the flush
+/// took the object's snapshot for it.
+struct Hooked {
+    obj: Rc<dyn ErasedObj>,
+    before: Vec<Value>,
+    snapshot_taken: bool,
+}
+
+/// The distinct tables of the rows, in first-seen order.
+fn tables_of(rows: &[Row]) -> Vec<&'static TableDef> {
+    let mut tables: Vec<&'static TableDef> = Vec::new();
+    for r in rows {
+        let t = r.table();
+        if !tables.iter().any(|x| std::ptr::eq(*x, t)) {
+            tables.push(t);
+        }
+    }
+    tables
+}
+
 impl SessionInner {
     pub(crate) fn flush(&self) -> Result<()> {
+        self.check_not_in_hook("flush")?;
         self.check_writable()?;
+        if self.has_before_flush() && self.state_mut()?.has_changes() {
+            self.run_before_flush()?;
+        }
         let rows = {
             let mut state = self.state_mut()?;
             if !state.has_changes() {
@@ -166,20 +198,40 @@ impl SessionInner {
             }
             return Ok(());
         }
-        let order = plan_rows(&rows)?;
+        let mut tables = tables_of(&rows);
+        let hooks = tables.iter().any(|t| t.__ops.hooks);
+        let mut hooked = Vec::new();
+        let (rows, order) = match self.prepare(rows, &mut tables, hooks, &mut hooked) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                self.undo_hooks(hooked);
+                return Err(e);
+            }
+        };
+        if rows.is_empty() {
+            // The hooks took every change back.
+            let mut state = self.state_mut()?;
+            for obj in std::mem::take(&mut state.modified) {
+                obj.clear_snapshot();
+            }
+            return Ok(());
+        }
         let in_txn = self.state_mut()?.txn.is_some();
         let observer = self.observer();
         let mut undo = Vec::new();
         // An error from `with_conn` itself (no connection, or a re-entrant
         // call) comes before anything ran: nothing to undo.
         let isolation = self.isolation.get();
-        let (result, autocommit) = self.with_conn(|conn| {
+        let run = self.with_conn(|conn| {
             if in_txn {
                 conn.savepoint(SAVEPOINT, observer)?;
             } else {
                 conn.begin_write(isolation, observer)?;
             }
             let mut result = emit(conn, observer, &rows, &order, &mut undo);
+            if result.is_ok() && hooks {
+                result = self.after_hooks(&rows, &order);
+            }
             if result.is_ok() && in_txn {
                 result = conn.release(SAVEPOINT, observer);
             }
@@ -191,7 +243,14 @@ impl SessionInner {
                 }
             }
             Ok((result, !conn.in_transaction()))
-        })?;
+        });
+        let (result, autocommit) = match run {
+            Ok(run) => run,
+            Err(e) => {
+                self.undo_hooks(hooked);
+                return Err(e);
+            }
+        };
         match result {
             Ok(()) => {
                 let mut state = self.state_mut()?;
@@ -206,6 +265,7 @@ impl SessionInner {
                         let _ = obj.set_column(u.column, &u.old);
                     }
                 }
+                self.undo_hooks(hooked);
                 if in_txn && autocommit {
                     // SQLite rolled back the whole transaction (it may after
                     // I/O, disk-full or out-of-memory errors): put the earlier
@@ -216,6 +276,122 @@ impl SessionInner {
                     self.release_conn();
                 }
                 Err(self.db.refine_error(e))
+            }
+        }
+    }
+
+    /// Between organize and emit: the `before_*` model hooks (then organize
+    /// again, to see what they changed), the field validators, the plan.
+    fn prepare(
+        &self,
+        rows: Vec<Row>,
+        tables: &mut Vec<&'static TableDef>,
+        hooks: bool,
+        hooked: &mut Vec<Hooked>,
+    ) -> Result<(Vec<Row>, Vec<usize>)> {
+        let rows = if hooks {
+            self.before_hooks(&rows, hooked)?;
+            drop(rows);
+            let rows = self.organize(&mut *self.state_mut()?)?;
+            *tables = tables_of(&rows);
+            rows
+        } else {
+            rows
+        };
+        if tables.iter().any(|t| t.__ops.validates) {
+            for row in &rows {
+                let (Some(obj), true) = (&row.obj, row.table().__ops.validates) else {
+                    continue;
+                };
+                match row.op {
+                    Op::Insert | Op::Switch => obj.validate(None)?,
+                    Op::Update if !row.columns.is_empty() => obj.validate(Some(row.columns))?,
+                    _ => {}
+                }
+            }
+        }
+        let order = plan_rows(&rows, tables)?;
+        Ok((rows, order))
+    }
+
+    /// Run the `before_insert`, `before_update` and `before_delete` hooks of
+    /// the rows' objects, outside every borrow of the session, noting what
+    /// to put back if the flush fails.
+    fn before_hooks(&self, rows: &[Row], hooked: &mut Vec<Hooked>) -> Result<()> {
+        use super::HookEvent;
+        use super::events::{Hook, HookScope, InHook};
+        for row in rows {
+            let Some(obj) = &row.obj else { continue };
+            if !obj.table().__ops.hooks {
+                continue;
+            }
+            let event = match row.op {
+                Op::Insert | Op::Switch => HookEvent::BeforeInsert,
+                Op::Update => HookEvent::BeforeUpdate,
+                Op::Delete | Op::Retire => HookEvent::BeforeDelete,
+                _ => continue,
+            };
+            if event == HookEvent::BeforeDelete {
+                let _scope = HookScope::enter(&self.in_hook, InHook::Object(Hook::Model(event)));
+                obj.run_hook(event)?;
+                continue;
+            }
+            let before = obj.column_values()?;
+            // An UPDATE found from a relationship alone has no snapshot:
+            // take one, so the second organize sees what the hook changes.
+            let snapshot_taken = event == HookEvent::BeforeUpdate && obj.ensure_snapshot()?;
+            if snapshot_taken {
+                self.state_mut()?.modified.push(Rc::clone(obj));
+            }
+            hooked.push(Hooked {
+                obj: Rc::clone(obj),
+                before,
+                snapshot_taken,
+            });
+            let _scope = HookScope::enter(&self.in_hook, InHook::Object(Hook::Model(event)));
+            obj.run_hook_mut(event)?;
+        }
+        Ok(())
+    }
+
+    /// Run the `after_*` hooks, in the order the statements ran.
+    fn after_hooks(&self, rows: &[Row], order: &[usize]) -> Result<()> {
+        use super::HookEvent;
+        use super::events::{Hook, HookScope, InHook};
+        for &i in order {
+            let row = &rows[i];
+            let Some(obj) = &row.obj else { continue };
+            if !obj.table().__ops.hooks {
+                continue;
+            }
+            let event = match row.op {
+                Op::Insert | Op::Switch => HookEvent::AfterInsert,
+                Op::Update => HookEvent::AfterUpdate,
+                Op::Delete | Op::Retire => HookEvent::AfterDelete,
+                _ => continue,
+            };
+            let _scope = HookScope::enter(&self.in_hook, InHook::Object(Hook::Model(event)));
+            obj.run_hook(event)?;
+        }
+        Ok(())
+    }
+
+    /// Put back what `before_*` hooks changed (the flush failed).
+    fn undo_hooks(&self, hooked: Vec<Hooked>) {
+        for h in hooked.into_iter().rev() {
+            for (column, old) in h.before.iter().enumerate() {
+                if h.obj.column_value(column).is_ok_and(|v| v != *old) {
+                    let _ = h.obj.set_column(column, old);
+                }
+            }
+            if h.snapshot_taken {
+                h.obj.clear_snapshot();
+                if let Ok(mut state) = self.state.try_borrow_mut() {
+                    let p = ptr(&h.obj);
+                    if let Some(i) = state.modified.iter().rposition(|o| ptr(o) == p) {
+                        state.modified.remove(i);
+                    }
+                }
             }
         }
     }

@@ -8,10 +8,13 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use std::rc::Rc;
+
 use super::{Op, Row, ptr};
 use crate::error::Result;
 use crate::schema::TableDef;
 use crate::session::key::{Key, into_key};
+use crate::session::obj::ErasedObj;
 use crate::session::obj::Status;
 use crate::session::state::{SessionInner, SessionState};
 use crate::types::Value;
@@ -47,6 +50,7 @@ impl SessionInner {
             }
         }
         self.organize_relationships(state, &mut rows)?;
+        self.organize_post_update_deletes(&mut rows)?;
         row_switches(&mut rows)?;
         value_dependencies(&mut rows)?;
         Ok(rows)
@@ -115,11 +119,38 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
         // fills order those rows themselves).
         return Ok(());
     }
+    // Foreign keys a `post_update` sets to NULL first (at INSERT, or by an
+    // UPDATE before the DELETEs): their values order nothing.
+    let nulled_later: Vec<(*const (), &'static [usize])> = rows
+        .iter()
+        .filter(|r| matches!(r.op, Op::PostUpdate))
+        .filter_map(|r| Some((ptr(r.obj.as_ref()?), r.fills.as_slice())))
+        .flat_map(|(p, fills)| {
+            fills
+                .iter()
+                .filter(|f| f.parent.is_none())
+                .map(move |f| (p, f.columns))
+        })
+        .collect();
+    let nulled = |r: &Row, obj: &Rc<dyn ErasedObj>, columns: &[usize]| match r.op {
+        Op::Insert => r
+            .fills
+            .as_slice()
+            .iter()
+            .any(|f| f.parent.is_none() && f.columns == columns),
+        Op::Delete => nulled_later
+            .iter()
+            .any(|&(p, c)| p == ptr(obj) && c == columns),
+        _ => false,
+    };
     let mut edges = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let Some(obj) = &r.obj else { continue };
         let t = r.table();
         for fk in t.foreign_keys {
+            if nulled(r, obj, fk.columns) {
+                continue;
+            }
             let Some(target) = lookup_table(t, fk.target.table_name()) else {
                 continue;
             };

@@ -23,9 +23,12 @@ use crate::schema::registry::creation_order;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Phase {
     Save = 0,
-    LinkInsert = 1,
-    LinkDelete = 2,
-    Delete = 3,
+    /// `post_update` foreign keys: after every row exists, before any is
+    /// deleted.
+    PostUpdate = 1,
+    LinkInsert = 2,
+    LinkDelete = 3,
+    Delete = 4,
 }
 
 #[derive(Debug, Clone)]
@@ -117,15 +120,9 @@ fn topological(nodes: &[PlanNode<'_>]) -> Result<Vec<usize>, Cycle> {
 }
 
 /// Order rows: tables by foreign keys, then explicit dependencies.
-pub(super) fn plan_rows(rows: &[Row]) -> Result<Vec<usize>> {
-    let mut tables: Vec<&'static TableDef> = Vec::new();
-    for r in rows {
-        let t = r.table();
-        if !tables.iter().any(|x| std::ptr::eq(*x, t)) {
-            tables.push(t);
-        }
-    }
-    let ordered = creation_order(&tables);
+/// `tables` are the rows' distinct tables.
+pub(super) fn plan_rows(rows: &[Row], tables: &[&'static TableDef]) -> Result<Vec<usize>> {
+    let ordered = creation_order(tables);
     let rank = |t: &'static TableDef| {
         ordered
             .iter()
@@ -137,14 +134,14 @@ pub(super) fn plan_rows(rows: &[Row]) -> Result<Vec<usize>> {
         .map(|r| PlanNode {
             phase: r.phase(),
             table_rank: rank(r.table()),
-            insert: !matches!(r.op, Op::Update),
+            insert: !matches!(r.op, Op::Update | Op::PostUpdate),
             after: r.after.as_slice(),
         })
         .collect();
     order(&nodes).map_err(|cycle| {
         let models: Vec<&str> = cycle.rows.iter().map(|&i| rows[i].table().model).collect();
         Error::Schema(format!(
-            "cannot order the flush: objects of {} reference each other in a cycle; flush one of them first, then set the remaining foreign key",
+            "cannot order the flush: objects of {} reference each other in a cycle; give one of the relationships `post_update` (its foreign key is then written by a second UPDATE), or flush one of them first, then set the remaining foreign key",
             models.join(", ")
         ))
     })
@@ -255,6 +252,7 @@ mod tests {
         };
         let phases = [
             Phase::Save,
+            Phase::PostUpdate,
             Phase::LinkInsert,
             Phase::LinkDelete,
             Phase::Delete,
@@ -262,7 +260,7 @@ mod tests {
         for _ in 0..2_000 {
             let n = 1 + next(12);
             let shape: Vec<(Phase, usize, bool)> = (0..n)
-                .map(|_| (phases[next(4)], next(3), next(2) == 0))
+                .map(|_| (phases[next(5)], next(3), next(2) == 0))
                 .collect();
             let after: Vec<Vec<usize>> = (0..n)
                 .map(|i| match next(4) {
@@ -278,6 +276,20 @@ mod tests {
                 .collect();
             assert_eq!(order(&nodes), topological(&nodes), "{nodes:?}");
         }
+    }
+
+    #[test]
+    fn post_update_rows_run_after_every_save_and_before_deletes() {
+        // A post_update row (rank 0) added first, waiting on two saves of a
+        // later table; a delete and an association insert around it.
+        let nodes = [
+            node(Phase::PostUpdate, 0, false, &[2, 3]),
+            delete(1, &[]),
+            save(1, &[]),
+            save(0, &[]),
+            node(Phase::LinkInsert, 2, true, &[]),
+        ];
+        assert_eq!(order(&nodes).unwrap(), vec![3, 2, 0, 4, 1]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::types::Value;
 /// a few, an index by address, so adding to a collection of N objects
 /// costs O(1) rather than a scan of N (one parent with 100,000 new
 /// children was quadratic).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Members {
     items: Vec<Rc<dyn ErasedObj>>,
     /// Built when the collection first grows past `INDEXED_FROM`, then kept
@@ -88,12 +88,14 @@ impl From<Vec<Rc<dyn ErasedObj>>> for Members {
 }
 
 /// What one end of a relationship holds for one object.
+#[derive(Clone)]
 pub(crate) enum RelValue {
     Many(Members),
     One(Option<Rc<dyn ErasedObj>>),
     Up(Option<Weak<dyn ErasedObj>>),
 }
 
+#[derive(Clone)]
 pub(crate) struct RelSlot {
     pub side: Side,
     /// Whether `value` is complete (loaded, or known because the owner is new).
@@ -108,7 +110,7 @@ pub(crate) struct RelSlot {
 }
 
 /// The relationship slots of one object (usually none or a few).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct RelSlots {
     pub slots: Vec<RelSlot>,
 }
