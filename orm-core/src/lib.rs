@@ -41,7 +41,7 @@ pub use observe::{RecordedStatement, Recorder};
 pub use orm_derive::{Model, SqlEnum};
 pub use query::{Column, ModelQuery, Query};
 pub use relation::{BelongsTo, HasMany, HasOne, ManyToMany};
-pub use session::{Addable, Obj, ObjState, Session, TransactionOptions};
+pub use session::{Addable, Obj, ObjState, Session, TransactionOptions, Upserted};
 pub use types::ColumnType;
 
 /// The rusqlite version `orm`'s SQLite backend is built on, for

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 pub(crate) use dialect::CACHE_SLOTS;
-pub use dialect::{Dialect, GeneratedKeys, Placeholders, TextMatch, TypeNames};
+pub use dialect::{Dialect, GeneratedKeys, Placeholders, TextMatch, TypeNames, UpsertReport};
 pub use row::Row;
 pub use sqlite::{JournalMode, Synchronous};
 
@@ -221,6 +221,9 @@ pub(crate) struct Conn {
     pub broken: bool,
     /// UPDATE statements by (table, changed column set).
     pub update_sql: FxHashMap<(usize, u64), Arc<str>>,
+    /// Multi-row INSERT statements of bulk inserts by (table, key
+    /// generated, rows).
+    pub bulk_sql: FxHashMap<(usize, bool, usize), Arc<str>>,
 }
 
 enum Kind {
@@ -259,6 +262,7 @@ impl Conn {
             kind,
             broken: false,
             update_sql: FxHashMap::default(),
+            bulk_sql: FxHashMap::default(),
         }
     }
 

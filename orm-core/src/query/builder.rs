@@ -117,6 +117,36 @@ impl Session {
     }
 }
 
+/// `select` (whose columns are `me`'s) as a subquery named like `me`'s
+/// table, so joins and orderings written against `me` still apply:
+/// `SELECT <me's columns> FROM (<select>) AS "me" ORDER BY ...`. Orderings
+/// by another table's column are selected in the subquery too
+/// (`orm_o0`, ...) and ordered by outside.
+fn wrap_limited(mut select: Select, me: &'static crate::schema::TableDef) -> Select {
+    let mut order = Vec::with_capacity(select.order_by.len());
+    for (i, o) in select.order_by.iter().enumerate() {
+        match &o.expr {
+            Expr::Column { table: Some(t), .. } if t == me.name => order.push(o.clone()),
+            other => {
+                let alias = format!("orm_o{i}");
+                select.columns.push(Expr::Aliased {
+                    expr: Box::new(other.clone()),
+                    alias: alias.clone().into(),
+                });
+                order.push(OrderBy {
+                    expr: Expr::column(me.name, alias),
+                    desc: o.desc,
+                });
+            }
+        }
+    }
+    let mut outer = Select::new(TableRef::new(me.name));
+    outer.columns = statements::select_columns(me, me.name);
+    outer.from_select = Some(Box::new(select));
+    outer.order_by = order;
+    outer
+}
+
 /// `User::query(&session)`: Flask-SQLAlchemy's `User.query`, for every model.
 ///
 /// # Examples
@@ -614,8 +644,48 @@ impl<'s, M: Model> Query<'s, M> {
     /// );
     /// # Ok(()) }
     /// ```
-    pub fn join<R: Relation<From = M>>(mut self, rel: R) -> Self {
-        let side = rel.__side();
+    pub fn join<R: Relation<From = M>>(self, rel: R) -> Self {
+        self.join_with(rel.__side(), JoinKind::Inner)
+    }
+
+    /// Join a related model through `rel` with a `LEFT OUTER JOIN`
+    /// (SQLAlchemy's `outerjoin`): rows of `M` with no related row are
+    /// kept, with NULL in the related columns. With
+    /// [`models`](Self::models) it gives pairs such as `(User,
+    /// Option<Post>)`; in a query of objects of `M`, each object appears
+    /// once (a join through a collection makes the query `DISTINCT`), and
+    /// a filter such as `Post::id.is_absent()` finds the objects with no
+    /// related row (see [`Column::is_absent`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(posts = Post, backref = "author"))]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Post { #[orm(primary_key)] id: i64, #[orm(foreign_key = User::id)] user_id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(User { name: "ann".into(), ..Default::default() })?;
+    /// s.add(User { name: "bob".into(), ..Default::default() })?;
+    /// ann.append(User::posts, &Obj::new(Post::default()))?;
+    /// let without_posts = s.query::<User>().outer_join(User::posts).filter(Post::id.is_absent()).all()?;
+    /// assert_eq!(without_posts.len(), 1);
+    /// assert_eq!(without_posts[0].get(User::name)?, "bob");
+    /// # Ok(()) }
+    /// ```
+    pub fn outer_join<R: Relation<From = M>>(self, rel: R) -> Self {
+        self.join_with(rel.__side(), JoinKind::Left)
+    }
+
+    fn join_with(mut self, side: crate::schema::Side, kind: JoinKind) -> Self {
         let me = M::table();
         let other = side.other();
         let link = match side.def.link() {
@@ -634,7 +704,7 @@ impl<'s, M: Model> Query<'s, M> {
         }
         let mut push = |table: &'static str, on: Expr, repeats: bool| {
             self.select.joins.push(Join {
-                kind: JoinKind::Inner,
+                kind,
                 table: TableRef::new(table),
                 on,
             });
@@ -689,7 +759,12 @@ impl<'s, M: Model> Query<'s, M> {
         }
         let (mut moved, mut kept) = (Vec::new(), Vec::new());
         for (join, repeats) in s.joins.drain(..).zip(&self.repeats) {
-            if *repeats {
+            if *repeats && join.kind == JoinKind::Left {
+                // An outer join filters nothing: it stays, and DISTINCT
+                // keeps one row per object.
+                s.distinct = true;
+                kept.push(join);
+            } else if *repeats {
                 moved.push(join);
             } else {
                 kept.push(join);
@@ -728,6 +803,12 @@ impl<'s, M: Model> Query<'s, M> {
             )));
         }
         s
+    }
+
+    /// The query's SELECT as built, join rows kept (tuple and model
+    /// selects).
+    pub(crate) fn filtered_select(&self) -> Select {
+        self.select.clone()
     }
 
     fn is_plain(&self) -> bool {
@@ -772,39 +853,73 @@ impl<'s, M: Model> Query<'s, M> {
         Ok((w.sql, w.params))
     }
 
-    /// Run `select` with the columns of each joined load's parent added
-    /// through a LEFT OUTER JOIN.
+    /// Run `select` with the columns of each joined load's related model
+    /// added through LEFT OUTER JOINs (aliased `orm_j0`, `orm_j1`, ...). A
+    /// collection joined to a query with a limit, an offset or DISTINCT
+    /// joins to the limited query as a subquery, so the limit counts
+    /// objects.
     fn load_joined(&self, mut select: Select) -> Result<Vec<Obj<M>>> {
         let inner = &self.session.inner;
         let joined: Vec<_> = self.loads.joined().collect();
         let me = M::table();
+        let collections = joined.iter().any(|s| s.side.role() != Role::Parent);
+        if collections && (select.limit.is_some() || select.offset.is_some() || select.distinct) {
+            select = wrap_limited(select, me);
+        }
         let mut offset = me.columns.len();
         let mut placed = Vec::new();
         for (j, spec) in joined.iter().enumerate() {
             let link = spec.side.def.link()?;
-            let parent = spec.side.other();
+            let other = spec.side.other();
             let alias = format!("orm_j{j}");
-            let on = link.join_on(
-                spec.side,
-                LinkTable::Other.named(alias.clone()),
-                LinkTable::Owner.named(me.name),
-            );
-            select.joins.push(Join {
+            let target = |table: &'static str, alias: &str, on: Expr| Join {
                 kind: JoinKind::Left,
                 table: TableRef {
-                    name: parent.name.into(),
-                    alias: Some(alias.clone().into()),
+                    name: table.into(),
+                    alias: Some(alias.to_owned().into()),
                 },
                 on,
-            });
+            };
+            match (spec.side.role(), &link.secondary) {
+                (Role::Links, Some(sl)) => {
+                    let assoc = format!("orm_j{j}_a");
+                    select.joins.push(target(
+                        sl.table.name,
+                        &assoc,
+                        link.join_on(
+                            spec.side,
+                            LinkTable::Assoc.named(assoc.clone()),
+                            LinkTable::Owner.named(me.name),
+                        ),
+                    ));
+                    select.joins.push(target(
+                        other.name,
+                        &alias,
+                        link.join_on(
+                            spec.side,
+                            LinkTable::Other.named(alias.clone()),
+                            LinkTable::Assoc.named(assoc),
+                        ),
+                    ));
+                }
+                _ => select.joins.push(target(
+                    other.name,
+                    &alias,
+                    link.join_on(
+                        spec.side,
+                        LinkTable::Other.named(alias.clone()),
+                        LinkTable::Owner.named(me.name),
+                    ),
+                )),
+            }
             select.columns.extend(
-                parent
+                other
                     .columns
                     .iter()
                     .map(|c| Expr::column(alias.clone(), c.name)),
             );
-            placed.push((spec.side, offset, parent));
-            offset += parent.columns.len();
+            placed.push((spec.side, offset, other));
+            offset += other.columns.len();
         }
         let w = writer::write(&Statement::Select(select), self.session.inner.dialect())?;
         inner.load_objects_joined::<M>(&w.sql, &w.params, &placed, self.populate)

@@ -9,9 +9,11 @@
 mod builder;
 pub(crate) mod column;
 mod expr;
+mod models;
 mod page;
 mod raw;
 mod select;
+mod upsert;
 
 pub use crate::model::FromRow;
 pub use builder::{ModelQuery, Query};
@@ -20,5 +22,9 @@ pub use expr::{
     Aggregate, Assignment, Condition, ExprNode, IntoSqlValue, Nullable, Numeric, Order, TextOps,
     count,
 };
+#[doc(hidden)]
+pub use models::Adopter;
+pub use models::{ModelItem, ModelTuple, Models};
 pub use page::Page;
 pub use select::{SelectItem, SelectList, TupleQuery};
+pub use upsert::{Columns, Upsert};

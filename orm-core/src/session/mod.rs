@@ -22,6 +22,7 @@
 //! - [`ops`]: type-erased entry points per model; [`key`]: key values in a
 //!   hashable form; [`few`]: inline lists for flush rows
 
+mod bulk;
 mod few;
 mod flush;
 mod identity;
@@ -44,6 +45,8 @@ use state::{SessionInner, SessionState};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::model::Model;
+pub use bulk::Upserted;
+pub(crate) use bulk::run_upsert;
 pub use obj::{Obj, ObjState};
 pub use ops::ModelOps;
 pub use retry::TransactionOptions;

@@ -179,6 +179,32 @@ impl SessionInner {
             start += run.len();
         }
         result.reserve(found.len());
+        let owners_to_fill = to_load
+            .into_iter()
+            .map(|(o, group)| {
+                let items = found[runs[group].clone()]
+                    .iter()
+                    .map(|(_, o)| Rc::clone(o))
+                    .collect();
+                (o, items)
+            })
+            .chain(no_rows.into_iter().map(|o| (o, Vec::new())));
+        self.fill_loaded(side, owners_to_fill, &mut result)?;
+        Ok(result)
+    }
+
+    /// Set `side` of each owner to the related objects loaded for it,
+    /// merged with unflushed in-memory assignments (children given a parent
+    /// in memory join its collection, children given another parent leave
+    /// it); the children learn their parent. The related objects are added
+    /// to `result`. Shared by selectin loading and joined loading of
+    /// collections.
+    pub(crate) fn fill_loaded(
+        &self,
+        side: Side,
+        owners: impl Iterator<Item = (Rc<dyn ErasedObj>, Vec<Rc<dyn ErasedObj>>)>,
+        result: &mut Vec<Rc<dyn ErasedObj>>,
+    ) -> Result<()> {
         let partner = side.partner();
         // Children given a parent in memory but not flushed yet: the loaded
         // collections follow the assignments, not only the database.
@@ -197,18 +223,7 @@ impl SessionInner {
             }
             _ => Vec::new(),
         };
-        let owners_to_fill = to_load
-            .into_iter()
-            .map(|(o, group)| (o, Some(group)))
-            .chain(no_rows.into_iter().map(|o| (o, None)));
-        for (owner, group) in owners_to_fill {
-            let mut items: Vec<Rc<dyn ErasedObj>> = match group {
-                Some(g) => found[runs[g].clone()]
-                    .iter()
-                    .map(|(_, o)| Rc::clone(o))
-                    .collect(),
-                None => Vec::new(),
-            };
+        for (owner, mut items) in owners {
             if !assigned.is_empty() {
                 items.retain(|c| !given_another_parent(c, partner, &owner));
                 for c in &assigned {
@@ -239,6 +254,6 @@ impl SessionInner {
             };
             set_value(&owner, side, value, false);
         }
-        Ok(result)
+        Ok(())
     }
 }
