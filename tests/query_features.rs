@@ -411,7 +411,10 @@ fn upsert_inserts_or_updates_and_reports_which() {
         .iter()
         .map(|u| (u.obj.get(Tag::id).unwrap(), u.inserted))
         .collect();
-    assert_eq!(outcome, [(2, false), (3, true), (1, false)]);
+    // (PostgreSQL takes a key from the sequence for every proposed row,
+    // so the new tag's key depends on the backend.)
+    assert_eq!((outcome[0], outcome[2]), ((2, false), (1, false)));
+    assert!(outcome[1].1 && outcome[1].0 > 2);
     // The identity map's object for tag 1 is the one returned.
     assert!(done[2].obj == before);
     let upsert = r#"INSERT INTO "tags" ("name") VALUES (?), (?), (?) ON CONFLICT ("name") DO UPDATE SET "name" = excluded."name" RETURNING "id", "name""#;
@@ -638,4 +641,134 @@ fn bulk_update_by_key_expires_the_sessions_objects() {
         .bulk_update::<User>([(1, vec![User::name.set("x")]), (2, vec![])])
         .unwrap_err();
     assert!(matches!(err, orm::Error::Usage(_)));
+}
+
+// ----------------------------------------------------------------- streaming
+
+fn many_users(db: &Database, n: i64) {
+    let s = db.session();
+    s.bulk_insert_detached((0..n).map(|i| user(&format!("u{i}"), (i % 2 == 0).then_some("black"))))
+        .unwrap();
+    s.commit().unwrap();
+}
+
+#[test]
+fn iter_streams_objects_through_the_identity_map() {
+    let db = blog_db();
+    many_users(&db, 2_500);
+    let s = db.session();
+    let kept = s.get::<User>(2).unwrap().unwrap();
+    let mut seen = 0;
+    let mut keep = Vec::new();
+    for (i, u) in s
+        .query::<User>()
+        .filter(User::hair_color.eq("black"))
+        .order_by(User::id)
+        .yield_per(100)
+        .iter()
+        .unwrap()
+        .enumerate()
+    {
+        let u = u.unwrap();
+        assert_eq!(u.get(User::id).unwrap(), 2 * i as i64 + 1);
+        if i == 3 {
+            keep.push(u.clone());
+            u.set(User::name, "changed".into()).unwrap();
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 1_250);
+    // Objects nobody held were let go (a get loads them again); those
+    // held stay the session's.
+    let rec = db.record();
+    assert_eq!(s.get::<User>(3).unwrap().unwrap().get(User::id).unwrap(), 3);
+    assert_eq!(rec.queries().len(), 1);
+    assert!(s.get::<User>(7).unwrap().unwrap() == keep[0]);
+    assert!(s.get::<User>(2).unwrap().unwrap() == kept);
+    s.commit().unwrap();
+    assert_eq!(
+        db.session().get::<User>(7).unwrap().unwrap().get(User::name).unwrap(),
+        "changed"
+    );
+}
+
+#[test]
+fn a_stream_holds_the_connection_and_other_statements_get_a_typed_error() {
+    let db = blog_db();
+    many_users(&db, 10);
+    let s = db.session();
+    let mut it = s.query::<User>().order_by(User::id).iter().unwrap();
+    let first = it.next().unwrap().unwrap();
+    let err = s.query::<User>().count().unwrap_err();
+    assert!(matches!(err, orm::Error::SessionBusy { .. }), "{err}");
+    let err = s.query::<User>().iter().unwrap_err();
+    assert!(matches!(err, orm::Error::SessionBusy { .. }), "{err}");
+    // The identity map still answers, and objects can change.
+    assert!(s.get::<User>(1).unwrap().unwrap() == first);
+    first.set(User::name, "first".into()).unwrap();
+    // Stopping early gives the connection back.
+    drop(it);
+    assert_eq!(s.query::<User>().count().unwrap(), 10);
+    s.commit().unwrap();
+    // Eager loads are refused for streams.
+    let err = s.query::<User>().load(selectin(User::posts)).iter().unwrap_err();
+    assert!(matches!(err, orm::Error::Usage(_)), "{err}");
+}
+
+#[test]
+fn iter_detached_streams_values_inside_the_open_transaction() {
+    let db = blog_db();
+    many_users(&db, 5);
+    let s = db.session();
+    s.add(user("pending", None)).unwrap();
+    // Autoflushed, and read inside the session's transaction.
+    let names: Vec<String> = s
+        .query::<User>()
+        .order_by(User::id)
+        .iter_detached()
+        .unwrap()
+        .map(|u| u.map(|u| u.name))
+        .collect::<orm::Result<_>>()
+        .unwrap();
+    assert_eq!(names.len(), 6);
+    assert_eq!(names[5], "pending");
+    s.rollback().unwrap();
+    assert_eq!(s.query::<User>().iter_detached().unwrap().count(), 5);
+}
+
+#[test]
+fn streams_record_their_statements() {
+    let db = blog_db();
+    many_users(&db, 5);
+    let s = db.session();
+    let rec = db.record();
+    let n = s
+        .query::<User>()
+        .filter(User::name.eq("u1"))
+        .yield_per(2)
+        .iter()
+        .unwrap()
+        .count();
+    assert_eq!(n, 1);
+    let select = r#"SELECT "users"."id", "users"."name", "users"."hair_color" FROM "users" WHERE "users"."name" = ?"#;
+    if common::is_postgres() {
+        let sql = rec.sql();
+        assert_eq!(sql.len(), 6, "{sql:?}");
+        assert_eq!(sql[0], "BEGIN");
+        let name = sql[1]
+            .strip_prefix("DECLARE \"")
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            sql[1],
+            format!("DECLARE \"{name}\" NO SCROLL CURSOR FOR {}", common::sql(select))
+        );
+        assert_eq!(sql[2], format!("FETCH FORWARD 2 FROM \"{name}\""));
+        assert_eq!(sql[3], sql[2]);
+        assert_eq!(sql[4], format!("CLOSE \"{name}\""));
+        assert_eq!(sql[5], "ROLLBACK");
+    } else {
+        assert_eq!(rec.sql(), [select]);
+    }
 }

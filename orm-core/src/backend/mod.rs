@@ -283,6 +283,15 @@ impl Conn {
         }
     }
 
+    /// The built-in SQLite connection, if this is one (a stream steps a
+    /// statement of it row by row).
+    pub fn sqlite_conn(&self) -> Option<&sqlite::SqliteConn> {
+        match &self.kind {
+            Kind::Sqlite(c) => Some(c),
+            Kind::Other(_) => None,
+        }
+    }
+
     /// Prepare `sql` (from the connection's statement cache where the
     /// backend has one) and report it to the observer.
     #[inline(always)]

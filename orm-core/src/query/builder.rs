@@ -64,6 +64,11 @@ pub struct Query<'s, M: Model> {
     /// For each of `select.joins`: whether it reaches a collection, so it
     /// would repeat a row per related row.
     pub(crate) repeats: Vec<bool>,
+    /// Whether `load()` was called (declared `lazy = "selectin"` loads are
+    /// in `loads` from the start).
+    pub(crate) explicit_loads: bool,
+    /// Rows per batch of a stream ([`Query::yield_per`]).
+    pub(crate) yield_per: u64,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -75,6 +80,8 @@ impl<M: Model> Clone for Query<'_, M> {
             loads: self.loads.clone(),
             populate: self.populate,
             repeats: self.repeats.clone(),
+            explicit_loads: self.explicit_loads,
+            yield_per: self.yield_per,
             _model: PhantomData,
         }
     }
@@ -112,6 +119,8 @@ impl Session {
             loads: LoadPlan::defaults_for(M::table()),
             populate: false,
             repeats: Vec::new(),
+            explicit_loads: false,
+            yield_per: super::stream::DEFAULT_YIELD_PER,
             _model: PhantomData,
         }
     }
@@ -601,6 +610,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn load<T>(mut self, option: Load<M, T>) -> Self {
+        self.explicit_loads = true;
         self.loads.add(option.into());
         self
     }
@@ -809,6 +819,25 @@ impl<'s, M: Model> Query<'s, M> {
     /// selects).
     pub(crate) fn filtered_select(&self) -> Select {
         self.select.clone()
+    }
+
+    /// Whether the stream can use the table's cached SELECT.
+    pub(crate) fn is_plain_select(&self) -> bool {
+        let s = &self.select;
+        s.filter.is_none()
+            && s.joins.is_empty()
+            && s.order_by.is_empty()
+            && s.group_by.is_empty()
+            && s.having.is_none()
+            && s.limit.is_none()
+            && s.offset.is_none()
+            && s.lock.is_none()
+            && !s.distinct
+    }
+
+    /// The SELECT a stream runs: one row per object.
+    pub(crate) fn entity_select_for_stream(&self) -> Select {
+        self.entity_select()
     }
 
     fn is_plain(&self) -> bool {

@@ -13,6 +13,7 @@ mod models;
 mod page;
 mod raw;
 mod select;
+mod stream;
 mod upsert;
 
 pub use crate::model::FromRow;
@@ -27,4 +28,5 @@ pub use models::Adopter;
 pub use models::{ModelItem, ModelTuple, Models};
 pub use page::Page;
 pub use select::{SelectItem, SelectList, TupleQuery};
+pub use stream::{DEFAULT_YIELD_PER, Iter, IterDetached};
 pub use upsert::{Columns, Upsert};

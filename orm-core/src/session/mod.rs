@@ -32,6 +32,7 @@ pub(crate) mod obj;
 mod ops;
 pub(crate) mod rel;
 mod retry;
+pub(crate) mod stream;
 pub(crate) mod state;
 mod txn;
 

@@ -125,7 +125,9 @@ impl SessionInner {
     /// Run `f` with the session's connection, taking one from the pool if
     /// the session has none.
     pub(crate) fn with_conn<R>(&self, f: impl FnOnce(&mut Conn) -> Result<R>) -> Result<R> {
-        let mut slot = self.conn.try_borrow_mut().map_err(|_| busy_session())?;
+        let mut slot = self.conn.try_borrow_mut().map_err(|_| Error::SessionBusy {
+            reason: "its connection is in use by an operation in progress (an open Query::iter stream: finish or drop it first; or a re-entrant call)",
+        })?;
         if slot.is_none() {
             *slot = Some(self.db.connection()?);
         }
