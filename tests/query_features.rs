@@ -560,10 +560,9 @@ fn bulk_insert_is_chunked_under_the_parameter_limit() {
         .filter(|q| q.starts_with("INSERT"))
         .collect();
     assert_eq!(inserts.len(), 3);
-    assert_eq!(
-        inserts[0].matches("(?, ?, ?)").count() + inserts[0].matches("($").count() / 3,
-        1_000
-    );
+    let rows_of = |q: &str| q.matches("), (").count() + 1;
+    assert_eq!(rows_of(&inserts[0]), 1_000);
+    assert_eq!(rows_of(&inserts[2]), 500);
     s.commit().unwrap();
     assert_eq!(db.session().query::<User>().count().unwrap(), 2_500);
     // Generated keys go on after explicit ones.
@@ -687,7 +686,12 @@ fn iter_streams_objects_through_the_identity_map() {
     assert!(s.get::<User>(2).unwrap().unwrap() == kept);
     s.commit().unwrap();
     assert_eq!(
-        db.session().get::<User>(7).unwrap().unwrap().get(User::name).unwrap(),
+        db.session()
+            .get::<User>(7)
+            .unwrap()
+            .unwrap()
+            .get(User::name)
+            .unwrap(),
         "changed"
     );
 }
@@ -711,7 +715,11 @@ fn a_stream_holds_the_connection_and_other_statements_get_a_typed_error() {
     assert_eq!(s.query::<User>().count().unwrap(), 10);
     s.commit().unwrap();
     // Eager loads are refused for streams.
-    let err = s.query::<User>().load(selectin(User::posts)).iter().unwrap_err();
+    let err = s
+        .query::<User>()
+        .load(selectin(User::posts))
+        .iter()
+        .unwrap_err();
     assert!(matches!(err, orm::Error::Usage(_)), "{err}");
 }
 
@@ -762,7 +770,10 @@ fn streams_record_their_statements() {
             .to_owned();
         assert_eq!(
             sql[1],
-            format!("DECLARE \"{name}\" NO SCROLL CURSOR FOR {}", common::sql(select))
+            format!(
+                "DECLARE \"{name}\" NO SCROLL CURSOR FOR {}",
+                common::sql(select)
+            )
         );
         assert_eq!(sql[2], format!("FETCH FORWARD 2 FROM \"{name}\""));
         assert_eq!(sql[3], sql[2]);

@@ -159,7 +159,10 @@ impl<'s, M: Model> Query<'s, M> {
             let sql = statements::select_all(M::table(), inner.dialect());
             return RowCursor::open(inner, &sql, &[], per).map_err(|e| e.with_table(M::table()));
         }
-        let w = writer::write(&Statement::Select(self.entity_select_for_stream()), inner.dialect())?;
+        let w = writer::write(
+            &Statement::Select(self.entity_select_for_stream()),
+            inner.dialect(),
+        )?;
         RowCursor::open(inner, &w.sql, &w.params, per).map_err(|e| e.with_table(M::table()))
     }
 

@@ -244,7 +244,9 @@ fn insert_values<M: Model>(
     let t = M::table();
     let dialect = conn.dialect();
     let observer = session.observer();
-    for (start, end, gen_key) in runs(values)? {
+    let runs = runs(values)?;
+    let explicit = runs.iter().any(|r| !r.2);
+    for (start, end, gen_key) in runs {
         let columns: Vec<usize> = statements::insert_columns(t, !gen_key).collect();
         let per = rows_per_statement(columns.len(), dialect.max_params());
         let mut at = start;
@@ -296,6 +298,24 @@ fn insert_values<M: Model>(
             }
             at += n;
         }
+    }
+    sync_sequence(conn, session, t, explicit)
+}
+
+/// Rows with explicit keys went into a table whose key the database
+/// generates: move its sequence past them, as the flush does.
+fn sync_sequence(
+    conn: &mut Conn,
+    session: &SessionInner,
+    t: &'static TableDef,
+    explicit: bool,
+) -> Result<()> {
+    if !t.auto_increment || !explicit {
+        return Ok(());
+    }
+    if let Some((sql, params)) = statements::sync_sequence(t, conn.dialect()) {
+        conn.execute_values(&sql, &params, session.observer())
+            .map_err(|e| e.with_table(t))?;
     }
     Ok(())
 }
@@ -776,6 +796,8 @@ pub(crate) fn run_upsert<M: Model>(
                 at += n;
             }
         }
+        let explicit = values.iter().any(|v| !generated(v).unwrap_or(true));
+        sync_sequence(conn, inner, t, explicit)?;
         if found.len() != values.len() {
             return Err(Error::Usage(format!(
                 "an upsert of {} returned {} rows for {}",

@@ -32,8 +32,8 @@ pub(crate) mod obj;
 mod ops;
 pub(crate) mod rel;
 mod retry;
-pub(crate) mod stream;
 pub(crate) mod state;
+pub(crate) mod stream;
 mod txn;
 
 use std::cell::{Cell, RefCell};

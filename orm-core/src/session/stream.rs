@@ -174,17 +174,23 @@ impl<'s> RowCursor<'s> {
         // No cursors: read everything now.
         let mut rows = Vec::new();
         let mut columns = Vec::new();
-        let read = conn.prepare_bound(sql, params, observer).and_then(|mut st| {
-            st.query(|row| {
-                if columns.is_empty() {
-                    columns = (0..row.len())
-                        .map(|i| row.column_name(i).unwrap_or("").to_owned())
-                        .collect();
-                }
-                rows.push((0..row.len()).map(|i| row.get(i).map(|v| v.to_owned())).collect::<Result<_>>()?);
-                Ok(())
-            })
-        });
+        let read = conn
+            .prepare_bound(sql, params, observer)
+            .and_then(|mut st| {
+                st.query(|row| {
+                    if columns.is_empty() {
+                        columns = (0..row.len())
+                            .map(|i| row.column_name(i).unwrap_or("").to_owned())
+                            .collect();
+                    }
+                    rows.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(|v| v.to_owned()))
+                            .collect::<Result<_>>()?,
+                    );
+                    Ok(())
+                })
+            });
         if conn.transaction_aborted() {
             session.needs_rollback.set(Some(
                 "the database aborted the transaction after a failed statement",
@@ -203,7 +209,10 @@ impl<'s> RowCursor<'s> {
 
     /// Decode the next row with `f`; `None` at the end. The cursor lets
     /// go of the connection at the end and after an error.
-    pub(crate) fn next_with<R>(&mut self, f: impl FnOnce(&Row<'_>) -> Result<R>) -> Option<Result<R>> {
+    pub(crate) fn next_with<R>(
+        &mut self,
+        f: impl FnOnce(&Row<'_>) -> Result<R>,
+    ) -> Option<Result<R>> {
         let session = self.session;
         let out = match &mut self.kind {
             Kind::Done => return None,

@@ -171,7 +171,6 @@ pub(crate) type RawConnection = rusqlite::Connection;
 /// A row as the driver reads it.
 pub(crate) type RawRow<'a> = rusqlite::Row<'a>;
 
-
 /// An open SQLite connection.
 pub(crate) struct SqliteConn {
     pub raw: rusqlite::Connection,
