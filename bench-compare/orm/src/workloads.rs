@@ -343,6 +343,65 @@ pub fn insert(n: usize) -> Systems {
     ]
 }
 
+/// bulk_insert/N: N new users in one multi-row INSERT with their ids read
+/// back, in one transaction; tables emptied before every sample.
+///
+/// - rusqlite_multirow: one cached `INSERT ... VALUES (?, ?), ... RETURNING
+///   id` (the hand-written floor), on `:memory:` and on `memdb` (orm's
+///   storage).
+/// - orm_bulk: `bulk_insert(users)` (tracked objects in the identity map) +
+///   `commit()` in a new session.
+/// - orm_bulk_detached: `bulk_insert_detached(users)` (values with their
+///   keys, untracked) + `commit()`.
+pub fn bulk_insert(n: usize) -> Systems {
+    let (multi, expect) = raw::systems::insert_multi(Storage::Memory, n);
+    let (multi_memdb, _) = raw::systems::insert_multi(Storage::Memdb, n);
+    let db = orm_db();
+    let bulk = |db: &Database| {
+        let s = db.session();
+        let objs = s.bulk_insert(raw::new_users(n)).unwrap();
+        s.commit().unwrap();
+        objs
+    };
+    let bulk_detached = |db: &Database| {
+        let s = db.session();
+        let users = s.bulk_insert_detached(raw::new_users(n)).unwrap();
+        s.commit().unwrap();
+        users
+    };
+    let objs = bulk(&db);
+    assert!(
+        objs.iter()
+            .zip(&expect)
+            .all(|(o, u)| *o.read().unwrap() == *u)
+    );
+    orm_clear(&db);
+    assert_eq!(bulk_detached(&db), expect);
+    let db2 = orm_db();
+    vec![
+        ("rusqlite_multirow", multi),
+        ("rusqlite_multirow_memdb", multi_memdb),
+        (
+            "orm_bulk",
+            sample(move |iters| {
+                orm_clear(&db);
+                timed(iters, |_| {
+                    black_box(bulk(&db));
+                })
+            }),
+        ),
+        (
+            "orm_bulk_detached",
+            sample(move |iters| {
+                orm_clear(&db2);
+                timed(iters, |_| {
+                    black_box(bulk_detached(&db2));
+                })
+            }),
+        ),
+    ]
+}
+
 // ------------------------------------------------------------ get_by_pk
 
 /// One user by primary key from a 10,000-row table, the key changing
