@@ -783,3 +783,217 @@ fn streams_record_their_statements() {
         assert_eq!(rec.sql(), [select]);
     }
 }
+
+// --------------------------------------------------------------- soft delete
+
+mod soft {
+    use orm::prelude::*;
+
+    #[derive(Model, Debug, Default, Clone, PartialEq)]
+    #[orm(
+        table = "authors",
+        soft_delete,
+        has_many(books = Book, backref = "author"),
+        has_many(notes = Note, backref = "author", cascade = "all")
+    )]
+    pub struct Author {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        pub deleted_at: Option<String>,
+    }
+
+    #[derive(Model, Debug, Default, Clone, PartialEq)]
+    #[orm(table = "books", soft_delete = "removed_at")]
+    pub struct Book {
+        #[orm(primary_key)]
+        pub id: i64,
+        #[orm(foreign_key = Author::id)]
+        pub author_id: Option<i64>,
+        pub title: String,
+        pub removed_at: Option<i64>,
+    }
+
+    /// Not soft-deleted: a delete cascade really deletes it.
+    #[derive(Model, Debug, Default, Clone, PartialEq)]
+    #[orm(table = "notes")]
+    pub struct Note {
+        #[orm(primary_key)]
+        pub id: i64,
+        #[orm(foreign_key = Author::id)]
+        pub author_id: i64,
+    }
+}
+
+use soft::{Author, Book, Note};
+
+fn soft_db() -> Database {
+    let db = common::open(Database::builder().model::<Author>());
+    db.create_all().unwrap();
+    let s = db.session();
+    for (name, titles) in [("ann", &["a1", "a2"][..]), ("bob", &["b1"][..])] {
+        let a = s
+            .add(Author {
+                name: name.into(),
+                ..Default::default()
+            })
+            .unwrap();
+        for t in titles {
+            a.append(
+                Author::books,
+                &Obj::new(Book {
+                    title: (*t).into(),
+                    ..Default::default()
+                }),
+            )
+            .unwrap();
+        }
+        a.append(Author::notes, &Obj::new(Note::default())).unwrap();
+    }
+    s.commit().unwrap();
+    db
+}
+
+#[test]
+fn soft_delete_is_an_update_and_queries_leave_the_row_out() {
+    let db = soft_db();
+    let s = db.session();
+    let book = s.get::<Book>(1).unwrap().unwrap();
+    let rec = db.record();
+    s.delete(&book).unwrap();
+    s.commit().unwrap();
+    // (Deleting loads the book's author first, for cascades.)
+    let writes: Vec<String> = rec
+        .sql()
+        .into_iter()
+        .filter(|q| !q.starts_with("SELECT"))
+        .collect();
+    assert_eq!(
+        writes,
+        common::sqls([
+            "BEGIN IMMEDIATE",
+            r#"UPDATE "books" SET "removed_at" = ? WHERE "books"."id" = ?"#,
+            "COMMIT",
+        ])
+    );
+    assert_eq!(book.state(), ObjState::Detached);
+    assert!(book.get(Book::removed_at).unwrap().is_some());
+
+    let rec = db.record();
+    let s = db.session();
+    let titles: Vec<String> = s
+        .query::<Book>()
+        .order_by(Book::id)
+        .select(Book::title)
+        .all()
+        .unwrap();
+    assert_eq!(titles, ["a2", "b1"]);
+    assert_eq!(
+        rec.sql(),
+        [common::sql(
+            r#"SELECT "books"."title" FROM "books" WHERE "books"."removed_at" IS NULL ORDER BY "books"."id" ASC"#
+        )]
+    );
+    assert_eq!(s.query::<Book>().count().unwrap(), 2);
+    assert!(s.get::<Book>(1).unwrap().is_none());
+    // Relationship loads leave it out too.
+    let ann = s.get::<Author>(1).unwrap().unwrap();
+    assert_eq!(ann.related(Author::books).unwrap().len(), 1);
+    let authors = s
+        .query::<Author>()
+        .load(joined(Author::books))
+        .order_by(Author::id)
+        .all()
+        .unwrap();
+    assert_eq!(authors[0].related(Author::books).unwrap().len(), 1);
+    // Unless asked for.
+    let all = s.query::<Book>().with_deleted().count().unwrap();
+    assert_eq!(all, 3);
+    let gone = s
+        .query::<Book>()
+        .with_deleted()
+        .filter(Book::title.eq("a1"))
+        .one()
+        .unwrap();
+    assert!(gone.get(Book::removed_at).unwrap().is_some());
+    // Restored by clearing the column.
+    gone.set(Book::removed_at, None).unwrap();
+    s.commit().unwrap();
+    assert_eq!(db.session().query::<Book>().count().unwrap(), 3);
+}
+
+#[test]
+fn soft_deleting_a_parent_keeps_its_children_and_cascades_deletes() {
+    let db = soft_db();
+    let s = db.session();
+    let ann = s.get::<Author>(1).unwrap().unwrap();
+    let rec = db.record();
+    s.delete(&ann).unwrap();
+    s.commit().unwrap();
+    let writes: Vec<String> = rec
+        .sql()
+        .into_iter()
+        .filter(|q| q.starts_with("UPDATE") || q.starts_with("DELETE"))
+        .collect();
+    // The note (delete cascade, a hard-delete model) goes; the books keep
+    // their author_id, the author's row stays.
+    assert_eq!(
+        writes,
+        common::sqls([
+            r#"DELETE FROM "notes" WHERE "notes"."id" = ?"#,
+            r#"UPDATE "authors" SET "deleted_at" = ? WHERE "authors"."id" = ?"#,
+        ])
+    );
+    let s = db.session();
+    let b = s.get::<Book>(1).unwrap().unwrap();
+    assert_eq!(b.get(Book::author_id).unwrap(), Some(1));
+    assert!(b.related(Book::author).unwrap().is_none());
+    assert_eq!(s.query::<Author>().count().unwrap(), 1);
+    // Joins leave soft-deleted rows of the joined model out.
+    let rec = db.record();
+    let books = s
+        .query::<Book>()
+        .join(Book::author)
+        .order_by(Book::id)
+        .all()
+        .unwrap();
+    assert_eq!(books.len(), 1);
+    assert_eq!(
+        rec.sql(),
+        [common::sql(
+            r#"SELECT "books"."id", "books"."author_id", "books"."title", "books"."removed_at" FROM "books" JOIN "authors" ON "authors"."id" = "books"."author_id" AND "authors"."deleted_at" IS NULL WHERE "books"."removed_at" IS NULL ORDER BY "books"."id" ASC"#
+        )]
+    );
+}
+
+#[test]
+fn bulk_delete_of_a_soft_delete_model_updates_and_hard_delete_deletes() {
+    let db = soft_db();
+    let s = db.session();
+    let b1 = s.get::<Book>(3).unwrap().unwrap();
+    let rec = db.record();
+    let n = s
+        .query::<Book>()
+        .filter(Book::title.starts_with("a"))
+        .delete()
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        rec.sql().last().unwrap(),
+        &common::sql(
+            r#"UPDATE "books" SET "removed_at" = ? WHERE substr(CAST(lower("books"."title") AS BLOB), 1, ?) = ? AND "books"."removed_at" IS NULL RETURNING "id""#
+        )
+        .replace(
+            r#"substr(CAST(lower("books"."title") AS BLOB), 1, $2) = $3"#,
+            r#"strpos(lower("books"."title"), $2) = 1"#
+        )
+    );
+    assert_eq!(s.query::<Book>().count().unwrap(), 1);
+    assert_eq!(s.query::<Book>().with_deleted().hard_delete().unwrap(), 3);
+    s.commit().unwrap();
+    assert_eq!(b1.state(), ObjState::Detached);
+    assert_eq!(
+        db.session().query::<Book>().with_deleted().count().unwrap(),
+        0
+    );
+}

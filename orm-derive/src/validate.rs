@@ -15,6 +15,27 @@ pub(crate) fn validate(cx: &mut Ctxt, m: &Model<'_>) {
     check_field_options(cx, m);
     check_relations(cx, m);
     check_indexes(cx, m);
+    check_soft_delete(cx, m);
+}
+
+/// Soft delete writes the time of deletion into a nullable column and
+/// reads NULL as "not deleted": the field must exist and be an `Option`.
+fn check_soft_delete(cx: &mut Ctxt, m: &Model<'_>) {
+    let (Some(name), Some(span)) = (m.attrs.soft_delete.get(), m.attrs.soft_delete.span()) else {
+        return;
+    };
+    match m.columns().find(|f| f.ident == name.as_str()) {
+        None => cx.error_at(
+            span,
+            format!("soft_delete uses the field `{name}`, which is not a column of {}: add `{name}: Option<DateTime<Utc>>` (or another timestamp type), or name the field: soft_delete = \"removed_at\"", m.ident),
+        ),
+        Some(f) if f.option_inner.is_none() => cx.error_at(
+            span,
+            format!("the soft_delete field `{name}` must be an `Option<...>`: NULL means not deleted"),
+        ),
+        Some(f) if f.is_primary_key() => cx.error_at(span, "the soft_delete field cannot be part of the primary key"),
+        Some(_) => {}
+    }
 }
 
 /// SQLite refuses tables named `sqlite_*`, and a NUL would cut the name.

@@ -69,6 +69,10 @@ pub struct Query<'s, M: Model> {
     pub(crate) explicit_loads: bool,
     /// Rows per batch of a stream ([`Query::yield_per`]).
     pub(crate) yield_per: u64,
+    /// [`Query::with_deleted`]: soft-deleted rows are not left out.
+    pub(crate) include_deleted: bool,
+    /// For each of `select.joins`: the joined table.
+    pub(crate) join_tables: Vec<&'static crate::schema::TableDef>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -82,6 +86,8 @@ impl<M: Model> Clone for Query<'_, M> {
             repeats: self.repeats.clone(),
             explicit_loads: self.explicit_loads,
             yield_per: self.yield_per,
+            include_deleted: self.include_deleted,
+            join_tables: self.join_tables.clone(),
             _model: PhantomData,
         }
     }
@@ -121,6 +127,8 @@ impl Session {
             repeats: Vec::new(),
             explicit_loads: false,
             yield_per: super::stream::DEFAULT_YIELD_PER,
+            include_deleted: false,
+            join_tables: Vec::new(),
             _model: PhantomData,
         }
     }
@@ -563,7 +571,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn select<L: SelectList>(self, list: L) -> TupleQuery<'s, L> {
-        let mut select = self.select;
+        let mut select = self.soft_select();
         select.columns = list.exprs().into_iter().map(|e| e.0).collect();
         TupleQuery::new(self.session, select, M::table())
     }
@@ -712,18 +720,19 @@ impl<'s, M: Model> Query<'s, M> {
             )));
             return self;
         }
-        let mut push = |table: &'static str, on: Expr, repeats: bool| {
+        let mut push = |table: &'static crate::schema::TableDef, on: Expr, repeats: bool| {
             self.select.joins.push(Join {
                 kind,
-                table: TableRef::new(table),
+                table: TableRef::new(table.name),
                 on,
             });
             self.repeats.push(repeats);
+            self.join_tables.push(table);
         };
         let role = side.role();
         match role {
             Role::Children { .. } | Role::Parent => push(
-                other.name,
+                other,
                 link.join_on(
                     side,
                     LinkTable::Other.named(other.name),
@@ -735,7 +744,7 @@ impl<'s, M: Model> Query<'s, M> {
                 if let Some(sl) = &link.secondary {
                     let assoc = sl.table.name;
                     push(
-                        assoc,
+                        sl.table,
                         link.join_on(
                             side,
                             LinkTable::Assoc.named(assoc),
@@ -744,7 +753,7 @@ impl<'s, M: Model> Query<'s, M> {
                         true,
                     );
                     push(
-                        other.name,
+                        other,
                         link.join_on(
                             side,
                             LinkTable::Other.named(other.name),
@@ -763,7 +772,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// `EXISTS (SELECT 1 FROM ... WHERE <join> AND <filters>)`, so `LIMIT`,
     /// `count()` and pages count objects. Joins to a parent stay joins.
     fn one_row_per_object(&self) -> Select {
-        let mut s = self.select.clone();
+        let mut s = self.soft_select();
         if !self.repeats.contains(&true) {
             return s;
         }
@@ -816,9 +825,76 @@ impl<'s, M: Model> Query<'s, M> {
     }
 
     /// The query's SELECT as built, join rows kept (tuple and model
-    /// selects).
+    /// selects), soft-deleted rows left out.
     pub(crate) fn filtered_select(&self) -> Select {
-        self.select.clone()
+        self.soft_select()
+    }
+
+    /// Include soft-deleted rows (`#[orm(soft_delete)]`): of `M` and of
+    /// every model this query joins or loads with
+    /// [`joined`](crate::relation::joined). Without it they are left out,
+    /// as if deleted (the SQLAlchemy recipe's
+    /// `execution_options(include_deleted=True)`). Relationships loaded
+    /// by their own SELECT (lazily, or with
+    /// [`selectin`](crate::relation::selectin)) always leave them out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(soft_delete)]
+    /// struct Note { #[orm(primary_key)] id: i64, text: String, deleted_at: Option<String> }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Note>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let note = s.add(Note { text: "draft".into(), ..Default::default() })?;
+    /// s.commit()?;
+    /// s.delete(&note)?; // UPDATE "note" SET "deleted_at" = ? WHERE "note"."id" = ?
+    /// s.commit()?;
+    /// assert_eq!(s.query::<Note>().count()?, 0);
+    /// let all = s.query::<Note>().with_deleted().all()?;
+    /// assert!(all[0].get(Note::deleted_at)?.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn with_deleted(mut self) -> Self {
+        self.include_deleted = true;
+        self
+    }
+
+    /// Whether `M`'s soft-deleted rows are left out.
+    fn hides_deleted(&self) -> bool {
+        !self.include_deleted && M::table().soft_delete.is_some()
+    }
+
+    /// `"t"."deleted_at" IS NULL` for a soft-delete table under `name`.
+    pub(crate) fn live(t: &crate::schema::TableDef, name: impl Into<Ident>) -> Option<Expr> {
+        let sd = t.soft_delete?;
+        Some(Expr::IsNull {
+            expr: Box::new(Expr::column(name, t.columns[sd.column].name)),
+            negated: false,
+        })
+    }
+
+    /// The query's SELECT, soft-deleted rows of `M` and of joined models
+    /// left out (unless [`with_deleted`](Self::with_deleted)).
+    fn soft_select(&self) -> Select {
+        let mut s = self.select.clone();
+        if self.include_deleted {
+            return s;
+        }
+        for (join, t) in s.joins.iter_mut().zip(&self.join_tables) {
+            if let Some(cond) = Self::live(t, t.name) {
+                let on = std::mem::replace(&mut join.on, Expr::Bool(true));
+                join.on = Expr::and(on, cond);
+            }
+        }
+        if let Some(cond) = Self::live(M::table(), M::table().name) {
+            s.and_where(cond);
+        }
+        s
     }
 
     /// Whether the stream can use the table's cached SELECT.
@@ -833,6 +909,7 @@ impl<'s, M: Model> Query<'s, M> {
             && s.offset.is_none()
             && s.lock.is_none()
             && !s.distinct
+            && !self.hides_deleted()
     }
 
     /// The SELECT a stream runs: one row per object.
@@ -852,6 +929,7 @@ impl<'s, M: Model> Query<'s, M> {
             && s.lock.is_none()
             && !s.distinct
             && self.loads.joined().next().is_none()
+            && !self.hides_deleted()
     }
 
     /// The SQL and parameters this query would run, without running it.
@@ -901,13 +979,17 @@ impl<'s, M: Model> Query<'s, M> {
             let link = spec.side.def.link()?;
             let other = spec.side.other();
             let alias = format!("orm_j{j}");
+            let include_deleted = self.include_deleted;
             let target = |table: &'static str, alias: &str, on: Expr| Join {
                 kind: JoinKind::Left,
                 table: TableRef {
                     name: table.into(),
                     alias: Some(alias.to_owned().into()),
                 },
-                on,
+                on: match Self::live(other, alias.to_owned()) {
+                    Some(cond) if !include_deleted && table == other.name => Expr::and(on, cond),
+                    _ => on,
+                },
             };
             match (spec.side.role(), &link.secondary) {
                 (Role::Links, Some(sl)) => {
@@ -1052,7 +1134,7 @@ impl<'s, M: Model> Query<'s, M> {
             return inner
                 .load_values::<M>(&statements::select_all(M::table(), inner.dialect()), &[]);
         }
-        let mut select = self.select.clone();
+        let mut select = self.soft_select();
         select.columns = statements::select_columns(M::table(), M::table().name);
         let w = writer::write(&Statement::Select(select), self.session.inner.dialect())?;
         inner.load_values::<M>(&w.sql, &w.params)
@@ -1459,14 +1541,17 @@ impl<'s, M: Model> Query<'s, M> {
         let stmt = Statement::Update(Update {
             table: t.name.into(),
             set,
-            filter: self.select.filter.clone(),
+            filter: self.soft_select().filter,
             returning: t.primary_key_columns().map(|c| c.name.into()).collect(),
         });
         self.session.inner.bulk::<M>(&stmt, false)
     }
 
     /// Run `DELETE ... WHERE <filters>` in the session's transaction (commit
-    /// to keep it) and return the number of rows deleted.
+    /// to keep it) and return the number of rows deleted. For a model with
+    /// `#[orm(soft_delete)]` it is `UPDATE ... SET "deleted_at" = <now>
+    /// WHERE <filters> AND "deleted_at" IS NULL` instead (see
+    /// [`hard_delete`](Self::hard_delete)).
     ///
     /// Objects of `M` in the session whose rows were deleted become detached.
     /// Relationship cascades do not run: the database's own `ON DELETE`
@@ -1496,9 +1581,65 @@ impl<'s, M: Model> Query<'s, M> {
     pub fn delete(&self) -> Result<usize> {
         self.check_bulk("delete")?;
         let t = M::table();
+        let Some(sd) = t.soft_delete else {
+            return self.hard_delete();
+        };
+        let stamp = (sd.stamp)().map_err(|e| Error::Conversion {
+            table: t.name.to_owned(),
+            column: t.columns[sd.column].name.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut filter = self.select.filter.clone();
+        if let Some(cond) = Self::live(t, t.name) {
+            filter = Some(match filter {
+                Some(f) => Expr::and(f, cond),
+                None => cond,
+            });
+        }
+        let stmt = Statement::Update(Update {
+            table: t.name.into(),
+            set: vec![(t.columns[sd.column].name.into(), Expr::Value(stamp))],
+            filter,
+            returning: t.primary_key_columns().map(|c| c.name.into()).collect(),
+        });
+        self.session.inner.bulk::<M>(&stmt, true)
+    }
+
+    /// `DELETE ... WHERE <filters>`, also for a model with
+    /// `#[orm(soft_delete)]` (its rows really go, soft-deleted or not;
+    /// otherwise as [`delete`](Self::delete)).
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(soft_delete)]
+    /// struct Note { #[orm(primary_key)] id: i64, deleted_at: Option<i64> }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Note>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let n = s.add(Note::default())?;
+    /// s.commit()?;
+    /// s.delete(&n)?;
+    /// s.commit()?;
+    /// assert_eq!(s.query::<Note>().with_deleted().hard_delete()?, 1);
+    /// s.commit()?;
+    /// assert_eq!(s.query::<Note>().with_deleted().count()?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn hard_delete(&self) -> Result<usize> {
+        self.check_bulk("delete")?;
+        let t = M::table();
         let stmt = Statement::Delete(Delete {
             table: t.name.into(),
-            filter: self.select.filter.clone(),
+            filter: self.soft_select().filter,
             returning: t.primary_key_columns().map(|c| c.name.into()).collect(),
         });
         self.session.inner.bulk::<M>(&stmt, true)

@@ -278,6 +278,9 @@ impl SessionInner {
                 self.adopt_row(state.maps.of::<M>(), row, 0)
             })
         })
+        // A soft-deleted row is not found (it stays in the identity map,
+        // as after a query `with_deleted()`).
+        .map(|found| found.filter(|o| !super::rel::load::soft_deleted(&*o.erased())))
     }
 
     /// The identity map's answer for `key`: `Some(result)` when it decides,
@@ -292,10 +295,12 @@ impl SessionInner {
         Ok(Some(match obj.inner.status.get() {
             Status::MarkedDeleted | Status::Deleted => Ok(None),
             _ if obj.inner.expired.get() => match self.reload(&obj) {
+                Ok(()) if super::rel::load::soft_deleted(&*obj.erased()) => Ok(None),
                 Ok(()) => Ok(Some(obj)),
                 Err(Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
             },
+            _ if super::rel::load::soft_deleted(&*obj.erased()) => Ok(None),
             _ => Ok(Some(obj)),
         }))
     }

@@ -63,6 +63,33 @@ fn has_computed(obj: &Rc<dyn ErasedObj>) -> bool {
         .any(|c| c.insert_default.is_some() || c.update_default.is_some())
 }
 
+/// A deletion of a row of a `#[orm(soft_delete)]` model sets its
+/// soft-delete column to now (an UPDATE, [`Shape::SoftDelete`]): the value
+/// goes into the object first, in the undo log.
+fn apply_soft_delete(
+    row: usize,
+    r: &Row,
+    obj: &Rc<dyn ErasedObj>,
+    undo: &mut Vec<Undo>,
+) -> Result<()> {
+    let (Op::Delete, Some(sd)) = (&r.op, obj.table().soft_delete) else {
+        return Ok(());
+    };
+    let t = obj.table();
+    let value = (sd.stamp)().map_err(|e| Error::Conversion {
+        table: t.name.to_owned(),
+        column: t.columns[sd.column].name.to_owned(),
+        message: e.to_string(),
+    })?;
+    let old = obj.set_column(sd.column, &value)?;
+    undo.push(Undo {
+        row,
+        column: sd.column,
+        old,
+    });
+    Ok(())
+}
+
 /// What makes two entity rows run the same statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -74,6 +101,8 @@ enum Shape {
     /// no identity yet).
     Switch(usize, u64),
     Delete(usize),
+    /// Table: `UPDATE ... SET <soft-delete column> = ? WHERE key`.
+    SoftDelete(usize),
 }
 
 /// The columns a row switch writes: every column but the key.
@@ -149,6 +178,7 @@ fn shape_of(row: &Row, obj: &dyn ErasedObj) -> Result<Option<Shape>> {
             let set = switch_columns(obj.table());
             (!set.is_empty()).then(|| Shape::Switch(t, set.bits()))
         }
+        Op::Delete if obj.table().soft_delete.is_some() => Some(Shape::SoftDelete(t)),
         Op::Delete => Some(Shape::Delete(t)),
         Op::Retire | Op::LinkInsert(_) | Op::LinkDelete(_) => None,
     })
@@ -204,6 +234,7 @@ pub(super) fn emit(
             }
         };
         apply_fills(order[k], obj, row.fills.as_slice(), undo)?;
+        apply_soft_delete(order[k], row, obj, undo)?;
         if has_computed(obj) {
             apply_computed(order[k], row, obj, undo)?;
         }
@@ -243,6 +274,18 @@ pub(super) fn emit(
                 Vec::new(),
                 true,
             ),
+            Shape::SoftDelete(_) => {
+                let column = t.soft_delete.map_or(0, |sd| sd.column);
+                let mut set = ColumnSet::empty();
+                set.insert(column);
+                let key = (t as *const TableDef as usize, set.bits());
+                let sql = Arc::clone(
+                    conn.update_sql
+                        .entry(key)
+                        .or_insert_with(|| statements::update(t, set, dialect).into()),
+                );
+                (SqlText::Shared(sql), vec![column], true)
+            }
         };
         let sql = sql.as_str();
         let returning = dialect.generated_keys() == GeneratedKeys::Returning;
@@ -285,6 +328,7 @@ pub(super) fn emit(
             if shape_of(next, &**next_obj)? != Some(shape) {
                 break;
             }
+            apply_soft_delete(order[k], next, next_obj, undo)?;
             // (Computed values never change a row's statement shape.)
             if has_computed(next_obj) {
                 apply_computed(order[k], next, next_obj, undo)?;

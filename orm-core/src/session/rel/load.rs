@@ -24,6 +24,23 @@ use crate::types::Value;
 /// Parent keys per IN list in eager loading (SQLAlchemy's selectin size).
 const IN_CHUNK: usize = 500;
 
+/// `"t"."deleted_at" IS NULL` for a table with `#[orm(soft_delete)]`:
+/// relationship loads leave soft-deleted rows out.
+fn live(t: &crate::schema::TableDef) -> Option<Expr> {
+    let sd = t.soft_delete?;
+    Some(Expr::IsNull {
+        expr: Box::new(Expr::column(t.name, t.columns[sd.column].name)),
+        negated: false,
+    })
+}
+
+/// Whether `obj` is a soft-deleted row (its soft-delete column is set).
+pub(crate) fn soft_deleted(obj: &dyn ErasedObj) -> bool {
+    obj.table()
+        .soft_delete
+        .is_some_and(|sd| obj.column_value(sd.column).is_ok_and(|v| v != Value::Null))
+}
+
 /// The hashable key of `obj`'s `columns` (no vector for a single column).
 fn key_at(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Key> {
     match columns {
@@ -87,7 +104,7 @@ impl SessionInner {
                 let found = (other.__ops.lookup)(&mut *self.state_mut()?, &keys[start..]);
                 if let Some(parent) = found {
                     keys.truncate(start);
-                    if parent.status() == Status::Deleted {
+                    if parent.status() == Status::Deleted || soft_deleted(&*parent) {
                         // Deleted in this transaction: no row to find.
                         set_value(owner, side, empty_value(side), false);
                     } else {
@@ -131,6 +148,9 @@ impl SessionInner {
                     let mut select = Select::new(TableRef::new(other.name));
                     select.columns = crate::schema::statements::select_columns(other, other.name);
                     select.filter = Some(link.key_condition(side, other.name, chunk));
+                    if let Some(live) = live(other) {
+                        select.and_where(live);
+                    }
                     let w = writer::write(&Statement::Select(select), self.dialect())?;
                     (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |found, _| {
                         add(key_at(&found, columns)?, found);
@@ -160,6 +180,9 @@ impl SessionInner {
                         ),
                     });
                     select.filter = Some(link.key_condition(side, assoc.name, chunk));
+                    if let Some(live) = live(other) {
+                        select.and_where(live);
+                    }
                     let w = writer::write(&Statement::Select(select), self.dialect())?;
                     let extra = own_cols.len();
                     (other.__ops.load)(self, &w.sql, &w.params, extra, &mut |target, key| {
