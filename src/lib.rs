@@ -51,6 +51,7 @@
 //! | `has_many(pets = Pet, backref = "owner")` | struct | one-to-many, plus the reverse accessor on `Pet` |
 //! | `has_one(..)`, `belongs_to(..)`, `many_to_many(tags = Tag, secondary = PostTag)` | struct | other relationships |
 //! | `index(a, b)`, `unique(a, b)` | struct | multi-column index / UNIQUE index |
+//! | `soft_delete`, `soft_delete = "removed_at"` | struct | deleting sets the field (`deleted_at` by default, an `Option` of a [`types::Now`] type) instead of deleting the row; queries leave such rows out (section 8) |
 //!
 //! Mistakes are compile errors that point at the attribute and say what to
 //! write instead.

@@ -357,13 +357,13 @@ pub fn bulk_insert(n: usize) -> Systems {
     let (multi, expect) = raw::systems::insert_multi(Storage::Memory, n);
     let (multi_memdb, _) = raw::systems::insert_multi(Storage::Memdb, n);
     let db = orm_db();
-    let bulk = |db: &Database| {
+    let bulk = move |db: &Database| {
         let s = db.session();
         let objs = s.bulk_insert(raw::new_users(n)).unwrap();
         s.commit().unwrap();
         objs
     };
-    let bulk_detached = |db: &Database| {
+    let bulk_detached = move |db: &Database| {
         let s = db.session();
         let users = s.bulk_insert_detached(raw::new_users(n)).unwrap();
         s.commit().unwrap();
