@@ -107,10 +107,11 @@ impl SessionInner {
                 conn.begin_write(isolation, observer)?;
             }
             let mut result = f(conn);
-            if result.is_ok() && in_txn {
-                if let Err(e) = conn.release(SAVEPOINT, observer) {
-                    result = Err(e);
-                }
+            if result.is_ok()
+                && in_txn
+                && let Err(e) = conn.release(SAVEPOINT, observer)
+            {
+                result = Err(e);
             }
             if result.is_err() {
                 if !in_txn {
@@ -663,14 +664,14 @@ pub(crate) fn run_upsert<M: Model>(
             names.join(", ")
         )));
     }
-    if target.contains(&t.primary_key[0]) && t.auto_increment {
-        if let Some(v) = values.iter().find(|v| generated(*v).unwrap_or(false)) {
-            let _ = v;
-            return Err(Error::Usage(format!(
-                "an upsert of {} on its key needs the key of every row (0 is a key the database would generate)",
-                t.model
-            )));
-        }
+    if target.contains(&t.primary_key[0])
+        && t.auto_increment
+        && values.iter().any(|v| generated(v).unwrap_or(false))
+    {
+        return Err(Error::Usage(format!(
+            "an upsert of {} on its key needs the key of every row (0 is a key the database would generate)",
+            t.model
+        )));
     }
     for v in &mut values {
         apply_insert_defaults(v)?;

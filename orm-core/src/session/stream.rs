@@ -332,10 +332,11 @@ impl Fetch<'_> {
         session: &SessionInner,
         f: impl FnOnce(&Row<'_>) -> Result<R>,
     ) -> Option<Result<R>> {
-        if self.rows.is_empty() && !self.exhausted {
-            if let Err(e) = self.fill(session) {
-                return Some(Err(e));
-            }
+        if self.rows.is_empty()
+            && !self.exhausted
+            && let Err(e) = self.fill(session)
+        {
+            return Some(Err(e));
         }
         let row = self.rows.pop_front()?;
         self.current = row;
