@@ -571,6 +571,30 @@ fn bulk_insert_is_chunked_under_the_parameter_limit() {
 }
 
 #[test]
+fn bulk_insert_of_rows_with_only_a_generated_key() {
+    #[derive(Model, Debug, Default)]
+    struct Ticket {
+        #[orm(primary_key)]
+        id: i64,
+    }
+    let db = common::fresh::<Ticket>();
+    let s = db.session();
+    let rec = db.record();
+    let tickets = s.bulk_insert((0..3).map(|_| Ticket::default())).unwrap();
+    let keys: Vec<i64> = tickets.iter().map(|t| t.get(Ticket::id).unwrap()).collect();
+    assert_eq!(keys, [1, 2, 3]);
+    let inserts: Vec<String> = rec
+        .sql()
+        .into_iter()
+        .filter(|q| q.starts_with("INSERT"))
+        .collect();
+    assert_eq!(
+        inserts,
+        vec![r#"INSERT INTO "ticket" DEFAULT VALUES RETURNING "id""#.to_string(); 3]
+    );
+}
+
+#[test]
 fn a_failed_bulk_insert_inserts_nothing() {
     let db = blog_db();
     seed(&db);

@@ -47,9 +47,14 @@ const SAVEPOINT: &str = "orm_bulk";
 /// says so.
 pub(crate) const MAX_ROWS: usize = 1000;
 
-/// Rows per statement for `columns` parameters per row.
+/// Rows per statement for `columns` parameters per row. A row with no
+/// column to give (only a generated key) is one `INSERT ... DEFAULT
+/// VALUES` of its own.
 fn rows_per_statement(columns: usize, max_params: usize) -> usize {
-    (max_params / columns.max(1)).clamp(1, MAX_ROWS)
+    if columns == 0 {
+        return 1;
+    }
+    (max_params / columns).clamp(1, MAX_ROWS)
 }
 
 /// The result of one row of [`Session::upsert`].
