@@ -51,7 +51,7 @@
 //! | `has_many(pets = Pet, backref = "owner")` | struct | one-to-many, plus the reverse accessor on `Pet` |
 //! | `has_one(..)`, `belongs_to(..)`, `many_to_many(tags = Tag, secondary = PostTag)` | struct | other relationships |
 //! | `index(a, b)`, `unique(a, b)` | struct | multi-column index / UNIQUE index |
-//! | `soft_delete`, `soft_delete = "removed_at"` | struct | deleting sets the field (`deleted_at` by default, an `Option` of a [`types::Now`] type) instead of deleting the row; queries leave such rows out (section 8) |
+//! | `soft_delete`, `soft_delete = "removed_at"` | struct | deleting sets the field (`deleted_at` by default, an `Option` of a [`types::Now`] type) instead of deleting the row; queries leave such rows out (section 9) |
 //!
 //! Mistakes are compile errors that point at the attribute and say what to
 //! write instead.
@@ -295,7 +295,54 @@
 //! # }
 //! ```
 //!
-//! ## 8. Beyond the unit of work: joins, eager collections, upsert, bulk, streams, soft delete
+//! ## 8. Migrations
+//!
+//! `create_all` creates missing tables and never alters one. When the models
+//! change after the first release, [`migrate`] does what Flask-Migrate does:
+//! it compares the models with the live database and writes a reviewable SQL
+//! revision, then applies it. Your binary runs the `db` command
+//! ([`migrate::Command`]: `db revision --autogenerate -m "..."`, `db upgrade`,
+//! `db downgrade`, `db check`, ...); programs that migrate at start-up use
+//! [`migrate::Migrator`]. `docs/migrations.md` walks the whole path.
+//!
+//! ```
+//! use orm::prelude::*;
+//! use orm::migrate::{Migrations, Migrator};
+//!
+//! #[derive(Model, Debug, Default)]
+//! struct User {
+//!     #[orm(primary_key)]
+//!     id: i64,
+//!     #[orm(max_length = 50, unique)]
+//!     username: String,
+//! }
+//!
+//! # fn main() -> orm::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let url = format!("sqlite:///{}", dir.path().join("app.db").display());
+//! // A table another program made, without the UNIQUE constraint.
+//! let old = Database::open(&url)?;
+//! let s = old.session();
+//! s.execute("CREATE TABLE user (id INTEGER NOT NULL, username VARCHAR(50) NOT NULL, PRIMARY KEY (id))", &[])?;
+//! s.commit()?;
+//!
+//! // Opening logs a warning naming the difference...
+//! let db = Database::builder().model::<User>().open(&url)?;
+//! let differences: Vec<String> = db.check_schema()?.iter().map(|d| d.drift()).collect();
+//! assert_eq!(differences, [r#"table "user" lacks the model's UNIQUE (username)"#]);
+//!
+//! // ...`db revision --autogenerate` writes the revision, `db upgrade` applies it.
+//! let folder = dir.path().join("migrations");
+//! std::fs::create_dir(&folder).unwrap();
+//! let revision = Migrator::new(&db, &Migrations::new()).autogenerate("unique usernames")?.unwrap();
+//! revision.write_to(&folder)?;
+//! let migrations = Migrations::from_dir(&folder)?;
+//! Migrator::new(&db, &migrations).upgrade("head")?;
+//! assert!(db.check_schema()?.is_empty());
+//! # Ok(()) }
+//! ```
+//!
+//! ## 9. Beyond the unit of work: joins, eager collections, upsert, bulk, streams, soft delete
 //!
 //! | SQLAlchemy | orm |
 //! |---|---|
@@ -384,6 +431,8 @@
 //! - [`relation`]: relationship handles, `related` / `append` / `remove` /
 //!   `set_related`, `selectin` and `joined` loading.
 //! - [`types`]: how Rust types map to columns; [`SqlEnum`] for enums.
+//! - [`migrate`]: reading and comparing schemas, revisions, the `db`
+//!   command, diagrams of the models.
 //! - [`Error`]: every failure, with predicates such as
 //!   [`Error::is_not_found`].
 //!

@@ -522,3 +522,29 @@ fn server_default_is_an_sql_expression_in_the_ddl() {
         .expect("filled by DEFAULT (CURRENT_TIMESTAMP)");
     assert!(stamp.starts_with("20"), "{stamp}");
 }
+
+/// Large collections keep their order and their members exact past the
+/// size where they start indexing members (appending is then O(1)).
+#[test]
+fn a_large_collection_keeps_order_and_members_through_appends_and_removes() {
+    let db = common::fresh::<Post>();
+    let s = db.session();
+    let bob = s.add(user("bob")).unwrap();
+    let p = post("p").with(Post::author, &bob).unwrap();
+    let comments: Vec<Obj<Comment>> = (0..100).map(|i| comment(&format!("c{i}"))).collect();
+    for c in comments.iter().chain(&comments) {
+        p.append(Post::comments, c).unwrap(); // each twice: counted once
+    }
+    for c in comments.iter().step_by(2) {
+        p.remove(Post::comments, c).unwrap();
+    }
+    p.append(Post::comments, &comments[0]).unwrap();
+    let expected: Vec<String> = (1..100)
+        .step_by(2)
+        .map(|i| format!("c{i}"))
+        .chain(["c0".to_string()])
+        .collect();
+    assert_eq!(bodies(&p), expected);
+    s.commit().unwrap();
+    assert_eq!(db.session().query::<Comment>().count().unwrap(), 51);
+}

@@ -127,6 +127,54 @@ pub struct DatabaseBuilder {
     echo_params: bool,
     autoflush: bool,
     isolation: Option<Isolation>,
+    schema_check: SchemaCheck,
+}
+
+/// What opening a [`Database`] does about tables that differ from the
+/// registered models (a column the model has and the table lacks, a
+/// missing UNIQUE constraint, a changed type...).
+///
+/// Only tables that exist are compared: a table that does not exist yet is
+/// left to [`Database::create_all`] or a migration.
+/// [`Database::check_schema`] reports every difference, missing tables
+/// included.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// struct User { #[orm(primary_key)] id: i64, #[orm(unique)] username: String }
+///
+/// # fn main() -> orm::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let url = format!("sqlite:///{}", dir.path().join("app.db").display());
+/// // A table made by another program, without the UNIQUE constraint.
+/// let other = Database::open(&url)?;
+/// let s = other.session();
+/// s.execute("CREATE TABLE user (id INTEGER NOT NULL, username VARCHAR NOT NULL, PRIMARY KEY (id))", &[])?;
+/// s.commit()?;
+///
+/// let err = Database::builder()
+///     .model::<User>()
+///     .schema_check(orm::SchemaCheck::Strict)
+///     .open(&url)
+///     .unwrap_err();
+/// assert!(err.to_string().contains(r#"table "user" lacks the model's UNIQUE (username)"#));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SchemaCheck {
+    /// Do not compare.
+    Off,
+    /// Log a warning (target `orm::schema`) naming each difference. The
+    /// default.
+    #[default]
+    Warn,
+    /// Refuse to open: [`Error::SchemaDrift`] lists the differences.
+    Strict,
 }
 
 impl Default for DatabaseBuilder {
@@ -142,6 +190,7 @@ impl Default for DatabaseBuilder {
             echo_params: false,
             autoflush: true,
             isolation: None,
+            schema_check: SchemaCheck::Warn,
         }
     }
 }
@@ -320,13 +369,33 @@ impl DatabaseBuilder {
         self
     }
 
+    /// What opening does when existing tables differ from the registered
+    /// models: log a warning per difference ([`SchemaCheck::Warn`], the
+    /// default), refuse ([`SchemaCheck::Strict`]), or not compare.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = orm::Database::builder().schema_check(orm::SchemaCheck::Strict);
+    /// # let _ = b;
+    /// ```
+    pub fn schema_check(mut self, check: SchemaCheck) -> Self {
+        self.schema_check = check;
+        self
+    }
+
     /// Open the database at `url` (see [`Database::open`] for the forms).
+    ///
+    /// When models are registered and some of their tables exist, the
+    /// tables are compared with the models (see
+    /// [`schema_check`](Self::schema_check)).
     ///
     /// # Errors
     ///
     /// [`Error::InvalidUrl`] for a malformed URL, [`Error::Open`] when the
     /// file cannot be opened, [`Error::Schema`] when the registered models do
-    /// not fit together.
+    /// not fit together, [`Error::SchemaDrift`] when the tables differ from
+    /// the models under [`SchemaCheck::Strict`].
     ///
     /// # Examples
     ///
@@ -419,7 +488,7 @@ impl DatabaseBuilder {
             .thread_pool(shared_pool_thread())
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
-        Ok(Database {
+        let db = Database {
             inner: Arc::new(DbInner {
                 url: url::redact(url),
                 memory,
@@ -435,7 +504,9 @@ impl DatabaseBuilder {
                 #[cfg(feature = "tokio")]
                 units: std::sync::OnceLock::new(),
             }),
-        })
+        };
+        db.check_at_open(self.schema_check)?;
+        Ok(db)
     }
 }
 
@@ -586,6 +657,110 @@ impl Database {
             statements.extend(ddl::create_indexes(t));
         }
         self.run_ddl(&statements)
+    }
+
+    /// Compare the registered models with the database's tables: the
+    /// operations that would take the database to the models, each of
+    /// which says what differs ([`Op::drift`](crate::migrate::Op::drift)).
+    /// Empty when they match. Missing tables are included (`create table`),
+    /// and so are tables no model maps (`drop table`).
+    ///
+    /// # Errors
+    ///
+    /// Database errors reading the schema; [`Error::Usage`] for a backend
+    /// whose dialect does not say how to read its catalog.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64, #[orm(unique)] username: String }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// assert_eq!(db.check_schema()?[0].drift(), r#"table "user" of the models does not exist"#);
+    /// db.create_all()?;
+    /// assert!(db.check_schema()?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn check_schema(&self) -> Result<Vec<crate::migrate::Op>> {
+        let live = self.live_schema()?;
+        let models = crate::migrate::Schema::from_models(self.tables(), self.inner.dialect);
+        Ok(crate::migrate::compare(
+            &models,
+            &live,
+            self.inner.dialect.schema_editing(),
+        ))
+    }
+
+    /// The registered models as a Mermaid `erDiagram` (see
+    /// [`migrate::diagram`](crate::migrate::diagram)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    ///
+    /// let db = Database::builder().model::<User>().open("sqlite://").unwrap();
+    /// assert_eq!(db.diagram(), "erDiagram\n    user {\n        INTEGER id PK\n    }\n");
+    /// ```
+    pub fn diagram(&self) -> String {
+        crate::migrate::diagram(self.tables())
+    }
+
+    /// The comparison [`DatabaseBuilder::open`] makes: existing tables of
+    /// the models against the models.
+    fn check_at_open(&self, mode: SchemaCheck) -> Result<()> {
+        use crate::backend::SchemaEditing;
+        let editing = self.inner.dialect.schema_editing();
+        if mode == SchemaCheck::Off || self.tables().is_empty() || editing == SchemaEditing::None {
+            return Ok(());
+        }
+        let found = (|| {
+            let mut conn = self.connection()?;
+            let observer = &self.inner.observer;
+            let names = crate::migrate::reflect_table_names(&mut conn, observer)?;
+            // A new database: create_all or a migration makes the tables.
+            if !self
+                .tables()
+                .iter()
+                .any(|t| names.iter().any(|n| n == t.name))
+            {
+                return Ok(Vec::new());
+            }
+            drop(conn);
+            let ops = self.check_schema()?;
+            Ok(ops
+                .into_iter()
+                .filter(|op| {
+                    !matches!(
+                        op,
+                        crate::migrate::Op::CreateTable { .. }
+                            | crate::migrate::Op::DropTable { .. }
+                    )
+                })
+                .map(|op| op.drift())
+                .collect::<Vec<_>>())
+        })();
+        match (found, mode) {
+            (Ok(differences), _) if differences.is_empty() => Ok(()),
+            (Ok(differences), SchemaCheck::Strict) => Err(Error::SchemaDrift { differences }),
+            (Ok(differences), _) => {
+                for d in differences {
+                    log::warn!(target: "orm::schema", "{}: {d}", self.url());
+                }
+                Ok(())
+            }
+            (Err(e), SchemaCheck::Strict) => Err(e),
+            (Err(e), _) => {
+                log::warn!(target: "orm::schema", "{}: the schema could not be compared with the models: {e}", self.url());
+                Ok(())
+            }
+        }
     }
 
     /// Drop every registered model's table, children before parents.

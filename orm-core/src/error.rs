@@ -78,6 +78,111 @@ impl fmt::Display for ConstraintKind {
     }
 }
 
+/// What is wrong with the rows that stop a migration
+/// ([`Error::MigrationRows`]).
+///
+/// # Examples
+///
+/// ```
+/// let p = orm::RowProblem::MissingParent { parent: Some("pet_handler".into()) };
+/// assert_eq!(p.to_string(), "reference rows of `pet_handler` that do not exist");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RowProblem {
+    /// Rows share the values of columns that a new UNIQUE constraint (or
+    /// unique index) needs to be distinct.
+    Duplicates,
+    /// Rows hold NULL in a column that becomes NOT NULL (or a new NOT NULL
+    /// column without a default has no value for them).
+    Nulls,
+    /// Rows reference parent rows that do not exist, through a foreign key
+    /// the migration adds or keeps.
+    MissingParent {
+        /// The referenced table, when known.
+        parent: Option<String>,
+    },
+}
+
+impl fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowProblem::Duplicates => f.write_str("share values that must be unique"),
+            RowProblem::Nulls => f.write_str("hold NULL where NOT NULL is required"),
+            RowProblem::MissingParent { parent: Some(p) } => {
+                write!(f, "reference rows of `{p}` that do not exist")
+            }
+            RowProblem::MissingParent { parent: None } => {
+                f.write_str("reference parent rows that do not exist")
+            }
+        }
+    }
+}
+
+/// The rows that stop a migration ([`Error::MigrationRows`]). Its
+/// `Display` reads like `migration 3f9a1c2b7d4e cannot be applied: 2 rows
+/// of `user` share values that must be unique (username), keys 1 and 4;
+/// nothing was changed`.
+///
+/// # Examples
+///
+/// ```
+/// fn what_to_fix(e: &orm::Error) -> Option<String> {
+///     match e {
+///         orm::Error::MigrationRows(rows) => Some(format!(
+///             "rows {} of {} ({})",
+///             rows.keys.join(", "),
+///             rows.table,
+///             rows.problem
+///         )),
+///         _ => None,
+///     }
+/// }
+/// assert_eq!(what_to_fix(&orm::Error::Usage("x".into())), None);
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BlockingRows {
+    /// The revision that failed.
+    pub revision: String,
+    /// The table whose rows are in the way.
+    pub table: String,
+    /// The columns involved.
+    pub columns: Vec<String>,
+    /// What is wrong with the rows.
+    pub problem: RowProblem,
+    /// How many rows, when counted.
+    pub rows: Option<u64>,
+    /// Primary keys of some of the rows (each duplicate group as
+    /// `1 and 3`), at most ten.
+    pub keys: Vec<String>,
+    /// The database's error, when a statement failed.
+    pub source: Option<Box<Error>>,
+}
+
+impl fmt::Display for BlockingRows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "migration {} cannot be applied: {}rows of `{}` {}{}{}; nothing was changed",
+            self.revision,
+            fmt_count(&self.rows),
+            self.table,
+            self.problem,
+            fmt_columns(&self.columns),
+            fmt_keys(&self.keys)
+        )
+    }
+}
+
+impl std::error::Error for BlockingRows {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 /// Everything that can go wrong in `orm`.
 ///
 /// Each variant says when it happens. Use the predicates
@@ -345,6 +450,55 @@ pub enum Error {
         sql: Option<String>,
     },
 
+    /// Rows of a table stop a migration: duplicates under a new UNIQUE
+    /// constraint, NULLs in a column that becomes NOT NULL, references to
+    /// rows that do not exist. The migration was rolled back: the database
+    /// is exactly as it was. [`BlockingRows`] says which table, columns and
+    /// rows (by primary key, never by the values they hold); fix them, or
+    /// change the revision, and run it again. Boxed, so that every
+    /// `Result` of the crate stays small.
+    #[error(transparent)]
+    MigrationRows(Box<BlockingRows>),
+
+    /// A statement of a migration failed. The migration was rolled back:
+    /// the database is exactly as it was.
+    #[error(
+        "migration {revision} failed at statement {statement}{}: {source}; nothing was changed",
+        fmt_statement(.sql)
+    )]
+    Migration {
+        /// The revision that failed.
+        revision: String,
+        /// Which statement of its section (from 1).
+        statement: usize,
+        /// The statement.
+        sql: String,
+        /// What the database said.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A revision file, the chain of revisions, or a revision named on the
+    /// command line is not usable (unknown id, a branch, a missing parent,
+    /// written for another database), or the database is not at the
+    /// revision an operation needs.
+    #[error("revision {revision}: {reason}")]
+    Revision {
+        /// The revision, file or target concerned.
+        revision: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+
+    /// The database's tables differ from the registered models (opening
+    /// with [`SchemaCheck::Strict`](crate::SchemaCheck::Strict)). Each
+    /// difference is said from the models' side.
+    #[error("the database differs from the models: {}", .differences.join("; "))]
+    SchemaDrift {
+        /// The differences, one sentence each.
+        differences: Vec<String>,
+    },
+
     /// Opening the database file failed.
     #[error("cannot open database `{path}`: {source}")]
     Open {
@@ -365,6 +519,22 @@ fn fmt_columns(columns: &[String]) -> String {
         String::new()
     } else {
         format!(" ({})", columns.join(", "))
+    }
+}
+
+fn fmt_statement(sql: &str) -> String {
+    fmt_sql(&Some(sql.to_owned()))
+}
+
+fn fmt_count(rows: &Option<u64>) -> String {
+    rows.map(|n| format!("{n} ")).unwrap_or_default()
+}
+
+fn fmt_keys(keys: &[String]) -> String {
+    if keys.is_empty() {
+        String::new()
+    } else {
+        format!(", keys {}", keys.join("; "))
     }
 }
 

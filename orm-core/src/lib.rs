@@ -17,6 +17,7 @@
 pub mod backend;
 mod database;
 mod error;
+pub mod migrate;
 mod model;
 mod observe;
 pub mod query;
@@ -34,11 +35,11 @@ mod url;
 pub mod web;
 
 pub use backend::{Isolation, JournalMode, Synchronous};
-pub use database::{Database, DatabaseBuilder};
-pub use error::{ConstraintKind, DriverError, Error, Result};
+pub use database::{Database, DatabaseBuilder, SchemaCheck};
+pub use error::{BlockingRows, ConstraintKind, DriverError, Error, Result, RowProblem};
 pub use model::{Model, PrimaryKey};
 pub use observe::{RecordedStatement, Recorder};
-pub use orm_derive::{Model, SqlEnum};
+pub use orm_derive::{Model, SqlEnum, embed_migrations};
 pub use query::{Column, ModelQuery, Query};
 pub use relation::{BelongsTo, HasMany, HasOne, ManyToMany};
 pub use session::{Addable, Obj, ObjState, Session, TransactionOptions, Upserted};

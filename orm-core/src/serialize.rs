@@ -91,7 +91,7 @@ impl Serialize for Fields<'_> {
                     .filter(|slot| slot.loaded)
                     .map(|slot| {
                         let value = match &slot.value {
-                            RelValue::Many(items) => Loaded::Many(items.clone()),
+                            RelValue::Many(items) => Loaded::Many(items.to_vec()),
                             RelValue::One(item) => Loaded::One(item.clone()),
                             RelValue::Up(parent) => {
                                 Loaded::One(parent.as_ref().and_then(|w| w.upgrade()))

@@ -10,6 +10,7 @@ mod ast;
 mod attr;
 mod ctxt;
 mod expand;
+mod migrations;
 mod naming;
 mod sql_enum;
 mod validate;
@@ -30,4 +31,17 @@ pub fn derive_model(input: TokenStream) -> TokenStream {
 pub fn derive_sql_enum(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     sql_enum::derive_sql_enum(&input).into()
+}
+
+/// The revision files (`*.sql`) of a migrations folder, included in the
+/// binary at compile time: an expression of type
+/// `orm::Result<orm::migrate::Migrations>`. The path is relative to the
+/// crate's `Cargo.toml` (default `"migrations"`).
+///
+/// Cargo rebuilds when an included file changes, but not when a file is
+/// added: a `build.rs` with `println!("cargo::rerun-if-changed=migrations");`
+/// takes care of that.
+#[proc_macro]
+pub fn embed_migrations(input: TokenStream) -> TokenStream {
+    migrations::embed(input.into()).into()
 }

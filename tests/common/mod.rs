@@ -252,9 +252,17 @@ pub fn fresh_url() -> String {
     };
     static ADMIN: OnceLock<Database> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    static STARTED: OnceLock<u128> = OnceLock::new();
     let admin = ADMIN.get_or_init(|| Database::open(&base).expect("the test server"));
+    // The clock as well as the process id: process ids come back, and a
+    // long-lived server keeps the schemas of earlier runs.
+    let started = *STARTED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() % 1_000_000_000_000)
+    });
     let schema = format!(
-        "t{}_{}",
+        "t{}_{started}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );

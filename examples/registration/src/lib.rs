@@ -27,6 +27,15 @@
 //! ```
 //!
 //! then open `http://127.0.0.1:5000/register`.
+//!
+//! The migration commands of Flask-Migrate are the app's own `db` command
+//! (`orm::migrate::Command`), on the database of `DATABASE_URL`:
+//!
+//! ```text
+//! cargo run -p registration -- db init
+//! cargo run -p registration -- db revision --autogenerate -m "unique usernames and emails"
+//! cargo run -p registration -- db upgrade
+//! ```
 
 #![warn(missing_docs)]
 
@@ -90,15 +99,28 @@ impl fmt::Debug for User {
     }
 }
 
+/// The app's database settings: [`User`] registered. [`open`] uses them,
+/// and so does the `db` command (`registration db upgrade`), which
+/// compares these models with the database.
+pub fn builder() -> orm::DatabaseBuilder {
+    Database::builder().model::<User>()
+}
+
 /// Open the database at `url` (for example `sqlite:///registration.db`)
 /// with [`User`] registered. Call [`Database::create_all`] before serving.
+///
+/// Opening compares the `user` table with [`User`] and logs a warning
+/// (target `orm::schema`) for each difference: a database made by the
+/// Python tutorial lacks the UNIQUE constraints, which
+/// `registration db revision --autogenerate` followed by
+/// `registration db upgrade` adds.
 ///
 /// # Errors
 ///
 /// Those of [`orm::DatabaseBuilder::open`]: a malformed URL or a file that
 /// cannot be opened.
 pub fn open(url: &str) -> orm::Result<Database> {
-    Database::builder().model::<User>().open(url)
+    builder().open(url)
 }
 
 /// The web app: `GET /register`, `POST /register`, `GET /users`, and `/`

@@ -7,6 +7,15 @@
 //! `PORT` defaults to the `PORT` environment variable, then 5000;
 //! `DATABASE_URL` to the `DATABASE_URL` environment variable, then
 //! `sqlite:///registration.db`. Logs go to standard error.
+//!
+//! ```text
+//! cargo run -p registration -- db COMMAND [ARGS]
+//! ```
+//!
+//! runs a migration command (`init`, `revision --autogenerate -m MSG`,
+//! `upgrade`, `downgrade`, `current`, `history`, `stamp`, `check`,
+//! `diagram`; `db --help` lists them) on the database of `DATABASE_URL`,
+//! with the revisions in `./migrations`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -35,11 +44,21 @@ fn setting(arg: Option<String>, var: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     if log::set_logger(&StderrLogger).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    // `registration db ...`: the migration command, with the app's models.
+    if args.first().is_some_and(|a| a == "db") {
+        let url = setting(None, "DATABASE_URL", "sqlite:///registration.db");
+        return orm::migrate::Command::new(registration::builder(), url).run(&args[1..]);
+    }
+    serve()
+}
+
+#[tokio::main]
+async fn serve() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let port = setting(args.next(), "PORT", "5000");
     let url = setting(args.next(), "DATABASE_URL", "sqlite:///registration.db");

@@ -99,6 +99,36 @@ pub enum TypeNames {
     Postgres,
 }
 
+/// How migrations read a database's schema and change its tables
+/// ([`orm::migrate`](crate::migrate)).
+///
+/// # Examples
+///
+/// ```
+/// use orm::backend::{Dialect, SchemaEditing};
+/// assert_eq!(Dialect::SQLITE.schema_editing(), SchemaEditing::SqliteRebuild);
+/// // A dialect of your own reads no catalog until told how.
+/// assert_eq!(Dialect::SQLITE.named("mine").schema_editing(), SchemaEditing::None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemaEditing {
+    /// The schema cannot be read: migrations, the schema check and the
+    /// drift warning at open are not available.
+    None,
+    /// SQLite: the schema is read from `sqlite_master` and the `pragma_*`
+    /// table functions. `ALTER TABLE` adds columns only, so any other change
+    /// rebuilds the table (create the new table, copy the rows, drop,
+    /// rename, recreate indexes and triggers) with foreign keys switched
+    /// off before the transaction and `PRAGMA foreign_key_check` before
+    /// COMMIT.
+    SqliteRebuild,
+    /// PostgreSQL: the schema is read from `pg_catalog` (the first schema
+    /// of the search path); columns and constraints change in place with
+    /// `ALTER TABLE`.
+    PostgresAlter,
+}
+
 /// What a database's SQL can do, and the words it uses for it.
 ///
 /// The SQL writer and the unit of work read it; nothing above the backends
@@ -121,6 +151,7 @@ pub enum TypeNames {
 /// | locking reads (`FOR UPDATE`) | no: `begin()` locks the database | yes |
 /// | sequences after explicit keys | not needed (rowid) | moved past the largest key |
 /// | isolation levels | always serializable (one writer) | `BEGIN ISOLATION LEVEL ...` |
+/// | schema changes (migrations) | table rebuilt, foreign keys off | `ALTER TABLE` in place |
 /// | parameters per statement | 32,766 | 65,535 |
 /// | upsert: inserted or updated | the unique values that existed, read first | `RETURNING ..., ("xmax" = 0)` |
 /// | streaming a result | one statement stepped row by row | a cursor (`DECLARE`, `FETCH n`) |
@@ -156,6 +187,7 @@ pub struct Dialect {
     locking_reads: bool,
     sync_sequences: bool,
     isolation_levels: bool,
+    schema_editing: SchemaEditing,
     max_params: usize,
     upsert_report: UpsertReport,
     cursors: bool,
@@ -183,6 +215,7 @@ impl Dialect {
         locking_reads: false,
         sync_sequences: false,
         isolation_levels: false,
+        schema_editing: SchemaEditing::SqliteRebuild,
         // SQLITE_MAX_VARIABLE_NUMBER of the bundled build (and of every
         // SQLite since 3.32).
         max_params: 32_766,
@@ -210,6 +243,7 @@ impl Dialect {
         locking_reads: true,
         sync_sequences: true,
         isolation_levels: true,
+        schema_editing: SchemaEditing::PostgresAlter,
         // The wire protocol counts parameters in 16 bits.
         max_params: 65_535,
         upsert_report: UpsertReport::Xmax,
@@ -218,7 +252,9 @@ impl Dialect {
     };
 
     /// This dialect under another name (its statements are then written
-    /// anew rather than taken from the built-in dialect's cache).
+    /// anew rather than taken from the built-in dialect's cache). The
+    /// schema catalog is not assumed to be the built-in database's: see
+    /// [`with_schema_editing`](Self::with_schema_editing).
     ///
     /// # Examples
     ///
@@ -228,7 +264,35 @@ impl Dialect {
     pub const fn named(mut self, name: &'static str) -> Dialect {
         self.name = name;
         self.cache_slot = None;
+        self.schema_editing = SchemaEditing::None;
         self
+    }
+
+    /// This dialect with another way of reading and changing the schema
+    /// (for a backend that speaks SQLite's or PostgreSQL's catalog).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::{Dialect, SchemaEditing};
+    /// let d = Dialect::SQLITE.named("libsql").with_schema_editing(SchemaEditing::SqliteRebuild);
+    /// assert_eq!(d.schema_editing(), SchemaEditing::SqliteRebuild);
+    /// ```
+    pub const fn with_schema_editing(mut self, editing: SchemaEditing) -> Dialect {
+        self.schema_editing = editing;
+        self
+    }
+
+    /// How migrations read the schema and change tables.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::{Dialect, SchemaEditing};
+    /// assert_eq!(Dialect::POSTGRES.schema_editing(), SchemaEditing::PostgresAlter);
+    /// ```
+    pub const fn schema_editing(&self) -> SchemaEditing {
+        self.schema_editing
     }
 
     /// This dialect with other placeholders.

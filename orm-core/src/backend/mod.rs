@@ -24,7 +24,9 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 pub(crate) use dialect::CACHE_SLOTS;
-pub use dialect::{Dialect, GeneratedKeys, Placeholders, TextMatch, TypeNames, UpsertReport};
+pub use dialect::{
+    Dialect, GeneratedKeys, Placeholders, SchemaEditing, TextMatch, TypeNames, UpsertReport,
+};
 pub use row::Row;
 pub use sqlite::{JournalMode, Synchronous};
 

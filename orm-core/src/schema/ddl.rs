@@ -5,7 +5,9 @@ use super::table::{DefaultValue, TableDef};
 use std::borrow::Cow;
 
 use crate::backend::{Dialect, TypeNames};
-use crate::sql::ast::{ColumnSpec, CreateIndex, CreateTable, DropTable, ForeignKeySpec, Statement};
+use crate::sql::ast::{
+    ColumnSpec, CreateIndex, CreateTable, DropTable, ForeignKeySpec, Statement, UniqueSpec,
+};
 
 /// `CREATE TABLE IF NOT EXISTS` for one table.
 ///
@@ -34,12 +36,16 @@ pub(crate) fn create_table(t: &TableDef, dialect: &Dialect) -> Statement {
         // A column that is both unique and indexed gets a UNIQUE INDEX
         // instead (as in SQLAlchemy); a key column is unique already.
         .filter(|c| c.unique && !c.index && !(c.primary_key && t.primary_key.len() == 1))
-        .map(|c| vec![c.name.into()])
+        .map(|c| UniqueSpec {
+            name: None,
+            columns: vec![c.name.into()],
+        })
         .collect();
     let foreign_keys = t
         .foreign_keys
         .iter()
         .map(|fk| ForeignKeySpec {
+            name: None,
             columns: fk
                 .columns
                 .iter()
@@ -64,7 +70,7 @@ pub(crate) fn create_table(t: &TableDef, dialect: &Dialect) -> Statement {
 /// The type `CREATE TABLE` declares column `column` of `t` with: the
 /// derive's SQLite name, or SQLAlchemy's name for the same type on
 /// PostgreSQL (SERIAL for a generated integer key).
-fn column_type(t: &TableDef, column: usize, dialect: &Dialect) -> Cow<'static, str> {
+pub(crate) fn column_type(t: &TableDef, column: usize, dialect: &Dialect) -> Cow<'static, str> {
     let c = &t.columns[column];
     match dialect.type_names() {
         TypeNames::Sqlite => c.sql_type.into(),

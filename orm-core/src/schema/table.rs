@@ -525,9 +525,18 @@ impl ColumnSet {
         ColumnSet(self.0 | other.0)
     }
 
-    /// The columns in ascending order.
+    /// The columns in ascending order (one step per member, not per
+    /// possible column).
     pub fn iter(self) -> impl Iterator<Item = usize> {
-        (0..64).filter(move |&i| self.contains(i))
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(i)
+        })
     }
 
     /// The raw bits (used as a cache key).

@@ -24,6 +24,16 @@ pub(crate) enum Statement {
     CreateTable(CreateTable),
     CreateIndex(CreateIndex),
     DropTable(DropTable),
+    AlterTable(AlterTable),
+    DropIndex(DropIndex),
+    InsertSelect(InsertSelect),
+    Pragma(Pragma),
+    /// `LOCK TABLE ... IN EXCLUSIVE MODE` (databases with locking reads):
+    /// two migrations of one database run one after the other.
+    LockTable(Ident),
+    /// Schema SQL read from the database's own catalog (a SQLite trigger's
+    /// `CREATE TRIGGER` text), run again as it was: never user input.
+    Verbatim(String),
 }
 
 /// A table in a FROM or JOIN clause, optionally aliased.
@@ -184,8 +194,17 @@ pub(crate) struct ColumnSpec {
     pub default_sql: Option<Ident>,
 }
 
+/// A UNIQUE table constraint, named or left for the database to name.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UniqueSpec {
+    pub name: Option<Ident>,
+    pub columns: Vec<Ident>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ForeignKeySpec {
+    /// `CONSTRAINT "name"`, when the constraint has a name.
+    pub name: Option<Ident>,
     pub columns: Vec<Ident>,
     pub target_table: Ident,
     pub target_columns: Vec<Ident>,
@@ -199,7 +218,7 @@ pub(crate) struct CreateTable {
     pub if_not_exists: bool,
     pub columns: Vec<ColumnSpec>,
     pub primary_key: Vec<Ident>,
-    pub uniques: Vec<Vec<Ident>>,
+    pub uniques: Vec<UniqueSpec>,
     pub foreign_keys: Vec<ForeignKeySpec>,
 }
 
@@ -216,6 +235,68 @@ pub(crate) struct CreateIndex {
 pub(crate) struct DropTable {
     pub name: Ident,
     pub if_exists: bool,
+}
+
+/// `ALTER TABLE <table> <action>`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AlterTable {
+    pub table: Ident,
+    pub action: AlterAction,
+}
+
+/// What an `ALTER TABLE` does. SQLite takes `AddColumn`, `DropColumn` and
+/// `RenameTo`; the others are PostgreSQL's (a SQLite table is rebuilt
+/// instead).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AlterAction {
+    AddColumn(ColumnSpec),
+    DropColumn(Ident),
+    RenameTo(Ident),
+    /// `ALTER COLUMN c TYPE t USING c::t`.
+    SetType {
+        column: Ident,
+        sql_type: Ident,
+    },
+    /// `ALTER COLUMN c SET NOT NULL` / `DROP NOT NULL`.
+    SetNotNull {
+        column: Ident,
+        not_null: bool,
+    },
+    /// `ALTER COLUMN c SET DEFAULT x` / `DROP DEFAULT` (neither given).
+    SetDefault {
+        column: Ident,
+        sql_type: Ident,
+        default: Option<Value>,
+        default_sql: Option<Ident>,
+    },
+    AddUnique(UniqueSpec),
+    AddForeignKey(ForeignKeySpec),
+    DropConstraint(Ident),
+}
+
+/// `DROP INDEX`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DropIndex {
+    pub name: Ident,
+    pub if_exists: bool,
+}
+
+/// `INSERT INTO table (columns) SELECT from_columns FROM from_table`: a
+/// table's rows copied into another (SQLite's table rebuild).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InsertSelect {
+    pub table: Ident,
+    pub columns: Vec<Ident>,
+    pub from_table: Ident,
+    pub from_columns: Vec<Ident>,
+}
+
+/// `PRAGMA name = value` (SQLite): the settings a table rebuild changes,
+/// named by the crate, never by input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pragma {
+    pub name: &'static str,
+    pub value: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

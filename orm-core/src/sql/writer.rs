@@ -55,6 +55,29 @@ pub(crate) fn write(stmt: &Statement, dialect: &Dialect) -> Result<Written> {
         Statement::CreateTable(s) => w.create_table(s)?,
         Statement::CreateIndex(s) => w.create_index(s)?,
         Statement::DropTable(s) => w.drop_table(s)?,
+        Statement::AlterTable(s) => w.alter_table(s)?,
+        Statement::DropIndex(s) => w.drop_index(s)?,
+        Statement::InsertSelect(s) => w.insert_select(s)?,
+        Statement::Pragma(p) => {
+            w.push("PRAGMA ");
+            w.push(p.name);
+            if let Some(v) = p.value {
+                w.push(" = ");
+                w.push(v);
+            }
+        }
+        Statement::Verbatim(sql) => w.push(sql),
+        Statement::LockTable(t) => {
+            if !dialect.locking_reads() {
+                return Err(Error::Usage(format!(
+                    "the {} dialect does not lock tables",
+                    dialect.name()
+                )));
+            }
+            w.push("LOCK TABLE ");
+            w.ident(t)?;
+            w.push(" IN EXCLUSIVE MODE");
+        }
     }
     Ok(Written {
         sql: w.sql,
@@ -343,40 +366,7 @@ impl Writer<'_> {
         };
         for c in &s.columns {
             sep(self);
-            self.ident(&c.name)?;
-            self.push(" ");
-            // Declared types come from ColumnType impls and #[orm] attributes,
-            // which only allow a type name and an optional length.
-            if !is_plain_type_name(&c.sql_type) {
-                return Err(Error::Schema(format!(
-                    "column type `{}` of `{}` is not a plain SQL type name",
-                    c.sql_type, c.name
-                )));
-            }
-            self.push(&c.sql_type);
-            if c.not_null {
-                self.push(" NOT NULL");
-            }
-            if let Some(expr) = &c.default_sql {
-                if expr.contains(';') {
-                    return Err(Error::Schema(format!(
-                        "the server_default of `{}` is not one SQL expression",
-                        c.name
-                    )));
-                }
-                self.push(" DEFAULT (");
-                self.push(expr);
-                self.push(")");
-            } else if let Some(d) = &c.default {
-                self.push(" DEFAULT ");
-                match d {
-                    // A BOOLEAN default is a truth value in PostgreSQL.
-                    Value::Integer(b @ (0 | 1)) if c.sql_type == "BOOLEAN" => {
-                        self.push(self.dialect.bool_literal(*b == 1));
-                    }
-                    _ => push_literal(&mut self.sql, d)?,
-                }
-            }
+            self.column_spec(c)?;
         }
         if !s.primary_key.is_empty() {
             sep(self);
@@ -386,30 +376,197 @@ impl Writer<'_> {
         }
         for u in &s.uniques {
             sep(self);
-            self.push("UNIQUE (");
-            self.ident_list(u)?;
-            self.push(")");
+            self.unique(u)?;
         }
         for fk in &s.foreign_keys {
             sep(self);
-            self.push("FOREIGN KEY(");
-            self.ident_list(&fk.columns)?;
-            self.push(") REFERENCES ");
-            self.ident(&fk.target_table)?;
-            self.push(" (");
-            self.ident_list(&fk.target_columns)?;
-            self.push(")");
-            if let Some(a) = fk.on_delete {
-                self.push(" ON DELETE ");
-                self.push(a);
-            }
-            if let Some(a) = fk.on_update {
-                self.push(" ON UPDATE ");
-                self.push(a);
-            }
+            self.foreign_key(fk)?;
         }
         self.push("\n)");
         Ok(())
+    }
+
+    /// `"name" TYPE NOT NULL DEFAULT x`, as in CREATE TABLE and ADD COLUMN.
+    fn column_spec(&mut self, c: &ColumnSpec) -> Result<()> {
+        self.ident(&c.name)?;
+        // A column read from a SQLite table may have no declared type.
+        if !c.sql_type.is_empty() {
+            self.push(" ");
+            self.sql_type(&c.sql_type, &c.name)?;
+        }
+        if c.not_null {
+            self.push(" NOT NULL");
+        }
+        self.default(&c.sql_type, c.default.as_ref(), c.default_sql.as_deref())
+    }
+
+    /// Declared types come from ColumnType impls, #[orm] attributes and
+    /// the database's catalog, which only give a type name and an optional
+    /// length.
+    fn sql_type(&mut self, sql_type: &str, column: &str) -> Result<()> {
+        if !is_plain_type_name(sql_type) {
+            return Err(Error::Schema(format!(
+                "column type `{sql_type}` of `{column}` is not a plain SQL type name"
+            )));
+        }
+        self.push(sql_type);
+        Ok(())
+    }
+
+    /// ` DEFAULT x`, when there is a default: a literal, or an SQL
+    /// expression (a model's `server_default`, or a default read from the
+    /// database's catalog) in parentheses.
+    fn default(&mut self, sql_type: &str, value: Option<&Value>, sql: Option<&str>) -> Result<()> {
+        if let Some(expr) = sql {
+            if expr.contains(';') {
+                return Err(Error::Schema(format!(
+                    "the default `{expr}` is not one SQL expression"
+                )));
+            }
+            self.push(" DEFAULT (");
+            self.push(expr);
+            self.push(")");
+        } else if let Some(d) = value {
+            self.push(" DEFAULT ");
+            match d {
+                // A BOOLEAN default is a truth value in PostgreSQL.
+                Value::Integer(b @ (0 | 1)) if sql_type.eq_ignore_ascii_case("BOOLEAN") => {
+                    self.push(self.dialect.bool_literal(*b == 1));
+                }
+                _ => push_literal(&mut self.sql, d)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn unique(&mut self, u: &UniqueSpec) -> Result<()> {
+        if let Some(name) = &u.name {
+            self.push("CONSTRAINT ");
+            self.ident(name)?;
+            self.push(" ");
+        }
+        self.push("UNIQUE (");
+        self.ident_list(&u.columns)?;
+        self.push(")");
+        Ok(())
+    }
+
+    fn foreign_key(&mut self, fk: &ForeignKeySpec) -> Result<()> {
+        if let Some(name) = &fk.name {
+            self.push("CONSTRAINT ");
+            self.ident(name)?;
+            self.push(" ");
+        }
+        self.push("FOREIGN KEY(");
+        self.ident_list(&fk.columns)?;
+        self.push(") REFERENCES ");
+        self.ident(&fk.target_table)?;
+        self.push(" (");
+        self.ident_list(&fk.target_columns)?;
+        self.push(")");
+        if let Some(a) = fk.on_delete {
+            self.push(" ON DELETE ");
+            self.push(a);
+        }
+        if let Some(a) = fk.on_update {
+            self.push(" ON UPDATE ");
+            self.push(a);
+        }
+        Ok(())
+    }
+
+    fn alter_table(&mut self, s: &AlterTable) -> Result<()> {
+        self.push("ALTER TABLE ");
+        self.ident(&s.table)?;
+        match &s.action {
+            AlterAction::AddColumn(c) => {
+                self.push(" ADD COLUMN ");
+                self.column_spec(c)?;
+            }
+            AlterAction::DropColumn(c) => {
+                self.push(" DROP COLUMN ");
+                self.ident(c)?;
+            }
+            AlterAction::RenameTo(name) => {
+                self.push(" RENAME TO ");
+                self.ident(name)?;
+            }
+            AlterAction::SetType { column, sql_type } => {
+                self.push(" ALTER COLUMN ");
+                self.ident(column)?;
+                self.push(" TYPE ");
+                self.sql_type(sql_type, column)?;
+                // Converts what has no implicit cast (text to integer).
+                self.push(" USING ");
+                self.ident(column)?;
+                self.push("::");
+                self.sql_type(sql_type, column)?;
+            }
+            AlterAction::SetNotNull { column, not_null } => {
+                self.push(" ALTER COLUMN ");
+                self.ident(column)?;
+                self.push(if *not_null {
+                    " SET NOT NULL"
+                } else {
+                    " DROP NOT NULL"
+                });
+            }
+            AlterAction::SetDefault {
+                column,
+                sql_type,
+                default,
+                default_sql,
+            } => {
+                self.push(" ALTER COLUMN ");
+                self.ident(column)?;
+                if default.is_none() && default_sql.is_none() {
+                    self.push(" DROP DEFAULT");
+                } else {
+                    self.push(" SET");
+                    self.default(sql_type, default.as_ref(), default_sql.as_deref())?;
+                }
+            }
+            AlterAction::AddUnique(u) => {
+                self.push(" ADD ");
+                self.unique(u)?;
+            }
+            AlterAction::AddForeignKey(fk) => {
+                self.push(" ADD ");
+                self.foreign_key(fk)?;
+            }
+            AlterAction::DropConstraint(name) => {
+                self.push(" DROP CONSTRAINT ");
+                self.ident(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn drop_index(&mut self, s: &DropIndex) -> Result<()> {
+        self.push("DROP INDEX ");
+        if s.if_exists {
+            self.push("IF EXISTS ");
+        }
+        self.ident(&s.name)
+    }
+
+    fn insert_select(&mut self, s: &InsertSelect) -> Result<()> {
+        if s.columns.len() != s.from_columns.len() {
+            return Err(Error::Usage(format!(
+                "copying rows into `{}`: {} columns from {} source columns",
+                s.table,
+                s.columns.len(),
+                s.from_columns.len()
+            )));
+        }
+        self.push("INSERT INTO ");
+        self.ident(&s.table)?;
+        self.push(" (");
+        self.ident_list(&s.columns)?;
+        self.push(") SELECT ");
+        self.ident_list(&s.from_columns)?;
+        self.push(" FROM ");
+        self.ident(&s.from_table)
     }
 
     fn create_index(&mut self, s: &CreateIndex) -> Result<()> {
@@ -1267,6 +1424,7 @@ mod tests {
             primary_key: vec!["pet_id".into()],
             uniques: vec![],
             foreign_keys: vec![ForeignKeySpec {
+                name: None,
                 columns: vec!["handler_id".into()],
                 target_table: "pet_handler".into(),
                 target_columns: vec!["handler_id".into()],

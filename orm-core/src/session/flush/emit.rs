@@ -55,12 +55,18 @@ fn apply_fills(
     Ok(())
 }
 
-/// Whether any column of the object's table is computed in Rust.
-fn has_computed(obj: &Rc<dyn ErasedObj>) -> bool {
-    obj.table()
-        .columns
-        .iter()
-        .any(|c| c.insert_default.is_some() || c.update_default.is_some())
+/// The columns of `t` computed in Rust: whether any is, and those an
+/// UPDATE writes (`onupdate = f`). Read once per run of rows of a table.
+fn computed_columns(t: &TableDef) -> (bool, ColumnSet) {
+    let mut update = ColumnSet::empty();
+    let mut any = false;
+    for (i, c) in t.columns.iter().enumerate() {
+        any |= c.insert_default.is_some() || c.update_default.is_some();
+        if c.update_default.is_some() {
+            update.insert(i);
+        }
+    }
+    (any, update)
 }
 
 /// A deletion of a row of a `#[orm(soft_delete)]` model sets its
@@ -115,22 +121,15 @@ fn switch_columns(t: &'static TableDef) -> ColumnSet {
 }
 
 /// The columns an UPDATE writes: the changed ones, the filled keys, and
-/// those with an `onupdate` function.
-fn update_columns(row: &Row) -> ColumnSet {
+/// `computed` (those with an `onupdate` function).
+fn update_columns(row: &Row, computed: ColumnSet) -> ColumnSet {
     let mut columns = row.columns;
     for f in row.fills.as_slice() {
         for &c in f.columns {
             columns.insert(c);
         }
     }
-    if let Some(obj) = &row.obj {
-        for (c, def) in obj.table().columns.iter().enumerate() {
-            if def.update_default.is_some() {
-                columns.insert(c);
-            }
-        }
-    }
-    columns
+    columns.union(computed)
 }
 
 /// Values computed in Rust (`default = f`, `onupdate = f`), written into
@@ -169,11 +168,11 @@ fn apply_computed(
     Ok(())
 }
 
-fn shape_of(row: &Row, obj: &dyn ErasedObj) -> Result<Option<Shape>> {
+fn shape_of(row: &Row, obj: &dyn ErasedObj, computed: ColumnSet) -> Result<Option<Shape>> {
     let t = obj.table() as *const TableDef as usize;
     Ok(match row.op {
         Op::Insert => Some(Shape::Insert(t, obj.needs_generated_key()?)),
-        Op::Update => Some(Shape::Update(t, update_columns(row).bits())),
+        Op::Update => Some(Shape::Update(t, update_columns(row, computed).bits())),
         Op::Switch => {
             let set = switch_columns(obj.table());
             (!set.is_empty()).then(|| Shape::Switch(t, set.bits()))
@@ -235,10 +234,11 @@ pub(super) fn emit(
         };
         apply_fills(order[k], obj, row.fills.as_slice(), undo)?;
         apply_soft_delete(order[k], row, obj, undo)?;
-        if has_computed(obj) {
+        let (computed, update_computed) = computed_columns(obj.table());
+        if computed {
             apply_computed(order[k], row, obj, undo)?;
         }
-        let Some(shape) = shape_of(row, &**obj)? else {
+        let Some(shape) = shape_of(row, &**obj, update_computed)? else {
             k += 1;
             continue;
         };
@@ -254,7 +254,7 @@ pub(super) fn emit(
                 let set = if switch {
                     switch_columns(t)
                 } else {
-                    update_columns(row)
+                    update_columns(row, update_computed)
                 };
                 let key = (t as *const TableDef as usize, set.bits());
                 let sql = Arc::clone(
@@ -325,12 +325,12 @@ pub(super) fn emit(
                 break;
             }
             apply_fills(order[k], next_obj, next.fills.as_slice(), undo)?;
-            if shape_of(next, &**next_obj)? != Some(shape) {
+            if shape_of(next, &**next_obj, update_computed)? != Some(shape) {
                 break;
             }
             apply_soft_delete(order[k], next, next_obj, undo)?;
             // (Computed values never change a row's statement shape.)
-            if has_computed(next_obj) {
+            if computed {
                 apply_computed(order[k], next, next_obj, undo)?;
             }
         }

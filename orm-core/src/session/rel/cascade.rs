@@ -266,7 +266,7 @@ impl SessionInner {
             .iter()
             .map(|s| {
                 let items = match &s.value {
-                    RelValue::Many(v) => v.clone(),
+                    RelValue::Many(v) => v.to_vec(),
                     RelValue::One(o) => o.iter().cloned().collect(),
                     RelValue::Up(w) => w.as_ref().and_then(Weak::upgrade).into_iter().collect(),
                 };

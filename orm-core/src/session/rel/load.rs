@@ -271,7 +271,7 @@ impl SessionInner {
             }
             result.extend(items.iter().cloned());
             let value = match side.role() {
-                Role::Children { single: false } | Role::Links => RelValue::Many(items),
+                Role::Children { single: false } | Role::Links => RelValue::Many(items.into()),
                 Role::Children { single: true } => RelValue::One(items.into_iter().next()),
                 Role::Parent => RelValue::Up(items.first().map(Rc::downgrade)),
             };

@@ -21,9 +21,75 @@ use crate::schema::{Role, Side};
 use crate::session::obj::{ErasedObj, Status};
 use crate::types::Value;
 
+/// A loaded collection: its objects in order and, once it holds more than
+/// a few, an index by address, so adding to a collection of N objects
+/// costs O(1) rather than a scan of N (one parent with 100,000 new
+/// children was quadratic).
+#[derive(Default)]
+pub(crate) struct Members {
+    items: Vec<Rc<dyn ErasedObj>>,
+    /// Built when the collection first grows past `INDEXED_FROM`, then kept
+    /// in step by every change (all go through these methods).
+    index: Option<rustc_hash::FxHashSet<*const ()>>,
+}
+
+impl Members {
+    const INDEXED_FROM: usize = 16;
+
+    pub fn as_slice(&self) -> &[Rc<dyn ErasedObj>] {
+        &self.items
+    }
+
+    pub fn to_vec(&self) -> Vec<Rc<dyn ErasedObj>> {
+        self.items.clone()
+    }
+
+    /// Add `item` at the end unless it is there already.
+    pub fn insert(&mut self, item: &Rc<dyn ErasedObj>) {
+        let key = ptr(item);
+        let present = match &mut self.index {
+            Some(index) => !index.insert(key),
+            None if self.items.len() >= Self::INDEXED_FROM => {
+                let mut index: rustc_hash::FxHashSet<*const ()> =
+                    self.items.iter().map(ptr).collect();
+                let present = !index.insert(key);
+                self.index = Some(index);
+                present
+            }
+            None => self.items.iter().any(|x| ptr(x) == key),
+        };
+        if !present {
+            self.items.push(Rc::clone(item));
+        }
+    }
+
+    pub fn remove(&mut self, item: &Rc<dyn ErasedObj>) {
+        let key = ptr(item);
+        if let Some(index) = &mut self.index
+            && !index.remove(&key)
+        {
+            return;
+        }
+        self.items.retain(|x| ptr(x) != key);
+    }
+
+    /// Reorder without changing the members.
+    pub fn sort_by_key<K: Ord>(&mut self, key: impl FnMut(&Rc<dyn ErasedObj>) -> K) {
+        self.items.sort_by_key(key);
+    }
+}
+
+impl From<Vec<Rc<dyn ErasedObj>>> for Members {
+    /// A loaded collection (rows have distinct keys, so objects are
+    /// distinct).
+    fn from(items: Vec<Rc<dyn ErasedObj>>) -> Self {
+        Members { items, index: None }
+    }
+}
+
 /// What one end of a relationship holds for one object.
 pub(crate) enum RelValue {
-    Many(Vec<Rc<dyn ErasedObj>>),
+    Many(Members),
     One(Option<Rc<dyn ErasedObj>>),
     Up(Option<Weak<dyn ErasedObj>>),
 }
@@ -126,7 +192,7 @@ pub(super) fn empty_value(side: Side) -> RelValue {
     match side.role() {
         Role::Children { single: true } => RelValue::One(None),
         Role::Parent => RelValue::Up(None),
-        _ => RelValue::Many(Vec::new()),
+        _ => RelValue::Many(Members::default()),
     }
 }
 
@@ -139,7 +205,7 @@ impl RelSlots {
     fn strong_refs(&self) -> impl Iterator<Item = &Rc<dyn ErasedObj>> {
         self.slots.iter().flat_map(|s| {
             let held: &[Rc<dyn ErasedObj>] = match &s.value {
-                RelValue::Many(v) => v,
+                RelValue::Many(v) => v.as_slice(),
                 RelValue::One(o) => o.as_slice(),
                 RelValue::Up(_) => &[],
             };
@@ -230,7 +296,7 @@ impl RelSlots {
     ) -> ControlFlow<B> {
         for s in &self.slots {
             match &s.value {
-                RelValue::Many(v) => v.iter().try_for_each(&mut f)?,
+                RelValue::Many(v) => v.as_slice().iter().try_for_each(&mut f)?,
                 RelValue::One(o) => o.iter().try_for_each(&mut f)?,
                 RelValue::Up(w) => {
                     if let Some(p) = w.as_ref().and_then(Weak::upgrade) {
@@ -248,7 +314,7 @@ impl RelSlots {
         let mut out = Vec::new();
         for s in &self.slots {
             match &s.value {
-                RelValue::Many(v) => out.extend(v.iter().cloned()),
+                RelValue::Many(v) => out.extend(v.as_slice().iter().cloned()),
                 RelValue::One(o) => out.extend(o.iter().cloned()),
                 RelValue::Up(w) => out.extend(w.as_ref().and_then(Weak::upgrade)),
             }
@@ -270,7 +336,7 @@ pub(crate) fn loaded_items(obj: &Rc<dyn ErasedObj>, side: Side) -> Option<Vec<Rc
     let slot = rels.find(side)?;
     match &slot.value {
         _ if !slot.loaded && !slot.assigned => None,
-        RelValue::Many(v) => Some(v.clone()),
+        RelValue::Many(v) => Some(v.to_vec()),
         RelValue::One(o) => Some(o.iter().cloned().collect()),
         RelValue::Up(None) => Some(Vec::new()),
         // A parent nobody holds any more: load it again.

@@ -24,11 +24,7 @@ fn collection_add(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj
     }
     slot.loaded = true;
     match &mut slot.value {
-        RelValue::Many(v) => {
-            if !v.iter().any(|x| same(x, item)) {
-                v.push(Rc::clone(item));
-            }
-        }
+        RelValue::Many(v) => v.insert(item),
         RelValue::One(o) => *o = Some(Rc::clone(item)),
         RelValue::Up(_) => {}
     }
@@ -40,7 +36,7 @@ pub(super) fn collection_remove(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc
     let key = side.key();
     if let Some(slot) = rels.slots.iter_mut().find(|s| s.side.key() == key) {
         match &mut slot.value {
-            RelValue::Many(v) => v.retain(|x| !same(x, item)),
+            RelValue::Many(v) => v.remove(item),
             RelValue::One(o) if o.as_ref().is_some_and(|x| same(x, item)) => *o = None,
             _ => {}
         }

@@ -1,0 +1,156 @@
+//! How the unit of work scales with the number of objects: time per row of
+//! each workload at N objects, and its ratio to the time per row at the
+//! first N. A linear workload stays near ×1.0.
+//!
+//! ```sh
+//! cargo run --release --example scaling                 # N = 1000, 10000, 100000
+//! taskset -c 1 cargo run --release --example scaling -- 1000 100000
+//! ```
+//!
+//! Each workload runs on a fresh in-memory database, three times; the best
+//! time counts (the others absorb page faults and a busy machine).
+
+use std::time::{Duration, Instant};
+
+use orm::prelude::*;
+
+#[derive(Model, Debug, Default, Clone)]
+#[orm(has_many(children = Child, backref = "parent"))]
+struct Parent {
+    id: i64,
+    name: String,
+}
+
+#[derive(Model, Debug, Default, Clone)]
+struct Child {
+    id: i64,
+    name: String,
+    #[orm(foreign_key = Parent::id)]
+    parent_id: i64,
+}
+
+fn fresh() -> orm::Result<Database> {
+    let db = Database::builder().model::<Child>().open("sqlite://")?;
+    db.create_all()?;
+    Ok(db)
+}
+
+/// N parents inserted and committed in one session; the clock runs over
+/// `add_all` and `commit`.
+fn seed(db: &Database, n: usize) -> orm::Result<Duration> {
+    let s = db.session();
+    let start = Instant::now();
+    s.add_all((0..n).map(|i| Parent {
+        name: format!("p{i}"),
+        ..Default::default()
+    }))?;
+    s.commit()?;
+    Ok(start.elapsed())
+}
+
+type Workload = fn(usize) -> orm::Result<Duration>;
+
+fn insert(n: usize) -> orm::Result<Duration> {
+    seed(&fresh()?, n)
+}
+
+fn tracked_load(n: usize) -> orm::Result<Duration> {
+    let db = fresh()?;
+    seed(&db, n)?;
+    let s = db.session();
+    let start = Instant::now();
+    let all = s.query::<Parent>().all()?;
+    let elapsed = start.elapsed();
+    assert_eq!(all.len(), n);
+    Ok(elapsed)
+}
+
+fn update(n: usize) -> orm::Result<Duration> {
+    let db = fresh()?;
+    seed(&db, n)?;
+    let s = db.session();
+    let all = s.query::<Parent>().all()?;
+    let start = Instant::now();
+    for p in &all {
+        p.write()?.name.push('!');
+    }
+    s.commit()?;
+    Ok(start.elapsed())
+}
+
+fn delete(n: usize) -> orm::Result<Duration> {
+    let db = fresh()?;
+    seed(&db, n)?;
+    let s = db.session();
+    let all = s.query::<Parent>().all()?;
+    let start = Instant::now();
+    for p in &all {
+        s.delete(p)?;
+    }
+    s.commit()?;
+    Ok(start.elapsed())
+}
+
+/// One parent given N new children, then one commit.
+fn children(n: usize) -> orm::Result<Duration> {
+    let db = fresh()?;
+    let s = db.session();
+    let start = Instant::now();
+    let parent = s.add(Parent::default())?;
+    for i in 0..n {
+        let child = Obj::new(Child {
+            name: format!("c{i}"),
+            ..Default::default()
+        });
+        parent.append(Parent::children, &child)?;
+    }
+    s.commit()?;
+    Ok(start.elapsed())
+}
+
+fn best_of_three(workload: Workload, n: usize) -> orm::Result<Duration> {
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        best = best.min(workload(n)?);
+    }
+    Ok(best)
+}
+
+fn main() -> orm::Result<()> {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1_000, 10_000, 100_000]
+    } else {
+        sizes
+    };
+    let workloads: [(&str, Workload); 5] = [
+        ("insert", insert),
+        ("tracked load", tracked_load),
+        ("update", update),
+        ("delete", delete),
+        ("one parent, N children", children),
+    ];
+    println!(
+        "| workload | N | time | per row | per row / per row at N = {} |",
+        sizes[0]
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for (name, workload) in workloads {
+        let mut first = None;
+        for &n in &sizes {
+            let t = best_of_three(workload, n)?;
+            let per_row = t.as_secs_f64() / n as f64;
+            let base = *first.get_or_insert(per_row);
+            println!(
+                "| {name} | {n} | {:.1} ms | {:.2} µs | ×{:.2} |",
+                t.as_secs_f64() * 1e3,
+                per_row * 1e6,
+                per_row / base
+            );
+        }
+    }
+    Ok(())
+}
