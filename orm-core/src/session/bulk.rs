@@ -386,6 +386,10 @@ impl Session {
         let mut state = inner.state_mut()?;
         let t = M::table();
         let mut out = Vec::with_capacity(values.len());
+        state.maps.of::<M>().map.reserve(values.len());
+        if let Some(txn) = state.txn.as_mut() {
+            txn.inserted.reserve(values.len());
+        }
         for (value, was_generated) in values {
             let key = value.key();
             let obj = Obj::with_status(
