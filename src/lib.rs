@@ -418,8 +418,9 @@
 //! [`Error::SessionBusy`]); a soft-deleted row still holds its unique
 //! values (a new row with the same email fails), a soft-deleted parent
 //! keeps its children (delete cascades still delete them, softly where
-//! their model has `soft_delete`), and the database's own `ON DELETE`
-//! actions do not run.
+//! their model has `soft_delete`), the database's own `ON DELETE` actions
+//! do not run, and an upsert that meets a soft-deleted row updates it (with
+//! the default columns, setting its `deleted_at` back to NULL).
 //!
 //! ## Where to find things
 //!
