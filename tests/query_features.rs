@@ -1021,3 +1021,26 @@ fn bulk_delete_of_a_soft_delete_model_updates_and_hard_delete_deletes() {
         0
     );
 }
+
+#[test]
+fn an_upsert_meeting_a_soft_deleted_row_brings_it_back() {
+    let db = soft_db();
+    let s = db.session();
+    let b = s.get::<Book>(2).unwrap().unwrap();
+    s.delete(&b).unwrap();
+    s.commit().unwrap();
+    assert!(s.get::<Book>(2).unwrap().is_none());
+    let done = s
+        .upsert([Book {
+            id: 2,
+            author_id: Some(1),
+            title: "a2, second edition".into(),
+            removed_at: None,
+        }])
+        .run()
+        .unwrap();
+    assert!(!done[0].inserted);
+    s.commit().unwrap();
+    let again = db.session().get::<Book>(2).unwrap().unwrap();
+    assert_eq!(again.get(Book::title).unwrap(), "a2, second edition");
+}
