@@ -68,7 +68,7 @@ fn usage() -> ! {
 }
 
 impl Opts {
-    fn parse() -> Opts {
+    fn parse(args: impl IntoIterator<Item = String>) -> Opts {
         let mut o = Opts {
             profile: None,
             rounds: 36,
@@ -78,7 +78,7 @@ impl Opts {
             pass: 1,
             list: false,
         };
-        let mut args = std::env::args().skip(1);
+        let mut args = args.into_iter();
         while let Some(a) = args.next() {
             let mut value = || args.next().unwrap_or_else(|| usage());
             match a.as_str() {
@@ -222,7 +222,18 @@ fn profile(workloads: Vec<Workload>, id: &str, system: &str, iters: u64) {
 
 /// Run the workloads selected on the command line and print CSV.
 pub fn main_with(binary: &str, meta: &[(&str, String)], workloads: Vec<Workload>) {
-    let opts = Opts::parse();
+    main_with_args(binary, meta, workloads, std::env::args().skip(1))
+}
+
+/// [`main_with`] with the harness's options given (a binary that takes
+/// options of its own passes the rest on).
+pub fn main_with_args(
+    binary: &str,
+    meta: &[(&str, String)],
+    workloads: Vec<Workload>,
+    args: impl IntoIterator<Item = String>,
+) {
+    let opts = Opts::parse(args);
     if let Some((id, system, iters)) = &opts.profile {
         profile(workloads, id, system, *iters);
         return;

@@ -61,7 +61,7 @@ pub fn orm_ddl() -> Vec<String> {
     rec.sql()
 }
 
-fn orm_seed(db: &Database, seeds: &[(&'static str, usize)]) {
+pub fn orm_seed(db: &Database, seeds: &[(&'static str, usize)]) {
     let s = db.session();
     for &(stmt, n) in seeds {
         s.execute(stmt, &orm::params![n as i64]).expect("seed");
@@ -123,7 +123,7 @@ pub fn trivial_query(n: usize) -> Systems {
 
 // ------------------------------------------------- medium_complex_query
 
-fn orm_medium(s: &Session) -> Vec<Obj<User>> {
+pub fn orm_medium(s: &Session) -> Vec<Obj<User>> {
     s.query::<User>()
         .filter(User::hair_color.eq("black"))
         .load(selectin(User::posts))
@@ -152,7 +152,7 @@ fn orm_medium_join_detached(s: &Session) -> Vec<(User, Option<Post>)> {
         .unwrap()
 }
 
-fn orm_medium_detached(s: &Session) -> Vec<(User, Vec<Post>)> {
+pub fn orm_medium_detached(s: &Session) -> Vec<(User, Vec<Post>)> {
     let users = s
         .query::<User>()
         .filter(User::hair_color.eq("black"))
@@ -271,14 +271,14 @@ pub fn medium_complex_query(n: usize) -> Systems {
 
 // ------------------------------------------------- loading_associations
 
-fn orm_assoc(s: &Session) -> Vec<Obj<User>> {
+pub fn orm_assoc(s: &Session) -> Vec<Obj<User>> {
     s.query::<User>()
         .load(selectin(User::posts).then(selectin(Post::comments)))
         .all()
         .unwrap()
 }
 
-fn orm_assoc_detached(s: &Session) -> Nested {
+pub fn orm_assoc_detached(s: &Session) -> Nested {
     let users = s.query::<User>().all_detached().unwrap();
     let posts = s
         .query::<Post>()
@@ -352,7 +352,7 @@ pub fn loading_associations() -> Systems {
 
 // --------------------------------------------------------------- insert
 
-fn orm_insert(db: &Database, n: usize) -> Vec<Obj<User>> {
+pub fn orm_insert(db: &Database, n: usize) -> Vec<Obj<User>> {
     let s = db.session();
     let objs = s.add_all(raw::new_users(n)).unwrap();
     s.commit().unwrap();
@@ -524,7 +524,7 @@ pub fn update(n: usize) -> Systems {
 
 // --------------------------------------------------------- graph_insert
 
-fn orm_graph(s: &Session) -> Obj<User> {
+pub fn orm_graph(s: &Session) -> Obj<User> {
     let (posts, comments) = sql::GRAPH;
     let user = s
         .add(User {

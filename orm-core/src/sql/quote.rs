@@ -16,11 +16,15 @@ pub(crate) fn push_ident(out: &mut String, name: &str) -> Result<()> {
     check_ident(name)?;
     out.reserve(name.len() + 2);
     out.push('"');
-    for c in name.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
+    // Whole runs between quotes at once: a name without `"` (nearly all of
+    // them) is one copy, not a push per character.
+    let mut parts = name.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for part in parts {
+        out.push_str("\"\"");
+        out.push_str(part);
     }
     out.push('"');
     Ok(())

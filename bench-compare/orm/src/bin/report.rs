@@ -1,10 +1,13 @@
 //! Turns the CSV of the comparison binaries (one or more passes each) into
-//! the markdown tables of BENCHMARKS.md: `bench-report FILE.csv...`.
+//! the markdown tables of BENCHMARKS.md: `bench-report FILE.csv...`. The
+//! SQLite tables when the files hold the SQLite binaries' results, the
+//! PostgreSQL tables when they hold `bench-orm-pg`'s.
 //!
 //! A time is the median per-iteration time of one pass; with several
 //! passes, the cell shows the median over passes. A ratio is taken within
-//! one binary and one pass (system ÷ that binary's own rusqlite baseline),
-//! then the median over passes, with the range in brackets.
+//! one binary and one pass (system ÷ that binary's own rusqlite baseline;
+//! for `bench-orm-pg`, ÷ its hand-written `postgres` baseline), then the
+//! median over passes, with the range in brackets.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -83,7 +86,7 @@ fn human(ns: f64) -> String {
 }
 
 /// Median time over passes, and (median, min, max) of the per-pass ratio to
-/// the binary's own rusqlite.
+/// the binary's own rusqlite (or another baseline, with `cell_vs`).
 struct Cell {
     time: f64,
     ratio: Option<(f64, f64, f64)>,
@@ -218,7 +221,16 @@ fn main() {
     }
     let passes = data.passes();
     let ranges = passes > 1;
+    let has = |binary: &str| data.medians.keys().any(|k| k.0 == binary);
+    if has("orm") || has("diesel-seaorm") {
+        sqlite_tables(&data, passes, ranges);
+    }
+    if has(PG) {
+        pg_tables(&data, passes, ranges);
+    }
+}
 
+fn sqlite_tables(data: &Data, passes: usize, ranges: bool) {
     println!(
         "Median time per iteration; ×ratio to the rusqlite baseline of the same binary \
          (same SQLite){}.\n",
@@ -229,7 +241,9 @@ fn main() {
         }
     );
     for (binary, kv) in &data.meta {
-        println!("- `{binary}`: {kv}");
+        if binary != PG {
+            println!("- `{binary}`: {kv}");
+        }
     }
     println!();
     println!(
@@ -238,6 +252,13 @@ fn main() {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (group, size) in &data.rows {
+        if data.cell("orm", group, size, "rusqlite").is_none()
+            && data
+                .cell("diesel-seaorm", group, size, "rusqlite")
+                .is_none()
+        {
+            continue;
+        }
         let c = |b: &str, s: &str| show(data.cell(b, group, size, s), ranges);
         println!(
             "| {group}/{size} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -281,7 +302,89 @@ fn main() {
     println!("| workload | targets |");
     println!("|---|---|");
     for (group, size) in &data.rows {
-        let t = targets(&data, group, size);
+        let t = targets(data, group, size);
+        if !t.is_empty() {
+            println!("| {group}/{size} | {} |", t.join("; "));
+        }
+    }
+}
+
+/// The PostgreSQL binary's name in the CSV.
+const PG: &str = "orm-pg";
+
+/// The PostgreSQL issue's targets for orm, per row: detached reads ≤ ×1.10,
+/// tracked reads ≤ ×1.3, unit-of-work inserts ≤ ×1.3 (against the same
+/// statements written by hand).
+fn pg_targets(data: &Data, group: &str, size: &str) -> Vec<String> {
+    let r = |system: &str| {
+        data.cell_vs(PG, group, size, system, "postgres")
+            .and_then(|c| c.ratio)
+            .map(|r| r.0)
+    };
+    let mut out = Vec::new();
+    let mut check = |what: &str, value: Option<f64>, limit: f64| {
+        if let Some(v) = value {
+            // More decimals where two would show the limit itself.
+            let mut digits = 2;
+            while digits < 6 && format!("{v:.digits$}") == format!("{limit:.digits$}") {
+                digits += 1;
+            }
+            let shown = format!("{v:.digits$}");
+            out.push(format!(
+                "{what} ×{shown} ≤ {limit:.2}: {}",
+                if v <= limit { "met" } else { "**missed**" }
+            ));
+        }
+    };
+    match group {
+        "trivial_query" | "medium_complex_query" | "loading_associations" => {
+            check("detached read", r("orm_detached"), 1.10);
+            check("tracked read", r("orm"), 1.3);
+        }
+        "get_by_pk" if size == "miss" => check("tracked read", r("orm"), 1.3),
+        "insert" | "graph_insert" => check("unit-of-work insert", r("orm"), 1.3),
+        _ => {}
+    }
+    out
+}
+
+fn pg_tables(data: &Data, passes: usize, ranges: bool) {
+    println!(
+        "PostgreSQL: median time per iteration; ×ratio to the hand-written `postgres` \
+         baseline (the same statements, prepared) of the same pass{}.\n",
+        if ranges {
+            format!(", median of {passes} passes [range over passes]")
+        } else {
+            String::new()
+        }
+    );
+    for (binary, kv) in &data.meta {
+        if binary == PG {
+            println!("- `{binary}`: {kv}");
+        }
+    }
+    println!();
+    println!("| workload | postgres | orm (tracked) | orm detached | postgres multi-row |");
+    println!("|---|---:|---:|---:|---:|");
+    for (group, size) in &data.rows {
+        if data.cell(PG, group, size, "postgres").is_none() {
+            continue;
+        }
+        let c = |s: &str| show(data.cell_vs(PG, group, size, s, "postgres"), ranges);
+        println!(
+            "| {group}/{size} | {} | {} | {} | {} |",
+            c("postgres"),
+            c("orm"),
+            c("orm_detached"),
+            c("postgres_multirow"),
+        );
+    }
+    println!();
+    println!("Targets (median ratios to the hand-written baseline):\n");
+    println!("| workload | targets |");
+    println!("|---|---|");
+    for (group, size) in &data.rows {
+        let t = pg_targets(data, group, size);
         if !t.is_empty() {
             println!("| {group}/{size} | {} |", t.join("; "));
         }
