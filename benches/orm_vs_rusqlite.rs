@@ -5,7 +5,8 @@
 //!
 //! Workloads are diesel_bench's (trivial_query, medium_complex_query,
 //! loading_associations, insert) plus get_by_pk (identity-map miss and
-//! hit), update and graph_insert; see BENCHMARKS.md. Their code is shared,
+//! hit), update, graph_insert and bulk_insert (multi-row INSERT); see
+//! BENCHMARKS.md. Their code is shared,
 //! as source, with the opt-in comparison against Diesel and SeaORM in
 //! `bench-compare/` (which times them with its own harness and profile):
 //!
@@ -90,6 +91,15 @@ fn insert(c: &mut Criterion) {
     group.finish();
 }
 
+/// Multi-row INSERT of 100 users: orm's `bulk_insert` beside one
+/// hand-written multi-row `INSERT ... RETURNING id` (target: at most
+/// x1.5).
+fn bulk_insert(c: &mut Criterion) {
+    let mut group = configured(c, "bulk_insert");
+    bench_systems(&mut group, "100", workloads::bulk_insert(100));
+    group.finish();
+}
+
 fn get_by_pk(c: &mut Criterion) {
     let mut group = configured(c, "get_by_pk");
     bench_systems(&mut group, "miss", workloads::get_by_pk(false));
@@ -170,6 +180,7 @@ criterion_group!(
     medium_complex_query,
     loading_associations,
     insert,
+    bulk_insert,
     get_by_pk,
     update,
     graph_insert,

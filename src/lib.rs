@@ -54,6 +54,7 @@
 //! | `has_many(pets = Pet, backref = "owner")` | struct | one-to-many, plus the reverse accessor on `Pet` |
 //! | `has_one(..)`, `belongs_to(..)`, `many_to_many(tags = Tag, secondary = PostTag)` | struct | other relationships; `post_update` in one writes its foreign key by a second UPDATE, for rows that reference each other |
 //! | `index(a, b)`, `unique(a, b)` | struct | multi-column index / UNIQUE index |
+//! | `soft_delete`, `soft_delete = "removed_at"` | struct | deleting sets the field (`deleted_at` by default, an `Option` of a [`types::Now`] type) instead of deleting the row; queries leave such rows out (section 10) |
 //!
 //! Mistakes are compile errors that point at the attribute and say what to
 //! write instead.
@@ -511,6 +512,86 @@
 //! assert_eq!(err.to_string(), "invalid User.email: needs an @");
 //! # Ok(()) }
 //! ```
+//!
+//! ## 10. Beyond the unit of work: joins, eager collections, upsert, bulk, streams, soft delete
+//!
+//! | SQLAlchemy | orm |
+//! |---|---|
+//! | `select(User, Post).outerjoin(User.posts)` | `s.query::<User>().outer_join(User::posts).models::<(User, Option<Post>)>()` ([`Query::outer_join`], [`Query::models`]) |
+//! | `query.outerjoin(User.posts).filter(Post.id == None)` | `.outer_join(User::posts).filter(Post::id.is_absent())` |
+//! | `joinedload(User.posts)` (a collection) | `.load(joined(User::posts))`: one SELECT, each user once, limits count users |
+//! | `insert(User).on_conflict_do_update(index_elements=[...], set_=...)` | `s.upsert(rows).on_conflict(User::email).update(User::name).run()` ([`Session::upsert`]), inserted or updated per row |
+//! | `session.execute(insert(User).returning(User), [...])`, `bulk_insert_mappings` | [`Session::bulk_insert`] (objects), [`Session::bulk_insert_detached`] (values): multi-row `INSERT ... RETURNING` |
+//! | `session.execute(update(User), [{"id": 1, ...}, ...])` | [`Session::bulk_update`]`([(1, vec![User::name.set("x")]), ...])` |
+//! | `for u in session.scalars(select(User).execution_options(yield_per=1000))` | `for u in s.query::<User>().yield_per(1000).iter()? { let u = u?; ... }` ([`Query::iter`], [`Query::iter_detached`]) |
+//! | soft delete recipe (`with_loader_criteria`, `include_deleted`) | `#[orm(soft_delete)]`, [`Query::with_deleted`], [`Query::hard_delete`] |
+//!
+//! ```
+//! use orm::prelude::*;
+//!
+//! #[derive(Model, Debug, Default)]
+//! #[orm(soft_delete, has_many(posts = Post, backref = "author"))]
+//! struct User {
+//!     id: i64,
+//!     #[orm(unique)]
+//!     email: String,
+//!     name: String,
+//!     deleted_at: Option<String>, // NULL: not deleted
+//! }
+//!
+//! #[derive(Model, Debug, Default)]
+//! struct Post { id: i64, #[orm(foreign_key = User::id)] user_id: i64, title: String }
+//!
+//! # fn main() -> orm::Result<()> {
+//! let db = Database::builder().model::<Post>().open("sqlite://")?;
+//! db.create_all()?;
+//! let s = db.session();
+//!
+//! // Bulk insert: one multi-row INSERT ... RETURNING "id".
+//! let user = |email: &str, name: &str| User { email: email.into(), name: name.into(), ..Default::default() };
+//! let users = s.bulk_insert([user("ann@x", "Ann"), user("bob@x", "Bob")])?;
+//! s.bulk_insert_detached([Post { user_id: 1, title: "hello".into(), ..Default::default() }])?;
+//!
+//! // Upsert on a unique column: bob is updated in place, cid inserted.
+//! let done = s.upsert([user("bob@x", "Robert"), user("cid@x", "Cid")]).on_conflict(User::email).run()?;
+//! assert_eq!((done[0].inserted, done[1].inserted), (false, true));
+//! assert!(done[0].obj == users[1]);
+//! assert_eq!(users[1].get(User::name)?, "Robert");
+//!
+//! // (User, Option<Post>) pairs through a LEFT OUTER JOIN.
+//! let pairs = s.query::<User>().outer_join(User::posts).order_by(User::id).models::<(User, Option<Post>)>().all()?;
+//! assert_eq!(pairs.len(), 3);
+//! assert!(pairs[0].1.is_some() && pairs[1].1.is_none());
+//!
+//! // A collection in the same SELECT; the limit counts users.
+//! let first = s.query::<User>().load(joined(User::posts)).order_by(User::id).limit(1).all()?;
+//! assert_eq!(first[0].related(User::posts)?.len(), 1);
+//!
+//! // Stream without holding the whole result.
+//! let mut names = Vec::new();
+//! for u in s.query::<User>().order_by(User::id).yield_per(100).iter()? {
+//!     names.push(u?.get(User::name)?);
+//! }
+//! assert_eq!(names, ["Ann", "Robert", "Cid"]);
+//!
+//! // Soft delete: an UPDATE of deleted_at; queries leave the row out.
+//! s.delete(&users[0])?;
+//! s.commit()?;
+//! assert_eq!(s.query::<User>().count()?, 2);
+//! assert_eq!(s.query::<User>().with_deleted().count()?, 3);
+//! # Ok(()) }
+//! ```
+//!
+//! How each works, and what it does to objects in the session, is on its
+//! method: bulk and upsert statements run at once in the session's
+//! transaction and leave no trace when they fail; a stream holds the
+//! session's connection while it is open (other statements get
+//! [`Error::SessionBusy`]); a soft-deleted row still holds its unique
+//! values (a new row with the same email fails), a soft-deleted parent
+//! keeps its children (delete cascades still delete them, softly where
+//! their model has `soft_delete`), the database's own `ON DELETE` actions
+//! do not run, and an upsert that meets a soft-deleted row updates it (with
+//! the default columns, setting its `deleted_at` back to NULL).
 //!
 //! ## Where to find things
 //!

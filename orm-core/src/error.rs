@@ -437,6 +437,18 @@ pub enum Error {
         path: String,
     },
 
+    /// The session is in use by an operation that has not finished: a
+    /// stream of rows ([`Query::iter`](crate::Query::iter),
+    /// [`iter_detached`](crate::Query::iter_detached)) holds the session's
+    /// connection until it ends or is dropped, and every other statement
+    /// of the session waits for that (objects already loaded can be read
+    /// and changed meanwhile). Nothing was done.
+    #[error("the session is busy: {reason}")]
+    SessionBusy {
+        /// What holds it.
+        reason: &'static str,
+    },
+
     /// The session's transaction cannot go on: the last
     /// [`commit`](crate::Session::commit) ended in
     /// [`Error::CommitOutcomeUnknown`] (check which of the transaction's rows

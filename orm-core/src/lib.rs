@@ -42,7 +42,9 @@ pub use observe::{RecordedStatement, Recorder};
 pub use orm_derive::{Model, SqlEnum, embed_migrations};
 pub use query::{Column, ModelQuery, Query};
 pub use relation::{BelongsTo, HasMany, HasOne, ManyToMany};
-pub use session::{Addable, Hooks, Obj, ObjState, Savepoint, Session, TransactionOptions};
+pub use session::{
+    Addable, Hooks, Obj, ObjState, Savepoint, Session, TransactionOptions, Upserted,
+};
 pub use types::ColumnType;
 
 /// The rusqlite version `orm`'s SQLite backend is built on, for

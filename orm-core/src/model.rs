@@ -293,6 +293,12 @@ pub mod private {
         value.to_sql().map(ToSqlOutput::into_owned)
     }
 
+    /// What a soft delete writes into a column of type `Option<T>`: now.
+    pub fn soft_delete_stamp<T: crate::types::Now>()
+    -> std::result::Result<crate::types::Value, ConversionError> {
+        T::now().to_sql().map(ToSqlOutput::into_owned)
+    }
+
     /// The value of a field not given: its type's `Default`.
     pub fn unset<T: ColumnType + Default>()
     -> std::result::Result<crate::types::Value, ConversionError> {

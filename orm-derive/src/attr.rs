@@ -80,6 +80,7 @@ pub(crate) const STRUCT_KEYS: &[&str] = &[
     "index",
     "unique",
     "hooks",
+    "soft_delete",
 ];
 
 pub(crate) const RELATION_KEYS: &[&str] = &[
@@ -214,6 +215,8 @@ pub(crate) struct IndexAttr {
 #[derive(Default)]
 pub(crate) struct StructAttrs {
     pub table: Slot<String>,
+    /// `soft_delete` (the field `deleted_at`) or `soft_delete = "field"`.
+    pub soft_delete: Slot<String>,
     pub relations: Vec<RelationAttr>,
     pub indexes: Vec<IndexAttr>,
     /// `hooks`: the model implements `orm::Hooks`.
@@ -655,6 +658,16 @@ pub(crate) fn struct_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> StructAtt
                 "table" => {
                     if let Some(v) = parse_string(cx, &meta, "table", "users")? {
                         a.table.set(cx, "table", span, v);
+                    }
+                }
+                "soft_delete" => {
+                    let field = if meta.input.peek(syn::Token![=]) {
+                        parse_string(cx, &meta, "soft_delete", "deleted_at")?
+                    } else {
+                        Some("deleted_at".to_owned())
+                    };
+                    if let Some(v) = field {
+                        a.soft_delete.set(cx, "soft_delete", span, v);
                     }
                 }
                 "has_many" => relation(cx, &meta, RelKind::HasMany, &mut a.relations)?,

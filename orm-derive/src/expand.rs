@@ -262,6 +262,23 @@ fn table_def(m: &Model<'_>) -> TokenStream {
             quote!(#ident::#f)
         })
         .collect();
+    let soft_delete = match m.attrs.soft_delete.get() {
+        Some(name) => {
+            let found = m
+                .columns()
+                .enumerate()
+                .find(|(_, f)| f.ident == name.as_str())
+                .and_then(|(i, f)| f.option_inner.map(|inner| (i, inner)));
+            match found {
+                Some((i, inner)) => {
+                    let stamp = quote::quote_spanned!(inner.span()=> ::orm::__private::soft_delete_stamp::<#inner>);
+                    quote!(::core::option::Option::Some(::orm::schema::SoftDelete { column: #i, stamp: #stamp }))
+                }
+                None => quote!(::core::option::Option::None),
+            }
+        }
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         static TABLE: ::orm::schema::TableDef = ::orm::schema::TableDef {
             name: #table,
@@ -273,6 +290,7 @@ fn table_def(m: &Model<'_>) -> TokenStream {
             foreign_keys: &[#(#foreign_keys),*],
             indexes: &[#(#indexes),*],
             relations: &[#(#relation_fns),*],
+            soft_delete: #soft_delete,
             __cache: ::orm::schema::TableCache::new(),
             __ops: ::orm::__private::ModelOps::of::<#ident>(),
         };

@@ -16,6 +16,7 @@ pub(crate) fn validate(cx: &mut Ctxt, m: &Model<'_>) {
     check_relations(cx, m);
     check_indexes(cx, m);
     check_session_options(cx, m);
+    check_soft_delete(cx, m);
 }
 
 /// `version` and `validate`: one version counter per model, never the key;
@@ -57,6 +58,26 @@ fn check_session_options(cx: &mut Ctxt, m: &Model<'_>) {
         if let (Some(span), RelKind::ManyToMany) = (r.post_update.span(), r.kind) {
             cx.error_at(span, "`post_update` applies to a relationship with a foreign key (`has_many`, `has_one`, `belongs_to`), not to `many_to_many`");
         }
+    }
+}
+
+/// Soft delete writes the time of deletion into a nullable column and
+/// reads NULL as "not deleted": the field must exist and be an `Option`.
+fn check_soft_delete(cx: &mut Ctxt, m: &Model<'_>) {
+    let (Some(name), Some(span)) = (m.attrs.soft_delete.get(), m.attrs.soft_delete.span()) else {
+        return;
+    };
+    match m.columns().find(|f| f.ident == name.as_str()) {
+        None => cx.error_at(
+            span,
+            format!("soft_delete uses the field `{name}`, which is not a column of {}: add `{name}: Option<DateTime<Utc>>` (or another timestamp type), or name the field: soft_delete = \"removed_at\"", m.ident),
+        ),
+        Some(f) if f.option_inner.is_none() => cx.error_at(
+            span,
+            format!("the soft_delete field `{name}` must be an `Option<...>`: NULL means not deleted"),
+        ),
+        Some(f) if f.is_primary_key() => cx.error_at(span, "the soft_delete field cannot be part of the primary key"),
+        Some(_) => {}
     }
 }
 

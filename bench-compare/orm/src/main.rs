@@ -63,6 +63,9 @@ fn main() {
     ));
     for n in sql::INSERT_SIZES {
         list.push(Workload::new("insert", n, move || workloads::insert(n)));
+        list.push(Workload::new("bulk_insert", n, move || {
+            workloads::bulk_insert(n)
+        }));
     }
     list.push(Workload::new("get_by_pk", "miss", || {
         workloads::get_by_pk(false)

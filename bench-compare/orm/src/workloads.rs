@@ -131,6 +131,27 @@ pub fn orm_medium(s: &Session) -> Vec<Obj<User>> {
         .unwrap()
 }
 
+/// diesel_bench's shape itself: one `LEFT OUTER JOIN` into `(User,
+/// Option<Post>)` pairs, through the identity map.
+fn orm_medium_join(s: &Session) -> Vec<(Obj<User>, Option<Obj<Post>>)> {
+    s.query::<User>()
+        .outer_join(User::posts)
+        .filter(User::hair_color.eq("black"))
+        .models::<(User, Option<Post>)>()
+        .all()
+        .unwrap()
+}
+
+/// The same pairs as plain values.
+fn orm_medium_join_detached(s: &Session) -> Vec<(User, Option<Post>)> {
+    s.query::<User>()
+        .outer_join(User::posts)
+        .filter(User::hair_color.eq("black"))
+        .models::<(User, Option<Post>)>()
+        .all_detached()
+        .unwrap()
+}
+
 pub fn orm_medium_detached(s: &Session) -> Vec<(User, Vec<Post>)> {
     let users = s
         .query::<User>()
@@ -169,6 +190,10 @@ pub fn orm_medium_detached(s: &Session) -> Vec<(User, Vec<Post>)> {
 /// - orm_detached: `all_detached()` users, then `all_detached()` posts by
 ///   `user_id IN (...)` (one query), grouped with a HashMap into
 ///   `Vec<(User, Vec<Post>)>`.
+/// - orm_outer_join / orm_outer_join_detached: diesel_bench's own shape,
+///   `outer_join(User::posts).filter(...).models::<(User, Option<Post>)>()`,
+///   one `LEFT OUTER JOIN` into pairs (`all()` through the identity map,
+///   `all_detached()` plain values).
 pub fn medium_complex_query(n: usize) -> Systems {
     let (raw, expect) = raw::systems::medium_complex_query(Storage::Memory, n);
     let (memdb, _) = raw::systems::medium_complex_query(Storage::Memdb, n);
@@ -190,9 +215,18 @@ pub fn medium_complex_query(n: usize) -> Systems {
                 .zip(&expect)
                 .all(|((a, ps), (b, _))| a == b && ps.is_empty())
         );
+        let pairs = orm_medium_join(&s);
+        assert_eq!(pairs.len(), expect.len());
+        for ((u, p), (eu, ep)) in pairs.iter().zip(&expect) {
+            assert_eq!(*u.read().unwrap(), *eu);
+            assert_eq!(p.is_none(), ep.is_none());
+        }
+        assert_eq!(orm_medium_join_detached(&s), expect);
     }
 
     let db2 = db.clone();
+    let db3 = db.clone();
+    let db4 = db.clone();
     vec![
         ("rusqlite", raw),
         ("rusqlite_memdb", memdb),
@@ -211,6 +245,24 @@ pub fn medium_complex_query(n: usize) -> Systems {
                 timed(iters, |_| {
                     let s = db2.session();
                     black_box(orm_medium_detached(&s));
+                })
+            }),
+        ),
+        (
+            "orm_outer_join",
+            sample(move |iters| {
+                timed(iters, |_| {
+                    let s = db3.session();
+                    black_box(orm_medium_join(&s));
+                })
+            }),
+        ),
+        (
+            "orm_outer_join_detached",
+            sample(move |iters| {
+                timed(iters, |_| {
+                    let s = db4.session();
+                    black_box(orm_medium_join_detached(&s));
                 })
             }),
         ),
@@ -337,6 +389,65 @@ pub fn insert(n: usize) -> Systems {
                 orm_clear(&db);
                 timed(iters, |_| {
                     black_box(orm_insert(&db, n));
+                })
+            }),
+        ),
+    ]
+}
+
+/// bulk_insert/N: N new users in one multi-row INSERT with their ids read
+/// back, in one transaction; tables emptied before every sample.
+///
+/// - rusqlite_multirow: one cached `INSERT ... VALUES (?, ?), ... RETURNING
+///   id` (the hand-written floor), on `:memory:` and on `memdb` (orm's
+///   storage).
+/// - orm_bulk: `bulk_insert(users)` (tracked objects in the identity map) +
+///   `commit()` in a new session.
+/// - orm_bulk_detached: `bulk_insert_detached(users)` (values with their
+///   keys, untracked) + `commit()`.
+pub fn bulk_insert(n: usize) -> Systems {
+    let (multi, expect) = raw::systems::insert_multi(Storage::Memory, n);
+    let (multi_memdb, _) = raw::systems::insert_multi(Storage::Memdb, n);
+    let db = orm_db();
+    let bulk = move |db: &Database| {
+        let s = db.session();
+        let objs = s.bulk_insert(raw::new_users(n)).unwrap();
+        s.commit().unwrap();
+        objs
+    };
+    let bulk_detached = move |db: &Database| {
+        let s = db.session();
+        let users = s.bulk_insert_detached(raw::new_users(n)).unwrap();
+        s.commit().unwrap();
+        users
+    };
+    let objs = bulk(&db);
+    assert!(
+        objs.iter()
+            .zip(&expect)
+            .all(|(o, u)| *o.read().unwrap() == *u)
+    );
+    orm_clear(&db);
+    assert_eq!(bulk_detached(&db), expect);
+    let db2 = orm_db();
+    vec![
+        ("rusqlite_multirow", multi),
+        ("rusqlite_multirow_memdb", multi_memdb),
+        (
+            "orm_bulk",
+            sample(move |iters| {
+                orm_clear(&db);
+                timed(iters, |_| {
+                    black_box(bulk(&db));
+                })
+            }),
+        ),
+        (
+            "orm_bulk_detached",
+            sample(move |iters| {
+                orm_clear(&db2);
+                timed(iters, |_| {
+                    black_box(bulk_detached(&db2));
                 })
             }),
         ),

@@ -57,6 +57,28 @@ pub enum TextMatch {
     Strpos,
 }
 
+/// How an upsert ([`Session::upsert`](crate::Session::upsert)) learns, per
+/// row, whether it inserted or updated.
+///
+/// # Examples
+///
+/// ```
+/// use orm::backend::{Dialect, UpsertReport};
+/// assert_eq!(Dialect::SQLITE.upsert_report(), UpsertReport::ExistingKeys);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpsertReport {
+    /// Read which of the rows' unique values exist first, in the same write
+    /// transaction (SQLite: its write lock keeps every other writer out
+    /// between the two statements).
+    ExistingKeys,
+    /// `RETURNING ..., ("xmax" = 0)`: a row version the statement inserted
+    /// has no locking transaction, one it updated was locked by this one
+    /// (PostgreSQL's system column; true under concurrent writers too).
+    Xmax,
+}
+
 /// Which column type names `CREATE TABLE` uses.
 ///
 /// # Examples
@@ -130,6 +152,9 @@ pub enum SchemaEditing {
 /// | sequences after explicit keys | not needed (rowid) | moved past the largest key |
 /// | isolation levels | always serializable (one writer) | `BEGIN ISOLATION LEVEL ...` |
 /// | schema changes (migrations) | table rebuilt, foreign keys off | `ALTER TABLE` in place |
+/// | parameters per statement | 32,766 | 65,535 |
+/// | upsert: inserted or updated | the unique values that existed, read first | `RETURNING ..., ("xmax" = 0)` |
+/// | streaming a result | one statement stepped row by row | a cursor (`DECLARE`, `FETCH n`) |
 ///
 /// # Examples
 ///
@@ -163,6 +188,10 @@ pub struct Dialect {
     sync_sequences: bool,
     isolation_levels: bool,
     schema_editing: SchemaEditing,
+    max_params: usize,
+    upsert_report: UpsertReport,
+    cursors: bool,
+    consecutive_keys: bool,
 }
 
 /// How many dialects have a per-table statement cache slot.
@@ -187,6 +216,12 @@ impl Dialect {
         sync_sequences: false,
         isolation_levels: false,
         schema_editing: SchemaEditing::SqliteRebuild,
+        // SQLITE_MAX_VARIABLE_NUMBER of the bundled build (and of every
+        // SQLite since 3.32).
+        max_params: 32_766,
+        upsert_report: UpsertReport::ExistingKeys,
+        cursors: false,
+        consecutive_keys: true,
     };
 
     /// PostgreSQL: `$n` placeholders, keys through `RETURNING`, `BEGIN`,
@@ -209,6 +244,11 @@ impl Dialect {
         sync_sequences: true,
         isolation_levels: true,
         schema_editing: SchemaEditing::PostgresAlter,
+        // The wire protocol counts parameters in 16 bits.
+        max_params: 65_535,
+        upsert_report: UpsertReport::Xmax,
+        cursors: true,
+        consecutive_keys: false,
     };
 
     /// This dialect under another name (its statements are then written
@@ -380,6 +420,69 @@ impl Dialect {
     /// ```
     pub const fn locking_reads(&self) -> bool {
         self.locking_reads
+    }
+
+    /// The most parameters one statement may bind: multi-row statements
+    /// ([`Session::bulk_insert`](crate::Session::bulk_insert)) are cut into
+    /// chunks under it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::Dialect;
+    /// assert_eq!(Dialect::SQLITE.max_params(), 32_766);
+    /// assert_eq!(Dialect::POSTGRES.max_params(), 65_535);
+    /// ```
+    pub const fn max_params(&self) -> usize {
+        self.max_params
+    }
+
+    /// This dialect with another parameter limit (at least 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let d = orm::backend::Dialect::SQLITE.with_max_params(999);
+    /// assert_eq!(d.max_params(), 999);
+    /// ```
+    pub const fn with_max_params(mut self, max: usize) -> Dialect {
+        self.max_params = if max == 0 { 1 } else { max };
+        self.cache_slot = None;
+        self
+    }
+
+    /// How an upsert tells inserted rows from updated ones.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::{Dialect, UpsertReport};
+    /// assert_eq!(Dialect::POSTGRES.upsert_report(), UpsertReport::Xmax);
+    /// ```
+    pub const fn upsert_report(&self) -> UpsertReport {
+        self.upsert_report
+    }
+
+    /// Whether results are streamed through SQL cursors (`DECLARE ...
+    /// CURSOR`, `FETCH n`): PostgreSQL. SQLite steps one statement instead;
+    /// another backend without cursors reads the whole result first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::Dialect;
+    /// assert!(!Dialect::SQLITE.cursors());
+    /// assert!(Dialect::POSTGRES.cursors());
+    /// ```
+    pub const fn cursors(&self) -> bool {
+        self.cursors
+    }
+
+    /// Whether the generated keys of one multi-row INSERT are consecutive
+    /// (SQLite: the largest rowid plus one, row after row, under the write
+    /// lock); a bulk insert checks it.
+    pub(crate) const fn consecutive_keys(&self) -> bool {
+        self.consecutive_keys
     }
 
     /// Whether `BEGIN` takes an isolation level.

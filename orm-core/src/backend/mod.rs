@@ -24,7 +24,9 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 pub(crate) use dialect::CACHE_SLOTS;
-pub use dialect::{Dialect, GeneratedKeys, Placeholders, SchemaEditing, TextMatch, TypeNames};
+pub use dialect::{
+    Dialect, GeneratedKeys, Placeholders, SchemaEditing, TextMatch, TypeNames, UpsertReport,
+};
 pub use row::Row;
 pub use sqlite::{JournalMode, Synchronous};
 
@@ -221,6 +223,9 @@ pub(crate) struct Conn {
     pub broken: bool,
     /// UPDATE statements by (table, changed column set, version checked).
     pub update_sql: FxHashMap<(usize, u64, bool), Arc<str>>,
+    /// Multi-row INSERT statements of bulk inserts by (table, key
+    /// generated, rows).
+    pub bulk_sql: FxHashMap<(usize, bool, usize), Arc<str>>,
 }
 
 enum Kind {
@@ -259,6 +264,7 @@ impl Conn {
             kind,
             broken: false,
             update_sql: FxHashMap::default(),
+            bulk_sql: FxHashMap::default(),
         }
     }
 
@@ -275,6 +281,15 @@ impl Conn {
     pub fn sqlite(&mut self) -> Option<&mut sqlite::RawConnection> {
         match &mut self.kind {
             Kind::Sqlite(c) => Some(&mut c.raw),
+            Kind::Other(_) => None,
+        }
+    }
+
+    /// The built-in SQLite connection, if this is one (a stream steps a
+    /// statement of it row by row).
+    pub fn sqlite_conn(&self) -> Option<&sqlite::SqliteConn> {
+        match &self.kind {
+            Kind::Sqlite(c) => Some(c),
             Kind::Other(_) => None,
         }
     }

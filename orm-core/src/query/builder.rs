@@ -64,6 +64,15 @@ pub struct Query<'s, M: Model> {
     /// For each of `select.joins`: whether it reaches a collection, so it
     /// would repeat a row per related row.
     pub(crate) repeats: Vec<bool>,
+    /// Whether `load()` was called (declared `lazy = "selectin"` loads are
+    /// in `loads` from the start).
+    pub(crate) explicit_loads: bool,
+    /// Rows per batch of a stream ([`Query::yield_per`]).
+    pub(crate) yield_per: u64,
+    /// [`Query::with_deleted`]: soft-deleted rows are not left out.
+    pub(crate) include_deleted: bool,
+    /// For each of `select.joins`: the joined table.
+    pub(crate) join_tables: Vec<&'static crate::schema::TableDef>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -75,6 +84,10 @@ impl<M: Model> Clone for Query<'_, M> {
             loads: self.loads.clone(),
             populate: self.populate,
             repeats: self.repeats.clone(),
+            explicit_loads: self.explicit_loads,
+            yield_per: self.yield_per,
+            include_deleted: self.include_deleted,
+            join_tables: self.join_tables.clone(),
             _model: PhantomData,
         }
     }
@@ -112,9 +125,43 @@ impl Session {
             loads: LoadPlan::defaults_for(M::table()),
             populate: false,
             repeats: Vec::new(),
+            explicit_loads: false,
+            yield_per: super::stream::DEFAULT_YIELD_PER,
+            include_deleted: false,
+            join_tables: Vec::new(),
             _model: PhantomData,
         }
     }
+}
+
+/// `select` (whose columns are `me`'s) as a subquery named like `me`'s
+/// table, so joins and orderings written against `me` still apply:
+/// `SELECT <me's columns> FROM (<select>) AS "me" ORDER BY ...`. Orderings
+/// by another table's column are selected in the subquery too
+/// (`orm_o0`, ...) and ordered by outside.
+fn wrap_limited(mut select: Select, me: &'static crate::schema::TableDef) -> Select {
+    let mut order = Vec::with_capacity(select.order_by.len());
+    for (i, o) in select.order_by.iter().enumerate() {
+        match &o.expr {
+            Expr::Column { table: Some(t), .. } if t == me.name => order.push(o.clone()),
+            other => {
+                let alias = format!("orm_o{i}");
+                select.columns.push(Expr::Aliased {
+                    expr: Box::new(other.clone()),
+                    alias: alias.clone().into(),
+                });
+                order.push(OrderBy {
+                    expr: Expr::column(me.name, alias),
+                    desc: o.desc,
+                });
+            }
+        }
+    }
+    let mut outer = Select::new(TableRef::new(me.name));
+    outer.columns = statements::select_columns(me, me.name);
+    outer.from_select = Some(Box::new(select));
+    outer.order_by = order;
+    outer
 }
 
 /// `User::query(&session)`: Flask-SQLAlchemy's `User.query`, for every model.
@@ -524,7 +571,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn select<L: SelectList>(self, list: L) -> TupleQuery<'s, L> {
-        let mut select = self.select;
+        let mut select = self.soft_select();
         select.columns = list.exprs().into_iter().map(|e| e.0).collect();
         TupleQuery::new(self.session, select, M::table())
     }
@@ -571,6 +618,7 @@ impl<'s, M: Model> Query<'s, M> {
     /// # Ok(()) }
     /// ```
     pub fn load<T>(mut self, option: Load<M, T>) -> Self {
+        self.explicit_loads = true;
         self.loads.add(option.into());
         self
     }
@@ -614,8 +662,48 @@ impl<'s, M: Model> Query<'s, M> {
     /// );
     /// # Ok(()) }
     /// ```
-    pub fn join<R: Relation<From = M>>(mut self, rel: R) -> Self {
-        let side = rel.__side();
+    pub fn join<R: Relation<From = M>>(self, rel: R) -> Self {
+        self.join_with(rel.__side(), JoinKind::Inner)
+    }
+
+    /// Join a related model through `rel` with a `LEFT OUTER JOIN`
+    /// (SQLAlchemy's `outerjoin`): rows of `M` with no related row are
+    /// kept, with NULL in the related columns. With
+    /// [`models`](Self::models) it gives pairs such as `(User,
+    /// Option<Post>)`; in a query of objects of `M`, each object appears
+    /// once (a join through a collection makes the query `DISTINCT`), and
+    /// a filter such as `Post::id.is_absent()` finds the objects with no
+    /// related row (see [`Column::is_absent`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(posts = Post, backref = "author"))]
+    /// struct User { #[orm(primary_key)] id: i64, name: String }
+    ///
+    /// #[derive(Model, Debug, Default)]
+    /// struct Post { #[orm(primary_key)] id: i64, #[orm(foreign_key = User::id)] user_id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let ann = s.add(User { name: "ann".into(), ..Default::default() })?;
+    /// s.add(User { name: "bob".into(), ..Default::default() })?;
+    /// ann.append(User::posts, &Obj::new(Post::default()))?;
+    /// let without_posts = s.query::<User>().outer_join(User::posts).filter(Post::id.is_absent()).all()?;
+    /// assert_eq!(without_posts.len(), 1);
+    /// assert_eq!(without_posts[0].get(User::name)?, "bob");
+    /// # Ok(()) }
+    /// ```
+    pub fn outer_join<R: Relation<From = M>>(self, rel: R) -> Self {
+        self.join_with(rel.__side(), JoinKind::Left)
+    }
+
+    fn join_with(mut self, side: crate::schema::Side, kind: JoinKind) -> Self {
         let me = M::table();
         let other = side.other();
         let link = match side.def.link() {
@@ -632,18 +720,19 @@ impl<'s, M: Model> Query<'s, M> {
             )));
             return self;
         }
-        let mut push = |table: &'static str, on: Expr, repeats: bool| {
+        let mut push = |table: &'static crate::schema::TableDef, on: Expr, repeats: bool| {
             self.select.joins.push(Join {
-                kind: JoinKind::Inner,
-                table: TableRef::new(table),
+                kind,
+                table: TableRef::new(table.name),
                 on,
             });
             self.repeats.push(repeats);
+            self.join_tables.push(table);
         };
         let role = side.role();
         match role {
             Role::Children { .. } | Role::Parent => push(
-                other.name,
+                other,
                 link.join_on(
                     side,
                     LinkTable::Other.named(other.name),
@@ -655,7 +744,7 @@ impl<'s, M: Model> Query<'s, M> {
                 if let Some(sl) = &link.secondary {
                     let assoc = sl.table.name;
                     push(
-                        assoc,
+                        sl.table,
                         link.join_on(
                             side,
                             LinkTable::Assoc.named(assoc),
@@ -664,7 +753,7 @@ impl<'s, M: Model> Query<'s, M> {
                         true,
                     );
                     push(
-                        other.name,
+                        other,
                         link.join_on(
                             side,
                             LinkTable::Other.named(other.name),
@@ -683,13 +772,18 @@ impl<'s, M: Model> Query<'s, M> {
     /// `EXISTS (SELECT 1 FROM ... WHERE <join> AND <filters>)`, so `LIMIT`,
     /// `count()` and pages count objects. Joins to a parent stay joins.
     fn one_row_per_object(&self) -> Select {
-        let mut s = self.select.clone();
+        let mut s = self.soft_select();
         if !self.repeats.contains(&true) {
             return s;
         }
         let (mut moved, mut kept) = (Vec::new(), Vec::new());
         for (join, repeats) in s.joins.drain(..).zip(&self.repeats) {
-            if *repeats {
+            if *repeats && join.kind == JoinKind::Left {
+                // An outer join filters nothing: it stays, and DISTINCT
+                // keeps one row per object.
+                s.distinct = true;
+                kept.push(join);
+            } else if *repeats {
                 moved.push(join);
             } else {
                 kept.push(join);
@@ -730,6 +824,99 @@ impl<'s, M: Model> Query<'s, M> {
         s
     }
 
+    /// The query's SELECT as built, join rows kept (tuple and model
+    /// selects), soft-deleted rows left out.
+    pub(crate) fn filtered_select(&self) -> Select {
+        self.soft_select()
+    }
+
+    /// Include soft-deleted rows (`#[orm(soft_delete)]`): of `M` and of
+    /// every model this query joins or loads with
+    /// [`joined`](crate::relation::joined). Without it they are left out,
+    /// as if deleted (the SQLAlchemy recipe's
+    /// `execution_options(include_deleted=True)`). Relationships loaded
+    /// by their own SELECT (lazily, or with
+    /// [`selectin`](crate::relation::selectin)) always leave them out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(soft_delete)]
+    /// struct Note { #[orm(primary_key)] id: i64, text: String, deleted_at: Option<String> }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Note>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let note = s.add(Note { text: "draft".into(), ..Default::default() })?;
+    /// s.commit()?;
+    /// s.delete(&note)?; // UPDATE "note" SET "deleted_at" = ? WHERE "note"."id" = ?
+    /// s.commit()?;
+    /// assert_eq!(s.query::<Note>().count()?, 0);
+    /// let all = s.query::<Note>().with_deleted().all()?;
+    /// assert!(all[0].get(Note::deleted_at)?.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn with_deleted(mut self) -> Self {
+        self.include_deleted = true;
+        self
+    }
+
+    /// Whether `M`'s soft-deleted rows are left out.
+    fn hides_deleted(&self) -> bool {
+        !self.include_deleted && M::table().soft_delete.is_some()
+    }
+
+    /// `"t"."deleted_at" IS NULL` for a soft-delete table under `name`.
+    pub(crate) fn live(t: &crate::schema::TableDef, name: impl Into<Ident>) -> Option<Expr> {
+        let sd = t.soft_delete?;
+        Some(Expr::IsNull {
+            expr: Box::new(Expr::column(name, t.columns[sd.column].name)),
+            negated: false,
+        })
+    }
+
+    /// The query's SELECT, soft-deleted rows of `M` and of joined models
+    /// left out (unless [`with_deleted`](Self::with_deleted)).
+    fn soft_select(&self) -> Select {
+        let mut s = self.select.clone();
+        if self.include_deleted {
+            return s;
+        }
+        for (join, t) in s.joins.iter_mut().zip(&self.join_tables) {
+            if let Some(cond) = Self::live(t, t.name) {
+                let on = std::mem::replace(&mut join.on, Expr::Bool(true));
+                join.on = Expr::and(on, cond);
+            }
+        }
+        if let Some(cond) = Self::live(M::table(), M::table().name) {
+            s.and_where(cond);
+        }
+        s
+    }
+
+    /// Whether the stream can use the table's cached SELECT.
+    pub(crate) fn is_plain_select(&self) -> bool {
+        let s = &self.select;
+        s.filter.is_none()
+            && s.joins.is_empty()
+            && s.order_by.is_empty()
+            && s.group_by.is_empty()
+            && s.having.is_none()
+            && s.limit.is_none()
+            && s.offset.is_none()
+            && s.lock.is_none()
+            && !s.distinct
+            && !self.hides_deleted()
+    }
+
+    /// The SELECT a stream runs: one row per object.
+    pub(crate) fn entity_select_for_stream(&self) -> Select {
+        self.entity_select()
+    }
+
     fn is_plain(&self) -> bool {
         let s = &self.select;
         s.filter.is_none()
@@ -742,6 +929,7 @@ impl<'s, M: Model> Query<'s, M> {
             && s.lock.is_none()
             && !s.distinct
             && self.loads.joined().next().is_none()
+            && !self.hides_deleted()
     }
 
     /// The SQL and parameters this query would run, without running it.
@@ -772,39 +960,77 @@ impl<'s, M: Model> Query<'s, M> {
         Ok((w.sql, w.params))
     }
 
-    /// Run `select` with the columns of each joined load's parent added
-    /// through a LEFT OUTER JOIN.
+    /// Run `select` with the columns of each joined load's related model
+    /// added through LEFT OUTER JOINs (aliased `orm_j0`, `orm_j1`, ...). A
+    /// collection joined to a query with a limit, an offset or DISTINCT
+    /// joins to the limited query as a subquery, so the limit counts
+    /// objects.
     fn load_joined(&self, mut select: Select) -> Result<Vec<Obj<M>>> {
         let inner = &self.session.inner;
         let joined: Vec<_> = self.loads.joined().collect();
         let me = M::table();
+        let collections = joined.iter().any(|s| s.side.role() != Role::Parent);
+        if collections && (select.limit.is_some() || select.offset.is_some() || select.distinct) {
+            select = wrap_limited(select, me);
+        }
         let mut offset = me.columns.len();
         let mut placed = Vec::new();
         for (j, spec) in joined.iter().enumerate() {
             let link = spec.side.def.link()?;
-            let parent = spec.side.other();
+            let other = spec.side.other();
             let alias = format!("orm_j{j}");
-            let on = link.join_on(
-                spec.side,
-                LinkTable::Other.named(alias.clone()),
-                LinkTable::Owner.named(me.name),
-            );
-            select.joins.push(Join {
+            let include_deleted = self.include_deleted;
+            let target = |table: &'static str, alias: &str, on: Expr| Join {
                 kind: JoinKind::Left,
                 table: TableRef {
-                    name: parent.name.into(),
-                    alias: Some(alias.clone().into()),
+                    name: table.into(),
+                    alias: Some(alias.to_owned().into()),
                 },
-                on,
-            });
+                on: match Self::live(other, alias.to_owned()) {
+                    Some(cond) if !include_deleted && table == other.name => Expr::and(on, cond),
+                    _ => on,
+                },
+            };
+            match (spec.side.role(), &link.secondary) {
+                (Role::Links, Some(sl)) => {
+                    let assoc = format!("orm_j{j}_a");
+                    select.joins.push(target(
+                        sl.table.name,
+                        &assoc,
+                        link.join_on(
+                            spec.side,
+                            LinkTable::Assoc.named(assoc.clone()),
+                            LinkTable::Owner.named(me.name),
+                        ),
+                    ));
+                    select.joins.push(target(
+                        other.name,
+                        &alias,
+                        link.join_on(
+                            spec.side,
+                            LinkTable::Other.named(alias.clone()),
+                            LinkTable::Assoc.named(assoc),
+                        ),
+                    ));
+                }
+                _ => select.joins.push(target(
+                    other.name,
+                    &alias,
+                    link.join_on(
+                        spec.side,
+                        LinkTable::Other.named(alias.clone()),
+                        LinkTable::Owner.named(me.name),
+                    ),
+                )),
+            }
             select.columns.extend(
-                parent
+                other
                     .columns
                     .iter()
                     .map(|c| Expr::column(alias.clone(), c.name)),
             );
-            placed.push((spec.side, offset, parent));
-            offset += parent.columns.len();
+            placed.push((spec.side, offset, other));
+            offset += other.columns.len();
         }
         let w = writer::write(&Statement::Select(select), self.session.inner.dialect())?;
         inner.load_objects_joined::<M>(&w.sql, &w.params, &placed, self.populate)
@@ -908,7 +1134,7 @@ impl<'s, M: Model> Query<'s, M> {
             return inner
                 .load_values::<M>(&statements::select_all(M::table(), inner.dialect()), &[]);
         }
-        let mut select = self.select.clone();
+        let mut select = self.soft_select();
         select.columns = statements::select_columns(M::table(), M::table().name);
         let w = writer::write(&Statement::Select(select), self.session.inner.dialect())?;
         inner.load_values::<M>(&w.sql, &w.params)
@@ -1305,24 +1531,28 @@ impl<'s, M: Model> Query<'s, M> {
     pub fn update(&self, assignments: impl IntoIterator<Item = Assignment<M>>) -> Result<usize> {
         self.check_bulk("update")?;
         let t = M::table();
-        let set: Vec<_> = assignments
+        let mut set: Vec<_> = assignments
             .into_iter()
             .map(|a| (a.column.into(), a.value))
             .collect();
         if set.is_empty() {
             return Ok(0);
         }
+        crate::schema::statements::bump_version(t, &mut set);
         let stmt = Statement::Update(Update {
             table: t.name.into(),
             set,
-            filter: self.select.filter.clone(),
+            filter: self.soft_select().filter,
             returning: t.primary_key_columns().map(|c| c.name.into()).collect(),
         });
         self.session.inner.bulk::<M>(&stmt, false)
     }
 
     /// Run `DELETE ... WHERE <filters>` in the session's transaction (commit
-    /// to keep it) and return the number of rows deleted.
+    /// to keep it) and return the number of rows deleted. For a model with
+    /// `#[orm(soft_delete)]` it is `UPDATE ... SET "deleted_at" = <now>
+    /// WHERE <filters> AND "deleted_at" IS NULL` instead (see
+    /// [`hard_delete`](Self::hard_delete)).
     ///
     /// Objects of `M` in the session whose rows were deleted become detached.
     /// Relationship cascades do not run: the database's own `ON DELETE`
@@ -1352,9 +1582,67 @@ impl<'s, M: Model> Query<'s, M> {
     pub fn delete(&self) -> Result<usize> {
         self.check_bulk("delete")?;
         let t = M::table();
+        let Some(sd) = t.soft_delete else {
+            return self.hard_delete();
+        };
+        let stamp = (sd.stamp)().map_err(|e| Error::Conversion {
+            table: t.name.to_owned(),
+            column: t.columns[sd.column].name.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut filter = self.select.filter.clone();
+        if let Some(cond) = Self::live(t, t.name) {
+            filter = Some(match filter {
+                Some(f) => Expr::and(f, cond),
+                None => cond,
+            });
+        }
+        let mut set = vec![(t.columns[sd.column].name.into(), Expr::Value(stamp))];
+        crate::schema::statements::bump_version(t, &mut set);
+        let stmt = Statement::Update(Update {
+            table: t.name.into(),
+            set,
+            filter,
+            returning: t.primary_key_columns().map(|c| c.name.into()).collect(),
+        });
+        self.session.inner.bulk::<M>(&stmt, true)
+    }
+
+    /// `DELETE ... WHERE <filters>`, also for a model with
+    /// `#[orm(soft_delete)]` (its rows really go, soft-deleted or not;
+    /// otherwise as [`delete`](Self::delete)).
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(soft_delete)]
+    /// struct Note { #[orm(primary_key)] id: i64, deleted_at: Option<i64> }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<Note>().open("sqlite://")?;
+    /// db.create_all()?;
+    /// let s = db.session();
+    /// let n = s.add(Note::default())?;
+    /// s.commit()?;
+    /// s.delete(&n)?;
+    /// s.commit()?;
+    /// assert_eq!(s.query::<Note>().with_deleted().hard_delete()?, 1);
+    /// s.commit()?;
+    /// assert_eq!(s.query::<Note>().with_deleted().count()?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn hard_delete(&self) -> Result<usize> {
+        self.check_bulk("delete")?;
+        let t = M::table();
         let stmt = Statement::Delete(Delete {
             table: t.name.into(),
-            filter: self.select.filter.clone(),
+            filter: self.soft_select().filter,
             returning: t.primary_key_columns().map(|c| c.name.into()).collect(),
         });
         self.session.inner.bulk::<M>(&stmt, true)

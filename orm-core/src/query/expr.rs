@@ -679,6 +679,36 @@ impl<M: Model, T> Column<M, T> {
     }
 }
 
+impl<M: Model, T> Column<M, T> {
+    /// `column IS NULL` for a column of any type: after an
+    /// [`outer_join`](crate::Query::outer_join), true where the row has no
+    /// related row (SQLAlchemy's `Post.id == None` in an anti-join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// #[derive(Model, Debug, Default)]
+    /// #[orm(has_many(posts = Post))]
+    /// struct User { #[orm(primary_key)] id: i64 }
+    /// #[derive(Model, Debug, Default)]
+    /// struct Post { #[orm(primary_key)] id: i64, #[orm(foreign_key = User::id)] user_id: i64 }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::builder().model::<User>().open("sqlite://")?;
+    /// let s = db.session();
+    /// let (sql, _) = s.query::<User>().outer_join(User::posts).filter(Post::id.is_absent()).to_sql()?;
+    /// assert!(sql.ends_with(r#"WHERE "post"."id" IS NULL"#));
+    /// # Ok(()) }
+    /// ```
+    pub fn is_absent(self) -> Condition {
+        Condition::leaf(Expr::IsNull {
+            expr: Box::new(self.expr()),
+            negated: false,
+        })
+    }
+}
+
 impl<M: Model, T> Column<M, Option<T>> {
     /// `column IS NULL` (only for `Option` columns).
     ///

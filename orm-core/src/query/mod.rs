@@ -9,9 +9,12 @@
 mod builder;
 pub(crate) mod column;
 mod expr;
+mod models;
 mod page;
 mod raw;
 mod select;
+mod stream;
+mod upsert;
 
 pub use crate::model::FromRow;
 pub use builder::{ModelQuery, Query};
@@ -20,5 +23,10 @@ pub use expr::{
     Aggregate, Assignment, Condition, ExprNode, IntoSqlValue, Nullable, Numeric, Order, TextOps,
     count,
 };
+#[doc(hidden)]
+pub use models::Adopter;
+pub use models::{ModelItem, ModelTuple, Models};
 pub use page::Page;
 pub use select::{SelectItem, SelectList, TupleQuery};
+pub use stream::{DEFAULT_YIELD_PER, Iter, IterDetached};
+pub use upsert::{Columns, Upsert};

@@ -3,8 +3,10 @@
 //! - [`selectin`]: after the main query, one more query per relationship
 //!   level for all results (`WHERE fk IN (...)`, in chunks of 500 keys),
 //!   nested with [`Load::then`].
-//! - [`joined`]: a many-to-one reference loaded by a LEFT OUTER JOIN in the
-//!   main query itself.
+//! - [`joined`]: a reference or a collection loaded by a LEFT OUTER JOIN
+//!   in the main query itself (a limited query wrapped in a subquery, so
+//!   the limit counts objects); the rows are grouped by object in
+//!   `session/load.rs` (`load_objects_joined`).
 //!
 //! Relationships declared with `lazy = "selectin"` are loaded this way by
 //! every query of their model.
@@ -15,7 +17,6 @@ use std::rc::Rc;
 use super::handle::Relation;
 use crate::error::Result;
 use crate::model::Model;
-use crate::relation::BelongsTo;
 use crate::schema::{Lazy, Side, TableDef};
 use crate::session::obj::ErasedObj;
 use crate::session::rel::slots::loaded_items;
@@ -131,8 +132,21 @@ pub fn selectin<R: Relation>(rel: R) -> Load<R::From, R::To> {
     }
 }
 
-/// Load a many-to-one reference in the main query with a LEFT OUTER JOIN
-/// (SQLAlchemy's `joinedload`).
+/// Load a relationship in the main query itself with a LEFT OUTER JOIN
+/// (SQLAlchemy's `joinedload`): a many-to-one or one-to-one reference, a
+/// collection, or a many-to-many collection (through its association
+/// table).
+///
+/// Each object of the query comes once, with its collection complete, and
+/// `limit`, `offset`, [`first`](crate::Query::first) and
+/// [`paginate`](crate::Query::paginate) count objects, not join rows: a
+/// query with those is wrapped in a subquery and the collection joined to
+/// it, as SQLAlchemy does:
+/// `SELECT ... FROM (SELECT ... FROM "user" ... LIMIT ?) AS "user" LEFT
+/// OUTER JOIN "post" AS "orm_j0" ON ...`. Joining several collections at
+/// once multiplies their rows (each is still loaded right);
+/// [`selectin`] is then usually cheaper. Nested options under it
+/// ([`Load::then`]) load by their own SELECTs.
 ///
 /// # Examples
 ///
@@ -153,15 +167,19 @@ pub fn selectin<R: Relation>(rel: R) -> Load<R::From, R::To> {
 /// let s = db.session();
 /// let ann = s.add(Person { name: "Ann".into(), ..Default::default() })?;
 /// ann.append(Person::pets, &Obj::new(Pet::default()))?;
+/// ann.append(Person::pets, &Obj::new(Pet::default()))?;
 /// s.commit()?;
 /// let s2 = db.session();
 /// let rec = db.record();
 /// let pets = s2.query::<Pet>().load(joined(Pet::owner)).all()?;
 /// assert_eq!(pets[0].related(Pet::owner)?.unwrap().read()?.name, "Ann");
-/// assert_eq!(rec.queries().len(), 1); // the owner came with the pets
+/// let people = s2.query::<Person>().load(joined(Person::pets)).limit(1).all()?;
+/// assert_eq!(people.len(), 1);
+/// assert_eq!(people[0].related(Person::pets)?.len(), 2);
+/// assert_eq!(rec.queries().len(), 2); // the owners and the pets came with the queries
 /// # Ok(()) }
 /// ```
-pub fn joined<C: Model, P: Model>(rel: BelongsTo<C, P>) -> Load<C, P> {
+pub fn joined<R: Relation>(rel: R) -> Load<R::From, R::To> {
     Load {
         spec: LoadSpec {
             side: rel.__side(),
@@ -235,14 +253,22 @@ impl LoadPlan {
             return Ok(());
         }
         for spec in &self.specs {
-            run(session, spec, owners)?;
+            run(session, spec, owners, true)?;
         }
         Ok(())
     }
 }
 
-fn run(session: &SessionInner, spec: &LoadSpec, owners: &[Rc<dyn ErasedObj>]) -> Result<()> {
-    let related = if spec.joined {
+/// Load `spec` for `owners`: a top-level joined load came with the main
+/// query (its objects are in the owners' slots); any other load runs its
+/// own SELECT.
+fn run(
+    session: &SessionInner,
+    spec: &LoadSpec,
+    owners: &[Rc<dyn ErasedObj>],
+    top: bool,
+) -> Result<()> {
+    let related = if spec.joined && top {
         owners
             .iter()
             .flat_map(|o| loaded_items(o, spec.side).unwrap_or_default())
@@ -254,7 +280,7 @@ fn run(session: &SessionInner, spec: &LoadSpec, owners: &[Rc<dyn ErasedObj>]) ->
         return Ok(());
     }
     for sub in &spec.then {
-        run(session, sub, &related)?;
+        run(session, sub, &related, false)?;
     }
     Ok(())
 }

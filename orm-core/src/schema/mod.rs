@@ -14,5 +14,5 @@ pub(crate) use relation::LinkTable;
 pub use relation::{Cascade, Lazy, Link, RelationDef, RelationKind, Role, SecondaryLink, Side};
 pub use table::{
     ColumnDef, ColumnSet, DefaultValue, FkAction, ForeignKeyDef, ForeignTarget, IndexDef,
-    InsertDefault, TableCache, TableDef,
+    InsertDefault, SoftDelete, TableCache, TableDef,
 };

@@ -842,6 +842,7 @@ pub(super) mod tests {
             foreign_keys,
             indexes: &[],
             relations,
+            soft_delete: None,
             __cache: TableCache::new(),
             __ops: ModelOps::of::<Stub>(),
         }

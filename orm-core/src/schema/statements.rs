@@ -200,3 +200,23 @@ pub(crate) fn sync_sequence(t: &TableDef, dialect: &Dialect) -> Option<(String, 
     push_ident(&mut table, t.name).ok()?;
     Some((sql, vec![table.into(), key.into()]))
 }
+
+/// Statements that write rows without loading them (bulk and filtered
+/// updates, upserts, soft deletes by filter) move a version counter on
+/// with `"version" = "t"."version" + 1`, so a session holding an older
+/// version gets [`crate::Error::StaleData`] rather than overwriting them;
+/// unless the statement sets the counter itself.
+pub(crate) fn bump_version(t: &'static TableDef, set: &mut Vec<(crate::sql::ast::Ident, Expr)>) {
+    let Some(v) = t.version else { return };
+    let name = t.columns[v].name;
+    if set.iter().any(|(c, _)| c == name) {
+        return;
+    }
+    set.push((
+        name.into(),
+        Expr::Incremented {
+            table: t.name.into(),
+            name: name.into(),
+        },
+    ));
+}

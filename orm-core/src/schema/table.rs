@@ -54,6 +54,9 @@ pub struct TableDef {
     /// Relationships declared by this model's derive, including backrefs it
     /// creates on other models.
     pub relations: &'static [fn() -> &'static RelationDef],
+    /// `#[orm(soft_delete)]`: deleting a row sets this column instead, and
+    /// queries leave such rows out.
+    pub soft_delete: Option<SoftDelete>,
     #[doc(hidden)]
     pub __cache: TableCache,
     #[doc(hidden)]
@@ -191,6 +194,31 @@ pub struct ColumnDef {
     /// ([`ColumnType::POSTGRES_TYPE`](crate::ColumnType::POSTGRES_TYPE));
     /// empty: PostgreSQL's name for `sql_type`.
     pub pg_type: &'static str,
+}
+
+/// A model's soft-delete column (`#[orm(soft_delete)]`): a nullable
+/// column that [`Session::delete`](crate::Session::delete) sets to the
+/// time of deletion, instead of deleting the row.
+///
+/// # Examples
+///
+/// ```
+/// use orm::prelude::*;
+///
+/// #[derive(Model, Debug, Default)]
+/// #[orm(soft_delete)]
+/// struct Note { #[orm(primary_key)] id: i64, deleted_at: Option<String> }
+///
+/// let sd = Note::table().soft_delete.unwrap();
+/// assert_eq!(Note::table().columns[sd.column].name, "deleted_at");
+/// assert!(matches!((sd.stamp)(), Ok(orm::types::Value::Text(_))));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct SoftDelete {
+    /// The column's position in the table.
+    pub column: usize,
+    /// The value a deletion writes: the column type's "now".
+    pub stamp: fn() -> Result<Value, ConversionError>,
 }
 
 /// A value computed in Rust when a row is inserted (`#[orm(default =

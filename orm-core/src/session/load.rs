@@ -100,8 +100,12 @@ impl SessionInner {
     }
 
     /// Like [`load_objects`](Self::load_objects), with the columns of
-    /// joined parents after `M`'s: each (end, offset, parent table) fills
-    /// the object's reference.
+    /// joined related models after `M`'s: each (end, offset, table) is a
+    /// LEFT OUTER JOIN of the query. A reference is set from each row; a
+    /// collection gathers the distinct objects of all the rows of its
+    /// owner, and is set when the rows are read (unless the owner's
+    /// collection was loaded already). Each object of `M` is returned
+    /// once, in the order of its first row.
     pub(crate) fn load_objects_joined<M: Model>(
         &self,
         sql: &str,
@@ -109,22 +113,56 @@ impl SessionInner {
         joined: &[(crate::schema::Side, usize, &'static crate::schema::TableDef)],
         populate: bool,
     ) -> Result<Vec<Obj<M>>> {
+        use crate::schema::Role;
+        use rustc_hash::{FxHashMap, FxHashSet};
         crate::types::check_params(params)?;
+        let collections: Vec<usize> = (0..joined.len())
+            .filter(|&j| joined[j].0.role() != Role::Parent)
+            .collect();
+        // Per object of M (by position in `out`), per joined collection:
+        // its distinct related objects in row order.
+        let mut gathered: Vec<Vec<Vec<Rc<dyn ErasedObj>>>> = Vec::new();
+        let mut seen_items: FxHashSet<(usize, usize, *const ())> = FxHashSet::default();
+        let mut position: FxHashMap<*const (), usize> = FxHashMap::default();
+        let mut out = Vec::new();
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
             let mut state = self.state_mut()?;
-            let mut out = Vec::new();
             stmt.query(|row| {
                 let obj = self.adopt_row_with(state.maps.of::<M>(), row, 0, populate)?;
-                for &(side, offset, table) in joined {
-                    let parent = (table.__ops.adopt)(self, &mut state, row, offset)?;
-                    super::rel::slots::set_loaded_parent(&obj.erased(), side, parent.as_ref());
+                let p = *position
+                    .entry(Rc::as_ptr(&obj.inner) as *const ())
+                    .or_insert_with(|| {
+                        out.push(obj.clone());
+                        gathered.push(vec![Vec::new(); collections.len()]);
+                        out.len() - 1
+                    });
+                for (j, &(side, offset, table)) in joined.iter().enumerate() {
+                    let related = (table.__ops.adopt)(self, &mut state, row, offset)?;
+                    if side.role() == Role::Parent {
+                        super::rel::slots::set_loaded_parent(&obj.erased(), side, related.as_ref());
+                    } else if let Some(item) = related {
+                        let c = collections.iter().position(|&x| x == j).unwrap_or(0);
+                        if seen_items.insert((p, c, Rc::as_ptr(&item) as *const ())) {
+                            gathered[p][c].push(item);
+                        }
+                    }
                 }
-                out.push(obj);
                 Ok(())
             })?;
-            Ok(out)
-        })
+            Ok(())
+        })?;
+        let mut related = Vec::new();
+        for (c, &j) in collections.iter().enumerate() {
+            let side = joined[j].0;
+            let owners = out
+                .iter()
+                .zip(gathered.iter_mut())
+                .map(|(o, g)| (o.erased(), std::mem::take(&mut g[c])))
+                .filter(|(o, _)| super::rel::slots::loaded_items(o, side).is_none());
+            self.fill_loaded(side, owners, &mut related)?;
+        }
+        Ok(out)
     }
 
     /// Run a SELECT of `M`'s columns and return plain values, untracked.
@@ -240,6 +278,9 @@ impl SessionInner {
                 self.adopt_row(state.maps.of::<M>(), row, 0)
             })
         })
+        // A soft-deleted row is not found (it stays in the identity map,
+        // as after a query `with_deleted()`).
+        .map(|found| found.filter(|o| !super::rel::load::soft_deleted(&*o.erased())))
     }
 
     /// The identity map's answer for `key`: `Some(result)` when it decides,
@@ -254,10 +295,12 @@ impl SessionInner {
         Ok(Some(match obj.inner.status.get() {
             Status::MarkedDeleted | Status::Deleted => Ok(None),
             _ if obj.inner.expired.get() => match self.reload(&obj) {
+                Ok(()) if super::rel::load::soft_deleted(&*obj.erased()) => Ok(None),
                 Ok(()) => Ok(Some(obj)),
                 Err(Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
             },
+            _ if super::rel::load::soft_deleted(&*obj.erased()) => Ok(None),
             _ => Ok(Some(obj)),
         }))
     }

@@ -24,6 +24,7 @@
 //! - [`ops`]: type-erased entry points per model; [`key`]: key values in a
 //!   hashable form; [`few`]: inline lists for flush rows
 
+mod bulk;
 mod events;
 mod few;
 mod flush;
@@ -36,6 +37,7 @@ mod ops;
 pub(crate) mod rel;
 mod retry;
 pub(crate) mod state;
+pub(crate) mod stream;
 mod txn;
 
 use std::cell::{Cell, RefCell};
@@ -48,6 +50,8 @@ use state::{SessionInner, SessionState};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::model::Model;
+pub use bulk::Upserted;
+pub(crate) use bulk::run_upsert;
 pub(crate) use events::HookEvent;
 pub(crate) use events::SharedEvents;
 pub use events::{HookFns, Hooks};

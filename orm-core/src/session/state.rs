@@ -140,7 +140,9 @@ impl SessionInner {
     /// the session has none.
     pub(crate) fn with_conn<R>(&self, f: impl FnOnce(&mut Conn) -> Result<R>) -> Result<R> {
         self.check_not_in_object_hook()?;
-        let mut slot = self.conn.try_borrow_mut().map_err(|_| busy_session())?;
+        let mut slot = self.conn.try_borrow_mut().map_err(|_| Error::SessionBusy {
+            reason: "its connection is in use by an operation in progress (an open Query::iter stream: finish or drop it first; or a re-entrant call)",
+        })?;
         if slot.is_none() {
             *slot = Some(self.db.connection()?);
         }

@@ -19,6 +19,8 @@ pub(crate) enum Statement {
     Insert(Insert),
     Update(Update),
     Delete(Delete),
+    /// `INSERT ... ON CONFLICT (...) DO UPDATE SET ... RETURNING ...`.
+    Upsert(Upsert),
     CreateTable(CreateTable),
     CreateIndex(CreateIndex),
     DropTable(DropTable),
@@ -143,6 +145,24 @@ pub(crate) struct Insert {
     /// One inner vector per row; each has `columns.len()` values.
     pub rows: Vec<Vec<Expr>>,
     pub returning: Vec<Ident>,
+}
+
+/// An INSERT whose rows that collide with an existing row on `target` (a
+/// primary key or unique constraint) update that row instead: `set` gives
+/// each updated column's new value, usually [`Expr::Excluded`] (the value
+/// the INSERT proposed). With `report_inserted`, each returned row ends
+/// with one more column telling whether it was inserted (true) or updated,
+/// where the dialect can say so in SQL ([`crate::backend::Dialect`]'s
+/// upsert report).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Upsert {
+    /// The rows, with `returning` (the insert's own `on_conflict` is
+    /// written by this node).
+    pub insert: Insert,
+    pub target: Vec<Ident>,
+    /// Empty: `DO NOTHING`.
+    pub set: Vec<(Ident, Expr)>,
+    pub report_inserted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -403,6 +423,20 @@ pub(crate) enum Expr {
     },
     /// A constant truth value, written as `1` or `0`.
     Bool(bool),
+    /// `excluded."name"`: in an upsert's `SET`, the value the INSERT
+    /// proposed for the column.
+    Excluded(Ident),
+    /// `"table"."name" + 1`: a version counter moved on by a statement
+    /// that writes rows without loading them.
+    Incremented {
+        table: Ident,
+        name: Ident,
+    },
+    /// `expr AS "alias"`, in a SELECT's column list.
+    Aliased {
+        expr: Box<Expr>,
+        alias: Ident,
+    },
     /// A value that could not be converted when the query was built (for
     /// example NaN); writing the statement fails with this message.
     Invalid(String),

@@ -6,7 +6,7 @@
 
 use super::ast::*;
 use super::quote::{push_ident, push_literal};
-use crate::backend::{Dialect, Placeholders, TextMatch};
+use crate::backend::{Dialect, Placeholders, TextMatch, UpsertReport};
 use crate::error::{Error, Result};
 use crate::types::Value;
 
@@ -51,6 +51,7 @@ pub(crate) fn write(stmt: &Statement, dialect: &Dialect) -> Result<Written> {
         Statement::Insert(s) => w.insert(s)?,
         Statement::Update(s) => w.update(s)?,
         Statement::Delete(s) => w.delete(s)?,
+        Statement::Upsert(s) => w.upsert(s)?,
         Statement::CreateTable(s) => w.create_table(s)?,
         Statement::CreateIndex(s) => w.create_index(s)?,
         Statement::DropTable(s) => w.drop_table(s)?,
@@ -242,7 +243,58 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// `INSERT ... ON CONFLICT (target) DO UPDATE SET ... RETURNING ...`,
+    /// in the same words for SQLite (3.35 and later) and PostgreSQL.
+    fn upsert(&mut self, s: &Upsert) -> Result<()> {
+        if s.target.is_empty() {
+            return Err(Error::Usage(
+                "an upsert needs the columns of a unique constraint to match on".into(),
+            ));
+        }
+        self.insert_rows(&s.insert)?;
+        self.push(" ON CONFLICT (");
+        self.ident_list(&s.target)?;
+        self.push(")");
+        if s.set.is_empty() {
+            self.push(" DO NOTHING");
+        } else {
+            self.push(" DO UPDATE SET ");
+            for (i, (col, e)) in s.set.iter().enumerate() {
+                if i > 0 {
+                    self.push(", ");
+                }
+                self.ident(col)?;
+                self.push(" = ");
+                self.expr(e, 0)?;
+            }
+        }
+        self.returning(&s.insert.returning)?;
+        if s.report_inserted {
+            match self.dialect.upsert_report() {
+                UpsertReport::Xmax if !s.insert.returning.is_empty() => {
+                    // A row version the upsert inserted has no deleting or
+                    // locking transaction yet; one it updated was locked by
+                    // this transaction (PostgreSQL's system column).
+                    self.push(", (\"xmax\" = 0)");
+                }
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "the {} dialect cannot report inserted rows in SQL",
+                        self.dialect.name()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn insert(&mut self, s: &Insert) -> Result<()> {
+        self.insert_rows(s)?;
+        self.returning(&s.returning)
+    }
+
+    /// `INSERT INTO t (...) VALUES (...), ...`, without RETURNING.
+    fn insert_rows(&mut self, s: &Insert) -> Result<()> {
         self.push("INSERT INTO ");
         self.ident(&s.table)?;
         if s.columns.is_empty() {
@@ -275,7 +327,7 @@ impl Writer<'_> {
                 self.push(")");
             }
         }
-        self.returning(&s.returning)
+        Ok(())
     }
 
     fn update(&mut self, s: &Update) -> Result<()> {
@@ -715,6 +767,21 @@ impl Writer<'_> {
             }
             Expr::Value(v) => self.param(v.clone()),
             Expr::Bool(b) => self.push(self.dialect.bool_literal(*b)),
+            Expr::Excluded(name) => {
+                self.push("excluded.");
+                self.ident(name)?;
+            }
+            Expr::Incremented { table, name } => {
+                self.ident(table)?;
+                self.push(".");
+                self.ident(name)?;
+                self.push(" + 1");
+            }
+            Expr::Aliased { expr, alias } => {
+                self.expr(expr, 0)?;
+                self.push(" AS ");
+                self.ident(alias)?;
+            }
             Expr::Invalid(message) => return Err(Error::Usage(message.clone())),
             Expr::Binary { op, left, right } => {
                 self.expr(left, own)?;

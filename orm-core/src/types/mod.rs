@@ -500,6 +500,93 @@ impl ColumnType for chrono::DateTime<chrono::Utc> {
     }
 }
 
+/// A column type with a value for "now": what a soft-delete column
+/// (`#[orm(soft_delete)]`, an `Option` of one of these) records when a row
+/// is deleted. Text is UTC as SQLite's `CURRENT_TIMESTAMP` writes it
+/// (`2026-01-31 12:00:00`); an integer is Unix seconds.
+///
+/// # Examples
+///
+/// ```
+/// use orm::types::Now;
+/// assert_eq!(<String as Now>::now().len(), "2026-01-31 12:00:00".len());
+/// assert!(<i64 as Now>::now() > 1_700_000_000);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no value for \"now\", so it cannot record when a row was soft-deleted",
+    label = "the soft_delete field's type",
+    note = "use Option<DateTime<Utc>> or Option<NaiveDateTime> (feature chrono), Option<OffsetDateTime> or Option<PrimitiveDateTime> (feature time), Option<String> or Option<i64>"
+)]
+pub trait Now: ColumnType {
+    /// The current time.
+    fn now() -> Self;
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Now for i64 {
+    fn now() -> i64 {
+        unix_now()
+    }
+}
+
+impl Now for String {
+    fn now() -> String {
+        // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+        let secs = unix_now();
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+}
+
+#[cfg(feature = "chrono")]
+impl Now for chrono::NaiveDateTime {
+    fn now() -> Self {
+        chrono::Utc::now().naive_utc()
+    }
+}
+
+#[cfg(feature = "chrono")]
+impl Now for chrono::DateTime<chrono::Utc> {
+    fn now() -> Self {
+        chrono::Utc::now()
+    }
+}
+
+#[cfg(feature = "time")]
+impl Now for time::OffsetDateTime {
+    fn now() -> Self {
+        time::OffsetDateTime::now_utc()
+    }
+}
+
+#[cfg(feature = "time")]
+impl Now for time::PrimitiveDateTime {
+    fn now() -> Self {
+        let t = time::OffsetDateTime::now_utc();
+        time::PrimitiveDateTime::new(t.date(), t.time())
+    }
+}
+
 /// The formats of the `time` impls below.
 #[cfg(feature = "time")]
 mod time_formats {

@@ -98,6 +98,33 @@ fn computed_columns(t: &TableDef) -> (bool, ColumnSet) {
     (any, update)
 }
 
+/// A deletion of a row of a `#[orm(soft_delete)]` model sets its
+/// soft-delete column to now (an UPDATE, [`Shape::SoftDelete`]): the value
+/// goes into the object first, in the undo log.
+fn apply_soft_delete(
+    row: usize,
+    r: &Row,
+    obj: &Rc<dyn ErasedObj>,
+    undo: &mut Vec<Undo>,
+) -> Result<()> {
+    let (Op::Delete, Some(sd)) = (&r.op, obj.table().soft_delete) else {
+        return Ok(());
+    };
+    let t = obj.table();
+    let value = (sd.stamp)().map_err(|e| Error::Conversion {
+        table: t.name.to_owned(),
+        column: t.columns[sd.column].name.to_owned(),
+        message: e.to_string(),
+    })?;
+    let old = obj.set_column(sd.column, &value)?;
+    undo.push(Undo {
+        row,
+        column: sd.column,
+        old,
+    });
+    Ok(())
+}
+
 /// What makes two entity rows run the same statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -112,6 +139,8 @@ enum Shape {
     /// no identity yet).
     Switch(usize, u64),
     Delete(usize),
+    /// Table: `UPDATE ... SET <soft-delete column> = ? WHERE key`.
+    SoftDelete(usize),
 }
 
 /// The columns a row switch writes: every column but the key.
@@ -153,15 +182,12 @@ fn apply_computed(
     };
     if let Some(v) = t.version {
         // A new row starts at 1 (unless given a version); every UPDATE
-        // writes the next one.
+        // (a soft delete too) writes the next one.
         let next = match (&r.op, obj.column_value(v)?) {
             (Op::Insert | Op::Switch, Value::Integer(0)) => Some(1),
-            (Op::Update | Op::PostUpdate, Value::Integer(n)) => {
-                Some(n.checked_add(1).ok_or_else(|| Error::Conversion {
-                    table: t.name.to_owned(),
-                    column: t.columns[v].name.to_owned(),
-                    message: "the version counter cannot go past i64::MAX".into(),
-                })?)
+            (Op::Update | Op::PostUpdate, Value::Integer(n)) => Some(next_version(t, v, n)?),
+            (Op::Delete, Value::Integer(n)) if t.soft_delete.is_some() => {
+                Some(next_version(t, v, n)?)
             }
             _ => None,
         };
@@ -194,6 +220,14 @@ fn apply_computed(
     Ok(())
 }
 
+fn next_version(t: &TableDef, column: usize, n: i64) -> Result<i64> {
+    n.checked_add(1).ok_or_else(|| Error::Conversion {
+        table: t.name.to_owned(),
+        column: t.columns[column].name.to_owned(),
+        message: "the version counter cannot go past i64::MAX".into(),
+    })
+}
+
 fn shape_of(row: &Row, obj: &dyn ErasedObj, computed: ColumnSet) -> Result<Option<Shape>> {
     let t = obj.table() as *const TableDef as usize;
     Ok(match row.op {
@@ -204,6 +238,7 @@ fn shape_of(row: &Row, obj: &dyn ErasedObj, computed: ColumnSet) -> Result<Optio
             let set = switch_columns(obj.table());
             (!set.is_empty()).then(|| Shape::Switch(t, set.bits()))
         }
+        Op::Delete if obj.table().soft_delete.is_some() => Some(Shape::SoftDelete(t)),
         Op::Delete => Some(Shape::Delete(t)),
         Op::Retire | Op::LinkInsert(_) | Op::LinkDelete(_) => None,
     })
@@ -259,6 +294,7 @@ pub(super) fn emit(
             }
         };
         apply_fills(order[k], obj, row.fills.as_slice(), undo)?;
+        apply_soft_delete(order[k], row, obj, undo)?;
         let (computed, update_computed) = computed_columns(obj.table());
         if computed {
             apply_computed(order[k], row, obj, undo)?;
@@ -307,6 +343,21 @@ pub(super) fn emit(
                 true,
                 t.version.map(|column| VersionCheck { column, ahead: 0 }),
             ),
+            Shape::SoftDelete(_) => {
+                // An UPDATE like any other: the version counter, if any, is
+                // checked and moved on with the soft-delete column.
+                let mut set = ColumnSet::empty();
+                set.insert(t.soft_delete.map_or(0, |sd| sd.column));
+                if let Some(v) = t.version {
+                    set.insert(v);
+                }
+                let version = t.version.map(|column| VersionCheck { column, ahead: 1 });
+                let key = (t as *const TableDef as usize, set.bits(), version.is_some());
+                let sql = Arc::clone(conn.update_sql.entry(key).or_insert_with(|| {
+                    statements::update(t, set, version.is_some(), dialect).into()
+                }));
+                (SqlText::Shared(sql), set.iter().collect(), true, version)
+            }
         };
         let sql = sql.as_str();
         let returning = dialect.generated_keys() == GeneratedKeys::Returning;
@@ -354,6 +405,7 @@ pub(super) fn emit(
             if shape_of(next, &**next_obj, update_computed)? != Some(shape) {
                 break;
             }
+            apply_soft_delete(order[k], next, next_obj, undo)?;
             // (Computed values never change a row's statement shape.)
             if computed {
                 apply_computed(order[k], next, next_obj, undo)?;

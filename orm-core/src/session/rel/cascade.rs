@@ -186,13 +186,19 @@ impl SessionInner {
                             continue;
                         }
                         if !side.cascade().delete {
-                            steps.push(DeleteStep::Orphan(item, side.partner()));
+                            // A soft-deleted parent's row stays: its
+                            // children keep their reference.
+                            if top.obj.table().soft_delete.is_none() {
+                                steps.push(DeleteStep::Orphan(item, side.partner()));
+                            }
                         } else if matches!(item.status(), Status::Persistent | Status::Pending) {
                             deleting.insert(ptr(&item));
                             let next = frame(&item);
                             stack.push(next);
                         }
                     }
+                    // A soft-deleted row keeps its association rows.
+                    Role::Links if top.obj.table().soft_delete.is_some() => {}
                     Role::Links => steps.push(DeleteStep::Unlink(Rc::clone(&top.obj), side, item)),
                     Role::Parent => {}
                 }

@@ -24,6 +24,23 @@ use crate::types::Value;
 /// Parent keys per IN list in eager loading (SQLAlchemy's selectin size).
 const IN_CHUNK: usize = 500;
 
+/// `"t"."deleted_at" IS NULL` for a table with `#[orm(soft_delete)]`:
+/// relationship loads leave soft-deleted rows out.
+fn live(t: &crate::schema::TableDef) -> Option<Expr> {
+    let sd = t.soft_delete?;
+    Some(Expr::IsNull {
+        expr: Box::new(Expr::column(t.name, t.columns[sd.column].name)),
+        negated: false,
+    })
+}
+
+/// Whether `obj` is a soft-deleted row (its soft-delete column is set).
+pub(crate) fn soft_deleted(obj: &dyn ErasedObj) -> bool {
+    obj.table()
+        .soft_delete
+        .is_some_and(|sd| obj.column_value(sd.column).is_ok_and(|v| v != Value::Null))
+}
+
 /// The hashable key of `obj`'s `columns` (no vector for a single column).
 fn key_at(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Key> {
     match columns {
@@ -87,7 +104,7 @@ impl SessionInner {
                 let found = (other.__ops.lookup)(&mut *self.state_mut()?, &keys[start..]);
                 if let Some(parent) = found {
                     keys.truncate(start);
-                    if parent.status() == Status::Deleted {
+                    if parent.status() == Status::Deleted || soft_deleted(&*parent) {
                         // Deleted in this transaction: no row to find.
                         set_value(owner, side, empty_value(side), false);
                     } else {
@@ -131,6 +148,9 @@ impl SessionInner {
                     let mut select = Select::new(TableRef::new(other.name));
                     select.columns = crate::schema::statements::select_columns(other, other.name);
                     select.filter = Some(link.key_condition(side, other.name, chunk));
+                    if let Some(live) = live(other) {
+                        select.and_where(live);
+                    }
                     let w = writer::write(&Statement::Select(select), self.dialect())?;
                     (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |found, _| {
                         add(key_at(&found, columns)?, found);
@@ -160,6 +180,9 @@ impl SessionInner {
                         ),
                     });
                     select.filter = Some(link.key_condition(side, assoc.name, chunk));
+                    if let Some(live) = live(other) {
+                        select.and_where(live);
+                    }
                     let w = writer::write(&Statement::Select(select), self.dialect())?;
                     let extra = own_cols.len();
                     (other.__ops.load)(self, &w.sql, &w.params, extra, &mut |target, key| {
@@ -179,6 +202,32 @@ impl SessionInner {
             start += run.len();
         }
         result.reserve(found.len());
+        let owners_to_fill = to_load
+            .into_iter()
+            .map(|(o, group)| {
+                let items = found[runs[group].clone()]
+                    .iter()
+                    .map(|(_, o)| Rc::clone(o))
+                    .collect();
+                (o, items)
+            })
+            .chain(no_rows.into_iter().map(|o| (o, Vec::new())));
+        self.fill_loaded(side, owners_to_fill, &mut result)?;
+        Ok(result)
+    }
+
+    /// Set `side` of each owner to the related objects loaded for it,
+    /// merged with unflushed in-memory assignments (children given a parent
+    /// in memory join its collection, children given another parent leave
+    /// it); the children learn their parent. The related objects are added
+    /// to `result`. Shared by selectin loading and joined loading of
+    /// collections.
+    pub(crate) fn fill_loaded(
+        &self,
+        side: Side,
+        owners: impl Iterator<Item = (Rc<dyn ErasedObj>, Vec<Rc<dyn ErasedObj>>)>,
+        result: &mut Vec<Rc<dyn ErasedObj>>,
+    ) -> Result<()> {
         let partner = side.partner();
         // Children given a parent in memory but not flushed yet: the loaded
         // collections follow the assignments, not only the database.
@@ -197,18 +246,7 @@ impl SessionInner {
             }
             _ => Vec::new(),
         };
-        let owners_to_fill = to_load
-            .into_iter()
-            .map(|(o, group)| (o, Some(group)))
-            .chain(no_rows.into_iter().map(|o| (o, None)));
-        for (owner, group) in owners_to_fill {
-            let mut items: Vec<Rc<dyn ErasedObj>> = match group {
-                Some(g) => found[runs[g].clone()]
-                    .iter()
-                    .map(|(_, o)| Rc::clone(o))
-                    .collect(),
-                None => Vec::new(),
-            };
+        for (owner, mut items) in owners {
             if !assigned.is_empty() {
                 items.retain(|c| !given_another_parent(c, partner, &owner));
                 for c in &assigned {
@@ -239,6 +277,6 @@ impl SessionInner {
             };
             set_value(&owner, side, value, false);
         }
-        Ok(result)
+        Ok(())
     }
 }

@@ -13,6 +13,6 @@
 //! the flush, whose `dependency` step reads the slots.
 
 mod cascade;
-mod load;
+pub(crate) mod load;
 pub(crate) mod slots;
 mod sync;
