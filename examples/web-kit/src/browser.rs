@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// How long the helpers wait for a page or an element.
+pub const WAIT: Duration = Duration::from_secs(15);
 
 /// A WebDriver session of headless Chromium, and the chromedriver process
 /// behind it (killed on drop). Derefs to [`fantoccini::Client`].
@@ -144,11 +147,103 @@ impl Browser {
         std::fs::write(path, png).expect("write the screenshot");
     }
 
+    /// The text of the page's first element matching the CSS `selector`,
+    /// once there is one (at most [`WAIT`]).
+    ///
+    /// # Panics
+    ///
+    /// When none appears in time.
+    pub async fn text(&self, selector: &str) -> String {
+        let element = self
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("{selector}: {e}"));
+        element
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{selector}: {e}"))
+    }
+
+    /// Click the first element matching `selector` (a link, a submit
+    /// button) and wait until the page it leads to has replaced this one,
+    /// so what follows reads the new page.
+    ///
+    /// # Panics
+    ///
+    /// When there is no such element, or no new page within [`WAIT`].
+    pub async fn click_through(&self, selector: &str) {
+        let page = self.find(Locator::Css("html")).await.expect("a page");
+        let target = self
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("{selector}: {e}"));
+        target
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+        self.wait_for_new_page(page).await;
+    }
+
+    /// Wait until `page` (the `html` element of a page) has been replaced
+    /// by another page.
+    ///
+    /// # Panics
+    ///
+    /// When it is still there after [`WAIT`].
+    pub async fn wait_for_new_page(&self, page: fantoccini::elements::Element) {
+        let started = Instant::now();
+        // The old page's elements go stale once the next page is loaded.
+        while page.tag_name().await.is_ok() {
+            assert!(started.elapsed() < WAIT, "no new page after {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("body"))
+            .await
+            .expect("the new page");
+    }
+
+    /// Wait until the browser is at `url`.
+    ///
+    /// # Panics
+    ///
+    /// When it is elsewhere after [`WAIT`].
+    pub async fn wait_for_url(&self, url: &str) {
+        let started = Instant::now();
+        loop {
+            let now = self.current_url().await.expect("the current URL");
+            if now.as_str() == url {
+                return;
+            }
+            assert!(started.elapsed() < WAIT, "still at {now}, not {url}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// End the session (Chromium quits) and stop chromedriver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
+        self.stop();
+    }
+
+    /// Stop chromedriver and the browsers it started: chromedriver talks to
+    /// Chromium over a debugging port, so Chromium would outlive it.
+    fn stop(&mut self) {
+        let browsers = children_of(self.driver.id());
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        for pid in browsers {
+            // Chromium's main process takes its helpers with it on SIGTERM.
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
@@ -162,9 +257,26 @@ impl Deref for Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // After close() this finds the process gone; after a panic it stops
-        // chromedriver, and Chromium with it (its DevTools pipe closes).
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // After close() there is nothing left to stop; after a panic this
+        // stops chromedriver and its Chromium.
+        self.stop();
     }
+}
+
+/// The processes whose parent is `parent` (Linux's /proc; none elsewhere).
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // "PID (COMMAND) STATE PPID ...": the command may hold spaces.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(parent)
+            })
+        })
+        .collect()
 }
