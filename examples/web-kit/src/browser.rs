@@ -29,11 +29,11 @@ pub struct Browser {
     driver: Child,
 }
 
-/// `name` as an executable file: `$var` if set, else the first match on
-/// `PATH`.
+/// One of `names` as a file: `$var` if set (and a file), else the first
+/// match on `PATH`.
 fn program(var: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
     std::env::split_paths(&path)
