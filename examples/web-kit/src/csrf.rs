@@ -77,7 +77,7 @@ impl<S: Send + Sync> FromRequestParts<S> for FormToken {
 }
 
 /// A form whose [`FIELD`] carries this client's token: the fields as `T`
-/// (as [`axum::Form`] reads them: `application/x-www-form-urlencoded`,
+/// (as axum's `Form` reads them: `application/x-www-form-urlencoded`,
 /// invalid UTF-8 decoded lossily). `CsrfForm` alone reads no other field,
 /// for a form that is only a button.
 ///

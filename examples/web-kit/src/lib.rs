@@ -13,7 +13,7 @@
 //!   request head slowly, or holds an idle connection, is cut off; and at
 //!   most [`Settings::max_connections`] connections at once.
 //! - [`stylesheet`] is the apps' one stylesheet, served by the app itself.
-//! - With feature `browser`, [`browser`] drives headless Chromium through
+//! - With feature `browser`, module `browser` drives headless Chromium through
 //!   chromedriver for the apps' browser tests.
 //!
 //! ```no_run
