@@ -373,6 +373,8 @@ async fn register(
     let form = match form {
         Ok(CsrfForm(form)) => form,
         Err(rejection) => {
+            // What was wrong with the form, never its content.
+            log::info!("registration refused: {rejection}");
             let status = rejection.status();
             let problem = match rejection {
                 CsrfRejection::Token => {
