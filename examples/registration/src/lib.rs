@@ -212,6 +212,9 @@ impl Hasher {
             let mut memory = hasher.buffers().pop();
             let memory = memory.get_or_insert_with(|| vec![Block::default(); params.block_count()]);
             let hash = hash_into(memory, password.as_bytes());
+            // Wiped, as argon2 wipes the memory it allocates itself: no
+            // password-derived block waits in the pool.
+            memory.fill(Block::default());
             hasher.buffers().push(std::mem::take(memory));
             hash
         });
