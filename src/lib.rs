@@ -256,7 +256,9 @@
 //! [`web::Paging`] reads `?page=&per_page=`. With feature `serde`, objects
 //! and pages serialize, with the relationships loaded on them, so they go
 //! straight into templates. `examples/blog` is Flask-SQLAlchemy's reference
-//! blog built this way.
+//! blog built this way; what a web app needs besides its database (CSRF
+//! protection, request and header timeouts, security headers) is in
+//! `examples/web-kit`, which it and `examples/registration` use.
 //!
 //! ```
 //! # #[cfg(all(feature = "axum", feature = "serde"))]

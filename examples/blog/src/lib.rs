@@ -1,10 +1,11 @@
 //! The Flask-SQLAlchemy reference blog (`flask-blog.py`) on axum and orm.
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::{Router, response::Html, response::Redirect, routing::get, routing::post};
 use minijinja::{Environment, Value, context, path_loader};
 use orm::prelude::*;
 use orm::types::chrono::{DateTime, Utc};
 use orm::web::{Paging, Result};
+use web_kit::{CsrfForm, FormToken};
 
 #[derive(Model, Debug, Default)]
 #[orm(has_many(posts = Post, backref = "author"))]
@@ -101,10 +102,11 @@ async fn by_tag(db: State<Database>, Path(tag): Path<String>, p: Paging) -> Resu
     .await
 }
 
-async fn show_post(db: State<Database>, Path(id): Path<i64>) -> Result<Html<String>> {
+async fn show_post(db: State<Database>, Path(id): Path<i64>, t: FormToken) -> Result<Html<String>> {
     db.run(move |s| {
         let posts = s.query::<Post>().load(selectin(Post::comments));
-        render("post.html", context! { p => posts.get_or_not_found(id)? })
+        let p = posts.get_or_not_found(id)?;
+        render("post.html", context! { p, csrf => t })
     })
     .await
 }
@@ -114,23 +116,28 @@ struct Edit {
     title: String,
 }
 
-async fn edit_post(db: State<Database>, Path(id): Path<i64>, edit: Form<Edit>) -> Result<Redirect> {
+async fn edit_post(
+    db: State<Database>,
+    Path(id): Path<i64>,
+    edit: CsrfForm<Edit>,
+) -> Result<Redirect> {
     let title = edit.0.title;
     db.run_transaction(move |s| s.get_or_not_found(id)?.set(Post::title, title.clone()))
         .await?;
     Ok(Redirect::to(&format!("/posts/{id}")))
 }
 
-async fn delete_post(db: State<Database>, Path(id): Path<i64>) -> Result<Redirect> {
+async fn delete_post(db: State<Database>, Path(id): Path<i64>, _: CsrfForm) -> Result<Redirect> {
     db.run_transaction(move |s| s.delete(&s.get_or_not_found::<Post>(id)?))
         .await?;
     Ok(Redirect::to("/tags/rust"))
 }
 
 pub fn app(db: Database) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/tags/{tag}", get(by_tag))
         .route("/posts/{id}", get(show_post).post(edit_post))
         .route("/posts/{id}/delete", post(delete_post))
-        .with_state(db)
+        .route(web_kit::STYLESHEET, get(web_kit::stylesheet));
+    web_kit::harden(app.with_state(db)) // CSRF, limits, timeouts, headers
 }

@@ -8,6 +8,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     tokio::runtime::Runtime::new()?.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
-        Ok(axum::serve(listener, blog::app(db)).await?)
+        Ok(web_kit::serve(listener, blog::app(db)).await?)
     })
 }

@@ -2,7 +2,8 @@
 //! the reference Flask app behaves: a tag's posts three to a page with
 //! their authors and tags, a post with its comments, edit (redirect after
 //! POST, `updated_at` set), delete (comments go with it), 404s, and HTML
-//! escaping by the templates.
+//! escaping by the templates; forms refused without their CSRF token or
+//! from another origin; page links; the stylesheet.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -20,18 +21,30 @@ fn seeded() -> Database {
     db
 }
 
+/// A response: status, body, `Location`, `Set-Cookie`.
+struct Reply {
+    status: StatusCode,
+    body: String,
+    location: String,
+    cookie: String,
+}
+
 /// Run one request to completion on a runtime of its own (the app's
-/// units of work go to its blocking pool).
-fn request(
+/// units of work go to its blocking pool), with `headers`.
+fn send(
     db: &Database,
     method: &str,
     uri: &str,
     form: Option<&str>,
-) -> (StatusCode, String, String) {
+    headers: &[(&str, &str)],
+) -> Reply {
     let app = blog::app(db.clone());
     let mut req = Request::builder().method(method).uri(uri);
     if form.is_some() {
         req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     let req = req.body(Body::from(form.unwrap_or("").to_owned())).unwrap();
     tokio::runtime::Runtime::new()
@@ -39,16 +52,64 @@ fn request(
         .block_on(async move {
             let res = app.oneshot(req).await.unwrap();
             let status = res.status();
-            let location = res
-                .headers()
-                .get(header::LOCATION)
-                .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_default();
+            let text = |name| {
+                res.headers()
+                    .get(name)
+                    .map(|v: &header::HeaderValue| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default()
+            };
+            let (location, cookie) = (text(header::LOCATION), text(header::SET_COOKIE));
             let body = axum::body::to_bytes(res.into_body(), 1 << 20)
                 .await
                 .unwrap();
-            (status, String::from_utf8(body.to_vec()).unwrap(), location)
+            Reply {
+                status,
+                body: String::from_utf8(body.to_vec()).unwrap(),
+                location,
+                cookie,
+            }
         })
+}
+
+/// What a browser holds after showing a post: the CSRF cookie (as a
+/// `Cookie` header) and the token of the post's forms.
+fn browser_state(db: &Database) -> (String, String) {
+    let id: i64 = db
+        .session()
+        .query::<Post>()
+        .first()
+        .unwrap()
+        .unwrap()
+        .get(Post::id)
+        .unwrap();
+    let page = send(db, "GET", &format!("/posts/{id}"), None, &[]);
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let cookie = page.cookie.split(';').next().unwrap().to_owned();
+    let token = web_kit::csrf::token_in(&page.body).expect("a token in the post's forms");
+    (cookie, token)
+}
+
+fn percent_encoded(text: &str) -> String {
+    text.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// A form sent as from the post's page: its fields, the token, the cookie.
+/// Status, body, `Location`.
+fn request(
+    db: &Database,
+    method: &str,
+    uri: &str,
+    form: Option<&str>,
+) -> (StatusCode, String, String) {
+    let r = if method == "POST" {
+        let (cookie, token) = browser_state(db);
+        let fields = form.unwrap_or("");
+        let form = format!("{fields}&csrf_token={}", percent_encoded(&token));
+        send(db, method, uri, Some(&form), &[("cookie", &cookie)])
+    } else {
+        send(db, method, uri, form, &[])
+    };
+    (r.status, r.body, r.location)
 }
 
 fn get(db: &Database, uri: &str) -> (StatusCode, String) {
@@ -146,7 +207,7 @@ fn a_post_shows_its_comments_and_404s_when_missing() {
     );
     assert!(html.contains("<li>carol: comment 0 on 5</li>"), "{html}");
     assert!(html.contains("<li>carol: comment 1 on 5</li>"), "{html}");
-    assert!(html.contains("<p>created 20"), "{html}");
+    assert!(html.contains("created 20"), "{html}");
     assert_eq!(get(&db, "/posts/999").0, StatusCode::NOT_FOUND);
 }
 
@@ -214,4 +275,101 @@ fn deleting_a_post_takes_its_comments_and_links_with_it() {
         request(&db, "POST", &format!("/posts/{id}/delete"), None).0,
         StatusCode::NOT_FOUND
     );
+}
+
+#[test]
+fn edits_and_deletes_without_the_token_or_from_another_site_are_refused() {
+    let db = seeded();
+    let (cookie, token) = browser_state(&db);
+    let with_token = format!("title=Hacked&csrf_token={}", percent_encoded(&token));
+    for (uri, form, headers, case) in [
+        (
+            "/posts/1",
+            "title=Hacked",
+            vec![("cookie", cookie.as_str())],
+            "no token",
+        ),
+        ("/posts/1", with_token.as_str(), vec![], "no cookie"),
+        (
+            "/posts/1",
+            with_token.as_str(),
+            vec![
+                ("cookie", cookie.as_str()),
+                ("origin", "https://evil.example"),
+            ],
+            "another origin",
+        ),
+        (
+            "/posts/1",
+            with_token.as_str(),
+            vec![
+                ("cookie", cookie.as_str()),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            "a cross-site fetch",
+        ),
+        (
+            "/posts/1/delete",
+            "",
+            vec![("cookie", cookie.as_str())],
+            "delete, no token",
+        ),
+        (
+            "/posts/1/delete",
+            with_token.as_str(),
+            vec![("cookie", cookie.as_str()), ("origin", "null")],
+            "delete from a file:// page",
+        ),
+    ] {
+        let r = send(&db, "POST", uri, Some(form), &headers);
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{case}: {}", r.body);
+    }
+    let post = db.session().get_or_not_found::<Post>(1).unwrap();
+    assert_eq!(post.get(Post::title).unwrap(), "Post 1", "unchanged");
+    // With both, from the blog's own page, the edit goes through.
+    let r = send(
+        &db,
+        "POST",
+        "/posts/1",
+        Some(&with_token),
+        &[
+            ("cookie", &cookie),
+            ("origin", "http://localhost"),
+            ("host", "localhost"),
+        ],
+    );
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+}
+
+#[test]
+fn pages_link_to_each_other_and_to_the_stylesheet() {
+    let db = seeded();
+    let (_, first) = get(&db, "/tags/rust");
+    assert!(
+        first.contains(r#"<a href="?page=2" rel="next">older</a>"#),
+        "{first}"
+    );
+    let (_, second) = get(&db, "/tags/rust?page=2");
+    assert!(
+        second.contains(r#"<a href="?page=1" rel="prev">newer</a>"#),
+        "{second}"
+    );
+    assert!(
+        second.contains(r#"<a href="?page=3" rel="next">older</a>"#),
+        "{second}"
+    );
+    let (_, post) = get(&db, "/posts/1");
+    for html in [&first, &post] {
+        assert!(
+            html.contains(r#"<link rel="stylesheet" href="/static/style.css">"#),
+            "{html}"
+        );
+    }
+    assert!(
+        post.contains(r#"<form method="post" action="/posts/1/delete">"#),
+        "{post}"
+    );
+    let css = send(&db, "GET", "/static/style.css", None, &[]);
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.body.contains("font"), "{}", css.body);
 }

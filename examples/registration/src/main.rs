@@ -69,6 +69,22 @@ async fn serve() -> ExitCode {
     };
     let db = match registration::open(&url) {
         Ok(db) => db,
+        Err(orm::Error::SchemaDrift { differences }) => {
+            // The app relies on the table's UNIQUE constraints to refuse
+            // duplicates: serving without them would accept them.
+            eprintln!("error: the database {url} differs from the app's models:");
+            for difference in differences {
+                eprintln!("  {difference}");
+            }
+            eprintln!(
+                "Registrations rely on these constraints; the app will not serve without them.\n\
+                 Migrate the database first (docs/migrations.md):\n  \
+                 registration db init\n  \
+                 registration db revision --autogenerate -m \"unique usernames and emails\"\n  \
+                 registration db upgrade"
+            );
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -96,8 +112,11 @@ async fn serve() -> ExitCode {
             std::future::pending::<()>().await;
         }
     };
-    match axum::serve(listener, registration::app(db))
-        .with_graceful_shutdown(shutdown)
+    // Request heads within 10 s, idle connections closed after 10 s (the
+    // request and body timeouts are in the app's router).
+    let settings = web_kit::Settings::default();
+    match settings
+        .serve(listener, registration::app(db), shutdown)
         .await
     {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,7 +38,7 @@ async fn registrations_log_neither_passwords_nor_hashes() {
     let second = "An0ther-secret-password";
     assert_eq!(
         app.register("ann", "ann@example.com", password).await.0,
-        200
+        303
     );
     // A refused duplicate goes through the error path, which logs.
     assert_eq!(
