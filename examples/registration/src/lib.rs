@@ -272,7 +272,6 @@ pub fn app_with(db: Database, settings: &web_kit::Settings) -> Router {
         .route("/", get(|| async { Redirect::to("/register") }))
         .route("/register", get(show_form).post(register))
         .route("/users", get(list_users))
-        .route(web_kit::STYLESHEET, get(web_kit::stylesheet))
         .with_state(state);
     settings.harden(routes)
 }

@@ -128,6 +128,7 @@ impl Settings {
             TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, self.request_timeout);
         // The last layer added is the first a request meets.
         router
+            .route(STYLESHEET, axum::routing::get(stylesheet))
             .layer(DefaultBodyLimit::max(self.body_limit))
             .layer(middleware::from_fn(csrf::attach_cookie))
             .layer(CsrfLayer::new(self.csrf.clone()))
@@ -147,7 +148,8 @@ fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
-/// `router` with the default [`Settings`]' protections:
+/// `router` with the default [`Settings`]' protections, and the shared
+/// stylesheet at [`STYLESHEET`]:
 ///
 /// - a POST, PUT, PATCH or DELETE from another origin is refused with 403
 ///   ([`csrf::same_origin`]: `Sec-Fetch-Site`, then `Origin`, then
