@@ -971,13 +971,17 @@ fn post_update_inserts_rows_that_reference_each_other() {
                 insert(r#"INSERT INTO "person" ("name", "favorite_ball_id") VALUES (?, ?)"#),
                 vec![Value::from("ann"), Value::Null]
             ),
+            // Both balls in one multi-row INSERT, keys read back in order.
             (
-                insert(r#"INSERT INTO "ball" ("color", "person_id") VALUES (?, ?)"#),
-                vec![Value::from("red"), Value::Integer(1)]
-            ),
-            (
-                insert(r#"INSERT INTO "ball" ("color", "person_id") VALUES (?, ?)"#),
-                vec![Value::from("blue"), Value::Integer(1)]
+                sql(
+                    r#"INSERT INTO "ball" ("color", "person_id") VALUES (?, ?), (?, ?) RETURNING "id""#
+                ),
+                vec![
+                    Value::from("red"),
+                    Value::Integer(1),
+                    Value::from("blue"),
+                    Value::Integer(1)
+                ]
             ),
             (
                 sql(r#"UPDATE "person" SET "favorite_ball_id" = ? WHERE "person"."id" = ?"#),
