@@ -1,8 +1,8 @@
 //! Emit, the third step of a flush: runs the planned rows' statements,
 //! consecutive rows with the same statement shape sharing one prepared
 //! statement (new rows whose key the database generates sharing
-//! multi-row INSERTs), and writes generated keys and foreign key fills into the
-//! objects as it goes, each write kept in the undo log the driver replays
+//! multi-row INSERTs where the dialect says so), and writes generated keys
+//! and foreign key fills into the objects as it goes, each write kept in the undo log the driver replays
 //! if the flush fails. Called only by the flush driver, inside
 //! `BEGIN IMMEDIATE` or the flush's savepoint.
 
@@ -306,7 +306,7 @@ pub(super) fn emit(
             k += 1;
             continue;
         };
-        if let Shape::Insert(_, true) = shape {
+        if let (Shape::Insert(_, true), true) = (shape, dialect.multi_row_inserts()) {
             k = emit_generated_inserts(conn, observer, rows, order, k, undo)?;
             continue;
         }
@@ -379,10 +379,25 @@ pub(super) fn emit(
                 let expected = v.expected(&**obj)?;
                 stmt.bind(bound + 1, (&expected).into())?;
             }
-            // (Inserts with a generated key went to emit_generated_inserts.)
-            let changed = stmt.execute().map_err(|e| e.with_table(t))?;
-            if changed == 0 && !matches!(shape, Shape::Insert(..)) {
-                return Err(stale(&**obj));
+            if let Shape::Insert(_, true) = shape {
+                // One row at a time (the dialect takes no multi-row
+                // INSERTs in the flush): the key from the last rowid.
+                let returning = dialect.generated_keys() == GeneratedKeys::Returning;
+                let key = stmt
+                    .insert_generated(returning)
+                    .map_err(|e| e.with_table(t))?;
+                let column = t.primary_key[0];
+                let old = obj.set_column(column, &Value::Integer(key))?;
+                undo.push(Undo {
+                    row: order[k],
+                    column,
+                    old,
+                });
+            } else {
+                let changed = stmt.execute().map_err(|e| e.with_table(t))?;
+                if changed == 0 && !matches!(shape, Shape::Insert(..)) {
+                    return Err(stale(&**obj));
+                }
             }
             k += 1;
             let Some(next) = order.get(k).map(|&i| &rows[i]) else {
@@ -420,12 +435,13 @@ pub(super) fn emit(
 
 /// A run of INSERTs whose key the database generates: rows `order[k..]`
 /// of one table, the first with its fills and computed values applied.
-/// They go in multi-row `INSERT ... VALUES (...), (...) RETURNING key`
-/// statements of up to [`statements::MAX_ROWS`] rows (fewer under the
-/// dialect's parameter limit), as SQLAlchemy's insertmanyvalues sends
-/// them; a lone row is the single-row statement. A row whose foreign key
-/// comes from an object of the pending batch (a self-referential tree)
-/// waits for that batch's keys. Returns the position after the run.
+/// For a dialect that takes them
+/// ([`crate::backend::Dialect::multi_row_inserts`]): multi-row `INSERT ...
+/// VALUES (...), (...) RETURNING key` statements of up to
+/// [`statements::MAX_ROWS`] rows (fewer under the dialect's parameter
+/// limit), as SQLAlchemy's insertmanyvalues sends them; a lone row is the
+/// single-row statement. A row whose foreign key comes from an object of
+/// the pending batch (a self-referential tree) waits for that batch's keys. Returns the position after the run.
 fn emit_generated_inserts(
     conn: &mut Conn,
     observer: &Observer,
