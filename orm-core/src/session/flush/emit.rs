@@ -1,10 +1,10 @@
 //! Emit, the third step of a flush: runs the planned rows' statements,
 //! consecutive rows with the same statement shape sharing one prepared
-//! statement (new rows whose key the database generates sharing
-//! multi-row INSERTs where the dialect says so), and writes generated keys
-//! and foreign key fills into the objects as it goes, each write kept in the undo log the driver replays
-//! if the flush fails. Called only by the flush driver, inside
-//! `BEGIN IMMEDIATE` or the flush's savepoint.
+//! statement (new rows whose key the database generates sharing multi-row
+//! INSERTs where the dialect says so), and writes generated keys and
+//! foreign key fills into the objects as it goes, each write kept in the
+//! undo log the driver replays if the flush fails. Called only by the flush
+//! driver, inside the dialect's write `BEGIN` or the flush's savepoint.
 
 use std::borrow::Cow;
 use std::rc::Rc;
