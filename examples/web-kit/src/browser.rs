@@ -72,8 +72,9 @@ impl Browser {
     ///
     /// # Panics
     ///
-    /// When a program is missing under `CI=true`, or when chromedriver
-    /// does not answer within 20 s or cannot start a session.
+    /// When a program is missing under `CI=true`, or when three tries of
+    /// chromedriver in turn do not answer within 20 s or cannot start a
+    /// session.
     pub async fn start(test: &str) -> Option<Browser> {
         let Some(chromium) = program("CHROMIUM", &["chromium", "chromium-browser"]) else {
             return skip(test, "chromium");
@@ -81,8 +82,28 @@ impl Browser {
         let Some(chromedriver) = program("CHROMEDRIVER", &["chromedriver"]) else {
             return skip(test, "chromedriver");
         };
+        // A chromedriver that dies before its session starts (seen once on a
+        // loaded machine: it listened, then refused the session) or a port
+        // taken meanwhile by another test's chromedriver gets a fresh try.
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            match Self::try_start(test, &chromium, &chromedriver).await {
+                Ok(browser) => return Some(browser),
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("{test}: chromedriver could not start Chromium (3 tries): {last_error}");
+    }
+
+    /// One try of [`Browser::start`]: chromedriver on a free port, then a
+    /// session; the driver is killed when the session cannot start.
+    async fn try_start(
+        test: &str,
+        chromium: &Path,
+        chromedriver: &Path,
+    ) -> Result<Browser, String> {
         let port = free_port();
-        let mut driver = Command::new(&chromedriver)
+        let mut driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -91,9 +112,17 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{test}: starting {}: {e}", chromedriver.display()));
         let started = Instant::now();
         while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            if let Ok(Some(status)) = driver.try_wait() {
+                return Err(format!(
+                    "chromedriver exited ({status}) before listening on port {port}"
+                ));
+            }
             if started.elapsed() > Duration::from_secs(20) {
                 let _ = driver.kill();
-                panic!("{test}: chromedriver did not listen on port {port} within 20 s");
+                let _ = driver.wait();
+                return Err(format!(
+                    "chromedriver did not listen on port {port} within 20 s"
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -125,11 +154,11 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await;
         match client {
-            Ok(client) => Some(Browser { client, driver }),
+            Ok(client) => Ok(Browser { client, driver }),
             Err(e) => {
                 let _ = driver.kill();
                 let _ = driver.wait();
-                panic!("{test}: chromedriver could not start Chromium: {e}");
+                Err(e.to_string())
             }
         }
     }

@@ -192,6 +192,7 @@ pub struct Dialect {
     upsert_report: UpsertReport,
     cursors: bool,
     consecutive_keys: bool,
+    multi_row_inserts: bool,
 }
 
 /// How many dialects have a per-table statement cache slot.
@@ -222,6 +223,11 @@ impl Dialect {
         upsert_report: UpsertReport::ExistingKeys,
         cursors: false,
         consecutive_keys: true,
+        // Measured: in process, single-row executions of one cached
+        // statement (keys from the last rowid) beat multi-row INSERTs with
+        // RETURNING: insert/100 ×1.63 against ×1.91 of hand-written
+        // rusqlite, 30% more instructions (BENCHMARKS.md).
+        multi_row_inserts: false,
     };
 
     /// PostgreSQL: `$n` placeholders, keys through `RETURNING`, `BEGIN`,
@@ -249,6 +255,9 @@ impl Dialect {
         upsert_report: UpsertReport::Xmax,
         cursors: true,
         consecutive_keys: false,
+        // One round trip instead of one per row: ×0.20 of row-by-row at
+        // 100 rows over loopback (BENCHMARKS.md).
+        multi_row_inserts: true,
     };
 
     /// This dialect under another name (its statements are then written
@@ -476,6 +485,39 @@ impl Dialect {
     /// ```
     pub const fn cursors(&self) -> bool {
         self.cursors
+    }
+
+    /// Whether the unit of work sends the new rows of one table whose key
+    /// the database generates as multi-row `INSERT ... VALUES (...), (...)
+    /// RETURNING key` statements (SQLAlchemy's insertmanyvalues) rather
+    /// than one INSERT per row: where a statement is a round trip to a
+    /// server. [`Session::bulk_insert`](crate::Session::bulk_insert) is
+    /// multi-row on every dialect.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::Dialect;
+    /// assert!(!Dialect::SQLITE.multi_row_inserts());
+    /// assert!(Dialect::POSTGRES.multi_row_inserts());
+    /// assert!(!Dialect::POSTGRES.with_multi_row_inserts(false).multi_row_inserts());
+    /// ```
+    pub const fn multi_row_inserts(&self) -> bool {
+        self.multi_row_inserts
+    }
+
+    /// This dialect with multi-row INSERTs in the unit of work on or off
+    /// (see [`multi_row_inserts`](Self::multi_row_inserts)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let d = orm::backend::Dialect::POSTGRES.with_multi_row_inserts(false);
+    /// assert!(!d.multi_row_inserts());
+    /// ```
+    pub const fn with_multi_row_inserts(mut self, on: bool) -> Dialect {
+        self.multi_row_inserts = on;
+        self
     }
 
     /// Whether the generated keys of one multi-row INSERT are consecutive

@@ -220,3 +220,63 @@ pub(crate) fn bump_version(t: &'static TableDef, set: &mut Vec<(crate::sql::ast:
         },
     ));
 }
+
+/// Most rows one multi-row INSERT carries (SQLAlchemy's
+/// `insertmanyvalues_page_size`); fewer when the dialect's parameter limit
+/// says so.
+pub(crate) const MAX_ROWS: usize = 1000;
+
+/// Rows per statement for `columns` parameters per row. A row with no
+/// column to give (only a generated key) is one `INSERT ... DEFAULT
+/// VALUES` of its own.
+pub(crate) fn rows_per_statement(columns: usize, max_params: usize) -> usize {
+    if columns == 0 {
+        return 1;
+    }
+    (max_params / columns).clamp(1, MAX_ROWS)
+}
+
+/// `INSERT INTO "t" (columns) VALUES (?, ...), ... (rows of them)`, with
+/// `RETURNING` the key when `returning`.
+pub(crate) fn insert_many(
+    t: &'static TableDef,
+    columns: &[usize],
+    rows: usize,
+    returning: bool,
+) -> Insert {
+    let names: Vec<_> = columns.iter().map(|&c| t.columns[c].name.into()).collect();
+    let row: Vec<Expr> = columns.iter().map(|_| Expr::value(0)).collect();
+    Insert {
+        table: t.name.into(),
+        columns: names,
+        rows: vec![row; rows],
+        returning: if returning {
+            t.primary_key_columns().map(|c| c.name.into()).collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// The keys a multi-row INSERT of `rows` rows returned, sorted into VALUES
+/// order; false when they cannot be matched to the rows that way.
+///
+/// `RETURNING` does not order its rows, so the keys are sorted. That
+/// relies on the database generating keys in VALUES order, as
+/// SQLAlchemy's insertmanyvalues does for an autoincrement key ("implicit
+/// sentinel"): SQLite gives each row the largest rowid plus one, in the
+/// order the rows are read, and nothing else writes under the session's
+/// write lock, so the keys are also consecutive (checked: a table whose
+/// largest rowid is already 2^63-1 gets random rowids); PostgreSQL
+/// evaluates a SERIAL column's `nextval()` per VALUES row in list order,
+/// and a sequence only grows (other sessions may take values in between,
+/// so the keys must be distinct, not consecutive).
+pub(crate) fn keys_in_values_order(keys: &mut [i64], rows: usize, dialect: &Dialect) -> bool {
+    keys.sort_unstable();
+    let distinct = keys.windows(2).all(|w| w[0] < w[1]);
+    let consecutive = keys
+        .last()
+        .zip(keys.first())
+        .is_some_and(|(l, f)| l.checked_sub(*f) == i64::try_from(rows.saturating_sub(1)).ok());
+    keys.len() == rows && distinct && (!dialect.consecutive_keys() || consecutive)
+}

@@ -6,19 +6,9 @@
 //! failure changes nothing: neither rows nor objects. Objects enter or are
 //! refreshed in the identity map only after every statement succeeded.
 //!
-//! Keys of a multi-row INSERT: SQL does not order the rows `RETURNING`
-//! gives, so the keys are sorted and given to the rows in VALUES order.
-//! That relies on the database generating keys in VALUES order, as
-//! SQLAlchemy's insertmanyvalues does for an autoincrement key
-//! ("implicit sentinel"): SQLite gives each row of one INSERT the largest
-//! rowid plus one, in the order the VALUES rows are read, and nothing else
-//! writes while this session holds the write lock, so the keys are also
-//! consecutive (which is checked: a table whose largest rowid is already
-//! 2^63-1 gets random rowids, and the bulk insert fails); PostgreSQL
-//! evaluates a SERIAL column's `nextval()` per VALUES row in list order,
-//! and a sequence only grows (other sessions may take values in between,
-//! so the keys need not be consecutive; they must be distinct, which is
-//! checked).
+//! Keys of a multi-row INSERT are matched to its rows in VALUES order;
+//! what that relies on is in `statements::keys_in_values_order` (the
+//! flush's multi-row INSERTs rely on the same).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -35,27 +25,12 @@ use crate::error::{Error, Result};
 use crate::model::{Model, PrimaryKey};
 use crate::query::Assignment;
 use crate::schema::{TableDef, statements};
-use crate::sql::ast::{BinOp, Expr, Insert, Statement, Update, Upsert};
+use crate::sql::ast::{BinOp, Expr, Statement, Update, Upsert};
 use crate::sql::writer;
 use crate::types::{Value, ValueRef};
 
 /// The savepoint a bulk statement runs under inside an open transaction.
 const SAVEPOINT: &str = "orm_bulk";
-
-/// Most rows one multi-row statement carries (SQLAlchemy's
-/// `insertmanyvalues_page_size`); fewer when the dialect's parameter limit
-/// says so.
-pub(crate) const MAX_ROWS: usize = 1000;
-
-/// Rows per statement for `columns` parameters per row. A row with no
-/// column to give (only a generated key) is one `INSERT ... DEFAULT
-/// VALUES` of its own.
-fn rows_per_statement(columns: usize, max_params: usize) -> usize {
-    if columns == 0 {
-        return 1;
-    }
-    (max_params / columns).clamp(1, MAX_ROWS)
-}
 
 /// The result of one row of [`Session::upsert`].
 ///
@@ -147,22 +122,6 @@ impl SessionInner {
                 Err(self.db.refine_error(e))
             }
         }
-    }
-}
-
-/// `Insert` with `rows` rows of placeholders for `columns`.
-fn insert_shape(t: &'static TableDef, columns: &[usize], rows: usize, returning: bool) -> Insert {
-    let names: Vec<_> = columns.iter().map(|&c| t.columns[c].name.into()).collect();
-    let row: Vec<Expr> = columns.iter().map(|_| Expr::value(0)).collect();
-    Insert {
-        table: t.name.into(),
-        columns: names,
-        rows: vec![row; rows],
-        returning: if returning {
-            t.primary_key_columns().map(|c| c.name.into()).collect()
-        } else {
-            Vec::new()
-        },
     }
 }
 
@@ -262,7 +221,7 @@ fn insert_values<M: Model>(
     let explicit = runs.iter().any(|r| !r.2);
     for (start, end, gen_key) in runs {
         let columns: Vec<usize> = statements::insert_columns(t, !gen_key).collect();
-        let per = rows_per_statement(columns.len(), dialect.max_params());
+        let per = statements::rows_per_statement(columns.len(), dialect.max_params());
         let mut at = start;
         while at < end {
             let n = per.min(end - at);
@@ -271,7 +230,7 @@ fn insert_values<M: Model>(
             let sql = match conn.bulk_sql.get(&key) {
                 Some(sql) => Arc::clone(sql),
                 None => {
-                    let stmt = Statement::Insert(insert_shape(t, &columns, n, gen_key));
+                    let stmt = Statement::Insert(statements::insert_many(t, &columns, n, gen_key));
                     let sql: Arc<str> = writer::write(&stmt, dialect)?.sql.into();
                     conn.bulk_sql.insert(key, Arc::clone(&sql));
                     sql
@@ -290,13 +249,7 @@ fn insert_values<M: Model>(
                     Ok(())
                 })
                 .map_err(|e| e.with_table(t))?;
-                keys.sort_unstable();
-                let distinct = keys.windows(2).all(|w| w[0] < w[1]);
-                let consecutive = keys
-                    .last()
-                    .zip(keys.first())
-                    .is_some_and(|(l, f)| l.checked_sub(*f) == i64::try_from(n - 1).ok());
-                if keys.len() != n || !distinct || (dialect.consecutive_keys() && !consecutive) {
+                if !statements::keys_in_values_order(&mut keys, n, dialect) {
                     return Err(Error::Usage(format!(
                         "a bulk insert into {} got {} keys for {n} rows that are not in insertion order; nothing was inserted (use add_all and commit)",
                         t.model,
@@ -740,7 +693,8 @@ pub(crate) fn run_upsert<M: Model>(
                 .into_iter()
                 .flatten()
                 .collect();
-            let per = rows_per_statement(target.len(), dialect.max_params()) * target.len();
+            let per =
+                statements::rows_per_statement(target.len(), dialect.max_params()) * target.len();
             for chunk in keys.chunks(per) {
                 let mut s = crate::sql::ast::Select::new(crate::sql::ast::TableRef::new(t.name));
                 s.columns = target
@@ -764,12 +718,12 @@ pub(crate) fn run_upsert<M: Model>(
         let columns_names: Vec<String> = t.columns.iter().map(|c| c.name.to_owned()).collect();
         for (start, end, gen_key) in runs(&values)? {
             let columns: Vec<usize> = statements::insert_columns(t, !gen_key).collect();
-            let per = rows_per_statement(columns.len(), dialect.max_params());
+            let per = statements::rows_per_statement(columns.len(), dialect.max_params());
             let mut at = start;
             while at < end {
                 let n = per.min(end - at);
                 let chunk = &values[at..at + n];
-                let mut insert = insert_shape(t, &columns, n, false);
+                let mut insert = statements::insert_many(t, &columns, n, false);
                 insert.returning = t.columns.iter().map(|c| c.name.into()).collect();
                 let mut update: Vec<(crate::sql::ast::Ident, Expr)> = set
                     .iter()

@@ -64,16 +64,22 @@ pub fn comments_in(n: usize) -> String {
 }
 
 /// insert/N, second baseline: one `INSERT ... VALUES ($1, $2), ...
-/// RETURNING "id"` for all N rows (not what orm sends: the shape a batched
-/// flush could use).
+/// RETURNING "id"` for all N rows, what orm's flush sends from 2 rows up.
 pub fn insert_users_multirow(n: usize) -> String {
+    multirow(INSERT_USER, 2, n)
+}
+
+/// `single` (a one-row `INSERT ... VALUES ($1, ..., $k) RETURNING "id"`)
+/// with `n` rows of `k` placeholders each.
+pub fn multirow(single: &str, k: usize, n: usize) -> String {
+    let (head, _) = single.split_once(" VALUES ").expect("an INSERT");
     let values: Vec<String> = (0..n)
-        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .map(|i| {
+            let row: Vec<String> = (1..=k).map(|j| format!("${}", k * i + j)).collect();
+            format!("({})", row.join(", "))
+        })
         .collect();
-    format!(
-        r#"INSERT INTO "users" ("name", "hair_color") VALUES {} RETURNING "id""#,
-        values.join(", ")
-    )
+    format!(r#"{head} VALUES {} RETURNING "id""#, values.join(", "))
 }
 
 /// The seed statements of `sql` with PostgreSQL's placeholder (`$1`, an
@@ -107,6 +113,8 @@ pub struct Pg {
     posts_by_len: HashMap<usize, Statement>,
     comments_by_len: HashMap<usize, Statement>,
     multirow_by_len: HashMap<usize, Statement>,
+    /// graph_insert's multi-row statements: the posts, the comments.
+    graph_multirow: Option<(Statement, Statement)>,
 }
 
 impl Pg {
@@ -133,6 +141,7 @@ impl Pg {
             posts_by_len: HashMap::new(),
             comments_by_len: HashMap::new(),
             multirow_by_len: HashMap::new(),
+            graph_multirow: None,
         }
     }
 
@@ -313,10 +322,9 @@ pub fn insert_rowwise(pg: &mut Pg, n: usize) -> Vec<User> {
 }
 
 /// insert/N, second baseline: one multi-row `INSERT ... RETURNING "id"`,
-/// in one transaction. The keys are taken in the order the rows come back,
-/// which is the VALUES order on PostgreSQL 15 in practice but not
-/// documented (the check before timing compares them with the row-by-row
-/// keys; a flush would need SQLAlchemy 2.0's ordering sentinel).
+/// in one transaction. The keys are sorted, as orm's flush does (a
+/// sequence hands out growing values in VALUES order; RETURNING's order is
+/// not documented), and checked against the row-by-row keys before timing.
 pub fn insert_multirow(pg: &mut Pg, n: usize) -> Vec<User> {
     let mut users = super::raw::new_users(n);
     let Pg {
@@ -334,7 +342,8 @@ pub fn insert_multirow(pg: &mut Pg, n: usize) -> Vec<User> {
             params.push(&u.name);
             params.push(&u.hair_color);
         }
-        let ids = rows(&mut tx, stmt, params, |r| i64::from(r.get::<_, i32>(0)));
+        let mut ids = rows(&mut tx, stmt, params, |r| i64::from(r.get::<_, i32>(0)));
+        ids.sort_unstable();
         assert_eq!(ids.len(), n);
         for (u, id) in users.iter_mut().zip(ids) {
             u.id = id;
@@ -407,6 +416,84 @@ pub fn graph(pg: &mut Pg) -> Graph {
             };
             c.id = returned_id(&mut tx, &pg.insert_comment, &[&post_id, &c.text]);
             cs.push(c);
+        }
+    }
+    tx.commit().expect("COMMIT");
+    (user, out)
+}
+
+/// graph_insert, second baseline: the same graph in the statements orm's
+/// flush sends on PostgreSQL: the user, then one multi-row INSERT for the
+/// posts and one for all the comments, keys sorted into VALUES order.
+pub fn graph_multirow(pg: &mut Pg) -> Graph {
+    let (posts, comments) = sql::GRAPH;
+    let Pg {
+        client,
+        insert_user,
+        graph_multirow,
+        ..
+    } = pg;
+    let (insert_posts, insert_comments) = graph_multirow.get_or_insert_with(|| {
+        (
+            client
+                .prepare(&multirow(INSERT_POST, 3, posts))
+                .expect("prepare"),
+            client
+                .prepare(&multirow(INSERT_COMMENT, 2, posts * comments))
+                .expect("prepare"),
+        )
+    });
+    let mut tx = client.transaction().expect("BEGIN");
+    let mut user = User {
+        id: 0,
+        name: "User 0".to_owned(),
+        hair_color: Some("black".to_owned()),
+    };
+    user.id = returned_id(&mut tx, insert_user, &[&user.name, &user.hair_color]);
+    let user_id = user.id as i32;
+    let mut out: Vec<(Post, Vec<Comment>)> = (0..posts)
+        .map(|j| {
+            let post = Post {
+                id: 0,
+                user_id: user.id,
+                title: format!("Post {j}"),
+                body: None,
+            };
+            (post, Vec::with_capacity(comments))
+        })
+        .collect();
+    let keys =
+        |tx: &mut postgres::Transaction<'_>, stmt: &Statement, params: Vec<&(dyn ToSql + Sync)>| {
+            let mut ids = rows(tx, stmt, params, |r| i64::from(r.get::<_, i32>(0)));
+            ids.sort_unstable();
+            ids
+        };
+    let params: Vec<&(dyn ToSql + Sync)> = out
+        .iter()
+        .flat_map(|(p, _)| [&user_id as &(dyn ToSql + Sync), &p.title, &p.body])
+        .collect();
+    let ids = keys(&mut tx, insert_posts, params);
+    for ((post, _), id) in out.iter_mut().zip(ids) {
+        post.id = id;
+    }
+    let post_ids: Vec<i32> = out.iter().map(|(p, _)| p.id as i32).collect();
+    let texts: Vec<String> = (0..comments).map(|k| format!("Comment {k}")).collect();
+    let params: Vec<&(dyn ToSql + Sync)> = post_ids
+        .iter()
+        .flat_map(|id| {
+            texts
+                .iter()
+                .flat_map(move |t| [id as &(dyn ToSql + Sync), t])
+        })
+        .collect();
+    let mut ids = keys(&mut tx, insert_comments, params).into_iter();
+    for (post, cs) in &mut out {
+        for text in &texts {
+            cs.push(Comment {
+                id: ids.next().expect("a key per comment"),
+                post_id: post.id,
+                text: text.clone(),
+            });
         }
     }
     tx.commit().expect("COMMIT");

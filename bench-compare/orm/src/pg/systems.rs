@@ -485,7 +485,8 @@ pub fn loading_associations() -> Systems {
 ///
 /// - postgres: N times the prepared `INSERT ... RETURNING "id"`.
 /// - postgres_multirow: one `INSERT ... VALUES ($1, $2), ... RETURNING
-///   "id"` (not orm's shape: what a batched flush could send).
+///   "id"`, the statement orm's flush sends (from 2 rows up; one row is the
+///   single-row statement).
 /// - orm: `add_all(users)` + `commit()` in a new session.
 pub fn insert(n: usize) -> Systems {
     let mut pg = baseline(&[]);
@@ -503,7 +504,8 @@ pub fn insert(n: usize) -> Systems {
                     .zip(&expect)
                     .all(|(o, u)| *o.read().unwrap() == *u)
         );
-        check_sql("insert", &rec, &in_tx(&[(pgb::INSERT_USER, n)]));
+        let multirow = pgb::insert_users_multirow(n);
+        check_sql("insert", &rec, &in_tx(&[(&multirow, 1)]));
     }
     vec![
         (
@@ -656,14 +658,20 @@ pub fn update(n: usize) -> Systems {
 
 /// One user with 10 posts with 10 comments each, in one transaction, every
 /// generated key read back (`RETURNING "id"`) and used by the children:
-/// the baseline's 111 prepared INSERTs in the order orm's flush sends them
-/// (the user, the posts, the comments); orm's graph built through
-/// relationships and one `commit()` in a new session. Tables emptied before
-/// every sample.
+/// the baseline's 111 prepared INSERTs by table, parents first;
+/// postgres_multirow's three statements (the user, one multi-row INSERT of
+/// the posts, one of the comments), which are what orm's flush sends; orm's
+/// graph built through relationships and one `commit()` in a new session.
+/// Tables emptied before every sample.
 pub fn graph_insert() -> Systems {
     let (posts, comments) = sql::GRAPH;
     let mut pg = baseline(&[]);
     let (user, expect_posts) = pgb::graph(&mut pg);
+    let mut multi = baseline(&[]);
+    assert_eq!(
+        pgb::graph_multirow(&mut multi),
+        (user.clone(), expect_posts.clone())
+    );
     let db = orm_side(&[]);
     {
         let rec = db.record();
@@ -683,8 +691,8 @@ pub fn graph_insert() -> Systems {
             &rec,
             &in_tx(&[
                 (pgb::INSERT_USER, 1),
-                (pgb::INSERT_POST, posts),
-                (pgb::INSERT_COMMENT, posts * comments),
+                (&pgb::multirow(pgb::INSERT_POST, 3, posts), 1),
+                (&pgb::multirow(pgb::INSERT_COMMENT, 2, posts * comments), 1),
             ]),
         );
     }
@@ -695,6 +703,15 @@ pub fn graph_insert() -> Systems {
                 pg.clear();
                 timed(iters, |_| {
                     black_box(pgb::graph(&mut pg));
+                })
+            }),
+        ),
+        (
+            "postgres_multirow",
+            sample(move |iters| {
+                multi.clear();
+                timed(iters, |_| {
+                    black_box(pgb::graph_multirow(&mut multi));
                 })
             }),
         ),

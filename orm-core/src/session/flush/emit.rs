@@ -1,9 +1,10 @@
 //! Emit, the third step of a flush: runs the planned rows' statements,
 //! consecutive rows with the same statement shape sharing one prepared
-//! statement, and writes generated keys and foreign key fills into the
-//! objects as it goes, each write kept in the undo log the driver replays
-//! if the flush fails. Called only by the flush driver, inside
-//! `BEGIN IMMEDIATE` or the flush's savepoint.
+//! statement (new rows whose key the database generates sharing multi-row
+//! INSERTs where the dialect says so), and writes generated keys and
+//! foreign key fills into the objects as it goes, each write kept in the
+//! undo log the driver replays if the flush fails. Called only by the flush
+//! driver, inside the dialect's write `BEGIN` or the flush's savepoint.
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -16,7 +17,9 @@ use crate::observe::Observer;
 use crate::schema::ColumnSet;
 use crate::schema::{TableDef, statements};
 use crate::session::obj::ErasedObj;
-use crate::types::Value;
+use crate::sql::ast::Statement;
+use crate::sql::writer;
+use crate::types::{Value, ValueRef};
 
 fn params_of(
     obj: &dyn ErasedObj,
@@ -303,6 +306,10 @@ pub(super) fn emit(
             k += 1;
             continue;
         };
+        if let (Shape::Insert(_, true), true) = (shape, dialect.multi_row_inserts()) {
+            k = emit_generated_inserts(conn, observer, rows, order, k, undo)?;
+            continue;
+        }
         let t = obj.table();
         let (sql, columns, identity, version) = match shape {
             Shape::Insert(_, generated) => (
@@ -360,37 +367,36 @@ pub(super) fn emit(
             }
         };
         let sql = sql.as_str();
-        let returning = dialect.generated_keys() == GeneratedKeys::Returning;
         let mut stmt = conn.prepare_run(sql).map_err(|e| e.with_table(t))?;
         loop {
             let obj = rows[order[k]].obj.as_ref().unwrap_or(obj);
             if observer.active() {
                 observer.observe(sql, &|| params_of(&**obj, &columns, identity, version));
             }
-            obj.bind(&mut stmt, &mut columns.iter().copied(), identity)?;
+            obj.bind(&mut stmt, 1, &mut columns.iter().copied(), identity)?;
             if let Some(v) = version {
                 let bound = columns.len() + if identity { t.primary_key.len() } else { 0 };
                 let expected = v.expected(&**obj)?;
                 stmt.bind(bound + 1, (&expected).into())?;
             }
-            match shape {
-                Shape::Insert(_, true) => {
-                    let key = stmt
-                        .insert_generated(returning)
-                        .map_err(|e| e.with_table(t))?;
-                    let column = t.primary_key[0];
-                    let old = obj.set_column(column, &Value::Integer(key))?;
-                    undo.push(Undo {
-                        row: order[k],
-                        column,
-                        old,
-                    });
-                }
-                _ => {
-                    let changed = stmt.execute().map_err(|e| e.with_table(t))?;
-                    if changed == 0 && !matches!(shape, Shape::Insert(..)) {
-                        return Err(stale(&**obj));
-                    }
+            if let Shape::Insert(_, true) = shape {
+                // One row at a time (the dialect takes no multi-row
+                // INSERTs in the flush): the key from the last rowid.
+                let returning = dialect.generated_keys() == GeneratedKeys::Returning;
+                let key = stmt
+                    .insert_generated(returning)
+                    .map_err(|e| e.with_table(t))?;
+                let column = t.primary_key[0];
+                let old = obj.set_column(column, &Value::Integer(key))?;
+                undo.push(Undo {
+                    row: order[k],
+                    column,
+                    old,
+                });
+            } else {
+                let changed = stmt.execute().map_err(|e| e.with_table(t))?;
+                if changed == 0 && !matches!(shape, Shape::Insert(..)) {
+                    return Err(stale(&**obj));
                 }
             }
             k += 1;
@@ -423,6 +429,162 @@ pub(super) fn emit(
             conn.execute_values(&sql, &params, observer)
                 .map_err(|e| e.with_table(t))?;
         }
+    }
+    Ok(())
+}
+
+/// A run of INSERTs whose key the database generates: rows `order[k..]`
+/// of one table, the first with its fills and computed values applied.
+/// For a dialect that takes them
+/// ([`crate::backend::Dialect::multi_row_inserts`]): multi-row `INSERT ...
+/// VALUES (...), (...) RETURNING key` statements of up to
+/// [`statements::MAX_ROWS`] rows (fewer under the dialect's parameter
+/// limit), as SQLAlchemy's insertmanyvalues sends them; a lone row is the
+/// single-row statement. A row whose foreign key comes from an object of
+/// the pending batch (a self-referential tree) waits for that batch's keys. Returns the position after the run.
+fn emit_generated_inserts(
+    conn: &mut Conn,
+    observer: &Observer,
+    rows: &[Row],
+    order: &[usize],
+    mut k: usize,
+    undo: &mut Vec<Undo>,
+) -> Result<usize> {
+    let Some(first) = &rows[order[k]].obj else {
+        return Ok(k + 1);
+    };
+    let t = first.table();
+    let shape = Shape::Insert(t as *const TableDef as usize, true);
+    let (computed, update_computed) = computed_columns(t);
+    let columns: Vec<usize> = statements::insert_columns(t, false).collect();
+    let per = statements::rows_per_statement(columns.len(), conn.dialect().max_params());
+    let mut batch: Vec<(usize, &Rc<dyn ErasedObj>)> = Vec::new();
+    let mut obj = first;
+    loop {
+        batch.push((order[k], obj));
+        k += 1;
+        if batch.len() >= per {
+            insert_batch(conn, observer, &batch, &columns, undo)?;
+            batch.clear();
+        }
+        let Some(next) = order.get(k).map(|&i| &rows[i]) else {
+            break;
+        };
+        let Some(next_obj) = &next.obj else { break };
+        if !std::ptr::eq(next_obj.table(), t) {
+            break;
+        }
+        if waits_for(next, t, &batch) {
+            insert_batch(conn, observer, &batch, &columns, undo)?;
+            batch.clear();
+        }
+        apply_fills(order[k], next_obj, next.fills.as_slice(), undo)?;
+        if shape_of(next, &**next_obj, update_computed)? != Some(shape) {
+            break;
+        }
+        if computed {
+            apply_computed(order[k], next, next_obj, undo)?;
+        }
+        obj = next_obj;
+    }
+    if !batch.is_empty() {
+        insert_batch(conn, observer, &batch, &columns, undo)?;
+    }
+    Ok(k)
+}
+
+/// Whether `row` takes a foreign key from an object of `batch` (whose key
+/// is not generated yet). Only an object of the same table can be one.
+fn waits_for(row: &Row, t: &'static TableDef, batch: &[(usize, &Rc<dyn ErasedObj>)]) -> bool {
+    row.fills.as_slice().iter().any(|f| match &f.parent {
+        Some((parent, _)) if std::ptr::eq(parent.table(), t) => {
+            batch.iter().any(|(_, o)| Rc::ptr_eq(o, parent))
+        }
+        _ => false,
+    })
+}
+
+/// INSERT the objects of `batch` (row index, object), writing the keys the
+/// database generated into them, each write in the undo log.
+fn insert_batch(
+    conn: &mut Conn,
+    observer: &Observer,
+    batch: &[(usize, &Rc<dyn ErasedObj>)],
+    columns: &[usize],
+    undo: &mut Vec<Undo>,
+) -> Result<()> {
+    let Some(&(_, first)) = batch.first() else {
+        return Ok(());
+    };
+    let t = first.table();
+    let dialect = conn.dialect();
+    let key_column = t.primary_key[0];
+    let n = batch.len();
+    let mut keys = Vec::with_capacity(n);
+    if n == 1 {
+        let sql = statements::insert(t, false, dialect);
+        if observer.active() {
+            observer.observe(&sql, &|| params_of(&**first, columns, false, None));
+        }
+        let mut stmt = conn.prepare_run(&sql).map_err(|e| e.with_table(t))?;
+        first.bind(&mut stmt, 1, &mut columns.iter().copied(), false)?;
+        let returning = dialect.generated_keys() == GeneratedKeys::Returning;
+        keys.push(
+            stmt.insert_generated(returning)
+                .map_err(|e| e.with_table(t))?,
+        );
+    } else {
+        let cache_key = (t as *const TableDef as usize, true, n);
+        let sql = match conn.bulk_sql.get(&cache_key) {
+            Some(sql) => Arc::clone(sql),
+            None => {
+                let insert = statements::insert_many(t, columns, n, true);
+                let sql: Arc<str> = writer::write(&Statement::Insert(insert), dialect)?
+                    .sql
+                    .into();
+                conn.bulk_sql.insert(cache_key, Arc::clone(&sql));
+                sql
+            }
+        };
+        if observer.active() {
+            observer.observe(&sql, &|| {
+                batch
+                    .iter()
+                    .flat_map(|(_, o)| params_of(&***o, columns, false, None))
+                    .collect()
+            });
+        }
+        let mut stmt = conn.prepare_run(&sql).map_err(|e| e.with_table(t))?;
+        for (i, (_, obj)) in batch.iter().enumerate() {
+            obj.bind(
+                &mut stmt,
+                1 + i * columns.len(),
+                &mut columns.iter().copied(),
+                false,
+            )?;
+        }
+        stmt.query(|row| {
+            if let ValueRef::Integer(key) = row.get(0)? {
+                keys.push(key);
+            }
+            Ok(())
+        })
+        .map_err(|e| e.with_table(t))?;
+        if !statements::keys_in_values_order(&mut keys, n, dialect) {
+            return Err(Error::Usage(format!(
+                "a multi-row INSERT into {} returned {} keys for {n} rows that cannot be matched to them in order",
+                t.model,
+                keys.len()
+            )));
+        }
+    }
+    for (&(row, obj), key) in batch.iter().zip(keys) {
+        let old = obj.set_column(key_column, &Value::Integer(key))?;
+        undo.push(Undo {
+            row,
+            column: key_column,
+            old,
+        });
     }
     Ok(())
 }
