@@ -216,7 +216,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// A pooled connection of any backend, plus orm's per-connection caches.
-pub(crate) struct Conn {
+///
+/// Boxed: r2d2 moves a connection by value at every checkout and return,
+/// and the state (a rusqlite connection, two maps) is a few hundred bytes.
+pub(crate) struct Conn(Box<ConnState>);
+
+/// What a [`Conn`] holds.
+pub(crate) struct ConnState {
     kind: Kind,
     /// Set when the connection's state is unknown (a ROLLBACK failed, the
     /// file moved); the pool then closes it instead of reusing it.
@@ -231,6 +237,22 @@ pub(crate) struct Conn {
 enum Kind {
     Sqlite(sqlite::SqliteConn),
     Other(Box<dyn Connection>),
+}
+
+impl std::ops::Deref for Conn {
+    type Target = ConnState;
+
+    #[inline]
+    fn deref(&self) -> &ConnState {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut ConnState {
+        &mut self.0
+    }
 }
 
 impl std::fmt::Debug for Conn {
@@ -260,12 +282,12 @@ enum StmtKind<'c> {
 
 impl Conn {
     fn new(kind: Kind) -> Conn {
-        Conn {
+        Conn(Box::new(ConnState {
             kind,
             broken: false,
             update_sql: FxHashMap::default(),
             bulk_sql: FxHashMap::default(),
-        }
+        }))
     }
 
     /// The SQL this connection speaks.
@@ -306,6 +328,14 @@ impl Conn {
         if observer.active() {
             observer.observe(sql, params);
         }
+        self.prepare_run(sql)
+    }
+
+    /// Prepare `sql` for a run of executions, each of which the caller
+    /// reports to the observer itself (the flush binds and runs one
+    /// statement for many rows).
+    #[inline]
+    pub fn prepare_run<'c>(&'c mut self, sql: &'c str) -> Result<Stmt<'c>> {
         let kind = match &mut self.kind {
             Kind::Sqlite(c) => StmtKind::Sqlite(c.prepare(sql)?),
             Kind::Other(c) => StmtKind::Other {
@@ -314,14 +344,6 @@ impl Conn {
             },
         };
         Ok(Stmt { sql, kind })
-    }
-
-    /// Prepare `sql` for a run of executions, each of which the caller
-    /// reports to the observer itself (the flush binds and runs one
-    /// statement for many rows).
-    #[inline]
-    pub fn prepare_run<'c>(&'c mut self, sql: &'c str) -> Result<Stmt<'c>> {
-        self.prepare(sql, &Observer::default(), &Vec::new)
     }
 
     /// [`prepare`](Self::prepare) `sql` and bind `params` in order.

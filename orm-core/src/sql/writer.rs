@@ -112,6 +112,7 @@ impl Writer<'_> {
         Ok(())
     }
 
+    #[inline]
     fn param(&mut self, v: Value) {
         self.params.push(v);
         match self.dialect.placeholders() {

@@ -146,7 +146,7 @@ impl SessionInner {
                         if !live || !matches!(t.status(), Status::Pending | Status::Persistent) {
                             continue;
                         }
-                        let mut row = Row::link(Op::LinkInsert(Box::new(make(t))));
+                        let mut row = Row::link(true, make(t));
                         row.after.extend(index.get(&ptr(obj)).copied());
                         row.after.extend(index.get(&ptr(t)).copied());
                         rows.push(row);
@@ -156,7 +156,7 @@ impl SessionInner {
                             matches!(o.status(), Status::Persistent | Status::MarkedDeleted)
                         };
                         if written(obj) && written(t) {
-                            rows.push(Row::link(Op::LinkDelete(Box::new(make(t)))));
+                            rows.push(Row::link(false, make(t)));
                         }
                     }
                 }

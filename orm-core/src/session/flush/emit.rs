@@ -297,7 +297,9 @@ pub(super) fn emit(
             }
         };
         apply_fills(order[k], obj, row.fills.as_slice(), undo)?;
-        apply_soft_delete(order[k], row, obj, undo)?;
+        if let Op::Delete = row.op {
+            apply_soft_delete(order[k], row, obj, undo)?;
+        }
         let (computed, update_computed) = computed_columns(obj.table());
         if computed {
             apply_computed(order[k], row, obj, undo)?;
@@ -411,7 +413,9 @@ pub(super) fn emit(
             if shape_of(next, &**next_obj, update_computed)? != Some(shape) {
                 break;
             }
-            apply_soft_delete(order[k], next, next_obj, undo)?;
+            if let Op::Delete = next.op {
+                apply_soft_delete(order[k], next, next_obj, undo)?;
+            }
             // (Computed values never change a row's statement shape.)
             if computed {
                 apply_computed(order[k], next, next_obj, undo)?;

@@ -89,6 +89,10 @@ pub(crate) enum Op {
 
 pub(crate) struct Row {
     pub obj: Option<Rc<dyn ErasedObj>>,
+    /// The table written: the object's, or the association table's
+    /// (kept here: every step asks, and asking the object is a dynamic
+    /// call).
+    table: &'static TableDef,
     pub op: Op,
     /// For updates: the columns to write.
     pub columns: ColumnSet,
@@ -99,11 +103,18 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    /// An association-table row.
-    pub fn link(op: Op) -> Row {
+    /// An association-table row: an insert of `link`, or a delete.
+    pub fn link(insert: bool, link: Link) -> Row {
+        let table = link.table;
+        let link = Box::new(link);
         Row {
             obj: None,
-            op,
+            table,
+            op: if insert {
+                Op::LinkInsert(link)
+            } else {
+                Op::LinkDelete(link)
+            },
             columns: ColumnSet::empty(),
             fills: Few::Zero,
             after: Few::Zero,
@@ -113,6 +124,7 @@ impl Row {
     pub fn new(obj: &Rc<dyn ErasedObj>, op: Op) -> Row {
         Row {
             obj: Some(Rc::clone(obj)),
+            table: obj.table(),
             op,
             columns: ColumnSet::empty(),
             fills: Few::Zero,
@@ -120,13 +132,9 @@ impl Row {
         }
     }
 
+    #[inline]
     fn table(&self) -> &'static TableDef {
-        match (&self.op, &self.obj) {
-            (Op::LinkInsert(l) | Op::LinkDelete(l), _) => l.table,
-            (_, Some(o)) => o.table(),
-            // Every non-link row has an object.
-            (_, None) => unreachable!("entity row without object"),
-        }
+        self.table
     }
 
     fn phase(&self) -> Phase {
@@ -169,6 +177,10 @@ fn tables_of(rows: &[Row]) -> Vec<&'static TableDef> {
     let mut tables: Vec<&'static TableDef> = Vec::new();
     for r in rows {
         let t = r.table();
+        // Rows of one table mostly come together: the last one first.
+        if tables.last().is_some_and(|x| std::ptr::eq(*x, t)) {
+            continue;
+        }
         if !tables.iter().any(|x| std::ptr::eq(*x, t)) {
             tables.push(t);
         }

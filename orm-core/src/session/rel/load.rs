@@ -67,6 +67,8 @@ impl SessionInner {
         // (`width` per key), for the IN lists.
         let mut keys: Vec<Value> = Vec::new();
         let mut width = 1;
+        // The owners' key columns, looked up once.
+        let mut owner_key: Option<&[usize]> = None;
         let mut distinct: FxHashMap<Key, usize> = FxHashMap::default();
         let mut seen = FxHashSet::default();
         let other = side.other();
@@ -86,7 +88,10 @@ impl SessionInner {
                 result.extend(items);
                 continue;
             }
-            let owner_key = link.owner_key(side)?;
+            let owner_key = match owner_key {
+                Some(columns) => columns,
+                None => *owner_key.insert(link.owner_key(side)?),
+            };
             width = owner_key.len();
             let start = keys.len();
             for &c in owner_key {
