@@ -314,8 +314,10 @@ pub mod private {
         table: &'static TableDef,
         column: usize,
     ) -> Result<T> {
-        let value = row.get(index)?;
-        (f.from_sql)(value).map_err(|e| conversion(table, column, e))
+        match row.decode(index, f.from_sql)? {
+            Ok(value) => Ok(value),
+            Err(e) => Err(conversion(table, column, e)),
+        }
     }
 
     /// Convert a value for field `column` of `table`.

@@ -92,6 +92,22 @@ impl<'a> Row<'a> {
         }
     }
 
+    /// Column `index` read by `from_sql`: the driver's value goes straight
+    /// into the reader. (Returning it through [`Row::get`]'s `Result` first
+    /// costs a store-forwarding stall per column where the calls are not
+    /// inlined across crates: BENCHMARKS.md, "The same comparison in time".)
+    #[inline(always)]
+    pub(crate) fn decode<T, E>(
+        &self,
+        index: usize,
+        from_sql: fn(ValueRef<'_>) -> std::result::Result<T, E>,
+    ) -> Result<std::result::Result<T, E>> {
+        match self.inner {
+            Inner::Sqlite(row) => super::sqlite::row_decode(row, index, from_sql),
+            Inner::Values { values, .. } => value_at(values, index).map(from_sql),
+        }
+    }
+
     /// The name of column `index`, when the backend knows it.
     ///
     /// # Examples
