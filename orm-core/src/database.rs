@@ -589,7 +589,9 @@ impl DatabaseBuilder {
     /// # #[derive(Debug)] struct Mine;
     /// # impl Backend for Mine {
     /// #     fn dialect(&self) -> &'static Dialect { &Dialect::SQLITE }
-    /// #     fn connect(&self) -> orm::Result<Box<dyn Connection>> { unimplemented!() }
+    /// #     fn connect(&self) -> orm::Result<Box<dyn Connection>> {
+    /// #         Err(orm::Error::Usage("an example backend".into()))
+    /// #     }
     /// # }
     /// let db = orm::Database::builder().open_backend("mine://", Mine)?;
     /// # Ok::<(), orm::Error>(())

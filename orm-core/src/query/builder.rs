@@ -897,7 +897,8 @@ impl<'s, M: Model> Query<'s, M> {
         s
     }
 
-    /// Whether the stream can use the table's cached SELECT.
+    /// Whether the SELECT is the table's cached one (every column, no
+    /// clause); a stream can use it as is.
     pub(crate) fn is_plain_select(&self) -> bool {
         let s = &self.select;
         s.filter.is_none()
@@ -917,19 +918,9 @@ impl<'s, M: Model> Query<'s, M> {
         self.entity_select()
     }
 
+    /// [`is_plain_select`](Self::is_plain_select), and no joined loads.
     fn is_plain(&self) -> bool {
-        let s = &self.select;
-        s.filter.is_none()
-            && s.joins.is_empty()
-            && s.order_by.is_empty()
-            && s.group_by.is_empty()
-            && s.having.is_none()
-            && s.limit.is_none()
-            && s.offset.is_none()
-            && s.lock.is_none()
-            && !s.distinct
-            && self.loads.joined().next().is_none()
-            && !self.hides_deleted()
+        self.is_plain_select() && self.loads.joined().next().is_none()
     }
 
     /// The SQL and parameters this query would run, without running it.

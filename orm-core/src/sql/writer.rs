@@ -454,12 +454,18 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn unique(&mut self, u: &UniqueSpec) -> Result<()> {
-        if let Some(name) = &u.name {
+    /// `CONSTRAINT "name" ` before a table constraint that has a name.
+    fn constraint_name(&mut self, name: Option<&Ident>) -> Result<()> {
+        if let Some(name) = name {
             self.push("CONSTRAINT ");
             self.ident(name)?;
             self.push(" ");
         }
+        Ok(())
+    }
+
+    fn unique(&mut self, u: &UniqueSpec) -> Result<()> {
+        self.constraint_name(u.name.as_ref())?;
         self.push("UNIQUE (");
         self.ident_list(&u.columns)?;
         self.push(")");
@@ -467,11 +473,7 @@ impl Writer<'_> {
     }
 
     fn foreign_key(&mut self, fk: &ForeignKeySpec) -> Result<()> {
-        if let Some(name) = &fk.name {
-            self.push("CONSTRAINT ");
-            self.ident(name)?;
-            self.push(" ");
-        }
+        self.constraint_name(fk.name.as_ref())?;
         self.push("FOREIGN KEY(");
         self.ident_list(&fk.columns)?;
         self.push(") REFERENCES ");
