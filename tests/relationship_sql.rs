@@ -425,3 +425,54 @@ fn selectin_loads_one_in_list_for_all_owners() {
         ])
     );
 }
+
+/// Loading the children of many owners sends as few statements as the
+/// dialect's key limit allows: 500 keys per IN list on SQLite (SQLAlchemy's
+/// selectin size), all 1,200 in one statement on PostgreSQL (one round
+/// trip), and every owner gets exactly its own children either way.
+#[test]
+fn selectin_of_many_owners_sends_one_in_list_per_dialect_limit() {
+    let db = db();
+    let s = db.session();
+    s.bulk_insert_detached((1..=1_200).map(|id| Person {
+        id,
+        name: format!("p{id}"),
+    }))
+    .unwrap();
+    s.bulk_insert_detached((1..=1_200).map(|id| Pet {
+        id,
+        kind: format!("k{id}"),
+        // Every third person has no pet; the others one or two.
+        person_id: [id, id, id - 1][(id % 3) as usize].max(1),
+    }))
+    .unwrap();
+    s.commit().unwrap();
+    let s = db.session();
+    let rec = db.record();
+    let people = s
+        .query::<Person>()
+        .order_by(Person::id.asc())
+        .load(selectin(Person::pets))
+        .all()
+        .unwrap();
+    assert_eq!(people.len(), 1_200);
+    let pet_queries = rec
+        .queries()
+        .into_iter()
+        .filter(|q| q.sql.starts_with(r#"SELECT "pet"."#))
+        .count();
+    let expected = if common::is_postgres() { 1 } else { 3 };
+    assert_eq!(pet_queries, expected);
+    let mut total = 0;
+    for p in &people {
+        let id = p.read().unwrap().id;
+        let pets = p.related(Person::pets).unwrap();
+        for pet in pets.iter() {
+            assert_eq!(pet.read().unwrap().person_id, id);
+        }
+        total += pets.len();
+    }
+    assert_eq!(total, 1_200);
+    // Loaded, not lazily fetched afterwards.
+    assert_eq!(rec.queries().len(), 1 + expected);
+}

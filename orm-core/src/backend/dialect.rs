@@ -153,6 +153,7 @@ pub enum SchemaEditing {
 /// | isolation levels | always serializable (one writer) | `BEGIN ISOLATION LEVEL ...` |
 /// | schema changes (migrations) | table rebuilt, foreign keys off | `ALTER TABLE` in place |
 /// | parameters per statement | 32,766 | 65,535 |
+/// | keys per relationship-loading IN list | 500 | up to the parameter limit |
 /// | upsert: inserted or updated | the unique values that existed, read first | `RETURNING ..., ("xmax" = 0)` |
 /// | streaming a result | one statement stepped row by row | a cursor (`DECLARE`, `FETCH n`) |
 ///
@@ -193,6 +194,7 @@ pub struct Dialect {
     cursors: bool,
     consecutive_keys: bool,
     multi_row_inserts: bool,
+    load_keys: usize,
 }
 
 /// How many dialects have a per-table statement cache slot.
@@ -228,6 +230,9 @@ impl Dialect {
         // RETURNING: insert/100 ×1.63 against ×1.91 of hand-written
         // rusqlite, 30% more instructions (BENCHMARKS.md).
         multi_row_inserts: false,
+        // SQLAlchemy's selectin size; over 1,000 keys an IN list would
+        // become one JSON parameter anyway.
+        load_keys: 500,
     };
 
     /// PostgreSQL: `$n` placeholders, keys through `RETURNING`, `BEGIN`,
@@ -258,6 +263,9 @@ impl Dialect {
         // One round trip instead of one per row: ×0.20 of row-by-row at
         // 100 rows over loopback (BENCHMARKS.md).
         multi_row_inserts: true,
+        // One round trip per relationship level: 5,000 parents' children
+        // in one statement instead of ten (BENCHMARKS.md).
+        load_keys: 65_535,
     };
 
     /// This dialect under another name (its statements are then written
@@ -518,6 +526,29 @@ impl Dialect {
     pub const fn with_multi_row_inserts(mut self, on: bool) -> Dialect {
         self.multi_row_inserts = on;
         self
+    }
+
+    /// The most keys one relationship-loading statement lists (`WHERE fk IN
+    /// (...)` of `selectin` loading and of the loads a delete cascade
+    /// needs): 500 on SQLite, as SQLAlchemy's `selectinload` sends; on
+    /// PostgreSQL as many as the parameter limit allows, so loading the
+    /// children of 5,000 objects is one round trip. Never more than
+    /// [`max_params`](Self::max_params) values in one statement.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::Dialect;
+    /// assert_eq!(Dialect::SQLITE.load_keys(), 500);
+    /// assert_eq!(Dialect::POSTGRES.load_keys(), 65_535);
+    /// assert_eq!(Dialect::POSTGRES.with_max_params(999).load_keys(), 999);
+    /// ```
+    pub const fn load_keys(&self) -> usize {
+        if self.load_keys < self.max_params {
+            self.load_keys
+        } else {
+            self.max_params
+        }
     }
 
     /// Whether the generated keys of one multi-row INSERT are consecutive

@@ -276,7 +276,8 @@ enum StmtKind<'c> {
     Sqlite(sqlite::Prepared<'c>),
     Other {
         conn: &'c mut dyn Connection,
-        params: Vec<Value>,
+        /// The caller's values as they are, until a `bind` changes one.
+        params: std::borrow::Cow<'c, [Value]>,
     },
 }
 
@@ -340,7 +341,7 @@ impl Conn {
             Kind::Sqlite(c) => StmtKind::Sqlite(c.prepare(sql)?),
             Kind::Other(c) => StmtKind::Other {
                 conn: &mut **c,
-                params: Vec::new(),
+                params: std::borrow::Cow::Borrowed(&[]),
             },
         };
         Ok(Stmt { sql, kind })
@@ -350,12 +351,18 @@ impl Conn {
     pub fn prepare_bound<'c>(
         &'c mut self,
         sql: &'c str,
-        params: &[Value],
+        params: &'c [Value],
         observer: &Observer,
     ) -> Result<Stmt<'c>> {
         let mut stmt = self.prepare(sql, observer, &|| params.to_vec())?;
-        for (i, p) in params.iter().enumerate() {
-            stmt.bind(i + 1, p.into())?;
+        match &mut stmt.kind {
+            // Handed to the backend as they are, not copied value by value.
+            StmtKind::Other { params: bound, .. } => *bound = std::borrow::Cow::Borrowed(params),
+            StmtKind::Sqlite(_) => {
+                for (i, p) in params.iter().enumerate() {
+                    stmt.bind(i + 1, p.into())?;
+                }
+            }
         }
         Ok(stmt)
     }
@@ -488,6 +495,7 @@ impl Stmt<'_> {
         match &mut self.kind {
             StmtKind::Sqlite(p) => p.bind(index, value, self.sql),
             StmtKind::Other { params, .. } => {
+                let params = params.to_mut();
                 if params.len() < index {
                     params.resize(index, Value::Null);
                 }

@@ -35,6 +35,20 @@ enum Inner<'a> {
         values: &'a [Value],
         columns: &'a [String],
     },
+    Read {
+        values: &'a [RowValue<'a>],
+        columns: &'a [String],
+    },
+}
+
+/// One column as a backend read it: borrowed from the driver's buffer
+/// (integers, floats, text and bytes as they came), or converted into an
+/// owned value (a type whose wire form is not what orm stores, such as a
+/// PostgreSQL `TIMESTAMP` read as ISO-8601 text).
+#[derive(Debug, Clone)]
+pub(crate) enum RowValue<'a> {
+    Borrowed(ValueRef<'a>),
+    Owned(Value),
 }
 
 impl std::fmt::Debug for Row<'_> {
@@ -58,6 +72,15 @@ impl<'a> Row<'a> {
     pub fn from_values(values: &'a [Value], columns: &'a [String]) -> Row<'a> {
         Row {
             inner: Inner::Values { values, columns },
+        }
+    }
+
+    /// A row of columns as a backend read them, most borrowed from the
+    /// driver's buffer: the text of a text column is then copied once, into
+    /// the model's field, rather than into a `Value` first.
+    pub(crate) fn from_read(values: &'a [RowValue<'a>], columns: &'a [String]) -> Row<'a> {
+        Row {
+            inner: Inner::Read { values, columns },
         }
     }
 
@@ -89,6 +112,7 @@ impl<'a> Row<'a> {
         match self.inner {
             Inner::Sqlite(row) => super::sqlite::row_value(row, index),
             Inner::Values { values, .. } => value_at(values, index),
+            Inner::Read { values, .. } => read_at(values, index),
         }
     }
 
@@ -105,6 +129,7 @@ impl<'a> Row<'a> {
         match self.inner {
             Inner::Sqlite(row) => super::sqlite::row_decode(row, index, from_sql),
             Inner::Values { values, .. } => value_at(values, index).map(from_sql),
+            Inner::Read { values, .. } => read_at(values, index).map(from_sql),
         }
     }
 
@@ -120,7 +145,9 @@ impl<'a> Row<'a> {
     pub fn column_name(&self, index: usize) -> Option<&'a str> {
         match self.inner {
             Inner::Sqlite(row) => super::sqlite::row_column_name(row, index),
-            Inner::Values { columns, .. } => columns.get(index).map(String::as_str),
+            Inner::Values { columns, .. } | Inner::Read { columns, .. } => {
+                columns.get(index).map(String::as_str)
+            }
         }
     }
 
@@ -135,6 +162,7 @@ impl<'a> Row<'a> {
         match self.inner {
             Inner::Sqlite(row) => super::sqlite::row_len(row),
             Inner::Values { values, .. } => values.len(),
+            Inner::Read { values, .. } => values.len(),
         }
     }
 
@@ -156,6 +184,15 @@ fn value_at(values: &[Value], index: usize) -> Result<ValueRef<'_>> {
         .get(index)
         .map(ValueRef::from)
         .ok_or_else(|| no_column(index, values.len()))
+}
+
+#[inline(never)]
+fn read_at<'a>(values: &'a [RowValue<'a>], index: usize) -> Result<ValueRef<'a>> {
+    match values.get(index) {
+        Some(RowValue::Borrowed(v)) => Ok(*v),
+        Some(RowValue::Owned(v)) => Ok(ValueRef::from(v)),
+        None => Err(no_column(index, values.len())),
+    }
 }
 
 #[cold]

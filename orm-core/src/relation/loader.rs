@@ -1,7 +1,8 @@
 //! Eager loading: options a query applies to its results.
 //!
 //! - [`selectin`]: after the main query, one more query per relationship
-//!   level for all results (`WHERE fk IN (...)`, in chunks of 500 keys),
+//!   level for all results (`WHERE fk IN (...)`, in chunks of
+//!   [`Dialect::load_keys`](crate::backend::Dialect::load_keys) keys),
 //!   nested with [`Load::then`].
 //! - [`joined`]: a reference or a collection loaded by a LEFT OUTER JOIN
 //!   in the main query itself (a limited query wrapped in a subquery, so

@@ -261,8 +261,7 @@ fn posts_of(pg: &mut Pg, ids: &[i32]) -> Vec<Post> {
 
 /// medium_complex_query: the users with `hair_color = $1` ('black'), then
 /// their posts by `user_id IN (...)` (one list), grouped with a HashMap:
-/// what `orm_detached` sends (the tracked `selectin` sends the posts query
-/// in lists of at most 500 keys).
+/// what `orm` and `orm_detached` send.
 pub fn medium(pg: &mut Pg) -> Vec<(User, Vec<Post>)> {
     let users = rows(
         &mut pg.client,

@@ -12,11 +12,12 @@
 mod error;
 mod value;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use postgres::types::ToSql;
 
+use super::row::RowValue;
 use super::{Backend, CommitOutcome, Connection, Dialect, Row};
 use crate::error::{Error, Result};
 use crate::types::Value;
@@ -109,7 +110,7 @@ impl Backend for PgBackend {
         })?;
         Ok(Box::new(PgConnection {
             client: Some(client),
-            statements: HashMap::new(),
+            statements: FxHashMap::default(),
             in_txn: false,
             aborted: false,
             lost: false,
@@ -164,14 +165,18 @@ fn closed() -> Error {
 struct PgConnection {
     /// Always `Some` until dropped.
     client: Option<postgres::Client>,
-    statements: HashMap<String, Prepared>,
+    /// By SQL text, hashed with FxHash: the keys are orm's own statements
+    /// (values travel as parameters), and SipHash over a long IN list's
+    /// text cost more than the lookup saved.
+    statements: FxHashMap<String, Prepared>,
     in_txn: bool,
     aborted: bool,
     /// An error said the connection is gone: the pool must not hand it out
     /// again, even before the driver notices the socket closed.
     lost: bool,
-    /// The current row's values, reused from row to row.
-    values: Vec<Value>,
+    /// The current row's columns: the buffer is reused from row to row
+    /// (empty between rows; see `recycle`).
+    values: Vec<RowValue<'static>>,
 }
 
 /// Prepared statements kept per connection before the cache starts over.
@@ -263,6 +268,17 @@ impl PgConnection {
     }
 }
 
+/// `buffer` emptied, its allocation kept for values of another lifetime
+/// (the next row's, which borrow that row's bytes). Collecting into the
+/// same layout reuses the allocation in place.
+fn recycle<'b>(mut buffer: Vec<RowValue<'_>>) -> Vec<RowValue<'b>> {
+    buffer.clear();
+    buffer
+        .into_iter()
+        .map(|_| RowValue::Borrowed(crate::types::ValueRef::Null))
+        .collect()
+}
+
 fn params(values: &[Value]) -> Vec<value::Param<'_>> {
     values.iter().map(value::Param).collect()
 }
@@ -297,7 +313,7 @@ impl PgConnection {
         use postgres::fallible_iterator::FallibleIterator;
         let (statement, columns) = self.prepare(sql)?;
         let params = params(values);
-        let mut current = std::mem::take(&mut self.values);
+        let mut spare = std::mem::take(&mut self.values);
         // Errors of the server abort its transaction; the callback's own
         // (a value that does not fit its field) do not.
         let mut server_failed = false;
@@ -311,7 +327,7 @@ impl PgConnection {
                 .query_raw(&statement, params.iter())
                 .map_err(&mut server)?;
             while let Some(r) = rows.next().map_err(&mut server)? {
-                current.clear();
+                let mut current = recycle(std::mem::take(&mut spare));
                 for (i, c) in statement.columns().iter().enumerate() {
                     let cell = r
                         .try_get::<_, value::Cell<'_>>(i)
@@ -323,11 +339,12 @@ impl PgConnection {
                     })?;
                     current.push(v);
                 }
-                row(&Row::from_values(&current, &columns))?;
+                row(&Row::from_read(&current, &columns))?;
+                spare = recycle(current);
             }
             Ok(())
         })();
-        self.values = current;
+        self.values = spare;
         if server_failed && self.in_txn {
             self.aborted = true;
         }

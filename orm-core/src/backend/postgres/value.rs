@@ -17,7 +17,8 @@ use std::fmt::Write as _;
 
 use postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
 
-use crate::types::Value;
+use crate::backend::row::RowValue;
+use crate::types::{Value, ValueRef};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
@@ -135,32 +136,31 @@ impl<'a> FromSql<'a> for Cell<'a> {
     }
 }
 
-/// The value SQLite would hold for a column of type `ty`.
-pub(super) fn read(ty: &Type, cell: Cell<'_>) -> Result<Value, String> {
+/// The value SQLite would hold for a column of type `ty`: borrowed from
+/// the wire bytes where they are that value already (integers, floats,
+/// text, bytes, JSON), converted where they are not (dates, timestamps,
+/// UUIDs, NUMERIC).
+pub(super) fn read<'r>(ty: &Type, cell: Cell<'r>) -> Result<RowValue<'r>, String> {
     let Some(raw) = cell.0 else {
-        return Ok(Value::Null);
+        return Ok(RowValue::Borrowed(ValueRef::Null));
     };
     let fixed = |n: usize| -> Result<&[u8], String> {
         raw.get(..n)
             .filter(|_| raw.len() == n)
             .ok_or_else(|| format!("a {ty} value of {} bytes", raw.len()))
     };
-    let text = |bytes: &[u8]| {
-        String::from_utf8(bytes.to_vec())
-            .map(Value::Text)
-            .map_err(|_| format!("{ty} text is not UTF-8"))
-    };
-    Ok(match *ty {
-        Type::BOOL => Value::Integer(i64::from(fixed(1)?[0] != 0)),
-        Type::INT2 => Value::Integer(i64::from(i16::from_be_bytes(arr(fixed(2)?)))),
-        Type::INT4 => Value::Integer(i64::from(i32::from_be_bytes(arr(fixed(4)?)))),
-        Type::OID => Value::Integer(i64::from(u32::from_be_bytes(arr(fixed(4)?)))),
-        Type::INT8 => Value::Integer(i64::from_be_bytes(arr(fixed(8)?))),
-        Type::FLOAT4 => Value::Real(f64::from(f32::from_be_bytes(arr(fixed(4)?)))),
-        Type::FLOAT8 => Value::Real(f64::from_be_bytes(arr(fixed(8)?))),
-        Type::BYTEA => Value::Blob(raw.to_vec()),
+    let owned = |v: String| RowValue::Owned(Value::Text(v));
+    Ok(RowValue::Borrowed(match *ty {
+        Type::BOOL => ValueRef::Integer(i64::from(fixed(1)?[0] != 0)),
+        Type::INT2 => ValueRef::Integer(i64::from(i16::from_be_bytes(arr(fixed(2)?)))),
+        Type::INT4 => ValueRef::Integer(i64::from(i32::from_be_bytes(arr(fixed(4)?)))),
+        Type::OID => ValueRef::Integer(i64::from(u32::from_be_bytes(arr(fixed(4)?)))),
+        Type::INT8 => ValueRef::Integer(i64::from_be_bytes(arr(fixed(8)?))),
+        Type::FLOAT4 => ValueRef::Real(f64::from(f32::from_be_bytes(arr(fixed(4)?)))),
+        Type::FLOAT8 => ValueRef::Real(f64::from_be_bytes(arr(fixed(8)?))),
+        Type::BYTEA => ValueRef::Blob(raw),
         Type::JSONB => match raw.split_first() {
-            Some((1, json)) => text(json)?,
+            Some((1, json)) => ValueRef::Text(json),
             _ => return Err("a JSONB value of an unknown version".into()),
         },
         Type::UUID => {
@@ -168,17 +168,22 @@ pub(super) fn read(ty: &Type, cell: Cell<'_>) -> Result<Value, String> {
             for b in fixed(16)? {
                 let _ = write!(hex, "{b:02x}");
             }
-            Value::Text(hex)
+            return Ok(owned(hex));
         }
-        Type::DATE => Value::Text(date(i32::from_be_bytes(arr(fixed(4)?)))?),
+        Type::DATE => return Ok(owned(date(i32::from_be_bytes(arr(fixed(4)?)))?)),
         Type::TIMESTAMP | Type::TIMESTAMPTZ => {
-            Value::Text(timestamp(i64::from_be_bytes(arr(fixed(8)?)))?)
+            return Ok(owned(timestamp(i64::from_be_bytes(arr(fixed(8)?)))?));
         }
-        Type::TIME => Value::Text(time_of_day(i64::from_be_bytes(arr(fixed(8)?)))),
-        Type::NUMERIC => Value::Text(numeric(raw)?),
-        _ if ty.kind() == &postgres::types::Kind::Simple && is_textual(ty) => text(raw)?,
+        Type::TIME => return Ok(owned(time_of_day(i64::from_be_bytes(arr(fixed(8)?))))),
+        Type::NUMERIC => return Ok(owned(numeric(raw)?)),
+        _ if ty.kind() == &postgres::types::Kind::Simple && is_textual(ty) => {
+            // Not checked for UTF-8 here: the driver connects with
+            // `client_encoding` UTF8, and whoever reads the bytes as text
+            // (a model's `String`, `ValueRef::to_owned`) checks them once.
+            ValueRef::Text(raw)
+        }
         _ => return Err(format!("PostgreSQL type {ty} is not supported")),
-    })
+    }))
 }
 
 /// Types whose binary form is their UTF-8 text.
