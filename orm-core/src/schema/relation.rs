@@ -487,12 +487,12 @@ impl Link {
     /// (`t.a = ? AND t.b = ? OR ...`) for several, where `t` is the
     /// [`Link::key_columns`] table, named `table` in the statement. `keys`
     /// holds each key's values one after the other, in the order of
-    /// [`Link::owner_key`].
+    /// [`Link::owner_key`] (taken, not copied: an IN list can hold 65,535).
     pub(crate) fn key_condition(
         &self,
         side: Side,
         table: impl Into<Ident>,
-        keys: &[Value],
+        keys: Vec<Value>,
     ) -> Expr {
         let (t, columns) = match self.key_columns(side) {
             Ok(c) => c,
@@ -502,14 +502,15 @@ impl Link {
         if let [column] = columns {
             return Expr::InList {
                 expr: Box::new(Expr::column(table, t.columns[*column].name)),
-                list: keys.to_vec(),
+                list: keys,
                 negated: false,
             };
         }
         if columns.is_empty() {
             return Expr::Bool(false);
         }
-        // One flat OR list, however many keys (a load passes up to 500).
+        // One flat OR list, however many keys (a load passes up to
+        // `Dialect::load_keys`).
         let ors = keys
             .chunks(columns.len())
             .map(|k| {
@@ -1118,7 +1119,7 @@ pub(super) mod tests {
 
     fn keys(side: Side, table: &'static str, keys: &[i64]) -> (String, Vec<Value>) {
         let keys: Vec<Value> = keys.iter().map(|&k| Value::Integer(k)).collect();
-        sql(link(side.def).key_condition(side, table, &keys))
+        sql(link(side.def).key_condition(side, table, keys.to_vec()))
     }
 
     fn ints(v: &[i64]) -> Vec<Value> {
@@ -1486,7 +1487,7 @@ pub(super) mod tests {
         );
         // Flat: one OR of ANDs however many keys.
         let many: Vec<Value> = ints(&(0..1000).collect::<Vec<_>>());
-        match link(&BOOKS).key_condition(side, "book", &many) {
+        match link(&BOOKS).key_condition(side, "book", many.clone()) {
             Expr::Or(items) => {
                 assert_eq!(items.len(), 500);
                 assert!(

@@ -153,8 +153,9 @@ impl SessionInner {
             {
                 let mut rels = obj.rels().borrow_mut();
                 if let Some(slot) = rels.slots.iter_mut().find(|s| s.side.key() == side.key()) {
-                    slot.added.extend(added);
-                    slot.removed.extend(removed);
+                    let links = slot.links_mut();
+                    links.added.extend(added);
+                    links.removed.extend(removed);
                 }
             }
             state.note_rel_dirty(&obj);

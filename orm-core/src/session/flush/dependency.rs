@@ -119,10 +119,7 @@ impl SessionInner {
                     });
                     rows[row].after.extend(after);
                 }
-                if side.role() == Role::Links
-                    && side.declared
-                    && !(slot.added.is_empty() && slot.removed.is_empty())
-                {
+                if side.role() == Role::Links && side.declared && slot.has_link_changes() {
                     let link = side.def.link()?;
                     let Some(sl) = link.secondary.as_ref() else {
                         continue;
@@ -142,7 +139,7 @@ impl SessionInner {
                             },
                         ],
                     };
-                    for t in &slot.added {
+                    for t in slot.added() {
                         if !live || !matches!(t.status(), Status::Pending | Status::Persistent) {
                             continue;
                         }
@@ -151,7 +148,7 @@ impl SessionInner {
                         row.after.extend(index.get(&ptr(t)).copied());
                         rows.push(row);
                     }
-                    for t in &slot.removed {
+                    for t in slot.removed() {
                         let written = |o: &Rc<dyn ErasedObj>| {
                             matches!(o.status(), Status::Persistent | Status::MarkedDeleted)
                         };
@@ -207,13 +204,10 @@ impl SessionInner {
         for obj in &state.rel_dirty {
             let mut rels = obj.rels().borrow_mut();
             for slot in &mut rels.slots {
-                if !slot.added.is_empty() || !slot.removed.is_empty() {
-                    txn.links.push((
-                        Rc::clone(obj),
-                        slot.side,
-                        std::mem::take(&mut slot.added),
-                        std::mem::take(&mut slot.removed),
-                    ));
+                if slot.has_link_changes() {
+                    let links = slot.take_links();
+                    txn.links
+                        .push((Rc::clone(obj), slot.side, links.added, links.removed));
                 }
             }
         }

@@ -281,7 +281,9 @@ impl SessionInner {
                 // the association rows are deleted before it is.
                 let mut rels = other.rels().borrow_mut();
                 for slot in &mut rels.slots {
-                    slot.added.retain(|x| !same(x, obj));
+                    if !slot.added().is_empty() {
+                        slot.links_mut().added.retain(|x| !same(x, obj));
+                    }
                 }
             }
         }

@@ -147,7 +147,13 @@ impl SessionInner {
         };
         // Keys per statement: the dialect's, whole keys only, at least one.
         let per_statement = (self.dialect().load_keys() / width).max(1) * width;
-        for chunk in keys.chunks(per_statement) {
+        let mut rest = keys;
+        while !rest.is_empty() {
+            let tail = match rest.len() > per_statement {
+                true => rest.split_off(per_statement),
+                false => Vec::new(),
+            };
+            let chunk = std::mem::replace(&mut rest, tail);
             match side.role() {
                 Role::Children { .. } | Role::Parent => {
                     // Children are found by their foreign key, a parent by

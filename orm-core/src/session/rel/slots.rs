@@ -29,8 +29,9 @@ use crate::types::Value;
 pub(crate) struct Members {
     items: Vec<Rc<dyn ErasedObj>>,
     /// Built when the collection first grows past `INDEXED_FROM`, then kept
-    /// in step by every change (all go through these methods).
-    index: Option<rustc_hash::FxHashSet<*const ()>>,
+    /// in step by every change (all go through these methods). Boxed: most
+    /// collections never have one, and every slot is smaller for it.
+    index: Option<Box<rustc_hash::FxHashSet<*const ()>>>,
 }
 
 impl Members {
@@ -53,7 +54,7 @@ impl Members {
                 let mut index: rustc_hash::FxHashSet<*const ()> =
                     self.items.iter().map(ptr).collect();
                 let present = !index.insert(key);
-                self.index = Some(index);
+                self.index = Some(Box::new(index));
                 present
             }
             None => self.items.iter().any(|x| ptr(x) == key),
@@ -104,15 +105,148 @@ pub(crate) struct RelSlot {
     /// For a reference to a parent: set through the relationship, so the
     /// flush writes the foreign key from the referenced object.
     pub assigned: bool,
-    /// For the declaring end of a many-to-many: links to insert and delete.
+    /// For the declaring end of a many-to-many: links to insert and delete
+    /// (boxed: only such ends ever have them, and a slot stays small).
+    links: Option<Box<LinkChanges>>,
+}
+
+/// Many-to-many links added and removed in memory, not yet flushed.
+#[derive(Clone, Default)]
+pub(crate) struct LinkChanges {
     pub added: Vec<Rc<dyn ErasedObj>>,
     pub removed: Vec<Rc<dyn ErasedObj>>,
+}
+
+impl RelSlot {
+    fn new(side: Side, value: RelValue, loaded: bool) -> RelSlot {
+        RelSlot {
+            side,
+            loaded,
+            value,
+            assigned: false,
+            links: None,
+        }
+    }
+
+    /// Links to insert at the next flush.
+    pub fn added(&self) -> &[Rc<dyn ErasedObj>] {
+        self.links.as_ref().map_or(&[], |l| &l.added)
+    }
+
+    /// Links to delete at the next flush.
+    pub fn removed(&self) -> &[Rc<dyn ErasedObj>] {
+        self.links.as_ref().map_or(&[], |l| &l.removed)
+    }
+
+    /// Whether links were added or removed since the last flush.
+    pub fn has_link_changes(&self) -> bool {
+        self.links
+            .as_ref()
+            .is_some_and(|l| !l.added.is_empty() || !l.removed.is_empty())
+    }
+
+    /// The link changes, to change them.
+    pub fn links_mut(&mut self) -> &mut LinkChanges {
+        self.links.get_or_insert_with(Default::default)
+    }
+
+    /// Take the link changes out (written by a flush).
+    pub fn take_links(&mut self) -> LinkChanges {
+        self.links.take().map(|l| *l).unwrap_or_default()
+    }
+}
+
+/// An object's slots: none, one held inline (most objects that have any
+/// see one relationship end, and a selectin load of many owners then
+/// allocates nothing per owner), or a list.
+#[derive(Default, Clone)]
+pub(crate) enum SlotList {
+    #[default]
+    Empty,
+    One(RelSlot),
+    Many(Vec<RelSlot>),
+}
+
+impl SlotList {
+    pub fn as_slice(&self) -> &[RelSlot] {
+        match self {
+            SlotList::Empty => &[],
+            SlotList::One(s) => std::slice::from_ref(s),
+            SlotList::Many(v) => v,
+        }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [RelSlot] {
+        match self {
+            SlotList::Empty => &mut [],
+            SlotList::One(s) => std::slice::from_mut(s),
+            SlotList::Many(v) => v,
+        }
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, RelSlot> {
+        self.as_slice().iter()
+    }
+
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, RelSlot> {
+        self.as_mut_slice().iter_mut()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        *self = SlotList::Empty;
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&RelSlot) -> bool) {
+        match self {
+            SlotList::Empty => {}
+            SlotList::One(s) => {
+                if !keep(s) {
+                    *self = SlotList::Empty;
+                }
+            }
+            SlotList::Many(v) => v.retain(keep),
+        }
+    }
+
+    /// Add a slot; the new one.
+    fn push(&mut self, slot: RelSlot) -> &mut RelSlot {
+        *self = match std::mem::take(self) {
+            SlotList::Empty => SlotList::One(slot),
+            SlotList::One(first) => SlotList::Many(vec![first, slot]),
+            SlotList::Many(mut v) => {
+                v.push(slot);
+                SlotList::Many(v)
+            }
+        };
+        let last = self.as_slice().len() - 1;
+        &mut self.as_mut_slice()[last]
+    }
+}
+
+impl<'a> IntoIterator for &'a SlotList {
+    type Item = &'a RelSlot;
+    type IntoIter = std::slice::Iter<'a, RelSlot>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut SlotList {
+    type Item = &'a mut RelSlot;
+    type IntoIter = std::slice::IterMut<'a, RelSlot>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
 }
 
 /// The relationship slots of one object (usually none or a few).
 #[derive(Default, Clone)]
 pub(crate) struct RelSlots {
-    pub slots: Vec<RelSlot>,
+    pub slots: SlotList,
 }
 
 /// Free the objects outside any session that only keep each other alive.
@@ -211,7 +345,7 @@ impl RelSlots {
                 RelValue::One(o) => o.as_slice(),
                 RelValue::Up(_) => &[],
             };
-            held.iter().chain(&s.added).chain(&s.removed)
+            held.iter().chain(s.added()).chain(s.removed())
         })
     }
 
@@ -235,8 +369,7 @@ impl RelSlots {
                 _ => None,
             })
             .collect();
-        self.slots
-            .retain(|s| s.assigned || !s.added.is_empty() || !s.removed.is_empty());
+        self.slots.retain(|s| s.assigned || s.has_link_changes());
         for s in &mut self.slots {
             if !s.assigned {
                 s.loaded = false;
@@ -250,9 +383,8 @@ impl RelSlots {
     /// unless it has changes that are not flushed.
     pub fn unload(&mut self, side: Side) {
         let key = side.key();
-        self.slots.retain(|s| {
-            s.side.key() != key || s.assigned || !s.added.is_empty() || !s.removed.is_empty()
-        });
+        self.slots
+            .retain(|s| s.side.key() != key || s.assigned || s.has_link_changes());
     }
 
     /// After a commit, assignments have become foreign key values.
@@ -271,21 +403,27 @@ impl RelSlots {
     pub(super) fn slot(&mut self, side: Side) -> &mut RelSlot {
         let key = side.key();
         match self.slots.iter().position(|s| s.side.key() == key) {
-            Some(i) => &mut self.slots[i],
+            Some(i) => &mut self.slots.as_mut_slice()[i],
+            None => self
+                .slots
+                .push(RelSlot::new(side, empty_value(side), false)),
+        }
+    }
+
+    /// Set `side` to `value`, loaded (creating the slot with it: no empty
+    /// value made and dropped first).
+    fn set(&mut self, side: Side, value: RelValue, assigned: bool) {
+        let key = side.key();
+        match self.slots.iter().position(|s| s.side.key() == key) {
+            Some(i) => {
+                let slot = &mut self.slots.as_mut_slice()[i];
+                slot.value = value;
+                slot.loaded = true;
+                slot.assigned = slot.assigned || assigned;
+            }
             None => {
-                // Most objects see one or two relationship ends: grow from
-                // one slot instead of the default four.
-                self.slots.reserve_exact(1);
-                self.slots.push(RelSlot {
-                    side,
-                    loaded: false,
-                    value: empty_value(side),
-                    assigned: false,
-                    added: Vec::new(),
-                    removed: Vec::new(),
-                });
-                let last = self.slots.len() - 1;
-                &mut self.slots[last]
+                let slot = self.slots.push(RelSlot::new(side, value, true));
+                slot.assigned = assigned;
             }
         }
     }
@@ -306,7 +444,7 @@ impl RelSlots {
                     }
                 }
             }
-            s.added.iter().try_for_each(&mut f)?;
+            s.added().iter().try_for_each(&mut f)?;
         }
         ControlFlow::Continue(())
     }
@@ -320,7 +458,7 @@ impl RelSlots {
                 RelValue::One(o) => out.extend(o.iter().cloned()),
                 RelValue::Up(w) => out.extend(w.as_ref().and_then(Weak::upgrade)),
             }
-            out.extend(s.added.iter().cloned());
+            out.extend(s.added().iter().cloned());
         }
         out
     }
@@ -328,7 +466,7 @@ impl RelSlots {
     pub(super) fn has_pending_changes(&self) -> bool {
         self.slots
             .iter()
-            .any(|s| s.assigned || !s.added.is_empty() || !s.removed.is_empty())
+            .any(|s| s.assigned || s.has_link_changes())
     }
 }
 
@@ -373,11 +511,7 @@ pub(crate) fn reorder(obj: &Rc<dyn ErasedObj>, side: Side, order: &[Rc<dyn Erase
 }
 
 pub(super) fn set_value(obj: &Rc<dyn ErasedObj>, side: Side, value: RelValue, assigned: bool) {
-    let mut rels = obj.rels().borrow_mut();
-    let slot = rels.slot(side);
-    slot.value = value;
-    slot.loaded = true;
-    slot.assigned = slot.assigned || assigned;
+    obj.rels().borrow_mut().set(side, value, assigned);
 }
 
 pub(crate) fn values_of(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Vec<Value>> {

@@ -100,11 +100,11 @@ fn note_link_change(
     };
     {
         let mut rels = decl_owner.rels().borrow_mut();
-        let slot = rels.slot(decl);
+        let links = rels.slot(decl).links_mut();
         let (changes, opposite) = if added {
-            (&mut slot.added, &mut slot.removed)
+            (&mut links.added, &mut links.removed)
         } else {
-            (&mut slot.removed, &mut slot.added)
+            (&mut links.removed, &mut links.added)
         };
         let before = opposite.len();
         opposite.retain(|x| !same(x, target));
