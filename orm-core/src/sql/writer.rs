@@ -130,6 +130,7 @@ impl Writer<'_> {
                         break;
                     }
                 }
+                self.sql.reserve(digits.len() - i + 1);
                 self.sql.push('$');
                 for &d in &digits[i..] {
                     self.sql.push(char::from(d));
@@ -825,6 +826,10 @@ impl Writer<'_> {
                     self.param(Value::Text(json_array(list)?));
                     self.push(")");
                 } else {
+                    // Room for the whole list at once: an IN list of a
+                    // relationship load can hold thousands of keys.
+                    self.params.reserve(list.len());
+                    self.sql.reserve(list.len() * 8);
                     for (i, v) in list.iter().enumerate() {
                         if i > 0 {
                             self.push(", ");
