@@ -6,8 +6,11 @@ use crate::types::{Value, ValueRef};
 /// One result row. `#[derive(Model)]` decodes models from it, and
 /// [`FromRow`](crate::query::FromRow) decodes tuples.
 ///
-/// SQLite rows are read in place, without copying; other backends hand
-/// over their rows as [`Value`]s (see [`Row::from_values`]).
+/// The built-in backends read rows in place: SQLite's columns straight
+/// from the statement, PostgreSQL's borrowed from the driver's buffer
+/// (converted only where orm stores another form, such as a timestamp as
+/// text). A backend of your own hands over its rows as [`Value`]s (see
+/// [`Row::from_values`]).
 ///
 /// # Examples
 ///
@@ -44,10 +47,24 @@ enum Inner<'a> {
 /// One column as a backend read it: borrowed from the driver's buffer
 /// (integers, floats, text and bytes as they came), or converted into an
 /// owned value (a type whose wire form is not what orm stores, such as a
-/// PostgreSQL `TIMESTAMP` read as ISO-8601 text).
+/// PostgreSQL `TIMESTAMP` read as ISO-8601 text). A row of them is a
+/// [`Row::from_read`].
+///
+/// # Examples
+///
+/// ```
+/// use orm::backend::RowValue;
+/// use orm::types::{Value, ValueRef};
+///
+/// let wire = b"ann".to_vec();
+/// let columns = [RowValue::Borrowed(ValueRef::Text(&wire)), RowValue::Owned(Value::Integer(7))];
+/// assert!(matches!(columns[0], RowValue::Borrowed(ValueRef::Text(b"ann"))));
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) enum RowValue<'a> {
+pub enum RowValue<'a> {
+    /// The driver's bytes, or a number read from them.
     Borrowed(ValueRef<'a>),
+    /// A value converted from the wire form.
     Owned(Value),
 }
 
@@ -77,8 +94,24 @@ impl<'a> Row<'a> {
 
     /// A row of columns as a backend read them, most borrowed from the
     /// driver's buffer: the text of a text column is then copied once, into
-    /// the model's field, rather than into a `Value` first.
-    pub(crate) fn from_read(values: &'a [RowValue<'a>], columns: &'a [String]) -> Row<'a> {
+    /// the model's field, rather than into a [`Value`] first (what the
+    /// PostgreSQL backend hands over).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orm::backend::{Row, RowValue};
+    /// use orm::types::{Value, ValueRef};
+    ///
+    /// let wire = b"ann".to_vec();
+    /// let values = [RowValue::Borrowed(ValueRef::Text(&wire)), RowValue::Owned(Value::Integer(7))];
+    /// let columns = ["name".to_string(), "n".to_string()];
+    /// let row = Row::from_read(&values, &columns);
+    /// assert_eq!(row.get(0)?, ValueRef::Text(b"ann"));
+    /// assert_eq!(row.get(1)?, ValueRef::Integer(7));
+    /// # Ok::<(), orm::Error>(())
+    /// ```
+    pub fn from_read(values: &'a [RowValue<'a>], columns: &'a [String]) -> Row<'a> {
         Row {
             inner: Inner::Read { values, columns },
         }

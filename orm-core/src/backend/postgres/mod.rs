@@ -1,7 +1,8 @@
 //! The PostgreSQL backend (feature `postgres`), on the synchronous client of
 //! rust-postgres, pooled by the same r2d2 pool as SQLite. It implements the
 //! public [`Backend`] and [`Connection`] seam, like any backend outside orm:
-//! one call per statement, rows handed over as values.
+//! one call per statement, rows handed over as [`RowValue`]s borrowed from
+//! the driver's buffer ([`Row::from_read`]).
 //!
 //! Every connection keeps its prepared statements (PostgreSQL plans them
 //! once), works in UTC (`TIMESTAMP WITH TIME ZONE` values read and written
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 use postgres::types::ToSql;
 
-use super::row::RowValue;
+use super::RowValue;
 use super::{Backend, CommitOutcome, Connection, Dialect, Row};
 use crate::error::{Error, Result};
 use crate::types::Value;

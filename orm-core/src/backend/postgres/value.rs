@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
 
-use crate::backend::row::RowValue;
+use crate::backend::RowValue;
 use crate::types::{Value, ValueRef};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
