@@ -145,8 +145,11 @@ impl SessionInner {
                 found.push((group, obj));
             }
         };
-        // Keys per statement: the dialect's, whole keys only, at least one.
-        let per_statement = (self.dialect().load_keys() / width).max(1) * width;
+        // Values per statement: the dialect's number of keys, each `width`
+        // values, within its parameter limit (at least one key).
+        let dialect = self.dialect();
+        let per_key = dialect.load_keys().min(dialect.max_params() / width);
+        let per_statement = per_key.max(1) * width;
         let mut rest = keys;
         while !rest.is_empty() {
             let tail = match rest.len() > per_statement {
