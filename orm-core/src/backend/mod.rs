@@ -490,7 +490,9 @@ impl Conn {
 
 impl Stmt<'_> {
     /// Bind parameter `index` (from 1).
-    #[inline]
+    // Always: the flush binds every column of every row through here, and
+    // without LTO the call was not inlined (BENCHMARKS.md, in-tree bench).
+    #[inline(always)]
     pub fn bind(&mut self, index: usize, value: ValueRef<'_>) -> Result<()> {
         match &mut self.kind {
             StmtKind::Sqlite(p) => p.bind(index, value, self.sql),

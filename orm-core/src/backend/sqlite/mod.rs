@@ -183,14 +183,21 @@ pub(crate) struct Prepared<'c> {
     conn: &'c rusqlite::Connection,
 }
 
+/// A bind error (the value did not fit), kept out of the binding loop.
+#[cold]
+#[inline(never)]
+fn bind_failed(e: rusqlite::Error, sql: &str) -> Error {
+    Error::from_sqlite(e, Some(sql))
+}
+
 impl Prepared<'_> {
     /// Bind parameter `index` (from 1); text and bytes are handed to SQLite
     /// borrowed.
-    #[inline]
+    #[inline(always)]
     pub fn bind(&mut self, index: usize, value: ValueRef<'_>, sql: &str) -> Result<()> {
         self.stmt
             .raw_bind_parameter(index, Arg(value))
-            .map_err(|e| Error::from_sqlite(e, Some(sql)))
+            .map_err(|e| bind_failed(e, sql))
     }
 
     #[inline]
