@@ -152,7 +152,7 @@ impl SessionInner {
         for (obj, side, added, removed) in txn.links {
             {
                 let mut rels = obj.rels().borrow_mut();
-                if let Some(slot) = rels.slots.iter_mut().find(|s| s.side.key() == side.key()) {
+                if let Some(slot) = rels.find_mut(side) {
                     let links = slot.links_mut();
                     links.added.extend(added);
                     links.removed.extend(removed);

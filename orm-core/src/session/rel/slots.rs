@@ -394,15 +394,25 @@ impl RelSlots {
         }
     }
 
-    pub(super) fn find(&self, side: Side) -> Option<&RelSlot> {
+    /// Where the slot for `side` is in the list, if the object has one.
+    fn position(&self, side: Side) -> Option<usize> {
         let key = side.key();
-        self.slots.iter().find(|s| s.side.key() == key)
+        self.slots.iter().position(|s| s.side.key() == key)
+    }
+
+    pub(super) fn find(&self, side: Side) -> Option<&RelSlot> {
+        self.position(side).map(|i| &self.slots.as_slice()[i])
+    }
+
+    /// The slot for `side`, if the object has one.
+    pub(crate) fn find_mut(&mut self, side: Side) -> Option<&mut RelSlot> {
+        self.position(side)
+            .map(|i| &mut self.slots.as_mut_slice()[i])
     }
 
     /// The slot for `side`, created empty and not loaded if missing.
     pub(super) fn slot(&mut self, side: Side) -> &mut RelSlot {
-        let key = side.key();
-        match self.slots.iter().position(|s| s.side.key() == key) {
+        match self.position(side) {
             Some(i) => &mut self.slots.as_mut_slice()[i],
             None => self
                 .slots
@@ -413,18 +423,13 @@ impl RelSlots {
     /// Set `side` to `value`, loaded (creating the slot with it: no empty
     /// value made and dropped first).
     fn set(&mut self, side: Side, value: RelValue, assigned: bool) {
-        let key = side.key();
-        match self.slots.iter().position(|s| s.side.key() == key) {
-            Some(i) => {
-                let slot = &mut self.slots.as_mut_slice()[i];
+        match self.find_mut(side) {
+            Some(slot) => {
                 slot.value = value;
                 slot.loaded = true;
                 slot.assigned = slot.assigned || assigned;
             }
-            None => {
-                let slot = self.slots.push(RelSlot::new(side, value, true));
-                slot.assigned = assigned;
-            }
+            None => self.slots.push(RelSlot::new(side, value, true)).assigned = assigned,
         }
     }
 

@@ -33,8 +33,7 @@ fn collection_add(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj
 /// Remove `item` from a collection (or single child) of `owner`, if loaded.
 pub(super) fn collection_remove(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj>) {
     let mut rels = owner.rels().borrow_mut();
-    let key = side.key();
-    if let Some(slot) = rels.slots.iter_mut().find(|s| s.side.key() == key) {
+    if let Some(slot) = rels.find_mut(side) {
         match &mut slot.value {
             RelValue::Many(v) => v.remove(item),
             RelValue::One(o) if o.as_ref().is_some_and(|x| same(x, item)) => *o = None,
