@@ -120,8 +120,10 @@ pub(crate) struct ObjInner<M: Model> {
 pub(crate) struct Meta<M: Model> {
     pub session: Weak<SessionInner>,
     /// Column values as of the last load or flush; present only once the
-    /// object was borrowed for writing since then.
-    pub snapshot: Option<M>,
+    /// object was borrowed for writing since then. Boxed: an object that is
+    /// never written carries one pointer, not a second model, and the
+    /// transaction log keeps the box as it is (`take_snapshot`).
+    pub snapshot: Option<Box<M>>,
     /// The key the identity map knows this object by.
     pub key: Option<M::Key>,
 }
@@ -307,7 +309,7 @@ impl<M: Model> Obj<M> {
                 .try_borrow_mut()
                 .map_err(|_| borrow_conflict::<M>())?;
             if meta.snapshot.is_none() {
-                meta.snapshot = Some(guard.__snapshot());
+                meta.snapshot = Some(Box::new(guard.__snapshot()));
                 if let Some(session) = meta.session.upgrade() {
                     drop(meta);
                     session.note_modified(self.erased())?;
@@ -586,7 +588,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
             .borrow_mut()
             .snapshot
             .take()
-            .map(|s| Box::new(s) as Box<dyn Any>)
+            .map(|s| s as Box<dyn Any>)
     }
 
     fn restore_snapshot(&self, snapshot: Box<dyn Any>) {
@@ -603,7 +605,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
                     self.expired.set(true);
                 }
             }
-            let old = self.meta.borrow_mut().snapshot.replace(*s);
+            let old = self.meta.borrow_mut().snapshot.replace(s);
             drop(old);
         }
     }
@@ -829,7 +831,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         if meta.snapshot.is_some() {
             return Ok(false);
         }
-        meta.snapshot = Some(value.__snapshot());
+        meta.snapshot = Some(Box::new(value.__snapshot()));
         Ok(true)
     }
 

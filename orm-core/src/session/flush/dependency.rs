@@ -94,15 +94,7 @@ impl SessionInner {
                         continue;
                     }
                     if side.def.post_update {
-                        post_update(
-                            rows,
-                            &index,
-                            obj,
-                            &link.child_columns,
-                            parent,
-                            &link.parent_columns,
-                            after,
-                        );
+                        post_update(rows, &index, obj, link, parent, after);
                         continue;
                     }
                     let row = match index.get(&ptr(obj)) {
@@ -113,10 +105,7 @@ impl SessionInner {
                             rows.len() - 1
                         }
                     };
-                    rows[row].fills.push(Fill {
-                        columns: &link.child_columns,
-                        parent: parent.map(|p| (p, link.parent_columns.as_slice())),
-                    });
+                    rows[row].fills.push(Fill { link, parent });
                     rows[row].after.extend(after);
                 }
                 if side.role() == Role::Links && side.declared && slot.has_link_changes() {
@@ -187,10 +176,7 @@ impl SessionInner {
                     continue;
                 }
                 let mut row = Row::new(&obj, Op::PostUpdate);
-                row.fills.push(Fill {
-                    columns: &link.child_columns,
-                    parent: None,
-                });
+                row.fills.push(Fill { link, parent: None });
                 rows.push(row);
             }
         }
@@ -222,27 +208,20 @@ fn post_update(
     rows: &mut Vec<Row>,
     index: &FxHashMap<*const (), usize>,
     obj: &Rc<dyn ErasedObj>,
-    columns: &'static [usize],
+    link: &'static crate::schema::Link,
     parent: Option<Rc<dyn ErasedObj>>,
-    parent_columns: &'static [usize],
     after: Option<usize>,
 ) {
     if obj.status() == Status::Pending
         && let Some(&i) = index.get(&ptr(obj))
     {
-        rows[i].fills.push(Fill {
-            columns,
-            parent: None,
-        });
+        rows[i].fills.push(Fill { link, parent: None });
         if parent.is_none() {
             return;
         }
     }
     let mut row = Row::new(obj, Op::PostUpdate);
-    row.fills.push(Fill {
-        columns,
-        parent: parent.map(|p| (p, parent_columns)),
-    });
+    row.fills.push(Fill { link, parent });
     row.after.extend(after);
     row.after.extend(index.get(&ptr(obj)).copied());
     rows.push(row);

@@ -65,9 +65,9 @@ fn apply_fills(
     undo: &mut Vec<Undo>,
 ) -> Result<()> {
     for fill in fills {
-        for (k, &column) in fill.columns.iter().enumerate() {
+        for (k, &column) in fill.columns().iter().enumerate() {
             let value = match &fill.parent {
-                Some((parent, parent_columns)) => parent.column_value(parent_columns[k])?,
+                Some(parent) => parent.column_value(fill.parent_columns()[k])?,
                 None => Value::Null,
             };
             let t = obj.table();
@@ -160,7 +160,7 @@ fn switch_columns(t: &'static TableDef) -> ColumnSet {
 fn update_columns(row: &Row, computed: ColumnSet) -> ColumnSet {
     let mut columns = row.columns;
     for f in row.fills.as_slice() {
-        for &c in f.columns {
+        for &c in f.columns() {
             columns.insert(c);
         }
     }
@@ -501,7 +501,7 @@ fn emit_generated_inserts(
 /// is not generated yet). Only an object of the same table can be one.
 fn waits_for(row: &Row, t: &'static TableDef, batch: &[(usize, &Rc<dyn ErasedObj>)]) -> bool {
     row.fills.as_slice().iter().any(|f| match &f.parent {
-        Some((parent, _)) if std::ptr::eq(parent.table(), t) => {
+        Some(parent) if std::ptr::eq(parent.table(), t) => {
             batch.iter().any(|(_, o)| Rc::ptr_eq(o, parent))
         }
         _ => false,

@@ -16,14 +16,22 @@ use crate::types::Value;
 pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
     let mut txn = state.txn.take().unwrap_or_default();
     // Each row's undo entries, together and still in write order (the sort
-    // is stable; emit wrote them in plan order, mostly row order already).
-    undo.sort_by_key(|u| u.row);
-    let mut undo = undo.into_iter().peekable();
-    let (mut inserts, mut updates) = (0, 0);
+    // is stable; emit wrote them in plan order, mostly row order already,
+    // and the check spares the sort's scratch buffer then).
+    if !undo.is_sorted_by_key(|u| u.row) {
+        undo.sort_by_key(|u| u.row);
+    }
+    let inserts = |r: &Row| r.obj.is_some() && matches!(r.op, Op::Insert | Op::Switch);
+    // Entries of inserted rows (generated keys, filled foreign keys) become
+    // the transaction log's where they are; the rest (key fills of updated
+    // rows, soft-delete stamps) move out.
+    let others: Vec<Undo> = undo.extract_if(.., |u| !inserts(&rows[u.row])).collect();
+    let mut others = others.into_iter().peekable();
+    let (mut inserted, mut updates) = (0, 0);
     let mut key_changes = Vec::new();
     for row in &rows {
         match (&row.op, &row.obj) {
-            (Op::Insert | Op::Switch, _) => inserts += 1,
+            (Op::Insert | Op::Switch, Some(_)) => inserted += 1,
             (Op::Update | Op::PostUpdate, _) => updates += 1,
             // Deleted rows leave the identity map before inserted ones
             // enter it (a new object may reuse a deleted one's key).
@@ -35,7 +43,28 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
             _ => {}
         }
     }
-    txn.inserted.reserve(inserts);
+    // Inserted objects join `txn.inserted` in row order: each entry's row
+    // becomes its object's index there.
+    let mut at = 0;
+    let mut index = txn.inserted.len();
+    for (i, row) in rows.iter().enumerate() {
+        if inserts(row) {
+            while at < undo.len() && undo[at].row == i {
+                undo[at].row = index;
+                at += 1;
+            }
+            index += 1;
+        }
+    }
+    // Same size and alignment: collected into the entries' own buffer, so
+    // a flush of many inserts does not hold two copies of its undo log.
+    let entries = undo.into_iter().map(|u| (u.row, u.column, u.old));
+    if txn.overwritten.is_empty() {
+        txn.overwritten = entries.collect();
+    } else {
+        txn.overwritten.extend(entries);
+    }
+    txn.inserted.reserve(inserted);
     txn.updated.reserve(updates);
     txn.updated_at.reserve(updates);
     // Where objects sit in `txn.inserted`, made on first need (a key filled
@@ -44,8 +73,8 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
     for (i, row) in rows.into_iter().enumerate() {
         // Entries of earlier rows that need none (deletes) are dropped; then
         // this row's: (column, old value) in write order.
-        while undo.next_if(|u| u.row < i).is_some() {}
-        let mut overwritten = std::iter::from_fn(|| undo.next_if(|u| u.row == i))
+        while others.next_if(|u| u.row < i).is_some() {}
+        let mut overwritten = std::iter::from_fn(|| others.next_if(|u| u.row == i))
             .map(|u| (u.column, u.old))
             .peekable();
         let Some(obj) = row.obj else { continue };
@@ -54,13 +83,10 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
                 obj.set_status(Status::Persistent);
                 obj.clear_snapshot();
                 Rc::clone(&obj).attach_identity(state);
-                let index = txn.inserted.len();
                 if let Some(map) = &mut inserted_at {
-                    map.insert(ptr(&obj), index);
+                    map.insert(ptr(&obj), txn.inserted.len());
                 }
                 txn.inserted.push(obj);
-                txn.overwritten
-                    .extend(overwritten.map(|(column, old)| (index, column, old)));
             }
             Op::Update | Op::PostUpdate => {
                 // Changed only by key fills: the transaction log still needs

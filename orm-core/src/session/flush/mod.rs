@@ -46,14 +46,27 @@ use emit::emit;
 use finalize::finalize;
 use plan::{Phase, plan_rows};
 
-/// Where a filled foreign key takes its values from. Column lists are the
-/// relationship's (resolved once, static), not copies.
+/// Where a filled foreign key takes its values from: the relationship's
+/// link (resolved once, static) names the columns on both sides, so a row
+/// carries one reference, not two column lists (a flush of many rows holds
+/// them all at once).
 pub(crate) struct Fill {
+    pub link: &'static crate::schema::Link,
+    /// The referenced object, its columns read at emit time (so a key
+    /// generated earlier in the same flush is seen); `None` sets NULL.
+    pub parent: Option<Rc<dyn ErasedObj>>,
+}
+
+impl Fill {
     /// Columns of the row's table to set.
-    pub columns: &'static [usize],
-    /// The referenced object, and its columns to copy (read at emit time, so
-    /// a key generated earlier in the same flush is seen).
-    pub parent: Option<(Rc<dyn ErasedObj>, &'static [usize])>,
+    pub fn columns(&self) -> &'static [usize] {
+        &self.link.child_columns
+    }
+
+    /// The parent's columns their values come from, in the same order.
+    pub fn parent_columns(&self) -> &'static [usize] {
+        &self.link.parent_columns
+    }
 }
 
 /// One side of an association row: its columns in the association table,
@@ -230,7 +243,10 @@ impl SessionInner {
         }
         let in_txn = self.state_mut()?.txn.is_some();
         let observer = self.observer();
-        let mut undo = Vec::new();
+        // Nearly every insert records one entry (its generated key): sized
+        // once rather than doubled past the row count.
+        let inserts = rows.iter().filter(|r| matches!(r.op, Op::Insert)).count();
+        let mut undo = Vec::with_capacity(inserts);
         // An error from `with_conn` itself (no connection, or a re-entrant
         // call) comes before anything ran: nothing to undo.
         let isolation = self.isolation.get();
@@ -256,6 +272,9 @@ impl SessionInner {
             }
             Ok((result, !conn.in_transaction()))
         });
+        // Not needed past emit: freed before finalize grows the transaction
+        // log (a flush of many rows peaks there).
+        drop(order);
         let (result, autocommit) = match run {
             Ok(run) => run,
             Err(e) => {

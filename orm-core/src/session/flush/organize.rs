@@ -129,7 +129,7 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
             fills
                 .iter()
                 .filter(|f| f.parent.is_none())
-                .map(move |f| (p, f.columns))
+                .map(move |f| (p, f.columns()))
         })
         .collect();
     let nulled = |r: &Row, obj: &Rc<dyn ErasedObj>, columns: &[usize]| match r.op {
@@ -137,7 +137,7 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
             .fills
             .as_slice()
             .iter()
-            .any(|f| f.parent.is_none() && f.columns == columns),
+            .any(|f| f.parent.is_none() && f.columns() == columns),
         Op::Delete => nulled_later
             .iter()
             .any(|&(p, c)| p == ptr(obj) && c == columns),

@@ -122,7 +122,12 @@ fn topological(nodes: &[PlanNode<'_>]) -> Result<Vec<usize>, Cycle> {
 /// Order rows: tables by foreign keys, then explicit dependencies.
 /// `tables` are the rows' distinct tables.
 pub(super) fn plan_rows(rows: &[Row], tables: &[&'static TableDef]) -> Result<Vec<usize>> {
-    let ordered = creation_order(tables);
+    // One table has one rank: a one-model flush skips the ordering.
+    let ordered = if tables.len() > 1 {
+        creation_order(tables)
+    } else {
+        Vec::new()
+    };
     let rank = |t: &'static TableDef| {
         ordered
             .iter()
