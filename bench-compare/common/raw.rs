@@ -34,6 +34,24 @@ pub fn timed(iters: u64, mut f: impl FnMut(u64)) -> Duration {
     start.elapsed()
 }
 
+/// Time `iters` calls of `work`, each on what an untimed `setup` made;
+/// what `work` returns is dropped after the clock stops.
+pub fn timed_each<T, R>(
+    iters: u64,
+    mut setup: impl FnMut() -> T,
+    mut work: impl FnMut(T) -> R,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let input = setup();
+        let start = Instant::now();
+        let out = work(input);
+        total += start.elapsed();
+        drop(black_box(out));
+    }
+    total
+}
+
 /// Where a baseline database lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
@@ -325,6 +343,37 @@ pub fn update(conn: &rusqlite::Connection, users: &mut [User], color: &str) {
     tx.commit().unwrap();
 }
 
+/// delete/N, the timed part: the posts of all `users` loaded in one `IN`
+/// list (what a unit of work's delete cascade has to know: which children
+/// to unlink), then one cached DELETE per user, in one transaction.
+/// Returns the posts found.
+pub fn delete(conn: &rusqlite::Connection, users: &[User]) -> Vec<Post> {
+    let tx = conn.unchecked_transaction().unwrap();
+    let posts: Vec<Post> = tx
+        .prepare_cached(&format!(
+            "SELECT id, user_id, title, body FROM posts WHERE user_id IN ({})",
+            placeholders(users.len())
+        ))
+        .unwrap()
+        .query_map(
+            rusqlite::params_from_iter(users.iter().map(|u| u.id)),
+            |r| post_row(r, 0),
+        )
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    {
+        let mut stmt = tx
+            .prepare_cached("DELETE FROM users WHERE id = ?1")
+            .unwrap();
+        for u in users {
+            stmt.execute([u.id]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    posts
+}
+
 /// The value update/N writes at iteration `i` (so every write changes it).
 pub fn color(i: u64) -> &'static str {
     if i % 2 == 1 { "black" } else { "brown" }
@@ -494,6 +543,25 @@ pub mod systems {
                 update(&conn, &mut users, color(round));
                 black_box(&users);
             })
+        })
+    }
+
+    /// Untimed: N users seeded again and loaded; timed: `delete`.
+    pub fn delete_n(storage: Storage, n: usize) -> Sample {
+        let conn = db_on(storage);
+        let load = move |conn: &rusqlite::Connection| {
+            seed(conn, &[(sql::SEED_USERS, n)]);
+            all_users(conn)
+        };
+        let users = load(&conn);
+        assert_eq!(users.len(), n);
+        assert!(delete(&conn, &users).is_empty());
+        sample(move |iters| {
+            timed_each(
+                iters,
+                || load(&conn),
+                |users| (delete(&conn, &users), users),
+            )
         })
     }
 

@@ -524,26 +524,37 @@ pub fn update(n: usize) -> Systems {
 
 // --------------------------------------------------------------- delete
 
-/// N users loaded in a new session, each marked with `session.delete`,
-/// then one `commit()` (N cached `DELETE ... WHERE id = ?`). orm only, for
-/// instruction counts of the flush's delete path; the rows are seeded
-/// again (one raw statement) at the start of every iteration.
+/// Deleting N loaded users. Untimed: the users seeded again (one raw
+/// statement) and loaded in a new session. Timed: each marked with
+/// `session.delete`, then one `commit()`: the flush loads the posts of all
+/// N users in one `IN` list (the delete cascade's question: which children
+/// to unlink) and runs N cached `DELETE ... WHERE id = ?`.
+///
+/// - rusqlite: the same statements by hand (`raw::delete`).
 pub fn delete(n: usize) -> Systems {
+    let raw = raw::systems::delete_n(Storage::Memory, n);
+    let memdb = raw::systems::delete_n(Storage::Memdb, n);
     let db = orm_db();
     let orm = sample(move |iters| {
-        timed(iters, |_| {
-            orm_seed(&db, &[(sql::SEED_USERS, n)]);
-            let s = db.session();
-            let objs = s.query::<User>().all().unwrap();
-            assert_eq!(objs.len(), n);
-            for o in &objs {
-                s.delete(o).unwrap();
-            }
-            s.commit().unwrap();
-            black_box(&objs);
-        })
+        raw::timed_each(
+            iters,
+            || {
+                orm_seed(&db, &[(sql::SEED_USERS, n)]);
+                let s = db.session();
+                let objs = s.query::<User>().all().unwrap();
+                assert_eq!(objs.len(), n);
+                (s, objs)
+            },
+            |(s, objs)| {
+                for o in &objs {
+                    s.delete(o).unwrap();
+                }
+                s.commit().unwrap();
+                (s, objs)
+            },
+        )
     });
-    vec![("orm", orm)]
+    vec![("rusqlite", raw), ("rusqlite_memdb", memdb), ("orm", orm)]
 }
 
 // --------------------------------------------------------- graph_insert
