@@ -532,6 +532,170 @@ fn delete_cascade_deletes_children_child_first() {
     }
 }
 
+/// `session.delete` of objects whose collections are not loaded runs no
+/// SQL: the next flush loads what every deletion's cascade needs at once,
+/// one SELECT per relationship and level (not one per deleted object).
+#[test]
+fn deleting_many_loaded_objects_loads_their_cascades_once_per_relationship() {
+    use shop::{Customer, Line, Order};
+    let db = shop_db();
+    let s = db.session();
+    for c in 0..5 {
+        let customer = s
+            .add(Customer {
+                name: format!("c{c}"),
+                ..Default::default()
+            })
+            .unwrap();
+        for o in 0..2 {
+            let order = Obj::new(Order {
+                total: o,
+                ..Default::default()
+            });
+            customer.append(Customer::orders, &order).unwrap();
+            for l in 0..3 {
+                let line = Obj::new(Line {
+                    sku: format!("{c}-{o}-{l}"),
+                    ..Default::default()
+                });
+                order.append(Order::lines, &line).unwrap();
+            }
+        }
+    }
+    s.commit().unwrap();
+
+    let s2 = db.session();
+    let customers = s2.query::<Customer>().all().unwrap();
+    assert_eq!(customers.len(), 5);
+    let rec = db.record();
+    for c in &customers {
+        s2.delete(c).unwrap();
+        assert_eq!(c.state(), ObjState::Deleted);
+    }
+    assert!(rec.statements().is_empty(), "{:?}", rec.sql());
+    s2.commit().unwrap();
+    let sql = rec.sql();
+    let count = |prefix: &str| sql.iter().filter(|s| s.starts_with(prefix)).count();
+    // Orders of the five customers, then lines of their ten orders.
+    assert_eq!(count("SELECT"), 2, "{sql:?}");
+    assert_eq!(count(r#"DELETE FROM "line""#), 30);
+    assert_eq!(count(r#"DELETE FROM "order""#), 10);
+    assert_eq!(count(r#"DELETE FROM "customer""#), 5);
+    let other = db.session();
+    assert_eq!(other.query::<Customer>().count().unwrap(), 0);
+    assert_eq!(other.query::<Order>().count().unwrap(), 0);
+    assert_eq!(other.query::<Line>().count().unwrap(), 0);
+}
+
+/// The loads of many deletions go in as few statements as the dialect's
+/// key limit allows (500 keys per IN list on SQLite, one statement on
+/// PostgreSQL), and every child is unlinked from its own parent only.
+#[test]
+fn deleting_more_parents_than_one_in_list_holds_unlinks_every_child() {
+    use shop::{Note, Writer};
+    let db = shop_db();
+    let s = db.session();
+    s.bulk_insert_detached((1..=1_200).map(|id| Writer { id }))
+        .unwrap();
+    s.bulk_insert_detached((1..=1_300).map(|id| Note {
+        id,
+        // Every writer one note; the last hundred notes have none.
+        writer_id: (id <= 1_200).then_some(id),
+    }))
+    .unwrap();
+    s.commit().unwrap();
+    let s = db.session();
+    let writers = s
+        .query::<Writer>()
+        .filter(Writer::id.le(1_100))
+        .all()
+        .unwrap();
+    let rec = db.record();
+    for w in &writers {
+        s.delete(w).unwrap();
+    }
+    s.commit().unwrap();
+    let loads = rec
+        .queries()
+        .into_iter()
+        .filter(|q| q.sql.starts_with(r#"SELECT "note"."#))
+        .count();
+    assert_eq!(loads, if common::is_postgres() { 1 } else { 3 });
+    let other = db.session();
+    assert_eq!(other.query::<Writer>().count().unwrap(), 100);
+    let orphans = other
+        .query::<Note>()
+        .filter(Note::writer_id.is_null())
+        .count()
+        .unwrap();
+    assert_eq!(orphans, 1_100 + 100);
+    // The notes of the writers kept still point at them.
+    let kept = other
+        .query::<Note>()
+        .filter(Note::writer_id.gt(1_100))
+        .all_detached()
+        .unwrap();
+    assert_eq!(kept.len(), 100);
+    assert!(kept.iter().all(|n| n.writer_id == Some(n.id)));
+}
+
+/// A child still pointing at a parent whose deletion has not reached the
+/// flush, given that parent again, is refused by the flush, as it is when
+/// the parent's cascade had already unlinked it; nothing is written.
+#[test]
+fn a_child_given_back_to_its_deleted_parent_is_refused_by_the_flush() {
+    use shop::{Note, Writer};
+    let db = shop_db();
+    let s = db.session();
+    let w = s.add(Writer::default()).unwrap();
+    let n = Obj::new(Note::default());
+    w.append(Writer::notes, &n).unwrap();
+    s.commit().unwrap();
+    s.delete(&w).unwrap();
+    n.set_related(Note::author, Some(&w)).unwrap();
+    let err = s.commit().unwrap_err();
+    assert!(
+        matches!(&err, orm::Error::Usage(m) if m.contains("marked for deletion")),
+        "{err:?}"
+    );
+    let other = db.session();
+    assert_eq!(other.query::<Writer>().count().unwrap(), 1);
+    assert_eq!(
+        other
+            .query::<Note>()
+            .filter(Note::writer_id.is_not_null())
+            .count()
+            .unwrap(),
+        1
+    );
+    // Given no parent instead, the deletion goes through.
+    n.set_related(Note::author, None).unwrap();
+    s.commit().unwrap();
+    assert_eq!(other.query::<Writer>().count().unwrap(), 0);
+    assert_eq!(n.read().unwrap().writer_id, None);
+}
+
+/// A deletion rolled back before any flush leaves its cascade undone: the
+/// children are neither deleted nor unlinked by a later commit.
+#[test]
+fn a_deletion_rolled_back_before_the_flush_runs_no_cascade() {
+    use shop::{Customer, Order};
+    let db = shop_db();
+    let s = db.session();
+    let ann = s.add(Customer::default()).unwrap();
+    ann.append(Customer::orders, &Obj::new(Order::default()))
+        .unwrap();
+    s.commit().unwrap();
+    let s2 = db.session();
+    let ann2 = s2.get::<Customer>(ann.read().unwrap().id).unwrap().unwrap();
+    s2.delete(&ann2).unwrap();
+    s2.rollback().unwrap();
+    assert_eq!(ann2.state(), ObjState::Persistent);
+    s2.commit().unwrap();
+    assert_eq!(s2.query::<Order>().count().unwrap(), 1);
+    assert_eq!(ann2.related(Customer::orders).unwrap().len(), 1);
+}
+
 #[test]
 fn delete_orphan_deletes_a_child_removed_from_its_parent() {
     use shop::{Customer, Order};

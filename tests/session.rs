@@ -796,12 +796,19 @@ fn flush_order_is_parent_first_for_inserts_and_child_first_for_deletes() {
     s.delete(&pet).unwrap();
     rec.clear();
     s.commit().unwrap();
-    let sql = rec.without_transaction_control();
+    // The flush first loads the handler's pets (its delete cascade).
+    let sql: Vec<String> = rec
+        .without_transaction_control()
+        .into_iter()
+        .map(|s| s.sql)
+        .filter(|s| !s.starts_with("SELECT"))
+        .collect();
     assert!(
-        sql[0].sql.starts_with(r#"DELETE FROM "pet_category""#),
+        sql[0].starts_with(r#"DELETE FROM "pet_category""#),
         "{sql:?}"
     );
-    assert!(sql[1].sql.starts_with(r#"DELETE FROM "pet_handler""#));
+    assert!(sql[1].starts_with(r#"DELETE FROM "pet_handler""#));
+    assert_eq!(sql.len(), 2);
 }
 
 /// On a server (PostgreSQL), new objects of one table go in multi-row

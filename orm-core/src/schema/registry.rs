@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use super::relation::{RelationDef, Side};
+use super::relation::{RelationDef, Role, Side};
 use super::table::{ForeignTarget, TableDef};
 use crate::error::{Error, Result};
 
@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 pub(crate) struct Registry {
     tables: Vec<&'static TableDef>,
     sides: HashMap<usize, Vec<Side>>,
+    /// Per table, the ends a deletion of one of its rows acts on: its
+    /// collections and many-to-many links (`sides` without references to
+    /// a parent), so a delete does not filter them each time.
+    deleting_sides: HashMap<usize, Vec<Side>>,
     /// Some relationship has `post_update`.
     post_update: bool,
 }
@@ -84,9 +88,19 @@ impl Registry {
         }
         check_accessor_names(&found, &sides)?;
         check_back_populates(&defs)?;
+        // Every registered table has an entry, with ends or without.
+        let deleting_sides = found
+            .iter()
+            .map(|&t| {
+                let all = sides.get(&addr(t)).map(Vec::as_slice).unwrap_or(&[]);
+                let acting = all.iter().copied().filter(|s| s.role() != Role::Parent);
+                (addr(t), acting.collect())
+            })
+            .collect();
         Ok(Registry {
             tables: creation_order(&found),
             sides,
+            deleting_sides,
             post_update: defs.iter().any(|d| d.post_update),
         })
     }
@@ -108,6 +122,13 @@ impl Registry {
             .get(&addr(table))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// The ends of [`sides_of`](Self::sides_of) a deletion of a `table` row
+    /// acts on (collections and many-to-many links); `None` for a table not
+    /// registered.
+    pub(crate) fn deleting_sides_of(&self, table: &'static TableDef) -> Option<&[Side]> {
+        self.deleting_sides.get(&addr(table)).map(Vec::as_slice)
     }
 }
 
@@ -593,5 +614,27 @@ mod tests {
         assert_eq!(sides(&r, &TEAM), ["Team.members"]);
         assert_eq!(sides(&r, &MEMBER), ["Member.team"]);
         assert!(std::ptr::eq(r.sides_of(&MEMBER)[0].def, &TEAM_OF));
+    }
+
+    #[test]
+    fn a_deletion_acts_on_collections_and_links_not_on_references_to_a_parent() {
+        let r = Registry::build(&[&AUTHOR]).unwrap();
+        let names = |t: &'static TableDef| -> Option<Vec<String>> {
+            let sides = r.deleting_sides_of(t)?;
+            let backref = |s: &Side| if s.declared { "" } else { " (backref)" };
+            Some(
+                sides
+                    .iter()
+                    .map(|s| format!("{}{}", s.describe(), backref(s)))
+                    .collect(),
+            )
+        };
+        assert_eq!(names(&AUTHOR).unwrap(), ["Author.books"]);
+        // Book.author is a reference to a parent: nothing to cascade.
+        assert_eq!(names(&BOOK).unwrap(), ["Book.genres"]);
+        assert_eq!(names(&GENRE).unwrap(), ["Genre.books (backref)"]);
+        // Registered without relationships, and not registered.
+        assert_eq!(names(&BOOK_GENRE).unwrap(), Vec::<String>::new());
+        assert!(names(&REVIEW).is_none());
     }
 }

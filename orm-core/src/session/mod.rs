@@ -284,10 +284,23 @@ impl Session {
     /// commit. Relationships with a `delete` cascade delete their children
     /// too; other children have their foreign key set to NULL.
     ///
+    /// What memory holds is dealt with now: a loaded collection's children,
+    /// children given to the object since the last flush. Related rows not
+    /// loaded are the next flush's work, as in SQLAlchemy: it loads them
+    /// for every object deleted since the last flush at once (one SELECT
+    /// per relationship and level of the cascade, not one per object), then
+    /// applies the cascades; so deleting many objects runs no SQL until
+    /// then. Until that flush, a child in memory whose parent's collection
+    /// was not loaded still refers to the deleted parent; giving it that
+    /// parent again is refused by the flush. If the flush fails after
+    /// loading, the cascades stay applied in memory (as they would have
+    /// been with everything loaded) and nothing is written.
+    ///
     /// # Errors
     ///
     /// [`Error::WrongSession`] / [`Error::Detached`] for an object not in
-    /// this session; loading errors for cascades.
+    /// this session; loading errors for cascades (from the flush when the
+    /// related rows were not loaded).
     ///
     /// # Examples
     ///

@@ -570,6 +570,8 @@ impl SessionInner {
             if obj.status() == Status::MarkedDeleted {
                 obj.set_status(Status::Persistent);
             }
+            // A cascade left to the flush is undone with the deletion.
+            obj.set_cascade_pending(false);
         }
         // Inserted since: transient again.
         for obj in &inserted {

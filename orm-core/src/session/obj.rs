@@ -112,6 +112,10 @@ pub(crate) struct ObjInner<M: Model> {
     /// In its session's list of objects with relationship changes
     /// (`SessionState::rel_dirty`), so it is listed once.
     pub rel_noted: Cell<bool>,
+    /// Marked deleted, with the relationship ends its delete cascade needs
+    /// not loaded yet: the next flush loads them for every such object at
+    /// once and applies the cascade (`rel::cascade`).
+    pub cascade_pending: Cell<bool>,
     pub meta: RefCell<Meta<M>>,
     /// Loaded relationships and relationship assignments.
     pub rels: RefCell<RelSlots>,
@@ -219,6 +223,7 @@ impl<M: Model> Obj<M> {
                 status: Cell::new(status),
                 expired: Cell::new(false),
                 rel_noted: Cell::new(false),
+                cascade_pending: Cell::new(false),
                 meta: RefCell::new(Meta {
                     session,
                     snapshot: None,
@@ -443,6 +448,9 @@ pub(crate) trait ErasedObj: Any {
     /// Whether it is in its session's `rel_dirty` list.
     fn rel_noted(&self) -> bool;
     fn set_rel_noted(&self, noted: bool);
+    /// Whether its delete cascade waits for the next flush.
+    fn cascade_pending(&self) -> bool;
+    fn set_cascade_pending(&self, pending: bool);
     fn expire(&self);
     fn rc_any(self: Rc<Self>) -> Rc<dyn Any>;
     /// Columns changed since the snapshot (empty without a snapshot).
@@ -544,6 +552,14 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn set_rel_noted(&self, noted: bool) {
         self.rel_noted.set(noted);
+    }
+
+    fn cascade_pending(&self) -> bool {
+        self.cascade_pending.get()
+    }
+
+    fn set_cascade_pending(&self, pending: bool) {
+        self.cascade_pending.set(pending);
     }
 
     fn expire(&self) {
@@ -780,6 +796,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     fn forget_session(&self, status: Status) {
         self.status.set(status);
         self.rel_noted.set(false);
+        self.cascade_pending.set(false);
         let mut meta = self.meta.borrow_mut();
         meta.session = Weak::new();
         let snapshot = meta.snapshot.take();

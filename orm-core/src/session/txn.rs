@@ -215,6 +215,8 @@ impl SessionInner {
             if obj.status() == Status::MarkedDeleted {
                 obj.set_status(Status::Persistent);
             }
+            // A cascade left to the flush is undone with the deletion.
+            obj.set_cascade_pending(false);
         }
         for obj in std::mem::take(&mut state.modified) {
             obj.revert_to_snapshot();

@@ -208,6 +208,9 @@ impl SessionInner {
         if self.has_before_flush() && self.state_mut()?.has_changes() {
             self.run_before_flush()?;
         }
+        // Delete cascades left to the flush: their loads batched, before
+        // anything is organized.
+        self.resolve_deletes()?;
         let rows = {
             let mut state = self.state_mut()?;
             if !state.has_changes() {

@@ -6,13 +6,14 @@
 //! `Session::add` and `Session::delete`, by the typed relationship API when
 //! it links objects, and by `delete-orphan` removal.
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::rc::{Rc, Weak};
 
 use rustc_hash::FxHashSet;
 
 use super::slots::{RelValue, ptr, same};
-use super::sync::collection_remove;
+use super::sync::{collection_remove, parent_of};
 use crate::error::{Error, Result};
 use crate::schema::{Role, Side, TableDef};
 use crate::session::obj::{ErasedObj, Status};
@@ -26,6 +27,10 @@ pub(crate) enum DeleteStep {
     Unlink(Rc<dyn ErasedObj>, Side, Rc<dyn ErasedObj>),
     /// Mark the object deleted (discard it when pending).
     Delete(Rc<dyn ErasedObj>),
+    /// Mark the object deleted now and leave its own cascade to the next
+    /// flush: it has relationship ends that are not loaded, and the flush
+    /// loads them for all such objects at once.
+    Defer(Rc<dyn ErasedObj>),
 }
 
 /// The tables reachable from `t` that may declare relationships touching it.
@@ -48,6 +53,54 @@ fn sides_for(session: &SessionInner, t: &'static TableDef) -> Vec<Side> {
         }
     }
     out
+}
+
+/// The relationship ends a deletion of a `t` row acts on: its collections
+/// and its many-to-many links (a reference to a parent needs nothing).
+fn cascade_sides<'s>(session: &'s SessionInner, t: &'static TableDef) -> Cow<'s, [Side]> {
+    match session.db.inner.registry.deleting_sides_of(t) {
+        Some(sides) => Cow::Borrowed(sides),
+        None => Cow::Owned(
+            sides_for(session, t)
+                .into_iter()
+                .filter(|s| std::ptr::eq(s.owner(), t) && s.role() != Role::Parent)
+                .collect(),
+        ),
+    }
+}
+
+/// Whether `child`'s reference at `side` was set in memory since the last
+/// commit.
+fn assigned(child: &Rc<dyn ErasedObj>, side: Side) -> bool {
+    child.rels().borrow().find(side).is_some_and(|s| s.assigned)
+}
+
+/// Whether `obj`'s end `side` is in memory: loaded, or known because the
+/// object is new (what `loaded_items` returns).
+fn is_loaded(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
+    obj.rels()
+        .borrow()
+        .find(side)
+        .is_some_and(|s| s.loaded || s.assigned)
+}
+
+/// Whether `obj`'s collection (or links) at `side` is in memory and empty.
+fn loaded_empty(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
+    obj.rels().borrow().find(side).is_some_and(|s| {
+        (s.loaded || s.assigned)
+            && match &s.value {
+                RelValue::Many(items) => items.as_slice().is_empty(),
+                RelValue::One(item) => item.is_none(),
+                RelValue::Up(_) => false,
+            }
+    })
+}
+
+/// Whether deleting `obj` has to load one of `sides` first: a row in the
+/// database whose collection (or links) at that end is not in memory.
+fn needs_load(obj: &Rc<dyn ErasedObj>, sides: &[Side]) -> bool {
+    // A new object: nothing in the database points at it yet.
+    obj.status() == Status::Persistent && sides.iter().any(|&side| !is_loaded(obj, side))
 }
 
 impl SessionInner {
@@ -149,40 +202,65 @@ impl SessionInner {
 
     /// What deleting `obj` does, with its cascades, in order: every child
     /// of a `delete` cascade is deleted before its parent, other children
-    /// lose their reference, association rows go. Loads the relationships
-    /// it needs and changes nothing else, so a failed load leaves every
-    /// object as it was.
+    /// lose their reference, association rows go. Changes nothing, so a
+    /// failed plan leaves every object as it was.
+    ///
+    /// A persistent object whose relationship ends are not all in memory
+    /// is not walked into: only what memory holds of it is dealt with now,
+    /// and it gets a [`DeleteStep::Defer`] (the next flush loads those ends
+    /// for every deferred object at once, [`resolve_deletes`](Self::resolve_deletes)).
     ///
     /// The walk keeps its own stack of objects being deleted: a cascade
     /// runs as deep as the user's data (a long self-referential chain).
     pub(crate) fn plan_delete(&self, obj: &Rc<dyn ErasedObj>) -> Result<Vec<DeleteStep>> {
-        struct Frame {
+        struct Frame<'s> {
             obj: Rc<dyn ErasedObj>,
-            sides: std::vec::IntoIter<Side>,
+            sides: Cow<'s, [Side]>,
+            next_side: usize,
             side: Option<Side>,
             items: std::vec::IntoIter<Rc<dyn ErasedObj>>,
+            /// Its unloaded ends are left to the flush: only what memory
+            /// holds is walked now, and it ends with `Defer`.
+            deferred: bool,
         }
-        let frame = |obj: &Rc<dyn ErasedObj>| Frame {
-            obj: Rc::clone(obj),
-            sides: sides_for(self, obj.table())
-                .into_iter()
-                .filter(|s| std::ptr::eq(s.owner(), obj.table()))
-                .collect::<Vec<_>>()
-                .into_iter(),
-            side: None,
-            items: Vec::new().into_iter(),
+        let frame = |obj: &Rc<dyn ErasedObj>| {
+            let sides = cascade_sides(self, obj.table());
+            Frame {
+                obj: Rc::clone(obj),
+                deferred: needs_load(obj, &sides),
+                sides,
+                next_side: 0,
+                side: None,
+                items: Vec::new().into_iter(),
+            }
         };
+        let root = frame(obj);
+        if root.deferred
+            && self.state_mut()?.rel_dirty.is_empty()
+            && root.sides.iter().all(|&s| !is_loaded(obj, s))
+        {
+            // Nothing of it in memory (the common case: many loaded objects
+            // deleted in turn): all is left to the flush.
+            return Ok(vec![DeleteStep::Defer(root.obj)]);
+        }
         let mut steps = Vec::new();
         // Objects this deletion deletes: a cycle in the graph ends at them.
         let mut deleting = FxHashSet::default();
         deleting.insert(ptr(obj));
-        let mut stack = vec![frame(obj)];
+        let mut stack = vec![root];
         while let Some(top) = stack.last_mut() {
             if let (Some(side), Some(item)) = (top.side, top.items.next()) {
                 match side.role() {
                     Role::Children { .. } => {
                         let gone = matches!(item.status(), Status::MarkedDeleted | Status::Deleted);
                         if gone || deleting.contains(&ptr(&item)) {
+                            continue;
+                        }
+                        // Resolving a deferred cascade: children given to
+                        // it in memory were dealt with when it was deleted,
+                        // or were given to it after (the flush then refuses
+                        // them, as SQLAlchemy does).
+                        if top.obj.cascade_pending() && assigned(&item, side.partner()) {
                             continue;
                         }
                         if !side.cascade().delete {
@@ -204,17 +282,113 @@ impl SessionInner {
                 }
                 continue;
             }
-            if let Some(side) = top.sides.next() {
-                let items = self.load_side(side, std::slice::from_ref(&top.obj))?;
+            if let Some(&side) = top.sides.get(top.next_side) {
+                top.next_side += 1;
+                let items = if top.deferred && !is_loaded(&top.obj, side) {
+                    self.assigned_children(side, &top.obj)?
+                } else {
+                    self.load_side(side, std::slice::from_ref(&top.obj))?
+                };
                 top.side = Some(side);
                 top.items = items.into_iter();
                 continue;
             }
             if let Some(done) = stack.pop() {
-                steps.push(DeleteStep::Delete(done.obj));
+                steps.push(match done.deferred {
+                    true => DeleteStep::Defer(done.obj),
+                    false => DeleteStep::Delete(done.obj),
+                });
             }
         }
         Ok(steps)
+    }
+
+    /// The children given to `owner` at `side` in memory and not flushed
+    /// (what a deletion deals with before the rest of the collection is
+    /// loaded).
+    fn assigned_children(
+        &self,
+        side: Side,
+        owner: &Rc<dyn ErasedObj>,
+    ) -> Result<Vec<Rc<dyn ErasedObj>>> {
+        if !matches!(side.role(), Role::Children { .. }) {
+            return Ok(Vec::new());
+        }
+        let partner = side.partner();
+        let state = self.state_mut()?;
+        Ok(state
+            .rel_dirty
+            .iter()
+            .filter(|c| {
+                assigned(c, partner) && parent_of(c, partner).is_some_and(|p| same(&p, owner))
+            })
+            .cloned()
+            .collect())
+    }
+
+    /// Apply the delete cascades left to the flush ([`DeleteStep::Defer`]):
+    /// load the relationship ends they need for all deferred objects at
+    /// once (one SELECT per relationship and table, in IN lists), then plan
+    /// and apply each cascade; children deferred in turn are done in the
+    /// next round, so a cascade of depth d costs d rounds, not one SELECT
+    /// per object. A failed load changes nothing (the objects stay
+    /// deferred, for the next flush).
+    pub(crate) fn resolve_deletes(&self) -> Result<()> {
+        // Found once; the children each round defers in turn are the next
+        // round's, so a deep cascade does not scan the deletions again.
+        let mut deferred: Vec<Rc<dyn ErasedObj>> = self
+            .state_mut()?
+            .deleted
+            .iter()
+            .filter(|o| o.cascade_pending() && o.status() == Status::MarkedDeleted)
+            .cloned()
+            .collect();
+        while !deferred.is_empty() {
+            // Grouped by table (deletions of one model come together).
+            let mut groups: Vec<(&'static TableDef, Vec<Rc<dyn ErasedObj>>)> = Vec::new();
+            for o in &deferred {
+                let t = o.table();
+                match groups.iter_mut().find(|(g, _)| std::ptr::eq(*g, t)) {
+                    Some((_, objs)) => objs.push(Rc::clone(o)),
+                    None => groups.push((t, vec![Rc::clone(o)])),
+                }
+            }
+            // One statement's worth of owners at a time: the statements are
+            // the same, and the maps a load builds stay small (one call for
+            // 100,000 owners spent its time on fresh pages and cache misses).
+            let per_load = self.dialect().load_keys().max(1);
+            for (t, objs) in &groups {
+                for &side in cascade_sides(self, t).iter() {
+                    for owners in objs.chunks(per_load) {
+                        self.load_side(side, owners)?;
+                    }
+                }
+            }
+            let mut steps = Vec::new();
+            for o in &deferred {
+                // Nothing loaded for it: nothing to plan (it is marked).
+                if cascade_sides(self, o.table())
+                    .iter()
+                    .all(|&s| loaded_empty(o, s))
+                {
+                    continue;
+                }
+                steps.extend(self.plan_delete(o)?);
+            }
+            let next: Vec<Rc<dyn ErasedObj>> = steps
+                .iter()
+                .filter_map(|step| match step {
+                    DeleteStep::Defer(o) => Some(Rc::clone(o)),
+                    _ => None,
+                })
+                .collect();
+            self.apply_delete(steps)?;
+            for o in &deferred {
+                o.set_cascade_pending(false);
+            }
+            deferred = next;
+        }
+        Ok(())
     }
 
     /// Carry out a plan made by [`plan_delete`](Self::plan_delete).
@@ -228,6 +402,10 @@ impl SessionInner {
                     SessionInner::remove_from(Some(self), &owner, side, &target)?;
                 }
                 DeleteStep::Delete(obj) => self.mark_deleted(&obj)?,
+                DeleteStep::Defer(obj) => {
+                    self.mark_deleted(&obj)?;
+                    obj.set_cascade_pending(true);
+                }
             }
         }
         Ok(())

@@ -54,6 +54,15 @@ impl SessionInner {
         side: Side,
         owners: &[Rc<dyn ErasedObj>],
     ) -> Result<Vec<Rc<dyn ErasedObj>>> {
+        if let [owner] = owners
+            && let Some(mut items) = loaded_items(owner, side)
+        {
+            // Loaded already (the common case of a cascade walk): no maps.
+            if let Role::Children { .. } = side.role() {
+                items.retain(|c| !given_another_parent(c, side.partner(), owner));
+            }
+            return Ok(items);
+        }
         let link = side.def.link()?;
         let mut result: Vec<Rc<dyn ErasedObj>> = Vec::new();
         // Owners to load, each with its group: the index of its key among
@@ -150,13 +159,12 @@ impl SessionInner {
         let dialect = self.dialect();
         let per_key = dialect.load_keys().min(dialect.max_params() / width);
         let per_statement = per_key.max(1) * width;
-        let mut rest = keys;
-        while !rest.is_empty() {
-            let tail = match rest.len() > per_statement {
-                true => rest.split_off(per_statement),
-                false => Vec::new(),
-            };
-            let chunk = std::mem::replace(&mut rest, tail);
+        // Taken from the front in order, each value moved once (splitting
+        // the rest off each time copied it: quadratic in the keys).
+        let statements = keys.len().div_ceil(per_statement);
+        let mut rest = keys.into_iter();
+        for _ in 0..statements {
+            let chunk: Vec<Value> = rest.by_ref().take(per_statement).collect();
             match side.role() {
                 Role::Children { .. } | Role::Parent => {
                     // Children are found by their foreign key, a parent by

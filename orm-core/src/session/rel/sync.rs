@@ -147,8 +147,13 @@ impl SessionInner {
     ) -> Result<()> {
         let partner = side.partner();
         let old = parent_of(child, side);
+        // The parent it has already: nothing changes, unless that parent's
+        // deletion has not unlinked its children yet (its cascade waits for
+        // the flush): then this is an assignment, which the flush refuses,
+        // as it would after the cascade had run.
         if let (Some(o), Some(p)) = (&old, parent)
             && same(o, p)
+            && !p.cascade_pending()
         {
             return Ok(());
         }
