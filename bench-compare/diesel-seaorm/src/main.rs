@@ -59,6 +59,10 @@ fn main() {
             vec![
                 ("rusqlite", raw),
                 ("diesel", diesel_sys::insert(n, &expect)),
+                (
+                    "diesel_one_statement",
+                    diesel_sys::insert_one_statement(n, &expect),
+                ),
                 ("sea_orm", sea::insert(n, &expect)),
             ]
         }));

@@ -66,6 +66,16 @@ pub struct NewUser<'a> {
     pub hair_color: Option<&'a str>,
 }
 
+/// diesel_bench's `NewUser` with `treat_none_as_default_value = false`: a
+/// `None` is written as NULL rather than DEFAULT, so on SQLite a batch of
+/// these is one multi-row INSERT (Diesel's one-statement form).
+#[derive(Insertable)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
+pub struct NewUserWithColor<'a> {
+    pub name: &'a str,
+    pub hair_color: Option<&'a str>,
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = posts)]
 pub struct NewPost<'a> {

@@ -295,6 +295,7 @@ fn sqlite_tables(data: &Data, passes: usize, ranges: bool) {
             println!("| {group}/{size} | {} | {} |", r("orm"), r("orm_detached"));
         }
     }
+    batch_insert_table(data, ranges);
     println!();
     println!(
         "Targets (median ratios; \"vs Diesel\" compares each system's ratio to its own baseline):\n"
@@ -306,6 +307,66 @@ fn sqlite_tables(data: &Data, passes: usize, ranges: bool) {
         if !t.is_empty() {
             println!("| {group}/{size} | {} |", t.join("; "));
         }
+    }
+}
+
+/// insert/N as a batch: orm's unit of work (`add_all` + `commit`) against
+/// one hand-written multi-row INSERT in its binary (target at most ×1.5),
+/// and against Diesel's one-statement form, each system's ratio to the
+/// row-by-row rusqlite baseline of its own binary (target: ahead).
+fn batch_insert_table(data: &Data, ranges: bool) {
+    let rows: Vec<&(String, String)> = data
+        .rows
+        .iter()
+        .filter(|(g, s)| {
+            g == "insert"
+                && data
+                    .cell("diesel-seaorm", g, s, "diesel_one_statement")
+                    .is_some()
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "Batch inserts: orm's unit of work against one multi-row INSERT by hand \
+         (same binary) and against Diesel's one-statement form (each ratio to the \
+         row-by-row baseline of its own binary):\n"
+    );
+    println!(
+        "| workload | orm (tracked) ÷ rusqlite multi-row | ≤ ×1.5 | orm (tracked) | \
+         Diesel one statement | orm ahead |"
+    );
+    println!("|---|---:|---|---:|---:|---|");
+    for (group, size) in rows {
+        let vs_multi = data
+            .cell_vs("orm", group, size, "orm", "rusqlite_multirow")
+            .and_then(|c| c.ratio);
+        let orm = ratio(data, "orm", group, size, "orm");
+        let diesel = ratio(data, "diesel-seaorm", group, size, "diesel_one_statement");
+        let multi = vs_multi.map_or("—".to_owned(), |(r, lo, hi)| match ranges {
+            true => format!("×{r:.2} [{lo:.2}–{hi:.2}]"),
+            false => format!("×{r:.2}"),
+        });
+        let within = match vs_multi {
+            Some((r, _, _)) if r <= 1.5 => "met",
+            Some(_) => "**missed**",
+            None => "—",
+        };
+        let ahead = match (orm, diesel) {
+            (Some(o), Some(d)) if o < d => "met",
+            (Some(_), Some(_)) => "**missed**",
+            _ => "—",
+        };
+        println!(
+            "| {group}/{size} | {multi} | {within} | {} | {} | {ahead} |",
+            show(data.cell("orm", group, size, "orm"), ranges),
+            show(
+                data.cell("diesel-seaorm", group, size, "diesel_one_statement"),
+                ranges
+            ),
+        );
     }
 }
 
