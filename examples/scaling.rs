@@ -1,6 +1,9 @@
 //! How the unit of work scales with the number of objects: time per row of
 //! each workload at N objects, and its ratio to the time per row at the
-//! first N. A linear workload stays near ×1.0.
+//! first N. A linear workload stays near ×1.0. Then one parent given N
+//! children against the same rows written by hand with rusqlite on the
+//! session's own connection (same storage, one cached INSERT per row, keys
+//! read back).
 //!
 //! ```sh
 //! cargo run --release --example scaling                 # N = 1000, 10000, 100000
@@ -108,6 +111,35 @@ fn children(n: usize) -> orm::Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// The rows of [`children`] written by hand with rusqlite on the session's
+/// own connection (the same storage): the parent, then one cached INSERT
+/// per child with the parent's key, every key read back, in one
+/// transaction. The baseline of "one parent, N children".
+fn children_by_hand(n: usize) -> orm::Result<Duration> {
+    let db = fresh()?;
+    let s = db.session();
+    let start = Instant::now();
+    let keys = s.with_connection(|conn| -> orm::Result<Vec<i64>> {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute(r#"INSERT INTO "parent" ("name") VALUES (?1)"#, ["p"])?;
+        let parent = tx.last_insert_rowid();
+        let mut keys = Vec::with_capacity(n);
+        {
+            let mut insert =
+                tx.prepare_cached(r#"INSERT INTO "child" ("name", "parent_id") VALUES (?1, ?2)"#)?;
+            for i in 0..n {
+                insert.execute(orm::rusqlite::params![format!("c{i}"), parent])?;
+                keys.push(tx.last_insert_rowid());
+            }
+        }
+        tx.commit()?;
+        Ok(keys)
+    })??;
+    let elapsed = start.elapsed();
+    assert_eq!(keys.len(), n);
+    Ok(elapsed)
+}
+
 fn best_of_three(workload: Workload, n: usize) -> orm::Result<Duration> {
     let mut best = Duration::MAX;
     for _ in 0..3 {
@@ -151,6 +183,21 @@ fn main() -> orm::Result<()> {
                 per_row / base
             );
         }
+    }
+    println!();
+    println!(
+        "| one parent, N children | orm | rusqlite by hand, same connection | orm / rusqlite |"
+    );
+    println!("|---|---:|---:|---:|");
+    for &n in &sizes {
+        let orm = best_of_three(children, n)?;
+        let by_hand = best_of_three(children_by_hand, n)?;
+        println!(
+            "| {n} | {:.1} ms | {:.1} ms | ×{:.2} |",
+            orm.as_secs_f64() * 1e3,
+            by_hand.as_secs_f64() * 1e3,
+            orm.as_secs_f64() / by_hand.as_secs_f64()
+        );
     }
     Ok(())
 }
