@@ -647,10 +647,7 @@ fn a_child_given_back_to_its_deleted_parent_is_refused_by_the_flush() {
     use shop::{Note, Writer};
     let db = shop_db();
     let s = db.session();
-    let w = s.add(Writer::default()).unwrap();
-    let n = Obj::new(Note::default());
-    w.append(Writer::notes, &n).unwrap();
-    s.commit().unwrap();
+    let (w, n) = writer_with_a_note(&s);
     s.delete(&w).unwrap();
     n.set_related(Note::author, Some(&w)).unwrap();
     let err = s.commit().unwrap_err();
@@ -722,15 +719,21 @@ fn delete_orphan_deletes_a_child_removed_from_its_parent() {
     assert_eq!(ann.related(Customer::orders).unwrap().len(), 1);
 }
 
+/// A writer with one note, committed.
+fn writer_with_a_note(s: &Session) -> (Obj<shop::Writer>, Obj<shop::Note>) {
+    let w = s.add(shop::Writer::default()).unwrap();
+    let n = Obj::new(shop::Note::default());
+    w.append(shop::Writer::notes, &n).unwrap();
+    s.commit().unwrap();
+    (w, n)
+}
+
 #[test]
 fn without_delete_cascade_children_are_detached_from_a_deleted_parent() {
-    use shop::{Note, Writer};
+    use shop::Note;
     let db = shop_db();
     let s = db.session();
-    let w = s.add(Writer::default()).unwrap();
-    let n = Obj::new(Note::default());
-    w.append(Writer::notes, &n).unwrap();
-    s.commit().unwrap();
+    let (w, n) = writer_with_a_note(&s);
     assert_eq!(n.read().unwrap().writer_id, Some(1));
     s.delete(&w).unwrap();
     s.commit().unwrap();

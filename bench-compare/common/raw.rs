@@ -234,23 +234,27 @@ pub fn medium(conn: &rusqlite::Connection) -> Vec<(User, Option<Post>)> {
     .unwrap()
 }
 
+/// The posts of `users`, in one `IN` statement built for their number.
+pub fn posts_of(conn: &rusqlite::Connection, users: &[User]) -> Vec<Post> {
+    conn.prepare_cached(&format!(
+        "SELECT id, user_id, title, body FROM posts WHERE user_id IN ({})",
+        placeholders(users.len())
+    ))
+    .unwrap()
+    .query_map(
+        rusqlite::params_from_iter(users.iter().map(|u| u.id)),
+        |r| post_row(r, 0),
+    )
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
 /// loading_associations: three queries (the IN statements built for the
 /// number of keys and `prepare_cached`), grouped with HashMaps.
 pub fn associations(conn: &rusqlite::Connection) -> Nested {
     let users = all_users(conn);
-    let posts: Vec<Post> = conn
-        .prepare_cached(&format!(
-            "SELECT id, user_id, title, body FROM posts WHERE user_id IN ({})",
-            placeholders(users.len())
-        ))
-        .unwrap()
-        .query_map(
-            rusqlite::params_from_iter(users.iter().map(|u| u.id)),
-            |r| post_row(r, 0),
-        )
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    let posts = posts_of(conn, &users);
     let comments: Vec<Comment> = conn
         .prepare_cached(&format!(
             "SELECT id, post_id, text FROM comments WHERE post_id IN ({})",
@@ -349,19 +353,7 @@ pub fn update(conn: &rusqlite::Connection, users: &mut [User], color: &str) {
 /// Returns the posts found.
 pub fn delete(conn: &rusqlite::Connection, users: &[User]) -> Vec<Post> {
     let tx = conn.unchecked_transaction().unwrap();
-    let posts: Vec<Post> = tx
-        .prepare_cached(&format!(
-            "SELECT id, user_id, title, body FROM posts WHERE user_id IN ({})",
-            placeholders(users.len())
-        ))
-        .unwrap()
-        .query_map(
-            rusqlite::params_from_iter(users.iter().map(|u| u.id)),
-            |r| post_row(r, 0),
-        )
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    let posts = posts_of(&tx, users);
     {
         let mut stmt = tx
             .prepare_cached("DELETE FROM users WHERE id = ?1")

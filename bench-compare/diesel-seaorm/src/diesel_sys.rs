@@ -117,6 +117,23 @@ pub fn insert(n: usize, expect: &[User]) -> Sample {
     })
 }
 
+/// The statements Diesel sends while `f` runs on a fresh database, from
+/// its instrumentation.
+fn statements_sent(f: impl FnOnce(&mut SqliteConnection)) -> Vec<String> {
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&sent);
+    let mut conn = db(&[]);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            log.lock().unwrap().push(query.to_string());
+        }
+    });
+    f(&mut conn);
+    drop(conn);
+    let sent = sent.lock().unwrap();
+    sent.clone()
+}
+
 /// insert/N in Diesel's one-statement form: the users as
 /// `NewUserWithColor`, whose `treat_none_as_default_value = false` lets
 /// Diesel send the batch as one multi-row `INSERT ... RETURNING id` on
@@ -144,17 +161,7 @@ pub fn insert_one_statement(n: usize, expect: &[User]) -> Sample {
         users
     };
     {
-        // The statements Diesel sends, from its instrumentation.
-        let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-        let log = std::sync::Arc::clone(&sent);
-        let mut check = db(&[]);
-        check.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::StartQuery { query, .. } = event {
-                log.lock().unwrap().push(query.to_string());
-            }
-        });
-        assert_eq!(run(&mut check), expect);
-        let sent = sent.lock().unwrap();
+        let sent = statements_sent(|conn| assert_eq!(run(conn), expect));
         assert_eq!(sent.len(), 1, "one statement: {sent:?}");
         assert_eq!(sent[0].matches("(?, ?)").count(), n, "{n} rows: {sent:?}");
     }
@@ -289,17 +296,7 @@ pub fn graph_insert(expect: &Graph) -> Sample {
         .unwrap()
     };
     {
-        // The statements Diesel sends, from its instrumentation.
-        let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-        let log = std::sync::Arc::clone(&sent);
-        let mut check = db(&[]);
-        check.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::StartQuery { query, .. } = event {
-                log.lock().unwrap().push(query.to_string());
-            }
-        });
-        assert_eq!(run(&mut check), *expect);
-        let sent = sent.lock().unwrap();
+        let sent = statements_sent(|conn| assert_eq!(run(conn), *expect));
         let inserts = |table: &str| {
             let prefix = format!("INSERT INTO `{table}`");
             sent.iter().filter(|q| q.starts_with(&prefix)).count()
