@@ -19,7 +19,7 @@ use super::Session;
 use super::key::{Key, key_of};
 use super::obj::{ErasedObj, Obj, Status};
 use super::state::SessionInner;
-use super::txn::TxnLog;
+use super::txn::{OldValue, TxnLog};
 use crate::backend::{Conn, Row, UpsertReport};
 use crate::error::{Error, Result};
 use crate::model::{Model, PrimaryKey};
@@ -381,7 +381,7 @@ impl Session {
                 txn.inserted.push(obj.erased());
                 if was_generated {
                     txn.overwritten
-                        .push((index, t.primary_key[0], Value::Integer(0)));
+                        .push((index, t.primary_key[0], OldValue::Integer(0)));
                 }
             }
             out.push(obj);
@@ -838,7 +838,7 @@ pub(crate) fn run_upsert<M: Model>(
                 txn.inserted.push(erased);
                 if was_generated[i] {
                     txn.overwritten
-                        .push((index, t.primary_key[0], Value::Integer(0)));
+                        .push((index, t.primary_key[0], OldValue::Integer(0)));
                 }
             } else {
                 // No snapshot: rolled back, it is expired and reloads what

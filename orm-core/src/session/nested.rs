@@ -530,7 +530,7 @@ impl SessionInner {
         // counters, computed values).
         let overwritten = txn.overwritten.split_off(mark.overwritten);
         for (i, column, old) in overwritten.into_iter().rev() {
-            let _ = txn.inserted[i].set_column(column, &old);
+            let _ = txn.inserted[i].set_column(column, &old.to_value());
         }
         let inserted = txn.inserted.split_off(mark.inserted);
         // Updated objects: their values at the savepoint. Their key may

@@ -14,6 +14,7 @@ use std::rc::{Rc, Weak};
 
 use super::rel::slots::RelSlots;
 use super::state::{SessionInner, SessionState};
+use super::txn::OldValue;
 use crate::error::{Error, Result};
 use crate::model::{Model, bind_key};
 use crate::schema::TableDef;
@@ -462,7 +463,7 @@ pub(crate) trait ErasedObj: Any {
     fn restore_snapshot(&self, snapshot: Box<dyn Any>);
     /// A snapshot of the values before `overwritten` (column, old value)
     /// were written: for objects changed only by key fills at flush.
-    fn snapshot_before(&self, overwritten: &[(usize, Value)]) -> Option<Box<dyn Any>>;
+    fn snapshot_before(&self, overwritten: &[(usize, OldValue)]) -> Option<Box<dyn Any>>;
     /// Fail with `BorrowConflict` if the value is mutably borrowed.
     fn check_borrow(&self) -> Result<()>;
     /// Fail with `BorrowConflict` if the value is borrowed at all (the
@@ -626,10 +627,12 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         }
     }
 
-    fn snapshot_before(&self, overwritten: &[(usize, Value)]) -> Option<Box<dyn Any>> {
+    fn snapshot_before(&self, overwritten: &[(usize, OldValue)]) -> Option<Box<dyn Any>> {
         let mut snapshot = self.value.try_borrow().ok()?.__snapshot();
         for (column, old) in overwritten.iter().rev() {
-            snapshot.__set_column(*column, old.into()).ok()?;
+            snapshot
+                .__set_column(*column, (&old.to_value()).into())
+                .ok()?;
         }
         Some(Box::new(snapshot))
     }

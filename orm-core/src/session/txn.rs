@@ -15,6 +15,7 @@ use super::obj::{ErasedObj, Status};
 use super::state::{SessionInner, ptr};
 use crate::backend::CommitOutcome;
 use crate::error::{Error, Result};
+use crate::types::Value;
 
 /// An updated object and its snapshot from before the transaction.
 pub(crate) type Updated = (Rc<dyn ErasedObj>, Option<Box<dyn Any>>);
@@ -37,7 +38,7 @@ pub(crate) struct TxnLog {
     /// filled foreign keys), in write order: (index in `inserted`, column,
     /// old value). One flat list rather than one per object: most inserts
     /// overwrite only their generated key.
-    pub overwritten: Vec<(usize, usize, crate::types::Value)>,
+    pub overwritten: Vec<(usize, usize, OldValue)>,
     /// Updated objects, with their values before the transaction, or for
     /// entries made inside a savepoint, before the savepoint (an object
     /// has one entry per savepoint level it was updated in; undoing them
@@ -55,6 +56,37 @@ pub(crate) struct TxnLog {
     /// Some entry of `updated` is of a model with a version counter (its
     /// restore writes the object: see `check_restorable`).
     pub versioned: bool,
+}
+
+/// A value a flush overwrote, as the logs keep it: 16 bytes rather than a
+/// `Value`'s 32. Nearly every one is the 0 or NULL that a generated key or
+/// a filled foreign key replaced, and a flush of many new objects holds one
+/// per object (until the transaction ends).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OldValue {
+    Null,
+    Integer(i64),
+    Other(Box<Value>),
+}
+
+impl From<Value> for OldValue {
+    fn from(value: Value) -> Self {
+        match value {
+            Value::Null => OldValue::Null,
+            Value::Integer(i) => OldValue::Integer(i),
+            other => OldValue::Other(Box::new(other)),
+        }
+    }
+}
+
+impl OldValue {
+    pub fn to_value(&self) -> Value {
+        match self {
+            OldValue::Null => Value::Null,
+            OldValue::Integer(i) => Value::Integer(*i),
+            OldValue::Other(v) => (**v).clone(),
+        }
+    }
 }
 
 /// Where the transaction log stood when a savepoint was opened, and what
@@ -118,7 +150,7 @@ impl TxnLog {
     /// newest first.
     fn restore_overwritten(&self) {
         for (i, column, old) in self.overwritten.iter().rev() {
-            let _ = self.inserted[*i].set_column(*column, old);
+            let _ = self.inserted[*i].set_column(*column, &old.to_value());
         }
     }
 }
@@ -394,5 +426,28 @@ impl SessionInner {
         self.transaction_ended();
         self.run_notices(false);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OldValue;
+    use crate::types::Value;
+
+    #[test]
+    fn an_old_value_gives_back_every_value_and_is_16_bytes() {
+        assert_eq!(std::mem::size_of::<OldValue>(), 16);
+        let values = [
+            Value::Null,
+            Value::Integer(0),
+            Value::Integer(i64::MIN),
+            Value::Real(-1.5),
+            Value::Text("it's".into()),
+            Value::Blob(vec![0, 255]),
+        ];
+        for v in values {
+            assert_eq!(OldValue::from(v.clone()).to_value(), v);
+        }
+        assert_eq!(OldValue::from(Value::Integer(3)), OldValue::Integer(3));
     }
 }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{Fill, Link, LinkSide, Op, Row};
+use super::{Fill, Link, LinkSide, Op, Row, Rows};
 use crate::error::{Error, Result};
 use crate::schema::Role;
 use crate::session::obj::{ErasedObj, Status};
@@ -25,7 +25,7 @@ impl SessionInner {
     pub(crate) fn organize_relationships(
         &self,
         state: &mut SessionState,
-        rows: &mut Vec<Row>,
+        rows: &mut Rows,
     ) -> Result<()> {
         if state.rel_dirty.is_empty() {
             return Ok(());
@@ -105,8 +105,8 @@ impl SessionInner {
                             rows.len() - 1
                         }
                     };
-                    rows[row].fills.push(Fill { link, parent });
-                    rows[row].after.extend(after);
+                    rows.add_fill(row, Fill { link, parent });
+                    rows.add_after(row, after);
                 }
                 if side.role() == Role::Links && side.declared && slot.has_link_changes() {
                     let link = side.def.link()?;
@@ -132,10 +132,10 @@ impl SessionInner {
                         if !live || !matches!(t.status(), Status::Pending | Status::Persistent) {
                             continue;
                         }
-                        let mut row = Row::link(true, make(t));
-                        row.after.extend(index.get(&ptr(obj)).copied());
-                        row.after.extend(index.get(&ptr(t)).copied());
-                        rows.push(row);
+                        rows.push(Row::link(true, make(t)));
+                        let at = rows.len() - 1;
+                        rows.add_after(at, index.get(&ptr(obj)).copied());
+                        rows.add_after(at, index.get(&ptr(t)).copied());
                     }
                     for t in slot.removed() {
                         let written = |o: &Rc<dyn ErasedObj>| {
@@ -154,7 +154,7 @@ impl SessionInner {
     /// `post_update` foreign keys of the objects being deleted that still
     /// point somewhere: set to NULL by an UPDATE before the DELETEs, so the
     /// rows they point at (perhaps deleted too) can go first.
-    pub(crate) fn organize_post_update_deletes(&self, rows: &mut Vec<Row>) -> Result<()> {
+    pub(crate) fn organize_post_update_deletes(&self, rows: &mut Rows) -> Result<()> {
         if !self.db.inner.registry.has_post_update() {
             return Ok(());
         }
@@ -175,9 +175,8 @@ impl SessionInner {
                 {
                     continue;
                 }
-                let mut row = Row::new(&obj, Op::PostUpdate);
-                row.fills.push(Fill { link, parent: None });
-                rows.push(row);
+                rows.push(Row::new(&obj, Op::PostUpdate));
+                rows.add_fill(rows.len() - 1, Fill { link, parent: None });
             }
         }
         Ok(())
@@ -205,7 +204,7 @@ impl SessionInner {
 /// once both rows exist (SQLAlchemy's `post_update=True`), so two rows
 /// that point at each other can be inserted in one flush.
 fn post_update(
-    rows: &mut Vec<Row>,
+    rows: &mut Rows,
     index: &FxHashMap<*const (), usize>,
     obj: &Rc<dyn ErasedObj>,
     link: &'static crate::schema::Link,
@@ -215,14 +214,14 @@ fn post_update(
     if obj.status() == Status::Pending
         && let Some(&i) = index.get(&ptr(obj))
     {
-        rows[i].fills.push(Fill { link, parent: None });
+        rows.add_fill(i, Fill { link, parent: None });
         if parent.is_none() {
             return;
         }
     }
-    let mut row = Row::new(obj, Op::PostUpdate);
-    row.fills.push(Fill { link, parent });
-    row.after.extend(after);
-    row.after.extend(index.get(&ptr(obj)).copied());
-    rows.push(row);
+    rows.push(Row::new(obj, Op::PostUpdate));
+    let at = rows.len() - 1;
+    rows.add_fill(at, Fill { link, parent });
+    rows.add_after(at, after);
+    rows.add_after(at, index.get(&ptr(obj)).copied());
 }

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::{Fill, Link, Op, Row, Undo};
+use super::{Fill, Link, Op, Row, Rows, Undo};
 use crate::backend::{Conn, GeneratedKeys};
 use crate::error::{Error, Result};
 use crate::observe::Observer;
@@ -76,7 +76,7 @@ fn apply_fills(
             }
             if obj.column_value(column)? != value {
                 let old = obj.set_column(column, &value)?;
-                undo.push(Undo { row, column, old });
+                undo.push(Undo::new(row, column, old));
             }
         }
     }
@@ -120,11 +120,7 @@ fn apply_soft_delete(
         message: e.to_string(),
     })?;
     let old = obj.set_column(sd.column, &value)?;
-    undo.push(Undo {
-        row,
-        column: sd.column,
-        old,
-    });
+    undo.push(Undo::new(row, sd.column, old));
     Ok(())
 }
 
@@ -157,9 +153,9 @@ fn switch_columns(t: &'static TableDef) -> ColumnSet {
 
 /// The columns an UPDATE writes: the changed ones, the filled keys, and
 /// `computed` (those with an `onupdate` function, the version counter).
-fn update_columns(row: &Row, computed: ColumnSet) -> ColumnSet {
+fn update_columns(row: &Row, fills: &[Fill], computed: ColumnSet) -> ColumnSet {
     let mut columns = row.columns;
-    for f in row.fills.as_slice() {
+    for f in fills {
         for &c in f.columns() {
             columns.insert(c);
         }
@@ -196,11 +192,7 @@ fn apply_computed(
         };
         if let Some(next) = next {
             let old = obj.set_column(v, &Value::Integer(next))?;
-            undo.push(Undo {
-                row,
-                column: v,
-                old,
-            });
+            undo.push(Undo::new(row, v, old));
         }
     }
     for (column, def) in t.columns.iter().enumerate() {
@@ -218,7 +210,7 @@ fn apply_computed(
             _ => continue,
         };
         let old = obj.set_column(column, &value)?;
-        undo.push(Undo { row, column, old });
+        undo.push(Undo::new(row, column, old));
     }
     Ok(())
 }
@@ -231,12 +223,23 @@ fn next_version(t: &TableDef, column: usize, n: i64) -> Result<i64> {
     })
 }
 
-fn shape_of(row: &Row, obj: &dyn ErasedObj, computed: ColumnSet) -> Result<Option<Shape>> {
+fn shape_of(
+    row: &Row,
+    fills: &[Fill],
+    obj: &dyn ErasedObj,
+    computed: ColumnSet,
+) -> Result<Option<Shape>> {
     let t = obj.table() as *const TableDef as usize;
     Ok(match row.op {
         Op::Insert => Some(Shape::Insert(t, obj.needs_generated_key()?)),
-        Op::Update => Some(Shape::Update(t, update_columns(row, computed).bits())),
-        Op::PostUpdate => Some(Shape::PostUpdate(t, update_columns(row, computed).bits())),
+        Op::Update => Some(Shape::Update(
+            t,
+            update_columns(row, fills, computed).bits(),
+        )),
+        Op::PostUpdate => Some(Shape::PostUpdate(
+            t,
+            update_columns(row, fills, computed).bits(),
+        )),
         Op::Switch => {
             let set = switch_columns(obj.table());
             (!set.is_empty()).then(|| Shape::Switch(t, set.bits()))
@@ -268,7 +271,7 @@ impl SqlText {
 pub(super) fn emit(
     conn: &mut Conn,
     observer: &Observer,
-    rows: &[Row],
+    rows: &Rows,
     order: &[usize],
     undo: &mut Vec<Undo>,
 ) -> Result<()> {
@@ -296,7 +299,8 @@ pub(super) fn emit(
                 continue;
             }
         };
-        apply_fills(order[k], obj, row.fills.as_slice(), undo)?;
+        let fills = rows.fills(order[k]);
+        apply_fills(order[k], obj, fills, undo)?;
         if let Op::Delete = row.op {
             apply_soft_delete(order[k], row, obj, undo)?;
         }
@@ -304,7 +308,7 @@ pub(super) fn emit(
         if computed {
             apply_computed(order[k], row, obj, undo)?;
         }
-        let Some(shape) = shape_of(row, &**obj, update_computed)? else {
+        let Some(shape) = shape_of(row, fills, &**obj, update_computed)? else {
             k += 1;
             continue;
         };
@@ -325,7 +329,7 @@ pub(super) fn emit(
                 let set = if switch {
                     switch_columns(t)
                 } else {
-                    update_columns(row, update_computed)
+                    update_columns(row, fills, update_computed)
                 };
                 // A row switch takes over a row whatever its version.
                 let version = t
@@ -390,11 +394,7 @@ pub(super) fn emit(
                     .map_err(|e| e.with_table(t))?;
                 let column = t.primary_key[0];
                 let old = obj.set_column(column, &Value::Integer(key))?;
-                undo.push(Undo {
-                    row: order[k],
-                    column,
-                    old,
-                });
+                undo.push(Undo::new(order[k], column, old));
             } else {
                 let changed = stmt.execute().map_err(|e| e.with_table(t))?;
                 if changed == 0 && !matches!(shape, Shape::Insert(..)) {
@@ -409,8 +409,9 @@ pub(super) fn emit(
             if !std::ptr::eq(next_obj.table(), t) {
                 break;
             }
-            apply_fills(order[k], next_obj, next.fills.as_slice(), undo)?;
-            if shape_of(next, &**next_obj, update_computed)? != Some(shape) {
+            let next_fills = rows.fills(order[k]);
+            apply_fills(order[k], next_obj, next_fills, undo)?;
+            if shape_of(next, next_fills, &**next_obj, update_computed)? != Some(shape) {
                 break;
             }
             if let Op::Delete = next.op {
@@ -449,7 +450,7 @@ pub(super) fn emit(
 fn emit_generated_inserts(
     conn: &mut Conn,
     observer: &Observer,
-    rows: &[Row],
+    rows: &Rows,
     order: &[usize],
     mut k: usize,
     undo: &mut Vec<Undo>,
@@ -478,12 +479,13 @@ fn emit_generated_inserts(
         if !std::ptr::eq(next_obj.table(), t) {
             break;
         }
-        if waits_for(next, t, &batch) {
+        let next_fills = rows.fills(order[k]);
+        if waits_for(next_fills, t, &batch) {
             insert_batch(conn, observer, &batch, &columns, undo)?;
             batch.clear();
         }
-        apply_fills(order[k], next_obj, next.fills.as_slice(), undo)?;
-        if shape_of(next, &**next_obj, update_computed)? != Some(shape) {
+        apply_fills(order[k], next_obj, next_fills, undo)?;
+        if shape_of(next, next_fills, &**next_obj, update_computed)? != Some(shape) {
             break;
         }
         if computed {
@@ -497,10 +499,11 @@ fn emit_generated_inserts(
     Ok(k)
 }
 
-/// Whether `row` takes a foreign key from an object of `batch` (whose key
-/// is not generated yet). Only an object of the same table can be one.
-fn waits_for(row: &Row, t: &'static TableDef, batch: &[(usize, &Rc<dyn ErasedObj>)]) -> bool {
-    row.fills.as_slice().iter().any(|f| match &f.parent {
+/// Whether a row with `fills` takes a foreign key from an object of
+/// `batch` (whose key is not generated yet). Only an object of the same
+/// table can be one.
+fn waits_for(fills: &[Fill], t: &'static TableDef, batch: &[(usize, &Rc<dyn ErasedObj>)]) -> bool {
+    fills.iter().any(|f| match &f.parent {
         Some(parent) if std::ptr::eq(parent.table(), t) => {
             batch.iter().any(|(_, o)| Rc::ptr_eq(o, parent))
         }
@@ -584,11 +587,7 @@ fn insert_batch(
     }
     for (&(row, obj), key) in batch.iter().zip(keys) {
         let old = obj.set_column(key_column, &Value::Integer(key))?;
-        undo.push(Undo {
-            row,
-            column: key_column,
-            old,
-        });
+        undo.push(Undo::new(row, key_column, old));
     }
     Ok(())
 }

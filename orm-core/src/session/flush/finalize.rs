@@ -10,6 +10,7 @@ use super::{Op, Row, Undo, ptr};
 use crate::schema::TableDef;
 use crate::session::obj::Status;
 use crate::session::state::SessionState;
+use crate::session::txn::OldValue;
 use crate::types::Value;
 
 /// Move objects to their new states (every statement succeeded).
@@ -93,7 +94,7 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
                 // the values from before, to restore or revert them.
                 let mut snapshot = obj.take_snapshot();
                 if overwritten.peek().is_some() {
-                    let filled: Vec<(usize, Value)> = overwritten.collect();
+                    let filled: Vec<(usize, OldValue)> = overwritten.collect();
                     if snapshot.is_none() {
                         snapshot = obj.snapshot_before(&filled);
                     }

@@ -10,7 +10,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use std::rc::Rc;
 
-use super::{Op, Row, ptr};
+use super::{Op, Row, Rows, ptr};
 use crate::error::Result;
 use crate::schema::TableDef;
 use crate::session::key::{Key, into_key};
@@ -21,9 +21,9 @@ use crate::types::Value;
 
 impl SessionInner {
     /// Collect the rows of a flush, without modifying anything.
-    pub(super) fn organize(&self, state: &mut SessionState) -> Result<Vec<Row>> {
+    pub(super) fn organize(&self, state: &mut SessionState) -> Result<Rows> {
         let mut rows =
-            Vec::with_capacity(state.pending.len() + state.modified.len() + state.deleted.len());
+            Rows::with_capacity(state.pending.len() + state.modified.len() + state.deleted.len());
         for obj in &state.pending {
             if obj.status() == Status::Pending {
                 obj.check_borrow()?;
@@ -91,7 +91,7 @@ fn row_switches(rows: &mut [Row]) -> Result<()> {
 /// Rows whose foreign key values point at rows inserted or deleted in the
 /// same flush (explicit keys, self-referential tables): the referenced row
 /// is inserted first and deleted last.
-fn value_dependencies(rows: &mut [Row]) -> Result<()> {
+fn value_dependencies(rows: &mut Rows) -> Result<()> {
     let has_fks = rows.iter().any(|r| !r.table().foreign_keys.is_empty());
     if !has_fks || rows.len() < 2 {
         return Ok(());
@@ -123,8 +123,9 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
     // UPDATE before the DELETEs): their values order nothing.
     let nulled_later: Vec<(*const (), &'static [usize])> = rows
         .iter()
-        .filter(|r| matches!(r.op, Op::PostUpdate))
-        .filter_map(|r| Some((ptr(r.obj.as_ref()?), r.fills.as_slice())))
+        .enumerate()
+        .filter(|(_, r)| matches!(r.op, Op::PostUpdate))
+        .filter_map(|(i, r)| Some((ptr(r.obj.as_ref()?), rows.fills(i))))
         .flat_map(|(p, fills)| {
             fills
                 .iter()
@@ -132,10 +133,9 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
                 .map(move |f| (p, f.columns()))
         })
         .collect();
-    let nulled = |r: &Row, obj: &Rc<dyn ErasedObj>, columns: &[usize]| match r.op {
-        Op::Insert => r
-            .fills
-            .as_slice()
+    let nulled = |i: usize, obj: &Rc<dyn ErasedObj>, columns: &[usize]| match rows[i].op {
+        Op::Insert => rows
+            .fills(i)
             .iter()
             .any(|f| f.parent.is_none() && f.columns() == columns),
         Op::Delete => nulled_later
@@ -148,7 +148,7 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
         let Some(obj) = &r.obj else { continue };
         let t = r.table();
         for fk in t.foreign_keys {
-            if nulled(r, obj, fk.columns) {
+            if nulled(i, obj, fk.columns) {
                 continue;
             }
             let Some(target) = lookup_table(t, fk.target.table_name()) else {
@@ -183,7 +183,7 @@ fn value_dependencies(rows: &mut [Row]) -> Result<()> {
         }
     }
     for (row, before) in edges {
-        rows[row].after.push(before);
+        rows.add_after(row, Some(before));
     }
     Ok(())
 }

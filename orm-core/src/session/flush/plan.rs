@@ -15,7 +15,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::{Op, Row};
+use super::{Op, Rows};
 use crate::error::{Error, Result};
 use crate::schema::TableDef;
 use crate::schema::registry::creation_order;
@@ -121,7 +121,7 @@ fn topological(nodes: &[PlanNode<'_>]) -> Result<Vec<usize>, Cycle> {
 
 /// Order rows: tables by foreign keys, then explicit dependencies.
 /// `tables` are the rows' distinct tables.
-pub(super) fn plan_rows(rows: &[Row], tables: &[&'static TableDef]) -> Result<Vec<usize>> {
+pub(super) fn plan_rows(rows: &Rows, tables: &[&'static TableDef]) -> Result<Vec<usize>> {
     // One table has one rank: a one-model flush skips the ordering.
     let ordered = if tables.len() > 1 {
         creation_order(tables)
@@ -136,11 +136,12 @@ pub(super) fn plan_rows(rows: &[Row], tables: &[&'static TableDef]) -> Result<Ve
     };
     let nodes: Vec<PlanNode<'_>> = rows
         .iter()
-        .map(|r| PlanNode {
+        .enumerate()
+        .map(|(i, r)| PlanNode {
             phase: r.phase(),
             table_rank: rank(r.table()),
             insert: !matches!(r.op, Op::Update | Op::PostUpdate),
-            after: r.after.as_slice(),
+            after: rows.after(i),
         })
         .collect();
     order(&nodes).map_err(|cycle| {
