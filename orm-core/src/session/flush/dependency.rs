@@ -30,6 +30,8 @@ impl SessionInner {
         if state.rel_dirty.is_empty() {
             return Ok(());
         }
+        // Most objects with relationship changes give one row a fill.
+        rows.reserve_extras(state.rel_dirty.len());
         let mut index: FxHashMap<*const (), usize> =
             FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for (i, r) in rows.iter().enumerate() {

@@ -145,6 +145,23 @@ impl Rows {
         self.rows.push(row);
     }
 
+    /// Room for the fills and dependencies of `n` more rows (a flush of
+    /// many children given a parent has one per child: grown by doubling,
+    /// the list would be copied about twice over).
+    pub fn reserve_extras(&mut self, n: usize) {
+        self.extras.reserve(n);
+    }
+
+    /// How many columns the fills of all rows write at most (each write
+    /// is one undo entry).
+    pub fn filled_columns(&self) -> usize {
+        self.extras
+            .iter()
+            .flat_map(|e| e.fills.as_slice())
+            .map(|f| f.columns().len())
+            .sum()
+    }
+
     /// The foreign keys to fill in row `row`.
     pub fn fills(&self, row: usize) -> &[Fill] {
         match self.rows[row].extras {
@@ -340,10 +357,11 @@ impl SessionInner {
         }
         let in_txn = self.state_mut()?.txn.is_some();
         let observer = self.observer();
-        // Nearly every insert records one entry (its generated key): sized
-        // once rather than doubled past the row count.
+        // Nearly every insert records one entry (its generated key), and
+        // every filled column one: sized once rather than doubled past the
+        // row count (100,000 children given a parent wrote 6 MB twice).
         let inserts = rows.iter().filter(|r| matches!(r.op, Op::Insert)).count();
-        let mut undo = Vec::with_capacity(inserts);
+        let mut undo = Vec::with_capacity(inserts + rows.filled_columns());
         // An error from `with_conn` itself (no connection, or a re-entrant
         // call) comes before anything ran: nothing to undo.
         let isolation = self.isolation.get();
