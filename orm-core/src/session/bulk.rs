@@ -19,7 +19,7 @@ use super::Session;
 use super::key::{Key, key_of};
 use super::obj::{ErasedObj, Obj, Status};
 use super::state::SessionInner;
-use super::txn::{OldValue, TxnLog};
+use super::txn::TxnLog;
 use crate::backend::{Conn, Row, UpsertReport};
 use crate::error::{Error, Result};
 use crate::model::{Model, PrimaryKey};
@@ -354,7 +354,6 @@ impl Session {
         let values = self.insert_many(values.into_iter().collect())?;
         let inner = &self.inner;
         let mut state = inner.state_mut()?;
-        let t = M::table();
         let mut out = Vec::with_capacity(values.len());
         state.maps.of::<M>().map.reserve(values.len());
         if let Some(txn) = state.txn.as_mut() {
@@ -380,8 +379,7 @@ impl Session {
                 let index = txn.inserted.len();
                 txn.inserted.push(obj.erased());
                 if was_generated {
-                    txn.overwritten
-                        .push((index, t.primary_key[0], OldValue::Integer(0)));
+                    txn.generated.push(index);
                 }
             }
             out.push(obj);
@@ -837,8 +835,7 @@ pub(crate) fn run_upsert<M: Model>(
                 let index = txn.inserted.len();
                 txn.inserted.push(erased);
                 if was_generated[i] {
-                    txn.overwritten
-                        .push((index, t.primary_key[0], OldValue::Integer(0)));
+                    txn.generated.push(index);
                 }
             } else {
                 // No snapshot: rolled back, it is expired and reloads what

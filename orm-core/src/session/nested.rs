@@ -24,6 +24,7 @@ use std::rc::Rc;
 use rustc_hash::FxHashSet;
 
 use super::Session;
+use super::flush::clear_generated_key;
 use super::obj::{ErasedObj, Status};
 use super::state::{ABORTED, SessionInner, ptr};
 use super::txn::Mark;
@@ -497,6 +498,9 @@ impl SessionInner {
             for (i, _, _) in &txn.overwritten[mark.overwritten..] {
                 txn.inserted[*i].check_unborrowed()?;
             }
+            for &i in &txn.generated[generated_since(&txn.generated, mark.inserted)..] {
+                txn.inserted[i].check_unborrowed()?;
+            }
         }
         Ok(())
     }
@@ -531,6 +535,10 @@ impl SessionInner {
         let overwritten = txn.overwritten.split_off(mark.overwritten);
         for (i, column, old) in overwritten.into_iter().rev() {
             let _ = txn.inserted[i].set_column(column, &old.to_value());
+        }
+        let since = generated_since(&txn.generated, mark.inserted);
+        for i in txn.generated.split_off(since) {
+            clear_generated_key(&*txn.inserted[i]);
         }
         let inserted = txn.inserted.split_off(mark.inserted);
         // Updated objects: their values at the savepoint. Their key may
@@ -634,4 +642,10 @@ fn busy() -> Error {
     Error::Usage(
         "the session is already in use by an operation in progress (re-entrant call)".into(),
     )
+}
+
+/// Where the generated keys of the objects inserted since a savepoint
+/// (those from index `inserted` on) start in the ascending `generated`.
+fn generated_since(generated: &[usize], inserted: usize) -> usize {
+    generated.partition_point(|&i| i < inserted)
 }

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::{Fill, Link, Op, Row, Rows, Undo};
+use super::{Fill, Link, Op, Row, Rows, Undo, UndoLog};
 use crate::backend::{Conn, GeneratedKeys};
 use crate::error::{Error, Result};
 use crate::observe::Observer;
@@ -62,7 +62,7 @@ fn apply_fills(
     row: usize,
     obj: &Rc<dyn ErasedObj>,
     fills: &[Fill],
-    undo: &mut Vec<Undo>,
+    undo: &mut UndoLog,
 ) -> Result<()> {
     for fill in fills {
         for (k, &column) in fill.columns().iter().enumerate() {
@@ -76,7 +76,7 @@ fn apply_fills(
             }
             if obj.column_value(column)? != value {
                 let old = obj.set_column(column, &value)?;
-                undo.push(Undo::new(row, column, old));
+                undo.entries.push(Undo::new(row, column, old));
             }
         }
     }
@@ -108,7 +108,7 @@ fn apply_soft_delete(
     row: usize,
     r: &Row,
     obj: &Rc<dyn ErasedObj>,
-    undo: &mut Vec<Undo>,
+    undo: &mut UndoLog,
 ) -> Result<()> {
     let (Op::Delete, Some(sd)) = (&r.op, obj.table().soft_delete) else {
         return Ok(());
@@ -120,7 +120,7 @@ fn apply_soft_delete(
         message: e.to_string(),
     })?;
     let old = obj.set_column(sd.column, &value)?;
-    undo.push(Undo::new(row, sd.column, old));
+    undo.entries.push(Undo::new(row, sd.column, old));
     Ok(())
 }
 
@@ -167,12 +167,7 @@ fn update_columns(row: &Row, fills: &[Fill], computed: ColumnSet) -> ColumnSet {
 /// row `row`'s object before its statement runs, each write in the undo
 /// log: at INSERT, into fields still at their type's default; at UPDATE,
 /// into columns the change did not set itself.
-fn apply_computed(
-    row: usize,
-    r: &Row,
-    obj: &Rc<dyn ErasedObj>,
-    undo: &mut Vec<Undo>,
-) -> Result<()> {
+fn apply_computed(row: usize, r: &Row, obj: &Rc<dyn ErasedObj>, undo: &mut UndoLog) -> Result<()> {
     let t = obj.table();
     let conversion = |column: usize, e: crate::types::ConversionError| Error::Conversion {
         table: t.name.to_owned(),
@@ -192,7 +187,7 @@ fn apply_computed(
         };
         if let Some(next) = next {
             let old = obj.set_column(v, &Value::Integer(next))?;
-            undo.push(Undo::new(row, v, old));
+            undo.entries.push(Undo::new(row, v, old));
         }
     }
     for (column, def) in t.columns.iter().enumerate() {
@@ -210,7 +205,7 @@ fn apply_computed(
             _ => continue,
         };
         let old = obj.set_column(column, &value)?;
-        undo.push(Undo::new(row, column, old));
+        undo.entries.push(Undo::new(row, column, old));
     }
     Ok(())
 }
@@ -273,7 +268,7 @@ pub(super) fn emit(
     observer: &Observer,
     rows: &Rows,
     order: &[usize],
-    undo: &mut Vec<Undo>,
+    undo: &mut UndoLog,
 ) -> Result<()> {
     let dialect = conn.dialect();
     // Tables whose generated key was given explicitly: a sequence of the
@@ -394,7 +389,7 @@ pub(super) fn emit(
                     .map_err(|e| e.with_table(t))?;
                 let column = t.primary_key[0];
                 let old = obj.set_column(column, &Value::Integer(key))?;
-                undo.push(Undo::new(order[k], column, old));
+                undo.key_generated(order[k], column, old);
             } else {
                 let changed = stmt.execute().map_err(|e| e.with_table(t))?;
                 if changed == 0 && !matches!(shape, Shape::Insert(..)) {
@@ -453,7 +448,7 @@ fn emit_generated_inserts(
     rows: &Rows,
     order: &[usize],
     mut k: usize,
-    undo: &mut Vec<Undo>,
+    undo: &mut UndoLog,
 ) -> Result<usize> {
     let Some(first) = &rows[order[k]].obj else {
         return Ok(k + 1);
@@ -518,7 +513,7 @@ fn insert_batch(
     observer: &Observer,
     batch: &[(usize, &Rc<dyn ErasedObj>)],
     columns: &[usize],
-    undo: &mut Vec<Undo>,
+    undo: &mut UndoLog,
 ) -> Result<()> {
     let Some(&(_, first)) = batch.first() else {
         return Ok(());
@@ -587,7 +582,7 @@ fn insert_batch(
     }
     for (&(row, obj), key) in batch.iter().zip(keys) {
         let old = obj.set_column(key_column, &Value::Integer(key))?;
-        undo.push(Undo::new(row, key_column, old));
+        undo.key_generated(row, key_column, old);
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 use std::rc::Rc;
 
-use super::{Op, Row, Undo, ptr};
+use super::{Op, Row, Undo, UndoLog, ptr};
 use crate::schema::TableDef;
 use crate::session::obj::Status;
 use crate::session::state::SessionState;
@@ -14,8 +14,12 @@ use crate::session::txn::OldValue;
 use crate::types::Value;
 
 /// Move objects to their new states (every statement succeeded).
-pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<Undo>) {
+pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: UndoLog) {
     let mut txn = state.txn.take().unwrap_or_default();
+    let UndoLog {
+        entries: mut undo,
+        mut generated,
+    } = undo;
     // Each row's undo entries, together and still in write order (the sort
     // is stable; emit wrote them in plan order, mostly row order already,
     // and the check spares the sort's scratch buffer then).
@@ -45,17 +49,34 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, mut undo: Vec<U
         }
     }
     // Inserted objects join `txn.inserted` in row order: each entry's row
-    // becomes its object's index there.
-    let mut at = 0;
+    // becomes its object's index there, and so does each generated key's
+    // (only inserts generate one; the list stays ascending, which rolling
+    // back to a savepoint relies on).
+    generated.sort_unstable();
+    let (mut at, mut g, mut kept) = (0, 0, 0);
     let mut index = txn.inserted.len();
     for (i, row) in rows.iter().enumerate() {
-        if inserts(row) {
+        let insert = inserts(row);
+        while g < generated.len() && generated[g] == i {
+            if insert {
+                generated[kept] = index;
+                kept += 1;
+            }
+            g += 1;
+        }
+        if insert {
             while at < undo.len() && undo[at].row == i {
                 undo[at].row = index;
                 at += 1;
             }
             index += 1;
         }
+    }
+    generated.truncate(kept);
+    if txn.generated.is_empty() {
+        txn.generated = generated;
+    } else {
+        txn.generated.extend(generated);
     }
     // Same size and alignment: collected into the entries' own buffer, so
     // a flush of many inserts does not hold two copies of its undo log.

@@ -265,6 +265,34 @@ impl Row {
 /// The savepoint a flush inside an open transaction runs under.
 const SAVEPOINT: &str = "orm_flush";
 
+/// What the emit phase wrote into objects, to put back if the flush fails
+/// (and, for inserted objects, if the transaction rolls back).
+struct UndoLog {
+    /// Overwritten values, in write order.
+    entries: Vec<Undo>,
+    /// Rows whose key the database generated over a key column that held
+    /// 0 (what asks for a generated key): put back by writing 0, so no old
+    /// value is kept for the most common write of a flush.
+    generated: Vec<usize>,
+}
+
+impl UndoLog {
+    /// Row `row`'s key column `column` now holds the key the database
+    /// generated; it held `old`.
+    fn key_generated(&mut self, row: usize, column: usize, old: Value) {
+        if old == Value::Integer(0) {
+            self.generated.push(row);
+        } else {
+            self.entries.push(Undo::new(row, column, old));
+        }
+    }
+}
+
+/// Put back the 0 a generated key replaced (see [`UndoLog::generated`]).
+pub(crate) fn clear_generated_key(obj: &dyn ErasedObj) {
+    let _ = obj.set_column(obj.table().primary_key[0], &Value::Integer(0));
+}
+
 /// A value the emit phase overwrote in the object of row `row`, to put back
 /// if the flush fails (and, for inserts, if the transaction rolls back).
 struct Undo {
@@ -357,11 +385,14 @@ impl SessionInner {
         }
         let in_txn = self.state_mut()?.txn.is_some();
         let observer = self.observer();
-        // Nearly every insert records one entry (its generated key), and
-        // every filled column one: sized once rather than doubled past the
-        // row count (100,000 children given a parent wrote 6 MB twice).
+        // Nearly every insert generates its key, and every filled column
+        // is one entry: sized once rather than doubled past the row count
+        // (100,000 children given a parent copied 6 MB twice).
         let inserts = rows.iter().filter(|r| matches!(r.op, Op::Insert)).count();
-        let mut undo = Vec::with_capacity(inserts + rows.filled_columns());
+        let mut undo = UndoLog {
+            entries: Vec::with_capacity(rows.filled_columns()),
+            generated: Vec::with_capacity(inserts),
+        };
         // An error from `with_conn` itself (no connection, or a re-entrant
         // call) comes before anything ran: nothing to undo.
         let isolation = self.isolation.get();
@@ -406,9 +437,14 @@ impl SessionInner {
                 Ok(())
             }
             Err(e) => {
-                for u in undo.into_iter().rev() {
+                for u in undo.entries.into_iter().rev() {
                     if let Some(obj) = &rows[u.row].obj {
                         let _ = obj.set_column(u.column, &u.old.to_value());
+                    }
+                }
+                for row in undo.generated {
+                    if let Some(obj) = &rows[row].obj {
+                        clear_generated_key(&**obj);
                     }
                 }
                 self.undo_hooks(hooked);
