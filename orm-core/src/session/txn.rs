@@ -64,9 +64,9 @@ pub(crate) struct TxnLog {
 }
 
 /// A value a flush overwrote, as the logs keep it: 16 bytes rather than a
-/// `Value`'s 32. Nearly every one is the 0 or NULL that a generated key or
-/// a filled foreign key replaced, and a flush of many new objects holds one
-/// per object (until the transaction ends).
+/// `Value`'s 32. Nearly every one is the 0 or NULL that a filled foreign
+/// key replaced, and a flush of many new children holds one per child
+/// (until the transaction ends).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum OldValue {
     Null,

@@ -27,9 +27,10 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: UndoLog) 
         undo.sort_by_key(|u| u.row);
     }
     let inserts = |r: &Row| r.obj.is_some() && matches!(r.op, Op::Insert | Op::Switch);
-    // Entries of inserted rows (generated keys, filled foreign keys) become
-    // the transaction log's where they are; the rest (key fills of updated
-    // rows, soft-delete stamps) move out.
+    // Entries of inserted rows (filled foreign keys, computed values)
+    // become the transaction log's where they are; the rest (key fills of
+    // updated rows, soft-delete stamps) move out. Generated keys are not
+    // entries (`UndoLog::generated`).
     let others: Vec<Undo> = undo.extract_if(.., |u| !inserts(&rows[u.row])).collect();
     let mut others = others.into_iter().peekable();
     let (mut inserted, mut updates) = (0, 0);
