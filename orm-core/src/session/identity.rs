@@ -100,18 +100,29 @@ impl IdentityMaps {
     /// The map of model `M`, created on first use.
     pub fn of<M: Model>(&mut self) -> &mut IdentityMap<M> {
         let id = TypeId::of::<M>();
-        if self.find(id).is_none() {
-            let entry: Entry = (id, Box::new(IdentityMap::<M>::default()));
-            if self.first.is_none() {
-                self.first = Some(entry);
-            } else {
-                self.rest.push(entry);
+        let found = self.entries().position(|(t, _)| *t == id);
+        let at = match found {
+            Some(at) => at,
+            None => {
+                let entry: Entry = (id, Box::new(IdentityMap::<M>::default()));
+                if self.first.is_none() {
+                    self.first = Some(entry);
+                    0
+                } else {
+                    self.rest.push(entry);
+                    self.rest.len()
+                }
             }
-        }
-        match self.get::<M>() {
+        };
+        // `at` counts `first` when it is there.
+        let map = match (&mut self.first, at) {
+            (Some((_, map)), 0) => map,
+            (first, at) => &mut self.rest[at - usize::from(first.is_some())].1,
+        };
+        match map.as_any_mut().downcast_mut::<IdentityMap<M>>() {
             Some(map) => map,
-            // Just found or inserted under M's TypeId, which only ever
-            // holds an IdentityMap<M>.
+            // Found or inserted under M's TypeId, which only ever holds an
+            // IdentityMap<M>.
             None => unreachable!("identity map stored under the wrong type"),
         }
     }

@@ -477,6 +477,9 @@ pub(crate) trait ErasedObj: Any {
     fn column_value(&self, column: usize) -> Result<Value>;
     /// Set a column (foreign key fills, generated keys); returns the old value.
     fn set_column(&self, column: usize, value: &Value) -> Result<Value>;
+    /// Set a column unless it holds `value` already; returns the old value
+    /// when it changed.
+    fn replace_column(&self, column: usize, value: &Value) -> Result<Option<Value>>;
     /// The identity key as SQL values.
     fn identity_values(&self) -> Option<Vec<Value>>;
     /// Whether the key columns no longer match the identity key (or the
@@ -495,6 +498,8 @@ pub(crate) trait ErasedObj: Any {
     ) -> Result<()>;
     /// Enter the identity map under the object's current key.
     fn attach_identity(self: Rc<Self>, state: &mut SessionState);
+    /// Make room in its model's identity map for `additional` objects.
+    fn reserve_identity(&self, state: &mut SessionState, additional: usize);
     /// Enter the identity map again under the key it had when it left
     /// (rollback of a delete); needs no borrow of the value.
     fn reattach_identity(self: Rc<Self>, state: &mut SessionState);
@@ -512,6 +517,8 @@ pub(crate) trait ErasedObj: Any {
     fn rels(&self) -> &RefCell<RelSlots>;
     /// The session this object belongs to, if any.
     fn session_ptr(&self) -> Option<Rc<SessionInner>>;
+    /// Whether it belongs to `session` (no reference count touched).
+    fn in_session(&self, session: &SessionInner) -> bool;
     /// Join a session.
     fn set_session(&self, session: Weak<SessionInner>);
     /// The key for messages: the identity key, or the key columns' values
@@ -694,6 +701,15 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         Ok(old)
     }
 
+    fn replace_column(&self, column: usize, new: &Value) -> Result<Option<Value>> {
+        // Read first: an unchanged value needs no write borrow (the user
+        // may hold a read guard).
+        if self.column_value(column)? == *new {
+            return Ok(None);
+        }
+        self.set_column(column, new).map(Some)
+    }
+
     fn identity_values(&self) -> Option<Vec<Value>> {
         use crate::model::PrimaryKey;
         self.meta.borrow().key.as_ref().map(PrimaryKey::to_values)
@@ -759,6 +775,10 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         state.maps.of::<M>().map.insert(key, Obj { inner: self });
     }
 
+    fn reserve_identity(&self, state: &mut SessionState, additional: usize) {
+        state.maps.of::<M>().map.reserve(additional);
+    }
+
     fn reattach_identity(self: Rc<Self>, state: &mut SessionState) {
         let key = self.meta.borrow().key.clone();
         if let Some(key) = key {
@@ -817,6 +837,12 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn session_ptr(&self) -> Option<Rc<SessionInner>> {
         self.meta.borrow().session.upgrade()
+    }
+
+    fn in_session(&self, session: &SessionInner) -> bool {
+        // A `Weak` keeps its allocation: while it points there, no other
+        // session can live at that address.
+        std::ptr::eq(self.meta.borrow().session.as_ptr(), session)
     }
 
     fn set_session(&self, session: Weak<SessionInner>) {

@@ -213,6 +213,9 @@ impl SessionInner {
 
     /// Check that `obj` may be used with this session.
     pub(crate) fn check_owner(&self, obj: &dyn ErasedObj) -> Result<()> {
+        if obj.in_session(self) {
+            return Ok(());
+        }
         match obj.session_ptr() {
             Some(s) if std::ptr::eq(Rc::as_ptr(&s), self) => Ok(()),
             Some(_) => Err(Error::WrongSession {

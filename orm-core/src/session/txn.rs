@@ -274,7 +274,11 @@ impl SessionInner {
                     obj.forget_session(Status::Detached);
                 }
             }
-            for obj in state.take_rel_dirty() {
+            // One pass: each object is taken off the list and its
+            // assignments end together.
+            state.rel_pending = 0;
+            for obj in std::mem::take(&mut state.rel_dirty) {
+                obj.set_rel_noted(false);
                 obj.rels().borrow_mut().committed();
             }
         }

@@ -74,8 +74,7 @@ fn apply_fills(
             if value == Value::Null && !t.columns[column].nullable {
                 return Err(not_null(t, column));
             }
-            if obj.column_value(column)? != value {
-                let old = obj.set_column(column, &value)?;
+            if let Some(old) = obj.replace_column(column, &value)? {
                 undo.entries.push(Undo::new(row, column, old));
             }
         }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use super::{Op, Row, Undo, UndoLog, ptr};
 use crate::schema::TableDef;
-use crate::session::obj::Status;
+use crate::session::obj::{ErasedObj, Status};
 use crate::session::state::SessionState;
 use crate::session::txn::OldValue;
 use crate::types::Value;
@@ -35,9 +35,21 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: UndoLog) 
     let mut others = others.into_iter().peekable();
     let (mut inserted, mut updates) = (0, 0);
     let mut key_changes = Vec::new();
+    // Inserted objects per table, to size each identity map once.
+    let mut per_table: Vec<(&Rc<dyn ErasedObj>, usize)> = Vec::new();
     for row in &rows {
         match (&row.op, &row.obj) {
-            (Op::Insert | Op::Switch, Some(_)) => inserted += 1,
+            (Op::Insert | Op::Switch, Some(obj)) => {
+                inserted += 1;
+                let t = obj.table();
+                match per_table
+                    .iter_mut()
+                    .find(|(o, _)| std::ptr::eq(o.table(), t))
+                {
+                    Some((_, n)) => *n += 1,
+                    None => per_table.push((obj, 1)),
+                }
+            }
             (Op::Update | Op::PostUpdate, _) => updates += 1,
             // Deleted rows leave the identity map before inserted ones
             // enter it (a new object may reuse a deleted one's key).
@@ -86,6 +98,9 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: UndoLog) 
         txn.overwritten = entries.collect();
     } else {
         txn.overwritten.extend(entries);
+    }
+    for (obj, n) in per_table {
+        obj.reserve_identity(state, n);
     }
     txn.inserted.reserve(inserted);
     txn.updated.reserve(updates);

@@ -164,7 +164,11 @@ impl SessionInner {
                 if changes {
                     self.note_rel_dirty(obj)?;
                 }
-                let noted = rels.visit_related(|r| match has_changes(r) {
+                // Once `obj` is noted, noting an object already listed
+                // changes nothing (most appends: the owner is listed).
+                let obj_noted = changes && obj.in_session(self);
+                let listed = |r: &Rc<dyn ErasedObj>| obj_noted && r.rel_noted();
+                let noted = rels.visit_related(|r| match !listed(r) && has_changes(r) {
                     true => self
                         .note_rel_dirty(r)
                         .map_or_else(ControlFlow::Break, ControlFlow::Continue),

@@ -116,10 +116,7 @@ fn note_link_change(
 
 impl SessionInner {
     pub(crate) fn note_rel_dirty(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
-        if obj
-            .session_ptr()
-            .is_some_and(|s| std::ptr::eq(Rc::as_ptr(&s), self))
-        {
+        if obj.in_session(self) {
             self.state_mut()?.note_rel_dirty(obj);
         }
         Ok(())
@@ -185,6 +182,11 @@ impl SessionInner {
         side: Side,
         item: &Rc<dyn ErasedObj>,
     ) -> Result<()> {
+        if let Some(s) = session
+            && s.append_new_child(owner, side, item)?
+        {
+            return Ok(());
+        }
         // Change the relationship first, then cascade: only what is related
         // after the change joins the session.
         Self::append_in_memory(session, owner, side, item)?;
@@ -193,6 +195,47 @@ impl SessionInner {
             s.cascade_into(item)?;
         }
         Ok(())
+    }
+
+    /// [`append`](Self::append) of a new object that has no relationship
+    /// yet to a one-to-many collection of an object of this session (a
+    /// graph being built: most appends). Makes the changes the general path
+    /// makes, in its order, without its walk: the new object's only
+    /// related object is `owner`. Returns false, having changed nothing,
+    /// when the case is another.
+    fn append_new_child(
+        &self,
+        owner: &Rc<dyn ErasedObj>,
+        side: Side,
+        item: &Rc<dyn ErasedObj>,
+    ) -> Result<bool> {
+        let Role::Children { single: false } = side.role() else {
+            return Ok(false);
+        };
+        let up = side.partner();
+        let fresh = item
+            .rels()
+            .try_borrow()
+            .is_ok_and(|rels| rels.slots.is_empty());
+        if !fresh
+            || item.status() != Status::Transient
+            || !matches!(owner.status(), Status::Pending | Status::Persistent)
+            || !owner.in_session(self)
+            || up.partner().key() != side.key()
+        {
+            return Ok(false);
+        }
+        let mut state = self.state_mut()?;
+        collection_add(owner, side, item);
+        set_value(item, up, RelValue::Up(Some(Rc::downgrade(owner))), true);
+        item.set_status(Status::Pending);
+        item.set_session(self.weak_self.clone());
+        state.pending.push(Rc::clone(item));
+        state.note_rel_dirty(item);
+        if !owner.rel_noted() && owner.rels().borrow().has_pending_changes() {
+            state.note_rel_dirty(owner);
+        }
+        Ok(true)
     }
 
     fn append_in_memory(
