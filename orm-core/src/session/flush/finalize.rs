@@ -35,19 +35,19 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: UndoLog) 
     let mut others = others.into_iter().peekable();
     let (mut inserted, mut updates) = (0, 0);
     let mut key_changes = Vec::new();
-    // Inserted objects per table, to size each identity map once.
-    let mut per_table: Vec<(&Rc<dyn ErasedObj>, usize)> = Vec::new();
+    // Inserted objects of the first few tables, to size their identity
+    // maps once (a hint: further tables grow as they go).
+    let mut per_table: [Option<(&Rc<dyn ErasedObj>, usize)>; 4] = [None; 4];
     for row in &rows {
         match (&row.op, &row.obj) {
             (Op::Insert | Op::Switch, Some(obj)) => {
                 inserted += 1;
                 let t = obj.table();
-                match per_table
+                let slot = per_table
                     .iter_mut()
-                    .find(|(o, _)| std::ptr::eq(o.table(), t))
-                {
-                    Some((_, n)) => *n += 1,
-                    None => per_table.push((obj, 1)),
+                    .find(|e| e.is_none_or(|(o, _)| std::ptr::eq(o.table(), t)));
+                if let Some(e) = slot {
+                    e.get_or_insert((obj, 0)).1 += 1;
                 }
             }
             (Op::Update | Op::PostUpdate, _) => updates += 1,
@@ -99,7 +99,7 @@ pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: UndoLog) 
     } else {
         txn.overwritten.extend(entries);
     }
-    for (obj, n) in per_table {
+    for (obj, n) in per_table.into_iter().flatten() {
         obj.reserve_identity(state, n);
     }
     txn.inserted.reserve(inserted);
