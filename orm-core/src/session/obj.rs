@@ -117,6 +117,10 @@ pub(crate) struct ObjInner<M: Model> {
     /// not loaded yet: the next flush loads them for every such object at
     /// once and applies the cascade (`rel::cascade`).
     pub cascade_pending: Cell<bool>,
+    /// Where its INSERT or UPDATE row was put by the flush that organized
+    /// it last (a hint the flush checks against its rows; it sits in
+    /// padding beside the flags, so it costs no memory).
+    pub flush_row: Cell<u32>,
     pub meta: RefCell<Meta<M>>,
     /// Loaded relationships and relationship assignments.
     pub rels: RefCell<RelSlots>,
@@ -225,6 +229,7 @@ impl<M: Model> Obj<M> {
                 expired: Cell::new(false),
                 rel_noted: Cell::new(false),
                 cascade_pending: Cell::new(false),
+                flush_row: Cell::new(u32::MAX),
                 meta: RefCell::new(Meta {
                     session,
                     snapshot: None,
@@ -449,6 +454,9 @@ pub(crate) trait ErasedObj: Any {
     /// Whether it is in its session's `rel_dirty` list.
     fn rel_noted(&self) -> bool;
     fn set_rel_noted(&self, noted: bool);
+    /// The row the flush last gave it (see `ObjInner::flush_row`).
+    fn flush_row(&self) -> usize;
+    fn set_flush_row(&self, row: usize);
     /// Whether its delete cascade waits for the next flush.
     fn cascade_pending(&self) -> bool;
     fn set_cascade_pending(&self, pending: bool);
@@ -564,6 +572,15 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn cascade_pending(&self) -> bool {
         self.cascade_pending.get()
+    }
+
+    fn flush_row(&self) -> usize {
+        self.flush_row.get() as usize
+    }
+
+    fn set_flush_row(&self, row: usize) {
+        // Beyond u32 (not a flush that fits in memory) it finds no row.
+        self.flush_row.set(u32::try_from(row).unwrap_or(u32::MAX));
     }
 
     fn set_cascade_pending(&self, pending: bool) {

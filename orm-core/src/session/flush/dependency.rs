@@ -9,7 +9,7 @@
 
 use std::rc::Rc;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use super::{Fill, Link, LinkSide, Op, Row, Rows};
 use crate::error::{Error, Result};
@@ -32,11 +32,9 @@ impl SessionInner {
         }
         // Most objects with relationship changes give one row a fill.
         rows.reserve_extras(state.rel_dirty.len());
-        let mut index: FxHashMap<*const (), usize> =
-            FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for (i, r) in rows.iter().enumerate() {
             if let (Some(o), Op::Insert | Op::Update) = (&r.obj, &r.op) {
-                index.insert(ptr(o), i);
+                o.set_flush_row(i);
             }
         }
         let mut seen =
@@ -63,7 +61,7 @@ impl SessionInner {
                     let mut after = None;
                     if let Some(p) = &parent {
                         match p.status() {
-                            Status::Pending => after = index.get(&ptr(p)).copied(),
+                            Status::Pending => after = row_of(rows, p),
                             Status::Persistent => {}
                             Status::MarkedDeleted | Status::Deleted => {
                                 return Err(Error::Usage(format!(
@@ -96,14 +94,14 @@ impl SessionInner {
                         continue;
                     }
                     if side.def.post_update {
-                        post_update(rows, &index, obj, link, parent, after);
+                        post_update(rows, obj, link, parent, after);
                         continue;
                     }
-                    let row = match index.get(&ptr(obj)) {
-                        Some(&i) => i,
+                    let row = match row_of(rows, obj) {
+                        Some(i) => i,
                         None => {
                             rows.push(Row::new(obj, Op::Update));
-                            index.insert(ptr(obj), rows.len() - 1);
+                            obj.set_flush_row(rows.len() - 1);
                             rows.len() - 1
                         }
                     };
@@ -136,8 +134,9 @@ impl SessionInner {
                         }
                         rows.push(Row::link(true, make(t)));
                         let at = rows.len() - 1;
-                        rows.add_after(at, index.get(&ptr(obj)).copied());
-                        rows.add_after(at, index.get(&ptr(t)).copied());
+                        let (own, target) = (row_of(rows, obj), row_of(rows, t));
+                        rows.add_after(at, own);
+                        rows.add_after(at, target);
                     }
                     for t in slot.removed() {
                         let written = |o: &Rc<dyn ErasedObj>| {
@@ -207,14 +206,13 @@ impl SessionInner {
 /// that point at each other can be inserted in one flush.
 fn post_update(
     rows: &mut Rows,
-    index: &FxHashMap<*const (), usize>,
     obj: &Rc<dyn ErasedObj>,
     link: &'static crate::schema::Link,
     parent: Option<Rc<dyn ErasedObj>>,
     after: Option<usize>,
 ) {
     if obj.status() == Status::Pending
-        && let Some(&i) = index.get(&ptr(obj))
+        && let Some(i) = row_of(rows, obj)
     {
         rows.add_fill(i, Fill { link, parent: None });
         if parent.is_none() {
@@ -225,5 +223,18 @@ fn post_update(
     let at = rows.len() - 1;
     rows.add_fill(at, Fill { link, parent });
     rows.add_after(at, after);
-    rows.add_after(at, index.get(&ptr(obj)).copied());
+    let own = row_of(rows, obj);
+    rows.add_after(at, own);
+}
+
+/// The INSERT or UPDATE row of `obj` in this flush, if it has one: the row
+/// the object was given (`ErasedObj::flush_row`), if that row is its own.
+/// (A big flush looked each object up in a map from address to row: a
+/// large table probed at random.) A row number left from an earlier flush
+/// finds another object's row, or none, and counts as none.
+fn row_of(rows: &Rows, obj: &Rc<dyn ErasedObj>) -> Option<usize> {
+    let i = obj.flush_row();
+    let r = rows.get(i)?;
+    let own = r.obj.as_ref().is_some_and(|o| ptr(o) == ptr(obj));
+    (own && matches!(r.op, Op::Insert | Op::Update)).then_some(i)
 }
