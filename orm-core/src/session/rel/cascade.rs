@@ -165,7 +165,7 @@ impl SessionInner {
                     self.note_rel_dirty(obj)?;
                 }
                 // Once `obj` is noted, noting an object already listed
-                // changes nothing (most appends: the owner is listed).
+                // changes nothing (often the owner, listed by its own link).
                 let obj_noted = changes && obj.in_session(self);
                 let listed = |r: &Rc<dyn ErasedObj>| obj_noted && r.rel_noted();
                 let noted = rels.visit_related(|r| match !listed(r) && has_changes(r) {
