@@ -25,7 +25,7 @@ use rustc_hash::FxHashSet;
 
 use super::Session;
 use super::flush::clear_generated_key;
-use super::obj::{ErasedObj, Status};
+use super::obj::Status;
 use super::state::{ABORTED, SessionInner, ptr};
 use super::txn::Mark;
 use crate::error::{Error, Result};
@@ -603,14 +603,8 @@ impl SessionInner {
                 loaded_since.push(obj);
             }
         }
-        let mine = |o: &Rc<dyn ErasedObj>| {
-            o.session_ptr()
-                .is_some_and(|s| std::ptr::eq(Rc::as_ptr(&s), self))
-        };
-        for obj in state.take_rel_dirty() {
-            obj.set_rel_noted(false);
-        }
-        for obj in mark.rel_dirty.iter().filter(|o| mine(o)) {
+        state.take_rel_dirty();
+        for obj in mark.rel_dirty.iter().filter(|o| o.in_session(self)) {
             state.note_rel_dirty(obj);
         }
         state.rel_pending = 0;
@@ -623,7 +617,7 @@ impl SessionInner {
             obj.expire();
         }
         for (obj, slots) in mark.objects {
-            if mine(&obj)
+            if obj.in_session(self)
                 && let Ok(mut rels) = obj.rels().try_borrow_mut()
             {
                 *rels = slots;

@@ -217,7 +217,6 @@ impl SessionInner {
             return Ok(());
         }
         match obj.session_ptr() {
-            Some(s) if std::ptr::eq(Rc::as_ptr(&s), self) => Ok(()),
             Some(_) => Err(Error::WrongSession {
                 model: obj.table().model,
             }),

@@ -274,11 +274,7 @@ impl SessionInner {
                     obj.forget_session(Status::Detached);
                 }
             }
-            // One pass: each object is taken off the list and its
-            // assignments end together.
-            state.rel_pending = 0;
-            for obj in std::mem::take(&mut state.rel_dirty) {
-                obj.set_rel_noted(false);
+            for obj in state.take_rel_dirty() {
                 obj.rels().borrow_mut().committed();
             }
         }
