@@ -8,7 +8,7 @@
 use std::fmt;
 use std::hash::Hash;
 
-use crate::backend::Row;
+use crate::backend::{Columns, Row};
 use crate::error::{Error, Result};
 use crate::schema::TableDef;
 use crate::types::{ColumnType, ConversionError, ToSqlOutput, Value, ValueRef};
@@ -46,7 +46,13 @@ pub trait Model: Sized + 'static {
     fn key(&self) -> Self::Key;
 
     #[doc(hidden)]
-    fn __from_row(row: &Row<'_>, offset: usize) -> Result<Self>;
+    fn __decode<C: Columns + ?Sized>(row: &C, offset: usize) -> Result<Self>;
+
+    #[doc(hidden)]
+    #[inline]
+    fn __from_row(row: &Row<'_>, offset: usize) -> Result<Self> {
+        row.decode_model(offset)
+    }
 
     #[doc(hidden)]
     fn __key_from_row(row: &Row<'_>, offset: usize) -> Result<Self::Key>;
@@ -245,7 +251,7 @@ pub mod private {
     use super::*;
     use crate::schema::TableDef;
 
-    pub use crate::backend::Row;
+    pub use crate::backend::{Columns, Row};
 
     /// Everything generated code needs to know about one field type. Every
     /// use of a field's type goes through [`column`], so an unsupported type
@@ -307,14 +313,14 @@ pub mod private {
 
     /// Read column `index` of `row` as field `column` of `table`.
     #[inline(always)]
-    pub fn decode<T>(
+    pub fn decode<T, C: Columns + ?Sized>(
         f: ColumnFns<T>,
-        row: &Row<'_>,
+        row: &C,
         index: usize,
         table: &'static TableDef,
         column: usize,
     ) -> Result<T> {
-        match row.decode(index, f.from_sql)? {
+        match row.decode_column(index, f.from_sql)? {
             Ok(value) => Ok(value),
             Err(e) => Err(conversion(table, column, e)),
         }

@@ -58,7 +58,7 @@ fn fallback(m: &Model<'_>) -> TokenStream {
             type Key = i64;
             fn table() -> &'static ::orm::schema::TableDef { ::core::unreachable!() }
             fn key(&self) -> i64 { ::core::unreachable!() }
-            fn __from_row(_: &::orm::__private::Row<'_>, _: usize) -> ::orm::Result<Self> { ::core::unreachable!() }
+            fn __decode<C: ::orm::__private::Columns + ?::core::marker::Sized>(_: &C, _: usize) -> ::orm::Result<Self> { ::core::unreachable!() }
             fn __key_from_row(_: &::orm::__private::Row<'_>, _: usize) -> ::orm::Result<i64> { ::core::unreachable!() }
             fn __column_value(&self, _: usize) -> ::orm::Result<::orm::types::ToSqlOutput<'_>> { ::core::unreachable!() }
             fn __set_column(&mut self, _: usize, _: ::orm::types::ValueRef<'_>) -> ::orm::Result<()> { ::core::unreachable!() }
@@ -376,7 +376,7 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
             }
 
             #[inline]
-            fn __from_row(row: &::orm::__private::Row<'_>, offset: usize) -> ::orm::Result<Self> {
+            fn __decode<C: ::orm::__private::Columns + ?::core::marker::Sized>(row: &C, offset: usize) -> ::orm::Result<Self> {
                 let t = <Self as ::orm::Model>::table();
                 ::core::result::Result::Ok(Self { #(#from_row,)* })
             }

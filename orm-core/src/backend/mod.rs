@@ -27,7 +27,7 @@ pub(crate) use dialect::CACHE_SLOTS;
 pub use dialect::{
     Dialect, GeneratedKeys, Placeholders, SchemaEditing, TextMatch, TypeNames, UpsertReport,
 };
-pub use row::{Row, RowValue};
+pub use row::{Columns, Row, RowValue};
 pub use sqlite::{JournalMode, Synchronous};
 
 use crate::error::{Error, Result};

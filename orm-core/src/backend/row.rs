@@ -166,6 +166,16 @@ impl<'a> Row<'a> {
         }
     }
 
+    /// A model read from this row, its columns from `offset` on: SQLite's
+    /// rows go to a copy of the model's decoding specialised for them.
+    #[inline(always)]
+    pub(crate) fn decode_model<M: crate::model::Model>(&self, offset: usize) -> Result<M> {
+        match self.inner {
+            Inner::Sqlite(row) => M::__decode(row, offset),
+            _ => M::__decode(self, offset),
+        }
+    }
+
     /// The name of column `index`, when the backend knows it.
     ///
     /// # Examples
@@ -208,6 +218,35 @@ impl<'a> Row<'a> {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Where generated code reads a model's columns from: a [`Row`], or the
+/// SQLite statement itself (`Row::decode_model`), so that a model decoded
+/// from SQLite asks which backend read the row once per row rather than
+/// once per column.
+#[doc(hidden)]
+pub trait Columns {
+    /// Column `index` handed to `from_sql` (see `Row::decode`).
+    ///
+    /// # Errors
+    ///
+    /// When the row has no such column.
+    fn decode_column<T, E>(
+        &self,
+        index: usize,
+        from_sql: fn(ValueRef<'_>) -> std::result::Result<T, E>,
+    ) -> Result<std::result::Result<T, E>>;
+}
+
+impl Columns for Row<'_> {
+    #[inline(always)]
+    fn decode_column<T, E>(
+        &self,
+        index: usize,
+        from_sql: fn(ValueRef<'_>) -> std::result::Result<T, E>,
+    ) -> Result<std::result::Result<T, E>> {
+        self.decode(index, from_sql)
     }
 }
 

@@ -128,6 +128,10 @@ impl ConversionError {
         }
     }
 
+    // Out of line: it formats, and every column reader of every model would
+    // otherwise carry that code in its hot path.
+    #[cold]
+    #[inline(never)]
     fn unexpected(expected: &'static str, found: ValueRef<'_>) -> Self {
         ConversionError::new(format!("expected {expected}, found {}", found.kind()))
     }

@@ -418,14 +418,25 @@ pub(crate) fn row_value<'a>(row: &'a RawRow<'a>, index: usize) -> Result<ValueRe
 /// Column `index` of a row SQLite read, handed to `from_sql` (see
 /// [`Row::decode`](crate::backend::Row::decode)).
 #[inline(always)]
-pub(crate) fn row_decode<'a, T, E>(
-    row: &'a RawRow<'a>,
+pub(crate) fn row_decode<T, E>(
+    row: &RawRow<'_>,
     index: usize,
     from_sql: fn(ValueRef<'_>) -> std::result::Result<T, E>,
 ) -> Result<std::result::Result<T, E>> {
     match row.get_ref(index) {
         Ok(v) => Ok(from_sql(value_ref(v))),
         Err(e) => Err(read_error(e)),
+    }
+}
+
+impl crate::backend::Columns for RawRow<'_> {
+    #[inline(always)]
+    fn decode_column<T, E>(
+        &self,
+        index: usize,
+        from_sql: fn(ValueRef<'_>) -> std::result::Result<T, E>,
+    ) -> Result<std::result::Result<T, E>> {
+        row_decode(self, index, from_sql)
     }
 }
 
