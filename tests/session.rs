@@ -239,6 +239,55 @@ fn rollback_discards_pending_and_undoes_modified() {
 }
 
 #[test]
+fn each_transaction_starts_with_an_empty_log_after_large_commits() {
+    // A session keeps a committed transaction's log of this size for its
+    // next transaction: nothing of the earlier transactions may remain in
+    // it, or a rollback would undo their committed work.
+    let db = db();
+    let s = db.session();
+    let users = s.add_all((0..100).map(|i| user(&format!("u{i}")))).unwrap();
+    s.commit().unwrap();
+    for (i, u) in users.iter().enumerate() {
+        u.write().unwrap().email = format!("second{i}@example.com");
+    }
+    s.commit().unwrap();
+
+    // A third transaction updates, deletes and adds, flushes, rolls back.
+    users[0].write().unwrap().username = "changed".into();
+    s.delete(&users[1]).unwrap();
+    let new = s.add(user("new")).unwrap();
+    s.flush().unwrap();
+    s.rollback().unwrap();
+    assert!(
+        !users[2].is_expired(),
+        "an object the rolled-back transaction did not write is not reloaded"
+    );
+
+    // Only the third transaction's work is undone: the first two
+    // transactions' objects stay persistent with their keys, the updated
+    // object reads its committed values again, the deleted one is back.
+    assert_eq!(new.state(), ObjState::Transient);
+    assert_eq!(new.read().unwrap().id, 0);
+    for (i, u) in users.iter().enumerate() {
+        assert_eq!(u.state(), ObjState::Persistent, "user {i}");
+        assert_eq!(u.read().unwrap().id, i as i64 + 1, "user {i}");
+    }
+    assert_eq!(users[0].read().unwrap().username, "u0");
+    assert_eq!(users[0].read().unwrap().email, "second0@example.com");
+    let rows = db
+        .session()
+        .query::<User>()
+        .order_by(User::id)
+        .all_detached()
+        .unwrap();
+    assert_eq!(rows.len(), 100);
+    assert_eq!(
+        (rows[1].username.as_str(), rows[99].email.as_str()),
+        ("u1", "second99@example.com")
+    );
+}
+
+#[test]
 fn a_unique_violation_loses_nothing_and_a_corrected_retry_commits_all() {
     let db = db();
     let s = db.session();

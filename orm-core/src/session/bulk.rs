@@ -19,7 +19,6 @@ use super::Session;
 use super::key::{Key, key_of};
 use super::obj::{ErasedObj, Obj, Status};
 use super::state::SessionInner;
-use super::txn::TxnLog;
 use crate::backend::{Conn, Row, UpsertReport};
 use crate::error::{Error, Result};
 use crate::model::{Model, PrimaryKey};
@@ -106,7 +105,7 @@ impl SessionInner {
             Ok(r) => {
                 let mut state = self.state_mut()?;
                 if state.txn.is_none() {
-                    state.txn = Some(TxnLog::default());
+                    state.open_txn_log();
                 }
                 Ok(r)
             }

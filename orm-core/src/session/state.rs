@@ -35,6 +35,9 @@ pub(crate) struct SessionState {
     pub deleted: Vec<Rc<dyn ErasedObj>>,
     /// Present while a write transaction is open.
     pub txn: Option<TxnLog>,
+    /// The last committed transaction's log, emptied, when it was small:
+    /// the next transaction fills its buffers instead of growing new ones.
+    pub spare_txn: Option<TxnLog>,
     /// Objects with relationship assignments or link changes since the last
     /// commit (assignments are kept until commit, so a failed commit can be
     /// redone).
@@ -49,6 +52,20 @@ impl SessionState {
             || !self.modified.is_empty()
             || !self.deleted.is_empty()
             || self.rel_pending > 0
+    }
+
+    /// Start the log of a new write transaction.
+    pub(crate) fn open_txn_log(&mut self) {
+        self.txn = Some(self.take_txn_log());
+    }
+
+    /// The open transaction's log, taken out to be filled (and put back):
+    /// a new one when none is open.
+    pub(crate) fn take_txn_log(&mut self) -> TxnLog {
+        match self.txn.take() {
+            Some(txn) => txn,
+            None => self.spare_txn.take().unwrap_or_default(),
+        }
     }
 
     /// Note relationship changes of `obj`, an object of this session: it
@@ -189,7 +206,7 @@ impl SessionInner {
         let observer = self.observer();
         let isolation = self.isolation.get();
         self.with_conn(|conn| conn.begin_write(isolation, observer))?;
-        self.state_mut()?.txn = Some(TxnLog::default());
+        self.state_mut()?.open_txn_log();
         Ok(true)
     }
 

@@ -113,7 +113,53 @@ pub(crate) struct Mark {
     pub rel_dirty: Vec<Rc<dyn ErasedObj>>,
 }
 
+/// How many entries a committed transaction's log must have had room for
+/// to be kept for the next one: a session that once wrote a large batch
+/// does not hold that memory afterwards (about 50 KiB at most), and the
+/// few small buffers of a one-row transaction cost less to grow again than
+/// to keep and empty (insert/1: 160 instructions more per commit).
+const SPARE_LOG_ENTRIES: std::ops::RangeInclusive<usize> = 64..=1024;
+
 impl TxnLog {
+    /// Empty this log for the next transaction to fill, when its buffers
+    /// are small enough to keep (true then). The objects it held are
+    /// released as dropping it would.
+    pub(super) fn clear_for_reuse(&mut self) -> bool {
+        // Every field named, so a new one cannot be forgotten here.
+        let TxnLog {
+            inserted,
+            overwritten,
+            generated,
+            updated,
+            updated_at,
+            links,
+            deleted,
+            savepoints,
+            versioned,
+        } = self;
+        let room = inserted.capacity()
+            + overwritten.capacity()
+            + generated.capacity()
+            + updated.capacity()
+            + updated_at.capacity()
+            + links.capacity()
+            + deleted.capacity()
+            + savepoints.capacity();
+        if !SPARE_LOG_ENTRIES.contains(&room) {
+            return false;
+        }
+        inserted.clear();
+        overwritten.clear();
+        generated.clear();
+        updated.clear();
+        updated_at.clear();
+        links.clear();
+        deleted.clear();
+        savepoints.clear();
+        *versioned = false;
+        true
+    }
+
     /// Whether `obj` needs an entry in `updated` (it has none made at the
     /// current savepoint level).
     pub(crate) fn needs_updated_entry(&self, obj: &Rc<dyn ErasedObj>) -> bool {
@@ -269,9 +315,12 @@ impl SessionInner {
     /// assignments have become foreign key values.
     fn finish_commit(&self) {
         if let Ok(mut state) = self.state.try_borrow_mut() {
-            if let Some(txn) = state.txn.take() {
-                for obj in txn.deleted {
+            if let Some(mut txn) = state.txn.take() {
+                for obj in txn.deleted.drain(..) {
                     obj.forget_session(Status::Detached);
+                }
+                if txn.clear_for_reuse() {
+                    state.spare_txn = Some(txn);
                 }
             }
             for obj in state.take_rel_dirty() {

@@ -15,7 +15,7 @@ use crate::types::Value;
 
 /// Move objects to their new states (every statement succeeded).
 pub(super) fn finalize(state: &mut SessionState, rows: Vec<Row>, undo: UndoLog) {
-    let mut txn = state.txn.take().unwrap_or_default();
+    let mut txn = state.take_txn_log();
     let UndoLog {
         entries: mut undo,
         mut generated,
