@@ -290,6 +290,16 @@ fn every_column_option_reaches_the_ddl() {
         })
         .unwrap();
     assert_eq!(raw, ("gone".to_string(), 10));
+    // Tracked, the key's fields come from the key decoded for the identity
+    // map (a composite key: both of them, in their places).
+    let tracked = db.session().query::<Gadget>().all().unwrap();
+    assert_eq!(
+        *tracked[0].read().unwrap(),
+        Gadget {
+            cached: None,
+            ..g.clone()
+        }
+    );
     let loaded = db.session().query::<Gadget>().all_detached().unwrap();
     assert_eq!(loaded, [Gadget { cached: None, ..g }]);
     let by_key = db

@@ -45,13 +45,27 @@ pub trait Model: Sized + 'static {
     /// key, 0 until a flush assigns the real one.
     fn key(&self) -> Self::Key;
 
+    /// Decode a model from `row`, its columns from `offset` on; the key
+    /// columns are taken from `key` when it is given (already decoded).
     #[doc(hidden)]
-    fn __decode<C: Columns + ?Sized>(row: &C, offset: usize) -> Result<Self>;
+    fn __decode<C: Columns + ?Sized>(
+        row: &C,
+        offset: usize,
+        key: Option<Self::Key>,
+    ) -> Result<Self>;
 
     #[doc(hidden)]
     #[inline]
     fn __from_row(row: &Row<'_>, offset: usize) -> Result<Self> {
-        row.decode_model(offset)
+        row.decode_model(offset, None)
+    }
+
+    /// [`__from_row`](Model::__from_row) for a row whose key was decoded
+    /// (with `__key_from_row`): its columns are not read again.
+    #[doc(hidden)]
+    #[inline]
+    fn __from_row_with_key(row: &Row<'_>, offset: usize, key: Self::Key) -> Result<Self> {
+        row.decode_model(offset, Some(key))
     }
 
     #[doc(hidden)]

@@ -58,7 +58,7 @@ fn fallback(m: &Model<'_>) -> TokenStream {
             type Key = i64;
             fn table() -> &'static ::orm::schema::TableDef { ::core::unreachable!() }
             fn key(&self) -> i64 { ::core::unreachable!() }
-            fn __decode<C: ::orm::__private::Columns + ?::core::marker::Sized>(_: &C, _: usize) -> ::orm::Result<Self> { ::core::unreachable!() }
+            fn __decode<C: ::orm::__private::Columns + ?::core::marker::Sized>(_: &C, _: usize, _: ::core::option::Option<i64>) -> ::orm::Result<Self> { ::core::unreachable!() }
             fn __key_from_row(_: &::orm::__private::Row<'_>, _: usize) -> ::orm::Result<i64> { ::core::unreachable!() }
             fn __column_value(&self, _: usize) -> ::orm::Result<::orm::types::ToSqlOutput<'_>> { ::core::unreachable!() }
             fn __set_column(&mut self, _: usize, _: ::orm::types::ValueRef<'_>) -> ::orm::Result<()> { ::core::unreachable!() }
@@ -331,6 +331,21 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
             quote!(::core::result::Result::Ok((#(#decodes,)*))),
         )
     };
+    // `__decode`'s key, split into one `Option` per key field.
+    let key_parts: Vec<_> = (0..pk.len()).map(|n| format_ident!("__key{}", n)).collect();
+    let split_key = if let [one] = key_parts.as_slice() {
+        quote!(let #one = key;)
+    } else {
+        let nones = key_parts
+            .iter()
+            .map(|_| quote!(::core::option::Option::None));
+        quote! {
+            let (#(#key_parts,)*) = match key {
+                ::core::option::Option::Some((#(#key_parts,)*)) => (#(::core::option::Option::Some(#key_parts),)*),
+                ::core::option::Option::None => (#(#nones,)*),
+            };
+        }
+    };
     let mut from_row = Vec::new();
     let mut column_arms = Vec::new();
     let mut set_arms = Vec::new();
@@ -342,7 +357,19 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
         let ty = f.ty;
         if f.is_column() {
             let fns = column_fns(ty);
-            from_row.push(quote!(#id: ::orm::__private::decode(#fns, row, offset + #i, t, #i)?));
+            let decode = quote!(::orm::__private::decode(#fns, row, offset + #i, t, #i)?);
+            match pk.iter().position(|p| p.ident == f.ident) {
+                Some(n) => {
+                    let part = &key_parts[n];
+                    from_row.push(quote! {
+                        #id: match #part {
+                            ::core::option::Option::Some(k) => k,
+                            ::core::option::Option::None => #decode,
+                        }
+                    });
+                }
+                None => from_row.push(quote!(#id: #decode)),
+            }
             column_arms.push(quote!(#i => ::orm::__private::encode(#fns, &self.#id, t, #i)));
             set_arms.push(
                 quote!(#i => { self.#id = ::orm::__private::decode_value(#fns, value, t, #i)?; }),
@@ -376,8 +403,13 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
             }
 
             #[inline]
-            fn __decode<C: ::orm::__private::Columns + ?::core::marker::Sized>(row: &C, offset: usize) -> ::orm::Result<Self> {
+            fn __decode<C: ::orm::__private::Columns + ?::core::marker::Sized>(
+                row: &C,
+                offset: usize,
+                key: ::core::option::Option<Self::Key>,
+            ) -> ::orm::Result<Self> {
                 let t = <Self as ::orm::Model>::table();
+                #split_key
                 ::core::result::Result::Ok(Self { #(#from_row,)* })
             }
 

@@ -166,13 +166,18 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// A model read from this row, its columns from `offset` on: SQLite's
-    /// rows go to a copy of the model's decoding specialised for them.
+    /// A model read from this row, its columns from `offset` on (its key
+    /// from `key` when given): SQLite's rows go to a copy of the model's
+    /// decoding specialised for them.
     #[inline(always)]
-    pub(crate) fn decode_model<M: crate::model::Model>(&self, offset: usize) -> Result<M> {
+    pub(crate) fn decode_model<M: crate::model::Model>(
+        &self,
+        offset: usize,
+        key: Option<M::Key>,
+    ) -> Result<M> {
         match self.inner {
-            Inner::Sqlite(row) => M::__decode(row, offset),
-            _ => M::__decode(self, offset),
+            Inner::Sqlite(row) => M::__decode(row, offset, key),
+            _ => M::__decode(self, offset, key),
         }
     }
 

@@ -284,13 +284,17 @@ impl<M: Model> Iterator for Iter<'_, M> {
                 Entry::Occupied(found) => {
                     let existing = found.get();
                     if existing.inner.expired.get() || populate {
-                        existing.set_loaded(M::__from_row(row, 0)?)?;
+                        existing.set_loaded(M::__from_row_with_key(
+                            row,
+                            0,
+                            found.key().clone(),
+                        )?)?;
                     }
                     Ok(existing.clone())
                 }
                 Entry::Vacant(slot) => {
                     let obj = Obj::with_status(
-                        M::__from_row(row, 0)?,
+                        M::__from_row_with_key(row, 0, slot.key().clone())?,
                         Status::Persistent,
                         inner.weak_self.clone(),
                         Some(slot.key().clone()),

@@ -787,7 +787,11 @@ pub(super) mod tests {
         fn key(&self) -> i64 {
             0
         }
-        fn __decode<C: crate::backend::Columns + ?Sized>(_: &C, _: usize) -> Result<Self> {
+        fn __decode<C: crate::backend::Columns + ?Sized>(
+            _: &C,
+            _: usize,
+            _: Option<i64>,
+        ) -> Result<Self> {
             Ok(Stub)
         }
         fn __key_from_row(_: &Row<'_>, _: usize) -> Result<i64> {

@@ -50,12 +50,16 @@ impl SessionInner {
             Entry::Occupied(found) => {
                 let existing = found.get();
                 if existing.inner.expired.get() || populate {
-                    existing.set_loaded(M::__from_row(row, offset)?)?;
+                    existing.set_loaded(M::__from_row_with_key(
+                        row,
+                        offset,
+                        found.key().clone(),
+                    )?)?;
                 }
                 Ok(existing.clone())
             }
             Entry::Vacant(slot) => {
-                let value = M::__from_row(row, offset)?;
+                let value = M::__from_row_with_key(row, offset, slot.key().clone())?;
                 let obj = Obj::with_status(
                     value,
                     Status::Persistent,
