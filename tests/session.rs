@@ -21,6 +21,15 @@ fn raw(sqlite: &'static str) -> &'static str {
     }
 }
 
+/// Every stored user in key order, read by a new session.
+fn stored_users(db: &Database) -> Vec<User> {
+    db.session()
+        .query::<User>()
+        .order_by(User::id)
+        .all_detached()
+        .unwrap()
+}
+
 fn user(name: &str) -> User {
     User {
         username: name.into(),
@@ -43,12 +52,7 @@ fn add_and_commit_assign_the_generated_key() {
     assert_eq!(ann.state(), ObjState::Persistent);
     assert_eq!(ann.identity(), Some(1));
     // The rows are really there, seen by another session.
-    let rows = db
-        .session()
-        .query::<User>()
-        .order_by(User::id)
-        .all_detached()
-        .unwrap();
+    let rows = stored_users(&db);
     assert_eq!(
         rows.iter()
             .map(|u| (u.id, u.username.as_str()))
@@ -274,12 +278,7 @@ fn each_transaction_starts_with_an_empty_log_after_large_commits() {
     }
     assert_eq!(users[0].read().unwrap().username, "u0");
     assert_eq!(users[0].read().unwrap().email, "second0@example.com");
-    let rows = db
-        .session()
-        .query::<User>()
-        .order_by(User::id)
-        .all_detached()
-        .unwrap();
+    let rows = stored_users(&db);
     assert_eq!(rows.len(), 100);
     assert_eq!(
         (rows[1].username.as_str(), rows[99].email.as_str()),
@@ -894,12 +893,7 @@ fn new_objects_of_one_table_go_in_multi_row_inserts_with_keys_in_order() {
         assert_eq!(u.read().unwrap().id, i as i64 + 1);
         assert_eq!(u.state(), ObjState::Persistent);
     }
-    let stored = db
-        .session()
-        .query::<User>()
-        .order_by(User::id)
-        .all_detached()
-        .unwrap();
+    let stored = stored_users(&db);
     assert_eq!(stored.len(), 2_500);
     for u in &stored {
         assert_eq!(u.username, format!("u{}", u.id - 1));
