@@ -8,7 +8,7 @@
 use std::fmt;
 use std::hash::Hash;
 
-use crate::backend::{Columns, Row};
+use crate::backend::{Columns, ColumnsReader, Row};
 use crate::error::{Error, Result};
 use crate::schema::TableDef;
 use crate::types::{ColumnType, ConversionError, ToSqlOutput, Value, ValueRef};
@@ -57,7 +57,7 @@ pub trait Model: Sized + 'static {
     #[doc(hidden)]
     #[inline]
     fn __from_row(row: &Row<'_>, offset: usize) -> Result<Self> {
-        row.decode_model(offset, None)
+        row.read_with(Decode::<Self> { offset, key: None })
     }
 
     /// [`__from_row`](Model::__from_row) for a row whose key was decoded
@@ -65,7 +65,10 @@ pub trait Model: Sized + 'static {
     #[doc(hidden)]
     #[inline]
     fn __from_row_with_key(row: &Row<'_>, offset: usize, key: Self::Key) -> Result<Self> {
-        row.decode_model(offset, Some(key))
+        row.read_with(Decode::<Self> {
+            offset,
+            key: Some(key),
+        })
     }
 
     #[doc(hidden)]
@@ -258,6 +261,22 @@ tuple_from_row!(A 0, B 1, C 2, D 3, E 4);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// A model's decoding, run on a row's columns by `Row::read_with` (which
+/// gives SQLite's rows their own copy of it).
+struct Decode<M: Model> {
+    offset: usize,
+    key: Option<M::Key>,
+}
+
+impl<M: Model> ColumnsReader for Decode<M> {
+    type Output = Result<M>;
+
+    #[inline(always)]
+    fn read<C: Columns + ?Sized>(self, columns: &C) -> Result<M> {
+        M::__decode(columns, self.offset, self.key)
+    }
+}
 
 /// Helpers called by generated code. Not part of the public API.
 #[doc(hidden)]

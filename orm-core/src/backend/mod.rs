@@ -27,6 +27,7 @@ pub(crate) use dialect::CACHE_SLOTS;
 pub use dialect::{
     Dialect, GeneratedKeys, Placeholders, SchemaEditing, TextMatch, TypeNames, UpsertReport,
 };
+pub(crate) use row::ColumnsReader;
 pub use row::{Columns, Row, RowValue};
 pub use sqlite::{JournalMode, Synchronous};
 

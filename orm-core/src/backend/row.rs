@@ -166,18 +166,15 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// A model read from this row, its columns from `offset` on (its key
-    /// from `key` when given): SQLite's rows go to a copy of the model's
-    /// decoding specialised for them.
+    /// Hand this row's columns to `reader` as the most specific
+    /// [`Columns`] there is: SQLite's statement itself, so that code
+    /// generic over `Columns` gets a copy specialised for SQLite's rows and
+    /// asks which backend read the row once, or else this row.
     #[inline(always)]
-    pub(crate) fn decode_model<M: crate::model::Model>(
-        &self,
-        offset: usize,
-        key: Option<M::Key>,
-    ) -> Result<M> {
+    pub(crate) fn read_with<R: ColumnsReader>(&self, reader: R) -> R::Output {
         match self.inner {
-            Inner::Sqlite(row) => M::__decode(row, offset, key),
-            _ => M::__decode(self, offset, key),
+            Inner::Sqlite(row) => reader.read(row),
+            _ => reader.read(self),
         }
     }
 
@@ -227,7 +224,7 @@ impl<'a> Row<'a> {
 }
 
 /// Where generated code reads a model's columns from: a [`Row`], or the
-/// SQLite statement itself (`Row::decode_model`), so that a model decoded
+/// SQLite statement itself (`Row::read_with`), so that a model decoded
 /// from SQLite asks which backend read the row once per row rather than
 /// once per column.
 #[doc(hidden)]
@@ -242,6 +239,13 @@ pub trait Columns {
         index: usize,
         from_sql: fn(ValueRef<'_>) -> std::result::Result<T, E>,
     ) -> Result<std::result::Result<T, E>>;
+}
+
+/// Code to run on a row's columns, whichever [`Columns`] they are (see
+/// `Row::read_with`).
+pub(crate) trait ColumnsReader {
+    type Output;
+    fn read<C: Columns + ?Sized>(self, columns: &C) -> Self::Output;
 }
 
 impl Columns for Row<'_> {
