@@ -189,8 +189,8 @@ impl<T> Page<T> {
 
 impl<M: crate::Model + Clone> Page<crate::Obj<M>> {
     /// The page with plain model values (clones) in place of objects: a
-    /// `Send` value to hand out of [`Database::run`](crate::Database::run)
-    /// or to a template.
+    /// `Send` value to hand out of `Database::run` (feature `tokio`) or to
+    /// a template.
     ///
     /// # Errors
     ///
