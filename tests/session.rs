@@ -859,11 +859,11 @@ fn flush_order_is_parent_first_for_inserts_and_child_first_for_deletes() {
     assert_eq!(sql.len(), 2);
 }
 
-/// On a server (PostgreSQL), new objects of one table go in multi-row
-/// INSERTs (SQLAlchemy's insertmanyvalues): up to 1,000 rows a statement,
-/// keys read back with RETURNING and given to the objects in the order
-/// they were added. SQLite runs one cached single-row INSERT per object,
-/// which is faster in process (`Dialect::multi_row_inserts`).
+/// New objects of one table go in multi-row INSERTs (SQLAlchemy's
+/// insertmanyvalues): up to 1,000 rows a statement, the keys given to the
+/// objects in the order they were added. PostgreSQL reads them back with
+/// RETURNING; SQLite from the last rowid, after a check that the rows take
+/// consecutive keys (`Dialect::multi_row_inserts`).
 #[test]
 fn new_objects_of_one_table_go_in_multi_row_inserts_with_keys_in_order() {
     let db = db();
@@ -880,14 +880,23 @@ fn new_objects_of_one_table_go_in_multi_row_inserts_with_keys_in_order() {
         .collect();
     let rows_of = |q: &str| q.matches("), (").count() + 1;
     let per_statement: Vec<usize> = inserts.iter().map(|q| rows_of(q)).collect();
-    if common::is_postgres() {
-        assert_eq!(per_statement, [1_000, 1_000, 500]);
-        assert!(inserts[2].starts_with(&common::sql(
-            r#"INSERT INTO "user" ("username", "email") VALUES (?, ?), (?, ?)"#
-        )));
-        assert!(inserts[2].ends_with(r#" RETURNING "id""#));
-    } else {
-        assert_eq!(per_statement, [1; 2_500]);
+    assert_eq!(per_statement, [1_000, 1_000, 500]);
+    assert!(inserts[2].starts_with(&common::sql(
+        r#"INSERT INTO "user" ("username", "email") VALUES (?, ?), (?, ?)"#
+    )));
+    assert_eq!(
+        inserts[2].ends_with(r#" RETURNING "id""#),
+        common::is_postgres()
+    );
+    if !common::is_postgres() {
+        // Each statement after its check: the largest key, and whether a
+        // trigger is on the table.
+        let checks = rec
+            .sql()
+            .iter()
+            .filter(|q| q.starts_with(r#"SELECT (SELECT max("id") FROM "user")"#))
+            .count();
+        assert_eq!(checks, 3);
     }
     for (i, u) in users.iter().enumerate() {
         assert_eq!(u.read().unwrap().id, i as i64 + 1);
@@ -909,6 +918,153 @@ fn new_objects_of_one_table_go_in_multi_row_inserts_with_keys_in_order() {
         single.to_owned()
     };
     assert_eq!(rec.sql()[1], single);
+}
+
+/// How many rows each INSERT the recorder saw wrote, in order.
+fn rows_per_insert(sql: &[String]) -> Vec<usize> {
+    sql.iter()
+        .filter(|q| q.starts_with("INSERT"))
+        .map(|q| q.matches("), (").count() + 1)
+        .collect()
+}
+
+/// Every object holds the key of the row that has its username.
+fn assert_keys_match_rows(db: &Database, users: &[Obj<User>]) {
+    let stored = stored_users(db);
+    for u in users {
+        let u = u.read().unwrap();
+        let row = stored.iter().find(|r| r.id == u.id);
+        assert_eq!(row.map(|r| r.username.as_str()), Some(u.username.as_str()));
+    }
+}
+
+/// SQLite: a trigger on the table may insert rows between those of a
+/// multi-row INSERT (or skip some), so the last rowid would not tell the
+/// keys: with one, in the main or the temp schema, every row is its own
+/// INSERT and each object gets its own row's key.
+#[test]
+fn with_a_trigger_on_the_table_each_new_row_is_its_own_insert() {
+    if common::is_postgres() {
+        return; // SQLite only: keys from the last rowid (PostgreSQL's come back with RETURNING).
+    }
+    for temp in ["", "TEMP"] {
+        let db = db();
+        let s = db.session();
+        // For each user, a shadow row right after it: a multi-row INSERT's
+        // keys read from the last rowid would be every other one.
+        let trigger = format!(
+            r#"CREATE {temp} TRIGGER shadow AFTER INSERT ON "user"
+               WHEN NEW.username NOT LIKE 'shadow-%'
+               BEGIN INSERT INTO "user" ("username", "email")
+                 VALUES ('shadow-' || NEW.username, 'shadow-' || NEW.email); END"#
+        );
+        s.with_connection(|c| c.execute_batch(&trigger))
+            .unwrap()
+            .unwrap();
+        let rec = db.record();
+        let users: Vec<Obj<User>> = (0..20)
+            .map(|i| s.add(user(&format!("u{i}"))).unwrap())
+            .collect();
+        s.commit().unwrap();
+        assert_eq!(rows_per_insert(&rec.sql()), [1; 20], "{temp} trigger");
+        assert_keys_match_rows(&db, &users);
+        assert_eq!(stored_users(&db).len(), 40);
+        let ids: Vec<i64> = users.iter().map(|u| u.read().unwrap().id).collect();
+        assert_eq!(ids, (0..20).map(|i| 2 * i + 1).collect::<Vec<i64>>());
+    }
+}
+
+/// SQLite: past the largest possible rowid, SQLite picks free rowids at
+/// random, so rows that could reach it are inserted one by one; each
+/// object still gets its own row's key.
+#[test]
+fn new_rows_that_could_pass_the_largest_rowid_are_inserted_one_by_one() {
+    if common::is_postgres() {
+        return; // SQLite only: rowids (a PostgreSQL sequence has no such end).
+    }
+    let db = db();
+    let s = db.session();
+    let last = s
+        .add(User {
+            id: i64::MAX - 3,
+            ..user("last")
+        })
+        .unwrap();
+    s.commit().unwrap();
+    let rec = db.record();
+    let users: Vec<Obj<User>> = (0..10)
+        .map(|i| s.add(user(&format!("u{i}"))).unwrap())
+        .collect();
+    s.commit().unwrap();
+    assert_eq!(rows_per_insert(&rec.sql()), [1; 10]);
+    assert_keys_match_rows(&db, &users);
+    let ids: Vec<i64> = users.iter().map(|u| u.read().unwrap().id).collect();
+    assert_eq!(&ids[..3], [i64::MAX - 2, i64::MAX - 1, i64::MAX]);
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 10);
+    assert_eq!(last.read().unwrap().id, i64::MAX - 3);
+    // Away from the end again (the rows deleted), one statement.
+    for u in users.iter().chain([&last]) {
+        s.delete(u).unwrap();
+    }
+    s.commit().unwrap();
+    let rec = db.record();
+    let again: Vec<Obj<User>> = (0..10)
+        .map(|i| s.add(user(&format!("v{i}"))).unwrap())
+        .collect();
+    s.commit().unwrap();
+    assert_eq!(rows_per_insert(&rec.sql()), [10]);
+    assert_keys_match_rows(&db, &again);
+}
+
+/// On SQLite fewer than eight new rows of a table go one INSERT each (the
+/// check a multi-row INSERT needs there costs more than it saves on them)
+/// and eight go in one; on PostgreSQL one statement takes them from two on.
+#[test]
+fn a_few_new_rows_go_one_insert_each_and_eight_in_one() {
+    let db = db();
+    let s = db.session();
+    for (n, expected) in [(7, vec![1; 7]), (8, vec![8])] {
+        let rec = db.record();
+        let users: Vec<Obj<User>> = (0..n)
+            .map(|i| s.add(user(&format!("n{n}-{i}"))).unwrap())
+            .collect();
+        s.commit().unwrap();
+        if common::is_postgres() {
+            // PostgreSQL: one statement from two rows on.
+            assert_eq!(rows_per_insert(&rec.sql()), [n]);
+        } else {
+            assert_eq!(rows_per_insert(&rec.sql()), expected);
+        }
+        assert_keys_match_rows(&db, &users);
+    }
+}
+
+/// A bulk insert (RETURNING the keys), a bulk insert with keys given and
+/// a flush of as many new rows on one connection each run their own
+/// statement: three shapes of a ten-row INSERT into one table.
+#[test]
+fn bulk_inserts_and_a_flush_of_as_many_rows_keep_their_own_statements() {
+    let db = db();
+    let s = db.session();
+    let bulk = s
+        .bulk_insert((0..10).map(|i| user(&format!("b{i}"))))
+        .unwrap();
+    let given = s
+        .bulk_insert((0..10).map(|i| User {
+            id: 100 + i,
+            ..user(&format!("g{i}"))
+        }))
+        .unwrap();
+    let flushed: Vec<Obj<User>> = (0..10)
+        .map(|i| s.add(user(&format!("f{i}"))).unwrap())
+        .collect();
+    s.commit().unwrap();
+    let all: Vec<Obj<User>> = bulk.into_iter().chain(given).chain(flushed).collect();
+    assert_keys_match_rows(&db, &all);
+    assert_eq!(stored_users(&db).len(), 30);
 }
 
 /// A violation in the middle of a multi-row INSERT writes none of its

@@ -225,11 +225,11 @@ impl Dialect {
         upsert_report: UpsertReport::ExistingKeys,
         cursors: false,
         consecutive_keys: true,
-        // Measured: in process, single-row executions of one cached
-        // statement (keys from the last rowid) beat multi-row INSERTs with
-        // RETURNING: insert/100 ×1.63 against ×1.91 of hand-written
-        // rusqlite, 30% more instructions (BENCHMARKS.md).
-        multi_row_inserts: false,
+        // Without RETURNING, which costs more here than one statement per
+        // row saves (insert/100 ×1.91 against ×1.63, BENCHMARKS.md): the
+        // keys are read from the last rowid, after a check that the rows
+        // take consecutive keys (`SqliteConn::rowid_mark`).
+        multi_row_inserts: true,
         // SQLAlchemy's selectin size; over 1,000 keys an IN list would
         // become one JSON parameter anyway.
         load_keys: 500,
@@ -496,17 +496,20 @@ impl Dialect {
     }
 
     /// Whether the unit of work sends the new rows of one table whose key
-    /// the database generates as multi-row `INSERT ... VALUES (...), (...)
-    /// RETURNING key` statements (SQLAlchemy's insertmanyvalues) rather
-    /// than one INSERT per row: where a statement is a round trip to a
-    /// server. [`Session::bulk_insert`](crate::Session::bulk_insert) is
-    /// multi-row on every dialect.
+    /// the database generates as multi-row `INSERT ... VALUES (...), (...)`
+    /// statements (SQLAlchemy's insertmanyvalues) rather than one INSERT
+    /// per row. The keys come back through `RETURNING` (PostgreSQL), or
+    /// from the last rowid (SQLite: the rows take consecutive keys, which
+    /// a check before each statement makes sure of; where it cannot, as
+    /// with a trigger on the table, and for fewer than eight rows, one
+    /// INSERT per row). [`Session::bulk_insert`](crate::Session::bulk_insert)
+    /// is multi-row on every dialect.
     ///
     /// # Examples
     ///
     /// ```
     /// use orm::backend::Dialect;
-    /// assert!(!Dialect::SQLITE.multi_row_inserts());
+    /// assert!(Dialect::SQLITE.multi_row_inserts());
     /// assert!(Dialect::POSTGRES.multi_row_inserts());
     /// assert!(!Dialect::POSTGRES.with_multi_row_inserts(false).multi_row_inserts());
     /// ```

@@ -230,9 +230,12 @@ pub(crate) struct ConnState {
     pub broken: bool,
     /// UPDATE statements by (table, changed column set, version checked).
     pub update_sql: FxHashMap<(usize, u64, bool), Arc<str>>,
-    /// Multi-row INSERT statements of bulk inserts by (table, key
-    /// generated, rows).
-    pub bulk_sql: FxHashMap<(usize, bool, usize), Arc<str>>,
+    /// Multi-row INSERT statements of bulk inserts and of the flush by
+    /// (table, key column given, key read back with `RETURNING`, rows).
+    pub bulk_sql: FxHashMap<(usize, bool, bool, usize), Arc<str>>,
+    /// SQLite: the check before a multi-row INSERT whose keys come from
+    /// the last rowid ([`Conn::rowid_mark`]), by table.
+    rowid_check_sql: FxHashMap<usize, Arc<str>>,
 }
 
 enum Kind {
@@ -289,6 +292,7 @@ impl Conn {
             broken: false,
             update_sql: FxHashMap::default(),
             bulk_sql: FxHashMap::default(),
+            rowid_check_sql: FxHashMap::default(),
         }))
     }
 
@@ -305,6 +309,55 @@ impl Conn {
     pub fn sqlite(&mut self) -> Option<&mut sqlite::RawConnection> {
         match &mut self.kind {
             Kind::Sqlite(c) => Some(&mut c.raw),
+            Kind::Other(_) => None,
+        }
+    }
+
+    /// Before a multi-row INSERT of `rows` rows into `table` (`id` names
+    /// it for the statement cache) without `RETURNING`: a mark to read the
+    /// rows' keys from the last rowid afterwards ([`rowid_keys`](Self::rowid_keys)),
+    /// or `None` where they cannot be read that way (see
+    /// [`sqlite::SqliteConn::rowid_mark`]) or the backend is not SQLite.
+    pub fn rowid_mark(
+        &mut self,
+        id: usize,
+        table: &str,
+        key: &str,
+        rows: usize,
+        observer: &Observer,
+    ) -> Result<Option<sqlite::RowidMark>> {
+        let ConnState {
+            kind: Kind::Sqlite(c),
+            rowid_check_sql,
+            ..
+        } = &mut *self.0
+        else {
+            return Ok(None);
+        };
+        let sql = match rowid_check_sql.get(&id) {
+            Some(sql) => Arc::clone(sql),
+            None => {
+                let sql: Arc<str> = sqlite::rowid_check_sql(table, key)?.into();
+                rowid_check_sql.insert(id, Arc::clone(&sql));
+                sql
+            }
+        };
+        if observer.active() {
+            observer.observe(&sql, &|| vec![Value::Text(table.into())]);
+        }
+        c.rowid_mark(&sql, table, rows)
+    }
+
+    /// The keys of the multi-row INSERT of `rows` rows that ran since
+    /// `mark`, in VALUES order: `None` unless exactly those rows changed,
+    /// after the table's largest key of the mark.
+    pub fn rowid_keys(
+        &self,
+        mark: sqlite::RowidMark,
+        rows: usize,
+    ) -> Option<std::ops::RangeInclusive<i64>> {
+        match &self.kind {
+            Kind::Sqlite(c) => c.rowid_keys(mark, rows),
             Kind::Other(_) => None,
         }
     }

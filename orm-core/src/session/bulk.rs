@@ -225,7 +225,7 @@ fn insert_values<M: Model>(
         while at < end {
             let n = per.min(end - at);
             let chunk = &mut values[at..at + n];
-            let key = (t as *const TableDef as usize, gen_key, n);
+            let key = (t as *const TableDef as usize, !gen_key, gen_key, n);
             let sql = match conn.bulk_sql.get(&key) {
                 Some(sql) => Arc::clone(sql),
                 None => {

@@ -8,6 +8,7 @@
 
 mod error;
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -348,6 +349,73 @@ impl SqliteConn {
             .execute_batch("")
             .map_err(|e| Error::from_sqlite(e, None))
     }
+
+    /// Before a multi-row INSERT of `rows` rows into `table`, run `check`
+    /// ([`rowid_check_sql`]): where the rows will take consecutive keys
+    /// after the table's largest one, the mark [`rowid_keys`](Self::rowid_keys)
+    /// reads their keys against afterwards. `None` where they may not: a
+    /// trigger on the table (in the main or the temp schema) could insert
+    /// rows between them or skip some, and keys that would pass `i64::MAX`
+    /// are chosen at random.
+    pub fn rowid_mark(&self, check: &str, table: &str, rows: usize) -> Result<Option<RowidMark>> {
+        let failed = |e| Error::from_sqlite(e, Some(check));
+        let mut stmt = self.raw.prepare_cached(check).map_err(failed)?;
+        let (largest, triggers) = stmt
+            .query_row([table], |r| {
+                Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, bool>(1)?))
+            })
+            .map_err(failed)?;
+        let largest = largest.unwrap_or(0);
+        let room = i64::try_from(rows)
+            .ok()
+            .and_then(|n| largest.checked_add(n));
+        Ok((!triggers && room.is_some()).then(|| RowidMark {
+            largest,
+            changes: self.raw.total_changes(),
+        }))
+    }
+
+    /// The keys of the multi-row INSERT of `rows` rows that ran since
+    /// `mark` was taken, in VALUES order (consecutive, the last rowid the
+    /// last): `None` unless exactly those rows changed, after the largest
+    /// key of the mark.
+    pub fn rowid_keys(&self, mark: RowidMark, rows: usize) -> Option<RangeInclusive<i64>> {
+        let last = self.raw.last_insert_rowid();
+        let first = last.checked_sub(i64::try_from(rows).ok()?.checked_sub(1)?)?;
+        let changed = self.raw.total_changes().checked_sub(mark.changes)?;
+        (changed == u64::try_from(rows).ok()? && first > mark.largest).then_some(first..=last)
+    }
+}
+
+/// Where a table and the connection stood before a multi-row INSERT whose
+/// keys are read from the last rowid ([`SqliteConn::rowid_mark`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowidMark {
+    /// The table's largest key (0 for an empty table).
+    largest: i64,
+    /// Rows changed on the connection so far, by triggers too.
+    changes: u64,
+}
+
+/// The statement [`SqliteConn::rowid_mark`] runs for `table`, whose
+/// generated key is `key` (its rowid): the largest key, and whether any
+/// trigger is on the table, its name the one parameter. Built once per
+/// connection and table.
+///
+/// # Errors
+///
+/// A name that is no identifier (empty, or with a NUL character).
+pub(crate) fn rowid_check_sql(table: &str, key: &str) -> Result<String> {
+    let mut sql = String::from("SELECT (SELECT max(");
+    crate::sql::quote::push_ident(&mut sql, key)?;
+    sql.push_str(") FROM ");
+    crate::sql::quote::push_ident(&mut sql, table)?;
+    sql.push_str(
+        "), EXISTS (SELECT 1 FROM main.sqlite_master WHERE type = 'trigger' \
+         AND tbl_name = ?1 COLLATE NOCASE UNION ALL SELECT 1 FROM temp.sqlite_master \
+         WHERE type = 'trigger' AND tbl_name = ?1 COLLATE NOCASE)",
+    );
+    Ok(sql)
 }
 
 /// A value as rusqlite binds it.
@@ -464,5 +532,74 @@ pub(crate) fn value_ref(v: rusqlite::types::ValueRef<'_>) -> ValueRef<'_> {
         R::Real(r) => ValueRef::Real(r),
         R::Text(t) => ValueRef::Text(t),
         R::Blob(b) => ValueRef::Blob(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RowidMark, SqliteConn, rowid_check_sql};
+
+    fn conn() -> SqliteConn {
+        let raw = rusqlite::Connection::open_in_memory().unwrap();
+        raw.execute_batch(r#"CREATE TABLE "t" ("id" INTEGER PRIMARY KEY, "name" TEXT)"#)
+            .unwrap();
+        SqliteConn { raw }
+    }
+
+    fn insert_three(c: &SqliteConn) {
+        c.raw
+            .execute(r#"INSERT INTO "t" ("name") VALUES ('a'), ('b'), ('c')"#, [])
+            .unwrap();
+    }
+
+    #[test]
+    fn the_keys_of_a_multi_row_insert_follow_the_largest_key() {
+        let c = conn();
+        c.raw
+            .execute(r#"INSERT INTO "t" ("id", "name") VALUES (41, 'x')"#, [])
+            .unwrap();
+        let check = rowid_check_sql("t", "id").unwrap();
+        let mark = c.rowid_mark(&check, "t", 3).unwrap().unwrap();
+        assert_eq!(mark.largest, 41);
+        insert_three(&c);
+        assert_eq!(c.rowid_keys(mark, 3), Some(42..=44));
+        // Read against the wrong row count, the keys are refused.
+        assert_eq!(c.rowid_keys(mark, 2), None);
+    }
+
+    /// The check after the statement stands alone: rows a trigger changed
+    /// alongside (which the check before would have refused) make the keys
+    /// unreadable rather than wrong.
+    #[test]
+    fn rows_changed_by_a_trigger_make_the_keys_unreadable() {
+        let c = conn();
+        let mark = RowidMark {
+            largest: 0,
+            changes: c.raw.total_changes(),
+        };
+        c.raw
+            .execute_batch(
+                r#"CREATE TRIGGER echo AFTER INSERT ON "t" WHEN NEW.name <> 'echo'
+                   BEGIN INSERT INTO "t" ("name") VALUES ('echo'); END"#,
+            )
+            .unwrap();
+        let check = rowid_check_sql("t", "id").unwrap();
+        assert!(c.rowid_mark(&check, "t", 3).unwrap().is_none());
+        insert_three(&c);
+        assert_eq!(c.rowid_keys(mark, 3), None);
+    }
+
+    #[test]
+    fn keys_that_could_pass_the_largest_rowid_get_no_mark() {
+        let c = conn();
+        c.raw
+            .execute(
+                r#"INSERT INTO "t" ("id", "name") VALUES (?1, 'x')"#,
+                [i64::MAX - 2],
+            )
+            .unwrap();
+        let check = rowid_check_sql("t", "id").unwrap();
+        assert!(c.rowid_mark(&check, "t", 2).unwrap().is_some());
+        assert!(c.rowid_mark(&check, "t", 3).unwrap().is_none());
     }
 }

@@ -21,6 +21,11 @@ use crate::sql::ast::Statement;
 use crate::sql::writer;
 use crate::types::{Value, ValueRef};
 
+/// Rows of one table a multi-row INSERT takes at least where the keys come
+/// from the last rowid (SQLite). Fewer go one statement each: the check
+/// the multi-row statement needs first costs more than it saves on them.
+const ROWID_BATCH_FROM: usize = 8;
+
 fn params_of(
     obj: &dyn ErasedObj,
     columns: &[usize],
@@ -521,25 +526,29 @@ fn insert_batch(
     let dialect = conn.dialect();
     let key_column = t.primary_key[0];
     let n = batch.len();
+    let returning = dialect.generated_keys() == GeneratedKeys::Returning;
     let mut keys = Vec::with_capacity(n);
-    if n == 1 {
-        let sql = statements::insert(t, false, dialect);
-        if observer.active() {
-            observer.observe(&sql, &|| params_of(&**first, columns, false, None));
-        }
-        let mut stmt = conn.prepare_run(&sql).map_err(|e| e.with_table(t))?;
-        first.bind(&mut stmt, 1, &mut columns.iter().copied(), false)?;
-        let returning = dialect.generated_keys() == GeneratedKeys::Returning;
-        keys.push(
-            stmt.insert_generated(returning)
-                .map_err(|e| e.with_table(t))?,
-        );
+    // Keys from the last rowid: the rows take consecutive keys, which a
+    // check before the statement makes sure of (no trigger on the table,
+    // room below `i64::MAX`); otherwise one statement per row.
+    let mark = if returning || n < ROWID_BATCH_FROM {
+        None
     } else {
-        let cache_key = (t as *const TableDef as usize, true, n);
+        let key = t.columns[key_column].name;
+        let id = t as *const TableDef as usize;
+        conn.rowid_mark(id, t.name, key, n, observer)
+            .map_err(|e| e.with_table(t))?
+    };
+    if n == 1 || (!returning && mark.is_none()) {
+        for (_, obj) in batch {
+            keys.push(insert_one(conn, observer, obj, columns, returning)?);
+        }
+    } else {
+        let cache_key = (t as *const TableDef as usize, false, returning, n);
         let sql = match conn.bulk_sql.get(&cache_key) {
             Some(sql) => Arc::clone(sql),
             None => {
-                let insert = statements::insert_many(t, columns, n, true);
+                let insert = statements::insert_many(t, columns, n, returning);
                 let sql: Arc<str> = writer::write(&Statement::Insert(insert), dialect)?
                     .sql
                     .into();
@@ -564,19 +573,37 @@ fn insert_batch(
                 false,
             )?;
         }
-        stmt.query(|row| {
-            if let ValueRef::Integer(key) = row.get(0)? {
-                keys.push(key);
+        match mark {
+            Some(mark) => {
+                stmt.execute().map_err(|e| e.with_table(t))?;
+                drop(stmt);
+                // Checked again after the fact: a mismatch (rows changed
+                // by something the check could not see) fails the flush
+                // rather than giving objects another row's key.
+                let generated = conn.rowid_keys(mark, n).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "the keys of a {n}-row INSERT into {} could not be read from the last rowid: other rows changed with it",
+                        t.model
+                    ))
+                })?;
+                keys.extend(generated);
             }
-            Ok(())
-        })
-        .map_err(|e| e.with_table(t))?;
-        if !statements::keys_in_values_order(&mut keys, n, dialect) {
-            return Err(Error::Usage(format!(
-                "a multi-row INSERT into {} returned {} keys for {n} rows that cannot be matched to them in order",
-                t.model,
-                keys.len()
-            )));
+            None => {
+                stmt.query(|row| {
+                    if let ValueRef::Integer(key) = row.get(0)? {
+                        keys.push(key);
+                    }
+                    Ok(())
+                })
+                .map_err(|e| e.with_table(t))?;
+                if !statements::keys_in_values_order(&mut keys, n, dialect) {
+                    return Err(Error::Usage(format!(
+                        "a multi-row INSERT into {} returned {} keys for {n} rows that cannot be matched to them in order",
+                        t.model,
+                        keys.len()
+                    )));
+                }
+            }
         }
     }
     for (&(row, obj), key) in batch.iter().zip(keys) {
@@ -584,6 +611,25 @@ fn insert_batch(
         undo.key_generated(row, key_column, old);
     }
     Ok(())
+}
+
+/// INSERT one object whose key the database generates; its key.
+fn insert_one(
+    conn: &mut Conn,
+    observer: &Observer,
+    obj: &Rc<dyn ErasedObj>,
+    columns: &[usize],
+    returning: bool,
+) -> Result<i64> {
+    let t = obj.table();
+    let sql = statements::insert(t, false, conn.dialect());
+    if observer.active() {
+        observer.observe(&sql, &|| params_of(&**obj, columns, false, None));
+    }
+    let mut stmt = conn.prepare_run(&sql).map_err(|e| e.with_table(t))?;
+    obj.bind(&mut stmt, 1, &mut columns.iter().copied(), false)?;
+    stmt.insert_generated(returning)
+        .map_err(|e| e.with_table(t))
 }
 
 /// Clearing a required foreign key (its parent was deleted or removed):
