@@ -992,18 +992,18 @@ fn new_rows_that_could_pass_the_largest_rowid_are_inserted_one_by_one() {
         .unwrap();
     s.commit().unwrap();
     let rec = db.record();
-    let users: Vec<Obj<User>> = (0..10)
+    let users: Vec<Obj<User>> = (0..20)
         .map(|i| s.add(user(&format!("u{i}"))).unwrap())
         .collect();
     s.commit().unwrap();
-    assert_eq!(rows_per_insert(&rec.sql()), [1; 10]);
+    assert_eq!(rows_per_insert(&rec.sql()), [1; 20]);
     assert_keys_match_rows(&db, &users);
     let ids: Vec<i64> = users.iter().map(|u| u.read().unwrap().id).collect();
     assert_eq!(&ids[..3], [i64::MAX - 2, i64::MAX - 1, i64::MAX]);
     let mut distinct = ids.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    assert_eq!(distinct.len(), 10);
+    assert_eq!(distinct.len(), 20);
     assert_eq!(last.read().unwrap().id, i64::MAX - 3);
     // Away from the end again (the rows deleted), one statement.
     for u in users.iter().chain([&last]) {
@@ -1011,22 +1011,23 @@ fn new_rows_that_could_pass_the_largest_rowid_are_inserted_one_by_one() {
     }
     s.commit().unwrap();
     let rec = db.record();
-    let again: Vec<Obj<User>> = (0..10)
+    let again: Vec<Obj<User>> = (0..20)
         .map(|i| s.add(user(&format!("v{i}"))).unwrap())
         .collect();
     s.commit().unwrap();
-    assert_eq!(rows_per_insert(&rec.sql()), [10]);
+    assert_eq!(rows_per_insert(&rec.sql()), [20]);
     assert_keys_match_rows(&db, &again);
 }
 
-/// On SQLite fewer than eight new rows of a table go one INSERT each (the
-/// check a multi-row INSERT needs there costs more than it saves on them)
-/// and eight go in one; on PostgreSQL one statement takes them from two on.
+/// On SQLite fewer than sixteen new rows of a table go one INSERT each
+/// (the check a multi-row INSERT needs there costs as much as it saves on
+/// them) and sixteen go in one; on PostgreSQL one statement takes them from
+/// two on.
 #[test]
-fn a_few_new_rows_go_one_insert_each_and_eight_in_one() {
+fn a_few_new_rows_go_one_insert_each_and_sixteen_in_one() {
     let db = db();
     let s = db.session();
-    for (n, expected) in [(7, vec![1; 7]), (8, vec![8])] {
+    for (n, expected) in [(15, vec![1; 15]), (16, vec![16])] {
         let rec = db.record();
         let users: Vec<Obj<User>> = (0..n)
             .map(|i| s.add(user(&format!("n{n}-{i}"))).unwrap())
@@ -1044,27 +1045,27 @@ fn a_few_new_rows_go_one_insert_each_and_eight_in_one() {
 
 /// A bulk insert (RETURNING the keys), a bulk insert with keys given and
 /// a flush of as many new rows on one connection each run their own
-/// statement: three shapes of a ten-row INSERT into one table.
+/// statement: three shapes of a twenty-row INSERT into one table.
 #[test]
 fn bulk_inserts_and_a_flush_of_as_many_rows_keep_their_own_statements() {
     let db = db();
     let s = db.session();
     let bulk = s
-        .bulk_insert((0..10).map(|i| user(&format!("b{i}"))))
+        .bulk_insert((0..20).map(|i| user(&format!("b{i}"))))
         .unwrap();
     let given = s
-        .bulk_insert((0..10).map(|i| User {
+        .bulk_insert((0..20).map(|i| User {
             id: 100 + i,
             ..user(&format!("g{i}"))
         }))
         .unwrap();
-    let flushed: Vec<Obj<User>> = (0..10)
+    let flushed: Vec<Obj<User>> = (0..20)
         .map(|i| s.add(user(&format!("f{i}"))).unwrap())
         .collect();
     s.commit().unwrap();
     let all: Vec<Obj<User>> = bulk.into_iter().chain(given).chain(flushed).collect();
     assert_keys_match_rows(&db, &all);
-    assert_eq!(stored_users(&db).len(), 30);
+    assert_eq!(stored_users(&db).len(), 60);
 }
 
 /// A violation in the middle of a multi-row INSERT writes none of its
@@ -1075,7 +1076,7 @@ fn a_failed_multi_row_insert_writes_nothing_and_keeps_every_object() {
     let s = db.session();
     s.add(user("u5")).unwrap();
     s.commit().unwrap();
-    let users: Vec<Obj<User>> = (0..10)
+    let users: Vec<Obj<User>> = (0..20)
         .map(|i| s.add(user(&format!("u{i}"))).unwrap())
         .collect();
     let err = s.commit().unwrap_err();

@@ -501,7 +501,7 @@ impl Dialect {
     /// per row. The keys come back through `RETURNING` (PostgreSQL), or
     /// from the last rowid (SQLite: the rows take consecutive keys, which
     /// a check before each statement makes sure of; where it cannot, as
-    /// with a trigger on the table, and for fewer than eight rows, one
+    /// with a trigger on the table, and for fewer than sixteen rows, one
     /// INSERT per row). [`Session::bulk_insert`](crate::Session::bulk_insert)
     /// is multi-row on every dialect.
     ///

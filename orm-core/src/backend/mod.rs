@@ -29,6 +29,7 @@ pub use dialect::{
 };
 pub(crate) use row::ColumnsReader;
 pub use row::{Columns, Row, RowValue};
+pub(crate) use sqlite::RowidMark;
 pub use sqlite::{JournalMode, Synchronous};
 
 use crate::error::{Error, Result};
