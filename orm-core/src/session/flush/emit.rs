@@ -464,7 +464,8 @@ fn emit_generated_inserts(
     let (computed, update_computed) = computed_columns(t);
     let columns: Vec<usize> = statements::insert_columns(t, false).collect();
     let per = statements::rows_per_statement(columns.len(), conn.dialect().max_params());
-    let mut batch: Vec<(usize, &Rc<dyn ErasedObj>)> = Vec::new();
+    // Sized once: at most a statement's rows, and no more than are left.
+    let mut batch: Vec<(usize, &Rc<dyn ErasedObj>)> = Vec::with_capacity(per.min(order.len() - k));
     let mut obj = first;
     loop {
         batch.push((order[k], obj));
@@ -539,8 +540,17 @@ fn insert_batch(
             .map_err(|e| e.with_table(t))?
     };
     if n == 1 || (!returning && mark.is_none()) {
+        // One statement, prepared once, run for each row.
+        let sql = statements::insert(t, false, conn.dialect());
+        let mut stmt = conn.prepare_run(&sql).map_err(|e| e.with_table(t))?;
         for &(row, obj) in batch {
-            let key = insert_one(conn, observer, obj, columns, returning)?;
+            if observer.active() {
+                observer.observe(&sql, &|| params_of(&**obj, columns, false, None));
+            }
+            obj.bind(&mut stmt, 1, &mut columns.iter().copied(), false)?;
+            let key = stmt
+                .insert_generated(returning)
+                .map_err(|e| e.with_table(t))?;
             give_key(row, obj, key, undo)?;
         }
         return Ok(());
@@ -637,25 +647,6 @@ fn insert_rows(
         )));
     }
     Ok(keys)
-}
-
-/// INSERT one object whose key the database generates; its key.
-fn insert_one(
-    conn: &mut Conn,
-    observer: &Observer,
-    obj: &Rc<dyn ErasedObj>,
-    columns: &[usize],
-    returning: bool,
-) -> Result<i64> {
-    let t = obj.table();
-    let sql = statements::insert(t, false, conn.dialect());
-    if observer.active() {
-        observer.observe(&sql, &|| params_of(&**obj, columns, false, None));
-    }
-    let mut stmt = conn.prepare_run(&sql).map_err(|e| e.with_table(t))?;
-    obj.bind(&mut stmt, 1, &mut columns.iter().copied(), false)?;
-    stmt.insert_generated(returning)
-        .map_err(|e| e.with_table(t))
 }
 
 /// Clearing a required foreign key (its parent was deleted or removed):
