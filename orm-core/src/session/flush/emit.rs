@@ -21,12 +21,17 @@ use crate::sql::ast::Statement;
 use crate::sql::writer;
 use crate::types::{Value, ValueRef};
 
-/// Rows of one table a multi-row INSERT takes at least where the keys come
-/// from the last rowid (SQLite). Fewer go one statement each: the check
-/// the multi-row statement needs first costs about what it saves on ten
-/// rows (insert/10 in bench-compare: 7.5 µs either way), and less than it
-/// saves on 25 (14.9 → 13.7 µs).
-const ROWID_BATCH_FROM: usize = 16;
+/// The sizes of the multi-row INSERTs whose keys come from the last rowid
+/// (SQLite), largest first. A run of new rows goes in as many statements of
+/// the largest size as it fills, then at most one of each smaller size;
+/// the rest, fewer than the smallest, one INSERT per row. Few sizes, so a
+/// connection prepares a few statements per table rather than one per row
+/// count (preparing a 1,000-row INSERT took about 0.16 ms, which a new
+/// connection's first flush of 1,000 rows paid), each small enough to
+/// prepare quickly. Below 16 rows the check the statement needs first
+/// costs about what it saves (insert/10 in bench-compare: 7.5 µs either
+/// way; insert/25 14.9 → 13.7 µs).
+const ROWID_BATCH_SIZES: [usize; 4] = [128, 64, 32, 16];
 
 fn params_of(
     obj: &dyn ErasedObj,
@@ -463,7 +468,12 @@ fn emit_generated_inserts(
     let shape = Shape::Insert(t as *const TableDef as usize, true);
     let (computed, update_computed) = computed_columns(t);
     let columns: Vec<usize> = statements::insert_columns(t, false).collect();
-    let per = statements::rows_per_statement(columns.len(), conn.dialect().max_params());
+    let mut per = statements::rows_per_statement(columns.len(), conn.dialect().max_params());
+    if conn.dialect().generated_keys() != GeneratedKeys::Returning {
+        // Batches the size of the largest statement: a long run is all
+        // statements of that size.
+        per = per.min(ROWID_BATCH_SIZES[0]);
+    }
     // Sized once: at most a statement's rows, and no more than are left.
     let mut batch: Vec<(usize, &Rc<dyn ErasedObj>)> = Vec::with_capacity(per.min(order.len() - k));
     let mut obj = first;
@@ -526,37 +536,63 @@ fn insert_batch(
         return Ok(());
     };
     let t = first.table();
-    let n = batch.len();
-    let returning = conn.dialect().generated_keys() == GeneratedKeys::Returning;
-    // Keys from the last rowid: the rows take consecutive keys, which a
-    // check before the statement makes sure of (no trigger on the table,
-    // room below `i64::MAX`); otherwise one statement per row.
-    let mark = if returning || n < ROWID_BATCH_FROM {
-        None
-    } else {
-        let key = t.columns[t.primary_key[0]].name;
-        let id = t as *const TableDef as usize;
-        conn.rowid_mark(id, t.name, key, n, observer)
-            .map_err(|e| e.with_table(t))?
-    };
-    if n == 1 || (!returning && mark.is_none()) {
-        // One statement, prepared once, run for each row.
-        let sql = statements::insert(t, false, conn.dialect());
-        let mut stmt = conn.prepare_run(&sql).map_err(|e| e.with_table(t))?;
-        for &(row, obj) in batch {
-            if observer.active() {
-                observer.observe(&sql, &|| params_of(&**obj, columns, false, None));
-            }
-            obj.bind(&mut stmt, 1, &mut columns.iter().copied(), false)?;
-            let key = stmt
-                .insert_generated(returning)
-                .map_err(|e| e.with_table(t))?;
+    if conn.dialect().generated_keys() == GeneratedKeys::Returning {
+        if batch.len() == 1 {
+            return insert_each(conn, observer, batch, columns, undo);
+        }
+        let keys = insert_rows(conn, observer, batch, columns, None)?;
+        for (&(row, obj), key) in batch.iter().zip(keys) {
             give_key(row, obj, key, undo)?;
         }
         return Ok(());
     }
-    let keys = insert_rows(conn, observer, batch, columns, mark)?;
-    for (&(row, obj), key) in batch.iter().zip(keys) {
+    // Keys from the last rowid: the rows of each statement take
+    // consecutive keys, which a check before it makes sure of (no trigger
+    // on the table, room below `i64::MAX`); otherwise one statement per row.
+    let mut rest = batch;
+    while let Some(size) = ROWID_BATCH_SIZES.into_iter().find(|&s| s <= rest.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        let key = t.columns[t.primary_key[0]].name;
+        let id = t as *const TableDef as usize;
+        let Some(mark) = conn
+            .rowid_mark(id, t.name, key, size, observer)
+            .map_err(|e| e.with_table(t))?
+        else {
+            break;
+        };
+        let keys = insert_rows(conn, observer, chunk, columns, Some(mark))?;
+        for (&(row, obj), key) in chunk.iter().zip(keys) {
+            give_key(row, obj, key, undo)?;
+        }
+        rest = tail;
+    }
+    insert_each(conn, observer, rest, columns, undo)
+}
+
+/// INSERT the objects of `batch` one row per execution of one statement,
+/// prepared once, writing each generated key into its object.
+fn insert_each(
+    conn: &mut Conn,
+    observer: &Observer,
+    batch: &[(usize, &Rc<dyn ErasedObj>)],
+    columns: &[usize],
+    undo: &mut UndoLog,
+) -> Result<()> {
+    let Some(&(_, first)) = batch.first() else {
+        return Ok(());
+    };
+    let t = first.table();
+    let returning = conn.dialect().generated_keys() == GeneratedKeys::Returning;
+    let sql = statements::insert(t, false, conn.dialect());
+    let mut stmt = conn.prepare_run(&sql).map_err(|e| e.with_table(t))?;
+    for &(row, obj) in batch {
+        if observer.active() {
+            observer.observe(&sql, &|| params_of(&**obj, columns, false, None));
+        }
+        obj.bind(&mut stmt, 1, &mut columns.iter().copied(), false)?;
+        let key = stmt
+            .insert_generated(returning)
+            .map_err(|e| e.with_table(t))?;
         give_key(row, obj, key, undo)?;
     }
     Ok(())
