@@ -862,7 +862,7 @@ fn flush_order_is_parent_first_for_inserts_and_child_first_for_deletes() {
 /// New objects of one table go in multi-row INSERTs (SQLAlchemy's
 /// insertmanyvalues), the keys given to the objects in the order they were
 /// added: on PostgreSQL up to 1,000 rows a statement, keys read back with
-/// RETURNING; on SQLite statements of 128, 64, 32 or 16 rows, keys from
+/// RETURNING; on SQLite statements of 16 to 128 rows (a multiple of 8), keys from
 /// the last rowid after a check that the rows take consecutive keys
 /// (`Dialect::multi_row_inserts`).
 #[test]
@@ -891,8 +891,8 @@ fn new_objects_of_one_table_go_in_multi_row_inserts_with_keys_in_order() {
     if common::is_postgres() {
         assert_eq!(per_statement, [1_000, 1_000, 500]);
     } else {
-        // A few statement sizes, largest first: 19 x 128, 64, then the
-        // 4 rows left one by one.
+        // Statements of 128 rows, then of the 64 left that fit a multiple
+        // of 8, then the 4 rows left one by one.
         let mut expected = vec![128; 19];
         expected.extend([64, 1, 1, 1, 1]);
         assert_eq!(per_statement, expected);
@@ -1168,8 +1168,8 @@ fn a_new_self_referential_tree_is_inserted_in_batches_that_respect_parents() {
 
 /// Thirty new children of one new parent: the parent's INSERT, then the
 /// children's with the parent's new key filled in (one multi-row INSERT on
-/// PostgreSQL; on SQLite one of sixteen rows and the fourteen left one by
-/// one), each child given its own row's key.
+/// PostgreSQL; on SQLite one of 24 rows and the six left one by one), each
+/// child given its own row's key.
 #[test]
 fn new_children_of_a_new_parent_go_in_one_insert_with_its_key() {
     use tree::Node;
@@ -1196,8 +1196,8 @@ fn new_children_of_a_new_parent_go_in_one_insert_with_its_key() {
     if common::is_postgres() {
         assert_eq!(rows_per_insert(&rec.sql()), [1, 30]);
     } else {
-        let mut expected = vec![1, 16];
-        expected.extend([1; 14]);
+        let mut expected = vec![1, 24];
+        expected.extend([1; 6]);
         assert_eq!(rows_per_insert(&rec.sql()), expected);
     }
     let root_id = root.read().unwrap().id;

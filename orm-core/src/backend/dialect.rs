@@ -500,10 +500,10 @@ impl Dialect {
     /// statements (SQLAlchemy's insertmanyvalues) rather than one INSERT
     /// per row. The keys come back through `RETURNING` (PostgreSQL: up to
     /// 1,000 rows a statement), or from the last rowid (SQLite: statements
-    /// of 128, 64, 32 or 16 rows, whose rows take consecutive keys, which
-    /// a check before each statement makes sure of; where it cannot, as
-    /// with a trigger on the table, and for the last fewer than sixteen
-    /// rows, one INSERT per row). [`Session::bulk_insert`](crate::Session::bulk_insert)
+    /// of 16 to 128 rows, a multiple of 8, whose rows take consecutive
+    /// keys, which a check before each statement makes sure of; where it
+    /// cannot, as with a trigger on the table, and for the few rows left
+    /// over, one INSERT per row). [`Session::bulk_insert`](crate::Session::bulk_insert)
     /// is multi-row on every dialect.
     ///
     /// # Examples

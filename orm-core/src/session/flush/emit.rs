@@ -21,17 +21,28 @@ use crate::sql::ast::Statement;
 use crate::sql::writer;
 use crate::types::{Value, ValueRef};
 
-/// The sizes of the multi-row INSERTs whose keys come from the last rowid
-/// (SQLite), largest first. A run of new rows goes in as many statements of
-/// the largest size as it fills, then at most one of each smaller size;
-/// the rest, fewer than the smallest, one INSERT per row. Few sizes, so a
-/// connection prepares a few statements per table rather than one per row
-/// count (preparing a 1,000-row INSERT took about 0.16 ms, which a new
-/// connection's first flush of 1,000 rows paid), each small enough to
-/// prepare quickly. Below 16 rows the check the statement needs first
-/// costs about what it saves (insert/10 in bench-compare: 7.5 µs either
-/// way; insert/25 14.9 → 13.7 µs).
-const ROWID_BATCH_SIZES: [usize; 4] = [128, 64, 32, 16];
+/// The rows of a multi-row INSERT whose keys come from the last rowid
+/// (SQLite): at most [`ROWID_ROWS_MAX`], at least [`ROWID_ROWS_MIN`], a
+/// multiple of [`ROWID_ROWS_STEP`]. A run of new rows goes in statements of
+/// the largest size, then one of the largest size left that fits; the
+/// rest, fewer than the step (or the minimum), one INSERT per row. Fifteen
+/// sizes, so a connection prepares a few statements per table rather than
+/// one per row count, none slow to prepare (preparing a 1,000-row INSERT
+/// took about 0.16 ms, which a new connection's first flush of 1,000 rows
+/// paid). Below 16 rows the check each statement needs costs about what
+/// it saves (insert/10 in bench-compare: 7.3 µs either way).
+const ROWID_ROWS_MAX: usize = 128;
+/// See [`ROWID_ROWS_MAX`].
+const ROWID_ROWS_MIN: usize = 16;
+/// See [`ROWID_ROWS_MAX`].
+const ROWID_ROWS_STEP: usize = 8;
+
+/// How many of `left` rows the next multi-row INSERT takes (see
+/// [`ROWID_ROWS_MAX`]): `None` when they go one by one.
+fn rowid_rows(left: usize) -> Option<usize> {
+    let size = left.min(ROWID_ROWS_MAX) / ROWID_ROWS_STEP * ROWID_ROWS_STEP;
+    (size >= ROWID_ROWS_MIN).then_some(size)
+}
 
 fn params_of(
     obj: &dyn ErasedObj,
@@ -472,7 +483,7 @@ fn emit_generated_inserts(
     if conn.dialect().generated_keys() != GeneratedKeys::Returning {
         // Batches the size of the largest statement: a long run is all
         // statements of that size.
-        per = per.min(ROWID_BATCH_SIZES[0]);
+        per = per.min(ROWID_ROWS_MAX);
     }
     // Sized once: at most a statement's rows, and no more than are left.
     let mut batch: Vec<(usize, &Rc<dyn ErasedObj>)> = Vec::with_capacity(per.min(order.len() - k));
@@ -550,7 +561,7 @@ fn insert_batch(
     // consecutive keys, which a check before it makes sure of (no trigger
     // on the table, room below `i64::MAX`); otherwise one statement per row.
     let mut rest = batch;
-    while let Some(size) = ROWID_BATCH_SIZES.into_iter().find(|&s| s <= rest.len()) {
+    while let Some(size) = rowid_rows(rest.len()) {
         let (chunk, tail) = rest.split_at(size);
         let key = t.columns[t.primary_key[0]].name;
         let id = t as *const TableDef as usize;
