@@ -459,11 +459,13 @@ pub(super) fn emit(
 /// of one table, the first with its fills and computed values applied.
 /// For a dialect that takes them
 /// ([`crate::backend::Dialect::multi_row_inserts`]): multi-row `INSERT ...
-/// VALUES (...), (...) RETURNING key` statements of up to
-/// [`statements::MAX_ROWS`] rows (fewer under the dialect's parameter
-/// limit), as SQLAlchemy's insertmanyvalues sends them; a lone row is the
+/// VALUES (...), (...)` statements, as SQLAlchemy's insertmanyvalues sends
+/// them, of up to [`statements::MAX_ROWS`] rows with `RETURNING key`
+/// (fewer under the dialect's parameter limit), or of 16 to 128 rows with
+/// keys from the last rowid (see [`insert_batch`]); a lone row is the
 /// single-row statement. A row whose foreign key comes from an object of
-/// the pending batch (a self-referential tree) waits for that batch's keys. Returns the position after the run.
+/// the pending batch (a self-referential tree) waits for that batch's keys.
+/// Returns the position after the run.
 fn emit_generated_inserts(
     conn: &mut Conn,
     observer: &Observer,
