@@ -57,6 +57,8 @@ pub struct Child {
 #[derive(Debug, Clone)]
 pub enum Op {
     AddParent(i64),
+    /// That many new parents at once: enough for a multi-row INSERT.
+    AddParents(u8),
     AddChild(Option<u8>),
     SetValue(u8, i64),
     Link(u8, Option<u8>),
@@ -112,6 +114,7 @@ fn guarded_op() -> impl Strategy<Value = GuardedOp> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0i64..50).prop_map(Op::AddParent),
+        1 => (16u8..=40).prop_map(Op::AddParents),
         3 => proptest::option::of(any::<u8>()).prop_map(Op::AddChild),
         3 => (any::<u8>(), 0i64..50).prop_map(|(h, v)| Op::SetValue(h, v)),
         3 => (any::<u8>(), proptest::option::of(any::<u8>())).prop_map(|(c, p)| Op::Link(c, p)),
@@ -800,6 +803,18 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
                     .unwrap();
                 m.new_obj(Kind::P, St::Pending, 0, *v, None);
                 hs.push(H::P(h));
+            }
+            Op::AddParents(n) => {
+                for i in 0..i64::from(*n) {
+                    let h = s
+                        .add(Parent {
+                            value: i,
+                            ..Default::default()
+                        })
+                        .unwrap();
+                    m.new_obj(Kind::P, St::Pending, 0, i, None);
+                    hs.push(H::P(h));
+                }
             }
             Op::AddChild(parent) => {
                 let label = step as i64;
