@@ -553,30 +553,23 @@ fn insert_batch(
         if batch.len() == 1 {
             return insert_each(conn, observer, batch, columns, undo);
         }
-        let keys = insert_rows(conn, observer, batch, columns, None)?;
-        for (&(row, obj), key) in batch.iter().zip(keys) {
-            give_key(row, obj, key, undo)?;
-        }
-        return Ok(());
+        return insert_rows(conn, observer, batch, columns, None, undo);
     }
     // Keys from the last rowid: the rows of each statement take
     // consecutive keys, which a check before it makes sure of (no trigger
     // on the table, room below `i64::MAX`); otherwise one statement per row.
+    let key = t.columns[t.primary_key[0]].name;
+    let id = t as *const TableDef as usize;
     let mut rest = batch;
     while let Some(size) = rowid_rows(rest.len()) {
         let (chunk, tail) = rest.split_at(size);
-        let key = t.columns[t.primary_key[0]].name;
-        let id = t as *const TableDef as usize;
         let Some(mark) = conn
             .rowid_mark(id, t.name, key, size, observer)
             .map_err(|e| e.with_table(t))?
         else {
             break;
         };
-        let keys = insert_rows(conn, observer, chunk, columns, Some(mark))?;
-        for (&(row, obj), key) in chunk.iter().zip(keys) {
-            give_key(row, obj, key, undo)?;
-        }
+        insert_rows(conn, observer, chunk, columns, Some(mark), undo)?;
         rest = tail;
     }
     insert_each(conn, observer, rest, columns, undo)
@@ -620,10 +613,26 @@ fn give_key(row: usize, obj: &Rc<dyn ErasedObj>, key: i64, undo: &mut UndoLog) -
     Ok(())
 }
 
-/// One multi-row INSERT of the objects of `batch`; their keys in VALUES
-/// order, read from the last rowid against `mark` (SQLite) or, without
-/// one, from `RETURNING`.
+/// One multi-row INSERT of the objects of `batch`, writing into each the
+/// key the database generated for its row: read from the last rowid
+/// against `mark` (SQLite) or, without one, from `RETURNING`.
 fn insert_rows(
+    conn: &mut Conn,
+    observer: &Observer,
+    batch: &[(usize, &Rc<dyn ErasedObj>)],
+    columns: &[usize],
+    mark: Option<RowidMark>,
+    undo: &mut UndoLog,
+) -> Result<()> {
+    let keys = multi_row_keys(conn, observer, batch, columns, mark)?;
+    for (&(row, obj), key) in batch.iter().zip(keys) {
+        give_key(row, obj, key, undo)?;
+    }
+    Ok(())
+}
+
+/// Run [`insert_rows`]' statement; the keys in VALUES order.
+fn multi_row_keys(
     conn: &mut Conn,
     observer: &Observer,
     batch: &[(usize, &Rc<dyn ErasedObj>)],
