@@ -35,6 +35,19 @@ struct Script {
     /// as a server that rolled it back does).
     commit_errors: VecDeque<orm::Error>,
     in_txn: bool,
+    /// How the keys of an INSERT with several VALUES rows come back:
+    /// `RETURNING` promises no order, so by default they come reversed.
+    keys: KeyAnswer,
+}
+
+/// The keys the fake returns for a multi-row INSERT.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum KeyAnswer {
+    /// One key per row, the last row's first.
+    #[default]
+    Reversed,
+    /// One key short: they cannot be matched to the rows.
+    OneShort,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -118,8 +131,18 @@ impl Connection for Fake {
                 });
             }
             if sql.contains(" RETURNING ") {
-                s.next_key += 1;
-                vec![vec![Value::Integer(s.next_key)]]
+                // One key per VALUES row, each one more than the last.
+                let rows = sql.matches("), (").count() + 1;
+                let first = s.next_key + 1;
+                s.next_key += rows as i64;
+                let mut keys: Vec<Vec<Value>> = (first..=s.next_key)
+                    .rev()
+                    .map(|k| vec![Value::Integer(k)])
+                    .collect();
+                if rows > 1 && s.keys == KeyAnswer::OneShort {
+                    keys.pop();
+                }
+                keys
             } else {
                 s.results.pop_front().unwrap_or_default()
             }
@@ -312,6 +335,73 @@ fn a_failed_flush_through_the_backend_leaves_every_object_as_it_was() {
     fake.script().fail_on = None;
     s.commit().unwrap();
     assert_eq!(rex.read().unwrap().person_id, ann.read().unwrap().id);
+}
+
+fn person(name: &str) -> Person {
+    Person {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_multi_row_insert_matches_returned_keys_to_its_rows_in_values_order() {
+    let (fake, db) = open();
+    let s = db.session();
+    let people = s.add_all(["ann", "bob", "cid"].map(person)).unwrap();
+    s.commit().unwrap();
+    assert_eq!(
+        fake.take_sql(),
+        [
+            "BEGIN",
+            r#"INSERT INTO "person" ("name") VALUES ($1), ($2), ($3) RETURNING "id""#,
+            "COMMIT",
+        ]
+    );
+    // The fake answered 3, 2, 1: sorted back, the first row has the first key.
+    let keys: Vec<i64> = people.iter().map(|p| p.read().unwrap().id).collect();
+    assert_eq!(keys, [1, 2, 3]);
+    assert!(s.get::<Person>(1).unwrap().unwrap() == people[0]);
+
+    let more = s.bulk_insert(["dan", "eve"].map(person)).unwrap();
+    let keys: Vec<i64> = more.iter().map(|p| p.read().unwrap().id).collect();
+    assert_eq!(keys, [4, 5]);
+}
+
+#[test]
+fn keys_that_cannot_be_matched_to_the_rows_fail_the_flush_and_change_nothing() {
+    let (fake, db) = open();
+    let s = db.session();
+    let people = s.add_all(["ann", "bob"].map(person)).unwrap();
+    fake.script().keys = KeyAnswer::OneShort;
+    let err = s.flush().unwrap_err();
+    assert!(
+        matches!(&err, orm::Error::Usage(m) if m.contains("cannot be matched")),
+        "{err}"
+    );
+    for p in &people {
+        assert_eq!(p.state(), ObjState::Pending);
+        assert_eq!(p.read().unwrap().id, 0, "no key was given");
+    }
+    let log = fake.take_sql();
+    assert!(log.iter().any(|s| s.starts_with("ROLLBACK")), "{log:?}");
+
+    // A bulk insert fails the same way, inserting nothing (in another
+    // session: this one would flush its pending objects first).
+    let other = db.session();
+    let err = other.bulk_insert(["cid", "dan"].map(person)).unwrap_err();
+    assert!(
+        matches!(&err, orm::Error::Usage(m) if m.contains("insertion order")),
+        "{err}"
+    );
+    let log = fake.take_sql();
+    assert!(log.iter().any(|s| s.starts_with("ROLLBACK")), "{log:?}");
+    drop(other);
+
+    fake.script().keys = KeyAnswer::Reversed;
+    s.commit().unwrap();
+    assert!(people.iter().all(|p| p.state() == ObjState::Persistent));
+    assert!(people[0].read().unwrap().id < people[1].read().unwrap().id);
 }
 
 #[test]

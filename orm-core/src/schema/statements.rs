@@ -4,14 +4,14 @@
 //! nor format SQL. A dialect of another backend gets them written anew.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::table::{ColumnSet, TableDef, TableStatements};
-use crate::backend::{Dialect, GeneratedKeys};
+use crate::backend::{Conn, Dialect, GeneratedKeys, Stmt};
 use crate::sql::ast::{BinOp, Delete, Expr, Insert, Select, Statement, TableRef, Update};
 use crate::sql::quote::push_ident;
 use crate::sql::writer;
-use crate::types::Value;
+use crate::types::{Value, ValueRef};
 
 fn text(stmt: Statement, dialect: &Dialect) -> String {
     // Identifiers in a TableDef were checked by the derive; failing here
@@ -258,6 +258,47 @@ pub(crate) fn insert_many(
     }
 }
 
+/// The SQL of [`insert_many`] of `columns` (those of
+/// [`insert_columns`]`(t, key_given)`), written once per connection and
+/// then taken from the connection's cache: a flush or a bulk insert of
+/// many rows sends statements of the same few sizes.
+pub(crate) fn insert_many_sql(
+    conn: &mut Conn,
+    t: &'static TableDef,
+    columns: &[usize],
+    key_given: bool,
+    rows: usize,
+    returning: bool,
+) -> crate::error::Result<Arc<str>> {
+    let cache_key = (t as *const TableDef as usize, key_given, returning, rows);
+    if let Some(sql) = conn.bulk_sql.get(&cache_key) {
+        return Ok(Arc::clone(sql));
+    }
+    let insert = Statement::Insert(insert_many(t, columns, rows, returning));
+    let sql: Arc<str> = writer::write(&insert, conn.dialect())?.sql.into();
+    conn.bulk_sql.insert(cache_key, Arc::clone(&sql));
+    Ok(sql)
+}
+
+/// Run `stmt`, a multi-row INSERT of `rows` rows with `RETURNING` the key
+/// (from [`insert_many_sql`]): the keys in VALUES order, or `None` when
+/// they cannot be matched to the rows that way
+/// ([`keys_in_values_order`]).
+pub(crate) fn returned_keys(
+    stmt: &mut Stmt<'_>,
+    rows: usize,
+    dialect: &Dialect,
+) -> crate::error::Result<Option<Vec<i64>>> {
+    let mut keys = Vec::with_capacity(rows);
+    stmt.query(|row| {
+        if let ValueRef::Integer(key) = row.get(0)? {
+            keys.push(key);
+        }
+        Ok(())
+    })?;
+    Ok(keys_in_values_order(&mut keys, rows, dialect).then_some(keys))
+}
+
 /// The keys a multi-row INSERT of `rows` rows returned, sorted into VALUES
 /// order; false when they cannot be matched to the rows that way.
 ///
@@ -271,7 +312,7 @@ pub(crate) fn insert_many(
 /// evaluates a SERIAL column's `nextval()` per VALUES row in list order,
 /// and a sequence only grows (other sessions may take values in between,
 /// so the keys must be distinct, not consecutive).
-pub(crate) fn keys_in_values_order(keys: &mut [i64], rows: usize, dialect: &Dialect) -> bool {
+fn keys_in_values_order(keys: &mut [i64], rows: usize, dialect: &Dialect) -> bool {
     keys.sort_unstable();
     let distinct = keys.windows(2).all(|w| w[0] < w[1]);
     let consecutive = keys

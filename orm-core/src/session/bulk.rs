@@ -11,7 +11,6 @@
 //! flush's multi-row INSERTs rely on the same).
 
 use std::rc::Rc;
-use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -225,36 +224,20 @@ fn insert_values<M: Model>(
         while at < end {
             let n = per.min(end - at);
             let chunk = &mut values[at..at + n];
-            let key = (t as *const TableDef as usize, !gen_key, gen_key, n);
-            let sql = match conn.bulk_sql.get(&key) {
-                Some(sql) => Arc::clone(sql),
-                None => {
-                    let stmt = Statement::Insert(statements::insert_many(t, &columns, n, gen_key));
-                    let sql: Arc<str> = writer::write(&stmt, dialect)?.sql.into();
-                    conn.bulk_sql.insert(key, Arc::clone(&sql));
-                    sql
-                }
-            };
+            let sql = statements::insert_many_sql(conn, t, &columns, !gen_key, n, gen_key)?;
             let mut stmt = conn
                 .prepare(&sql, observer, &|| owned_params(chunk, &columns))
                 .map_err(|e| e.with_table(t))?;
             bind_rows(&mut stmt, chunk, &columns)?;
             if gen_key {
-                let mut keys = Vec::with_capacity(n);
-                stmt.query(|row| {
-                    if let ValueRef::Integer(k) = row.get(0)? {
-                        keys.push(k);
-                    }
-                    Ok(())
-                })
-                .map_err(|e| e.with_table(t))?;
-                if !statements::keys_in_values_order(&mut keys, n, dialect) {
-                    return Err(Error::Usage(format!(
-                        "a bulk insert into {} got {} keys for {n} rows that are not in insertion order; nothing was inserted (use add_all and commit)",
-                        t.model,
-                        keys.len()
-                    )));
-                }
+                let keys = statements::returned_keys(&mut stmt, n, dialect)
+                    .map_err(|e| e.with_table(t))?
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "a bulk insert of {n} rows into {} got keys that cannot be matched to its rows in insertion order; nothing was inserted (use add_all and commit)",
+                            t.model
+                        ))
+                    })?;
                 let pk = t.primary_key[0];
                 for (v, k) in chunk.iter_mut().zip(keys) {
                     v.__set_column(pk, ValueRef::Integer(k))?;

@@ -17,9 +17,7 @@ use crate::observe::Observer;
 use crate::schema::ColumnSet;
 use crate::schema::{TableDef, statements};
 use crate::session::obj::ErasedObj;
-use crate::sql::ast::Statement;
-use crate::sql::writer;
-use crate::types::{Value, ValueRef};
+use crate::types::Value;
 
 /// The rows of a multi-row INSERT whose keys come from the last rowid
 /// (SQLite): at most [`ROWID_ROWS_MAX`], at least [`ROWID_ROWS_MIN`], a
@@ -645,19 +643,7 @@ fn multi_row_keys(
     };
     let t = first.table();
     let dialect = conn.dialect();
-    let returning = mark.is_none();
-    let cache_key = (t as *const TableDef as usize, false, returning, n);
-    let sql = match conn.bulk_sql.get(&cache_key) {
-        Some(sql) => Arc::clone(sql),
-        None => {
-            let insert = statements::insert_many(t, columns, n, returning);
-            let sql: Arc<str> = writer::write(&Statement::Insert(insert), dialect)?
-                .sql
-                .into();
-            conn.bulk_sql.insert(cache_key, Arc::clone(&sql));
-            sql
-        }
-    };
+    let sql = statements::insert_many_sql(conn, t, columns, false, n, mark.is_none())?;
     if observer.active() {
         observer.observe(&sql, &|| {
             batch
@@ -689,22 +675,14 @@ fn multi_row_keys(
             ))),
         };
     }
-    let mut keys = Vec::with_capacity(n);
-    stmt.query(|row| {
-        if let ValueRef::Integer(key) = row.get(0)? {
-            keys.push(key);
-        }
-        Ok(())
-    })
-    .map_err(|e| e.with_table(t))?;
-    if !statements::keys_in_values_order(&mut keys, n, dialect) {
-        return Err(Error::Usage(format!(
-            "a multi-row INSERT into {} returned {} keys for {n} rows that cannot be matched to them in order",
-            t.model,
-            keys.len()
-        )));
-    }
-    Ok(keys)
+    statements::returned_keys(&mut stmt, n, dialect)
+        .map_err(|e| e.with_table(t))?
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "a multi-row INSERT of {n} rows into {} returned keys that cannot be matched to its rows in order",
+                t.model
+            ))
+        })
 }
 
 /// Clearing a required foreign key (its parent was deleted or removed):
