@@ -721,10 +721,15 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     fn replace_column(&self, column: usize, new: &Value) -> Result<Option<Value>> {
         // Read first: an unchanged value needs no write borrow (the user
         // may hold a read guard).
-        if self.column_value(column)? == *new {
+        let old = self.column_value(column)?;
+        if old == *new {
             return Ok(None);
         }
-        self.set_column(column, new).map(Some)
+        self.value
+            .try_borrow_mut()
+            .map_err(|_| borrow_conflict::<M>())?
+            .__set_column(column, new.into())?;
+        Ok(Some(old))
     }
 
     fn identity_values(&self) -> Option<Vec<Value>> {
