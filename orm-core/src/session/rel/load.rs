@@ -286,12 +286,10 @@ impl SessionInner {
                 // The children now know their parent, unless they were given
                 // another one in memory.
                 for child in &items {
-                    let mut rels = child.rels().borrow_mut();
-                    let slot = rels.slot(partner);
-                    if !slot.assigned {
-                        slot.value = RelValue::Up(Some(Rc::downgrade(&owner)));
-                        slot.loaded = true;
-                    }
+                    child
+                        .rels()
+                        .borrow_mut()
+                        .set_unless_assigned(partner, RelValue::Up(Some(Rc::downgrade(&owner))));
                 }
             }
             result.extend(items.iter().cloned());

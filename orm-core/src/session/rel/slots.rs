@@ -214,16 +214,34 @@ impl SlotList {
 
     /// Add a slot; the new one.
     fn push(&mut self, slot: RelSlot) -> &mut RelSlot {
-        *self = match std::mem::take(self) {
-            SlotList::Empty => SlotList::One(slot),
-            SlotList::One(first) => SlotList::Many(vec![first, slot]),
-            SlotList::Many(mut v) => {
-                v.push(slot);
-                SlotList::Many(v)
+        // Written in place for the common cases (no slot yet, or a list):
+        // moving the whole enum out and back cost a selectin load about 30
+        // instructions per object.
+        match self {
+            SlotList::Empty => *self = SlotList::One(slot),
+            SlotList::Many(v) => v.push(slot),
+            SlotList::One(_) => {
+                let mut list = std::mem::take(self).into_vec();
+                list.push(slot);
+                *self = SlotList::Many(list);
             }
-        };
-        let last = self.as_slice().len() - 1;
-        &mut self.as_mut_slice()[last]
+        }
+        let slots = self.as_mut_slice();
+        let last = slots.len() - 1;
+        &mut slots[last]
+    }
+
+    /// The slots as a list with room for one more.
+    fn into_vec(self) -> Vec<RelSlot> {
+        match self {
+            SlotList::Empty => Vec::new(),
+            SlotList::One(s) => {
+                let mut list = Vec::with_capacity(2);
+                list.push(s);
+                list
+            }
+            SlotList::Many(v) => v,
+        }
     }
 }
 
@@ -433,6 +451,22 @@ impl RelSlots {
         }
     }
 
+    /// Set `side` to `value`, loaded, unless an assignment made in memory
+    /// holds it (creating the slot with it: no empty value made and
+    /// dropped first).
+    pub(crate) fn set_unless_assigned(&mut self, side: Side, value: RelValue) {
+        match self.find_mut(side) {
+            Some(slot) if slot.assigned => {}
+            Some(slot) => {
+                slot.value = value;
+                slot.loaded = true;
+            }
+            None => {
+                self.slots.push(RelSlot::new(side, value, true));
+            }
+        }
+    }
+
     /// Visit every object [`related`](Self::related) would return, in the
     /// same order, until `f` breaks.
     pub(super) fn visit_related<B>(
@@ -495,12 +529,10 @@ pub(crate) fn set_loaded_parent(
     side: Side,
     parent: Option<&Rc<dyn ErasedObj>>,
 ) {
-    let mut rels = child.rels().borrow_mut();
-    let slot = rels.slot(side);
-    if !slot.assigned {
-        slot.value = RelValue::Up(parent.map(Rc::downgrade));
-        slot.loaded = true;
-    }
+    child
+        .rels()
+        .borrow_mut()
+        .set_unless_assigned(side, RelValue::Up(parent.map(Rc::downgrade)));
 }
 
 /// Put a loaded collection of `obj` in the order of `order`, which holds
