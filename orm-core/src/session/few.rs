@@ -13,14 +13,30 @@ pub(crate) enum Few<T> {
 
 impl<T> Few<T> {
     pub fn push(&mut self, value: T) {
-        *self = match std::mem::take(self) {
-            Few::Zero => Few::One(value),
-            Few::One(first) => Few::Many(vec![first, value]),
-            Few::Many(mut all) => {
+        // Written in place for the common cases (empty, or a list) rather
+        // than the whole enum moved out and back.
+        match self {
+            Few::Zero => *self = Few::One(value),
+            Few::Many(all) => all.push(value),
+            Few::One(_) => {
+                let mut all = std::mem::take(self).into_vec();
                 all.push(value);
-                Few::Many(all)
+                *self = Few::Many(all);
             }
-        };
+        }
+    }
+
+    /// The elements as a list with room for one more.
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            Few::Zero => Vec::new(),
+            Few::One(value) => {
+                let mut all = Vec::with_capacity(2);
+                all.push(value);
+                all
+            }
+            Few::Many(all) => all,
+        }
     }
 
     pub fn as_slice(&self) -> &[T] {

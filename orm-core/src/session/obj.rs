@@ -18,7 +18,7 @@ use super::txn::OldValue;
 use crate::error::{Error, Result};
 use crate::model::{Model, bind_key};
 use crate::schema::TableDef;
-use crate::types::Value;
+use crate::types::{Value, ValueRef};
 
 /// Where an object stands with respect to a session (SQLAlchemy's object
 /// states).
@@ -757,7 +757,13 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         if !t.auto_increment {
             return Ok(false);
         }
-        Ok(self.column_value(t.primary_key[0])? == Value::Integer(0))
+        // Compared where it lies: no owned `Value` made (a flush asks this
+        // of every new row, twice).
+        let value = self
+            .value
+            .try_borrow()
+            .map_err(|_| borrow_conflict::<M>())?;
+        Ok(value.__column_value(t.primary_key[0])?.as_ref() == ValueRef::Integer(0))
     }
 
     fn bind(
