@@ -18,6 +18,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::Result;
 use crate::schema::{Role, Side};
+use crate::session::few::Few;
 use crate::session::obj::{ErasedObj, Status};
 use crate::types::Value;
 
@@ -159,107 +160,7 @@ impl RelSlot {
 /// An object's slots: none, one held inline (most objects that have any
 /// see one relationship end, and a selectin load of many owners then
 /// allocates nothing per owner), or a list.
-#[derive(Default, Clone)]
-pub(crate) enum SlotList {
-    #[default]
-    Empty,
-    One(RelSlot),
-    Many(Vec<RelSlot>),
-}
-
-impl SlotList {
-    pub fn as_slice(&self) -> &[RelSlot] {
-        match self {
-            SlotList::Empty => &[],
-            SlotList::One(s) => std::slice::from_ref(s),
-            SlotList::Many(v) => v,
-        }
-    }
-
-    pub fn as_mut_slice(&mut self) -> &mut [RelSlot] {
-        match self {
-            SlotList::Empty => &mut [],
-            SlotList::One(s) => std::slice::from_mut(s),
-            SlotList::Many(v) => v,
-        }
-    }
-
-    pub fn iter(&self) -> std::slice::Iter<'_, RelSlot> {
-        self.as_slice().iter()
-    }
-
-    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, RelSlot> {
-        self.as_mut_slice().iter_mut()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.as_slice().is_empty()
-    }
-
-    pub fn clear(&mut self) {
-        *self = SlotList::Empty;
-    }
-
-    pub fn retain(&mut self, mut keep: impl FnMut(&RelSlot) -> bool) {
-        match self {
-            SlotList::Empty => {}
-            SlotList::One(s) => {
-                if !keep(s) {
-                    *self = SlotList::Empty;
-                }
-            }
-            SlotList::Many(v) => v.retain(keep),
-        }
-    }
-
-    /// Add a slot; the new one.
-    fn push(&mut self, slot: RelSlot) -> &mut RelSlot {
-        // Written in place for the common cases (no slot yet, or a list):
-        // moving the whole enum out and back cost a selectin load about 30
-        // instructions per object.
-        match self {
-            SlotList::Empty => *self = SlotList::One(slot),
-            SlotList::Many(v) => v.push(slot),
-            SlotList::One(_) => {
-                let mut list = std::mem::take(self).into_vec();
-                list.push(slot);
-                *self = SlotList::Many(list);
-            }
-        }
-        let slots = self.as_mut_slice();
-        let last = slots.len() - 1;
-        &mut slots[last]
-    }
-
-    /// The slots as a list with room for one more.
-    fn into_vec(self) -> Vec<RelSlot> {
-        match self {
-            SlotList::Empty => Vec::new(),
-            SlotList::One(s) => {
-                let mut list = Vec::with_capacity(2);
-                list.push(s);
-                list
-            }
-            SlotList::Many(v) => v,
-        }
-    }
-}
-
-impl<'a> IntoIterator for &'a SlotList {
-    type Item = &'a RelSlot;
-    type IntoIter = std::slice::Iter<'a, RelSlot>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a mut SlotList {
-    type Item = &'a mut RelSlot;
-    type IntoIter = std::slice::IterMut<'a, RelSlot>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter_mut()
-    }
-}
+pub(crate) type SlotList = Few<RelSlot>;
 
 /// The relationship slots of one object (usually none or a few).
 #[derive(Default, Clone)]
