@@ -603,7 +603,7 @@ impl SessionInner {
                 loaded_since.push(obj);
             }
         }
-        state.take_rel_dirty();
+        state.drain_rel_dirty(drop);
         for obj in mark.rel_dirty.iter().filter(|o| o.in_session(self)) {
             state.note_rel_dirty(obj);
         }

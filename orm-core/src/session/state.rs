@@ -78,14 +78,15 @@ impl SessionState {
         self.rel_pending += 1;
     }
 
-    /// Empty the list of objects with relationship changes.
-    pub(super) fn take_rel_dirty(&mut self) -> Vec<Rc<dyn ErasedObj>> {
+    /// Empty the list of objects with relationship changes, handing each
+    /// to `each` in the same walk (a commit of many children reads each
+    /// object once).
+    pub(super) fn drain_rel_dirty(&mut self, mut each: impl FnMut(Rc<dyn ErasedObj>)) {
         self.rel_pending = 0;
-        let dirty = std::mem::take(&mut self.rel_dirty);
-        for obj in &dirty {
+        for obj in std::mem::take(&mut self.rel_dirty) {
             obj.set_rel_noted(false);
+            each(obj);
         }
-        dirty
     }
 
     /// Take `obj` off the list of objects with relationship changes.
@@ -100,7 +101,8 @@ impl SessionState {
         for obj in self.maps.all_objects() {
             obj.rels().borrow_mut().clear();
         }
-        for obj in self.take_rel_dirty().iter().chain(&self.pending) {
+        self.drain_rel_dirty(|obj| obj.rels().borrow_mut().clear());
+        for obj in &self.pending {
             obj.rels().borrow_mut().clear();
         }
     }
@@ -270,7 +272,7 @@ impl SessionInner {
             let pending = std::mem::take(&mut state.pending);
             state.modified.clear();
             state.deleted.clear();
-            state.take_rel_dirty();
+            state.drain_rel_dirty(drop);
             let txn = state.txn.take();
             drop(state);
             for obj in objects {
@@ -304,7 +306,7 @@ impl Drop for SessionInner {
         // relationship caches are cleared so no reference cycle outlives the
         // session. The state is emptied in place (it is large to move).
         let state = self.state.get_mut();
-        state.take_rel_dirty();
+        state.drain_rel_dirty(drop);
         state.maps.forget_all(Status::Detached);
         for obj in state.pending.drain(..) {
             obj.forget_session(Status::Transient);

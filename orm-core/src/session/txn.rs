@@ -323,9 +323,7 @@ impl SessionInner {
                     state.spare_txn = Some(txn);
                 }
             }
-            for obj in state.take_rel_dirty() {
-                obj.rels().borrow_mut().committed();
-            }
+            state.drain_rel_dirty(|obj| obj.rels().borrow_mut().committed());
         }
     }
 

@@ -32,21 +32,23 @@ impl SessionInner {
         }
         // Most objects with relationship changes give one row a fill.
         rows.reserve_extras(state.rel_dirty.len());
-        for (i, r) in rows.iter().enumerate() {
-            if let (Some(o), Op::Insert | Op::Update) = (&r.obj, &r.op) {
-                o.set_flush_row(i);
-            }
-        }
         let mut seen =
             FxHashSet::with_capacity_and_hasher(state.rel_dirty.len(), Default::default());
         for obj in &state.rel_dirty {
             let live = matches!(obj.status(), Status::Pending | Status::Persistent);
-            if !seen.insert(ptr(obj)) || !(live || obj.status() == Status::MarkedDeleted) {
+            if !seen.insert(ptr(obj)) {
+                continue;
+            }
+            if !(live || obj.status() == Status::MarkedDeleted) {
+                // Not looked into: whatever links it holds are taken after
+                // the flush, as they always were.
+                rows.link_changes = true;
                 continue;
             }
             let rels = obj.rels().borrow();
             for slot in &rels.slots {
                 let side = slot.side;
+                rows.link_changes |= slot.has_link_changes();
                 if slot.assigned && side.role() == Role::Parent && live {
                     let link = side.def.link()?;
                     let parent = match &slot.value {
@@ -185,6 +187,9 @@ impl SessionInner {
 
     /// After a successful flush: link changes are written; keep them in
     /// the transaction log in case the commit fails and must be redone.
+    /// Run only when organizing saw a link change
+    /// ([`Rows::link_changes`](super::Rows::link_changes)): otherwise a
+    /// walk over every object with relationship changes finds none.
     pub(crate) fn relationships_flushed(state: &mut SessionState) {
         let txn = state.txn.get_or_insert_with(Default::default);
         for obj in &state.rel_dirty {

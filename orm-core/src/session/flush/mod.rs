@@ -123,6 +123,13 @@ pub(crate) struct Row {
 pub(crate) struct Rows {
     rows: Vec<Row>,
     extras: Vec<Extras>,
+    /// Whether an object with relationship changes holds many-to-many
+    /// link changes, which the flush moves into the transaction log once
+    /// it succeeds (`SessionInner::relationships_flushed`).
+    pub link_changes: bool,
+    /// How many columns the fills of all rows write, counted as they are
+    /// added (see [`filled_columns`](Self::filled_columns)).
+    filled: usize,
 }
 
 /// What a row may need besides its object: foreign keys to fill, rows to
@@ -138,6 +145,8 @@ impl Rows {
         Rows {
             rows: Vec::with_capacity(n),
             extras: Vec::new(),
+            link_changes: false,
+            filled: 0,
         }
     }
 
@@ -155,11 +164,7 @@ impl Rows {
     /// How many columns the fills of all rows write at most (each write
     /// is one undo entry).
     pub fn filled_columns(&self) -> usize {
-        self.extras
-            .iter()
-            .flat_map(|e| e.fills.as_slice())
-            .map(|f| f.columns().len())
-            .sum()
+        self.filled
     }
 
     /// The foreign keys to fill in row `row`.
@@ -188,6 +193,7 @@ impl Rows {
 
     /// Fill a foreign key of row `row`.
     pub fn add_fill(&mut self, row: usize, fill: Fill) {
+        self.filled += fill.columns().len();
         self.extras_mut(row).fills.push(fill);
     }
 
@@ -431,8 +437,11 @@ impl SessionInner {
         match result {
             Ok(()) => {
                 let mut state = self.state_mut()?;
+                let link_changes = rows.link_changes;
                 finalize(&mut state, rows.into_rows(), undo);
-                SessionInner::relationships_flushed(&mut state);
+                if link_changes {
+                    SessionInner::relationships_flushed(&mut state);
+                }
                 state.rel_pending = 0;
                 Ok(())
             }

@@ -24,9 +24,13 @@ impl SessionInner {
     pub(super) fn organize(&self, state: &mut SessionState) -> Result<Rows> {
         let mut rows =
             Rows::with_capacity(state.pending.len() + state.modified.len() + state.deleted.len());
+        // Each INSERT and UPDATE row is noted in its object as it is made
+        // (`row_of` in `dependency`): the object is at hand here, where a
+        // later pass would read each one again.
         for obj in &state.pending {
             if obj.status() == Status::Pending {
                 obj.check_borrow()?;
+                obj.set_flush_row(rows.len());
                 rows.push(Row::new(obj, Op::Insert));
             }
         }
@@ -40,18 +44,23 @@ impl SessionInner {
             if !columns.is_empty() {
                 let mut row = Row::new(obj, Op::Update);
                 row.columns = columns;
+                obj.set_flush_row(rows.len());
                 rows.push(row);
             }
         }
+        let before_deletes = rows.len();
         for obj in &state.deleted {
             if obj.status() == Status::MarkedDeleted {
                 obj.check_borrow()?;
                 rows.push(Row::new(obj, Op::Delete));
             }
         }
+        let deletes = rows.len() > before_deletes;
         self.organize_relationships(state, &mut rows)?;
         self.organize_post_update_deletes(&mut rows)?;
-        row_switches(&mut rows)?;
+        if deletes {
+            row_switches(&mut rows)?;
+        }
         value_dependencies(&mut rows)?;
         Ok(rows)
     }
