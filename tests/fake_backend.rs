@@ -493,3 +493,57 @@ fn transaction_does_not_retry_a_commit_that_may_have_committed() {
         "{err:?}"
     );
 }
+
+/// A COMMIT the server refused (it rolled the transaction back) after a
+/// flush that filled foreign keys: the retry inserts every row again, each
+/// child with its parent's new key, those flushed before the COMMIT too.
+#[test]
+fn a_refused_commit_after_a_flush_fills_every_foreign_key_again_on_the_retry() {
+    let (fake, db) = open();
+    let s = db.session();
+    let ann = s
+        .add(Person {
+            name: "ann".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let pet = |name: &str| {
+        Obj::new(Pet {
+            name: name.into(),
+            ..Default::default()
+        })
+    };
+    let (rex, max) = (pet("rex"), pet("max"));
+    ann.append(Person::pets, &rex).unwrap();
+    s.flush().unwrap();
+    assert_eq!(rex.read().unwrap().person_id, 1);
+    ann.append(Person::pets, &max).unwrap();
+    fake.script().commit_errors.push_back(conflict());
+    let err = s.commit().unwrap_err();
+    assert!(matches!(err, orm::Error::Conflict { .. }), "{err:?}");
+    // Everything the transaction wrote into the objects is put back.
+    assert_eq!(rex.state(), ObjState::Pending);
+    assert_eq!((rex.read().unwrap().id, rex.read().unwrap().person_id), (0, 0));
+    fake.take_sql();
+    s.commit().unwrap();
+    let ann_id = ann.read().unwrap().id;
+    assert_eq!(ann_id, 4, "a new key from the retry");
+    for p in [&rex, &max] {
+        assert_eq!(p.state(), ObjState::Persistent);
+        assert_eq!(p.read().unwrap().person_id, ann_id);
+    }
+    let inserts: Vec<Vec<Value>> = std::mem::take(&mut fake.script().log)
+        .into_iter()
+        .filter(|(sql, _)| sql.starts_with(r#"INSERT INTO "pet""#))
+        .map(|(_, params)| params)
+        .collect();
+    assert_eq!(
+        inserts,
+        [vec![
+            Value::Text("rex".into()),
+            Value::Integer(ann_id),
+            Value::Text("max".into()),
+            Value::Integer(ann_id),
+        ]]
+    );
+}

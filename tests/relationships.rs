@@ -1274,3 +1274,90 @@ fn an_expired_child_moved_to_another_parent_leaves_the_old_collection() {
     assert_eq!(pet.read().unwrap().handler_id, 2);
     assert_eq!(h2.related(Handler::pets).unwrap().len(), 2);
 }
+
+/// A session that flushes after every change (autoflush before each query)
+/// reads only what changed since its last flush: an object flushed once and
+/// changed again before the commit is flushed again.
+#[test]
+fn changes_after_a_flush_are_flushed_again_before_the_commit() {
+    let db = pets_db();
+    let s = db.session();
+    let handler = |name: &str| {
+        s.add(PetHandler {
+            handler_name: name.into(),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let (sam, kim) = (handler("sam"), handler("kim"));
+    let mut pets = Vec::new();
+    for i in 0..40 {
+        let p = pet(&format!("p{i}"), "dog");
+        sam.append(PetHandler::pet_category, &p).unwrap();
+        // Autoflush: each query flushes the new pet.
+        assert_eq!(s.query::<PetCategory>().count().unwrap(), i + 1);
+        pets.push(p);
+    }
+    // Pets flushed long ago, given another handler, each way.
+    kim.append(PetHandler::pet_category, &pets[0]).unwrap();
+    pets[1]
+        .set_related(PetCategory::pet_handler, Some(&kim))
+        .unwrap();
+    s.flush().unwrap();
+    // And a pet flushed in the last flush, moved back after it.
+    sam.append(PetHandler::pet_category, &pets[0]).unwrap();
+    s.commit().unwrap();
+    let rows = db
+        .session()
+        .query::<PetCategory>()
+        .order_by(PetCategory::pet_id)
+        .all_detached()
+        .unwrap();
+    let (sam_id, kim_id) = (sam.read().unwrap().handler_id, kim.read().unwrap().handler_id);
+    let handlers: Vec<i64> = rows.iter().map(|r| r.handler_id).collect();
+    let mut expected = vec![sam_id; 40];
+    expected[1] = kim_id;
+    assert_eq!(handlers, expected);
+}
+
+#[test]
+fn a_link_added_to_an_object_flushed_earlier_in_the_transaction_is_written() {
+    use blog::{Post, PostTag, Tag};
+    let db = common::fresh::<Post>();
+    let s = db.session();
+    let post = s
+        .add(Post {
+            title: "Hello".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let tag = |name: &str| {
+        Obj::new(Tag {
+            name: name.into(),
+            ..Default::default()
+        })
+    };
+    post.append(Post::tags, &tag("rust")).unwrap();
+    s.flush().unwrap();
+    assert_eq!(s.query::<PostTag>().count().unwrap(), 1);
+    post.append(Post::tags, &tag("orm")).unwrap();
+    assert_eq!(s.query::<PostTag>().count().unwrap(), 2);
+    let rust = s
+        .query::<Tag>()
+        .filter(Tag::name.eq("rust"))
+        .one()
+        .unwrap();
+    post.remove(Post::tags, &rust).unwrap();
+    s.commit().unwrap();
+    let names: Vec<String> = db
+        .session()
+        .get::<Post>(1)
+        .unwrap()
+        .unwrap()
+        .related(Post::tags)
+        .unwrap()
+        .iter()
+        .map(|t| t.read().unwrap().name.clone())
+        .collect();
+    assert_eq!(names, ["orm"]);
+}

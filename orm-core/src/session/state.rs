@@ -44,6 +44,17 @@ pub(crate) struct SessionState {
     pub rel_dirty: Vec<Rc<dyn ErasedObj>>,
     /// Entries added to `rel_dirty` since the last flush.
     pub rel_pending: usize,
+    /// How many entries at the front of `rel_dirty` a successful flush has
+    /// organized: the next flush starts after them, so a session that
+    /// flushes often (autoflush before each query) does not read every
+    /// change since the last commit again each time. An object changed
+    /// again after its flush is listed again (its `rel_noted` flag was
+    /// cleared when the flush read it); a failed commit starts from 0.
+    pub rel_flushed: usize,
+    /// Counts the times entries left `rel_dirty` other than at the end of
+    /// a commit: a flush that saw it change while it ran does not move
+    /// `rel_flushed` (its count of entries would point elsewhere).
+    pub rel_removals: usize,
 }
 
 impl SessionState {
@@ -83,6 +94,8 @@ impl SessionState {
     /// object once).
     pub(super) fn drain_rel_dirty(&mut self, mut each: impl FnMut(Rc<dyn ErasedObj>)) {
         self.rel_pending = 0;
+        self.rel_flushed = 0;
+        self.rel_removals += 1;
         for obj in std::mem::take(&mut self.rel_dirty) {
             obj.set_rel_noted(false);
             each(obj);
@@ -92,8 +105,34 @@ impl SessionState {
     /// Take `obj` off the list of objects with relationship changes.
     pub(crate) fn unnote_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
         let p = ptr(obj);
+        let flushed = self.rel_flushed.min(self.rel_dirty.len());
+        let gone_flushed = self.rel_dirty[..flushed]
+            .iter()
+            .filter(|o| ptr(o) == p)
+            .count();
         self.rel_dirty.retain(|o| ptr(o) != p);
+        self.rel_flushed = flushed - gone_flushed;
+        self.rel_removals += 1;
         obj.set_rel_noted(false);
+    }
+
+    /// A flush that organized the relationship changes (`walked`: the
+    /// list's length and count of removals when it read them) succeeded:
+    /// the next one starts after them, unless entries left the list while
+    /// it ran (a hook), when its count would point elsewhere.
+    pub(crate) fn rel_organized(&mut self, walked: Option<(usize, usize)>) {
+        self.rel_pending = 0;
+        if let Some((len, removals)) = walked
+            && removals == self.rel_removals
+            && len <= self.rel_dirty.len()
+        {
+            self.rel_flushed = len;
+        }
+    }
+
+    /// The entries of `rel_dirty` no successful flush has organized yet.
+    pub(crate) fn rel_unflushed(&self) -> &[Rc<dyn ErasedObj>] {
+        &self.rel_dirty[self.rel_flushed.min(self.rel_dirty.len())..]
     }
 
     /// Forget relationship state: every slot is reloaded on next access.

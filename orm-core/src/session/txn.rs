@@ -247,6 +247,9 @@ impl SessionInner {
             }
             state.note_rel_dirty(&obj);
         }
+        // Every relationship change of the transaction is to be flushed
+        // again, from the first.
+        state.rel_flushed = 0;
         if !state.rel_dirty.is_empty() {
             state.rel_pending += 1;
         }

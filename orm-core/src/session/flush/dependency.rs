@@ -27,14 +27,20 @@ impl SessionInner {
         state: &mut SessionState,
         rows: &mut Rows,
     ) -> Result<()> {
-        if state.rel_dirty.is_empty() {
+        // Read from where the last successful flush stopped; once this one
+        // succeeds it stops here (`SessionState::rel_flushed`).
+        rows.rel_walked = Some((state.rel_dirty.len(), state.rel_removals));
+        let unflushed = state.rel_unflushed();
+        if unflushed.is_empty() {
             return Ok(());
         }
         // Most objects with relationship changes give one row a fill.
-        rows.reserve_extras(state.rel_dirty.len());
-        let mut seen =
-            FxHashSet::with_capacity_and_hasher(state.rel_dirty.len(), Default::default());
-        for obj in &state.rel_dirty {
+        rows.reserve_extras(unflushed.len());
+        let mut seen = FxHashSet::with_capacity_and_hasher(unflushed.len(), Default::default());
+        for obj in unflushed {
+            // Read now: a later change lists it again for the next flush.
+            // (Listed twice meanwhile, it is read once: `seen`.)
+            obj.set_rel_noted(false);
             let live = matches!(obj.status(), Status::Pending | Status::Persistent);
             if !seen.insert(ptr(obj)) {
                 continue;
@@ -191,8 +197,9 @@ impl SessionInner {
     /// ([`Rows::link_changes`](super::Rows::link_changes)): otherwise a
     /// walk over every object with relationship changes finds none.
     pub(crate) fn relationships_flushed(state: &mut SessionState) {
+        let start = state.rel_flushed.min(state.rel_dirty.len());
         let txn = state.txn.get_or_insert_with(Default::default);
-        for obj in &state.rel_dirty {
+        for obj in &state.rel_dirty[start..] {
             let mut rels = obj.rels().borrow_mut();
             for slot in &mut rels.slots {
                 if slot.has_link_changes() {

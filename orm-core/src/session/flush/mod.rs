@@ -130,6 +130,10 @@ pub(crate) struct Rows {
     /// How many columns the fills of all rows write, counted as they are
     /// added (see [`filled_columns`](Self::filled_columns)).
     filled: usize,
+    /// How long the list of objects with relationship changes was when
+    /// organizing read it, and its count of removals then: where the next
+    /// flush starts reading it once this one succeeds.
+    pub rel_walked: Option<(usize, usize)>,
 }
 
 /// What a row may need besides its object: foreign keys to fill, rows to
@@ -147,6 +151,7 @@ impl Rows {
             extras: Vec::new(),
             link_changes: false,
             filled: 0,
+            rel_walked: None,
         }
     }
 
@@ -364,8 +369,10 @@ impl SessionInner {
             self.organize(&mut state)?
         };
         if rows.is_empty() {
-            // Only objects that were borrowed for writing but not changed.
+            // Only objects that were borrowed for writing but not changed,
+            // or relationship changes that write nothing.
             let mut state = self.state_mut()?;
+            state.rel_organized(rows.rel_walked);
             for obj in std::mem::take(&mut state.modified) {
                 obj.clear_snapshot();
             }
@@ -384,6 +391,7 @@ impl SessionInner {
         if rows.is_empty() {
             // The hooks took every change back.
             let mut state = self.state_mut()?;
+            state.rel_organized(rows.rel_walked);
             for obj in std::mem::take(&mut state.modified) {
                 obj.clear_snapshot();
             }
@@ -437,12 +445,12 @@ impl SessionInner {
         match result {
             Ok(()) => {
                 let mut state = self.state_mut()?;
-                let link_changes = rows.link_changes;
+                let (link_changes, walked) = (rows.link_changes, rows.rel_walked);
                 finalize(&mut state, rows.into_rows(), undo);
                 if link_changes {
                     SessionInner::relationships_flushed(&mut state);
                 }
-                state.rel_pending = 0;
+                state.rel_organized(walked);
                 Ok(())
             }
             Err(e) => {
