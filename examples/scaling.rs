@@ -112,6 +112,28 @@ fn children(n: usize) -> orm::Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// [`children`] with a flush after every 100 children (what autoflush
+/// before a query in the loop does): each flush writes what changed since
+/// the last one, not every change since the commit.
+fn children_flushed(n: usize) -> orm::Result<Duration> {
+    let db = fresh()?;
+    let s = db.session();
+    let start = Instant::now();
+    let parent = s.add(Parent::default())?;
+    for i in 0..n {
+        let child = Obj::new(Child {
+            name: format!("c{i}"),
+            ..Default::default()
+        });
+        parent.append(Parent::children, &child)?;
+        if i % 100 == 99 {
+            s.flush()?;
+        }
+    }
+    s.commit()?;
+    Ok(start.elapsed())
+}
+
 /// The rows of [`children`] written by hand with rusqlite on the session's
 /// own connection (the same storage): the parent, then one cached INSERT
 /// per child with the parent's key, every key read back, in one
@@ -159,12 +181,13 @@ fn main() -> orm::Result<()> {
     } else {
         sizes
     };
-    let workloads: [(&str, Workload); 5] = [
+    let workloads: [(&str, Workload); 6] = [
         ("insert", insert),
         ("tracked load", tracked_load),
         ("update", update),
         ("delete", delete),
         ("one parent, N children", children),
+        ("one parent, N children, a flush every 100", children_flushed),
     ];
     println!(
         "| workload | N | time | per row | per row / per row at N = {} |",

@@ -16,7 +16,7 @@ use crate::model::Model;
 use crate::schema::Role;
 use crate::session::Obj;
 use crate::session::obj::{ErasedObj, Status};
-use crate::session::rel::slots::{loaded_items, reorder};
+use crate::session::rel::slots::{is_loaded, loaded_items, reorder};
 use crate::session::state::SessionInner;
 
 impl<M: Model> Obj<M> {
@@ -29,7 +29,7 @@ impl<M: Model> Obj<M> {
                 action: "load a relationship",
             });
         }
-        if loaded_items(&erased, side).is_some() {
+        if is_loaded(&erased, side) {
             return Ok(());
         }
         if let Some(session) = self.session() {

@@ -163,7 +163,7 @@ impl SessionInner {
                 .iter()
                 .zip(gathered.iter_mut())
                 .map(|(o, g)| (o.erased(), std::mem::take(&mut g[c])))
-                .filter(|(o, _)| super::rel::slots::loaded_items(o, side).is_none());
+                .filter(|(o, _)| !super::rel::slots::is_loaded(o, side));
             self.fill_loaded(side, owners, &mut related)?;
         }
         Ok(out)

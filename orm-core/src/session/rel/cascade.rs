@@ -12,7 +12,7 @@ use std::rc::{Rc, Weak};
 
 use rustc_hash::FxHashSet;
 
-use super::slots::{RelValue, ptr, same};
+use super::slots::{RelValue, is_loaded, ptr, same};
 use super::sync::{collection_remove, parent_of};
 use crate::error::{Error, Result};
 use crate::schema::{Role, Side, TableDef};
@@ -73,15 +73,6 @@ fn cascade_sides<'s>(session: &'s SessionInner, t: &'static TableDef) -> Cow<'s,
 /// commit.
 fn assigned(child: &Rc<dyn ErasedObj>, side: Side) -> bool {
     child.rels().borrow().find(side).is_some_and(|s| s.assigned)
-}
-
-/// Whether `obj`'s end `side` is in memory: loaded, or known because the
-/// object is new (what `loaded_items` returns).
-fn is_loaded(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
-    obj.rels()
-        .borrow()
-        .find(side)
-        .is_some_and(|s| s.loaded || s.assigned)
 }
 
 /// Whether `obj`'s collection (or links) at `side` is in memory and empty.

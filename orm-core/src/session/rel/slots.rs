@@ -410,6 +410,21 @@ impl RelSlots {
     }
 }
 
+/// Whether [`loaded_items`] has the related objects, without copying
+/// them: asked before each `append` to a persistent object's collection,
+/// where a copy made appending N children to one parent quadratic.
+pub(crate) fn is_loaded(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
+    let rels = obj.rels().borrow();
+    let Some(slot) = rels.find(side) else {
+        return false;
+    };
+    match &slot.value {
+        _ if !slot.loaded && !slot.assigned => false,
+        RelValue::Up(Some(w)) => w.strong_count() > 0,
+        _ => true,
+    }
+}
+
 /// The related objects of a loaded slot, or `None` if not loaded.
 pub(crate) fn loaded_items(obj: &Rc<dyn ErasedObj>, side: Side) -> Option<Vec<Rc<dyn ErasedObj>>> {
     let rels = obj.rels().borrow();
