@@ -187,7 +187,10 @@ fn main() -> orm::Result<()> {
         ("update", update),
         ("delete", delete),
         ("one parent, N children", children),
-        ("one parent, N children, a flush every 100", children_flushed),
+        (
+            "one parent, N children, a flush every 100",
+            children_flushed,
+        ),
     ];
     println!(
         "| workload | N | time | per row | per row / per row at N = {} |",

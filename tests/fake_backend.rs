@@ -523,7 +523,10 @@ fn a_refused_commit_after_a_flush_fills_every_foreign_key_again_on_the_retry() {
     assert!(matches!(err, orm::Error::Conflict { .. }), "{err:?}");
     // Everything the transaction wrote into the objects is put back.
     assert_eq!(rex.state(), ObjState::Pending);
-    assert_eq!((rex.read().unwrap().id, rex.read().unwrap().person_id), (0, 0));
+    assert_eq!(
+        (rex.read().unwrap().id, rex.read().unwrap().person_id),
+        (0, 0)
+    );
     fake.take_sql();
     s.commit().unwrap();
     let ann_id = ann.read().unwrap().id;

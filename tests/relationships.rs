@@ -1313,7 +1313,10 @@ fn changes_after_a_flush_are_flushed_again_before_the_commit() {
         .order_by(PetCategory::pet_id)
         .all_detached()
         .unwrap();
-    let (sam_id, kim_id) = (sam.read().unwrap().handler_id, kim.read().unwrap().handler_id);
+    let (sam_id, kim_id) = (
+        sam.read().unwrap().handler_id,
+        kim.read().unwrap().handler_id,
+    );
     let handlers: Vec<i64> = rows.iter().map(|r| r.handler_id).collect();
     let mut expected = vec![sam_id; 40];
     expected[1] = kim_id;
@@ -1342,11 +1345,7 @@ fn a_link_added_to_an_object_flushed_earlier_in_the_transaction_is_written() {
     assert_eq!(s.query::<PostTag>().count().unwrap(), 1);
     post.append(Post::tags, &tag("orm")).unwrap();
     assert_eq!(s.query::<PostTag>().count().unwrap(), 2);
-    let rust = s
-        .query::<Tag>()
-        .filter(Tag::name.eq("rust"))
-        .one()
-        .unwrap();
+    let rust = s.query::<Tag>().filter(Tag::name.eq("rust")).one().unwrap();
     post.remove(Post::tags, &rust).unwrap();
     s.commit().unwrap();
     let names: Vec<String> = db
