@@ -50,11 +50,13 @@ pub(crate) struct SessionState {
     /// change since the last commit again each time. An object changed
     /// again after its flush is listed again (its `rel_noted` flag was
     /// cleared when the flush read it); a failed commit starts from 0.
-    pub rel_flushed: usize,
+    pub rel_flushed: u32,
     /// Counts the times entries left `rel_dirty` other than at the end of
     /// a commit: a flush that saw it change while it ran does not move
-    /// `rel_flushed` (its count of entries would point elsewhere).
-    pub rel_removals: usize,
+    /// `rel_flushed` (its count of entries would point elsewhere). Both
+    /// are `u32`, in one word: every session builds this state, and each
+    /// word more is more to build.
+    pub rel_removals: u32,
 }
 
 impl SessionState {
@@ -95,7 +97,7 @@ impl SessionState {
     pub(super) fn drain_rel_dirty(&mut self, mut each: impl FnMut(Rc<dyn ErasedObj>)) {
         self.rel_pending = 0;
         self.rel_flushed = 0;
-        self.rel_removals += 1;
+        self.rel_removals = self.rel_removals.wrapping_add(1);
         for obj in std::mem::take(&mut self.rel_dirty) {
             obj.set_rel_noted(false);
             each(obj);
@@ -105,14 +107,15 @@ impl SessionState {
     /// Take `obj` off the list of objects with relationship changes.
     pub(crate) fn unnote_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
         let p = ptr(obj);
-        let flushed = self.rel_flushed.min(self.rel_dirty.len());
+        let flushed = self.flushed_len();
         let gone_flushed = self.rel_dirty[..flushed]
             .iter()
             .filter(|o| ptr(o) == p)
             .count();
         self.rel_dirty.retain(|o| ptr(o) != p);
-        self.rel_flushed = flushed - gone_flushed;
-        self.rel_removals += 1;
+        // No more than before, so it fits; 0 (read all again) otherwise.
+        self.rel_flushed = u32::try_from(flushed - gone_flushed).unwrap_or(0);
+        self.rel_removals = self.rel_removals.wrapping_add(1);
         obj.set_rel_noted(false);
     }
 
@@ -120,19 +123,25 @@ impl SessionState {
     /// list's length and count of removals when it read them) succeeded:
     /// the next one starts after them, unless entries left the list while
     /// it ran (a hook), when its count would point elsewhere.
-    pub(crate) fn rel_organized(&mut self, walked: Option<(usize, usize)>) {
+    pub(crate) fn rel_organized(&mut self, walked: Option<(usize, u32)>) {
         self.rel_pending = 0;
         if let Some((len, removals)) = walked
             && removals == self.rel_removals
             && len <= self.rel_dirty.len()
+            && let Ok(len) = u32::try_from(len)
         {
             self.rel_flushed = len;
         }
     }
 
+    /// How many entries at the front of `rel_dirty` are flushed.
+    pub(crate) fn flushed_len(&self) -> usize {
+        (self.rel_flushed as usize).min(self.rel_dirty.len())
+    }
+
     /// The entries of `rel_dirty` no successful flush has organized yet.
     pub(crate) fn rel_unflushed(&self) -> &[Rc<dyn ErasedObj>] {
-        &self.rel_dirty[self.rel_flushed.min(self.rel_dirty.len())..]
+        &self.rel_dirty[self.flushed_len()..]
     }
 
     /// Forget relationship state: every slot is reloaded on next access.

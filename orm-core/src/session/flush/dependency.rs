@@ -197,7 +197,7 @@ impl SessionInner {
     /// ([`Rows::link_changes`](super::Rows::link_changes)): otherwise a
     /// walk over every object with relationship changes finds none.
     pub(crate) fn relationships_flushed(state: &mut SessionState) {
-        let start = state.rel_flushed.min(state.rel_dirty.len());
+        let start = state.flushed_len();
         let txn = state.txn.get_or_insert_with(Default::default);
         for obj in &state.rel_dirty[start..] {
             let mut rels = obj.rels().borrow_mut();

@@ -133,7 +133,7 @@ pub(crate) struct Rows {
     /// How long the list of objects with relationship changes was when
     /// organizing read it, and its count of removals then: where the next
     /// flush starts reading it once this one succeeds.
-    pub rel_walked: Option<(usize, usize)>,
+    pub rel_walked: Option<(usize, u32)>,
 }
 
 /// What a row may need besides its object: foreign keys to fill, rows to
