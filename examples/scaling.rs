@@ -97,25 +97,19 @@ fn delete(n: usize) -> orm::Result<Duration> {
 
 /// One parent given N new children, then one commit.
 fn children(n: usize) -> orm::Result<Duration> {
-    let db = fresh()?;
-    let s = db.session();
-    let start = Instant::now();
-    let parent = s.add(Parent::default())?;
-    for i in 0..n {
-        let child = Obj::new(Child {
-            name: format!("c{i}"),
-            ..Default::default()
-        });
-        parent.append(Parent::children, &child)?;
-    }
-    s.commit()?;
-    Ok(start.elapsed())
+    append_children(n, None)
 }
 
 /// [`children`] with a flush after every 100 children (what autoflush
 /// before a query in the loop does): each flush writes what changed since
 /// the last one, not every change since the commit.
 fn children_flushed(n: usize) -> orm::Result<Duration> {
+    append_children(n, Some(100))
+}
+
+/// One parent given N new children, flushed after every `flush_every`
+/// children if given, then one commit.
+fn append_children(n: usize, flush_every: Option<usize>) -> orm::Result<Duration> {
     let db = fresh()?;
     let s = db.session();
     let start = Instant::now();
@@ -126,7 +120,7 @@ fn children_flushed(n: usize) -> orm::Result<Duration> {
             ..Default::default()
         });
         parent.append(Parent::children, &child)?;
-        if i % 100 == 99 {
+        if flush_every.is_some_and(|every| (i + 1) % every == 0) {
             s.flush()?;
         }
     }
