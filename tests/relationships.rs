@@ -1360,3 +1360,34 @@ fn a_link_added_to_an_object_flushed_earlier_in_the_transaction_is_written() {
         .collect();
     assert_eq!(names, ["orm"]);
 }
+
+/// Relationship changes that end where they started write nothing; once a
+/// flush has read them, nothing is left waiting (autoflush does not read
+/// them again before every query).
+#[test]
+fn a_flush_with_nothing_to_write_leaves_no_changes_behind() {
+    let db = pets_db();
+    let s = db.session();
+    let handler = |name: &str| {
+        s.add(PetHandler {
+            handler_name: name.into(),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let (sam, kim) = (handler("sam"), handler("kim"));
+    let rex = pet("rex", "dog");
+    sam.append(PetHandler::pet_category, &rex).unwrap();
+    s.commit().unwrap();
+    rex.set_related(PetCategory::pet_handler, Some(&kim))
+        .unwrap();
+    rex.set_related(PetCategory::pet_handler, Some(&sam))
+        .unwrap();
+    assert!(s.has_changes());
+    s.flush().unwrap();
+    assert!(!s.has_changes());
+    s.commit().unwrap();
+    let rows = db.session().query::<PetCategory>().all_detached().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].handler_id, sam.read().unwrap().handler_id);
+}

@@ -51,8 +51,8 @@ pub(crate) struct SessionState {
     /// again after its flush is listed again (its `rel_noted` flag was
     /// cleared when the flush read it); a failed commit starts from 0.
     pub rel_flushed: u32,
-    /// Counts the times entries left `rel_dirty` other than at the end of
-    /// a commit: a flush that saw it change while it ran does not move
+    /// Counts the times entries left `rel_dirty` (emptied, or one object
+    /// taken off): a flush that saw it change while it ran does not move
     /// `rel_flushed` (its count of entries would point elsewhere). Both
     /// are `u32`, in one word: every session builds this state, and each
     /// word more is more to build.
