@@ -25,6 +25,15 @@ fn pet(name: &str, category: &str) -> Obj<PetCategory> {
     })
 }
 
+/// A new handler added to `s`.
+fn handler(s: &Session, name: &str) -> Obj<PetHandler> {
+    s.add(PetHandler {
+        handler_name: name.into(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 #[test]
 fn the_pet_tutorial_through_relationships_only() {
     let (_dir, url) = common::temp_db("pets.db");
@@ -1282,14 +1291,7 @@ fn an_expired_child_moved_to_another_parent_leaves_the_old_collection() {
 fn changes_after_a_flush_are_flushed_again_before_the_commit() {
     let db = pets_db();
     let s = db.session();
-    let handler = |name: &str| {
-        s.add(PetHandler {
-            handler_name: name.into(),
-            ..Default::default()
-        })
-        .unwrap()
-    };
-    let (sam, kim) = (handler("sam"), handler("kim"));
+    let (sam, kim) = (handler(&s, "sam"), handler(&s, "kim"));
     let mut pets = Vec::new();
     for i in 0..40 {
         let p = pet(&format!("p{i}"), "dog");
@@ -1368,14 +1370,7 @@ fn a_link_added_to_an_object_flushed_earlier_in_the_transaction_is_written() {
 fn a_flush_with_nothing_to_write_leaves_no_changes_behind() {
     let db = pets_db();
     let s = db.session();
-    let handler = |name: &str| {
-        s.add(PetHandler {
-            handler_name: name.into(),
-            ..Default::default()
-        })
-        .unwrap()
-    };
-    let (sam, kim) = (handler("sam"), handler("kim"));
+    let (sam, kim) = (handler(&s, "sam"), handler(&s, "kim"));
     let rex = pet("rex", "dog");
     sam.append(PetHandler::pet_category, &rex).unwrap();
     s.commit().unwrap();
