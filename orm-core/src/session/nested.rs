@@ -19,8 +19,6 @@
 //! Called by the public [`Session::begin_nested`], [`Session::nested`] and
 //! [`Savepoint`].
 
-use std::rc::Rc;
-
 use rustc_hash::FxHashSet;
 
 use super::Session;
@@ -223,10 +221,11 @@ impl Session {
     /// are flushed first; a write transaction is opened if none is. Nest
     /// them freely. Prefer [`nested`](Self::nested), which ends it for you.
     ///
-    /// Cost: opening one copies the identity map's list of objects and
-    /// their loaded relationships (what a rollback puts back); a rollback
-    /// undoes the log entries made since and reloads objects first loaded
-    /// inside it.
+    /// Cost: opening one writes `SAVEPOINT` and copies nothing (a loop
+    /// with a savepoint per row stays linear). A rollback undoes the log
+    /// entries made since and expires every object of the session: each
+    /// reloads its columns and relationships on next access, since the
+    /// database holds what they held when the savepoint was opened.
     ///
     /// # Errors
     ///
@@ -383,16 +382,6 @@ impl SessionInner {
         let id = self.savepoint_ids.get() + 1;
         self.savepoint_ids.set(id);
         let mut state = self.state_mut()?;
-        let objects = state
-            .maps
-            .all_objects()
-            .into_iter()
-            .map(|o| {
-                let slots = o.rels().try_borrow().map(|r| r.clone()).unwrap_or_default();
-                (o, slots)
-            })
-            .collect();
-        let rel_dirty = state.rel_dirty.clone();
         let Some(txn) = state.txn.as_mut() else {
             return Err(Error::Usage("no transaction is open".into()));
         };
@@ -404,8 +393,6 @@ impl SessionInner {
             updated: txn.updated.len(),
             links: txn.links.len(),
             deleted: txn.deleted.len(),
-            objects,
-            rel_dirty,
         });
         Ok(id)
     }
@@ -564,12 +551,10 @@ impl SessionInner {
         txn.links.truncate(mark.links);
         // Deleted since: persistent again, under their key, and expired
         // (changes made to them after they were marked were not kept).
-        let mut undeleted = Vec::new();
         for obj in txn.deleted.split_off(mark.deleted) {
             if !new.contains(&ptr(&obj)) {
                 obj.set_status(Status::Persistent);
-                Rc::clone(&obj).reattach_identity(&mut state);
-                undeleted.push(obj);
+                obj.reattach_identity(&mut state);
             }
         }
         // Unflushed additions and deletions.
@@ -591,39 +576,28 @@ impl SessionInner {
                 obj.attach_identity(&mut state);
             }
         }
-        // Relationships: every object of the session holds what it held
-        // at the savepoint; objects loaded since are expired.
-        let at_mark: FxHashSet<*const ()> = mark.objects.iter().map(|(o, _)| ptr(o)).collect();
-        let mut loaded_since = Vec::new();
-        for obj in state.maps.all_objects() {
-            if !at_mark.contains(&ptr(&obj)) {
-                if let Ok(mut rels) = obj.rels().try_borrow_mut() {
-                    rels.clear();
-                }
-                loaded_since.push(obj);
+        // Every object of the session reloads its relationships and
+        // columns on next access. Opening the savepoint flushed everything,
+        // so the database, rolled back to it, holds what the objects held
+        // then (relationship assignments made before it included); this
+        // also covers objects first loaded inside it, and rows changed by
+        // statements the session did not make. (A copy of every object's
+        // relationships at each savepoint made a loop of savepoints
+        // quadratic.)
+        let objects = state.maps.all_objects();
+        for obj in &objects {
+            if let Ok(mut rels) = obj.rels().try_borrow_mut() {
+                rels.clear();
             }
         }
+        // Objects added since keep theirs, as they keep their columns.
         state.drain_rel_dirty(drop);
-        for obj in mark.rel_dirty.iter().filter(|o| o.in_session(self)) {
-            state.note_rel_dirty(obj);
-        }
-        state.rel_pending = 0;
         state.txn = Some(txn);
         drop(state);
         for obj in pending.iter().chain(&inserted) {
             obj.forget_session(Status::Transient);
         }
-        for obj in undeleted {
-            obj.expire();
-        }
-        for (obj, slots) in mark.objects {
-            if obj.in_session(self)
-                && let Ok(mut rels) = obj.rels().try_borrow_mut()
-            {
-                *rels = slots;
-            }
-        }
-        for obj in loaded_since {
+        for obj in objects {
             if obj.status() == Status::Persistent {
                 obj.expire();
             }

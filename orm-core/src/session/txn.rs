@@ -107,10 +107,6 @@ pub(crate) struct Mark {
     pub updated: usize,
     pub links: usize,
     pub deleted: usize,
-    /// The objects of the identity map, with their relationship slots.
-    pub objects: Vec<(Rc<dyn ErasedObj>, crate::session::rel::slots::RelSlots)>,
-    /// Objects with relationship assignments not yet committed.
-    pub rel_dirty: Vec<Rc<dyn ErasedObj>>,
 }
 
 /// How many entries a committed transaction's log must have had room for
