@@ -33,6 +33,13 @@ struct Child {
     parent_id: i64,
 }
 
+#[derive(Model, Debug, Default, Clone)]
+struct Tag {
+    id: i64,
+    #[orm(unique)]
+    name: String,
+}
+
 fn fresh() -> orm::Result<Database> {
     let db = Database::builder().model::<Child>().open("sqlite://")?;
     db.create_all()?;
@@ -147,6 +154,41 @@ fn savepoint_per_row(n: usize) -> orm::Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// [`savepoint_per_row`] where every tenth row repeats the name before it
+/// and breaks a UNIQUE constraint: its flush fails, its savepoint is rolled
+/// back and the loop goes on. A rollback expires the session's objects,
+/// walking those not expired already: this one is not linear.
+fn savepoint_per_row_some_refused(n: usize) -> orm::Result<Duration> {
+    let db = Database::builder().model::<Tag>().open("sqlite://")?;
+    db.create_all()?;
+    let s = db.session();
+    let start = Instant::now();
+    let mut refused = 0;
+    for i in 0..n {
+        let name = if i % 10 == 9 {
+            format!("t{}", i - 1)
+        } else {
+            format!("t{i}")
+        };
+        let added = s.nested(|s| {
+            s.add(Tag {
+                name,
+                ..Default::default()
+            })?;
+            s.flush()
+        });
+        match added {
+            Ok(()) => {}
+            Err(e) if e.constraint_kind() == Some(orm::ConstraintKind::Unique) => refused += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    s.commit()?;
+    let elapsed = start.elapsed();
+    assert_eq!(refused, n / 10);
+    Ok(elapsed)
+}
+
 /// The rows of [`children`] written by hand with rusqlite on the session's
 /// own connection (the same storage): the parent, then one cached INSERT
 /// per child with the parent's key, every key read back, in one
@@ -194,7 +236,7 @@ fn main() -> orm::Result<()> {
     } else {
         sizes
     };
-    let workloads: [(&str, Workload); 7] = [
+    let workloads: [(&str, Workload); 8] = [
         ("insert", insert),
         ("tracked load", tracked_load),
         ("update", update),
@@ -205,6 +247,10 @@ fn main() -> orm::Result<()> {
             children_flushed,
         ),
         ("insert, a savepoint per row", savepoint_per_row),
+        (
+            "insert, a savepoint per row, every tenth refused",
+            savepoint_per_row_some_refused,
+        ),
     ];
     println!(
         "| workload | N | time | per row | per row / per row at N = {} |",

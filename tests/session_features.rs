@@ -417,6 +417,31 @@ fn an_object_refreshed_inside_a_rolled_back_savepoint_reads_the_row_as_it_is_aga
 }
 
 #[test]
+fn a_collection_loaded_between_two_rolled_back_savepoints_loses_what_the_second_added() {
+    let db = owners();
+    let s = db.session();
+    let ann = s.add(owner("ann")).unwrap();
+    ann.append(Owner::pets, &pet("rex")).unwrap();
+    s.commit().unwrap();
+    for name in ["a", "b"] {
+        // The first rollback expires `ann`; loading it again makes it one
+        // the second rollback has to expire (it passes over objects still
+        // expired).
+        assert_eq!(names(&ann.related(Owner::pets).unwrap()), ["rex"]);
+        let mut sp = s.begin_nested().unwrap();
+        let p = pet(name);
+        ann.append(Owner::pets, &p).unwrap();
+        s.flush().unwrap();
+        assert_eq!(names(&ann.related(Owner::pets).unwrap()), ["rex", name]);
+        sp.rollback().unwrap();
+        assert_eq!(p.state(), ObjState::Transient);
+    }
+    assert_eq!(names(&ann.related(Owner::pets).unwrap()), ["rex"]);
+    s.commit().unwrap();
+    assert_eq!(count::<Pet>(&db), 1);
+}
+
+#[test]
 fn relationship_assignments_made_before_a_savepoint_survive_its_rollback_and_a_failed_commit() {
     let db = owners();
     let s = db.session();

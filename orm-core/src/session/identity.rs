@@ -36,6 +36,8 @@ pub(crate) trait AnyMap {
     fn objects(&self) -> Vec<Rc<dyn ErasedObj>>;
     fn clear(&mut self);
     fn len(&self) -> usize;
+    /// Add to `out` the objects an `expire()` would change.
+    fn unexpired(&self, out: &mut Vec<Rc<dyn ErasedObj>>);
     /// Empty the map, detaching (`forget_session(status)`) the objects that
     /// outlive it.
     fn forget_all(&mut self, status: Status);
@@ -56,6 +58,15 @@ impl<M: Model> AnyMap for IdentityMap<M> {
 
     fn len(&self) -> usize {
         self.map.len()
+    }
+
+    fn unexpired(&self, out: &mut Vec<Rc<dyn ErasedObj>>) {
+        out.extend(
+            self.map
+                .values()
+                .filter(|o| o.inner.expire_would_change())
+                .map(Obj::erased),
+        );
     }
 
     fn forget_all(&mut self, status: Status) {
@@ -150,6 +161,16 @@ impl IdentityMaps {
 
     pub fn all_objects(&self) -> Vec<Rc<dyn ErasedObj>> {
         self.entries().flat_map(|(_, m)| m.objects()).collect()
+    }
+
+    /// The objects an `expire()` would change: a walk over objects
+    /// expired already costs a flag read each, not a copy of every handle.
+    pub fn unexpired_objects(&self) -> Vec<Rc<dyn ErasedObj>> {
+        let mut out = Vec::new();
+        for (_, m) in self.entries() {
+            m.unexpired(&mut out);
+        }
+        out
     }
 
     pub fn clear(&mut self) {

@@ -583,8 +583,9 @@ impl SessionInner {
         // also covers objects first loaded inside it, and rows changed by
         // statements the session did not make. (A copy of every object's
         // relationships at each savepoint made a loop of savepoints
-        // quadratic.)
-        let objects = state.maps.all_objects();
+        // quadratic; objects expired by an earlier rollback are passed
+        // over.)
+        let objects = state.maps.unexpired_objects();
         for obj in &objects {
             if let Ok(mut rels) = obj.rels().try_borrow_mut() {
                 rels.clear();

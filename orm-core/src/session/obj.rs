@@ -137,6 +137,20 @@ pub(crate) struct Meta<M: Model> {
     pub key: Option<M::Key>,
 }
 
+impl<M: Model> ObjInner<M> {
+    /// Whether `expire()` would change anything: it is not expired, or it
+    /// holds a snapshot or relationship slots (or they are borrowed, so
+    /// they cannot be looked at).
+    pub(crate) fn expire_would_change(&self) -> bool {
+        !self.expired.get()
+            || self
+                .meta
+                .try_borrow()
+                .map_or(true, |m| m.snapshot.is_some())
+            || self.rels.try_borrow().map_or(true, |r| !r.slots.is_empty())
+    }
+}
+
 impl<M: Model> Clone for Obj<M> {
     fn clone(&self) -> Self {
         Obj {

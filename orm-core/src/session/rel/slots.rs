@@ -279,6 +279,9 @@ impl RelSlots {
     /// or a new parent given while the old one is unknown would leave it
     /// in the old collection.
     pub fn drop_loaded(&mut self) -> Vec<(Rc<dyn ErasedObj>, Side)> {
+        if self.slots.is_empty() {
+            return Vec::new();
+        }
         let parents = self
             .slots
             .iter()
