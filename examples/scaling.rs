@@ -40,6 +40,23 @@ struct Tag {
     name: String,
 }
 
+/// A shelf and its books, the books' foreign key indexed (without the
+/// index SQLite scans the table for every collection it loads).
+#[derive(Model, Debug, Default, Clone)]
+#[orm(has_many(books = Book, backref = "shelf"))]
+struct Shelf {
+    id: i64,
+    name: String,
+}
+
+#[derive(Model, Debug, Default, Clone)]
+struct Book {
+    id: i64,
+    name: String,
+    #[orm(foreign_key = Shelf::id, index)]
+    shelf_id: i64,
+}
+
 fn fresh() -> orm::Result<Database> {
     let db = Database::builder().model::<Child>().open("sqlite://")?;
     db.create_all()?;
@@ -189,6 +206,32 @@ fn savepoint_per_row_some_refused(n: usize) -> orm::Result<Duration> {
     Ok(elapsed)
 }
 
+/// N shelves committed, then each one's books loaded (none yet; the query
+/// flushes what the turn before added) and a new book given to it, then
+/// one commit: a loaded collection merges only the assignments no flush
+/// has written yet.
+fn load_then_append(n: usize) -> orm::Result<Duration> {
+    let db = Database::builder().model::<Book>().open("sqlite://")?;
+    db.create_all()?;
+    let s = db.session();
+    let shelves = s.add_all((0..n).map(|i| Shelf {
+        name: format!("s{i}"),
+        ..Default::default()
+    }))?;
+    s.commit()?;
+    let start = Instant::now();
+    for (i, shelf) in shelves.iter().enumerate() {
+        assert!(shelf.related(Shelf::books)?.is_empty());
+        let book = Obj::new(Book {
+            name: format!("b{i}"),
+            ..Default::default()
+        });
+        shelf.append(Shelf::books, &book)?;
+    }
+    s.commit()?;
+    Ok(start.elapsed())
+}
+
 /// The rows of [`children`] written by hand with rusqlite on the session's
 /// own connection (the same storage): the parent, then one cached INSERT
 /// per child with the parent's key, every key read back, in one
@@ -236,7 +279,7 @@ fn main() -> orm::Result<()> {
     } else {
         sizes
     };
-    let workloads: [(&str, Workload); 8] = [
+    let workloads: [(&str, Workload); 9] = [
         ("insert", insert),
         ("tracked load", tracked_load),
         ("update", update),
@@ -250,6 +293,10 @@ fn main() -> orm::Result<()> {
         (
             "insert, a savepoint per row, every tenth refused",
             savepoint_per_row_some_refused,
+        ),
+        (
+            "N parents, each one's collection loaded, then given a child",
+            load_then_append,
         ),
     ];
     println!(

@@ -403,6 +403,71 @@ fn in_memory_sync_both_ways() {
     assert_eq!(sam2.related(PetHandler::pet_category).unwrap().len(), 1);
 }
 
+/// The names of `handler`'s pets, loaded if they are not.
+fn pet_names(handler: &Obj<PetHandler>) -> Vec<String> {
+    let mut names: Vec<String> = handler
+        .related(PetHandler::pet_category)
+        .unwrap()
+        .iter()
+        .map(|p| p.read().unwrap().pet_name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_collection_loaded_later_follows_assignments_made_in_memory_flushed_or_not() {
+    let db = pets_db();
+    let s = db.session();
+    let [ann, bob, cid, dee] = ["ann", "bob", "cid", "dee"].map(|name| handler(&s, name));
+    s.flush().unwrap();
+    let ann_id = ann.read().unwrap().handler_id;
+    let [rex, tom] = ["rex", "tom"].map(|name| {
+        s.add(PetCategory {
+            pet_name: name.into(),
+            pet_category: "dog".into(),
+            handler_id: ann_id,
+            ..Default::default()
+        })
+        .unwrap()
+    });
+    s.commit().unwrap();
+
+    // Not flushed: the collections, loaded only now, follow the assignment.
+    s.set_autoflush(false);
+    rex.set_related(PetCategory::pet_handler, Some(&bob))
+        .unwrap();
+    assert_eq!(pet_names(&bob), ["rex"]);
+    assert_eq!(pet_names(&ann), ["tom"]);
+    s.set_autoflush(true);
+
+    // Flushed before the collections are loaded: the SELECT finds them
+    // where the flush put them.
+    tom.set_related(PetCategory::pet_handler, Some(&cid))
+        .unwrap();
+    rex.set_related(PetCategory::pet_handler, Some(&dee))
+        .unwrap();
+    s.flush().unwrap();
+    assert_eq!(pet_names(&cid), ["tom"]);
+    assert_eq!(pet_names(&dee), ["rex"]);
+    assert!(pet_names(&ann).is_empty());
+    assert!(pet_names(&bob).is_empty());
+    s.commit().unwrap();
+
+    let s2 = db.session();
+    let owner = |pet: &Obj<PetCategory>| {
+        let id = pet.read().unwrap().pet_id;
+        s2.get::<PetCategory>(id)
+            .unwrap()
+            .unwrap()
+            .read()
+            .unwrap()
+            .handler_id
+    };
+    assert_eq!(owner(&tom), cid.read().unwrap().handler_id);
+    assert_eq!(owner(&rex), dee.read().unwrap().handler_id);
+}
+
 mod shop {
     use orm::prelude::*;
 

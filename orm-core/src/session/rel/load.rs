@@ -255,10 +255,13 @@ impl SessionInner {
     ) -> Result<()> {
         let partner = side.partner();
         // Children given a parent in memory but not flushed yet: the loaded
-        // collections follow the assignments, not only the database.
+        // collections follow the assignments, not only the database. Those
+        // a successful flush wrote are in the database, where the SELECT
+        // found them (reading every assignment since the commit made a
+        // loop of lazy loads and appends quadratic).
         let assigned: Vec<Rc<dyn ErasedObj>> = match side.role() {
             Role::Children { .. } => {
-                let dirty = self.state_mut()?.rel_dirty.clone();
+                let dirty = self.state_mut()?.rel_unflushed().to_vec();
                 let mut seen = FxHashSet::default();
                 dirty
                     .into_iter()
