@@ -134,9 +134,9 @@ impl Savepoint<'_> {
     /// Roll back to the savepoint (`ROLLBACK TO SAVEPOINT`, SQLAlchemy's
     /// `nested.rollback()`): the database and the objects are as they were
     /// when it was opened. Objects added or inserted since become transient;
-    /// changed ones get their values back; deleted ones are persistent
-    /// again; relationship collections and assignments are as they were;
-    /// objects first loaded inside it are expired (reloaded on access).
+    /// deleted ones are persistent again; every object left in the session
+    /// is expired and reloads its columns and relationships, as they were
+    /// then, on next access (changed ones have their values back already).
     /// The enclosing transaction goes on. On PostgreSQL this also ends the
     /// "transaction aborted" state a failed statement inside the savepoint
     /// left.
