@@ -4,17 +4,17 @@
 //!
 //! Opening one flushes (so everything before it is in the database), opens
 //! the write transaction if needed, runs `SAVEPOINT`, and puts a [`Mark`] in
-//! the transaction log: the log's lengths, the identity map's objects with
-//! their relationship slots, and the objects with uncommitted relationship
-//! assignments. Releasing it flushes and runs `RELEASE`; the log keeps its
-//! entries (they belong to the enclosing level now). Rolling it back runs
-//! `ROLLBACK TO` and undoes every log entry after the mark: objects it
-//! inserted (or that were added since) become transient, updated ones get
-//! their values from the savepoint back (the log keeps one entry per
-//! object per level for this), deleted ones are persistent again (and
-//! expired: a change made after `delete()` is not tracked), the
-//! identity map and relationship slots are as they were, and objects
-//! loaded inside it are expired (their rows may have changed in it).
+//! the transaction log: the log's lengths, nothing copied. Releasing it
+//! flushes and runs `RELEASE`; the log keeps its entries (they belong to
+//! the enclosing level now). Rolling it back runs `ROLLBACK TO` and undoes
+//! every log entry after the mark: objects it inserted (or that were added
+//! since) become transient, updated ones get their values from the
+//! savepoint back (the log keeps one entry per object per level for
+//! this), deleted ones are persistent again; then every object of the
+//! identity map not expired already loses its relationship slots and is
+//! expired. The database, rolled back, holds what the objects held when
+//! the savepoint was opened (opening it flushed), so each reloads that on
+//! next access, objects first loaded or refreshed inside it included.
 //! Nested savepoints are a stack: ending an outer one ends the inner ones.
 //! Called by the public [`Session::begin_nested`], [`Session::nested`] and
 //! [`Savepoint`].
