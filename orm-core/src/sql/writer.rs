@@ -2,7 +2,8 @@
 //! in one pass, so placeholders and parameters cannot get out of step.
 //!
 //! Every value becomes a `?` placeholder; every identifier goes through
-//! [`quote::push_ident`]. Unsupported input is an error, never a panic.
+//! [`quote::push_ident`](super::quote::push_ident). Unsupported input is
+//! an error, never a panic.
 
 use super::ast::*;
 use super::quote::{push_ident, push_literal};
