@@ -58,7 +58,12 @@ struct Book {
 }
 
 fn fresh() -> orm::Result<Database> {
-    let db = Database::builder().model::<Child>().open("sqlite://")?;
+    fresh_with::<Child>()
+}
+
+/// A new in-memory database with `M`'s table (and those it refers to).
+fn fresh_with<M: Model>() -> orm::Result<Database> {
+    let db = Database::builder().model::<M>().open("sqlite://")?;
     db.create_all()?;
     Ok(db)
 }
@@ -176,8 +181,7 @@ fn savepoint_per_row(n: usize) -> orm::Result<Duration> {
 /// back and the loop goes on. A rollback expires the session's objects,
 /// walking those not expired already: this one is not linear.
 fn savepoint_per_row_some_refused(n: usize) -> orm::Result<Duration> {
-    let db = Database::builder().model::<Tag>().open("sqlite://")?;
-    db.create_all()?;
+    let db = fresh_with::<Tag>()?;
     let s = db.session();
     let start = Instant::now();
     let mut refused = 0;
@@ -211,8 +215,7 @@ fn savepoint_per_row_some_refused(n: usize) -> orm::Result<Duration> {
 /// one commit: a loaded collection merges only the assignments no flush
 /// has written yet.
 fn load_then_append(n: usize) -> orm::Result<Duration> {
-    let db = Database::builder().model::<Book>().open("sqlite://")?;
-    db.create_all()?;
+    let db = fresh_with::<Book>()?;
     let s = db.session();
     let shelves = s.add_all((0..n).map(|i| Shelf {
         name: format!("s{i}"),
