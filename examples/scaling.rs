@@ -8,6 +8,7 @@
 //! ```sh
 //! cargo run --release --example scaling                 # N = 1000, 10000, 100000
 //! taskset -c 1 cargo run --release --example scaling -- 1000 100000
+//! cargo run --release --example scaling -- 1000 10000 savepoint  # only the workloads named so
 //! ```
 //!
 //! Each workload runs on a fresh in-memory database, three times; the best
@@ -55,6 +56,23 @@ struct Book {
     name: String,
     #[orm(foreign_key = Shelf::id, index)]
     shelf_id: i64,
+}
+
+/// A folder and its notes, which may have no folder: deleting a folder
+/// sets its notes' reference to NULL (the foreign key indexed, as above).
+#[derive(Model, Debug, Default, Clone)]
+#[orm(has_many(notes = Note, backref = "folder"))]
+struct Folder {
+    id: i64,
+    name: String,
+}
+
+#[derive(Model, Debug, Default, Clone)]
+struct Note {
+    id: i64,
+    name: String,
+    #[orm(foreign_key = Folder::id, index)]
+    folder_id: Option<i64>,
 }
 
 fn fresh() -> orm::Result<Database> {
@@ -235,6 +253,43 @@ fn load_then_append(n: usize) -> orm::Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// N folders with a note each committed, then each folder deleted with a
+/// flush after each (what autoflush before a query in the loop does), then
+/// one commit. The notes are not loaded: each flush loads the deleted
+/// folder's notes and sets their reference to NULL, and a deletion looks
+/// for notes given to its folder in memory without reading the notes
+/// earlier flushes changed.
+fn delete_then_flush(n: usize) -> orm::Result<Duration> {
+    let db = fresh_with::<Note>()?;
+    let s = db.session();
+    let folders = s.add_all((0..n).map(|i| Folder {
+        name: format!("f{i}"),
+        ..Default::default()
+    }))?;
+    s.flush()?;
+    for (i, f) in folders.iter().enumerate() {
+        s.add(Note {
+            name: format!("n{i}"),
+            folder_id: Some(f.read()?.id),
+            ..Default::default()
+        })?;
+    }
+    s.commit()?;
+    let start = Instant::now();
+    for folder in &folders {
+        s.delete(folder)?;
+        s.flush()?;
+    }
+    s.commit()?;
+    let elapsed = start.elapsed();
+    let orphans = s
+        .query::<Note>()
+        .filter(Note::folder_id.is_null())
+        .count()?;
+    assert_eq!(orphans, n as u64);
+    Ok(elapsed)
+}
+
 /// The rows of [`children`] written by hand with rusqlite on the session's
 /// own connection (the same storage): the parent, then one cached INSERT
 /// per child with the parent's key, every key read back, in one
@@ -273,16 +328,19 @@ fn best_of_three(workload: Workload, n: usize) -> orm::Result<Duration> {
 }
 
 fn main() -> orm::Result<()> {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    // Any other argument keeps only the workloads whose name contains it.
+    let only: Vec<&String> = args
+        .iter()
+        .filter(|a| a.parse::<usize>().is_err())
         .collect();
     let sizes = if sizes.is_empty() {
         vec![1_000, 10_000, 100_000]
     } else {
         sizes
     };
-    let workloads: [(&str, Workload); 9] = [
+    let workloads: [(&str, Workload); 10] = [
         ("insert", insert),
         ("tracked load", tracked_load),
         ("update", update),
@@ -301,7 +359,15 @@ fn main() -> orm::Result<()> {
             "N parents, each one's collection loaded, then given a child",
             load_then_append,
         ),
+        (
+            "N parents deleted, a flush after each, their children not loaded",
+            delete_then_flush,
+        ),
     ];
+    let workloads: Vec<(&str, Workload)> = workloads
+        .into_iter()
+        .filter(|(name, _)| only.is_empty() || only.iter().any(|o| name.contains(o.as_str())))
+        .collect();
     println!(
         "| workload | N | time | per row | per row / per row at N = {} |",
         sizes[0]
@@ -310,10 +376,10 @@ fn main() -> orm::Result<()> {
     // Once at the first size, unmeasured: a fresh process faults in its
     // code and grows its heap during its first runs, which made the
     // baseline row (and so every ratio) vary by up to x1.9 between runs.
-    for (_, workload) in workloads {
+    for (_, workload) in &workloads {
         workload(sizes[0])?;
     }
-    for (name, workload) in workloads {
+    for &(name, workload) in &workloads {
         let mut first = None;
         for &n in &sizes {
             let t = best_of_three(workload, n)?;
@@ -326,6 +392,9 @@ fn main() -> orm::Result<()> {
                 per_row / base
             );
         }
+    }
+    if !only.is_empty() {
+        return Ok(());
     }
     println!();
     println!(

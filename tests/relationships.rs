@@ -746,6 +746,66 @@ fn a_child_given_back_to_its_deleted_parent_is_refused_by_the_flush() {
     assert_eq!(n.read().unwrap().writer_id, None);
 }
 
+/// Children given a parent in memory (flushed or not), then that parent
+/// deleted with its collection never loaded, a flush after each deletion:
+/// each deletion finds its own children among the session's relationship
+/// changes and unlinks them, and leaves the others alone.
+#[test]
+fn children_given_a_parent_in_memory_are_unlinked_when_it_is_deleted_unloaded() {
+    use shop::{Note, Writer};
+    let db = shop_db();
+    let s = db.session();
+    s.bulk_insert_detached((1..=3).map(|id| Writer { id }))
+        .unwrap();
+    s.bulk_insert_detached((1..=3).map(|id| Note {
+        id,
+        writer_id: None,
+    }))
+    .unwrap();
+    s.commit().unwrap();
+    let s = db.session();
+    let writers: Vec<Obj<Writer>> = (1..=3)
+        .map(|id| s.get::<Writer>(id).unwrap().unwrap())
+        .collect();
+    let notes: Vec<Obj<Note>> = (1..=3)
+        .map(|id| s.get::<Note>(id).unwrap().unwrap())
+        .collect();
+    notes[0]
+        .set_related(Note::author, Some(&writers[0]))
+        .unwrap();
+    notes[1]
+        .set_related(Note::author, Some(&writers[1]))
+        .unwrap();
+    s.flush().unwrap();
+    notes[2]
+        .set_related(Note::author, Some(&writers[2]))
+        .unwrap();
+    s.delete(&writers[2]).unwrap();
+    s.flush().unwrap();
+    s.delete(&writers[1]).unwrap();
+    s.flush().unwrap();
+    s.commit().unwrap();
+    let other = db.session();
+    let kept: Vec<i64> = other
+        .query::<Writer>()
+        .all_detached()
+        .unwrap()
+        .iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(kept, [1]);
+    let mut links: Vec<(i64, Option<i64>)> = other
+        .query::<Note>()
+        .all_detached()
+        .unwrap()
+        .iter()
+        .map(|n| (n.id, n.writer_id))
+        .collect();
+    links.sort();
+    assert_eq!(links, [(1, Some(1)), (2, None), (3, None)]);
+    assert_eq!(notes[1].read().unwrap().writer_id, None);
+}
+
 /// A deletion rolled back before any flush leaves its cascade undone: the
 /// children are neither deleted nor unlinked by a later commit.
 #[test]

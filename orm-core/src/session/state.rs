@@ -57,6 +57,18 @@ pub(crate) struct SessionState {
     /// are `u32`, in one word: every session builds this state, and each
     /// word more is more to build.
     pub rel_removals: u32,
+    /// The parents the objects of `rel_dirty` were given through a
+    /// relationship since the list was last emptied (their addresses; more
+    /// than are still given, never fewer): a deletion looks for children
+    /// given to the deleted object in memory only when it is one of them,
+    /// so deleting many objects, a flush after each, does not read every
+    /// relationship change of the transaction per deletion.
+    assigned_parents: rustc_hash::FxHashSet<*const ()>,
+    /// An object's slots could not be read when it was noted (borrowed):
+    /// `assigned_parents` may miss its parent, so it is not relied on.
+    assigned_parents_unknown: bool,
+    /// The parent last put in `assigned_parents` (null when it is empty).
+    last_assigned_parent: *const (),
 }
 
 impl SessionState {
@@ -84,11 +96,49 @@ impl SessionState {
     /// Note relationship changes of `obj`, an object of this session: it
     /// is listed once however many changes it gets.
     pub(crate) fn note_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
+        self.list_rel_dirty(obj);
+        // Every change of a parent reference in the session is noted after
+        // it is made, and an object joining the session is noted with the
+        // references it has: its parents are recorded here.
+        match obj.rels().try_borrow() {
+            Ok(rels) => {
+                for parent in rels.assigned_parents() {
+                    self.record_assigned_parent(parent);
+                }
+            }
+            Err(_) => self.assigned_parents_unknown = true,
+        }
+    }
+
+    /// [`note_rel_dirty`](Self::note_rel_dirty) of a new object whose only
+    /// relationship is `parent`, just given to it (a graph being built).
+    pub(crate) fn note_new_child(&mut self, child: &Rc<dyn ErasedObj>, parent: &Rc<dyn ErasedObj>) {
+        self.list_rel_dirty(child);
+        self.record_assigned_parent(ptr(parent));
+    }
+
+    fn list_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
         if !obj.rel_noted() {
             obj.set_rel_noted(true);
             self.rel_dirty.push(Rc::clone(obj));
         }
         self.rel_pending += 1;
+    }
+
+    fn record_assigned_parent(&mut self, parent: *const ()) {
+        // Children are mostly given the parent the last one got (a graph
+        // built parent by parent): no hashing for them.
+        if parent != self.last_assigned_parent {
+            self.assigned_parents.insert(parent);
+            self.last_assigned_parent = parent;
+        }
+    }
+
+    /// Whether an object of `rel_dirty` may have been given `parent`
+    /// through a relationship (false: none was).
+    pub(crate) fn may_have_assigned_children(&self, parent: &Rc<dyn ErasedObj>) -> bool {
+        !self.rel_dirty.is_empty()
+            && (self.assigned_parents_unknown || self.assigned_parents.contains(&ptr(parent)))
     }
 
     /// Empty the list of objects with relationship changes, handing each
@@ -98,6 +148,9 @@ impl SessionState {
         self.rel_pending = 0;
         self.rel_flushed = 0;
         self.rel_removals = self.rel_removals.wrapping_add(1);
+        self.assigned_parents.clear();
+        self.assigned_parents_unknown = false;
+        self.last_assigned_parent = std::ptr::null();
         for obj in std::mem::take(&mut self.rel_dirty) {
             obj.set_rel_noted(false);
             each(obj);

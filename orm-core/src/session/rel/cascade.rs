@@ -231,7 +231,7 @@ impl SessionInner {
         };
         let root = frame(obj);
         if root.deferred
-            && self.state_mut()?.rel_dirty.is_empty()
+            && !self.state_mut()?.may_have_assigned_children(obj)
             && root.sides.iter().all(|&s| !is_loaded(obj, s))
         {
             // Nothing of it in memory (the common case: many loaded objects
@@ -311,6 +311,9 @@ impl SessionInner {
         }
         let partner = side.partner();
         let state = self.state_mut()?;
+        if !state.may_have_assigned_children(owner) {
+            return Ok(Vec::new());
+        }
         Ok(state
             .rel_dirty
             .iter()

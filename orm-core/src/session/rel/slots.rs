@@ -268,6 +268,15 @@ impl RelSlots {
         })
     }
 
+    /// The addresses of the parents its references were set to in memory
+    /// (assigned, not cleared by a commit).
+    pub fn assigned_parents(&self) -> impl Iterator<Item = *const ()> + '_ {
+        self.slots.iter().filter_map(|s| match &s.value {
+            RelValue::Up(Some(parent)) if s.assigned => Some(parent.as_ptr() as *const ()),
+            _ => None,
+        })
+    }
+
     pub fn holds_strong_refs(&self) -> bool {
         self.strong_refs().next().is_some()
     }
