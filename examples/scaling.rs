@@ -175,6 +175,34 @@ fn append_children(n: usize, flush_every: Option<usize>) -> orm::Result<Duration
     Ok(start.elapsed())
 }
 
+/// One parent's N children committed, then loaded with it and deleted one
+/// by one (each leaves the loaded collection), then one commit.
+fn delete_children(n: usize) -> orm::Result<Duration> {
+    let db = fresh()?;
+    let s = db.session();
+    let parent = s.add(Parent::default())?;
+    for i in 0..n {
+        let child = Obj::new(Child {
+            name: format!("c{i}"),
+            ..Default::default()
+        });
+        parent.append(Parent::children, &child)?;
+    }
+    s.commit()?;
+    let id = parent.read()?.id;
+    let s = db.session();
+    let parent = s.get::<Parent>(id)?.expect("the parent just committed");
+    let children = parent.related(Parent::children)?;
+    let start = Instant::now();
+    for child in &children {
+        s.delete(child)?;
+    }
+    s.commit()?;
+    let elapsed = start.elapsed();
+    assert!(parent.related(Parent::children)?.is_empty());
+    Ok(elapsed)
+}
+
 /// N new rows in one transaction, each added inside its own savepoint
 /// (`Session::nested`, the way to skip a row that fails and keep the
 /// others): opening a savepoint copies nothing, so this stays linear.
@@ -340,7 +368,7 @@ fn main() -> orm::Result<()> {
     } else {
         sizes
     };
-    let workloads: [(&str, Workload); 10] = [
+    let workloads: [(&str, Workload); 11] = [
         ("insert", insert),
         ("tracked load", tracked_load),
         ("update", update),
@@ -349,6 +377,10 @@ fn main() -> orm::Result<()> {
         (
             "one parent, N children, a flush every 100",
             children_flushed,
+        ),
+        (
+            "one parent's N children loaded, each deleted",
+            delete_children,
         ),
         ("insert, a savepoint per row", savepoint_per_row),
         (

@@ -806,6 +806,72 @@ fn children_given_a_parent_in_memory_are_unlinked_when_it_is_deleted_unloaded() 
     assert_eq!(notes[1].read().unwrap().writer_id, None);
 }
 
+/// A collection large enough to keep an index of its members: members
+/// taken out one by one (removed, or deleted) leave the others in order,
+/// also once the gaps they leave are closed; one put back goes to the
+/// end, once; the database follows.
+#[test]
+fn a_large_collection_keeps_its_order_through_removals_deletions_and_additions() {
+    use shop::{Note, Writer};
+    let db = shop_db();
+    let s = db.session();
+    s.bulk_insert_detached([Writer { id: 1 }]).unwrap();
+    s.bulk_insert_detached((1..=60).map(|id| Note {
+        id,
+        writer_id: Some(1),
+    }))
+    .unwrap();
+    s.commit().unwrap();
+    let s = db.session();
+    let w = s.get::<Writer>(1).unwrap().unwrap();
+    let ids = |w: &Obj<Writer>| -> Vec<i64> {
+        w.related(Writer::notes)
+            .unwrap()
+            .iter()
+            .map(|n| n.read().unwrap().id)
+            .collect()
+    };
+    let notes = w.related(Writer::notes).unwrap();
+    let mut expected = ids(&w);
+    assert_eq!(expected.len(), 60);
+    // Every third one removed, then every third of the rest deleted: more
+    // than half of the list goes, so its gaps are closed on the way.
+    for (i, n) in notes.iter().enumerate() {
+        if i % 3 == 0 {
+            w.remove(Writer::notes, n).unwrap();
+        } else if i % 3 == 1 {
+            s.delete(n).unwrap();
+        }
+    }
+    expected = expected
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 == 2)
+        .map(|(_, id)| *id)
+        .collect();
+    assert_eq!(ids(&w), expected);
+    // Put back twice: once, at the end.
+    w.append(Writer::notes, &notes[0]).unwrap();
+    w.append(Writer::notes, &notes[0]).unwrap();
+    expected.push(notes[0].read().unwrap().id);
+    assert_eq!(ids(&w), expected);
+    s.commit().unwrap();
+    let other = db.session();
+    let mut in_db: Vec<i64> = other
+        .query::<Note>()
+        .filter(Note::writer_id.eq(1))
+        .all_detached()
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    in_db.sort();
+    let mut want = expected.clone();
+    want.sort();
+    assert_eq!(in_db, want);
+    assert_eq!(other.query::<Note>().count().unwrap(), 40);
+}
+
 /// A deletion rolled back before any flush leaves its cascade undone: the
 /// children are neither deleted nor unlinked by a later commit.
 #[test]

@@ -80,7 +80,7 @@ fn loaded_empty(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
     obj.rels().borrow().find(side).is_some_and(|s| {
         (s.loaded || s.assigned)
             && match &s.value {
-                RelValue::Many(items) => items.as_slice().is_empty(),
+                RelValue::Many(items) => items.is_empty(),
                 RelValue::One(item) => item.is_none(),
                 RelValue::Up(_) => false,
             }

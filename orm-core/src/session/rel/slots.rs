@@ -23,61 +23,137 @@ use crate::session::obj::{ErasedObj, Status};
 use crate::types::Value;
 
 /// A loaded collection: its objects in order and, once it holds more than
-/// a few, an index by address, so adding to a collection of N objects
-/// costs O(1) rather than a scan of N (one parent with 100,000 new
-/// children was quadratic).
+/// a few, an index by address, so adding an object to a collection of N,
+/// or taking one out, costs O(1) rather than a scan of N (one parent with
+/// 100,000 new children was quadratic, and so was deleting the children
+/// of one loaded parent one by one).
 #[derive(Default, Clone)]
 pub(crate) struct Members {
-    items: Vec<Rc<dyn ErasedObj>>,
+    /// In order. An object taken out of an indexed collection leaves a
+    /// hole (`None`) rather than moving every later one; the holes go once
+    /// they are half the list.
+    items: Vec<Option<Rc<dyn ErasedObj>>>,
     /// Built when the collection first grows past `INDEXED_FROM`, then kept
     /// in step by every change (all go through these methods). Boxed: most
     /// collections never have one, and every slot is smaller for it.
-    index: Option<Box<rustc_hash::FxHashSet<*const ()>>>,
+    index: Option<Box<MemberIndex>>,
+}
+
+/// Where each object of an indexed collection is in its list.
+#[derive(Default, Clone)]
+struct MemberIndex {
+    at: FxHashMap<*const (), usize>,
+    holes: usize,
 }
 
 impl Members {
     const INDEXED_FROM: usize = 16;
 
-    pub fn as_slice(&self) -> &[Rc<dyn ErasedObj>] {
-        &self.items
+    /// The objects, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Rc<dyn ErasedObj>> {
+        self.items.iter().flatten()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.len() == self.index.as_ref().map_or(0, |i| i.holes)
     }
 
     pub fn to_vec(&self) -> Vec<Rc<dyn ErasedObj>> {
-        self.items.clone()
+        match &self.index {
+            Some(index) => {
+                let mut all = Vec::with_capacity(self.items.len() - index.holes);
+                all.extend(self.iter().cloned());
+                all
+            }
+            None => self.iter().cloned().collect(),
+        }
     }
 
     /// Add `item` at the end unless it is there already.
     pub fn insert(&mut self, item: &Rc<dyn ErasedObj>) {
         let key = ptr(item);
-        let present = match &mut self.index {
-            Some(index) => !index.insert(key),
-            None if self.items.len() >= Self::INDEXED_FROM => {
-                let mut index: rustc_hash::FxHashSet<*const ()> =
-                    self.items.iter().map(ptr).collect();
-                let present = !index.insert(key);
-                self.index = Some(Box::new(index));
-                present
-            }
-            None => self.items.iter().any(|x| ptr(x) == key),
+        let at = self.items.len();
+        let added = match self.indexed() {
+            Some(index) => index_new(&mut index.at, key, at),
+            None => !self.iter().any(|x| ptr(x) == key),
         };
-        if !present {
-            self.items.push(Rc::clone(item));
+        if added {
+            self.items.push(Some(Rc::clone(item)));
         }
     }
 
     pub fn remove(&mut self, item: &Rc<dyn ErasedObj>) {
         let key = ptr(item);
-        if let Some(index) = &mut self.index
-            && !index.remove(&key)
-        {
+        let Some(index) = self.indexed() else {
+            self.items
+                .retain(|x| x.as_ref().is_some_and(|x| ptr(x) != key));
             return;
+        };
+        let Some(at) = index.at.remove(&key) else {
+            return;
+        };
+        index.holes += 1;
+        let compact = index.holes >= Self::INDEXED_FROM && index.holes * 2 >= self.items.len();
+        // Dropped after the list is consistent again: an object's `Drop`
+        // may run user code.
+        let gone = self.items.get_mut(at).and_then(Option::take);
+        if compact {
+            self.compact();
         }
-        self.items.retain(|x| ptr(x) != key);
+        drop(gone);
+    }
+
+    /// The index, built first when the collection has grown past
+    /// `INDEXED_FROM` (a loaded collection starts without one); `None`
+    /// while it is small.
+    fn indexed(&mut self) -> Option<&mut MemberIndex> {
+        if self.index.is_none() && self.items.len() >= Self::INDEXED_FROM {
+            let mut index = MemberIndex::default();
+            index.at.reserve(self.items.len() + 1);
+            for (i, o) in self.items.iter().enumerate() {
+                if let Some(o) = o {
+                    index.at.insert(ptr(o), i);
+                }
+            }
+            self.index = Some(Box::new(index));
+        }
+        self.index.as_deref_mut()
+    }
+
+    /// Close the holes and index the objects where they are now.
+    fn compact(&mut self) {
+        self.items.retain(Option::is_some);
+        if let Some(index) = &mut self.index {
+            index.holes = 0;
+            index.at.clear();
+            for (i, o) in self.items.iter().enumerate() {
+                if let Some(o) = o {
+                    index.at.insert(ptr(o), i);
+                }
+            }
+        }
     }
 
     /// Reorder without changing the members.
     pub fn sort_by_key<K: Ord>(&mut self, key: impl FnMut(&Rc<dyn ErasedObj>) -> K) {
-        self.items.sort_by_key(key);
+        let mut all: Vec<Rc<dyn ErasedObj>> = std::mem::take(&mut self.items)
+            .into_iter()
+            .flatten()
+            .collect();
+        all.sort_by_key(key);
+        self.items = all.into_iter().map(Some).collect();
+        self.compact();
+    }
+}
+
+/// Record `key` at `at` unless it is there already; whether it was not.
+fn index_new(at_of: &mut FxHashMap<*const (), usize>, key: *const (), at: usize) -> bool {
+    match at_of.entry(key) {
+        std::collections::hash_map::Entry::Occupied(_) => false,
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(at);
+            true
+        }
     }
 }
 
@@ -85,7 +161,15 @@ impl From<Vec<Rc<dyn ErasedObj>>> for Members {
     /// A loaded collection (rows have distinct keys, so objects are
     /// distinct).
     fn from(items: Vec<Rc<dyn ErasedObj>>) -> Self {
-        Members { items, index: None }
+        if items.is_empty() {
+            // Most owners of a selectin load (no iteration machinery).
+            return Members::default();
+        }
+        Members {
+            // Collected in place: the two element types have one layout.
+            items: items.into_iter().map(Some).collect(),
+            index: None,
+        }
     }
 }
 
@@ -259,12 +343,12 @@ impl RelSlots {
     /// Every object these slots hold strongly, once per reference.
     fn strong_refs(&self) -> impl Iterator<Item = &Rc<dyn ErasedObj>> {
         self.slots.iter().flat_map(|s| {
-            let held: &[Rc<dyn ErasedObj>] = match &s.value {
-                RelValue::Many(v) => v.as_slice(),
-                RelValue::One(o) => o.as_slice(),
+            let held: &[Option<Rc<dyn ErasedObj>>] = match &s.value {
+                RelValue::Many(v) => &v.items,
+                RelValue::One(o) => std::slice::from_ref(o),
                 RelValue::Up(_) => &[],
             };
-            held.iter().chain(s.added()).chain(s.removed())
+            held.iter().flatten().chain(s.added()).chain(s.removed())
         })
     }
 
@@ -388,7 +472,7 @@ impl RelSlots {
     ) -> ControlFlow<B> {
         for s in &self.slots {
             match &s.value {
-                RelValue::Many(v) => v.as_slice().iter().try_for_each(&mut f)?,
+                RelValue::Many(v) => v.iter().try_for_each(&mut f)?,
                 RelValue::One(o) => o.iter().try_for_each(&mut f)?,
                 RelValue::Up(w) => {
                     if let Some(p) = w.as_ref().and_then(Weak::upgrade) {
@@ -406,7 +490,7 @@ impl RelSlots {
         let mut out = Vec::new();
         for s in &self.slots {
             match &s.value {
-                RelValue::Many(v) => out.extend(v.as_slice().iter().cloned()),
+                RelValue::Many(v) => out.extend(v.iter().cloned()),
                 RelValue::One(o) => out.extend(o.iter().cloned()),
                 RelValue::Up(w) => out.extend(w.as_ref().and_then(Weak::upgrade)),
             }
