@@ -75,6 +75,28 @@ struct Note {
     folder_id: Option<i64>,
 }
 
+/// An article and its labels, many-to-many.
+#[derive(Model, Debug, Default, Clone)]
+#[orm(many_to_many(labels = Label, secondary = ArticleLabel, backref = "articles"))]
+struct Article {
+    id: i64,
+    title: String,
+}
+
+#[derive(Model, Debug, Default, Clone)]
+struct Label {
+    id: i64,
+    name: String,
+}
+
+#[derive(Model, Debug, Default, Clone)]
+struct ArticleLabel {
+    #[orm(primary_key, foreign_key = Article::id)]
+    article_id: i64,
+    #[orm(primary_key, foreign_key = Label::id)]
+    label_id: i64,
+}
+
 fn fresh() -> orm::Result<Database> {
     fresh_with::<Child>()
 }
@@ -200,6 +222,28 @@ fn delete_children(n: usize) -> orm::Result<Duration> {
     s.commit()?;
     let elapsed = start.elapsed();
     assert!(parent.related(Parent::children)?.is_empty());
+    Ok(elapsed)
+}
+
+/// N labels committed, then one article given all of them, then one
+/// commit: each link is checked against the article's pending link
+/// changes through their index, not a scan.
+fn many_links(n: usize) -> orm::Result<Duration> {
+    let db = fresh_with::<ArticleLabel>()?;
+    let s = db.session();
+    let article = s.add(Article::default())?;
+    let labels = s.add_all((0..n).map(|i| Label {
+        name: format!("l{i}"),
+        ..Default::default()
+    }))?;
+    s.commit()?;
+    let start = Instant::now();
+    for label in &labels {
+        article.append(Article::labels, label)?;
+    }
+    s.commit()?;
+    let elapsed = start.elapsed();
+    assert_eq!(s.query::<ArticleLabel>().count()?, n as u64);
     Ok(elapsed)
 }
 
@@ -368,7 +412,7 @@ fn main() -> orm::Result<()> {
     } else {
         sizes
     };
-    let workloads: [(&str, Workload); 11] = [
+    let workloads: [(&str, Workload); 12] = [
         ("insert", insert),
         ("tracked load", tracked_load),
         ("update", update),
@@ -382,6 +426,7 @@ fn main() -> orm::Result<()> {
             "one parent's N children loaded, each deleted",
             delete_children,
         ),
+        ("one object given N many-to-many links", many_links),
         ("insert, a savepoint per row", savepoint_per_row),
         (
             "insert, a savepoint per row, every tenth refused",

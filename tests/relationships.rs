@@ -1007,6 +1007,90 @@ mod blog {
     }
 }
 
+/// Many links changed on one object before a flush (past the size where
+/// the pending changes keep an index): a link removed again before the
+/// flush is never written, a removal undone by adding it back deletes
+/// nothing, a removal among many additions is kept, and the association
+/// rows end as the collection says.
+#[test]
+fn many_link_changes_on_one_object_cancel_out_before_the_flush() {
+    use blog::{Post, PostTag, Tag};
+    let db = common::fresh::<Post>();
+    let s = db.session();
+    let post = s.add(Post::default()).unwrap();
+    let tags = s
+        .add_all((0..40).map(|i| Tag {
+            name: format!("t{i}"),
+            ..Default::default()
+        }))
+        .unwrap();
+    s.commit().unwrap();
+    let tag_ids = |post: &Obj<Post>| -> Vec<i64> {
+        let mut ids: Vec<i64> = post
+            .related(Post::tags)
+            .unwrap()
+            .iter()
+            .map(|t| t.read().unwrap().id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let rows = |s: &Session| -> Vec<i64> {
+        let mut ids: Vec<i64> = s
+            .query::<PostTag>()
+            .all_detached()
+            .unwrap()
+            .iter()
+            .map(|l| l.tag_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    for t in &tags {
+        post.append(Post::tags, t).unwrap();
+    }
+    // Every odd one taken out again before any flush: never written.
+    for t in tags.iter().skip(1).step_by(2) {
+        post.remove(Post::tags, t).unwrap();
+    }
+    s.commit().unwrap();
+    let even: Vec<i64> = tags
+        .iter()
+        .step_by(2)
+        .map(|t| t.read().unwrap().id)
+        .collect();
+    assert_eq!(rows(&db.session()), even);
+    assert_eq!(tag_ids(&post), even);
+    // Every odd one added (past the size of an index), then the first ten
+    // even ones removed (links the additions do not hold), five of those
+    // added back (no DELETE for them) and five of the odd ones taken out
+    // again (no INSERT for them).
+    for t in tags.iter().skip(1).step_by(2) {
+        post.append(Post::tags, t).unwrap();
+    }
+    for t in tags.iter().step_by(2).take(10) {
+        post.remove(Post::tags, t).unwrap();
+    }
+    for t in tags.iter().step_by(2).take(5) {
+        post.append(Post::tags, t).unwrap();
+    }
+    for t in tags.iter().skip(1).step_by(2).take(5) {
+        post.remove(Post::tags, t).unwrap();
+    }
+    s.commit().unwrap();
+    let mut want: Vec<i64> = tags
+        .iter()
+        .step_by(2)
+        .skip(10)
+        .chain(tags.iter().step_by(2).take(5))
+        .chain(tags.iter().skip(1).step_by(2).skip(5))
+        .map(|t| t.read().unwrap().id)
+        .collect();
+    want.sort();
+    assert_eq!(rows(&db.session()), want);
+    assert_eq!(tag_ids(&post), want);
+}
+
 #[test]
 fn many_to_many_add_and_remove() {
     use blog::{Post, PostTag, Tag};

@@ -204,8 +204,12 @@ impl SessionInner {
             for slot in &mut rels.slots {
                 if slot.has_link_changes() {
                     let links = slot.take_links();
-                    txn.links
-                        .push((Rc::clone(obj), slot.side, links.added, links.removed));
+                    txn.links.push((
+                        Rc::clone(obj),
+                        slot.side,
+                        links.added.into_vec(),
+                        links.removed.into_vec(),
+                    ));
                 }
             }
         }

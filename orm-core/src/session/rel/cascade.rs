@@ -457,8 +457,8 @@ impl SessionInner {
                 // the association rows are deleted before it is.
                 let mut rels = other.rels().borrow_mut();
                 for slot in &mut rels.slots {
-                    if !slot.added().is_empty() {
-                        slot.links_mut().added.retain(|x| !same(x, obj));
+                    if slot.added().next().is_some() {
+                        slot.links_mut().added.remove(obj);
                     }
                 }
             }

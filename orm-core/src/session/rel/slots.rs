@@ -82,15 +82,17 @@ impl Members {
         }
     }
 
-    pub fn remove(&mut self, item: &Rc<dyn ErasedObj>) {
+    /// Take `item` out; whether it was there.
+    pub fn remove(&mut self, item: &Rc<dyn ErasedObj>) -> bool {
         let key = ptr(item);
         let Some(index) = self.indexed() else {
+            let before = self.items.len();
             self.items
                 .retain(|x| x.as_ref().is_some_and(|x| ptr(x) != key));
-            return;
+            return self.items.len() != before;
         };
         let Some(at) = index.at.remove(&key) else {
-            return;
+            return false;
         };
         index.holes += 1;
         let compact = index.holes >= Self::INDEXED_FROM && index.holes * 2 >= self.items.len();
@@ -101,6 +103,19 @@ impl Members {
             self.compact();
         }
         drop(gone);
+        true
+    }
+
+    /// Add each of `items` at the end, unless it is there already.
+    pub fn extend(&mut self, items: Vec<Rc<dyn ErasedObj>>) {
+        for item in &items {
+            self.insert(item);
+        }
+    }
+
+    /// The objects, in order, the list given up.
+    pub fn into_vec(self) -> Vec<Rc<dyn ErasedObj>> {
+        self.items.into_iter().flatten().collect()
     }
 
     /// The index, built first when the collection has grown past
@@ -195,11 +210,13 @@ pub(crate) struct RelSlot {
     links: Option<Box<LinkChanges>>,
 }
 
-/// Many-to-many links added and removed in memory, not yet flushed.
+/// Many-to-many links added and removed in memory, not yet flushed (each
+/// a list with an index once it grows, as a collection: one owner given
+/// many links does not scan the ones it has per link).
 #[derive(Clone, Default)]
 pub(crate) struct LinkChanges {
-    pub added: Vec<Rc<dyn ErasedObj>>,
-    pub removed: Vec<Rc<dyn ErasedObj>>,
+    pub added: Members,
+    pub removed: Members,
 }
 
 impl RelSlot {
@@ -214,13 +231,13 @@ impl RelSlot {
     }
 
     /// Links to insert at the next flush.
-    pub fn added(&self) -> &[Rc<dyn ErasedObj>] {
-        self.links.as_ref().map_or(&[], |l| &l.added)
+    pub fn added(&self) -> impl Iterator<Item = &Rc<dyn ErasedObj>> {
+        self.links.iter().flat_map(|l| l.added.iter())
     }
 
     /// Links to delete at the next flush.
-    pub fn removed(&self) -> &[Rc<dyn ErasedObj>] {
-        self.links.as_ref().map_or(&[], |l| &l.removed)
+    pub fn removed(&self) -> impl Iterator<Item = &Rc<dyn ErasedObj>> {
+        self.links.iter().flat_map(|l| l.removed.iter())
     }
 
     /// Whether links were added or removed since the last flush.
@@ -480,7 +497,7 @@ impl RelSlots {
                     }
                 }
             }
-            s.added().iter().try_for_each(&mut f)?;
+            s.added().try_for_each(&mut f)?;
         }
         ControlFlow::Continue(())
     }
@@ -494,7 +511,7 @@ impl RelSlots {
                 RelValue::One(o) => out.extend(o.iter().cloned()),
                 RelValue::Up(w) => out.extend(w.as_ref().and_then(Weak::upgrade)),
             }
-            out.extend(s.added().iter().cloned());
+            out.extend(s.added().cloned());
         }
         out
     }

@@ -35,7 +35,9 @@ pub(super) fn collection_remove(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc
     let mut rels = owner.rels().borrow_mut();
     if let Some(slot) = rels.find_mut(side) {
         match &mut slot.value {
-            RelValue::Many(v) => v.remove(item),
+            RelValue::Many(v) => {
+                v.remove(item);
+            }
             RelValue::One(o) if o.as_ref().is_some_and(|x| same(x, item)) => *o = None,
             _ => {}
         }
@@ -105,10 +107,8 @@ fn note_link_change(
         } else {
             (&mut links.removed, &mut links.added)
         };
-        let before = opposite.len();
-        opposite.retain(|x| !same(x, target));
-        if opposite.len() == before && !changes.iter().any(|x| same(x, target)) {
-            changes.push(Rc::clone(target));
+        if !opposite.remove(target) {
+            changes.insert(target);
         }
     }
     note(session, decl_owner)
