@@ -113,7 +113,7 @@ impl Members {
         }
     }
 
-    /// The objects, in order, the list given up.
+    /// The objects in order, the list consumed.
     pub fn into_vec(self) -> Vec<Rc<dyn ErasedObj>> {
         self.items.into_iter().flatten().collect()
     }
