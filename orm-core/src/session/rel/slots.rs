@@ -59,14 +59,7 @@ impl Members {
     }
 
     pub fn to_vec(&self) -> Vec<Rc<dyn ErasedObj>> {
-        match &self.index {
-            Some(index) => {
-                let mut all = Vec::with_capacity(self.items.len() - index.holes);
-                all.extend(self.iter().cloned());
-                all
-            }
-            None => self.iter().cloned().collect(),
-        }
+        self.iter().cloned().collect()
     }
 
     /// Add `item` at the end unless it is there already.
@@ -124,12 +117,7 @@ impl Members {
     fn indexed(&mut self) -> Option<&mut MemberIndex> {
         if self.index.is_none() && self.items.len() >= Self::INDEXED_FROM {
             let mut index = MemberIndex::default();
-            index.at.reserve(self.items.len() + 1);
-            for (i, o) in self.items.iter().enumerate() {
-                if let Some(o) = o {
-                    index.at.insert(ptr(o), i);
-                }
-            }
+            index.reindex(&self.items);
             self.index = Some(Box::new(index));
         }
         self.index.as_deref_mut()
@@ -139,13 +127,7 @@ impl Members {
     fn compact(&mut self) {
         self.items.retain(Option::is_some);
         if let Some(index) = &mut self.index {
-            index.holes = 0;
-            index.at.clear();
-            for (i, o) in self.items.iter().enumerate() {
-                if let Some(o) = o {
-                    index.at.insert(ptr(o), i);
-                }
-            }
+            index.reindex(&self.items);
         }
     }
 
@@ -158,6 +140,21 @@ impl Members {
         all.sort_by_key(key);
         self.items = all.into_iter().map(Some).collect();
         self.compact();
+    }
+}
+
+impl MemberIndex {
+    /// Forget what it held and index `items` where they are (no holes
+    /// counted: the caller has closed them, or there were none).
+    fn reindex(&mut self, items: &[Option<Rc<dyn ErasedObj>>]) {
+        self.holes = 0;
+        self.at.clear();
+        self.at.reserve(items.len() + 1);
+        for (i, o) in items.iter().enumerate() {
+            if let Some(o) = o {
+                self.at.insert(ptr(o), i);
+            }
+        }
     }
 }
 
