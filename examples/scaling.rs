@@ -362,6 +362,43 @@ fn delete_then_flush(n: usize) -> orm::Result<Duration> {
     Ok(elapsed)
 }
 
+/// N notes in one folder committed, then loaded, each moved to a second
+/// folder, one flush, and each note let go of (`expunge`, what a batch job
+/// does with what it has finished), then one commit: each expunge takes
+/// its note off the session's list of relationship changes without a scan.
+fn expunge_after_changes(n: usize) -> orm::Result<Duration> {
+    let db = fresh_with::<Note>()?;
+    let s = db.session();
+    let from = s.add(Folder::default())?;
+    let to = s.add(Folder::default())?;
+    s.flush()?;
+    let from_id = from.read()?.id;
+    s.add_all((0..n).map(|i| Note {
+        name: format!("n{i}"),
+        folder_id: Some(from_id),
+        ..Default::default()
+    }))?;
+    s.commit()?;
+    let notes = s.query::<Note>().all()?;
+    let start = Instant::now();
+    for note in &notes {
+        note.set_related(Note::folder, Some(&to))?;
+    }
+    s.flush()?;
+    for note in &notes {
+        s.expunge(note)?;
+    }
+    s.commit()?;
+    let elapsed = start.elapsed();
+    let to_id = to.read()?.id;
+    let moved = s
+        .query::<Note>()
+        .filter(Note::folder_id.eq(to_id))
+        .count()?;
+    assert_eq!(moved, n as u64);
+    Ok(elapsed)
+}
+
 /// The rows of [`children`] written by hand with rusqlite on the session's
 /// own connection (the same storage): the parent, then one cached INSERT
 /// per child with the parent's key, every key read back, in one
@@ -412,7 +449,7 @@ fn main() -> orm::Result<()> {
     } else {
         sizes
     };
-    let workloads: [(&str, Workload); 12] = [
+    let workloads: [(&str, Workload); 13] = [
         ("insert", insert),
         ("tracked load", tracked_load),
         ("update", update),
@@ -439,6 +476,10 @@ fn main() -> orm::Result<()> {
         (
             "N parents deleted, a flush after each, their children not loaded",
             delete_then_flush,
+        ),
+        (
+            "N loaded objects given another parent, flushed, each expunged",
+            expunge_after_changes,
         ),
     ];
     let workloads: Vec<(&str, Workload)> = workloads

@@ -806,6 +806,170 @@ fn children_given_a_parent_in_memory_are_unlinked_when_it_is_deleted_unloaded() 
     assert_eq!(notes[1].read().unwrap().writer_id, None);
 }
 
+/// Objects with relationship changes expunged one by one from a long list
+/// of such changes (the list is then indexed and closes its gaps): an
+/// expunged object's changes flushed before stay written, its unflushed
+/// ones are dropped with it, and every other object's change, flushed or
+/// not, listed once or listed again after a flush read it, is written.
+#[test]
+fn expunging_many_objects_with_relationship_changes_keeps_the_others_changes() {
+    use shop::{Note, Writer};
+    let db = shop_db();
+    let s = db.session();
+    s.bulk_insert_detached((1..=2).map(|id| Writer { id }))
+        .unwrap();
+    s.bulk_insert_detached((1..=40).map(|id| Note {
+        id,
+        writer_id: Some(1),
+    }))
+    .unwrap();
+    s.commit().unwrap();
+    let s = db.session();
+    let (a, b) = (
+        s.get::<Writer>(1).unwrap().unwrap(),
+        s.get::<Writer>(2).unwrap().unwrap(),
+    );
+    let notes = s.query::<Note>().order_by(Note::id.asc()).all().unwrap();
+    let give = |range: std::ops::Range<usize>, to: &Obj<Writer>| {
+        for note in &notes[range] {
+            note.set_related(Note::author, Some(to)).unwrap();
+        }
+    };
+    // All 40 to B and flushed; 0..10 back to A, not flushed (listed again).
+    give(0..40, &b);
+    s.flush().unwrap();
+    give(0..10, &a);
+    // Flushed changes leave with 10..30 (written already); 5 takes its
+    // unflushed one along.
+    for note in notes[10..30].iter().chain([&notes[5]]) {
+        s.expunge(note).unwrap();
+    }
+    // Changes after the list was indexed: 30..35 to A; 36 to A and then
+    // expunged (its change dropped); 37 to A, flushed, back to B.
+    give(30..35, &a);
+    give(36..38, &a);
+    s.expunge(&notes[36]).unwrap();
+    s.flush().unwrap();
+    give(37..38, &b);
+    s.commit().unwrap();
+    let mut rows: Vec<(i64, Option<i64>)> = db
+        .session()
+        .query::<Note>()
+        .all_detached()
+        .unwrap()
+        .iter()
+        .map(|n| (n.id, n.writer_id))
+        .collect();
+    rows.sort();
+    // Note `i` of the list has id i + 1.
+    let expected: Vec<(i64, Option<i64>)> = (0..40)
+        .map(|i| {
+            let to_a = (i < 10 && i != 5) || (30..35).contains(&i);
+            (i + 1, Some(if to_a { 1 } else { 2 }))
+        })
+        .collect();
+    assert_eq!(rows, expected);
+}
+
+mod counted {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use orm::prelude::*;
+
+    /// `Part` values alive (only the test below makes parts).
+    pub static LIVE_PARTS: AtomicI64 = AtomicI64::new(0);
+
+    #[derive(Debug)]
+    pub struct Counted;
+
+    impl Default for Counted {
+        fn default() -> Self {
+            LIVE_PARTS.fetch_add(1, Ordering::SeqCst);
+            Counted
+        }
+    }
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            LIVE_PARTS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(parts = Part, backref = "bin"))]
+    pub struct Bin {
+        #[orm(primary_key)]
+        pub id: i64,
+    }
+
+    #[derive(Model, Debug, Default)]
+    pub struct Part {
+        #[orm(primary_key)]
+        pub id: i64,
+        #[orm(foreign_key = Bin::id)]
+        pub bin_id: i64,
+        #[orm(skip)]
+        #[allow(dead_code)] // only its Drop matters
+        pub counted: Counted,
+    }
+}
+
+/// An expunged object with relationship changes no flush has written is
+/// no longer held by the session: dropped by the caller, it is freed
+/// before the commit, also when it was listed again after a flush read it
+/// and the list of changes is long enough to be indexed.
+#[test]
+fn an_expunged_object_with_relationship_changes_is_freed_when_dropped() {
+    use counted::{Bin, LIVE_PARTS, Part};
+    use std::sync::atomic::Ordering;
+    let db = common::open(Database::builder().model::<Part>());
+    db.create_all().unwrap();
+    let s = db.session();
+    s.bulk_insert_detached((1..=2).map(|id| Bin { id }))
+        .unwrap();
+    s.bulk_insert_detached((1..=20).map(|id| Part {
+        id,
+        bin_id: 1,
+        ..Default::default()
+    }))
+    .unwrap();
+    s.commit().unwrap();
+    let s = db.session();
+    let (a, b) = (
+        s.get::<Bin>(1).unwrap().unwrap(),
+        s.get::<Bin>(2).unwrap().unwrap(),
+    );
+    let mut parts = s.query::<Part>().order_by(Part::id.asc()).all().unwrap();
+    let before = LIVE_PARTS.load(Ordering::SeqCst);
+    // Each given the bin it has: listed, read by the flush, nothing written
+    // (so the transaction's log holds none of them).
+    for part in &parts {
+        part.set_related(Part::bin, Some(&a)).unwrap();
+    }
+    s.flush().unwrap();
+    s.expunge(&parts[0]).unwrap();
+    // Listed again after the flush read it, then expunged.
+    parts[1].set_related(Part::bin, Some(&b)).unwrap();
+    s.expunge(&parts[1]).unwrap();
+    parts[2].set_related(Part::bin, Some(&b)).unwrap();
+    parts.drain(..2);
+    assert_eq!(LIVE_PARTS.load(Ordering::SeqCst), before - 2);
+    drop(parts);
+    s.commit().unwrap();
+    let bins: Vec<i64> = db
+        .session()
+        .query::<Part>()
+        .order_by(Part::id.asc())
+        .all_detached()
+        .unwrap()
+        .iter()
+        .map(|p| p.bin_id)
+        .collect();
+    let mut expected = [1; 20];
+    expected[2] = 2;
+    assert_eq!(bins, expected);
+}
+
 /// A collection large enough to keep an index of its members: members
 /// taken out one by one (removed, or deleted) leave the others in order,
 /// also once the gaps they leave are closed; one put back goes to the

@@ -233,12 +233,12 @@ pub fn require_postgres(test: &str) -> Option<String> {
         "{test}: a PostgreSQL test was skipped in CI ({why})"
     );
     // Straight to stderr, past libtest's capture: the skip shows in the
-    // output of a plain `cargo test`.
+    // output of a plain `cargo test`. One write, so that libtest's output of
+    // tests running in parallel cannot land inside the line (.ci/run counts
+    // these lines).
     use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "skipped {test}: needs a PostgreSQL server ({why}; .ci/run starts one)"
-    );
+    let line = format!("skipped {test}: needs a PostgreSQL server ({why}; .ci/run starts one)\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
     None
 }
 

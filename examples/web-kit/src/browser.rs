@@ -50,11 +50,13 @@ fn skip(test: &str, what: &str) -> Option<Browser> {
          (.ci/run installs Debian's chromium and chromium-driver)"
     );
     // Straight to stderr, past libtest's capture: the skip shows in the
-    // output of a plain `cargo test`.
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "skipped {test}: needs {what} (Debian: apt-get install chromium chromium-driver)"
+    // output of a plain `cargo test`. One write, so that libtest's output of
+    // tests running in parallel cannot land inside the line (.ci/run counts
+    // these lines).
+    let line = format!(
+        "skipped {test}: needs {what} (Debian: apt-get install chromium chromium-driver)\n"
     );
+    let _ = std::io::stderr().write_all(line.as_bytes());
     None
 }
 

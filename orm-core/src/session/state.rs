@@ -12,6 +12,7 @@ use std::rc::{Rc, Weak};
 
 use super::identity::IdentityMaps;
 use super::obj::{self, ErasedObj, Status};
+use super::rel::dirty::RelDirty;
 use super::txn::TxnLog;
 use crate::backend::{Conn, Manager};
 use crate::database::Database;
@@ -41,7 +42,7 @@ pub(crate) struct SessionState {
     /// Objects with relationship assignments or link changes since the last
     /// commit (assignments are kept until commit, so a failed commit can be
     /// redone).
-    pub rel_dirty: Vec<Rc<dyn ErasedObj>>,
+    pub rel_dirty: RelDirty,
     /// Entries added to `rel_dirty` since the last flush.
     pub rel_pending: usize,
     /// How many entries at the front of `rel_dirty` a successful flush has
@@ -120,7 +121,7 @@ impl SessionState {
     fn list_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
         if !obj.rel_noted() {
             obj.set_rel_noted(true);
-            self.rel_dirty.push(Rc::clone(obj));
+            self.rel_dirty.push(obj);
         }
         self.rel_pending += 1;
     }
@@ -151,7 +152,7 @@ impl SessionState {
         self.assigned_parents.clear();
         self.assigned_parents_unknown = false;
         self.last_assigned_parent = std::ptr::null();
-        for obj in std::mem::take(&mut self.rel_dirty) {
+        for obj in self.rel_dirty.drain() {
             obj.set_rel_noted(false);
             each(obj);
         }
@@ -159,15 +160,9 @@ impl SessionState {
 
     /// Take `obj` off the list of objects with relationship changes.
     pub(crate) fn unnote_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
-        let p = ptr(obj);
-        let flushed = self.flushed_len();
-        let gone_flushed = self.rel_dirty[..flushed]
-            .iter()
-            .filter(|o| ptr(o) == p)
-            .count();
-        self.rel_dirty.retain(|o| ptr(o) != p);
+        let flushed = self.rel_dirty.remove(obj, self.flushed_len());
         // No more than before, so it fits; 0 (read all again) otherwise.
-        self.rel_flushed = u32::try_from(flushed - gone_flushed).unwrap_or(0);
+        self.rel_flushed = u32::try_from(flushed).unwrap_or(0);
         self.rel_removals = self.rel_removals.wrapping_add(1);
         obj.set_rel_noted(false);
     }
@@ -192,9 +187,10 @@ impl SessionState {
         (self.rel_flushed as usize).min(self.rel_dirty.len())
     }
 
-    /// The entries of `rel_dirty` no successful flush has organized yet.
-    pub(crate) fn rel_unflushed(&self) -> &[Rc<dyn ErasedObj>] {
-        &self.rel_dirty[self.flushed_len()..]
+    /// The entries of `rel_dirty` no successful flush has organized yet
+    /// (`None` where one was taken off).
+    pub(crate) fn rel_unflushed(&self) -> &[Option<Rc<dyn ErasedObj>>] {
+        self.rel_dirty.entries_from(self.flushed_len())
     }
 
     /// Forget relationship state: every slot is reloaded on next access.

@@ -37,7 +37,7 @@ impl SessionInner {
         // Most objects with relationship changes give one row a fill.
         rows.reserve_extras(unflushed.len());
         let mut seen = FxHashSet::with_capacity_and_hasher(unflushed.len(), Default::default());
-        for obj in unflushed {
+        for obj in unflushed.iter().flatten() {
             // Read now: a later change lists it again for the next flush.
             // (Listed twice meanwhile, it is read once: `seen`.)
             obj.set_rel_noted(false);
@@ -199,7 +199,7 @@ impl SessionInner {
     pub(crate) fn relationships_flushed(state: &mut SessionState) {
         let start = state.flushed_len();
         let txn = state.txn.get_or_insert_with(Default::default);
-        for obj in &state.rel_dirty[start..] {
+        for obj in state.rel_dirty.entries_from(start).iter().flatten() {
             let mut rels = obj.rels().borrow_mut();
             for slot in &mut rels.slots {
                 if slot.has_link_changes() {

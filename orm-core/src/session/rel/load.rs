@@ -261,7 +261,13 @@ impl SessionInner {
         // loop of lazy loads and appends quadratic).
         let assigned: Vec<Rc<dyn ErasedObj>> = match side.role() {
             Role::Children { .. } => {
-                let dirty = self.state_mut()?.rel_unflushed().to_vec();
+                let dirty: Vec<Rc<dyn ErasedObj>> = self
+                    .state_mut()?
+                    .rel_unflushed()
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .collect();
                 let mut seen = FxHashSet::default();
                 dirty
                     .into_iter()
