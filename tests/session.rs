@@ -1212,3 +1212,34 @@ fn new_children_of_a_new_parent_go_in_one_insert_with_its_key() {
         assert_eq!(c.parent_id, Some(root_id));
     }
 }
+
+/// Pending objects expunged or deleted one by one from a list long enough
+/// to be indexed (and to close its gaps): the others are inserted in add
+/// order, the expunged and deleted ones are not, and objects expunged and
+/// added again are inserted once each, after the others.
+#[test]
+fn pending_objects_taken_off_a_long_list_leave_the_others_in_add_order() {
+    let db = db();
+    let s = db.session();
+    let users = s.add_all((0..40).map(|i| user(&format!("u{i}")))).unwrap();
+    for (i, u) in users.iter().enumerate() {
+        match i % 3 {
+            0 => s.expunge(u).unwrap(),
+            1 if i < 33 => s.delete(u).unwrap(),
+            _ => {}
+        }
+    }
+    assert_eq!(users[3].state(), ObjState::Transient);
+    assert_eq!(users[4].state(), ObjState::Transient);
+    // One expunged before the list closed its gaps, one after.
+    s.add(users[3].clone()).unwrap();
+    s.add(users[39].clone()).unwrap();
+    s.commit().unwrap();
+    let names: Vec<String> = stored_users(&db).into_iter().map(|u| u.username).collect();
+    let mut expected: Vec<String> = (0..40)
+        .filter(|i| i % 3 == 2 || (i % 3 == 1 && *i >= 33))
+        .map(|i| format!("u{i}"))
+        .collect();
+    expected.extend(["u3".to_string(), "u39".to_string()]);
+    assert_eq!(names, expected);
+}

@@ -33,6 +33,7 @@ mod key;
 mod load;
 mod nested;
 pub(crate) mod obj;
+pub(crate) mod obj_list;
 mod ops;
 pub(crate) mod rel;
 mod retry;
@@ -161,7 +162,7 @@ impl fmt::Debug for Session {
         d.field("db", &self.inner.db.url());
         if let Ok(s) = state {
             d.field("objects", &s.maps.len())
-                .field("pending", &s.pending.len())
+                .field("pending", &s.pending.iter().count())
                 .field("deleted", &s.deleted.len())
                 .field("in_transaction", &s.txn.is_some());
         }
@@ -912,7 +913,7 @@ impl Session {
         let mut state = self.inner.state_mut()?;
         let this: *const () = Rc::as_ptr(&erased) as *const ();
         let same = |o: &Rc<dyn ErasedObj>| std::ptr::eq(Rc::as_ptr(o) as *const (), this);
-        state.pending.retain(|o| !same(o));
+        state.pending.remove(&erased);
         state.modified.retain(|o| !same(o));
         state.deleted.retain(|o| !same(o));
         // Its relationship changes leave with it: this session's commit or

@@ -12,7 +12,7 @@ use std::rc::{Rc, Weak};
 
 use super::identity::IdentityMaps;
 use super::obj::{self, ErasedObj, Status};
-use super::rel::dirty::RelDirty;
+use super::obj_list::ObjList;
 use super::txn::TxnLog;
 use crate::backend::{Conn, Manager};
 use crate::database::Database;
@@ -29,7 +29,7 @@ pub(super) fn ptr(o: &Rc<dyn ErasedObj>) -> *const () {
 pub(crate) struct SessionState {
     pub maps: IdentityMaps,
     /// Added, not yet inserted, in add order.
-    pub pending: Vec<Rc<dyn ErasedObj>>,
+    pub pending: ObjList,
     /// Persistent objects borrowed for writing since the last flush.
     pub modified: Vec<Rc<dyn ErasedObj>>,
     /// Marked for deletion, not yet deleted.
@@ -42,7 +42,7 @@ pub(crate) struct SessionState {
     /// Objects with relationship assignments or link changes since the last
     /// commit (assignments are kept until commit, so a failed commit can be
     /// redone).
-    pub rel_dirty: RelDirty,
+    pub rel_dirty: ObjList,
     /// Entries added to `rel_dirty` since the last flush.
     pub rel_pending: usize,
     /// How many entries at the front of `rel_dirty` a successful flush has
@@ -160,7 +160,7 @@ impl SessionState {
 
     /// Take `obj` off the list of objects with relationship changes.
     pub(crate) fn unnote_rel_dirty(&mut self, obj: &Rc<dyn ErasedObj>) {
-        let flushed = self.rel_dirty.remove(obj, self.flushed_len());
+        let flushed = self.rel_dirty.remove_counting(obj, self.flushed_len());
         // No more than before, so it fits; 0 (read all again) otherwise.
         self.rel_flushed = u32::try_from(flushed).unwrap_or(0);
         self.rel_removals = self.rel_removals.wrapping_add(1);
@@ -199,7 +199,7 @@ impl SessionState {
             obj.rels().borrow_mut().clear();
         }
         self.drain_rel_dirty(|obj| obj.rels().borrow_mut().clear());
-        for obj in &self.pending {
+        for obj in self.pending.iter() {
             obj.rels().borrow_mut().clear();
         }
     }
@@ -357,7 +357,7 @@ impl SessionInner {
         }
         obj.set_status(Status::Pending);
         set_session(obj, self.weak_self.clone());
-        self.state_mut()?.pending.push(Rc::clone(obj));
+        self.state_mut()?.pending.push(obj);
         Ok(())
     }
 
@@ -405,7 +405,7 @@ impl Drop for SessionInner {
         let state = self.state.get_mut();
         state.drain_rel_dirty(drop);
         state.maps.forget_all(Status::Detached);
-        for obj in state.pending.drain(..) {
+        for obj in state.pending.drain() {
             obj.forget_session(Status::Transient);
         }
         if let Some(txn) = state.txn.take() {

@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use super::flush::clear_generated_key;
 use super::obj::{ErasedObj, Status};
+use super::obj_list::ObjList;
 use super::state::{SessionInner, ptr};
 use crate::backend::CommitOutcome;
 use crate::error::{Error, Result};
@@ -262,8 +263,12 @@ impl SessionInner {
                 restored.push(obj);
             }
         }
-        restored.append(&mut state.pending);
-        state.pending = restored;
+        let mut pending = ObjList::from(restored);
+        pending.reserve(state.pending.len());
+        for obj in state.pending.drain() {
+            pending.push(&obj);
+        }
+        state.pending = pending;
     }
 
     /// The user-facing rollback of objects: discard what was added, revert

@@ -27,7 +27,7 @@ impl SessionInner {
         // Each INSERT and UPDATE row is noted in its object as it is made
         // (`row_of` in `dependency`): the object is at hand here, where a
         // later pass would read each one again.
-        for obj in &state.pending {
+        for obj in state.pending.iter() {
             if obj.status() == Status::Pending {
                 obj.check_borrow()?;
                 obj.set_flush_row(rows.len());

@@ -414,8 +414,7 @@ impl SessionInner {
         match obj.status() {
             Status::Pending => {
                 let mut state = self.state_mut()?;
-                let p = ptr(obj);
-                state.pending.retain(|o| ptr(o) != p);
+                state.pending.remove(obj);
                 // Discarded: a later commit or rollback of this session must
                 // not touch the links it may get as a transient object.
                 state.unnote_rel_dirty(obj);

@@ -4,8 +4,7 @@
 //! rows at flush is the flush's `dependency` step.
 //!
 //! Module map: [`slots`] (what each object holds per relationship end, and
-//! freeing reference cycles outside a session), [`dirty`] (the session's
-//! list of objects with relationship changes), [`sync`] (both ends in
+//! freeing reference cycles outside a session), [`sync`] (both ends in
 //! memory: append, remove, set a parent), [`cascade`] (the save-update and
 //! delete cascades, delete planning), [`load`] (loading one relationship
 //! end for many owners: lazy loading, selectin loading and cascades share
@@ -14,7 +13,6 @@
 //! the flush, whose `dependency` step reads the slots.
 
 mod cascade;
-pub(crate) mod dirty;
 pub(crate) mod load;
 pub(crate) mod slots;
 mod sync;

@@ -230,7 +230,7 @@ impl SessionInner {
         set_value(item, up, RelValue::Up(Some(Rc::downgrade(owner))), true);
         item.set_status(Status::Pending);
         item.set_session(self.weak_self.clone());
-        state.pending.push(Rc::clone(item));
+        state.pending.push(item);
         state.note_new_child(item, owner);
         if !owner.rel_noted() && owner.rels().borrow().has_pending_changes() {
             state.note_rel_dirty(owner);

@@ -1,47 +1,47 @@
-//! The session's list of objects with relationship changes since the last
-//! commit (`SessionState::rel_dirty`), in the order they were noted.
+//! An ordered list of a session's objects that an object can be taken off
+//! in O(1): the session's pending objects (`SessionState::pending`, in add
+//! order) and its objects with relationship changes
+//! (`SessionState::rel_dirty`, in the order they were noted).
 //!
-//! A flush reads it from where the last successful flush stopped (a
-//! position in the list), a commit empties it, and an object leaving the
-//! session (`expunge`, a pending object deleted) is taken off it. Taking
-//! one off is a scan while the list is short; the first time it happens to
-//! a longer list, the list is indexed by address and a removal leaves a
-//! hole, so expunging each of N objects with changes is linear. Until then
-//! an object changed again after a flush read it is simply listed again
-//! (a flush reads it once); once indexed, its earlier entry becomes a hole
+//! Taking one off is a scan while the list is short; the first time it
+//! happens to a longer list, the list is indexed by address and a removal
+//! then leaves a hole, closed once the holes are half the list. So
+//! expunging (or deleting) each of N listed objects is linear, and a
+//! session that never takes anything off pays for no index. Until the
+//! first removal an object pushed twice is listed twice (the relationship
+//! list lists an object again when it changes after a flush read it; a
+//! reader reads it once); once indexed, its earlier entry becomes a hole
 //! instead, so the index has one place per object.
 
 use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
 
-use crate::session::obj::ErasedObj;
+use super::obj::ErasedObj;
+use super::rel::slots::ptr;
 
-use super::slots::ptr;
-
-/// Objects with relationship changes, in the order they were noted; see
-/// the module documentation.
+/// Objects in order; see the module documentation.
 #[derive(Default)]
-pub(crate) struct RelDirty {
+pub(crate) struct ObjList {
     /// `None` where an indexed list had an object taken off.
     items: Vec<Option<Rc<dyn ErasedObj>>>,
     /// Built at the first removal from a list of `INDEXED_FROM` entries or
     /// more, kept by every change after it, dropped when the list is
-    /// emptied (boxed: most sessions never build one).
-    index: Option<Box<DirtyIndex>>,
+    /// emptied (boxed: most lists never have one).
+    index: Option<Box<ListIndex>>,
 }
 
 #[derive(Default)]
-struct DirtyIndex {
+struct ListIndex {
     at: FxHashMap<*const (), usize>,
     holes: usize,
 }
 
-impl RelDirty {
+impl ObjList {
     const INDEXED_FROM: usize = 16;
 
-    /// Positions in the list, holes included (what a flush's "read up to
-    /// here" counts).
+    /// Positions in the list, holes included (what a count of entries
+    /// read from the front counts).
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -61,6 +61,11 @@ impl RelDirty {
         &self.items[start.min(self.items.len())..]
     }
 
+    /// Room for `more` objects.
+    pub fn reserve(&mut self, more: usize) {
+        self.items.reserve(more);
+    }
+
     /// List `obj` at the end (its earlier entry, if the list is indexed,
     /// becomes a hole).
     pub fn push(&mut self, obj: &Rc<dyn ErasedObj>) {
@@ -74,50 +79,62 @@ impl RelDirty {
         self.items.push(Some(Rc::clone(obj)));
     }
 
-    /// Take every entry of `obj` off. `flushed` is how many positions at
-    /// the front a flush has read; returns that count for the list as it
-    /// is now (closing holes moves the entries after them).
-    pub fn remove(&mut self, obj: &Rc<dyn ErasedObj>, flushed: usize) -> usize {
+    /// Take every entry of `obj` off.
+    pub fn remove(&mut self, obj: &Rc<dyn ErasedObj>) {
+        self.remove_counting(obj, 0);
+    }
+
+    /// Take every entry of `obj` off. `read` is how many positions at the
+    /// front a reader has gone through; returns that count for the list
+    /// as it is now (closing holes moves the entries after them).
+    pub fn remove_counting(&mut self, obj: &Rc<dyn ErasedObj>, read: usize) -> usize {
         let p = ptr(obj);
         if self.index.is_none() && self.items.len() >= Self::INDEXED_FROM {
             self.build_index();
         }
         let Some(index) = &mut self.index else {
-            let gone_flushed = self.items[..flushed.min(self.items.len())]
+            let gone_read = self.items[..read.min(self.items.len())]
                 .iter()
                 .flatten()
                 .filter(|o| ptr(o) == p)
                 .count();
             self.items
                 .retain(|o| o.as_ref().is_some_and(|o| ptr(o) != p));
-            return flushed - gone_flushed;
+            return read - gone_read;
         };
         let Some(at) = index.at.remove(&p) else {
-            return flushed;
+            return read;
         };
         // The caller holds `obj`: no object is freed here.
         self.items[at] = None;
         index.holes += 1;
         if index.holes < Self::INDEXED_FROM || index.holes * 2 < self.items.len() {
-            return flushed;
+            return read;
         }
-        let flushed_now = self.items[..flushed.min(self.items.len())]
+        let read_now = self.items[..read.min(self.items.len())]
             .iter()
             .flatten()
             .count();
         self.items.retain(Option::is_some);
         self.build_index();
-        flushed_now
+        read_now
+    }
+
+    /// Keep only the objects `keep` says to, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Rc<dyn ErasedObj>) -> bool) {
+        self.items.retain(|o| o.as_ref().is_some_and(&mut keep));
+        if self.index.is_some() {
+            self.build_index();
+        }
     }
 
     /// Empty the list, handing each object over in order.
     pub fn drain(&mut self) -> impl Iterator<Item = Rc<dyn ErasedObj>> + use<> {
-        self.index = None;
-        std::mem::take(&mut self.items).into_iter().flatten()
+        std::mem::take(self).into_iter()
     }
 
     /// Index every object at its last entry; earlier entries of the same
-    /// object (listed again after a flush read it) become holes.
+    /// object become holes.
     fn build_index(&mut self) {
         let mut at = FxHashMap::default();
         at.reserve(self.items.len());
@@ -134,6 +151,26 @@ impl RelDirty {
             self.items[i] = None;
         }
         let holes = self.items.iter().filter(|o| o.is_none()).count();
-        self.index = Some(Box::new(DirtyIndex { at, holes }));
+        self.index = Some(Box::new(ListIndex { at, holes }));
+    }
+}
+
+impl IntoIterator for ObjList {
+    type Item = Rc<dyn ErasedObj>;
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Option<Rc<dyn ErasedObj>>>>;
+
+    /// The objects in order, the list consumed.
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter().flatten()
+    }
+}
+
+impl From<Vec<Rc<dyn ErasedObj>>> for ObjList {
+    fn from(objects: Vec<Rc<dyn ErasedObj>>) -> Self {
+        ObjList {
+            // Collected in place: the two element types have one layout.
+            items: objects.into_iter().map(Some).collect(),
+            index: None,
+        }
     }
 }
