@@ -913,7 +913,11 @@ impl Session {
         let mut state = self.inner.state_mut()?;
         let this: *const () = Rc::as_ptr(&erased) as *const ();
         let same = |o: &Rc<dyn ErasedObj>| std::ptr::eq(Rc::as_ptr(o) as *const (), this);
-        state.pending.remove(&erased);
+        // Only a pending object is on the pending list (asking the list
+        // about another would index a long one for nothing).
+        if erased.status() == Status::Pending {
+            state.pending.remove(&erased);
+        }
         state.modified.retain(|o| !same(o));
         state.deleted.retain(|o| !same(o));
         // Its relationship changes leave with it: this session's commit or

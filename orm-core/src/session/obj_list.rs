@@ -27,7 +27,7 @@ pub(crate) struct ObjList {
     items: Vec<Option<Rc<dyn ErasedObj>>>,
     /// Built at the first removal from a list of `INDEXED_FROM` entries or
     /// more, kept by every change after it, dropped when the list is
-    /// emptied (boxed: most lists never have one).
+    /// emptied or filtered (boxed: most lists never have one).
     index: Option<Box<ListIndex>>,
 }
 
@@ -120,12 +120,13 @@ impl ObjList {
         read_now
     }
 
-    /// Keep only the objects `keep` says to, in order.
+    /// Keep only the objects `keep` says to, in order. The index goes
+    /// (the next removal builds it again if the list is still long): a
+    /// flush filters the pending list and mostly empties it, and a session
+    /// that took one object off would otherwise hash every later one.
     pub fn retain(&mut self, mut keep: impl FnMut(&Rc<dyn ErasedObj>) -> bool) {
+        self.index = None;
         self.items.retain(|o| o.as_ref().is_some_and(&mut keep));
-        if self.index.is_some() {
-            self.build_index();
-        }
     }
 
     /// Empty the list, handing each object over in order.
