@@ -871,29 +871,13 @@ fn expunging_many_objects_with_relationship_changes_keeps_the_others_changes() {
     assert_eq!(rows, expected);
 }
 
-mod counted {
-    use std::sync::atomic::{AtomicI64, Ordering};
+#[path = "common/counted.rs"]
+mod counting;
 
+mod counted {
     use orm::prelude::*;
 
-    /// `Part` values alive (only the test below makes parts).
-    pub static LIVE_PARTS: AtomicI64 = AtomicI64::new(0);
-
-    #[derive(Debug)]
-    pub struct Counted;
-
-    impl Default for Counted {
-        fn default() -> Self {
-            LIVE_PARTS.fetch_add(1, Ordering::SeqCst);
-            Counted
-        }
-    }
-
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            LIVE_PARTS.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
+    use super::counting::Counted;
 
     #[derive(Model, Debug, Default)]
     #[orm(has_many(parts = Part, backref = "bin"))]
@@ -920,8 +904,8 @@ mod counted {
 /// and the list of changes is long enough to be indexed.
 #[test]
 fn an_expunged_object_with_relationship_changes_is_freed_when_dropped() {
-    use counted::{Bin, LIVE_PARTS, Part};
-    use std::sync::atomic::Ordering;
+    use counted::{Bin, Part};
+    use counting::live;
     let db = common::open(Database::builder().model::<Part>());
     db.create_all().unwrap();
     let s = db.session();
@@ -940,7 +924,7 @@ fn an_expunged_object_with_relationship_changes_is_freed_when_dropped() {
         s.get::<Bin>(2).unwrap().unwrap(),
     );
     let mut parts = s.query::<Part>().order_by(Part::id.asc()).all().unwrap();
-    let before = LIVE_PARTS.load(Ordering::SeqCst);
+    let before = live();
     // Each given the bin it has: listed, read by the flush, nothing written
     // (so the transaction's log holds none of them).
     for part in &parts {
@@ -953,7 +937,7 @@ fn an_expunged_object_with_relationship_changes_is_freed_when_dropped() {
     s.expunge(&parts[1]).unwrap();
     parts[2].set_related(Part::bin, Some(&b)).unwrap();
     parts.drain(..2);
-    assert_eq!(LIVE_PARTS.load(Ordering::SeqCst), before - 2);
+    assert_eq!(live(), before - 2);
     drop(parts);
     s.commit().unwrap();
     let bins: Vec<i64> = db

@@ -1562,3 +1562,21 @@ fn regression_a_guard_on_an_updated_versioned_object_blocks_commit() {
         },
     ]);
 }
+
+/// A change made to an object inside a savepoint, then dropped by deleting
+/// it there (the flush writes the DELETE, not the change): rolling back to
+/// the savepoint makes it persistent again with the values the database
+/// holds, not the dropped change (no log entry names the change, so the
+/// rollback must reload what it undeleted).
+#[test]
+fn regression_a_savepoint_rollback_drops_a_change_its_deletion_dropped() {
+    use Op::*;
+    regression(&[
+        AddChild(None),
+        BeginNested,
+        SetValue(0, 1),
+        Delete(0),
+        Flush,
+        RollbackNested(0),
+    ]);
+}

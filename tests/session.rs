@@ -1243,3 +1243,101 @@ fn pending_objects_taken_off_a_long_list_leave_the_others_in_add_order() {
     expected.extend(["u3".to_string(), "u39".to_string()]);
     assert_eq!(names, expected);
 }
+
+/// Loaded objects changed or marked deleted, then expunged one by one from
+/// lists long enough to be indexed (and to close their gaps) before any
+/// flush: the flush writes the others' changes and deletions and nothing
+/// of the expunged ones.
+#[test]
+fn changed_and_deleted_objects_taken_off_long_lists_leave_the_others_to_the_flush() {
+    let db = db();
+    let s = db.session();
+    s.add_all((0..80).map(|i| user(&format!("u{i}")))).unwrap();
+    s.commit().unwrap();
+    let users = s.query::<User>().order_by(User::id).all().unwrap();
+    // The first 40 changed, the last 40 marked deleted.
+    for u in &users[..40] {
+        let mut w = u.write().unwrap();
+        w.email = format!("{}@changed.example", w.username);
+    }
+    for u in &users[40..] {
+        s.delete(u).unwrap();
+    }
+    // Every third one expunged.
+    let expunged: Vec<usize> = (0..80).filter(|i| i % 3 == 0).collect();
+    for &i in &expunged {
+        s.expunge(&users[i]).unwrap();
+        assert_eq!(users[i].state(), ObjState::Detached);
+    }
+    s.commit().unwrap();
+
+    let stored = stored_users(&db);
+    let expected: Vec<(String, String)> = (0..80)
+        .filter(|i| *i < 40 || expunged.contains(i))
+        .map(|i| {
+            let name = format!("u{i}");
+            let email = if i < 40 && i % 3 != 0 {
+                format!("{name}@changed.example")
+            } else {
+                format!("{name}@example.com")
+            };
+            (name, email)
+        })
+        .collect();
+    let got: Vec<(String, String)> = stored.into_iter().map(|u| (u.username, u.email)).collect();
+    assert_eq!(got, expected);
+}
+
+#[path = "common/counted.rs"]
+mod counting;
+
+mod counted {
+    use orm::prelude::*;
+
+    use super::counting::Counted;
+
+    #[derive(Model, Debug, Default)]
+    pub struct Memo {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub body: String,
+        #[orm(skip)]
+        #[allow(dead_code)] // only its Drop matters
+        pub counted: Counted,
+    }
+}
+
+/// Objects changed or marked deleted and then expunged before any flush
+/// leave the session's lists of changes: once the caller drops them, they
+/// are freed (the session held them until its next flush).
+#[test]
+fn objects_expunged_with_unflushed_changes_are_freed_when_dropped() {
+    use counted::Memo;
+    use counting::live;
+    let db = common::fresh::<Memo>();
+    let s = db.session();
+    s.bulk_insert_detached((1..=40).map(|id| Memo {
+        id,
+        ..Default::default()
+    }))
+    .unwrap();
+    s.commit().unwrap();
+    let s = db.session();
+    let memos = s.query::<Memo>().order_by(Memo::id).all().unwrap();
+    let before = live();
+    for m in &memos[..20] {
+        m.write().unwrap().body = "changed".into();
+    }
+    for m in &memos[20..] {
+        s.delete(m).unwrap();
+    }
+    for m in &memos {
+        s.expunge(m).unwrap();
+    }
+    drop(memos);
+    assert_eq!(live(), before - 40);
+    s.commit().unwrap();
+    let stored = db.session().query::<Memo>().all_detached().unwrap();
+    assert_eq!(stored.len(), 40);
+    assert!(stored.iter().all(|m| m.body.is_empty()));
+}

@@ -677,6 +677,208 @@ fn objects_loaded_inside_a_rolled_back_savepoint_are_reloaded() {
     s.commit().unwrap();
 }
 
+/// Each way of loading an object, inside a savepoint whose work changed
+/// its row: after the rollback the object reads the row as it is again,
+/// whether the load brought it into the session or refreshed it there.
+#[test]
+fn objects_loaded_inside_a_rolled_back_savepoint_by_any_query_are_reloaded() {
+    type Load = fn(&Session) -> Obj<Owner>;
+    let loads: [(&str, Load); 6] = [
+        ("get", |s| s.get::<Owner>(1).unwrap().unwrap()),
+        ("all", |s| s.query::<Owner>().all().unwrap().remove(0)),
+        ("first", |s| s.query::<Owner>().first().unwrap().unwrap()),
+        ("iter", |s| {
+            s.query::<Owner>().iter().unwrap().next().unwrap().unwrap()
+        }),
+        ("models", |s| {
+            s.query::<Owner>()
+                .outer_join(Owner::pets)
+                .models::<(Owner, Option<Pet>)>()
+                .all()
+                .unwrap()
+                .remove(0)
+                .0
+        }),
+        ("populate_existing", |s| {
+            s.query::<Owner>()
+                .populate_existing()
+                .all()
+                .unwrap()
+                .remove(0)
+        }),
+    ];
+    for (how, load) in loads {
+        // `before`: in the session since before the savepoint (expired,
+        // or for populate_existing not), so the load refreshes it.
+        for before in [false, true] {
+            let db = owners();
+            let s = db.session();
+            let ann = s.add(owner("ann")).unwrap();
+            s.commit().unwrap();
+            if before {
+                assert_eq!(ann.read().unwrap().name, "ann");
+                if how != "populate_existing" {
+                    s.expire(&ann).unwrap();
+                }
+            } else {
+                s.expunge(&ann).unwrap();
+            }
+            let mut sp = s.begin_nested().unwrap();
+            s.execute("UPDATE owner SET name = 'changed'", &[]).unwrap();
+            let loaded = load(&s);
+            assert_eq!(loaded.read().unwrap().name, "changed", "{how}, {before}");
+            assert_eq!(loaded == ann, before, "{how}");
+            sp.rollback().unwrap();
+            assert!(loaded.is_expired(), "{how}, {before}");
+            assert_eq!(loaded.read().unwrap().name, "ann", "{how}, {before}");
+            s.commit().unwrap();
+        }
+    }
+}
+
+/// A rollback to a savepoint in which no relationship was loaded or
+/// changed expires what the log names since it, not every object: the
+/// others hold what the database holds again, and read it without a
+/// query.
+#[test]
+fn a_savepoint_rollback_leaves_objects_it_did_not_touch_loaded() {
+    let db = owners();
+    let s = db.session();
+    let ann = s.add(owner("ann")).unwrap();
+    let bob = s.add(owner("bob")).unwrap();
+    s.commit().unwrap();
+    assert_eq!(ann.read().unwrap().name, "ann");
+    assert_eq!(bob.read().unwrap().name, "bob");
+
+    let mut sp = s.begin_nested().unwrap();
+    bob.write().unwrap().name = "bobby".into();
+    let cy = s.add(owner("cy")).unwrap();
+    s.flush().unwrap();
+    sp.rollback().unwrap();
+
+    assert_eq!(cy.state(), ObjState::Transient);
+    assert!(!ann.is_expired(), "not touched inside the savepoint");
+    let rec = db.record();
+    assert_eq!(ann.read().unwrap().name, "ann");
+    assert!(rec.is_empty(), "read from memory: {:?}", rec.sql());
+    assert_eq!(bob.read().unwrap().name, "bob", "its change undone");
+    s.commit().unwrap();
+
+    // A relationship loaded inside: its collection could hold what the
+    // rollback undid, so every object is read again.
+    let mut sp = s.begin_nested().unwrap();
+    assert!(ann.related(Owner::pets).unwrap().is_empty());
+    sp.rollback().unwrap();
+    assert!(ann.is_expired());
+    assert!(bob.is_expired());
+    assert_eq!(bob.read().unwrap().name, "bob");
+    s.commit().unwrap();
+}
+
+/// A graph built before a savepoint and added inside it (the new objects
+/// are noted with their relationships): after the rollback, whether its
+/// flush failed, succeeded or never ran, the session has nothing left to
+/// write, and the objects, transient again, can join another session with
+/// their relationships intact.
+#[test]
+fn a_graph_added_inside_a_rolled_back_savepoint_leaves_nothing_behind() {
+    for flush in ["fails", "succeeds", "none"] {
+        let db = owners();
+        let s = db.session();
+        s.add(owner("ann")).unwrap();
+        s.commit().unwrap();
+        let other = db.session();
+        let ann2 = other.get::<Owner>(1).unwrap().unwrap();
+
+        // A duplicate name makes the flush fail.
+        let head = Obj::new(owner(if flush == "fails" { "ann" } else { "bob" }));
+        let rex = pet("rex");
+        head.append(Owner::pets, &rex).unwrap();
+        let mut sp = s.begin_nested().unwrap();
+        s.add(&head).unwrap();
+        match flush {
+            "fails" => assert!(s.flush().is_err()),
+            "succeeds" => s.flush().unwrap(),
+            _ => {}
+        }
+        sp.rollback().unwrap();
+        assert_eq!(rex.state(), ObjState::Transient, "{flush}");
+        assert!(!s.has_changes(), "{flush}: nothing to write");
+
+        // rex joins the other session under its ann; this session's commit
+        // must not touch it.
+        rex.set_related(Pet::owner, Some(&ann2)).unwrap();
+        assert_eq!(rex.state(), ObjState::Pending);
+        s.commit().unwrap();
+        other.commit().unwrap();
+        let pets = db.session().query::<Pet>().all_detached().unwrap();
+        assert_eq!(pets.len(), 1, "{flush}");
+        assert_eq!(pets[0].owner_id, Some(1), "{flush}: rex keeps its owner");
+    }
+}
+
+/// A stream inside a savepoint lets go of the objects it loaded, as one
+/// outside does: the identity map does not keep them (a `get` reads the
+/// row again).
+#[test]
+fn a_stream_inside_a_savepoint_lets_go_of_what_it_loaded() {
+    let db = owners();
+    let s = db.session();
+    s.bulk_insert((0..20).map(|i| owner(&format!("o{i}"))))
+        .unwrap();
+    s.commit().unwrap();
+    for nested in [false, true] {
+        let s = db.session();
+        s.begin().unwrap();
+        let sp = nested.then(|| s.begin_nested().unwrap());
+        let mut n = 0;
+        for o in s.query::<Owner>().yield_per(2).iter().unwrap() {
+            o.unwrap();
+            n += 1;
+        }
+        assert_eq!(n, 20);
+        let rec = db.record();
+        s.get::<Owner>(1).unwrap().unwrap();
+        assert!(
+            !rec.is_empty(),
+            "nested: {nested}: the stream's objects were kept"
+        );
+        drop(sp);
+        s.rollback().unwrap();
+    }
+}
+
+/// One object changed at two savepoint levels: each rollback takes back
+/// only its own level's change, also after the outer level changed it
+/// again.
+#[test]
+fn an_object_changed_at_two_savepoint_levels_goes_back_one_level_at_a_time() {
+    let db = owners();
+    let s = db.session();
+    let ann = s.add(owner("ann")).unwrap();
+    s.commit().unwrap();
+    let name = || ann.read().unwrap().name.clone();
+    let rename = |to: &str| ann.write().unwrap().name = to.into();
+
+    let mut outer = s.begin_nested().unwrap();
+    rename("outer");
+    for (inner_name, outer_again) in [("inner", "outer 2"), ("inner 2", "outer 3")] {
+        let mut inner = s.begin_nested().unwrap(); // flushes the outer change
+        rename(inner_name);
+        s.flush().unwrap();
+        inner.rollback().unwrap();
+        assert_ne!(name(), inner_name);
+        rename(outer_again);
+        s.flush().unwrap();
+    }
+    assert_eq!(name(), "outer 3");
+    outer.rollback().unwrap();
+    assert_eq!(name(), "ann");
+    s.commit().unwrap();
+    let row = db.session().query::<Owner>().all_detached().unwrap();
+    assert_eq!(row[0].name, "ann");
+}
+
 // ------------------------------------------------------- version counters
 
 fn docs() -> Database {

@@ -28,8 +28,8 @@ impl std::fmt::Debug for Adopter<'_> {
 
 impl Adopter<'_> {
     fn adopt<M: Model>(&mut self, row: &Row<'_>, offset: usize) -> Result<Obj<M>> {
-        self.session
-            .adopt_row(self.state.maps.of::<M>(), row, offset)
+        let SessionState { maps, txn, .. } = &mut *self.state;
+        self.session.adopt_row(maps.of::<M>(), txn, row, offset)
     }
 }
 use crate::sql::ast::{Expr, Select, Statement};

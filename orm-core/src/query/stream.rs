@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::schema::statements;
 use crate::session::obj::Status;
+use crate::session::state::SessionState;
 use crate::session::stream::RowCursor;
+use crate::session::txn::TxnLog;
 use crate::session::{Obj, Session};
 use crate::sql::ast::Statement;
 use crate::sql::writer;
@@ -278,7 +280,8 @@ impl<M: Model> Iterator for Iter<'_, M> {
         let fresh = &mut self.fresh;
         let item = cursor.next_with(|row| {
             let mut state = inner.state_mut()?;
-            let map = state.maps.of::<M>();
+            let SessionState { maps, txn, .. } = &mut *state;
+            let map = maps.of::<M>();
             let key = M::__key_from_row(row, 0)?;
             match map.map.entry(key) {
                 Entry::Occupied(found) => {
@@ -289,6 +292,7 @@ impl<M: Model> Iterator for Iter<'_, M> {
                             0,
                             found.key().clone(),
                         )?)?;
+                        TxnLog::note_loaded(txn, || existing.erased());
                     }
                     Ok(existing.clone())
                 }
@@ -301,6 +305,7 @@ impl<M: Model> Iterator for Iter<'_, M> {
                     );
                     fresh.push(slot.key().clone());
                     slot.insert(obj.clone());
+                    TxnLog::note_loaded(txn, || obj.erased());
                     Ok(obj)
                 }
             }

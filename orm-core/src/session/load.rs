@@ -13,7 +13,8 @@ use std::rc::Rc;
 
 use super::identity::IdentityMap;
 use super::obj::{ErasedObj, Obj, Status};
-use super::state::SessionInner;
+use super::state::{SessionInner, SessionState};
+use super::txn::TxnLog;
 use crate::backend::Row;
 use crate::error::{Error, Result};
 use crate::model::FromRow;
@@ -27,19 +28,22 @@ impl SessionInner {
     pub(crate) fn adopt_row<M: Model>(
         &self,
         map: &mut IdentityMap<M>,
+        log: &mut Option<TxnLog>,
         row: &Row<'_>,
         offset: usize,
     ) -> Result<Obj<M>> {
-        self.adopt_row_with(map, row, offset, false)
+        self.adopt_row_with(map, log, row, offset, false)
     }
 
     /// [`adopt_row`](Self::adopt_row); with `populate`, an object already
     /// in the session takes the row's values (SQLAlchemy's
-    /// `populate_existing`).
+    /// `populate_existing`). An object that takes the row's values is
+    /// noted in `log` while a savepoint is open.
     #[inline]
     pub(crate) fn adopt_row_with<M: Model>(
         &self,
         map: &mut IdentityMap<M>,
+        log: &mut Option<TxnLog>,
         row: &Row<'_>,
         offset: usize,
         populate: bool,
@@ -55,6 +59,7 @@ impl SessionInner {
                         offset,
                         found.key().clone(),
                     )?)?;
+                    TxnLog::note_loaded(log, || existing.erased());
                 }
                 Ok(existing.clone())
             }
@@ -67,6 +72,7 @@ impl SessionInner {
                     Some(slot.key().clone()),
                 );
                 slot.insert(obj.clone());
+                TxnLog::note_loaded(log, || obj.erased());
                 Ok(obj)
             }
         }
@@ -93,10 +99,11 @@ impl SessionInner {
         self.with_conn_for::<M, _>(|conn| {
             let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
             let mut state = self.state_mut()?;
-            let map = state.maps.of::<M>();
+            let SessionState { maps, txn, .. } = &mut *state;
+            let map = maps.of::<M>();
             let mut out = Vec::new();
             stmt.query(|row| {
-                out.push(self.adopt_row_with(map, row, 0, populate)?);
+                out.push(self.adopt_row_with(map, txn, row, 0, populate)?);
                 Ok(())
             })?;
             Ok(out)
@@ -133,7 +140,8 @@ impl SessionInner {
             let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
             let mut state = self.state_mut()?;
             stmt.query(|row| {
-                let obj = self.adopt_row_with(state.maps.of::<M>(), row, 0, populate)?;
+                let SessionState { maps, txn, .. } = &mut *state;
+                let obj = self.adopt_row_with(maps.of::<M>(), txn, row, 0, populate)?;
                 let p = *position
                     .entry(Rc::as_ptr(&obj.inner) as *const ())
                     .or_insert_with(|| {
@@ -236,10 +244,8 @@ impl SessionInner {
             let erased = obj.erased();
             if delete {
                 erased.detach_identity(&mut state);
-                let this: *const () = Rc::as_ptr(&erased) as *const ();
-                let same = |o: &Rc<dyn ErasedObj>| std::ptr::eq(Rc::as_ptr(o) as *const (), this);
-                state.modified.retain(|o| !same(o));
-                state.deleted.retain(|o| !same(o));
+                state.modified.remove(&erased);
+                state.deleted.remove(&erased);
                 erased.set_status(Status::Deleted);
                 if let Some(txn) = state.txn.as_mut() {
                     txn.deleted.push(erased);
@@ -279,7 +285,8 @@ impl SessionInner {
             bind_key(t, &key, &mut stmt, 1)?;
             stmt.query_first(|row| {
                 let mut state = self.state_mut()?;
-                self.adopt_row(state.maps.of::<M>(), row, 0)
+                let SessionState { maps, txn, .. } = &mut *state;
+                self.adopt_row(maps.of::<M>(), txn, row, 0)
             })
         })
         // A soft-deleted row is not found (it stays in the identity map,
@@ -313,8 +320,22 @@ impl SessionInner {
     pub(crate) fn reload<M: Model>(&self, obj: &Obj<M>) -> Result<()> {
         let key = identity_for_reload(obj)?;
         match self.fetch_by_key::<M>(&key)? {
-            Some(value) => obj.set_loaded(value),
+            Some(value) => {
+                obj.set_loaded(value)?;
+                self.note_loaded(obj);
+                Ok(())
+            }
             None => self.row_gone(obj, key),
+        }
+    }
+
+    /// [`TxnLog::note_loaded`] for an object loaded while the session's
+    /// state was not borrowed; when it is in use after all (a call from a
+    /// hook), the next rollback to a savepoint expires every object.
+    pub(crate) fn note_loaded<M: Model>(&self, obj: &Obj<M>) {
+        match self.state.try_borrow_mut() {
+            Ok(mut state) => TxnLog::note_loaded(&mut state.txn, || obj.erased()),
+            Err(_) => self.loads_unlisted.set(true),
         }
     }
 
@@ -328,7 +349,9 @@ impl SessionInner {
         match self.fetch_by_key::<M>(&key)? {
             Some(value) => {
                 erased.expire();
-                obj.set_loaded(value)
+                obj.set_loaded(value)?;
+                self.note_loaded(obj);
+                Ok(())
             }
             None => self.row_gone(obj, key),
         }

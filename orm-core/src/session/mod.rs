@@ -39,7 +39,7 @@ pub(crate) mod rel;
 mod retry;
 pub(crate) mod state;
 pub(crate) mod stream;
-mod txn;
+pub(crate) mod txn;
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -194,6 +194,7 @@ impl Database {
                 in_hook: Cell::new(events::InHook::No),
                 events: RefCell::new(None),
                 savepoint_ids: Cell::new(0),
+                loads_unlisted: Cell::new(false),
             }),
         }
     }
@@ -911,15 +912,15 @@ impl Session {
         let erased = obj.erased();
         self.inner.check_owner(&*erased)?;
         let mut state = self.inner.state_mut()?;
-        let this: *const () = Rc::as_ptr(&erased) as *const ();
-        let same = |o: &Rc<dyn ErasedObj>| std::ptr::eq(Rc::as_ptr(o) as *const (), this);
-        // Only a pending object is on the pending list (asking the list
-        // about another would index a long one for nothing).
+        // Only a pending object is on the pending list, and never on the
+        // others (asking a list about an object it cannot hold would index
+        // a long one for nothing).
         if erased.status() == Status::Pending {
             state.pending.remove(&erased);
+        } else {
+            state.modified.remove(&erased);
+            state.deleted.remove(&erased);
         }
-        state.modified.retain(|o| !same(o));
-        state.deleted.retain(|o| !same(o));
         // Its relationship changes leave with it: this session's commit or
         // rollback must not touch an object it no longer holds.
         state.unnote_rel_dirty(&erased);

@@ -10,22 +10,28 @@
 //! every log entry after the mark: objects it inserted (or that were added
 //! since) become transient, updated ones get their values from the
 //! savepoint back (the log keeps one entry per object per level for
-//! this), deleted ones are persistent again; then every object of the
-//! identity map not expired already loses its relationship slots and is
-//! expired. The database, rolled back, holds what the objects held when
-//! the savepoint was opened (opening it flushed), so each reloads that on
-//! next access, objects first loaded or refreshed inside it included.
+//! this), deleted ones are persistent again and expired. The database,
+//! rolled back, holds what the objects held when the savepoint was opened
+//! (opening it flushed); what objects read since may be undone work, so
+//! those loaded or refreshed since (each mark lists them, weakly) are
+//! expired and reload on next access. When a relationship slot was
+//! written or an object noted with relationship changes since, the
+//! objects are not listed finely enough: every object of the identity map
+//! not expired already loses its relationship slots and is expired.
 //! Nested savepoints are a stack: ending an outer one ends the inner ones.
 //! Called by the public [`Session::begin_nested`], [`Session::nested`] and
 //! [`Savepoint`].
+
+use std::rc::Rc;
 
 use rustc_hash::FxHashSet;
 
 use super::Session;
 use super::flush::clear_generated_key;
 use super::obj::Status;
+use super::rel::slots::slot_writes;
 use super::state::{ABORTED, SessionInner, ptr};
-use super::txn::Mark;
+use super::txn::{Loaded, Mark};
 use crate::error::{Error, Result};
 
 /// An open savepoint of a [`Session`] (SQLAlchemy's nested
@@ -134,9 +140,11 @@ impl Savepoint<'_> {
     /// Roll back to the savepoint (`ROLLBACK TO SAVEPOINT`, SQLAlchemy's
     /// `nested.rollback()`): the database and the objects are as they were
     /// when it was opened. Objects added or inserted since become transient;
-    /// deleted ones are persistent again; every object left in the session
-    /// is expired and reloads its columns and relationships, as they were
-    /// then, on next access (changed ones have their values back already).
+    /// deleted ones are persistent again; changed ones have their values
+    /// back. Objects loaded or refreshed since are expired and read the
+    /// row again on next access. When a relationship was loaded or changed
+    /// since, every object of the session is expired and reloads its
+    /// columns and relationships, as they were then, on next access.
     /// The enclosing transaction goes on. On PostgreSQL this also ends the
     /// "transaction aborted" state a failed statement inside the savepoint
     /// left.
@@ -223,9 +231,10 @@ impl Session {
     ///
     /// Cost: opening one writes `SAVEPOINT` and copies nothing (a loop
     /// with a savepoint per row stays linear). A rollback undoes the log
-    /// entries made since and expires every object of the session: each
-    /// reloads its columns and relationships on next access, since the
-    /// database holds what they held when the savepoint was opened.
+    /// entries made since and expires the objects loaded since; when a
+    /// relationship was loaded or changed since, it expires every object
+    /// of the session (each reloads its columns and relationships on next
+    /// access), which costs time in proportion to the session's size.
     ///
     /// # Errors
     ///
@@ -382,9 +391,15 @@ impl SessionInner {
         let id = self.savepoint_ids.get() + 1;
         self.savepoint_ids.set(id);
         let mut state = self.state_mut()?;
+        let (rel_listed, rel_removals) = (state.rel_dirty.len(), state.rel_removals);
         let Some(txn) = state.txn.as_mut() else {
             return Err(Error::Usage("no transaction is open".into()));
         };
+        if txn.savepoints.is_empty() {
+            // A load that could not be listed before any savepoint was
+            // open read nothing a rollback to this one undoes.
+            self.loads_unlisted.set(false);
+        }
         txn.savepoints.push(Mark {
             id,
             name,
@@ -393,6 +408,11 @@ impl SessionInner {
             updated: txn.updated.len(),
             links: txn.links.len(),
             deleted: txn.deleted.len(),
+            loaded: Loaded::default(),
+            shadowed: Vec::new(),
+            slot_writes: slot_writes(),
+            rel_listed,
+            rel_removals,
         });
         Ok(id)
     }
@@ -412,12 +432,20 @@ impl SessionInner {
             self.with_conn(|conn| Ok((conn.release(&name, observer), conn.in_transaction())))?;
         match result {
             Ok(()) => {
-                let marks = self
-                    .state_mut()?
-                    .txn
-                    .as_mut()
-                    .map(|t| t.savepoints.split_off(k));
-                drop(marks);
+                let ended = self.state_mut()?.txn.as_mut().map(|t| {
+                    let mut marks = t.savepoints.split_off(k);
+                    // What they list is the enclosing level's now (a
+                    // rollback to it undoes their work too); with none
+                    // open, no rollback needs it.
+                    if let Some(outer) = t.savepoints.last_mut() {
+                        for mark in &mut marks {
+                            outer.loaded.append(&mut mark.loaded);
+                            outer.shadowed.append(&mut mark.shadowed);
+                        }
+                    }
+                    marks
+                });
+                drop(ended);
                 Ok(())
             }
             Err(e) => {
@@ -460,7 +488,9 @@ impl SessionInner {
             Ok((r, conn.in_transaction(), conn.transaction_aborted()))
         })?;
         if result.is_ok() || !open {
-            self.undo_to_mark(k);
+            // When the database ended the whole transaction, what objects
+            // read before the savepoint is gone too: every one is expired.
+            self.undo_to_mark(k, !open);
         }
         if !aborted && self.needs_rollback.get() == Some(ABORTED) {
             self.needs_rollback.set(None);
@@ -493,8 +523,8 @@ impl SessionInner {
     }
 
     /// Undo everything the log holds after mark `k`, and drop the marks
-    /// from `k` on.
-    fn undo_to_mark(&self, k: usize) {
+    /// from `k` on; with `expire_all`, expire every object of the session.
+    fn undo_to_mark(&self, k: usize, expire_all: bool) {
         let Ok(mut state) = self.state.try_borrow_mut() else {
             return;
         };
@@ -506,7 +536,23 @@ impl SessionInner {
             return;
         }
         let mut marks = txn.savepoints.split_off(k);
-        let mark = marks.swap_remove(0);
+        let mut mark = marks.swap_remove(0);
+        // No relationship slot written since the savepoint opened (none
+        // loaded, assigned or changed, on this thread) and no object noted
+        // with relationship changes: the objects that need expiring are
+        // those the log names. Otherwise a collection may hold objects of
+        // the undone work, and every object is expired.
+        let slots_unchanged = !expire_all
+            && slot_writes() == mark.slot_writes
+            && !self.loads_unlisted.get()
+            && state.rel_dirty.len() == mark.rel_listed
+            && state.rel_removals == mark.rel_removals;
+        let mut loaded = std::mem::take(&mut mark.loaded);
+        let mut shadowed = std::mem::take(&mut mark.shadowed);
+        for inner in &mut marks {
+            loaded.append(&mut inner.loaded);
+            shadowed.append(&mut inner.shadowed);
+        }
         let new: FxHashSet<*const ()> = txn.inserted[mark.inserted..].iter().map(ptr).collect();
         // Newest first. Unflushed changes (all made after the savepoint:
         // opening it flushed), of objects that stay in the session.
@@ -530,34 +576,43 @@ impl SessionInner {
         let inserted = txn.inserted.split_off(mark.inserted);
         // Updated objects: their values at the savepoint. Their key may
         // change back.
-        for (obj, snapshot) in txn.updated.split_off(mark.updated).into_iter().rev() {
-            if new.contains(&ptr(&obj)) {
+        let mut undone = txn.updated.split_off(mark.updated);
+        for (obj, snapshot) in undone.iter_mut().rev() {
+            if new.contains(&ptr(obj)) {
                 continue;
             }
-            match snapshot {
+            match snapshot.take() {
                 Some(snapshot) => {
                     obj.restore_snapshot(snapshot);
                     obj.revert_to_snapshot();
                 }
                 None => obj.expire(),
             }
-            rekey.push(obj);
+            rekey.push(Rc::clone(obj));
         }
-        let updated = txn.updated.len();
-        txn.updated_at.retain(|_, i| *i < updated);
-        for (i, (obj, _)) in txn.updated.iter().enumerate() {
-            txn.updated_at.insert(ptr(obj), i);
+        for (obj, _) in &undone {
+            txn.updated_at.remove(&ptr(obj));
+        }
+        // An object updated at an enclosing level too: its older entry is
+        // its newest again (those below the mark are the ones left).
+        for older in shadowed {
+            if let Some((obj, _)) = txn.updated.get(older) {
+                txn.updated_at.insert(ptr(obj), older);
+            }
         }
         txn.links.truncate(mark.links);
         // Deleted since: persistent again, under their key, and expired
         // (changes made to them after they were marked were not kept).
+        let mut undeleted = Vec::new();
         for obj in txn.deleted.split_off(mark.deleted) {
             if !new.contains(&ptr(&obj)) {
                 obj.set_status(Status::Persistent);
-                obj.reattach_identity(&mut state);
+                Rc::clone(&obj).reattach_identity(&mut state);
+                undeleted.push(obj);
             }
         }
-        // Unflushed additions and deletions.
+        // Unflushed additions and deletions (expired too: a change made
+        // before the deletion was dropped with it).
         let pending = std::mem::take(&mut state.pending);
         for obj in std::mem::take(&mut state.deleted) {
             if obj.status() == Status::MarkedDeleted {
@@ -565,6 +620,7 @@ impl SessionInner {
             }
             // A cascade left to the flush is undone with the deletion.
             obj.set_cascade_pending(false);
+            undeleted.push(obj);
         }
         // Inserted since: transient again.
         for obj in &inserted {
@@ -576,23 +632,32 @@ impl SessionInner {
                 obj.attach_identity(&mut state);
             }
         }
-        // Every object of the session reloads its relationships and
-        // columns on next access. Opening the savepoint flushed everything,
-        // so the database, rolled back to it, holds what the objects held
-        // then (relationship assignments made before it included); this
-        // also covers objects first loaded inside it, and rows changed by
-        // statements the session did not make. (A copy of every object's
-        // relationships at each savepoint made a loop of savepoints
-        // quadratic; objects expired by an earlier rollback are passed
-        // over.)
-        let objects = state.maps.unexpired_objects();
-        for obj in &objects {
-            if let Ok(mut rels) = obj.rels().try_borrow_mut() {
-                rels.clear();
+        // Opening the savepoint flushed everything, so the database, rolled
+        // back to it, holds what the objects held then (relationship
+        // assignments made before it included). What was read since may be
+        // undone work: the objects loaded since reload their columns on
+        // next access.
+        let (objects, unused) = if slots_unchanged {
+            // The list of relationship changes is as it was then.
+            let mut objects = loaded.into_live();
+            objects.append(&mut undeleted);
+            (objects, Loaded::default())
+        } else {
+            // Every object reloads its relationships and columns. (A copy
+            // of every object's relationships at each savepoint made a loop
+            // of savepoints quadratic; objects expired by an earlier
+            // rollback are passed over.)
+            let objects = state.maps.unexpired_objects();
+            for obj in &objects {
+                if let Ok(mut rels) = obj.rels().try_borrow_mut() {
+                    rels.clear();
+                }
             }
-        }
-        // Objects added since keep theirs, as they keep their columns.
-        state.drain_rel_dirty(drop);
+            // Objects added since keep theirs, as they keep their columns.
+            state.drain_rel_dirty(drop);
+            self.loads_unlisted.set(false);
+            (objects, loaded)
+        };
         state.txn = Some(txn);
         drop(state);
         for obj in pending.iter().chain(&inserted) {
@@ -604,6 +669,8 @@ impl SessionInner {
             }
         }
         drop(marks);
+        drop(undone);
+        drop(unused);
     }
 }
 

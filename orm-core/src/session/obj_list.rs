@@ -1,7 +1,8 @@
 //! An ordered list of a session's objects that an object can be taken off
-//! in O(1): the session's pending objects (`SessionState::pending`, in add
-//! order) and its objects with relationship changes
-//! (`SessionState::rel_dirty`, in the order they were noted).
+//! in O(1): the session's pending, modified and deleted objects
+//! (`SessionState::pending`, `modified`, `deleted`, in the order they came)
+//! and its objects with relationship changes (`SessionState::rel_dirty`,
+//! in the order they were noted).
 //!
 //! Taking one off is a scan while the list is short; the first time it
 //! happens to a longer list, the list is indexed by address and a removal
@@ -47,8 +48,13 @@ impl ObjList {
     }
 
     /// Whether no object is listed.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.items.len() == self.index.as_ref().map_or(0, |i| i.holes)
+        self.items.is_empty()
+            || self
+                .index
+                .as_ref()
+                .is_some_and(|i| i.holes == self.items.len())
     }
 
     /// The listed objects, in order.
@@ -68,7 +74,17 @@ impl ObjList {
 
     /// List `obj` at the end (its earlier entry, if the list is indexed,
     /// becomes a hole).
+    #[inline]
     pub fn push(&mut self, obj: &Rc<dyn ErasedObj>) {
+        if self.index.is_some() {
+            self.index_push(obj);
+        }
+        self.items.push(Some(Rc::clone(obj)));
+    }
+
+    /// Index `obj` at the position it is about to take.
+    #[cold]
+    fn index_push(&mut self, obj: &Rc<dyn ErasedObj>) {
         if let Some(index) = &mut self.index
             && let Some(before) = index.at.insert(ptr(obj), self.items.len())
         {
@@ -76,7 +92,6 @@ impl ObjList {
             self.items[before] = None;
             index.holes += 1;
         }
-        self.items.push(Some(Rc::clone(obj)));
     }
 
     /// Take every entry of `obj` off.
@@ -127,6 +142,12 @@ impl ObjList {
     pub fn retain(&mut self, mut keep: impl FnMut(&Rc<dyn ErasedObj>) -> bool) {
         self.index = None;
         self.items.retain(|o| o.as_ref().is_some_and(&mut keep));
+    }
+
+    /// Empty the list.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.index = None;
     }
 
     /// Empty the list, handing each object over in order.

@@ -73,10 +73,11 @@ fn load_erased<M: Model>(
     session.with_conn_for::<M, _>(|conn| {
         let mut stmt = conn.prepare_bound(sql, params, session.observer())?;
         let mut state = session.state_mut()?;
-        let map = state.maps.of::<M>();
+        let SessionState { maps, txn, .. } = &mut *state;
+        let map = maps.of::<M>();
         let mut extras = Vec::with_capacity(extra);
         stmt.query(|row| {
-            let obj = session.adopt_row(map, row, 0)?;
+            let obj = session.adopt_row(map, txn, row, 0)?;
             extras.clear();
             for i in 0..extra {
                 extras.push(row.get(width + i)?.to_owned());
@@ -97,7 +98,8 @@ fn adopt_erased<M: Model>(
             return Ok(None);
         }
     }
-    let obj = session.adopt_row(state.maps.of::<M>(), row, offset)?;
+    let SessionState { maps, txn, .. } = state;
+    let obj = session.adopt_row(maps.of::<M>(), txn, row, offset)?;
     Ok(Some(obj.erased()))
 }
 

@@ -31,9 +31,9 @@ pub(crate) struct SessionState {
     /// Added, not yet inserted, in add order.
     pub pending: ObjList,
     /// Persistent objects borrowed for writing since the last flush.
-    pub modified: Vec<Rc<dyn ErasedObj>>,
+    pub modified: ObjList,
     /// Marked for deletion, not yet deleted.
-    pub deleted: Vec<Rc<dyn ErasedObj>>,
+    pub deleted: ObjList,
     /// Present while a write transaction is open.
     pub txn: Option<TxnLog>,
     /// The last committed transaction's log, emptied, when it was small:
@@ -223,6 +223,10 @@ pub(crate) struct SessionInner {
     pub(super) events: RefCell<Option<Box<super::events::LocalEvents>>>,
     /// The last savepoint id given out.
     pub(super) savepoint_ids: Cell<u64>,
+    /// An object took values from the database while a savepoint was open
+    /// and could not be listed in the transaction log (its state was in
+    /// use): the next rollback to a savepoint expires every object.
+    pub(crate) loads_unlisted: Cell<bool>,
 }
 
 /// `needs_rollback`'s reason after PostgreSQL aborted the transaction: a
@@ -311,7 +315,7 @@ impl SessionInner {
 
     /// Remember an object borrowed for writing.
     pub(crate) fn note_modified(&self, obj: Rc<dyn ErasedObj>) -> Result<()> {
-        self.state_mut()?.modified.push(obj);
+        self.state_mut()?.modified.push(&obj);
         Ok(())
     }
 

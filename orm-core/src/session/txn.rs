@@ -9,7 +9,7 @@
 //! transaction).
 
 use std::any::Any;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use super::flush::clear_generated_key;
 use super::obj::{ErasedObj, Status};
@@ -108,6 +108,72 @@ pub(crate) struct Mark {
     pub updated: usize,
     pub links: usize,
     pub deleted: usize,
+    /// Objects that took values from the database while this was the
+    /// innermost savepoint, or in one released inside it (loaded into the
+    /// identity map, reloaded, refreshed): a rollback to it expires them,
+    /// since what they read may be work the rollback undid. Here rather
+    /// than in the log, so a session without savepoints carries nothing.
+    pub loaded: Loaded,
+    /// For each entry of `updated` made at this level (or a level released
+    /// inside it) for an object that had one at an enclosing level, the
+    /// index of that older entry. A rollback points `updated_at` back at
+    /// the older entry of each object whose newer one it undoes, rather
+    /// than indexing the whole list again.
+    pub shadowed: Vec<usize>,
+    /// [`slot_writes`](super::rel::slots::slot_writes) when it was opened:
+    /// a rollback that finds it unchanged knows no relationship was loaded
+    /// or changed since, and expires only what the log names.
+    pub slot_writes: u64,
+    /// The session's list of objects with relationship changes when it was
+    /// opened: its length and count of removals. A rollback that finds
+    /// either changed (an object noted since, such as a new one added with
+    /// related objects) expires every object, as after a slot write, and
+    /// drains the list.
+    pub rel_listed: usize,
+    pub rel_removals: u32,
+}
+
+/// The objects a savepoint level loaded ([`Mark::loaded`]). Weak: an object
+/// the caller and the session let go of is freed as it would be without a
+/// savepoint (a stream prunes what it loaded, `expunge` frees), and
+/// dropping the list never runs a model's `Drop`. Freed and repeated
+/// entries go whenever the list has doubled, so it stays in proportion to
+/// the objects it names.
+#[derive(Default)]
+pub(crate) struct Loaded {
+    objs: Vec<Weak<dyn ErasedObj>>,
+    tidy_at: usize,
+}
+
+impl Loaded {
+    /// List `obj`.
+    pub fn push(&mut self, obj: &Rc<dyn ErasedObj>) {
+        if self.objs.len() >= self.tidy_at {
+            self.tidy();
+        }
+        self.objs.push(Rc::downgrade(obj));
+    }
+
+    /// Take over `other`'s objects (a savepoint released inside this one).
+    pub fn append(&mut self, other: &mut Loaded) {
+        self.objs.append(&mut other.objs);
+        if self.objs.len() >= self.tidy_at {
+            self.tidy();
+        }
+    }
+
+    /// The listed objects still alive, each once.
+    pub fn into_live(mut self) -> Vec<Rc<dyn ErasedObj>> {
+        self.tidy();
+        self.objs.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    fn tidy(&mut self) {
+        let mut seen = rustc_hash::FxHashSet::default();
+        self.objs
+            .retain(|w| w.strong_count() > 0 && seen.insert(w.as_ptr() as *const ()));
+        self.tidy_at = (self.objs.len() * 2).max(64);
+    }
 }
 
 /// How many entries a committed transaction's log must have had room for
@@ -176,17 +242,36 @@ impl TxnLog {
         let index = self.updated.len();
         // One hash operation in the common case: every UPDATE of a flush
         // comes through here.
-        if let Some(at) = self.updated_at.insert(ptr(&obj), index) {
-            // Recorded already: again only when that was at an enclosing
-            // savepoint level.
-            let level = self.savepoints.last().map_or(0, |m| m.updated);
-            if at >= level {
-                self.updated_at.insert(ptr(&obj), at);
-                return snapshot;
-            }
+        if let Some(at) = self.updated_at.insert(ptr(&obj), index)
+            && !self.again_at_this_level(&obj, at)
+        {
+            return snapshot;
         }
         self.updated.push((obj, snapshot));
         None
+    }
+
+    /// `obj`, updated before (its newest entry at `at`), is updated again:
+    /// whether it needs a new entry (its newest is at an enclosing
+    /// savepoint level, which the new one shadows). Otherwise its index
+    /// entry is put back. Out of line: most updates are an object's first.
+    #[cold]
+    fn again_at_this_level(&mut self, obj: &Rc<dyn ErasedObj>, at: usize) -> bool {
+        let Some(mark) = self.savepoints.last_mut().filter(|m| at < m.updated) else {
+            self.updated_at.insert(ptr(obj), at);
+            return false;
+        };
+        mark.shadowed.push(at);
+        true
+    }
+
+    /// Note that `obj` took values from the database, if a savepoint is
+    /// open (see [`Mark::loaded`]).
+    #[inline]
+    pub(crate) fn note_loaded(log: &mut Option<TxnLog>, obj: impl FnOnce() -> Rc<dyn ErasedObj>) {
+        if let Some(mark) = log.as_mut().and_then(|l| l.savepoints.last_mut()) {
+            mark.loaded.push(&obj());
+        }
     }
 
     /// The objects this transaction inserted.
@@ -218,6 +303,7 @@ impl SessionInner {
         txn.restore_overwritten();
         let inserted = txn.inserted_set();
         let deleted: rustc_hash::FxHashSet<*const ()> = txn.deleted.iter().map(ptr).collect();
+        let mut undeleted = Vec::new();
         for obj in txn.deleted.iter().rev() {
             // Inserted and deleted in this transaction: handled below.
             if inserted.contains(&ptr(obj)) {
@@ -225,12 +311,19 @@ impl SessionInner {
             }
             obj.set_status(Status::MarkedDeleted);
             Rc::clone(obj).reattach_identity(&mut state);
-            state.deleted.insert(0, Rc::clone(obj));
+            undeleted.push(Rc::clone(obj));
         }
+        // In the transaction's order, before those marked since.
+        undeleted.reverse();
+        let mut marked = ObjList::from(undeleted);
+        for obj in state.deleted.drain() {
+            marked.push(&obj);
+        }
+        state.deleted = marked;
         for (obj, snapshot) in txn.updated.into_iter().rev() {
             if let (Some(snapshot), false) = (snapshot, inserted.contains(&ptr(&obj))) {
                 obj.restore_snapshot(snapshot);
-                state.modified.push(obj);
+                state.modified.push(&obj);
             }
         }
         for (obj, side, added, removed) in txn.links {

@@ -540,7 +540,7 @@ impl SessionInner {
             // take one, so the second organize sees what the hook changes.
             let snapshot_taken = event == HookEvent::BeforeUpdate && obj.ensure_snapshot()?;
             if snapshot_taken {
-                self.state_mut()?.modified.push(Rc::clone(obj));
+                self.state_mut()?.modified.push(obj);
             }
             hooked.push(Hooked {
                 obj: Rc::clone(obj),
@@ -585,11 +585,10 @@ impl SessionInner {
             }
             if h.snapshot_taken {
                 h.obj.clear_snapshot();
+                // The flush noted it as modified only for the hook (it had
+                // no snapshot, so it was not listed before).
                 if let Ok(mut state) = self.state.try_borrow_mut() {
-                    let p = ptr(&h.obj);
-                    if let Some(i) = state.modified.iter().rposition(|o| ptr(o) == p) {
-                        state.modified.remove(i);
-                    }
+                    state.modified.remove(&h.obj);
                 }
             }
         }

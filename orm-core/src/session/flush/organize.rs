@@ -36,7 +36,7 @@ impl SessionInner {
         }
         let mut seen =
             FxHashSet::with_capacity_and_hasher(state.modified.len(), Default::default());
-        for obj in &state.modified {
+        for obj in state.modified.iter() {
             if obj.status() != Status::Persistent || obj.is_expired() || !seen.insert(ptr(obj)) {
                 continue;
             }
@@ -49,7 +49,7 @@ impl SessionInner {
             }
         }
         let before_deletes = rows.len();
-        for obj in &state.deleted {
+        for obj in state.deleted.iter() {
             if obj.status() == Status::MarkedDeleted {
                 obj.check_borrow()?;
                 rows.push(Row::new(obj, Op::Delete));

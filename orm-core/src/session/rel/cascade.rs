@@ -425,7 +425,7 @@ impl SessionInner {
             }
             Status::Persistent => {
                 obj.set_status(Status::MarkedDeleted);
-                self.state_mut()?.deleted.push(Rc::clone(obj));
+                self.state_mut()?.deleted.push(obj);
                 self.unlink_everywhere(obj)
             }
             _ => Ok(()),

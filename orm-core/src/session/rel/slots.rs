@@ -11,6 +11,7 @@
 //! its parent is weak, so a parent and its children never keep each other
 //! alive. Closing or dropping the session clears every slot.
 
+use std::cell::Cell;
 use std::ops::ControlFlow;
 use std::rc::{Rc, Weak};
 
@@ -21,6 +22,24 @@ use crate::schema::{Role, Side};
 use crate::session::few::Few;
 use crate::session::obj::{ErasedObj, Status};
 use crate::types::Value;
+
+thread_local! {
+    /// How many times this thread asked for a relationship slot to write
+    /// (to load, assign, add or take out related objects). Objects never
+    /// leave their thread, so a savepoint that finds this unchanged when it
+    /// is rolled back knows no slot was written since it was opened, in
+    /// its session or any other.
+    static SLOT_WRITES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// See [`SLOT_WRITES`].
+pub(crate) fn slot_writes() -> u64 {
+    SLOT_WRITES.with(Cell::get)
+}
+
+fn count_slot_write() {
+    SLOT_WRITES.with(|n| n.set(n.get().wrapping_add(1)));
+}
 
 /// A loaded collection: its objects in order and, once it holds more than
 /// a few, an index by address, so adding an object to a collection of N,
@@ -435,12 +454,14 @@ impl RelSlots {
 
     /// The slot for `side`, if the object has one.
     pub(crate) fn find_mut(&mut self, side: Side) -> Option<&mut RelSlot> {
+        count_slot_write();
         self.position(side)
             .map(|i| &mut self.slots.as_mut_slice()[i])
     }
 
     /// The slot for `side`, created empty and not loaded if missing.
     pub(super) fn slot(&mut self, side: Side) -> &mut RelSlot {
+        count_slot_write();
         match self.position(side) {
             Some(i) => &mut self.slots.as_mut_slice()[i],
             None => self
