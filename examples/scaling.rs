@@ -121,6 +121,16 @@ fn seed(db: &Database, n: usize) -> orm::Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// A session holding N seeded rows, loaded (the session keeps its
+/// database open).
+fn loaded(n: usize) -> orm::Result<(Session, Vec<Obj<Parent>>)> {
+    let db = fresh()?;
+    seed(&db, n)?;
+    let s = db.session();
+    let all = s.query::<Parent>().all()?;
+    Ok((s, all))
+}
+
 type Workload = fn(usize) -> orm::Result<Duration>;
 
 fn insert(n: usize) -> orm::Result<Duration> {
@@ -139,10 +149,7 @@ fn tracked_load(n: usize) -> orm::Result<Duration> {
 }
 
 fn update(n: usize) -> orm::Result<Duration> {
-    let db = fresh()?;
-    seed(&db, n)?;
-    let s = db.session();
-    let all = s.query::<Parent>().all()?;
+    let (s, all) = loaded(n)?;
     let start = Instant::now();
     for p in &all {
         p.write()?.name.push('!');
@@ -152,10 +159,7 @@ fn update(n: usize) -> orm::Result<Duration> {
 }
 
 fn delete(n: usize) -> orm::Result<Duration> {
-    let db = fresh()?;
-    seed(&db, n)?;
-    let s = db.session();
-    let all = s.query::<Parent>().all()?;
+    let (s, all) = loaded(n)?;
     let start = Instant::now();
     for p in &all {
         s.delete(p)?;
@@ -268,8 +272,8 @@ fn savepoint_per_row(n: usize) -> orm::Result<Duration> {
 
 /// [`savepoint_per_row`] where every tenth row repeats the name before it
 /// and breaks a UNIQUE constraint: its flush fails, its savepoint is rolled
-/// back and the loop goes on. A rollback expires the session's objects,
-/// walking those not expired already: this one is not linear.
+/// back and the loop goes on. A rollback expires what the transaction log
+/// names since the savepoint, not every object of the session.
 fn savepoint_per_row_some_refused(n: usize) -> orm::Result<Duration> {
     let db = fresh_with::<Tag>()?;
     let s = db.session();
@@ -297,6 +301,34 @@ fn savepoint_per_row_some_refused(n: usize) -> orm::Result<Duration> {
     s.commit()?;
     let elapsed = start.elapsed();
     assert_eq!(refused, n / 10);
+    Ok(elapsed)
+}
+
+/// N rows loaded, then each changed and flushed inside its own savepoint,
+/// every tenth savepoint rolled back (its row keeps its old name and is
+/// read again on next access).
+fn savepoint_per_update_some_rolled_back(n: usize) -> orm::Result<Duration> {
+    let (s, all) = loaded(n)?;
+    let start = Instant::now();
+    for (i, p) in all.iter().enumerate() {
+        let mut sp = s.begin_nested()?;
+        p.write()?.name.push('!');
+        s.flush()?;
+        if i % 10 == 9 {
+            sp.rollback()?;
+        } else {
+            sp.commit()?;
+        }
+    }
+    s.commit()?;
+    let elapsed = start.elapsed();
+    let changed = s
+        .query::<Parent>()
+        .all()?
+        .iter()
+        .map(|p| p.read().map(|p| p.name.ends_with('!')))
+        .collect::<orm::Result<Vec<bool>>>()?;
+    assert_eq!(changed.iter().filter(|c| !**c).count(), n / 10);
     Ok(elapsed)
 }
 
@@ -399,6 +431,30 @@ fn expunge_after_changes(n: usize) -> orm::Result<Duration> {
     Ok(elapsed)
 }
 
+/// N loaded rows, every other one changed and the rest marked deleted,
+/// then each expunged before any flush: the commit writes nothing (each
+/// expunge takes its object off the session's modified or deleted list).
+fn expunge_unflushed(n: usize) -> orm::Result<Duration> {
+    let (s, all) = loaded(n)?;
+    let start = Instant::now();
+    for (i, p) in all.iter().enumerate() {
+        if i % 2 == 0 {
+            p.write()?.name.push('!');
+        } else {
+            s.delete(p)?;
+        }
+    }
+    for p in &all {
+        s.expunge(p)?;
+    }
+    s.commit()?;
+    let elapsed = start.elapsed();
+    let rows = s.query::<Parent>().all_detached()?;
+    assert_eq!(rows.len(), n);
+    assert!(rows.iter().all(|p| !p.name.ends_with('!')));
+    Ok(elapsed)
+}
+
 /// The rows of [`children`] written by hand with rusqlite on the session's
 /// own connection (the same storage): the parent, then one cached INSERT
 /// per child with the parent's key, every key read back, in one
@@ -449,7 +505,7 @@ fn main() -> orm::Result<()> {
     } else {
         sizes
     };
-    let workloads: [(&str, Workload); 13] = [
+    let workloads: [(&str, Workload); 15] = [
         ("insert", insert),
         ("tracked load", tracked_load),
         ("update", update),
@@ -470,6 +526,10 @@ fn main() -> orm::Result<()> {
             savepoint_per_row_some_refused,
         ),
         (
+            "update, a savepoint per loaded row, every tenth rolled back",
+            savepoint_per_update_some_rolled_back,
+        ),
+        (
             "N parents, each one's collection loaded, then given a child",
             load_then_append,
         ),
@@ -480,6 +540,10 @@ fn main() -> orm::Result<()> {
         (
             "N loaded objects given another parent, flushed, each expunged",
             expunge_after_changes,
+        ),
+        (
+            "N loaded objects changed or deleted, each expunged before a flush",
+            expunge_unflushed,
         ),
     ];
     let workloads: Vec<(&str, Workload)> = workloads
