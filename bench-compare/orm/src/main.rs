@@ -12,6 +12,10 @@ mod workloads;
 
 use harness::Workload;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Statements without comments, whitespace runs or transaction control.
 fn normalize(sql: &str) -> Vec<String> {
     let text: String = sql
