@@ -215,6 +215,41 @@ fn inner_joins_select_several_models_and_refuse_models_not_joined() {
 }
 
 #[test]
+fn a_joined_query_is_not_compiled_again_for_new_values() {
+    if common::is_postgres() {
+        return; // SQLite only: the statement cache is rusqlite's.
+    }
+    // SQLite compiles a cached statement that joins tables and compares a
+    // column with a bound value again whenever new values are bound to it,
+    // unless the connection asks for stable plans.
+    let db = blog_db();
+    seed(&db);
+    let s = db.session();
+    let rec = db.record();
+    for color in ["black", "brown", "black"] {
+        let rows = s
+            .query::<User>()
+            .outer_join(User::posts)
+            .filter(User::hair_color.eq(color))
+            .models::<(User, Option<Post>)>()
+            .all_detached()
+            .unwrap();
+        assert!(!rows.is_empty(), "{color}");
+    }
+    let sql = rec.sql();
+    assert_eq!(sql.len(), 3);
+    assert!(sql.iter().all(|q| *q == sql[0]), "{sql:?}");
+    let recompiled = s
+        .with_connection(|c| {
+            c.prepare_cached(&sql[0])
+                .map(|st| st.get_status(orm::rusqlite::StatementStatus::RePrepare))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(recompiled, 0, "the cached statement was compiled again");
+}
+
+#[test]
 fn an_outer_join_in_a_query_of_objects_keeps_each_object_once() {
     let db = blog_db();
     seed(&db);

@@ -22,8 +22,10 @@ use crate::url::{self, Location};
 /// it. `Send + Sync + Clone`; clones share the pool.
 ///
 /// Every connection gets `PRAGMA foreign_keys = ON`, a busy timeout, the
-/// double-quoted-string misfeature turned off, and, for files, WAL
-/// journaling. In-memory databases (`sqlite://`) are shared by all
+/// double-quoted-string misfeature turned off, SQLite's query planner
+/// stability guarantee (a cached statement keeps its plan whatever values
+/// are bound to it, rather than being compiled again for new values),
+/// and, for files, WAL journaling. In-memory databases (`sqlite://`) are shared by all
 /// connections of one `Database` and live as long as it does.
 ///
 /// # Examples
