@@ -789,6 +789,24 @@ fn nan_is_refused_not_stored_as_null() {
 }
 
 #[test]
+fn dropping_a_session_detaches_its_objects_and_discards_its_pending_ones() {
+    let db = db();
+    let s = db.session();
+    let ann = s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    let bob = s.add(user("bob")).unwrap();
+    drop(s);
+    assert_eq!(ann.state(), ObjState::Detached);
+    assert_eq!(bob.state(), ObjState::Transient);
+    // Discarded, not lost: another session takes it.
+    let s = db.session();
+    s.add(&bob).unwrap();
+    s.commit().unwrap();
+    assert_eq!(bob.state(), ObjState::Persistent);
+    assert_eq!(s.query::<User>().count().unwrap(), 2);
+}
+
+#[test]
 fn close_detaches_everything_and_the_session_stays_usable() {
     let db = db();
     let s = db.session();

@@ -407,10 +407,16 @@ impl Drop for SessionInner {
         // relationship caches are cleared so no reference cycle outlives the
         // session. The state is emptied in place (it is large to move).
         let state = self.state.get_mut();
-        state.drain_rel_dirty(drop);
+        // Most sessions close with both lists empty: skipping them keeps
+        // a one-row query's close short where nothing is inlined.
+        if !state.rel_dirty.is_empty() {
+            state.drain_rel_dirty(drop);
+        }
         state.maps.forget_all(Status::Detached);
-        for obj in state.pending.drain() {
-            obj.forget_session(Status::Transient);
+        if !state.pending.is_empty() {
+            for obj in state.pending.drain() {
+                obj.forget_session(Status::Transient);
+            }
         }
         if let Some(txn) = state.txn.take() {
             for obj in txn.inserted {
