@@ -239,13 +239,15 @@ fn a_joined_query_is_not_compiled_again_for_new_values() {
     let sql = rec.sql();
     assert_eq!(sql.len(), 3);
     assert!(sql.iter().all(|q| *q == sql[0]), "{sql:?}");
-    let recompiled = s
+    use orm::rusqlite::StatementStatus::{RePrepare, Run};
+    let (runs, recompiled) = s
         .with_connection(|c| {
             c.prepare_cached(&sql[0])
-                .map(|st| st.get_status(orm::rusqlite::StatementStatus::RePrepare))
+                .map(|st| (st.get_status(Run), st.get_status(RePrepare)))
         })
         .unwrap()
         .unwrap();
+    assert_eq!(runs, 3, "the statement the queries ran, from the cache");
     assert_eq!(recompiled, 0, "the cached statement was compiled again");
 }
 

@@ -25,8 +25,9 @@ use crate::url::{self, Location};
 /// double-quoted-string misfeature turned off, SQLite's query planner
 /// stability guarantee (a cached statement keeps its plan whatever values
 /// are bound to it, rather than being compiled again for new values),
-/// and, for files, WAL journaling. In-memory databases (`sqlite://`) are shared by all
-/// connections of one `Database` and live as long as it does.
+/// and, for files, WAL journaling. In-memory databases (`sqlite://`) are
+/// shared by all connections of one `Database` and live as long as it
+/// does.
 ///
 /// # Examples
 ///

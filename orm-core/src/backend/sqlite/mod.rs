@@ -280,9 +280,9 @@ fn configure(
     // joins tables and compares a column with a bound value (`=`) again
     // each time values are bound to it, to plan with them: about 100,000
     // instructions per run of a two-table join, several times the cost of
-    // running it over a few rows. What the planner gives up:
-    // an index for a bound LIKE pattern, a partial index whose condition a
-    // bound value meets, ANALYZE's samples of bound values.
+    // running it over a few rows. What the planner gives up: an index for
+    // a bound LIKE pattern, a partial index whose condition a bound value
+    // meets, ANALYZE's samples of bound values.
     raw.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     // The bundled build enables foreign keys by default, a system SQLite does
     // not: never depend on the build.
