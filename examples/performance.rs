@@ -1,8 +1,9 @@
 //! The patterns `docs/performance.md` recommends, each timed beside the
 //! one it replaces, on 100 users with 3 posts each: plain values against
-//! tracked objects for a read-only list, eager against lazy loading of a
-//! collection, an index on the foreign key a join or a load goes through,
-//! and one commit against a commit per row on a database file.
+//! tracked objects for a read-only list, a page, eager against lazy
+//! loading of a collection, an index on the foreign key a join or a load
+//! goes through, and one commit against a commit per row on a database
+//! file.
 //!
 //! ```sh
 //! taskset -c 1 cargo run --release --example performance
@@ -95,6 +96,21 @@ fn main() -> orm::Result<()> {
     time("plain values, all_detached()", n(2000), || {
         db.session().query::<User>().all_detached().map(drop)
     })?;
+
+    println!("A page of 10 users:");
+    let mut page = 0;
+    time(
+        "order_by(User::id).paginate(page, 10), pages 1 to 5",
+        n(5000),
+        || {
+            page = page % 5 + 1;
+            let s = db.session();
+            s.query::<User>()
+                .order_by(User::id)
+                .paginate(page, 10)
+                .map(drop)
+        },
+    )?;
 
     println!("100 users and each one's posts:");
     time("lazy: one query per user (101 queries)", n(200), || {

@@ -214,14 +214,28 @@ fn inner_joins_select_several_models_and_refuse_models_not_joined() {
     assert!(matches!(err, orm::Error::Usage(_)), "{err}");
 }
 
+/// How many times SQLite ran the cached statement `sql` of `s`'s
+/// connection, and how many times it compiled it again on the way.
+fn runs_and_recompiles(s: &Session, sql: &str) -> (i32, i32) {
+    use orm::rusqlite::StatementStatus::{RePrepare, Run};
+    s.with_connection(|c| {
+        c.prepare_cached(sql)
+            .map(|st| (st.get_status(Run), st.get_status(RePrepare)))
+    })
+    .unwrap()
+    .unwrap()
+}
+
+// SQLite compiles a cached statement again whenever new values are bound
+// to it if its planner looked at a bound value (a column of a join
+// compared with one, a LIMIT or OFFSET), unless the connection asks for
+// stable plans.
+
 #[test]
 fn a_joined_query_is_not_compiled_again_for_new_values() {
     if common::is_postgres() {
         return; // SQLite only: the statement cache is rusqlite's.
     }
-    // SQLite compiles a cached statement that joins tables and compares a
-    // column with a bound value again whenever new values are bound to it,
-    // unless the connection asks for stable plans.
     let db = blog_db();
     seed(&db);
     let s = db.session();
@@ -239,16 +253,34 @@ fn a_joined_query_is_not_compiled_again_for_new_values() {
     let sql = rec.sql();
     assert_eq!(sql.len(), 3);
     assert!(sql.iter().all(|q| *q == sql[0]), "{sql:?}");
-    use orm::rusqlite::StatementStatus::{RePrepare, Run};
-    let (runs, recompiled) = s
-        .with_connection(|c| {
-            c.prepare_cached(&sql[0])
-                .map(|st| (st.get_status(Run), st.get_status(RePrepare)))
-        })
-        .unwrap()
-        .unwrap();
-    assert_eq!(runs, 3, "the statement the queries ran, from the cache");
-    assert_eq!(recompiled, 0, "the cached statement was compiled again");
+    assert_eq!(runs_and_recompiles(&s, &sql[0]), (3, 0), "runs, recompiles");
+}
+
+#[test]
+fn a_limited_query_is_not_compiled_again_for_new_values() {
+    if common::is_postgres() {
+        return; // SQLite only: the statement cache is rusqlite's.
+    }
+    let db = blog_db();
+    seed(&db);
+    let s = db.session();
+    let rec = db.record();
+    for (limit, offset) in [(1, 0), (2, 1), (1, 2)] {
+        let users = s
+            .query::<User>()
+            .order_by(User::id)
+            .limit(limit)
+            .offset(offset)
+            .all_detached()
+            .unwrap();
+        let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+        let want: Vec<i64> = (1..=3).skip(offset as usize).take(limit as usize).collect();
+        assert_eq!(ids, want);
+    }
+    let sql = rec.sql();
+    assert_eq!(sql.len(), 3);
+    assert!(sql.iter().all(|q| *q == sql[0]), "{sql:?}");
+    assert_eq!(runs_and_recompiles(&s, &sql[0]), (3, 0), "runs, recompiles");
 }
 
 #[test]
