@@ -161,25 +161,24 @@ fn main() -> orm::Result<()> {
         dir.path().join("performance.db").display()
     ))?;
     let mut k = 0;
+    let mut new_user = || {
+        k += 1;
+        User {
+            name: format!("new {k}"),
+            ..Default::default()
+        }
+    };
     time("one commit for all", n(20), || {
         let s = file.session();
         for _ in 0..100 {
-            k += 1;
-            s.add(User {
-                name: format!("new {k}"),
-                ..Default::default()
-            })?;
+            s.add(new_user())?;
         }
         s.commit()
     })?;
     time("a commit after each", n(5), || {
         let s = file.session();
         for _ in 0..100 {
-            k += 1;
-            s.add(User {
-                name: format!("new {k}"),
-                ..Default::default()
-            })?;
+            s.add(new_user())?;
             s.commit()?;
         }
         Ok(())

@@ -214,12 +214,15 @@ fn inner_joins_select_several_models_and_refuse_models_not_joined() {
     assert!(matches!(err, orm::Error::Usage(_)), "{err}");
 }
 
-/// How many times SQLite ran the cached statement `sql` of `s`'s
-/// connection, and how many times it compiled it again on the way.
-fn runs_and_recompiles(s: &Session, sql: &str) -> (i32, i32) {
+/// The statements recorded, which must be one statement run three times,
+/// and how many times SQLite ran it from `s`'s connection's cache and
+/// compiled it again on the way.
+fn runs_and_recompiles(s: &Session, sql: &[String]) -> (i32, i32) {
     use orm::rusqlite::StatementStatus::{RePrepare, Run};
+    assert_eq!(sql.len(), 3);
+    assert!(sql.iter().all(|q| *q == sql[0]), "{sql:?}");
     s.with_connection(|c| {
-        c.prepare_cached(sql)
+        c.prepare_cached(&sql[0])
             .map(|st| (st.get_status(Run), st.get_status(RePrepare)))
     })
     .unwrap()
@@ -250,10 +253,11 @@ fn a_joined_query_is_not_compiled_again_for_new_values() {
             .unwrap();
         assert!(!rows.is_empty(), "{color}");
     }
-    let sql = rec.sql();
-    assert_eq!(sql.len(), 3);
-    assert!(sql.iter().all(|q| *q == sql[0]), "{sql:?}");
-    assert_eq!(runs_and_recompiles(&s, &sql[0]), (3, 0), "runs, recompiles");
+    assert_eq!(
+        runs_and_recompiles(&s, &rec.sql()),
+        (3, 0),
+        "runs, recompiles"
+    );
 }
 
 #[test]
@@ -277,10 +281,11 @@ fn a_limited_query_is_not_compiled_again_for_new_values() {
         let want: Vec<i64> = (1..=3).skip(offset as usize).take(limit as usize).collect();
         assert_eq!(ids, want);
     }
-    let sql = rec.sql();
-    assert_eq!(sql.len(), 3);
-    assert!(sql.iter().all(|q| *q == sql[0]), "{sql:?}");
-    assert_eq!(runs_and_recompiles(&s, &sql[0]), (3, 0), "runs, recompiles");
+    assert_eq!(
+        runs_and_recompiles(&s, &rec.sql()),
+        (3, 0),
+        "runs, recompiles"
+    );
 }
 
 #[test]
