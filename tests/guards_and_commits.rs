@@ -486,6 +486,41 @@ fn a_natural_key_change_reaches_the_loaded_children() {
 }
 
 #[test]
+fn a_selectin_load_by_a_text_key_gives_each_owner_its_own_children() {
+    let db = common::fresh::<Member>();
+    let s = db.session();
+    for (code, n) in [("a", 2), ("b", 0), ("c", 3)] {
+        let team = s.add(Team { code: code.into() }).unwrap();
+        for _ in 0..n {
+            team.append(Team::members, &Obj::new(Member::default()))
+                .unwrap();
+        }
+    }
+    s.commit().unwrap();
+
+    let s = db.session();
+    let teams = s
+        .query::<Team>()
+        .order_by(Team::code)
+        .load(orm::relation::selectin(Team::members))
+        .all()
+        .unwrap();
+    let rec = db.record();
+    let mut sizes = Vec::new();
+    for team in &teams {
+        let code = team.read().unwrap().code.clone();
+        let members = team.related(Team::members).unwrap();
+        for m in &members {
+            assert_eq!(m.read().unwrap().team_code, code);
+            assert!(m.related(Member::team).unwrap().is_some_and(|t| t == *team));
+        }
+        sizes.push(members.len());
+    }
+    assert_eq!(sizes, [2, 0, 3]);
+    assert!(rec.is_empty(), "loaded with the query: {:?}", rec.sql());
+}
+
+#[test]
 fn a_pending_objects_collections_need_no_sql() {
     let db = common::fresh::<Member>();
     let s = db.session();

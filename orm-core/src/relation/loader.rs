@@ -269,7 +269,15 @@ fn run(
     owners: &[Rc<dyn ErasedObj>],
     top: bool,
 ) -> Result<()> {
-    let related = if spec.joined && top {
+    let joined_already = spec.joined && top;
+    if spec.then.is_empty() {
+        // The last level: its objects are not needed here.
+        return match joined_already {
+            true => Ok(()),
+            false => session.load_side_only(spec.side, owners),
+        };
+    }
+    let related = if joined_already {
         owners
             .iter()
             .flat_map(|o| loaded_items(o, spec.side).unwrap_or_default())

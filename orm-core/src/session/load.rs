@@ -164,7 +164,6 @@ impl SessionInner {
             })?;
             Ok(())
         })?;
-        let mut related = Vec::new();
         for (c, &j) in collections.iter().enumerate() {
             let side = joined[j].0;
             let owners = out
@@ -172,7 +171,7 @@ impl SessionInner {
                 .zip(gathered.iter_mut())
                 .map(|(o, g)| (o.erased(), std::mem::take(&mut g[c])))
                 .filter(|(o, _)| !super::rel::slots::is_loaded(o, side));
-            self.fill_loaded(side, owners, &mut related)?;
+            self.fill_loaded(side, owners, None)?;
         }
         Ok(out)
     }

@@ -358,7 +358,7 @@ impl SessionInner {
             for (t, objs) in &groups {
                 for &side in cascade_sides(self, t).iter() {
                     for owners in objs.chunks(per_load) {
-                        self.load_side(side, owners)?;
+                        self.load_side_only(side, owners)?;
                     }
                 }
             }

@@ -46,6 +46,44 @@ fn key_at(obj: &Rc<dyn ErasedObj>, columns: &[usize]) -> Result<Key> {
     }
 }
 
+/// The distinct keys of the owners one load fills, each with its group
+/// (the order it was first seen in). A single integer key, the usual one,
+/// is hashed as an `i64`: the child rows of a selectin load each look
+/// their foreign key up here.
+struct Groups {
+    ints: FxHashMap<i64, usize>,
+    others: FxHashMap<Key, usize>,
+}
+
+impl Groups {
+    fn with_capacity(owners: usize) -> Groups {
+        Groups {
+            ints: FxHashMap::with_capacity_and_hasher(owners, Default::default()),
+            others: FxHashMap::default(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ints.len() + self.others.len()
+    }
+
+    /// The group of `key`: its own, or a new one.
+    fn group_of(&mut self, key: Key) -> usize {
+        let next = self.len();
+        match key {
+            Key::Int(i) => *self.ints.entry(i).or_insert(next),
+            other => *self.others.entry(other).or_insert(next),
+        }
+    }
+
+    fn get(&self, key: &Key) -> Option<usize> {
+        match key {
+            Key::Int(i) => self.ints.get(i).copied(),
+            other => self.others.get(other).copied(),
+        }
+    }
+}
+
 impl SessionInner {
     /// Load `side` for every owner that has not loaded it; return the related
     /// objects of all owners (for nested eager loading).
@@ -54,6 +92,24 @@ impl SessionInner {
         side: Side,
         owners: &[Rc<dyn ErasedObj>],
     ) -> Result<Vec<Rc<dyn ErasedObj>>> {
+        let mut result = Vec::new();
+        self.load_side_into(side, owners, Some(&mut result))?;
+        Ok(result)
+    }
+
+    /// [`load_side`](Self::load_side) for a caller that does not need the
+    /// related objects (the last level of an eager load, the delete
+    /// cascade's batch): no list of them is built.
+    pub(crate) fn load_side_only(&self, side: Side, owners: &[Rc<dyn ErasedObj>]) -> Result<()> {
+        self.load_side_into(side, owners, None)
+    }
+
+    fn load_side_into(
+        &self,
+        side: Side,
+        owners: &[Rc<dyn ErasedObj>],
+        mut result: Option<&mut Vec<Rc<dyn ErasedObj>>>,
+    ) -> Result<()> {
         if let [owner] = owners
             && let Some(mut items) = loaded_items(owner, side)
         {
@@ -61,10 +117,12 @@ impl SessionInner {
             if let Role::Children { .. } = side.role() {
                 items.retain(|c| !given_another_parent(c, side.partner(), owner));
             }
-            return Ok(items);
+            if let Some(result) = result {
+                result.extend(items);
+            }
+            return Ok(());
         }
         let link = side.def.link()?;
-        let mut result: Vec<Rc<dyn ErasedObj>> = Vec::new();
         // Owners to load, each with its group: the index of its key among
         // the distinct keys (owners may share a key: many children, one parent).
         let mut to_load: Vec<(Rc<dyn ErasedObj>, usize)> = Vec::with_capacity(owners.len());
@@ -77,8 +135,7 @@ impl SessionInner {
         let mut owner_key: Option<&[usize]> = None;
         // Sized once: growing them was a third of the per-owner cost of a
         // selectin load of many owners.
-        let mut distinct: FxHashMap<Key, usize> =
-            FxHashMap::with_capacity_and_hasher(owners.len(), Default::default());
+        let mut distinct = Groups::with_capacity(owners.len());
         let mut seen: FxHashSet<*const ()> =
             FxHashSet::with_capacity_and_hasher(owners.len(), Default::default());
         let other = side.other();
@@ -95,7 +152,9 @@ impl SessionInner {
                     // loaded (its old parent unknown then) is not in it.
                     items.retain(|c| !given_another_parent(c, side.partner(), owner));
                 }
-                result.extend(items);
+                if let Some(result) = result.as_deref_mut() {
+                    result.extend(items);
+                }
                 continue;
             }
             let owner_key = match owner_key {
@@ -125,7 +184,9 @@ impl SessionInner {
                     } else {
                         let up = RelValue::Up(Some(Rc::downgrade(&parent)));
                         set_value(owner, side, up, false);
-                        result.push(parent);
+                        if let Some(result) = result.as_deref_mut() {
+                            result.push(parent);
+                        }
                     }
                     continue;
                 }
@@ -137,7 +198,7 @@ impl SessionInner {
                 continue;
             }
             let groups = distinct.len();
-            let group = *distinct.entry(key_of(&keys[start..])).or_insert(groups);
+            let group = distinct.group_of(key_of(&keys[start..]));
             if group < groups {
                 // Another owner has the same key: it is in the list already.
                 keys.truncate(start);
@@ -145,12 +206,13 @@ impl SessionInner {
             to_load.push((Rc::clone(owner), group));
         }
         if to_load.is_empty() && no_rows.is_empty() {
-            return Ok(result);
+            return Ok(());
         }
-        // The related objects found, with their owners' group.
-        let mut found: Vec<(usize, Rc<dyn ErasedObj>)> = Vec::new();
+        // The related objects found, with their owners' group (most loads
+        // find at least one per owner).
+        let mut found: Vec<(usize, Rc<dyn ErasedObj>)> = Vec::with_capacity(to_load.len());
         let mut add = |key: Key, obj: Rc<dyn ErasedObj>| {
-            if let Some(&group) = distinct.get(&key) {
+            if let Some(group) = distinct.get(&key) {
                 found.push((group, obj));
             }
         };
@@ -226,7 +288,9 @@ impl SessionInner {
             runs[run[0].0] = start..start + run.len();
             start += run.len();
         }
-        result.reserve(found.len());
+        if let Some(result) = result.as_deref_mut() {
+            result.reserve(found.len());
+        }
         let owners_to_fill = to_load
             .into_iter()
             .map(|(o, group)| {
@@ -237,21 +301,20 @@ impl SessionInner {
                 (o, items)
             })
             .chain(no_rows.into_iter().map(|o| (o, Vec::new())));
-        self.fill_loaded(side, owners_to_fill, &mut result)?;
-        Ok(result)
+        self.fill_loaded(side, owners_to_fill, result)
     }
 
     /// Set `side` of each owner to the related objects loaded for it,
     /// merged with unflushed in-memory assignments (children given a parent
     /// in memory join its collection, children given another parent leave
     /// it); the children learn their parent. The related objects are added
-    /// to `result`. Shared by selectin loading and joined loading of
-    /// collections.
+    /// to `result` when there is one. Shared by selectin loading and joined
+    /// loading of collections.
     pub(crate) fn fill_loaded(
         &self,
         side: Side,
         owners: impl Iterator<Item = (Rc<dyn ErasedObj>, Vec<Rc<dyn ErasedObj>>)>,
-        result: &mut Vec<Rc<dyn ErasedObj>>,
+        mut result: Option<&mut Vec<Rc<dyn ErasedObj>>>,
     ) -> Result<()> {
         let partner = side.partner();
         // Children given a parent in memory but not flushed yet: the loaded
@@ -301,7 +364,9 @@ impl SessionInner {
                         .set_unless_assigned(partner, RelValue::Up(Some(Rc::downgrade(&owner))));
                 }
             }
-            result.extend(items.iter().cloned());
+            if let Some(result) = result.as_deref_mut() {
+                result.extend(items.iter().cloned());
+            }
             let value = match side.role() {
                 Role::Children { single: false } | Role::Links => RelValue::Many(items.into()),
                 Role::Children { single: true } => RelValue::One(items.into_iter().next()),
