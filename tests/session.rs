@@ -807,6 +807,41 @@ fn dropping_a_session_detaches_its_objects_and_discards_its_pending_ones() {
 }
 
 #[test]
+fn a_session_after_a_closed_one_finds_none_of_its_objects() {
+    // A closed session's emptied identity maps serve the next sessions of
+    // its thread: nothing of the old session may be found through them.
+    let db = db();
+    let s = db.session();
+    s.add(user("ann")).unwrap();
+    s.add(user("bob")).unwrap();
+    s.commit().unwrap();
+    let old = s.query::<User>().order_by(User::id).all().unwrap();
+    old[0].write().unwrap().username = "unsaved".into();
+    drop(s);
+    let other = db.session();
+    let bob = other.get::<User>(2).unwrap().unwrap();
+    bob.write().unwrap().username = "robert".into();
+    other.commit().unwrap();
+    drop(other);
+    let s = db.session();
+    let users = s.query::<User>().order_by(User::id).all().unwrap();
+    let names: Vec<String> = users
+        .iter()
+        .map(|u| u.read().unwrap().username.clone())
+        .collect();
+    assert_eq!(names, ["ann", "robert"]);
+    assert!(!Obj::ptr_eq(&users[0], &old[0]));
+    assert!(!Obj::ptr_eq(&users[1], &bob));
+    assert_eq!(old[0].state(), ObjState::Detached);
+    assert_eq!(bob.state(), ObjState::Detached);
+    // A second session open beside the first has a map of its own.
+    let beside = db.session();
+    let ann = beside.get::<User>(1).unwrap().unwrap();
+    assert!(!Obj::ptr_eq(&ann, &users[0]));
+    assert!(Obj::ptr_eq(&s.get::<User>(1).unwrap().unwrap(), &users[0]));
+}
+
+#[test]
 fn close_detaches_everything_and_the_session_stays_usable() {
     let db = db();
     let s = db.session();

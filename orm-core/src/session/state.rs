@@ -413,6 +413,7 @@ impl Drop for SessionInner {
             state.drain_rel_dirty(drop);
         }
         state.maps.forget_all(Status::Detached);
+        state.maps.recycle();
         if !state.pending.is_empty() {
             for obj in state.pending.drain() {
                 obj.forget_session(Status::Transient);
