@@ -24,7 +24,7 @@ const INITIAL_CAPACITY: usize = 16;
 /// most objects a kept one may have room for (a larger one is freed: a
 /// thread that once loaded a million objects does not hold their table).
 const SPARES_PER_THREAD: usize = 4;
-const SPARE_CAPACITY: usize = 4096;
+const SPARE_CAPACITY: usize = 2048;
 
 thread_local! {
     /// Maps of closed sessions on this thread, emptied, under their model's
