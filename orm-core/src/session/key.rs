@@ -61,8 +61,11 @@ impl Key {
 }
 
 /// The hashable form of key values.
+#[inline]
 pub(crate) fn key_of(values: &[Value]) -> Key {
     match values {
+        // The usual key, without building a part first.
+        [Value::Integer(i)] => Key::Int(*i),
         [v] => match KeyPart::of(v) {
             KeyPart::Int(i) => Key::Int(i),
             part => Key::Parts(vec![part]),
