@@ -1,6 +1,7 @@
 //! bench-compare, orm side: orm (tracked and detached) and hand-written
 //! rusqlite, both on rusqlite 0.41's bundled SQLite. See ../README.md.
 
+mod floor;
 #[path = "../../common/harness.rs"]
 mod harness;
 mod models;
@@ -77,6 +78,7 @@ fn main() {
     list.push(Workload::new("get_by_pk", "hit", || {
         workloads::get_by_pk(true)
     }));
+    list.push(Workload::new("session_floor", 1, floor::session_floor));
     for n in sql::UPDATE_SIZES {
         list.push(Workload::new("update", n, move || workloads::update(n)));
     }

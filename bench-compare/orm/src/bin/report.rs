@@ -252,6 +252,9 @@ fn sqlite_tables(data: &Data, passes: usize, ranges: bool) {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (group, size) in &data.rows {
+        if group == FLOOR {
+            continue;
+        }
         if data.cell("orm", group, size, "rusqlite").is_none()
             && data
                 .cell("diesel-seaorm", group, size, "rusqlite")
@@ -291,10 +294,11 @@ fn sqlite_tables(data: &Data, passes: usize, ranges: bool) {
                     }
                 })
         };
-        if data.cell("orm", group, size, "rusqlite_memdb").is_some() {
+        if group != FLOOR && data.cell("orm", group, size, "rusqlite_memdb").is_some() {
             println!("| {group}/{size} | {} | {} |", r("orm"), r("orm_detached"));
         }
     }
+    floor_table(data, ranges);
     batch_insert_table(data, ranges);
     println!();
     println!(
@@ -308,6 +312,37 @@ fn sqlite_tables(data: &Data, passes: usize, ranges: bool) {
             println!("| {group}/{size} | {} |", t.join("; "));
         }
     }
+}
+
+/// The workload that weighs a read's fixed costs (`session_floor`).
+const FLOOR: &str = "session_floor";
+
+/// What an orm read pays before its first row, each part beside
+/// trivial_query/1's rusqlite baseline: the storage, the pool alone, a
+/// session, a session with its connection.
+fn floor_table(data: &Data, ranges: bool) {
+    let Some((group, size)) = data.rows.iter().find(|(g, _)| g == FLOOR) else {
+        return;
+    };
+    println!();
+    println!(
+        "What every orm read pays before its first row ({group}/{size}), beside the \
+         one-row read by hand (trivial_query/1's rusqlite baseline):\n"
+    );
+    println!(
+        "| rusqlite, one row | the same on memdb | r2d2 checkout and return alone | \
+         orm session, no connection | orm session with its connection |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    let c = |s: &str| show(data.cell("orm", group, size, s), ranges);
+    println!(
+        "| {} | {} | {} | {} | {} |",
+        c("rusqlite"),
+        c("rusqlite_memdb"),
+        c("r2d2"),
+        c("orm_session"),
+        c("orm_session_conn"),
+    );
 }
 
 /// insert/N as a batch: orm's unit of work (`add_all` + `commit`) against
