@@ -1707,6 +1707,61 @@ fn an_expired_child_moved_to_another_parent_leaves_the_old_collection() {
     assert_eq!(h2.related(Handler::pets).unwrap().len(), 2);
 }
 
+/// New objects appended to a collection are listed without a duplicate
+/// check (no collection holds an object with no relationship yet), so a
+/// large collection of them has no index until a check or a removal needs
+/// one; from then on the index must know every member, those appended
+/// after it was built too.
+#[test]
+fn a_large_collection_of_new_children_lists_each_once_and_lets_each_go() {
+    let db = pets_db();
+    let s = db.session();
+    let (sam, kim) = (handler(&s, "sam"), handler(&s, "kim"));
+    let pets: Vec<_> = (0..40).map(|i| pet(&format!("p{i}"), "dog")).collect();
+    let names = |h: &Obj<PetHandler>| -> Vec<String> {
+        h.related(PetHandler::pet_category)
+            .unwrap()
+            .iter()
+            .map(|p| p.read().unwrap().pet_name.clone())
+            .collect()
+    };
+    for p in &pets[..20] {
+        sam.append(PetHandler::pet_category, p).unwrap();
+    }
+    // Listed already: the check builds the index from the list.
+    sam.append(PetHandler::pet_category, &pets[3]).unwrap();
+    assert_eq!(names(&sam).len(), 20);
+    for p in &pets[20..] {
+        sam.append(PetHandler::pet_category, p).unwrap();
+    }
+    // Found through the index: taken out, and not listed twice.
+    kim.append(PetHandler::pet_category, &pets[30]).unwrap();
+    sam.append(PetHandler::pet_category, &pets[35]).unwrap();
+    let expected: Vec<String> = (0..40)
+        .filter(|&i| i != 30)
+        .map(|i| format!("p{i}"))
+        .collect();
+    assert_eq!(names(&sam), expected);
+    assert_eq!(names(&kim), ["p30"]);
+    s.commit().unwrap();
+    let (sam_id, kim_id) = (
+        sam.read().unwrap().handler_id,
+        kim.read().unwrap().handler_id,
+    );
+    let handlers: Vec<i64> = db
+        .session()
+        .query::<PetCategory>()
+        .order_by(PetCategory::pet_id)
+        .all_detached()
+        .unwrap()
+        .iter()
+        .map(|p| p.handler_id)
+        .collect();
+    let mut written = vec![sam_id; 40];
+    written[30] = kim_id;
+    assert_eq!(handlers, written);
+}
+
 /// A session that flushes after every change (autoflush before each query)
 /// reads only what changed since its last flush: an object flushed once and
 /// changed again before the commit is flushed again.

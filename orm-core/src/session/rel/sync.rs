@@ -9,7 +9,7 @@
 
 use std::rc::Rc;
 
-use super::slots::{RelValue, loaded_items, same, set_value};
+use super::slots::{Members, RelValue, loaded_items, same, set_value};
 use crate::error::{Error, Result};
 use crate::schema::{Role, Side};
 use crate::session::obj::{ErasedObj, Status};
@@ -17,6 +17,16 @@ use crate::session::state::SessionInner;
 
 /// Add `item` to a loaded collection (or set a single child) of `owner`.
 fn collection_add(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj>) {
+    add_to_collection(owner, side, item, Members::insert);
+}
+
+/// [`collection_add`] with `add` putting `item` into a collection.
+fn add_to_collection(
+    owner: &Rc<dyn ErasedObj>,
+    side: Side,
+    item: &Rc<dyn ErasedObj>,
+    add: fn(&mut Members, &Rc<dyn ErasedObj>),
+) {
     let mut rels = owner.rels().borrow_mut();
     let slot = rels.slot(side);
     if !slot.loaded && owner.status() != Status::Pending && owner.status() != Status::Transient {
@@ -24,7 +34,7 @@ fn collection_add(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj
     }
     slot.loaded = true;
     match &mut slot.value {
-        RelValue::Many(v) => v.insert(item),
+        RelValue::Many(v) => add(v, item),
         RelValue::One(o) => *o = Some(Rc::clone(item)),
         RelValue::Up(_) => {}
     }
@@ -226,7 +236,8 @@ impl SessionInner {
             return Ok(false);
         }
         let mut state = self.state_mut()?;
-        collection_add(owner, side, item);
+        // No collection holds an object with no relationship.
+        add_to_collection(owner, side, item, Members::push_new);
         set_value(item, up, RelValue::Up(Some(Rc::downgrade(owner))), true);
         item.set_status(Status::Pending);
         item.set_session(self.weak_self.clone());
