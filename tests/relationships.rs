@@ -1762,6 +1762,26 @@ fn a_large_collection_of_new_children_lists_each_once_and_lets_each_go() {
     assert_eq!(handlers, written);
 }
 
+/// An object that left the session while its parent's collection still
+/// lists it (a pending child expunged) has no relationship of its own
+/// any more; appended again, it is still listed once.
+#[test]
+fn an_expunged_child_appended_again_is_listed_once() {
+    let db = pets_db();
+    let s = db.session();
+    let sam = handler(&s, "sam");
+    let pets: Vec<_> = (0..20).map(|i| pet(&format!("p{i}"), "dog")).collect();
+    for p in &pets {
+        sam.append(PetHandler::pet_category, p).unwrap();
+    }
+    s.expunge(&pets[5]).unwrap();
+    assert_eq!(pets[5].state(), ObjState::Transient);
+    sam.append(PetHandler::pet_category, &pets[5]).unwrap();
+    let listed = sam.related(PetHandler::pet_category).unwrap();
+    assert_eq!(listed.len(), 20);
+    assert_eq!(listed.iter().filter(|p| **p == pets[5]).count(), 1);
+}
+
 /// A session that flushes after every change (autoflush before each query)
 /// reads only what changed since its last flush: an object flushed once and
 /// changed again before the commit is flushed again.

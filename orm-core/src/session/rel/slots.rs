@@ -95,8 +95,8 @@ impl Members {
         }
     }
 
-    /// Add `item` at the end, known to be in no collection (a new object
-    /// with no relationship yet): no duplicate check, so no index is built
+    /// Add `item` at the end, known to be in no collection (no collection
+    /// holds a reference to it): no duplicate check, so no index is built
     /// for it. One parent given 100,000 new children kept an index of
     /// about 2.4 MB, past this machine's L2 cache, which every append wrote
     /// at a random place.

@@ -236,8 +236,18 @@ impl SessionInner {
             return Ok(false);
         }
         let mut state = self.state_mut()?;
-        // No collection holds an object with no relationship.
-        add_to_collection(owner, side, item, Members::push_new);
+        // Every collection that lists an object holds a reference to it.
+        // `Obj::append` passes `item` beside the user's handle, so two
+        // references mean no collection lists it (`set_all` passes only
+        // objects its collection does not list): no duplicate check. Having
+        // no relationship is not enough: an expunged pending child forgets
+        // its parent, whose collection still lists it.
+        let add = if Rc::strong_count(item) <= 2 {
+            Members::push_new
+        } else {
+            Members::insert
+        };
+        add_to_collection(owner, side, item, add);
         set_value(item, up, RelValue::Up(Some(Rc::downgrade(owner))), true);
         item.set_status(Status::Pending);
         item.set_session(self.weak_self.clone());
