@@ -98,7 +98,7 @@ impl Members {
     /// Add `item` at the end, known to be in no collection (no collection
     /// holds a reference to it): no duplicate check, so no index is built
     /// for it. One parent given 100,000 new children kept an index of
-    /// about 2.4 MB, past this machine's L2 cache, which every append wrote
+    /// about 2.4 MB, larger than a 2 MB L2 cache, which every append wrote
     /// at a random place.
     pub fn push_new(&mut self, item: &Rc<dyn ErasedObj>) {
         if let Some(index) = self.index.as_deref_mut() {
