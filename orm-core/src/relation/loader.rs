@@ -272,9 +272,10 @@ fn run(
     let joined_already = spec.joined && top;
     if spec.then.is_empty() {
         // The last level: its objects are not needed here.
-        return match joined_already {
-            true => Ok(()),
-            false => session.load_side_only(spec.side, owners),
+        return if joined_already {
+            Ok(())
+        } else {
+            session.load_side_only(spec.side, owners)
         };
     }
     let related = if joined_already {

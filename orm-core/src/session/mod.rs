@@ -116,10 +116,10 @@ impl<M: Model> Addable for &Obj<M> {
 ///
 /// Dropping a session rolls back what it did not commit and detaches its
 /// objects (those added and not yet inserted become transient again, free
-/// to join another session). Its identity maps, emptied, go to the next sessions of the same
-/// thread (at most four maps per thread, each with room for at most 2,048
-/// objects; larger ones are freed), so a session per request does not
-/// build them again each time.
+/// to join another session). Its identity maps, emptied, go to the next
+/// sessions of the same thread (at most four maps per thread, each with
+/// room for at most 2,048 objects; larger ones are freed), so a session
+/// per request does not build them again each time.
 ///
 /// # Examples
 ///
