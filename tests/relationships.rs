@@ -1782,6 +1782,124 @@ fn an_expunged_child_appended_again_is_listed_once() {
     assert_eq!(listed.iter().filter(|p| **p == pets[5]).count(), 1);
 }
 
+/// Expunging a child takes it out of the collections it joined through a
+/// change no flush has written, so a commit leaves no collection listing a
+/// row the database never got; collections that list it because the
+/// database does keep it.
+#[test]
+fn an_expunged_child_leaves_the_collections_it_joined_unflushed() {
+    let db = pets_db();
+    let s = db.session();
+    let (sam, kim) = (handler(&s, "sam"), handler(&s, "kim"));
+    let (moved, stays, flushed) = (
+        pet("moved", "cat"),
+        pet("stays", "dog"),
+        pet("flushed", "dog"),
+    );
+    for p in [&moved, &stays, &flushed] {
+        sam.append(PetHandler::pet_category, p).unwrap();
+    }
+    s.commit().unwrap();
+    // After the commit: a new child flushed, a child moved to another
+    // parent and not flushed, one moved and flushed, one left alone; all
+    // four expunged, only the unflushed move leaves a collection.
+    let newer = pet("newer", "dog");
+    sam.append(PetHandler::pet_category, &newer).unwrap();
+    kim.append(PetHandler::pet_category, &flushed).unwrap();
+    s.flush().unwrap();
+    kim.append(PetHandler::pet_category, &moved).unwrap();
+    for p in [&newer, &moved, &stays, &flushed] {
+        s.expunge(p).unwrap();
+    }
+    s.commit().unwrap();
+    let names = |h: &Obj<PetHandler>| -> Vec<String> {
+        let mut v: Vec<String> = h
+            .related(PetHandler::pet_category)
+            .unwrap()
+            .iter()
+            .map(|p| p.read().unwrap().pet_name.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&sam), ["newer", "stays"]);
+    assert_eq!(names(&kim), ["flushed"]);
+    let rows: Vec<(String, i64)> = db
+        .session()
+        .query::<PetCategory>()
+        .order_by(PetCategory::pet_id)
+        .all_detached()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.pet_name, p.handler_id))
+        .collect();
+    let (sam_id, kim_id) = (
+        sam.read().unwrap().handler_id,
+        kim.read().unwrap().handler_id,
+    );
+    assert_eq!(
+        rows,
+        [
+            ("moved".to_string(), sam_id),
+            ("stays".to_string(), sam_id),
+            ("flushed".to_string(), kim_id),
+            ("newer".to_string(), sam_id),
+        ]
+    );
+    // A new child expunged before any flush: its parent is committed
+    // without it, and no longer lists it.
+    let s = db.session();
+    let ann = handler(&s, "ann");
+    let gone = pet("gone", "dog");
+    ann.append(PetHandler::pet_category, &gone).unwrap();
+    s.expunge(&gone).unwrap();
+    s.commit().unwrap();
+    assert!(ann.related(PetHandler::pet_category).unwrap().is_empty());
+    assert_eq!(gone.state(), ObjState::Transient);
+    assert_eq!(db.session().query::<PetCategory>().count().unwrap(), 4);
+}
+
+/// Either end of an unflushed many-to-many link expunged: the link is not
+/// written, and the other end's collection no longer lists the object.
+#[test]
+fn expunging_either_end_of_an_unflushed_link_takes_it_out_of_the_other() {
+    use blog::{Post, PostTag, Tag};
+    let db = common::fresh::<Post>();
+    let s = db.session();
+    let post = s.add(Post::default()).unwrap();
+    let kept = s.add(Tag::default()).unwrap();
+    let old = s.add(Tag::default()).unwrap();
+    s.commit().unwrap();
+    // Loaded (empty), so appends show in them.
+    assert!(post.related(Post::tags).unwrap().is_empty());
+    assert!(kept.related(Tag::posts).unwrap().is_empty());
+    // A new tag and a committed one linked, then expunged.
+    let new = Obj::new(Tag::default());
+    post.append(Post::tags, &new).unwrap();
+    post.append(Post::tags, &old).unwrap();
+    post.append(Post::tags, &kept).unwrap();
+    s.expunge(&new).unwrap();
+    s.expunge(&old).unwrap();
+    // A new post linked to a committed tag, then expunged.
+    let draft = s.add(Post::default()).unwrap();
+    draft.append(Post::tags, &kept).unwrap();
+    s.expunge(&draft).unwrap();
+    s.commit().unwrap();
+    assert!(post.related(Post::tags).unwrap() == [kept.clone()]);
+    assert!(kept.related(Tag::posts).unwrap() == [post.clone()]);
+    let links: Vec<(i64, i64)> = db
+        .session()
+        .query::<PostTag>()
+        .all_detached()
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.post_id, l.tag_id))
+        .collect();
+    assert_eq!(links, [(post.read().unwrap().id, kept.read().unwrap().id)]);
+    assert_eq!(db.session().query::<Tag>().count().unwrap(), 2);
+    assert_eq!(db.session().query::<Post>().count().unwrap(), 1);
+}
+
 /// A session that flushes after every change (autoflush before each query)
 /// reads only what changed since its last flush: an object flushed once and
 /// changed again before the commit is flushed again.

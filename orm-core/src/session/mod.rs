@@ -891,6 +891,16 @@ impl Session {
     /// Remove an object from the session without deleting its row; it
     /// becomes detached (a pending one becomes transient).
     ///
+    /// Its unflushed changes leave with it, relationship changes included:
+    /// it is taken out of the loaded collections it joined through a change
+    /// no flush has written (a new child appended to a parent, a child
+    /// given another parent, a many-to-many link added or removed), so no
+    /// collection lists what the database will not hold. Collections that
+    /// list it because the database does keep it, as in SQLAlchemy. An
+    /// object still in the session that refers to it through such a
+    /// change (a new child of an expunged new parent) makes the next flush
+    /// fail with [`Error::Usage`] rather than write a wrong foreign key.
+    ///
     /// # Errors
     ///
     /// [`Error::WrongSession`] / [`Error::Detached`] for an object not in
@@ -919,6 +929,7 @@ impl Session {
         let erased = obj.erased();
         self.inner.check_owner(&*erased)?;
         let mut state = self.inner.state_mut()?;
+        self.inner.unlink_unflushed(&state, &erased)?;
         // Only a pending object is on the pending list, and never on the
         // others (asking a list about an object it cannot hold would index
         // a long one for nothing).

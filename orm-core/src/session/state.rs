@@ -10,6 +10,7 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::rc::{Rc, Weak};
 
+use super::few::Few;
 use super::identity::IdentityMaps;
 use super::obj::{self, ErasedObj, Status};
 use super::obj_list::ObjList;
@@ -70,6 +71,11 @@ pub(crate) struct SessionState {
     assigned_parents_unknown: bool,
     /// The parent last put in `assigned_parents` (null when it is empty).
     last_assigned_parent: *const (),
+    /// For each object a many-to-many link change of an object of
+    /// `rel_dirty` points at (by address), the objects holding such changes
+    /// (more than still do, never fewer): an expunged object leaves their
+    /// collections without a walk of every change per expunge.
+    link_owners: rustc_hash::FxHashMap<*const (), Few<Weak<dyn ErasedObj>>>,
 }
 
 impl SessionState {
@@ -135,6 +141,34 @@ impl SessionState {
         }
     }
 
+    /// Record that `owner`, an object of this session, holds a link change
+    /// to `target`.
+    pub(crate) fn note_link_owner(
+        &mut self,
+        target: &Rc<dyn ErasedObj>,
+        owner: &Rc<dyn ErasedObj>,
+    ) {
+        let owners = self.link_owners.entry(ptr(target)).or_default();
+        // Listed again only after another owner (a list per change at
+        // most, and a target linked to many owners is not scanned per link).
+        let last = owners.as_slice().last();
+        if !last.is_some_and(|o| std::ptr::addr_eq(o.as_ptr(), Rc::as_ptr(owner))) {
+            owners.push(Rc::downgrade(owner));
+        }
+    }
+
+    /// The objects that may hold a link change to `target`
+    /// ([`note_link_owner`](Self::note_link_owner)).
+    pub(crate) fn link_owners_of(&self, target: &Rc<dyn ErasedObj>) -> Few<Rc<dyn ErasedObj>> {
+        let mut owners = Few::Zero;
+        for o in self.link_owners.get(&ptr(target)).into_iter().flatten() {
+            if let Some(o) = o.upgrade() {
+                owners.push(o);
+            }
+        }
+        owners
+    }
+
     /// Whether an object of `rel_dirty` may have been given `parent`
     /// through a relationship (false: none was).
     pub(crate) fn may_have_assigned_children(&self, parent: &Rc<dyn ErasedObj>) -> bool {
@@ -152,6 +186,7 @@ impl SessionState {
         self.assigned_parents.clear();
         self.assigned_parents_unknown = false;
         self.last_assigned_parent = std::ptr::null();
+        self.link_owners.clear();
         for obj in self.rel_dirty.drain() {
             obj.set_rel_noted(false);
             each(obj);

@@ -9,11 +9,12 @@
 
 use std::rc::Rc;
 
-use super::slots::{Members, RelValue, loaded_items, same, set_value};
+use super::slots::{Members, RelSlot, RelValue, loaded_items, same, set_value, values_of};
 use crate::error::{Error, Result};
 use crate::schema::{Role, Side};
+use crate::session::few::Few;
 use crate::session::obj::{ErasedObj, Status};
-use crate::session::state::SessionInner;
+use crate::session::state::{SessionInner, SessionState};
 
 /// Add `item` to a loaded collection (or set a single child) of `owner`.
 fn collection_add(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj>) {
@@ -121,7 +122,21 @@ fn note_link_change(
             changes.insert(target);
         }
     }
-    note(session, decl_owner)
+    // A target whose collection is loaded (or new) lists `decl_owner`
+    // there, where an expunge of the target finds it; otherwise the
+    // session records who links to it.
+    let listed = (target.rels().borrow().find(decl.partner())).is_some_and(|s| s.loaded);
+    match session {
+        Some(s) if decl_owner.in_session(s) => {
+            let mut state = s.state_mut()?;
+            state.note_rel_dirty(decl_owner);
+            if added && !listed {
+                state.note_link_owner(target, decl_owner);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 impl SessionInner {
@@ -286,6 +301,72 @@ impl SessionInner {
         }
     }
 
+    /// Take `obj`, which is leaving the session (expunge), out of the
+    /// collections it joined through a change no flush has written: the
+    /// change leaves with the object, and a collection that kept it would
+    /// list what the database never gets (a parent committed without its
+    /// expunged new child, still listing it). Collections that list it
+    /// because the database does keep it, as SQLAlchemy's do. Everything
+    /// is looked up before the first change.
+    pub(crate) fn unlink_unflushed(
+        &self,
+        state: &SessionState,
+        obj: &Rc<dyn ErasedObj>,
+    ) -> Result<()> {
+        // (object, its end) whose collection lists `obj` through its own
+        // reference or link change. (`Few`: mostly one, and an expunge
+        // allocates nothing for it.)
+        let mut listed: Few<(Rc<dyn ErasedObj>, Side)> = Few::Zero;
+        // Objects that may hold a link change to `obj`: those its loaded
+        // collections list, and those the session recorded.
+        let mut linkers = state.link_owners_of(obj);
+        for slot in &obj.rels().borrow().slots {
+            match (&slot.value, slot.side.role()) {
+                (RelValue::Up(Some(w)), Role::Parent) => {
+                    if let Some(parent) = w.upgrade()
+                        && unflushed_parent(obj, slot, &parent)?
+                    {
+                        listed.push((parent, slot.side.partner()));
+                    }
+                }
+                (RelValue::Many(members), Role::Links) => {
+                    for t in slot.added() {
+                        listed.push((Rc::clone(t), slot.side.partner()));
+                    }
+                    for m in members.iter() {
+                        linkers.push(Rc::clone(m));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (other, side) in &listed {
+            collection_remove(other, *side, obj);
+        }
+        for owner in &linkers {
+            let mut sides: Few<Side> = Few::Zero;
+            for s in &owner.rels().borrow().slots {
+                if s.has_link_changes() && std::ptr::eq(s.side.other(), obj.table()) {
+                    sides.push(s.side);
+                }
+            }
+            for &side in &sides {
+                let unlisted = owner
+                    .rels()
+                    .borrow_mut()
+                    .find_mut(side)
+                    .is_some_and(|slot| {
+                        let links = slot.links_mut();
+                        links.added.remove(obj) | links.removed.remove(obj)
+                    });
+                if unlisted {
+                    collection_remove(owner, side, obj);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Remove `item` from `owner`'s collection at `side`.
     pub(crate) fn remove_from(
         session: Option<&SessionInner>,
@@ -318,4 +399,23 @@ impl SessionInner {
             ))),
         }
     }
+}
+
+/// Whether `child`'s reference to `parent` (held in `slot`) is one no flush
+/// has written: either object is new, or the reference was assigned and the
+/// child's foreign key does not hold the parent's key yet. The flush decides
+/// what to write the same way (`dependency::organize_relationships`).
+fn unflushed_parent(
+    child: &Rc<dyn ErasedObj>,
+    slot: &RelSlot,
+    parent: &Rc<dyn ErasedObj>,
+) -> Result<bool> {
+    if child.status() == Status::Pending || parent.status() == Status::Pending {
+        return Ok(true);
+    }
+    if !slot.assigned {
+        return Ok(false);
+    }
+    let link = slot.side.def.link()?;
+    Ok(values_of(parent, &link.parent_columns)? != values_of(child, &link.child_columns)?)
 }
