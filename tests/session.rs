@@ -1341,6 +1341,119 @@ fn changed_and_deleted_objects_taken_off_long_lists_leave_the_others_to_the_flus
     assert_eq!(got, expected);
 }
 
+/// An expunged object is no longer the session's: a later rollback, or a
+/// rollback to a savepoint, leaves its state and values as they are (it
+/// was restored to the session, as `Persistent`, without being in it, and
+/// could not be read). One the transaction inserted becomes transient with
+/// its generated key back to 0, as SQLAlchemy's rollback makes it.
+#[test]
+fn a_rollback_leaves_expunged_objects_as_they_are() {
+    let db = db();
+    let s = db.session();
+    s.add_all((0..3).map(|i| user(&format!("u{i}")))).unwrap();
+    s.commit().unwrap();
+    let users = s.query::<User>().order_by(User::id).all().unwrap();
+    let email = |u: &Obj<User>| u.read().map(|u| u.email.clone());
+
+    // Changed and flushed, deleted and flushed, inserted and flushed; each
+    // expunged, then the transaction rolled back.
+    users[0].write().unwrap().email = "changed@example.com".into();
+    s.delete(&users[1]).unwrap();
+    let new = s.add(user("new")).unwrap();
+    s.flush().unwrap();
+    for u in [&users[0], &users[1], &new] {
+        s.expunge(u).unwrap();
+    }
+    s.rollback().unwrap();
+    assert_eq!(users[0].state(), ObjState::Detached);
+    assert_eq!(email(&users[0]).unwrap(), "changed@example.com");
+    assert_eq!(users[1].state(), ObjState::Detached);
+    assert_eq!(email(&users[1]).unwrap(), "u1@example.com");
+    assert_eq!(new.state(), ObjState::Transient);
+    assert_eq!(new.read().unwrap().id, 0);
+    // The session holds none of them; the database has the three rows.
+    let stored: Vec<String> = stored_users(&db).into_iter().map(|u| u.email).collect();
+    assert_eq!(
+        stored,
+        ["u0@example.com", "u1@example.com", "u2@example.com"]
+    );
+    let again = s.get::<User>(2).unwrap().unwrap();
+    assert!(again != users[1]);
+    assert_eq!(again.state(), ObjState::Persistent);
+
+    // The same inside a savepoint rolled back.
+    let mut sp = s.begin_nested().unwrap();
+    users[2].write().unwrap().email = "in-savepoint@example.com".into();
+    s.delete(&again).unwrap();
+    let inner = s.add(user("inner")).unwrap();
+    s.flush().unwrap();
+    for u in [&users[2], &again, &inner] {
+        s.expunge(u).unwrap();
+    }
+    sp.rollback().unwrap();
+    assert_eq!(users[2].state(), ObjState::Detached);
+    assert_eq!(email(&users[2]).unwrap(), "in-savepoint@example.com");
+    assert_eq!(again.state(), ObjState::Detached);
+    assert_eq!(email(&again).unwrap(), "u1@example.com");
+    assert_eq!(inner.state(), ObjState::Transient);
+    assert_eq!(inner.read().unwrap().id, 0);
+    s.commit().unwrap();
+    let stored: Vec<String> = stored_users(&db).into_iter().map(|u| u.email).collect();
+    assert_eq!(
+        stored,
+        ["u0@example.com", "u1@example.com", "u2@example.com"]
+    );
+}
+
+/// A commit the database refuses puts the transaction's work back to be
+/// flushed again; an object expunged before it stays out of the session
+/// (it was put back on the session's lists, and written by the retry).
+#[test]
+fn a_refused_commit_does_not_put_expunged_objects_back() {
+    if common::is_postgres() {
+        // The refusal is SQLite's commit hook; the other paths of this
+        // change run on every backend (the test above).
+        return;
+    }
+    let db = db();
+    let s = db.session();
+    s.add_all((0..2).map(|i| user(&format!("u{i}")))).unwrap();
+    s.commit().unwrap();
+    let users = s.query::<User>().order_by(User::id).all().unwrap();
+    users[0].write().unwrap().email = "changed@example.com".into();
+    s.delete(&users[1]).unwrap();
+    let new = s.add(user("new")).unwrap();
+    s.flush().unwrap();
+    for u in [&users[0], &users[1], &new] {
+        s.expunge(u).unwrap();
+    }
+    let refuse = |on: bool| {
+        s.with_connection(|c| {
+            c.commit_hook(on.then_some(|| true)).unwrap();
+        })
+        .unwrap()
+    };
+    refuse(true);
+    assert!(s.commit().is_err());
+    refuse(false);
+    assert_eq!(users[0].state(), ObjState::Detached);
+    assert_eq!(users[1].state(), ObjState::Detached);
+    assert_eq!(new.state(), ObjState::Transient);
+    assert_eq!(new.read().unwrap().id, 0);
+    s.commit().unwrap();
+    let stored: Vec<(String, String)> = stored_users(&db)
+        .into_iter()
+        .map(|u| (u.username, u.email))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("u0".to_string(), "u0@example.com".to_string()),
+            ("u1".to_string(), "u1@example.com".to_string()),
+        ]
+    );
+}
+
 #[path = "common/counted.rs"]
 mod counting;
 

@@ -900,6 +900,9 @@ impl Session {
     /// object still in the session that refers to it through such a
     /// change (a new child of an expunged new parent) makes the next flush
     /// fail with [`Error::Usage`] rather than write a wrong foreign key.
+    /// The session's later commit or rollback leaves the object as it is,
+    /// but for one the open transaction inserted: a rollback makes it
+    /// transient, its generated key back to 0.
     ///
     /// # Errors
     ///

@@ -578,7 +578,8 @@ impl SessionInner {
         // change back.
         let mut undone = txn.updated.split_off(mark.updated);
         for (obj, snapshot) in undone.iter_mut().rev() {
-            if new.contains(&ptr(obj)) {
+            // Expunged since: no longer this session's to restore.
+            if new.contains(&ptr(obj)) || !obj.in_session(self) {
                 continue;
             }
             match snapshot.take() {
@@ -605,7 +606,7 @@ impl SessionInner {
         // (changes made to them after they were marked were not kept).
         let mut undeleted = Vec::new();
         for obj in txn.deleted.split_off(mark.deleted) {
-            if !new.contains(&ptr(&obj)) {
+            if !new.contains(&ptr(&obj)) && obj.in_session(self) {
                 obj.set_status(Status::Persistent);
                 Rc::clone(&obj).reattach_identity(&mut state);
                 undeleted.push(obj);

@@ -306,7 +306,8 @@ impl SessionInner {
         let mut undeleted = Vec::new();
         for obj in txn.deleted.iter().rev() {
             // Inserted and deleted in this transaction: handled below.
-            if inserted.contains(&ptr(obj)) {
+            // Expunged since: no longer this session's to restore.
+            if inserted.contains(&ptr(obj)) || !obj.in_session(self) {
                 continue;
             }
             obj.set_status(Status::MarkedDeleted);
@@ -321,12 +322,18 @@ impl SessionInner {
         }
         state.deleted = marked;
         for (obj, snapshot) in txn.updated.into_iter().rev() {
+            if !obj.in_session(self) {
+                continue;
+            }
             if let (Some(snapshot), false) = (snapshot, inserted.contains(&ptr(&obj))) {
                 obj.restore_snapshot(snapshot);
                 state.modified.push(&obj);
             }
         }
         for (obj, side, added, removed) in txn.links {
+            if !obj.in_session(self) {
+                continue;
+            }
             {
                 let mut rels = obj.rels().borrow_mut();
                 if let Some(slot) = rels.find_mut(side) {
@@ -346,9 +353,10 @@ impl SessionInner {
         let mut restored = Vec::new();
         for obj in txn.inserted {
             obj.detach_identity(&mut state);
-            if deleted.contains(&ptr(&obj)) {
+            if deleted.contains(&ptr(&obj)) || !obj.in_session(self) {
                 // Added and deleted within the transaction: a net no-op,
-                // as a pending object deleted before any flush.
+                // as a pending object deleted before any flush. Expunged
+                // since: transient, as a rollback leaves it.
                 obj.forget_session(Status::Transient);
             } else {
                 obj.clear_identity();
@@ -379,13 +387,15 @@ impl SessionInner {
                 obj.detach_identity(&mut state);
                 obj.forget_session(Status::Transient);
             }
+            // An object expunged since keeps what it holds, as it does
+            // its unflushed changes.
             for (obj, _) in txn.updated {
-                if !inserted.contains(&ptr(&obj)) {
+                if !inserted.contains(&ptr(&obj)) && obj.in_session(self) {
                     obj.expire();
                 }
             }
             for obj in txn.deleted {
-                if !inserted.contains(&ptr(&obj)) {
+                if !inserted.contains(&ptr(&obj)) && obj.in_session(self) {
                     obj.set_status(Status::Persistent);
                     Rc::clone(&obj).reattach_identity(&mut state);
                     obj.expire();
