@@ -1406,19 +1406,48 @@ fn a_rollback_leaves_expunged_objects_as_they_are() {
 }
 
 /// A commit the database refuses puts the transaction's work back to be
-/// flushed again; an object expunged before it stays out of the session
-/// (it was put back on the session's lists, and written by the retry).
+/// flushed again, which cannot redo what the session did not write itself:
+/// statements run with `execute`, and flushes of objects expunged since.
+/// Such a transaction asks for a rollback instead of a retry (a retry
+/// committed the session's work without them, and reported success), and
+/// an expunged object stays out of the session (it was put back on the
+/// session's lists, for the retry to write).
 #[test]
-fn a_refused_commit_does_not_put_expunged_objects_back() {
+fn a_refused_commit_that_cannot_be_redone_asks_for_a_rollback() {
     if common::is_postgres() {
-        // The refusal is SQLite's commit hook; the other paths of this
-        // change run on every backend (the test above).
+        // The refusal is SQLite's commit hook; the rollbacks of expunged
+        // objects run on every backend (the test above), and so does the
+        // statement's (the test below).
         return;
     }
+    let refuse = |s: &Session, on: bool| {
+        s.with_connection(|c| {
+            c.commit_hook(on.then_some(|| true)).unwrap();
+        })
+        .unwrap()
+    };
     let db = db();
     let s = db.session();
     s.add_all((0..2).map(|i| user(&format!("u{i}")))).unwrap();
     s.commit().unwrap();
+
+    // A statement of the user's, then a refused commit.
+    s.execute(
+        raw(r#"UPDATE "user" SET email = 'raw@example.com' WHERE id = 1"#),
+        &[],
+    )
+    .unwrap();
+    let added = s.add(user("added")).unwrap();
+    refuse(&s, true);
+    assert!(s.commit().is_err());
+    refuse(&s, false);
+    assert!(matches!(s.commit(), Err(Error::NeedsRollback { .. })));
+    s.rollback().unwrap();
+    assert_eq!(added.state(), ObjState::Transient);
+    let stored: Vec<String> = stored_users(&db).into_iter().map(|u| u.email).collect();
+    assert_eq!(stored, ["u0@example.com", "u1@example.com"]);
+
+    // Flushed objects expunged, then a refused commit.
     let users = s.query::<User>().order_by(User::id).all().unwrap();
     users[0].write().unwrap().email = "changed@example.com".into();
     s.delete(&users[1]).unwrap();
@@ -1427,31 +1456,40 @@ fn a_refused_commit_does_not_put_expunged_objects_back() {
     for u in [&users[0], &users[1], &new] {
         s.expunge(u).unwrap();
     }
-    let refuse = |on: bool| {
-        s.with_connection(|c| {
-            c.commit_hook(on.then_some(|| true)).unwrap();
-        })
-        .unwrap()
-    };
-    refuse(true);
+    refuse(&s, true);
     assert!(s.commit().is_err());
-    refuse(false);
+    refuse(&s, false);
     assert_eq!(users[0].state(), ObjState::Detached);
     assert_eq!(users[1].state(), ObjState::Detached);
     assert_eq!(new.state(), ObjState::Transient);
     assert_eq!(new.read().unwrap().id, 0);
+    assert!(matches!(s.commit(), Err(Error::NeedsRollback { .. })));
+    s.rollback().unwrap();
     s.commit().unwrap();
-    let stored: Vec<(String, String)> = stored_users(&db)
-        .into_iter()
-        .map(|u| (u.username, u.email))
-        .collect();
-    assert_eq!(
-        stored,
-        [
-            ("u0".to_string(), "u0@example.com".to_string()),
-            ("u1".to_string(), "u1@example.com".to_string()),
-        ]
-    );
+    let stored: Vec<String> = stored_users(&db).into_iter().map(|u| u.email).collect();
+    assert_eq!(stored, ["u0@example.com", "u1@example.com"]);
+}
+
+/// Statements run with `execute` are outside the unit of work: objects
+/// loaded after them may hold what they wrote, so a rollback expires every
+/// object (it kept the rolled-back values, as current).
+#[test]
+fn a_rollback_after_statements_of_the_users_expires_what_they_may_have_written() {
+    let db = db();
+    let s = db.session();
+    s.add(user("ann")).unwrap();
+    s.commit().unwrap();
+    let s = db.session();
+    s.execute(
+        raw(r#"UPDATE "user" SET email = 'raw@example.com' WHERE id = 1"#),
+        &[],
+    )
+    .unwrap();
+    let ann = s.get::<User>(1).unwrap().unwrap();
+    assert_eq!(ann.read().unwrap().email, "raw@example.com");
+    s.rollback().unwrap();
+    assert_eq!(ann.state(), ObjState::Persistent);
+    assert_eq!(ann.read().unwrap().email, "ann@example.com");
 }
 
 #[path = "common/counted.rs"]

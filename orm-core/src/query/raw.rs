@@ -93,6 +93,13 @@ impl Session {
     /// session are not updated; call [`expire_all`](Self::expire_all) if the
     /// statement touched rows they hold.
     ///
+    /// The session cannot run the statement again: if the database rolls
+    /// the transaction back when it is committed (a refused `COMMIT`), the
+    /// session asks for [`rollback`](Self::rollback)
+    /// ([`Error::NeedsRollback`](crate::Error::NeedsRollback)) rather than
+    /// let a retried commit succeed without it; a rollback expires every
+    /// object.
+    ///
     /// Transaction-control statements (`BEGIN`, `COMMIT`, `END`,
     /// `ROLLBACK`, `SAVEPOINT`, `RELEASE`) are refused: the session keeps
     /// track of its transaction and would no longer match the database. Use
@@ -123,8 +130,11 @@ impl Session {
         self.inner.autoflush()?;
         self.inner.ensure_write_txn()?;
         let observer = self.inner.observer();
-        self.inner
-            .with_conn(|conn| conn.execute_values(sql, params, observer))
+        let changed = self
+            .inner
+            .with_conn(|conn| conn.execute_values(sql, params, observer))?;
+        self.inner.note_untracked_write()?;
+        Ok(changed)
     }
 }
 

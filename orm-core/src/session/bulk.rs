@@ -106,6 +106,9 @@ impl SessionInner {
                 if state.txn.is_none() {
                     state.open_txn_log();
                 }
+                if let Some(txn) = &mut state.txn {
+                    txn.untracked = true;
+                }
                 Ok(r)
             }
             Err(e) => {

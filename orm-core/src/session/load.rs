@@ -232,6 +232,9 @@ impl SessionInner {
             Ok(keys)
         })?;
         let mut state = self.state_mut()?;
+        if let Some(txn) = &mut state.txn {
+            txn.untracked = true;
+        }
         let affected: Vec<Obj<M>> = match state.maps.get::<M>() {
             Some(map) => keys
                 .iter()

@@ -408,7 +408,10 @@ impl Session {
     /// Roll back the open transaction. Pending objects are discarded (they
     /// become transient), unflushed changes are reverted from their
     /// snapshots, and objects the transaction wrote are expired (reloaded on
-    /// next access).
+    /// next access); every object is, when the transaction also wrote
+    /// outside the unit of work ([`execute`](Self::execute), bulk writes,
+    /// objects flushed and then [`expunge`](Self::expunge)d), since what
+    /// any object read may come from those writes.
     ///
     /// # Errors
     ///
@@ -933,6 +936,14 @@ impl Session {
         self.inner.check_owner(&*erased)?;
         let mut state = self.inner.state_mut()?;
         self.inner.unlink_unflushed(&state, &erased)?;
+        // Its flushed writes stay in the transaction, out of the session's
+        // reach (whether this transaction wrote it is not looked up: a list
+        // scan per expunge).
+        if matches!(erased.status(), Status::Persistent | Status::Deleted)
+            && let Some(txn) = &mut state.txn
+        {
+            txn.untracked = true;
+        }
         // Only a pending object is on the pending list, and never on the
         // others (asking a list about an object it cannot hold would index
         // a long one for nothing).

@@ -567,7 +567,12 @@ impl SessionInner {
         // counters, computed values).
         let overwritten = txn.overwritten.split_off(mark.overwritten);
         for (i, column, old) in overwritten.into_iter().rev() {
-            let _ = txn.inserted[i].set_column(column, &old.to_value());
+            // An object inserted before the savepoint and expunged since
+            // keeps what it holds (one inserted since becomes transient).
+            let obj = &txn.inserted[i];
+            if i >= mark.inserted || obj.in_session(self) {
+                let _ = obj.set_column(column, &old.to_value());
+            }
         }
         let since = generated_since(&txn.generated, mark.inserted);
         for i in txn.generated.split_off(since) {

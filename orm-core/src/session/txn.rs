@@ -62,6 +62,13 @@ pub(crate) struct TxnLog {
     /// Some entry of `updated` is of a model with a version counter (its
     /// restore writes the object: see `check_restorable`).
     pub versioned: bool,
+    /// The transaction wrote what this log cannot replay or undo in the
+    /// objects: statements outside the unit of work (`execute`, bulk
+    /// inserts, updates and deletes, upserts), or flushes of an object
+    /// expunged since. A rollback expires every object (what they read may
+    /// come from those writes), and a transaction the database rolled back
+    /// is not offered for a retry (see `restore_txn`).
+    pub untracked: bool,
 }
 
 /// A value a flush overwrote, as the logs keep it: 16 bytes rather than a
@@ -199,6 +206,7 @@ impl TxnLog {
             deleted,
             savepoints,
             versioned,
+            untracked,
         } = self;
         let room = inserted.capacity()
             + overwritten.capacity()
@@ -220,6 +228,7 @@ impl TxnLog {
         deleted.clear();
         savepoints.clear();
         *versioned = false;
+        *untracked = false;
         true
     }
 
@@ -300,6 +309,13 @@ impl SessionInner {
             return;
         };
         let Some(txn) = state.txn.take() else { return };
+        if txn.untracked {
+            // A retry would flush the session's work again without them:
+            // a success that lost writes. Only a rollback lets it go on.
+            self.needs_rollback.set(Some(
+                "the database rolled back a transaction that ran statements the session cannot run again (execute, bulk writes, or flushes of objects expunged since)",
+            ));
+        }
         txn.restore_overwritten();
         let inserted = txn.inserted_set();
         let deleted: rustc_hash::FxHashSet<*const ()> = txn.deleted.iter().map(ptr).collect();
@@ -401,6 +417,14 @@ impl SessionInner {
                     obj.expire();
                 }
             }
+            if txn.untracked {
+                // Any object may have read what those writes wrote.
+                for obj in state.maps.all_objects() {
+                    if obj.status() == Status::Persistent {
+                        obj.expire();
+                    }
+                }
+            }
         }
         for obj in std::mem::take(&mut state.pending) {
             obj.forget_session(Status::Transient);
@@ -447,6 +471,15 @@ impl SessionInner {
             }
             state.clear_relationships();
         }
+    }
+
+    /// Note that the open write transaction ran something its log cannot
+    /// replay ([`TxnLog::untracked`]).
+    pub(crate) fn note_untracked_write(&self) -> Result<()> {
+        if let Some(txn) = &mut self.state_mut()?.txn {
+            txn.untracked = true;
+        }
+        Ok(())
     }
 
     /// Fail with `NeedsRollback` while an unknown commit outcome is not
