@@ -1,5 +1,6 @@
 //! Model-based test of the session: random sequences of add, change, delete,
-//! expunge, relationship link and unlink, flush, commit, rollback, savepoints
+//! expunge, raw `UPDATE`s (`execute`), relationship link and unlink, flush,
+//! commit, rollback, savepoints
 //! (`begin_nested`, rollback to and release of any open one), expire,
 //! refresh, query and get on two related models (the parent with a version
 //! counter), checked after every step against a plain in-memory model of
@@ -82,6 +83,12 @@ pub enum Op {
     Refresh(u8),
     Query,
     GetParent(u8),
+    /// `execute("UPDATE parent SET value = ? WHERE id = ?")`: a write
+    /// outside the unit of work, of a row no object of the session holds
+    /// (one that did would keep its values, which the model does not
+    /// follow through savepoint rollbacks; `Session::execute` says to
+    /// expire such objects).
+    Execute(u8, i64),
     GetChild(u8),
     /// `begin_nested()`.
     BeginNested,
@@ -139,6 +146,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::Refresh),
         1 => Just(Op::Query),
         1 => (0u8..8).prop_map(Op::GetParent),
+        1 => (0u8..8, 0i64..50).prop_map(|(id, v)| Op::Execute(id, v)),
         1 => (0u8..8).prop_map(Op::GetChild),
         2 => Just(Op::BeginNested),
         2 => any::<u8>().prop_map(Op::RollbackNested),
@@ -1144,6 +1152,23 @@ fn run(fx: &Fixture, ops: &[Op]) -> Result<(), TestCaseError> {
                         ctx
                     );
                 }
+            }
+            Op::Execute(id, v) => {
+                if m.in_map(Kind::P, i64::from(*id)).is_some() {
+                    continue;
+                }
+                let sql = if server {
+                    "UPDATE parent SET value = $1 WHERE id = $2"
+                } else {
+                    "UPDATE parent SET value = ? WHERE id = ?"
+                };
+                // (No autoflush: this session has it off.)
+                let r = s.execute(sql, &orm::params![*v, i64::from(*id)]);
+                let committed = m.committed.clone();
+                let view = m.txn.get_or_insert(committed);
+                let changed = view.parents.get_mut(&i64::from(*id)).map(|row| row.0 = *v);
+                prop_assert_eq!(r.ok(), Some(usize::from(changed.is_some())), "{}", ctx);
+                m.untracked = true;
             }
             Op::GetParent(id) | Op::GetChild(id) => {
                 let id = i64::from(*id);
