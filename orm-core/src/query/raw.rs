@@ -129,12 +129,13 @@ impl Session {
         refuse_transaction_control(sql, "execute")?;
         self.inner.autoflush()?;
         self.inner.ensure_write_txn()?;
-        let observer = self.inner.observer();
-        let changed = self
-            .inner
-            .with_conn(|conn| conn.execute_values(sql, params, observer))?;
+        // Noted before it runs: a note that failed after it would report an
+        // error for a statement that ran. (A failed statement leaves the
+        // note: a rollback expires more, a refused commit asks for one.)
         self.inner.note_untracked_write()?;
-        Ok(changed)
+        let observer = self.inner.observer();
+        self.inner
+            .with_conn(|conn| conn.execute_values(sql, params, observer))
     }
 }
 

@@ -123,9 +123,10 @@ fn note_link_change(
         }
     }
     // A target whose collection is loaded (or new) lists `decl_owner`
-    // there, where an expunge of the target finds it; otherwise the
-    // session records who links to it.
-    let listed = (target.rels().borrow().find(decl.partner())).is_some_and(|s| s.loaded);
+    // there, where an expunge of the target finds it; otherwise (or if its
+    // slots cannot be read now) the session records who links to it.
+    let listed = (target.rels().try_borrow())
+        .is_ok_and(|rels| rels.find(decl.partner()).is_some_and(|s| s.loaded));
     match session {
         Some(s) if decl_owner.in_session(s) => {
             let mut state = s.state_mut()?;
@@ -306,8 +307,8 @@ impl SessionInner {
     /// change leaves with the object, and a collection that kept it would
     /// list what the database never gets (a parent committed without its
     /// expunged new child, still listing it). Collections that list it
-    /// because the database does keep it, as SQLAlchemy's do. Everything
-    /// is looked up before the first change.
+    /// because the database does keep it, as SQLAlchemy's do. What can fail
+    /// (reading a reference's key values) is done before the first change.
     pub(crate) fn unlink_unflushed(
         &self,
         state: &SessionState,
