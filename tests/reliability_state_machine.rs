@@ -224,6 +224,20 @@ struct Obj0 {
     expunged: bool,
 }
 
+impl Obj0 {
+    /// What a rollback does to an object its transaction inserted:
+    /// transient, the key generated for it and the foreign key filled in
+    /// it put back.
+    fn undo_insert(&mut self) {
+        self.st = St::Transient;
+        self.id = 0;
+        self.ver = 0;
+        if let Some(before) = self.fk_before_insert {
+            self.fk = if before == -1 { None } else { Some(before) };
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Expect {
     Ok,
@@ -561,12 +575,7 @@ impl Model0 {
                 o.link = None;
             }
             if o.inserted_txn {
-                o.st = St::Transient;
-                o.id = 0;
-                o.ver = 0;
-                if let Some(before) = o.fk_before_insert {
-                    o.fk = if before == -1 { None } else { Some(before) };
-                }
+                o.undo_insert();
             } else if o.expunged {
                 // No longer the session's.
             } else if o.updated_txn || o.deleted_txn {
@@ -629,12 +638,7 @@ impl Model0 {
                 let before = mark.objs.get(i).is_some_and(|o| o.inserted_txn);
                 let o = &mut self.objs[i];
                 if o.inserted_txn && !before {
-                    o.st = St::Transient;
-                    o.id = 0;
-                    o.ver = 0;
-                    if let Some(before) = o.fk_before_insert {
-                        o.fk = if before == -1 { None } else { Some(before) };
-                    }
+                    o.undo_insert();
                     o.inserted_txn = false;
                     o.fk_before_insert = None;
                 }
@@ -652,12 +656,7 @@ impl Model0 {
             }
             let o = &mut self.objs[i];
             if o.inserted_txn {
-                o.st = St::Transient;
-                o.id = 0;
-                o.ver = 0;
-                if let Some(before) = o.fk_before_insert {
-                    o.fk = if before == -1 { None } else { Some(before) };
-                }
+                o.undo_insert();
                 o.link = None;
             } else if o.st == St::Pending {
                 o.st = St::Transient;

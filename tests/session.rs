@@ -38,6 +38,13 @@ fn user(name: &str) -> User {
     }
 }
 
+/// `n` users `u0`, `u1`, ... committed by `s`, then loaded in key order.
+fn committed_users(s: &Session, n: usize) -> Vec<Obj<User>> {
+    s.add_all((0..n).map(|i| user(&format!("u{i}")))).unwrap();
+    s.commit().unwrap();
+    s.query::<User>().order_by(User::id).all().unwrap()
+}
+
 #[test]
 fn add_and_commit_assign_the_generated_key() {
     let db = db();
@@ -1305,9 +1312,7 @@ fn pending_objects_taken_off_a_long_list_leave_the_others_in_add_order() {
 fn changed_and_deleted_objects_taken_off_long_lists_leave_the_others_to_the_flush() {
     let db = db();
     let s = db.session();
-    s.add_all((0..80).map(|i| user(&format!("u{i}")))).unwrap();
-    s.commit().unwrap();
-    let users = s.query::<User>().order_by(User::id).all().unwrap();
+    let users = committed_users(&s, 80);
     // The first 40 changed, the last 40 marked deleted.
     for u in &users[..40] {
         let mut w = u.write().unwrap();
@@ -1350,9 +1355,7 @@ fn changed_and_deleted_objects_taken_off_long_lists_leave_the_others_to_the_flus
 fn a_rollback_leaves_expunged_objects_as_they_are() {
     let db = db();
     let s = db.session();
-    s.add_all((0..3).map(|i| user(&format!("u{i}")))).unwrap();
-    s.commit().unwrap();
-    let users = s.query::<User>().order_by(User::id).all().unwrap();
+    let users = committed_users(&s, 3);
     let email = |u: &Obj<User>| u.read().map(|u| u.email.clone());
 
     // Changed and flushed, deleted and flushed, inserted and flushed; each
