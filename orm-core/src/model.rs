@@ -86,6 +86,12 @@ pub trait Model: Sized + 'static {
     #[doc(hidden)]
     fn __snapshot(&self) -> Self;
 
+    /// Where an object of this model keeps its snapshot and relationship
+    /// slots: inline for a model with a foreign key, behind a pointer made
+    /// on first use otherwise (see `session::extra`).
+    #[doc(hidden)]
+    type __Store: crate::session::ExtraStore<Self>;
+
     /// `#[orm(hooks)]`: the [`Hooks`](crate::Hooks) methods the flush calls.
     #[doc(hidden)]
     const __HOOKS: Option<crate::session::HookFns<Self>> = None;

@@ -82,10 +82,9 @@ impl Serialize for Fields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let table = self.obj.table();
         // Copied out first: no borrow of the slots is held while writing.
-        let loaded: Vec<(&'static str, Loaded)> = match self.related {
-            false => Vec::new(),
-            true => {
-                let rels = self.obj.rels().try_borrow().map_err(S::Error::custom)?;
+        let loaded: Vec<(&'static str, Loaded)> = match self.obj.rels_if_any() {
+            Some(rels) if self.related => {
+                let rels = rels.try_borrow().map_err(S::Error::custom)?;
                 rels.slots
                     .iter()
                     .filter(|slot| slot.loaded)
@@ -101,6 +100,7 @@ impl Serialize for Fields<'_> {
                     })
                     .collect()
             }
+            _ => Vec::new(),
         };
         let mut map = serializer.serialize_map(Some(table.columns.len() + loaded.len()))?;
         for (i, column) in table.columns.iter().enumerate() {

@@ -781,6 +781,7 @@ pub(super) mod tests {
 
     impl Model for Stub {
         type Key = i64;
+        type __Store = crate::session::LazyExtra<Self>;
         fn table() -> &'static TableDef {
             unreachable!("test tables are never loaded")
         }

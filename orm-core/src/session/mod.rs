@@ -26,6 +26,7 @@
 
 mod bulk;
 mod events;
+pub(crate) mod extra;
 mod few;
 mod flush;
 mod identity;
@@ -56,6 +57,7 @@ pub(crate) use bulk::run_upsert;
 pub(crate) use events::HookEvent;
 pub(crate) use events::SharedEvents;
 pub use events::{HookFns, Hooks};
+pub use extra::{ExtraStore, InlineExtra, LazyExtra};
 pub use nested::Savepoint;
 pub use obj::{Obj, ObjState};
 pub use ops::ModelOps;

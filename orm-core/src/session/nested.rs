@@ -655,7 +655,9 @@ impl SessionInner {
             // rollback are passed over.)
             let objects = state.maps.unexpired_objects();
             for obj in &objects {
-                if let Ok(mut rels) = obj.rels().try_borrow_mut() {
+                if let Some(Ok(mut rels)) =
+                    obj.rels_if_any().map(std::cell::RefCell::try_borrow_mut)
+                {
                     rels.clear();
                 }
             }

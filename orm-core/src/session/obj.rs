@@ -12,6 +12,7 @@ use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::fmt;
 use std::rc::{Rc, Weak};
 
+use super::extra::{Extra, ExtraStore};
 use super::rel::slots::RelSlots;
 use super::state::{SessionInner, SessionState};
 use super::txn::OldValue;
@@ -121,20 +122,17 @@ pub(crate) struct ObjInner<M: Model> {
     /// it last (a hint the flush checks against its rows; it sits in
     /// padding beside the flags, so it costs no memory).
     pub flush_row: Cell<u32>,
-    pub meta: RefCell<Meta<M>>,
-    /// Loaded relationships and relationship assignments.
-    pub rels: RefCell<RelSlots>,
-}
-
-pub(crate) struct Meta<M: Model> {
-    pub session: Weak<SessionInner>,
-    /// Column values as of the last load or flush; present only once the
-    /// object was borrowed for writing since then. Boxed: an object that is
-    /// never written carries one pointer, not a second model, and the
-    /// transaction log keeps the box as it is (`take_snapshot`).
-    pub snapshot: Option<Box<M>>,
+    /// The session it belongs to (`Weak::new()` for none). In a `Cell`
+    /// rather than a `RefCell`, as is the key: read by taking the value out
+    /// and putting it back, which no caller can interrupt, and a borrow
+    /// flag less keeps a small model's object within 120 bytes, the size
+    /// glibc's fast bins recycle without merging free neighbours.
+    session: Cell<Weak<SessionInner>>,
     /// The key the identity map knows this object by.
-    pub key: Option<M::Key>,
+    key: Cell<Option<M::Key>>,
+    /// The snapshot and the relationship slots, inline or allocated on
+    /// first use as the model's derive chose (`super::extra`).
+    extra: M::__Store,
 }
 
 impl<M: Model> ObjInner<M> {
@@ -143,11 +141,53 @@ impl<M: Model> ObjInner<M> {
     /// they cannot be looked at).
     pub(crate) fn expire_would_change(&self) -> bool {
         !self.expired.get()
-            || self
-                .meta
-                .try_borrow()
-                .map_or(true, |m| m.snapshot.is_some())
-            || self.rels.try_borrow().map_or(true, |r| !r.slots.is_empty())
+            || self.extra_if_any().is_some_and(|e| {
+                e.snapshot.try_borrow().map_or(true, |s| s.is_some())
+                    || e.rels.try_borrow().map_or(true, |r| !r.slots.is_empty())
+            })
+    }
+
+    /// The snapshot and slots, made on first use.
+    fn extra(&self) -> &Extra<M> {
+        self.extra.get()
+    }
+
+    /// The snapshot and slots, if they were ever needed.
+    fn extra_if_any(&self) -> Option<&Extra<M>> {
+        self.extra.get_if_any()
+    }
+
+    /// The relationship slots, if the object ever had any.
+    pub(crate) fn rels_if_any(&self) -> Option<&RefCell<RelSlots>> {
+        self.extra_if_any().map(|e| &e.rels)
+    }
+
+    /// Move the snapshot out, if there is one.
+    fn take_snapshot_box(&self) -> Option<Box<M>> {
+        self.extra_if_any()
+            .and_then(|e| e.snapshot.borrow_mut().take())
+    }
+
+    /// The identity key, cloned.
+    pub(crate) fn key(&self) -> Option<M::Key> {
+        self.with_key(|k| k.cloned())
+    }
+
+    /// Look at the identity key in place (taken out of its `Cell` and put
+    /// back: `f` cannot reach this object).
+    fn with_key<R>(&self, f: impl FnOnce(Option<&M::Key>) -> R) -> R {
+        let key = self.key.take();
+        let r = f(key.as_ref());
+        self.key.set(key);
+        r
+    }
+
+    /// The session, if it is still open.
+    pub(crate) fn session(&self) -> Option<Rc<SessionInner>> {
+        let weak = self.session.take();
+        let session = weak.upgrade();
+        self.session.set(weak);
+        session
     }
 }
 
@@ -171,9 +211,8 @@ impl<M: Model> Drop for Obj<M> {
         if outside
             && self
                 .inner
-                .rels
-                .try_borrow()
-                .is_ok_and(|r| r.holds_strong_refs())
+                .rels_if_any()
+                .is_some_and(|r| r.try_borrow().is_ok_and(|r| r.holds_strong_refs()))
         {
             super::rel::slots::collect_cycles(self.erased(), 1);
         }
@@ -244,12 +283,9 @@ impl<M: Model> Obj<M> {
                 rel_noted: Cell::new(false),
                 cascade_pending: Cell::new(false),
                 flush_row: Cell::new(u32::MAX),
-                meta: RefCell::new(Meta {
-                    session,
-                    snapshot: None,
-                    key,
-                }),
-                rels: RefCell::new(RelSlots::default()),
+                session: Cell::new(session),
+                key: Cell::new(key),
+                extra: Default::default(),
             }),
         }
     }
@@ -328,15 +364,16 @@ impl<M: Model> Obj<M> {
             self.inner.status.get(),
             Status::Persistent | Status::MarkedDeleted
         ) {
-            let mut meta = self
+            let mut snapshot = self
                 .inner
-                .meta
+                .extra()
+                .snapshot
                 .try_borrow_mut()
                 .map_err(|_| borrow_conflict::<M>())?;
-            if meta.snapshot.is_none() {
-                meta.snapshot = Some(Box::new(guard.__snapshot()));
-                if let Some(session) = meta.session.upgrade() {
-                    drop(meta);
+            if snapshot.is_none() {
+                *snapshot = Some(Box::new(guard.__snapshot()));
+                drop(snapshot);
+                if let Some(session) = self.inner.session() {
                     session.note_modified(self.erased())?;
                 }
             }
@@ -401,7 +438,7 @@ impl<M: Model> Obj<M> {
     /// # Ok(()) }
     /// ```
     pub fn identity(&self) -> Option<M::Key> {
-        self.inner.meta.borrow().key.clone()
+        self.inner.key()
     }
 
     /// Whether two handles point at the same object.
@@ -426,7 +463,7 @@ impl<M: Model> Obj<M> {
     }
 
     pub(crate) fn session(&self) -> Option<Rc<SessionInner>> {
-        self.inner.meta.borrow().session.upgrade()
+        self.inner.session()
     }
 
     fn reload_expired(&self) -> Result<()> {
@@ -449,7 +486,7 @@ impl<M: Model> Obj<M> {
         let old = std::mem::replace(&mut *v, value);
         drop(v);
         self.inner.expired.set(false);
-        let snapshot = self.inner.meta.borrow_mut().snapshot.take();
+        let snapshot = self.inner.take_snapshot_box();
         // The old values are dropped only now, with nothing borrowed: a
         // model's `Drop` may call back into the session.
         drop(old);
@@ -535,8 +572,11 @@ pub(crate) trait ErasedObj: Any {
     fn sync_column(&self, column: usize, value: &Value) -> Result<()>;
     /// Forget the session (object becomes detached or transient).
     fn forget_session(&self, status: Status);
-    /// Relationship slots.
+    /// Relationship slots, to change them (allocated on first use).
     fn rels(&self) -> &RefCell<RelSlots>;
+    /// Relationship slots, to look at them: `None` for an object that
+    /// never had any (nothing is allocated).
+    fn rels_if_any(&self) -> Option<&RefCell<RelSlots>>;
     /// The session this object belongs to, if any.
     fn session_ptr(&self) -> Option<Rc<SessionInner>>;
     /// Whether it belongs to `session` (no reference count touched).
@@ -604,14 +644,17 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     fn expire(&self) {
         self.expired.set(true);
         // Dropped outside the borrow: a model's `Drop` may call back.
-        let snapshot = self.meta.borrow_mut().snapshot.take();
+        let snapshot = self.take_snapshot_box();
         drop(snapshot);
         // Loaded relationships are reloaded on next access; assignments made
         // through relationship methods stay until they are flushed.
-        let parents = self.rels.borrow_mut().drop_loaded();
+        let Some(rels) = self.rels_if_any() else {
+            return;
+        };
+        let parents = rels.borrow_mut().drop_loaded();
         for (parent, side) in parents {
             // Borrowed up the stack (a self-reference): it reloads anyway.
-            if let Ok(mut rels) = parent.rels().try_borrow_mut() {
+            if let Some(Ok(mut rels)) = parent.rels_if_any().map(RefCell::try_borrow_mut) {
                 rels.unload(side);
             }
         }
@@ -622,8 +665,11 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn changed_columns(&self) -> Result<crate::schema::ColumnSet> {
-        let meta = self.meta.borrow();
-        let Some(snapshot) = &meta.snapshot else {
+        let Some(extra) = self.extra_if_any() else {
+            return Ok(crate::schema::ColumnSet::empty());
+        };
+        let snapshot = extra.snapshot.borrow();
+        let Some(snapshot) = &*snapshot else {
             return Ok(crate::schema::ColumnSet::empty());
         };
         let value = self
@@ -634,16 +680,12 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn clear_snapshot(&self) {
-        let snapshot = self.meta.borrow_mut().snapshot.take();
+        let snapshot = self.take_snapshot_box();
         drop(snapshot);
     }
 
     fn take_snapshot(&self) -> Option<Box<dyn Any>> {
-        self.meta
-            .borrow_mut()
-            .snapshot
-            .take()
-            .map(|s| s as Box<dyn Any>)
+        self.take_snapshot_box().map(|s| s as Box<dyn Any>)
     }
 
     fn restore_snapshot(&self, snapshot: Box<dyn Any>) {
@@ -660,7 +702,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
                     self.expired.set(true);
                 }
             }
-            let old = self.meta.borrow_mut().snapshot.replace(s);
+            let old = self.extra().snapshot.borrow_mut().replace(s);
             drop(old);
         }
     }
@@ -676,7 +718,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn revert_to_snapshot(&self) {
-        let Some(snapshot) = self.meta.borrow_mut().snapshot.take() else {
+        let Some(snapshot) = self.take_snapshot_box() else {
             return;
         };
         match self.value.try_borrow_mut() {
@@ -748,12 +790,12 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn identity_values(&self) -> Option<Vec<Value>> {
         use crate::model::PrimaryKey;
-        self.meta.borrow().key.as_ref().map(PrimaryKey::to_values)
+        self.with_key(|k| k.map(PrimaryKey::to_values))
     }
 
     fn key_changed(&self) -> bool {
         match self.value.try_borrow() {
-            Ok(value) => self.meta.borrow().key.as_ref() != Some(&value.key()),
+            Ok(value) => self.with_key(|k| k != Some(&value.key())),
             Err(_) => true,
         }
     }
@@ -799,12 +841,13 @@ impl<M: Model> ErasedObj for ObjInner<M> {
             index += 1;
         }
         if with_identity {
-            let meta = self.meta.borrow();
-            let key = meta.key.as_ref().ok_or(Error::Detached {
-                model: t.model,
-                action: "be written without a key",
+            self.with_key(|key| {
+                let key = key.ok_or(Error::Detached {
+                    model: t.model,
+                    action: "be written without a key",
+                })?;
+                bind_key(t, key, stmt, index)
             })?;
-            bind_key(t, key, stmt, index)?;
         }
         Ok(())
     }
@@ -813,7 +856,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         let Some(key) = self.value.try_borrow().ok().map(|v| v.key()) else {
             return self.reattach_identity(state);
         };
-        self.meta.borrow_mut().key = Some(key.clone());
+        self.key.set(Some(key.clone()));
         state.maps.of::<M>().map.insert(key, Obj { inner: self });
     }
 
@@ -822,14 +865,13 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn reattach_identity(self: Rc<Self>, state: &mut SessionState) {
-        let key = self.meta.borrow().key.clone();
-        if let Some(key) = key {
+        if let Some(key) = self.key() {
             state.maps.of::<M>().map.insert(key, Obj { inner: self });
         }
     }
 
     fn clear_identity(&self) {
-        self.meta.borrow_mut().key = None;
+        self.key.set(None);
     }
 
     fn sync_column(&self, column: usize, new: &Value) -> Result<()> {
@@ -839,15 +881,16 @@ impl<M: Model> ErasedObj for ObjInner<M> {
             .map_err(|_| borrow_conflict::<M>())?;
         value.__set_column(column, new.into())?;
         drop(value);
-        if let Some(snapshot) = self.meta.borrow_mut().snapshot.as_mut() {
+        if let Some(extra) = self.extra_if_any()
+            && let Some(snapshot) = extra.snapshot.borrow_mut().as_mut()
+        {
             snapshot.__set_column(column, new.into())?;
         }
         Ok(())
     }
 
     fn detach_identity(&self, state: &mut SessionState) {
-        let key = self.meta.borrow().key.clone();
-        if let (Some(key), Some(map)) = (key, state.maps.get::<M>()) {
+        if let (Some(key), Some(map)) = (self.key(), state.maps.get::<M>()) {
             let mine = map
                 .map
                 .get(&key)
@@ -862,37 +905,44 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         self.status.set(status);
         self.rel_noted.set(false);
         self.cascade_pending.set(false);
-        let mut meta = self.meta.borrow_mut();
-        meta.session = Weak::new();
-        let snapshot = meta.snapshot.take();
-        meta.key = None;
-        drop(meta);
-        let slots = std::mem::take(&mut *self.rels.borrow_mut());
+        self.session.set(Weak::new());
+        self.key.set(None);
+        let snapshot = self.take_snapshot_box();
+        let slots = self
+            .rels_if_any()
+            .map(|r| std::mem::take(&mut *r.borrow_mut()));
         // Dropped with nothing borrowed: a model's `Drop` may call back.
         drop(snapshot);
         drop(slots);
     }
 
     fn rels(&self) -> &RefCell<RelSlots> {
-        &self.rels
+        &self.extra().rels
+    }
+
+    fn rels_if_any(&self) -> Option<&RefCell<RelSlots>> {
+        ObjInner::rels_if_any(self)
     }
 
     fn session_ptr(&self) -> Option<Rc<SessionInner>> {
-        self.meta.borrow().session.upgrade()
+        self.session()
     }
 
     fn in_session(&self, session: &SessionInner) -> bool {
         // A `Weak` keeps its allocation: while it points there, no other
         // session can live at that address.
-        std::ptr::eq(self.meta.borrow().session.as_ptr(), session)
+        let weak = self.session.take();
+        let same = std::ptr::eq(weak.as_ptr(), session);
+        self.session.set(weak);
+        same
     }
 
     fn set_session(&self, session: Weak<SessionInner>) {
-        self.meta.borrow_mut().session = session;
+        self.session.set(session);
     }
 
     fn key_debug(&self) -> Option<String> {
-        if let Some(key) = self.meta.try_borrow().ok()?.key.as_ref() {
+        if let Some(key) = self.key() {
             return Some(format!("{key:?}"));
         }
         self.value
@@ -912,14 +962,15 @@ impl<M: Model> ErasedObj for ObjInner<M> {
             .value
             .try_borrow()
             .map_err(|_| borrow_conflict::<M>())?;
-        let mut meta = self
-            .meta
+        let mut snapshot = self
+            .extra()
+            .snapshot
             .try_borrow_mut()
             .map_err(|_| borrow_conflict::<M>())?;
-        if meta.snapshot.is_some() {
+        if snapshot.is_some() {
             return Ok(false);
         }
-        meta.snapshot = Some(Box::new(value.__snapshot()));
+        *snapshot = Some(Box::new(value.__snapshot()));
         Ok(true)
     }
 

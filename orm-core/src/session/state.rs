@@ -107,13 +107,14 @@ impl SessionState {
         // Every change of a parent reference in the session is noted after
         // it is made, and an object joining the session is noted with the
         // references it has: its parents are recorded here.
-        match obj.rels().try_borrow() {
-            Ok(rels) => {
+        match obj.rels_if_any().map(RefCell::try_borrow) {
+            Some(Ok(rels)) => {
                 for parent in rels.assigned_parents() {
                     self.record_assigned_parent(parent);
                 }
             }
-            Err(_) => self.assigned_parents_unknown = true,
+            Some(Err(_)) => self.assigned_parents_unknown = true,
+            None => {}
         }
     }
 
@@ -230,12 +231,17 @@ impl SessionState {
 
     /// Forget relationship state: every slot is reloaded on next access.
     pub(super) fn clear_relationships(&mut self) {
+        let clear = |obj: &Rc<dyn ErasedObj>| {
+            if let Some(rels) = obj.rels_if_any() {
+                rels.borrow_mut().clear();
+            }
+        };
         for obj in self.maps.all_objects() {
-            obj.rels().borrow_mut().clear();
+            clear(&obj);
         }
-        self.drain_rel_dirty(|obj| obj.rels().borrow_mut().clear());
+        self.drain_rel_dirty(|obj| clear(&obj));
         for obj in self.pending.iter() {
-            obj.rels().borrow_mut().clear();
+            clear(obj);
         }
     }
 }

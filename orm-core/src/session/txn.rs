@@ -351,8 +351,10 @@ impl SessionInner {
                 continue;
             }
             {
-                let mut rels = obj.rels().borrow_mut();
-                if let Some(slot) = rels.find_mut(side) {
+                let Some(rels) = obj.rels_if_any() else {
+                    continue;
+                };
+                if let Some(slot) = rels.borrow_mut().find_mut(side) {
                     let links = slot.links_mut();
                     links.added.extend(added);
                     links.removed.extend(removed);
@@ -454,7 +456,11 @@ impl SessionInner {
                     state.spare_txn = Some(txn);
                 }
             }
-            state.drain_rel_dirty(|obj| obj.rels().borrow_mut().committed());
+            state.drain_rel_dirty(|obj| {
+                if let Some(rels) = obj.rels_if_any() {
+                    rels.borrow_mut().committed();
+                }
+            });
         }
     }
 

@@ -51,7 +51,10 @@ impl SessionInner {
                 rows.link_changes = true;
                 continue;
             }
-            let rels = obj.rels().borrow();
+            let Some(rels) = obj.rels_if_any() else {
+                continue;
+            };
+            let rels = rels.borrow();
             for slot in &rels.slots {
                 let side = slot.side;
                 rows.link_changes |= slot.has_link_changes();
@@ -200,8 +203,10 @@ impl SessionInner {
         let start = state.flushed_len();
         let txn = state.txn.get_or_insert_with(Default::default);
         for obj in state.rel_dirty.entries_from(start).iter().flatten() {
-            let mut rels = obj.rels().borrow_mut();
-            for slot in &mut rels.slots {
+            let Some(rels) = obj.rels_if_any() else {
+                continue;
+            };
+            for slot in &mut rels.borrow_mut().slots {
                 if slot.has_link_changes() {
                     let links = slot.take_links();
                     txn.links.push((

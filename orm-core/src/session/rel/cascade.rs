@@ -72,18 +72,22 @@ fn cascade_sides<'s>(session: &'s SessionInner, t: &'static TableDef) -> Cow<'s,
 /// Whether `child`'s reference at `side` was set in memory since the last
 /// commit.
 fn assigned(child: &Rc<dyn ErasedObj>, side: Side) -> bool {
-    child.rels().borrow().find(side).is_some_and(|s| s.assigned)
+    child
+        .rels_if_any()
+        .is_some_and(|r| r.borrow().find(side).is_some_and(|s| s.assigned))
 }
 
 /// Whether `obj`'s collection (or links) at `side` is in memory and empty.
 fn loaded_empty(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
-    obj.rels().borrow().find(side).is_some_and(|s| {
-        (s.loaded || s.assigned)
-            && match &s.value {
-                RelValue::Many(items) => items.is_empty(),
-                RelValue::One(item) => item.is_none(),
-                RelValue::Up(_) => false,
-            }
+    obj.rels_if_any().is_some_and(|r| {
+        r.borrow().find(side).is_some_and(|s| {
+            (s.loaded || s.assigned)
+                && match &s.value {
+                    RelValue::Many(items) => items.is_empty(),
+                    RelValue::One(item) => item.is_none(),
+                    RelValue::Up(_) => false,
+                }
+        })
     })
 }
 
@@ -121,7 +125,10 @@ impl SessionInner {
             if r.status() == Status::Transient {
                 self.adopt_transient(&r)?;
                 self.cascade_add_step(&r, &mut stack)?;
-            } else if r.rels().borrow().has_pending_changes() {
+            } else if r
+                .rels_if_any()
+                .is_some_and(|r| r.borrow().has_pending_changes())
+            {
                 self.note_rel_dirty(&r)?;
             }
         }
@@ -136,9 +143,16 @@ impl SessionInner {
         obj: &Rc<dyn ErasedObj>,
         stack: &mut Vec<Rc<dyn ErasedObj>>,
     ) -> Result<()> {
-        let has_changes = |r: &Rc<dyn ErasedObj>| r.rels().borrow().has_pending_changes();
+        let has_changes = |r: &Rc<dyn ErasedObj>| {
+            r.rels_if_any()
+                .is_some_and(|r| r.borrow().has_pending_changes())
+        };
+        let Some(rels) = obj.rels_if_any() else {
+            // No relationship seen: nothing to cascade (most adds).
+            return Ok(());
+        };
         let (related, changes) = {
-            let rels = obj.rels().borrow();
+            let rels = rels.borrow();
             if rels.slots.is_empty() {
                 // No relationship seen: nothing to cascade (most adds).
                 return Ok(());
@@ -434,8 +448,10 @@ impl SessionInner {
 
     /// A deleted or discarded object leaves every loaded relationship.
     pub(crate) fn unlink_everywhere(&self, obj: &Rc<dyn ErasedObj>) -> Result<()> {
-        let slots: Vec<(Side, Vec<Rc<dyn ErasedObj>>)> = obj
-            .rels()
+        let Some(rels) = obj.rels_if_any() else {
+            return Ok(());
+        };
+        let slots: Vec<(Side, Vec<Rc<dyn ErasedObj>>)> = rels
             .borrow()
             .slots
             .iter()
@@ -454,8 +470,10 @@ impl SessionInner {
                 collection_remove(&other, partner, obj);
                 // Links not yet written to it are dropped; removals stay, so
                 // the association rows are deleted before it is.
-                let mut rels = other.rels().borrow_mut();
-                for slot in &mut rels.slots {
+                let Some(rels) = other.rels_if_any() else {
+                    continue;
+                };
+                for slot in &mut rels.borrow_mut().slots {
                     if slot.added().next().is_some() {
                         slot.links_mut().added.remove(obj);
                     }

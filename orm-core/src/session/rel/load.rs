@@ -336,7 +336,8 @@ impl SessionInner {
                     .into_iter()
                     .filter(|c| seen.insert(ptr(c)))
                     .filter(|c| {
-                        c.rels().borrow().find(partner).is_some_and(|s| s.assigned)
+                        c.rels_if_any()
+                            .is_some_and(|r| r.borrow().find(partner).is_some_and(|s| s.assigned))
                             && !matches!(c.status(), Status::MarkedDeleted | Status::Deleted)
                     })
                     .collect()

@@ -320,19 +320,22 @@ pub(crate) fn collect_cycles(start: Rc<dyn ErasedObj>, held: usize) {
     let mut next = 0;
     while next < nodes.len() {
         let node = Rc::clone(&nodes[next]);
-        // Borrowed further up the stack: leave it to a later drop.
-        let Ok(rels) = node.rels().try_borrow() else {
-            return;
-        };
         let mut out = Vec::new();
-        for target in rels.strong_refs().filter(|t| outside_session(t)) {
-            let i = *index.entry(ptr(target)).or_insert_with(|| {
-                nodes.push(Rc::clone(target));
-                inside.push(0);
-                nodes.len() - 1
-            });
-            inside[i] += 1;
-            out.push(i);
+        // An object with no slots holds nobody.
+        if let Some(cell) = node.rels_if_any() {
+            // Borrowed further up the stack: leave it to a later drop.
+            let Ok(rels) = cell.try_borrow() else {
+                return;
+            };
+            for target in rels.strong_refs().filter(|t| outside_session(t)) {
+                let i = *index.entry(ptr(target)).or_insert_with(|| {
+                    nodes.push(Rc::clone(target));
+                    inside.push(0);
+                    nodes.len() - 1
+                });
+                inside[i] += 1;
+                out.push(i);
+            }
         }
         edges.push(out);
         next += 1;
@@ -357,9 +360,8 @@ pub(crate) fn collect_cycles(start: Rc<dyn ErasedObj>, held: usize) {
         if !live[i] {
             // Take the slots out first: dropping them drops other objects.
             let slots = node
-                .rels()
-                .try_borrow_mut()
-                .map(|mut r| std::mem::take(&mut *r));
+                .rels_if_any()
+                .map(|r| r.try_borrow_mut().map(|mut r| std::mem::take(&mut *r)));
             drop(slots);
         }
     }
@@ -558,7 +560,10 @@ impl RelSlots {
 /// them: asked before each `append` to a persistent object's collection,
 /// where a copy made appending N children to one parent quadratic.
 pub(crate) fn is_loaded(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
-    let rels = obj.rels().borrow();
+    let Some(rels) = obj.rels_if_any() else {
+        return false;
+    };
+    let rels = rels.borrow();
     let Some(slot) = rels.find(side) else {
         return false;
     };
@@ -571,7 +576,7 @@ pub(crate) fn is_loaded(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
 
 /// The related objects of a loaded slot, or `None` if not loaded.
 pub(crate) fn loaded_items(obj: &Rc<dyn ErasedObj>, side: Side) -> Option<Vec<Rc<dyn ErasedObj>>> {
-    let rels = obj.rels().borrow();
+    let rels = obj.rels_if_any()?.borrow();
     let slot = rels.find(side)?;
     match &slot.value {
         _ if !slot.loaded && !slot.assigned => None,

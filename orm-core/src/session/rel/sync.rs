@@ -7,6 +7,7 @@
 //! typed relationship API (`Obj::append`, `remove`, `set_related`) and by
 //! the delete cascade.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::slots::{Members, RelSlot, RelValue, loaded_items, same, set_value, values_of};
@@ -43,8 +44,10 @@ fn add_to_collection(
 
 /// Remove `item` from a collection (or single child) of `owner`, if loaded.
 pub(super) fn collection_remove(owner: &Rc<dyn ErasedObj>, side: Side, item: &Rc<dyn ErasedObj>) {
-    let mut rels = owner.rels().borrow_mut();
-    if let Some(slot) = rels.find_mut(side) {
+    let Some(rels) = owner.rels_if_any() else {
+        return;
+    };
+    if let Some(slot) = rels.borrow_mut().find_mut(side) {
         match &mut slot.value {
             RelValue::Many(v) => {
                 v.remove(item);
@@ -62,8 +65,10 @@ pub(super) fn given_another_parent(
     side: Side,
     owner: &Rc<dyn ErasedObj>,
 ) -> bool {
-    let rels = child.rels().borrow();
-    match rels.find(side) {
+    let Some(rels) = child.rels_if_any() else {
+        return false;
+    };
+    match rels.borrow().find(side) {
         Some(s) if s.assigned => !matches!(
             &s.value,
             RelValue::Up(Some(w)) if w.upgrade().is_some_and(|p| same(&p, owner))
@@ -74,7 +79,7 @@ pub(super) fn given_another_parent(
 
 /// The parent a child's slot points at (`None` also when unknown).
 pub(super) fn parent_of(child: &Rc<dyn ErasedObj>, side: Side) -> Option<Rc<dyn ErasedObj>> {
-    let rels = child.rels().borrow();
+    let rels = child.rels_if_any()?.borrow();
     match &rels.find(side)?.value {
         RelValue::Up(Some(w)) => w.upgrade(),
         _ => None,
@@ -125,8 +130,9 @@ fn note_link_change(
     // A target whose collection is loaded (or new) lists `decl_owner`
     // there, where an expunge of the target finds it; otherwise (or if its
     // slots cannot be read now) the session records who links to it.
-    let listed = (target.rels().try_borrow())
-        .is_ok_and(|rels| rels.find(decl.partner()).is_some_and(|s| s.loaded));
+    let listed = (target.rels_if_any().map(RefCell::try_borrow)).is_some_and(|rels| {
+        rels.is_ok_and(|rels| rels.find(decl.partner()).is_some_and(|s| s.loaded))
+    });
     match session {
         Some(s) if decl_owner.in_session(s) => {
             let mut state = s.state_mut()?;
@@ -240,9 +246,8 @@ impl SessionInner {
         };
         let up = side.partner();
         let fresh = item
-            .rels()
-            .try_borrow()
-            .is_ok_and(|rels| rels.slots.is_empty());
+            .rels_if_any()
+            .is_none_or(|r| r.try_borrow().is_ok_and(|rels| rels.slots.is_empty()));
         if !fresh
             || item.status() != Status::Transient
             || !matches!(owner.status(), Status::Pending | Status::Persistent)
@@ -321,7 +326,8 @@ impl SessionInner {
         // Objects that may hold a link change to `obj`: those its loaded
         // collections list, and those the session recorded.
         let mut linkers = state.link_owners_of(obj);
-        for slot in &obj.rels().borrow().slots {
+        let slots = obj.rels_if_any().map(RefCell::borrow);
+        for slot in slots.iter().flat_map(|r| &r.slots) {
             match (&slot.value, slot.side.role()) {
                 (RelValue::Up(Some(w)), Role::Parent) => {
                     if let Some(parent) = w.upgrade()
@@ -341,6 +347,7 @@ impl SessionInner {
                 _ => {}
             }
         }
+        drop(slots);
         for (other, side) in &listed {
             collection_remove(other, *side, obj);
         }
