@@ -2,7 +2,10 @@
 //! every byte the Rust side holds (SQLite's own pages are allocated in C and
 //! not counted): the bytes per object of a tracked load against the same
 //! rows loaded as plain values, and the peak of committing N new objects
-//! against what the session holds once the commit is done.
+//! against what the session holds once the commit is done. Two models of
+//! three columns: one without a foreign key, whose objects allocate their
+//! snapshot and relationship slots on first use, and one with, whose
+//! objects hold them inline.
 //!
 //! ```sh
 //! cargo run --release --example memory                 # N = 100000
@@ -76,6 +79,24 @@ struct Person {
     hair_color: Option<String>,
 }
 
+/// The same three columns with a foreign key: a child, whose snapshot and
+/// relationship slots its object holds inline (see `docs/architecture.md`).
+#[derive(Model, Debug, Default, Clone)]
+struct Pet {
+    id: i64,
+    #[orm(foreign_key = Person::id)]
+    person_id: i64,
+    name: String,
+}
+
+fn pet(i: usize) -> Pet {
+    Pet {
+        person_id: 1,
+        name: format!("pet {i}"),
+        ..Default::default()
+    }
+}
+
 fn person(i: usize) -> Person {
     Person {
         name: format!("person {i}"),
@@ -89,23 +110,36 @@ fn per_object(bytes: usize, n: usize) -> f64 {
 }
 
 fn measure(n: usize) -> orm::Result<()> {
-    let db = Database::builder().model::<Person>().open("sqlite://")?;
+    let db = Database::builder()
+        .model::<Person>()
+        .model::<Pet>()
+        .open("sqlite://")?;
     db.create_all()?;
     let seed = db.session();
     seed.bulk_insert_detached((0..n).map(person))?;
+    seed.bulk_insert_detached((0..n).map(pet))?;
     seed.commit()?;
     drop(seed);
+    measure_model(&db, n, "Person", person)?;
+    measure_model(&db, n, "Pet (a foreign key)", pet)
+}
 
+fn measure_model<M: Model>(
+    db: &Database,
+    n: usize,
+    name: &str,
+    make: fn(usize) -> M,
+) -> orm::Result<()> {
     // The same rows as plain values, then as tracked objects.
     let before = live();
-    let plain = db.session().query::<Person>().all_detached()?;
+    let plain = db.session().query::<M>().all_detached()?;
     let plain_bytes = live() - before;
     assert_eq!(plain.len(), n);
     drop(plain);
 
     let before = live();
     let session = db.session();
-    let tracked = session.query::<Person>().all()?;
+    let tracked = session.query::<M>().all()?;
     let tracked_bytes = live() - before;
     assert_eq!(tracked.len(), n);
     drop(tracked);
@@ -116,7 +150,7 @@ fn measure(n: usize) -> orm::Result<()> {
     let before = live();
     reset_peak();
     let session = db.session();
-    let added = session.add_all((0..n).map(person))?;
+    let added = session.add_all((0..n).map(make))?;
     session.commit()?;
     let peak = PEAK.load(Relaxed) - before;
     let steady = live() - before;
@@ -127,8 +161,8 @@ fn measure(n: usize) -> orm::Result<()> {
     let plain_each = per_object(plain_bytes, n);
     let tracked_each = per_object(tracked_bytes, n);
     println!(
-        "| {n} | {} | {plain_each:.0} | {tracked_each:.0} | {:.0} | {:.0} | {:.0} | ×{:.2} |",
-        std::mem::size_of::<Person>(),
+        "| {name} | {n} | {} | {plain_each:.0} | {tracked_each:.0} | {:.0} | {:.0} | {:.0} | ×{:.2} |",
+        std::mem::size_of::<M>(),
         tracked_each - plain_each,
         per_object(steady, n),
         per_object(peak, n),
@@ -148,9 +182,9 @@ fn main() -> orm::Result<()> {
         sizes
     };
     println!(
-        "| N | model struct (bytes) | plain load (bytes per row) | tracked load (bytes per object) | tracked overhead over plain | after committing N new (bytes per object) | peak of that commit | peak / after |"
+        "| model | N | model struct (bytes) | plain load (bytes per row) | tracked load (bytes per object) | tracked overhead over plain | after committing N new (bytes per object) | peak of that commit | peak / after |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in sizes {
         measure(n)?;
     }
