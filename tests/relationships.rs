@@ -235,6 +235,83 @@ fn selectin_loads_100_handlers_with_10_pets_each_in_exactly_2_queries() {
     assert_eq!(rec.len(), 2, "and nothing else ran");
 }
 
+/// A selectin load that finds no rows for an owner records its collection
+/// as loaded and empty (for most owner models without allocating the
+/// slots until they are looked at): reading it, appending to it and
+/// deleting the owner treat it as loaded; an owner expired, directly or by
+/// a savepoint's rollback, loads it again.
+#[test]
+fn a_collection_selectin_found_empty_stays_loaded_until_expired() {
+    use kennel::{Handler, Pet};
+    let db = kennel::db(5, 0, 0);
+    let s = db.session();
+    let handlers = s
+        .query::<Handler>()
+        .load(selectin(Handler::pets))
+        .order_by(Handler::id)
+        .all()
+        .unwrap();
+    let rec = db.record();
+    for h in &handlers[..3] {
+        assert!(h.related(Handler::pets).unwrap().is_empty());
+    }
+    let rex = Obj::new(Pet {
+        name: "rex".into(),
+        ..Default::default()
+    });
+    handlers[0].append(Handler::pets, &rex).unwrap();
+    assert!(handlers[0].related(Handler::pets).unwrap() == vec![rex.clone()]);
+    // Deleting an owner whose collection is known to be empty has no
+    // children to look for.
+    s.delete(&handlers[2]).unwrap();
+    s.commit().unwrap();
+    assert!(rec.queries().is_empty(), "{:?}", rec.sql());
+    assert_eq!(
+        rex.read().unwrap().handler_id,
+        handlers[0].read().unwrap().id
+    );
+    assert_eq!(s.query::<Handler>().count().unwrap(), 4);
+
+    // Rows another session adds: an expired owner finds them.
+    let other = db.session();
+    for (h, name) in [(&handlers[3], "tom"), (&handlers[4], "kit")] {
+        let handler_id = h.read().unwrap().id;
+        other
+            .add(Pet {
+                name: name.into(),
+                handler_id,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    other.commit().unwrap();
+    s.expire(&handlers[3]).unwrap();
+    let rec = db.record();
+    let pets = handlers[3].related(Handler::pets).unwrap();
+    assert_eq!(pets.len(), 1);
+    assert_eq!(pets[0].read().unwrap().name, "tom");
+    assert!(!rec.queries().is_empty());
+
+    // Found empty inside a savepoint that deleted its only row: after the
+    // rollback, the row is back and the owner reads it.
+    s.expire(&handlers[4]).unwrap();
+    let mut sp = s.begin_nested().unwrap();
+    let kit = s.query::<Pet>().filter(Pet::name.eq("kit")).one().unwrap();
+    s.delete(&kit).unwrap();
+    s.flush().unwrap();
+    let again = s
+        .query::<Handler>()
+        .load(selectin(Handler::pets))
+        .filter(Handler::id.eq(handlers[4].read().unwrap().id))
+        .all()
+        .unwrap();
+    assert!(again[0] == handlers[4]);
+    sp.rollback().unwrap();
+    let pets = handlers[4].related(Handler::pets).unwrap();
+    assert_eq!(pets.len(), 1);
+    assert!(pets[0] == kit);
+}
+
 #[test]
 fn lazy_loading_the_same_graph_runs_1_plus_100_queries() {
     use kennel::Handler;

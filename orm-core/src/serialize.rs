@@ -82,7 +82,7 @@ impl Serialize for Fields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let table = self.obj.table();
         // Copied out first: no borrow of the slots is held while writing.
-        let loaded: Vec<(&'static str, Loaded)> = match self.obj.rels_if_any() {
+        let loaded: Vec<(&'static str, Loaded)> = match self.obj.rels_with_noted() {
             Some(rels) if self.related => {
                 let rels = rels.try_borrow().map_err(S::Error::custom)?;
                 rels.slots

@@ -286,7 +286,7 @@ impl<M: Model> Iterator for Iter<'_, M> {
             match map.map.entry(key) {
                 Entry::Occupied(found) => {
                     let existing = found.get();
-                    if existing.inner.expired.get() || populate {
+                    if existing.inner.expired() || populate {
                         existing.set_loaded(M::__from_row_with_key(
                             row,
                             0,

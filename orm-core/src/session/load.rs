@@ -53,7 +53,7 @@ impl SessionInner {
         match map.map.entry(key) {
             Entry::Occupied(found) => {
                 let existing = found.get();
-                if existing.inner.expired.get() || populate {
+                if existing.inner.expired() || populate {
                     existing.set_loaded(M::__from_row_with_key(
                         row,
                         offset,
@@ -307,7 +307,7 @@ impl SessionInner {
         let Some(obj) = found else { return Ok(None) };
         Ok(Some(match obj.inner.status.get() {
             Status::MarkedDeleted | Status::Deleted => Ok(None),
-            _ if obj.inner.expired.get() => match self.reload(&obj) {
+            _ if obj.inner.expired() => match self.reload(&obj) {
                 Ok(()) if super::rel::load::soft_deleted(&*obj.erased()) => Ok(None),
                 Ok(()) => Ok(Some(obj)),
                 Err(Error::NotFound { .. }) => Ok(None),

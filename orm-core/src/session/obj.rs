@@ -18,7 +18,7 @@ use super::state::{SessionInner, SessionState};
 use super::txn::OldValue;
 use crate::error::{Error, Result};
 use crate::model::{Model, bind_key};
-use crate::schema::TableDef;
+use crate::schema::{Side, TableDef};
 use crate::types::{Value, ValueRef};
 
 /// Where an object stands with respect to a session (SQLAlchemy's object
@@ -75,6 +75,16 @@ pub(crate) enum Status {
     Detached,
 }
 
+/// Its values are stale: reloaded on next access.
+const EXPIRED: u8 = 1;
+/// In its session's list of objects with relationship changes
+/// (`SessionState::rel_dirty`), so it is listed once.
+const REL_NOTED: u8 = 2;
+/// Marked deleted, with the relationship ends its delete cascade needs not
+/// loaded yet: the next flush loads them for every such object at once and
+/// applies the cascade (`rel::cascade`).
+const CASCADE_PENDING: u8 = 4;
+
 /// A shared handle to one object of model `M`.
 ///
 /// Cloning the handle is cheap and gives another handle to the same object:
@@ -110,14 +120,15 @@ pub struct Obj<M: Model> {
 pub(crate) struct ObjInner<M: Model> {
     pub value: RefCell<M>,
     pub status: Cell<Status>,
-    pub expired: Cell<bool>,
-    /// In its session's list of objects with relationship changes
-    /// (`SessionState::rel_dirty`), so it is listed once.
-    pub rel_noted: Cell<bool>,
-    /// Marked deleted, with the relationship ends its delete cascade needs
-    /// not loaded yet: the next flush loads them for every such object at
-    /// once and applies the cascade (`rel::cascade`).
-    pub cascade_pending: Cell<bool>,
+    /// [`EXPIRED`], [`REL_NOTED`] and [`CASCADE_PENDING`]: one byte, so
+    /// that `empty_loaded` fits beside them.
+    bits: Cell<u8>,
+    /// Collections loaded empty, not yet in the slots: bit `i` for the
+    /// `i`th relationship the model declares (`TableDef::relations`). A
+    /// selectin load of owners without related rows (most of them, often)
+    /// then allocates nothing for an object whose slots live behind a
+    /// pointer; the first look at its slots puts them there.
+    empty_loaded: Cell<u8>,
     /// Where its INSERT or UPDATE row was put by the flush that organized
     /// it last (a hint the flush checks against its rows; it sits in
     /// padding beside the flags, so it costs no memory).
@@ -140,11 +151,26 @@ impl<M: Model> ObjInner<M> {
     /// holds a snapshot or relationship slots (or they are borrowed, so
     /// they cannot be looked at).
     pub(crate) fn expire_would_change(&self) -> bool {
-        !self.expired.get()
+        !self.expired()
+            || self.empty_loaded.get() != 0
             || self.extra_if_any().is_some_and(|e| {
                 e.snapshot.try_borrow().map_or(true, |s| s.is_some())
                     || e.rels.try_borrow().map_or(true, |r| !r.slots.is_empty())
             })
+    }
+
+    fn bit(&self, bit: u8) -> bool {
+        self.bits.get() & bit != 0
+    }
+
+    fn set_bit(&self, bit: u8, on: bool) {
+        let bits = self.bits.get();
+        self.bits.set(if on { bits | bit } else { bits & !bit });
+    }
+
+    /// Whether its values are stale (reloaded on next access).
+    pub(crate) fn expired(&self) -> bool {
+        self.bit(EXPIRED)
     }
 
     /// The snapshot and slots, made on first use.
@@ -157,9 +183,41 @@ impl<M: Model> ObjInner<M> {
         self.extra.get_if_any()
     }
 
-    /// The relationship slots, if the object ever had any.
+    /// The relationship slots, if the object has any, without the
+    /// collections noted as loaded empty (`empty_loaded`).
     pub(crate) fn rels_if_any(&self) -> Option<&RefCell<RelSlots>> {
         self.extra_if_any().map(|e| &e.rels)
+    }
+
+    /// The relationship slots, with the collections noted as loaded empty
+    /// put in first (the slots are made for them).
+    fn rels_with_noted(&self) -> Option<&RefCell<RelSlots>> {
+        let empty = self.empty_loaded.get();
+        if empty == 0 {
+            return self.rels_if_any();
+        }
+        let rels = &self.extra().rels;
+        // Borrowed up the stack: the note stays for the next look (a
+        // slot made meanwhile, by a load, wins over it).
+        if let Ok(mut slots) = rels.try_borrow_mut() {
+            self.empty_loaded.set(0);
+            for (i, def) in M::table().relations.iter().enumerate() {
+                if i < 8 && empty & (1 << i) != 0 {
+                    slots.add_loaded_empty(Side::new(def(), true));
+                }
+            }
+        }
+        Some(rels)
+    }
+
+    /// The bit of `empty_loaded` for `side`: a relationship the model
+    /// declares, among its first eight.
+    fn empty_bit(side: Side) -> Option<u8> {
+        if !side.declared {
+            return None;
+        }
+        let i = (M::table().relations.iter()).position(|r| std::ptr::eq(r(), side.def))?;
+        (i < 8).then(|| 1 << i)
     }
 
     /// Move the snapshot out, if there is one.
@@ -279,9 +337,8 @@ impl<M: Model> Obj<M> {
             inner: Rc::new(ObjInner {
                 value: RefCell::new(value),
                 status: Cell::new(status),
-                expired: Cell::new(false),
-                rel_noted: Cell::new(false),
-                cascade_pending: Cell::new(false),
+                bits: Cell::new(0),
+                empty_loaded: Cell::new(0),
                 flush_row: Cell::new(u32::MAX),
                 session: Cell::new(session),
                 key: Cell::new(key),
@@ -313,7 +370,7 @@ impl<M: Model> Obj<M> {
     /// drop(guard);
     /// ```
     pub fn read(&self) -> Result<Ref<'_, M>> {
-        if self.inner.expired.get() {
+        if self.inner.expired() {
             self.reload_expired()?;
         }
         self.inner
@@ -350,7 +407,7 @@ impl<M: Model> Obj<M> {
     /// # Ok(()) }
     /// ```
     pub fn write(&self) -> Result<RefMut<'_, M>> {
-        if self.inner.expired.get() {
+        if self.inner.expired() {
             self.reload_expired()?;
         }
         let guard = self
@@ -415,7 +472,7 @@ impl<M: Model> Obj<M> {
     /// assert!(!Obj::new(User::default()).is_expired());
     /// ```
     pub fn is_expired(&self) -> bool {
-        self.inner.expired.get()
+        self.inner.expired()
     }
 
     /// The key the session knows this object by: `None` until it has a row.
@@ -485,7 +542,7 @@ impl<M: Model> Obj<M> {
             .map_err(|_| borrow_conflict::<M>())?;
         let old = std::mem::replace(&mut *v, value);
         drop(v);
-        self.inner.expired.set(false);
+        self.inner.set_bit(EXPIRED, false);
         let snapshot = self.inner.take_snapshot_box();
         // The old values are dropped only now, with nothing borrowed: a
         // model's `Drop` may call back into the session.
@@ -572,11 +629,28 @@ pub(crate) trait ErasedObj: Any {
     fn sync_column(&self, column: usize, value: &Value) -> Result<()>;
     /// Forget the session (object becomes detached or transient).
     fn forget_session(&self, status: Status);
-    /// Relationship slots, to change them (allocated on first use).
+    /// Relationship slots, to change them (allocated on first use, with
+    /// the collections noted as loaded empty put in).
     fn rels(&self) -> &RefCell<RelSlots>;
-    /// Relationship slots, to look at them: `None` for an object that
-    /// never had any (nothing is allocated).
+    /// Relationship slots, to look for what they hold: `None` for an
+    /// object that has none (nothing is allocated). Collections noted as
+    /// loaded empty ([`noted_empty`](Self::noted_empty)) are not in them:
+    /// they hold nothing.
     fn rels_if_any(&self) -> Option<&RefCell<RelSlots>>;
+    /// Relationship slots with the collections noted as loaded empty put
+    /// in: every loaded collection, to list them.
+    #[cfg(feature = "serde")]
+    fn rels_with_noted(&self) -> Option<&RefCell<RelSlots>>;
+    /// Whether the collection at `side` is noted as loaded and empty, and
+    /// not in the slots.
+    fn noted_empty(&self, side: Side) -> bool;
+    /// Note the collection at `side` as loaded and empty without making
+    /// the slots; false, having done nothing, where that cannot be noted
+    /// (the slots exist, or `side` has no bit).
+    fn note_loaded_empty(&self, side: Side) -> bool;
+    /// Forget the collections noted as loaded empty (the slots are cleared
+    /// too, or reload on access).
+    fn forget_loaded_empty(&self);
     /// The session this object belongs to, if any.
     fn session_ptr(&self) -> Option<Rc<SessionInner>>;
     /// Whether it belongs to `session` (no reference count touched).
@@ -613,19 +687,19 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn is_expired(&self) -> bool {
-        self.expired.get()
+        self.expired()
     }
 
     fn rel_noted(&self) -> bool {
-        self.rel_noted.get()
+        self.bit(REL_NOTED)
     }
 
     fn set_rel_noted(&self, noted: bool) {
-        self.rel_noted.set(noted);
+        self.set_bit(REL_NOTED, noted);
     }
 
     fn cascade_pending(&self) -> bool {
-        self.cascade_pending.get()
+        self.bit(CASCADE_PENDING)
     }
 
     fn flush_row(&self) -> usize {
@@ -638,11 +712,12 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn set_cascade_pending(&self, pending: bool) {
-        self.cascade_pending.set(pending);
+        self.set_bit(CASCADE_PENDING, pending);
     }
 
     fn expire(&self) {
-        self.expired.set(true);
+        self.set_bit(EXPIRED, true);
+        self.empty_loaded.set(0);
         // Dropped outside the borrow: a model's `Drop` may call back.
         let snapshot = self.take_snapshot_box();
         drop(snapshot);
@@ -699,7 +774,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
                     .map(crate::types::to_owned_value)
                     .and_then(|old| self.set_column(v, &old));
                 if back.is_err() {
-                    self.expired.set(true);
+                    self.set_bit(EXPIRED, true);
                 }
             }
             let old = self.extra().snapshot.borrow_mut().replace(s);
@@ -729,12 +804,12 @@ impl<M: Model> ErasedObj for ObjInner<M> {
                         .map(crate::types::to_owned_value)
                         .and_then(|v| value.__set_column(i, (&v).into()));
                     if restored.is_err() {
-                        self.expired.set(true);
+                        self.set_bit(EXPIRED, true);
                     }
                 }
             }
             // Borrowed by the caller: read the truth from the database later.
-            Err(_) => self.expired.set(true),
+            Err(_) => self.set_bit(EXPIRED, true),
         }
     }
 
@@ -903,10 +978,11 @@ impl<M: Model> ErasedObj for ObjInner<M> {
 
     fn forget_session(&self, status: Status) {
         self.status.set(status);
-        self.rel_noted.set(false);
-        self.cascade_pending.set(false);
+        self.set_bit(REL_NOTED, false);
+        self.set_bit(CASCADE_PENDING, false);
         self.session.set(Weak::new());
         self.key.set(None);
+        self.empty_loaded.set(0);
         let snapshot = self.take_snapshot_box();
         let slots = self
             .rels_if_any()
@@ -917,11 +993,39 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     }
 
     fn rels(&self) -> &RefCell<RelSlots> {
-        &self.extra().rels
+        match self.rels_with_noted() {
+            Some(rels) => rels,
+            None => &self.extra().rels,
+        }
     }
 
     fn rels_if_any(&self) -> Option<&RefCell<RelSlots>> {
         ObjInner::rels_if_any(self)
+    }
+
+    #[cfg(feature = "serde")]
+    fn rels_with_noted(&self) -> Option<&RefCell<RelSlots>> {
+        ObjInner::rels_with_noted(self)
+    }
+
+    fn noted_empty(&self, side: Side) -> bool {
+        self.empty_loaded.get() != 0
+            && Self::empty_bit(side).is_some_and(|bit| self.empty_loaded.get() & bit != 0)
+    }
+
+    fn note_loaded_empty(&self, side: Side) -> bool {
+        if self.extra.get_if_any().is_some() {
+            return false;
+        }
+        let Some(bit) = Self::empty_bit(side) else {
+            return false;
+        };
+        self.empty_loaded.set(self.empty_loaded.get() | bit);
+        true
+    }
+
+    fn forget_loaded_empty(&self) {
+        self.empty_loaded.set(0);
     }
 
     fn session_ptr(&self) -> Option<Rc<SessionInner>> {

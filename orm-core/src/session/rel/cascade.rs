@@ -79,16 +79,17 @@ fn assigned(child: &Rc<dyn ErasedObj>, side: Side) -> bool {
 
 /// Whether `obj`'s collection (or links) at `side` is in memory and empty.
 fn loaded_empty(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
-    obj.rels_if_any().is_some_and(|r| {
-        r.borrow().find(side).is_some_and(|s| {
-            (s.loaded || s.assigned)
-                && match &s.value {
-                    RelValue::Many(items) => items.is_empty(),
-                    RelValue::One(item) => item.is_none(),
-                    RelValue::Up(_) => false,
-                }
+    obj.noted_empty(side)
+        || obj.rels_if_any().is_some_and(|r| {
+            r.borrow().find(side).is_some_and(|s| {
+                (s.loaded || s.assigned)
+                    && match &s.value {
+                        RelValue::Many(items) => items.is_empty(),
+                        RelValue::One(item) => item.is_none(),
+                        RelValue::Up(_) => false,
+                    }
+            })
         })
-    })
 }
 
 /// Whether deleting `obj` has to load one of `sides` first: a row in the

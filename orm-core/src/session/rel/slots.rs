@@ -485,6 +485,13 @@ impl RelSlots {
         }
     }
 
+    /// A loaded, empty slot for `side`, unless it has one.
+    pub(crate) fn add_loaded_empty(&mut self, side: Side) {
+        if self.position(side).is_none() {
+            self.slots.push(RelSlot::new(side, empty_value(side), true));
+        }
+    }
+
     /// Set `side` to `value`, loaded (creating the slot with it: no empty
     /// value made and dropped first).
     fn set(&mut self, side: Side, value: RelValue, assigned: bool) {
@@ -560,6 +567,9 @@ impl RelSlots {
 /// them: asked before each `append` to a persistent object's collection,
 /// where a copy made appending N children to one parent quadratic.
 pub(crate) fn is_loaded(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
+    if obj.noted_empty(side) {
+        return true;
+    }
     let Some(rels) = obj.rels_if_any() else {
         return false;
     };
@@ -576,6 +586,9 @@ pub(crate) fn is_loaded(obj: &Rc<dyn ErasedObj>, side: Side) -> bool {
 
 /// The related objects of a loaded slot, or `None` if not loaded.
 pub(crate) fn loaded_items(obj: &Rc<dyn ErasedObj>, side: Side) -> Option<Vec<Rc<dyn ErasedObj>>> {
+    if obj.noted_empty(side) {
+        return Some(Vec::new());
+    }
     let rels = obj.rels_if_any()?.borrow();
     let slot = rels.find(side)?;
     match &slot.value {
@@ -613,6 +626,16 @@ pub(crate) fn reorder(obj: &Rc<dyn ErasedObj>, side: Side, order: &[Rc<dyn Erase
 }
 
 pub(super) fn set_value(obj: &Rc<dyn ErasedObj>, side: Side, value: RelValue, assigned: bool) {
+    let empty = match &value {
+        RelValue::Many(items) => items.is_empty(),
+        RelValue::One(item) => item.is_none(),
+        RelValue::Up(parent) => parent.is_none(),
+    };
+    if empty && !assigned && obj.note_loaded_empty(side) {
+        // A write to the slots all the same (a savepoint's rollback asks).
+        count_slot_write();
+        return;
+    }
     obj.rels().borrow_mut().set(side, value, assigned);
 }
 

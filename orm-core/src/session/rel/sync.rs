@@ -130,9 +130,10 @@ fn note_link_change(
     // A target whose collection is loaded (or new) lists `decl_owner`
     // there, where an expunge of the target finds it; otherwise (or if its
     // slots cannot be read now) the session records who links to it.
-    let listed = (target.rels_if_any().map(RefCell::try_borrow)).is_some_and(|rels| {
-        rels.is_ok_and(|rels| rels.find(decl.partner()).is_some_and(|s| s.loaded))
-    });
+    let listed = target.noted_empty(decl.partner())
+        || (target.rels_if_any().map(RefCell::try_borrow)).is_some_and(|rels| {
+            rels.is_ok_and(|rels| rels.find(decl.partner()).is_some_and(|s| s.loaded))
+        });
     match session {
         Some(s) if decl_owner.in_session(s) => {
             let mut state = s.state_mut()?;
