@@ -56,6 +56,7 @@ fn fallback(m: &Model<'_>) -> TokenStream {
         #[automatically_derived]
         impl ::orm::Model for #ident {
             type Key = i64;
+            type __Store = ::orm::__private::LazyExtra<Self>;
             fn table() -> &'static ::orm::schema::TableDef { ::core::unreachable!() }
             fn key(&self) -> i64 { ::core::unreachable!() }
             fn __decode<C: ::orm::__private::Columns + ?::core::marker::Sized>(_: &C, _: usize, _: ::core::option::Option<i64>) -> ::orm::Result<Self> { ::core::unreachable!() }
