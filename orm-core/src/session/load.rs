@@ -103,7 +103,7 @@ impl SessionInner {
             let map = maps.of::<M>();
             let mut out = Vec::new();
             stmt.query(|row| {
-                out.push(self.adopt_row_with(map, txn, row, 0, populate)?);
+                push_row(&mut out, self.adopt_row_with(map, txn, row, 0, populate)?);
                 Ok(())
             })?;
             Ok(out)
@@ -183,7 +183,7 @@ impl SessionInner {
             let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
             let mut out = Vec::new();
             stmt.query(|row| {
-                out.push(M::__from_row(row, 0)?);
+                push_row(&mut out, M::__from_row(row, 0)?);
                 Ok(())
             })?;
             Ok(out)
@@ -202,7 +202,7 @@ impl SessionInner {
             let mut stmt = conn.prepare_bound(sql, params, self.observer())?;
             let mut out = Vec::new();
             stmt.query(|row| {
-                out.push(T::from_row(row, table)?);
+                push_row(&mut out, T::from_row(row, table)?);
                 Ok(())
             })?;
             Ok(out)
@@ -382,4 +382,14 @@ fn identity_for_reload<M: Model>(obj: &Obj<M>) -> Result<M::Key> {
         model: M::table().model,
         action: "reload without a key",
     })
+}
+
+/// Push a decoded row, making room for 16 at the first: most results are
+/// small, and a list grown from 4 to 8 to 16 rows is copied twice on the
+/// way (about a tenth of a tracked read of 10 rows). No row, no allocation.
+fn push_row<T>(out: &mut Vec<T>, item: T) {
+    if out.capacity() == 0 {
+        out.reserve_exact(16);
+    }
+    out.push(item);
 }
