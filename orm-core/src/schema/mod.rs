@@ -11,6 +11,8 @@ pub(crate) mod statements;
 mod table;
 
 pub(crate) use relation::LinkTable;
+#[cfg(test)]
+pub(crate) use relation::tests::Stub;
 pub use relation::{Cascade, Lazy, Link, RelationDef, RelationKind, Role, SecondaryLink, Side};
 pub use table::{
     ColumnDef, ColumnSet, DefaultValue, FkAction, ForeignKeyDef, ForeignTarget, IndexDef,
