@@ -2079,3 +2079,114 @@ fn a_flush_with_nothing_to_write_leaves_no_changes_behind() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].handler_id, sam.read().unwrap().handler_id);
 }
+
+mod two_parents {
+    use orm::prelude::*;
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(remarks = Remark, backref = "author"))]
+    pub struct Author {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+    }
+
+    #[derive(Model, Debug, Default)]
+    #[orm(has_many(remarks = Remark, backref = "topic"))]
+    pub struct Topic {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub title: String,
+    }
+
+    #[derive(Model, Debug, Default)]
+    pub struct Remark {
+        #[orm(primary_key)]
+        pub id: i64,
+        pub text: String,
+        #[orm(foreign_key = Author::id)]
+        pub author_id: i64,
+        #[orm(foreign_key = Topic::id)]
+        pub topic_id: i64,
+    }
+}
+
+/// A child learns its parent from each loaded collection that holds it
+/// (kept without slots for the first, see `ObjInner::parent_note`): with
+/// two parents, both are known without a query; a child moved to another
+/// parent leaves the collection the note knew; an expired child makes its
+/// parents' collections load again.
+#[test]
+fn a_child_in_two_loaded_collections_knows_both_parents() {
+    use two_parents::{Author, Remark, Topic};
+    let db = common::fresh::<Remark>();
+    let s = db.session();
+    let ann = s
+        .add(Author {
+            name: "ann".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    s.add(Author {
+        name: "bob".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let rust = s
+        .add(Topic {
+            title: "rust".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for text in ["a", "b"] {
+        let remark = Obj::new(Remark {
+            text: text.into(),
+            ..Default::default()
+        });
+        ann.append(Author::remarks, &remark).unwrap();
+        rust.append(Topic::remarks, &remark).unwrap();
+    }
+    s.commit().unwrap();
+
+    let s = db.session();
+    let authors = s
+        .query::<Author>()
+        .load(selectin(Author::remarks))
+        .all()
+        .unwrap();
+    let topics = s
+        .query::<Topic>()
+        .load(selectin(Topic::remarks))
+        .all()
+        .unwrap();
+    let (ann, bob, rust) = (&authors[0], &authors[1], &topics[0]);
+    let rec = db.record();
+    let remarks = ann.related(Author::remarks).unwrap();
+    assert_eq!(remarks.len(), 2);
+    for r in &remarks {
+        assert!(
+            r.related(Remark::author)
+                .unwrap()
+                .is_some_and(|a| a == *ann)
+        );
+        assert!(
+            r.related(Remark::topic)
+                .unwrap()
+                .is_some_and(|t| t == *rust)
+        );
+    }
+    assert!(rec.is_empty(), "no SELECT: {:?}", rec.sql());
+
+    // Moved in memory: out of the first author's collection, into the other's.
+    remarks[0].set_related(Remark::author, Some(bob)).unwrap();
+    assert_eq!(ann.related(Author::remarks).unwrap().len(), 1);
+    assert_eq!(bob.related(Author::remarks).unwrap().len(), 1);
+    assert!(rec.is_empty(), "no SELECT: {:?}", rec.sql());
+
+    // Expired: its topic's collection loads again on the next look.
+    s.expire(&remarks[1]).unwrap();
+    assert_eq!(rust.related(Topic::remarks).unwrap().len(), 2);
+    assert!(!rec.is_empty(), "the topic's remarks were loaded again");
+    s.commit().unwrap();
+    assert_eq!(remarks[0].read().unwrap().author_id, bob.read().unwrap().id);
+}

@@ -68,5 +68,5 @@ pub mod __private {
     pub use crate::model::private::*;
     pub use crate::query::column::{ForeignKeyOf, ForeignKeyTarget, foreign_key_target};
     pub use crate::schema::ColumnSet;
-    pub use crate::session::{HookFns, InlineExtra, LazyExtra, ModelOps};
+    pub use crate::session::{ChildExtra, HookFns, LazyExtra, ModelOps};
 }

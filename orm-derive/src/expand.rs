@@ -387,16 +387,16 @@ fn model_impl(m: &Model<'_>) -> TokenStream {
         }
     }
     let session_items = session_items(m);
-    // A child (a foreign key, or a `belongs_to`) gets a slot whenever its
-    // parent's collection is loaded: its slots live inline. Other objects
-    // mostly never see one, and allocate them on first use.
+    // A child (a foreign key, or a `belongs_to`) learns its parent whenever
+    // the parent's collection is loaded: its objects have room to note it
+    // without slots. Both kinds allocate their slots on first use.
     let child = m.columns().any(|f| f.attrs.foreign_key.get().is_some())
         || m.attrs
             .relations
             .iter()
             .any(|r| r.kind == RelKind::BelongsTo);
     let store = if child {
-        quote!(::orm::__private::InlineExtra<Self>)
+        quote!(::orm::__private::ChildExtra<Self>)
     } else {
         quote!(::orm::__private::LazyExtra<Self>)
     };

@@ -1,22 +1,25 @@
 //! Where an object keeps what most objects never use: the snapshot taken
-//! at its first `write()` and its relationship slots ([`Extra`]).
+//! at its first `write()` and its relationship slots ([`Extra`]), behind
+//! one pointer allocated on first use. A small model's object is then
+//! within 120 bytes, which glibc recycles from its fast bins without
+//! merging free neighbours, and a tracked object costs about half the
+//! memory.
 //!
-//! Two layouts, picked per model by the derive (`Model::__Store`): inline
-//! in the object ([`InlineExtra`]), for models with a foreign key, whose
-//! objects get a slot (the reference to their parent) whenever a parent's
-//! collection is loaded; or behind one pointer allocated on first use
-//! ([`LazyExtra`]), for the others, whose loaded objects mostly never get
-//! either. A small model's lazy object is then within 120 bytes, which
-//! glibc recycles from its fast bins without merging free neighbours, and
-//! a tracked object costs about half the memory; a model whose objects
-//! all see relationships pays one allocation more per object instead,
-//! which is why children keep theirs inline.
+//! Two layouts, picked per model by the derive (`Model::__Store`): the
+//! pointer alone ([`LazyExtra`]), or the pointer and room for one parent
+//! ([`ChildExtra`]), for models with a foreign key, whose objects learn
+//! their parent whenever a parent's collection is loaded: noted there
+//! (the object's `parent_note` says which relationship), it needs no
+//! slots until something looks at them, so the children of a selectin
+//! load allocate nothing beside themselves.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
+use std::rc::Weak;
 
 use super::rel::slots::RelSlots;
 use crate::model::Model;
+use crate::session::obj::ErasedObj;
 
 /// An object's snapshot and relationship slots.
 #[doc(hidden)]
@@ -44,9 +47,18 @@ impl<M: Model> fmt::Debug for Extra<M> {
     }
 }
 
-impl<M: Model> fmt::Debug for InlineExtra<M> {
+impl fmt::Debug for NotedParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("InlineExtra").field(&self.0).finish()
+        f.debug_struct("NotedParent").finish_non_exhaustive()
+    }
+}
+
+impl<M: Model> fmt::Debug for ChildExtra<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildExtra")
+            .field("extra", &self.extra)
+            .field("parent", &self.parent)
+            .finish()
     }
 }
 
@@ -56,7 +68,7 @@ impl<M: Model> fmt::Debug for LazyExtra<M> {
     }
 }
 
-/// How an object holds its [`Extra`]; implemented by [`InlineExtra`] and
+/// How an object holds its [`Extra`]; implemented by [`ChildExtra`] and
 /// [`LazyExtra`] only.
 #[doc(hidden)]
 pub trait ExtraStore<M: Model>: Default + 'static {
@@ -64,27 +76,46 @@ pub trait ExtraStore<M: Model>: Default + 'static {
     fn get(&self) -> &Extra<M>;
     /// The extra parts, if they were ever made (nothing is allocated).
     fn get_if_any(&self) -> Option<&Extra<M>>;
+    /// Room for the parent a loaded collection gives the object, if this
+    /// layout has it.
+    fn parent(&self) -> Option<&NotedParent>;
 }
 
-/// [`Extra`] inside the object.
+/// The parent a loaded collection gave an object, noted without slots.
 #[doc(hidden)]
-pub struct InlineExtra<M: Model>(Extra<M>);
+#[derive(Default)]
+pub struct NotedParent(pub(crate) Cell<Option<Weak<dyn ErasedObj>>>);
 
-impl<M: Model> Default for InlineExtra<M> {
+/// [`LazyExtra`] and room for one parent, noted without slots.
+#[doc(hidden)]
+pub struct ChildExtra<M: Model> {
+    extra: LazyExtra<M>,
+    parent: NotedParent,
+}
+
+impl<M: Model> Default for ChildExtra<M> {
     fn default() -> Self {
-        InlineExtra(Extra::default())
+        ChildExtra {
+            extra: LazyExtra::default(),
+            parent: NotedParent::default(),
+        }
     }
 }
 
-impl<M: Model> ExtraStore<M> for InlineExtra<M> {
+impl<M: Model> ExtraStore<M> for ChildExtra<M> {
     #[inline]
     fn get(&self) -> &Extra<M> {
-        &self.0
+        self.extra.get()
     }
 
     #[inline]
     fn get_if_any(&self) -> Option<&Extra<M>> {
-        Some(&self.0)
+        self.extra.get_if_any()
+    }
+
+    #[inline]
+    fn parent(&self) -> Option<&NotedParent> {
+        Some(&self.parent)
     }
 }
 
@@ -108,6 +139,11 @@ impl<M: Model> ExtraStore<M> for LazyExtra<M> {
     fn get_if_any(&self) -> Option<&Extra<M>> {
         self.0.get().map(|e| &**e)
     }
+
+    #[inline]
+    fn parent(&self) -> Option<&NotedParent> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -127,7 +163,8 @@ mod tests {
         // the largest glibc keeps in its fast bins.
         assert_eq!(size_of::<Stub>(), 0);
         assert_eq!(16 + size_of::<ObjInner<Stub>>(), 64);
-        // Inline, the snapshot's cell and the slots' cell and list.
-        assert_eq!(size_of::<InlineExtra<Stub>>(), 88);
+        // A child's: the pointer and a parent (a `Weak<dyn _>`, two words),
+        // so a child model of up to 40 bytes stays within 120.
+        assert_eq!(size_of::<ChildExtra<Stub>>(), 24);
     }
 }

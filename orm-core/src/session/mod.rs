@@ -57,7 +57,7 @@ pub(crate) use bulk::run_upsert;
 pub(crate) use events::HookEvent;
 pub(crate) use events::SharedEvents;
 pub use events::{HookFns, Hooks};
-pub use extra::{ExtraStore, InlineExtra, LazyExtra};
+pub use extra::{ChildExtra, ExtraStore, LazyExtra};
 pub use nested::Savepoint;
 pub use obj::{Obj, ObjState};
 pub use ops::ModelOps;

@@ -655,7 +655,7 @@ impl SessionInner {
             // rollback are passed over.)
             let objects = state.maps.unexpired_objects();
             for obj in &objects {
-                obj.forget_loaded_empty();
+                obj.forget_noted();
                 if let Some(Ok(mut rels)) =
                     obj.rels_if_any().map(std::cell::RefCell::try_borrow_mut)
                 {

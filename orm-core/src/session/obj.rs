@@ -85,6 +85,25 @@ const REL_NOTED: u8 = 2;
 /// applies the cascade (`rel::cascade`).
 const CASCADE_PENDING: u8 = 4;
 
+/// In a `parent_note`: the object's end is the declaring one.
+const DECLARED: u8 = 0x80;
+
+/// The `parent_note` for the end `side` of an object of `table` whose
+/// parent is of `parent_table`: one more than the relationship's place in
+/// the list of the model that declares it, with [`DECLARED`] when that is
+/// the object's own; 0 where it has none (a place beyond 126).
+fn parent_code(side: Side, table: &TableDef, parent_table: &TableDef) -> u8 {
+    let declaring = if side.declared { table } else { parent_table };
+    let at = declaring
+        .relations
+        .iter()
+        .position(|r| std::ptr::eq(r(), side.def));
+    match at.and_then(|i| u8::try_from(i + 1).ok()) {
+        Some(i) if i < DECLARED => i | if side.declared { DECLARED } else { 0 },
+        _ => 0,
+    }
+}
+
 /// A shared handle to one object of model `M`.
 ///
 /// Cloning the handle is cheap and gives another handle to the same object:
@@ -129,6 +148,13 @@ pub(crate) struct ObjInner<M: Model> {
     /// then allocates nothing for an object whose slots live behind a
     /// pointer; the first look at its slots puts them there.
     empty_loaded: Cell<u8>,
+    /// The relationship end at which a loaded collection gave this object
+    /// its parent, the parent itself kept by the store
+    /// (`ExtraStore::parent`), not yet in the slots: 0 for none, else
+    /// [`parent_code`]. The children of a selectin load then allocate no
+    /// slots; the first look at them puts the parent there. It sits in
+    /// padding beside the flags.
+    parent_note: Cell<u8>,
     /// Where its INSERT or UPDATE row was put by the flush that organized
     /// it last (a hint the flush checks against its rows; it sits in
     /// padding beside the flags, so it costs no memory).
@@ -153,6 +179,7 @@ impl<M: Model> ObjInner<M> {
     pub(crate) fn expire_would_change(&self) -> bool {
         !self.expired()
             || self.empty_loaded.get() != 0
+            || self.parent_note.get() != 0
             || self.extra_if_any().is_some_and(|e| {
                 e.snapshot.try_borrow().map_or(true, |s| s.is_some())
                     || e.rels.try_borrow().map_or(true, |r| !r.slots.is_empty())
@@ -184,17 +211,54 @@ impl<M: Model> ObjInner<M> {
     }
 
     /// The relationship slots, if the object has any, without the
-    /// collections noted as loaded empty (`empty_loaded`).
+    /// collections noted as loaded empty (`empty_loaded`). A noted parent
+    /// is put in first (the slots are made for it).
+    #[inline]
     pub(crate) fn rels_if_any(&self) -> Option<&RefCell<RelSlots>> {
+        if self.parent_note.get() != 0 {
+            return self.rels_with_parent();
+        }
         self.extra_if_any().map(|e| &e.rels)
+    }
+
+    /// [`rels_if_any`](Self::rels_if_any) with the noted parent put in
+    /// (out of line: most looks find no note).
+    #[inline(never)]
+    fn rels_with_parent(&self) -> Option<&RefCell<RelSlots>> {
+        let Some((side, parent)) = self.take_parent_note() else {
+            return self.extra_if_any().map(|e| &e.rels);
+        };
+        let rels = &self.extra().rels;
+        // Never borrowed: the note is only made while there are no slots,
+        // and every look at them takes it out first.
+        if let Ok(mut slots) = rels.try_borrow_mut() {
+            slots.add_loaded_parent(side, Rc::downgrade(&parent));
+        }
+        Some(rels)
+    }
+
+    /// The noted parent and the object's end of that relationship, the
+    /// note taken out; `None` for none, or a parent nobody holds any more
+    /// (which reads as not loaded, as it would in the slots).
+    fn take_parent_note(&self) -> Option<(Side, Rc<dyn ErasedObj>)> {
+        let code = self.parent_note.replace(0);
+        let parent = self.extra.parent()?.0.take()?.upgrade()?;
+        let declared = code & DECLARED != 0;
+        // A relationship is listed by the model that declares it.
+        let table = if declared { M::table() } else { parent.table() };
+        let def = table
+            .relations
+            .get(usize::from(code & !DECLARED).checked_sub(1)?)?;
+        Some((Side::new(def(), declared), parent))
     }
 
     /// The relationship slots, with the collections noted as loaded empty
     /// put in first (the slots are made for them).
     fn rels_with_noted(&self) -> Option<&RefCell<RelSlots>> {
+        let any = self.rels_if_any();
         let empty = self.empty_loaded.get();
         if empty == 0 {
-            return self.rels_if_any();
+            return any;
         }
         let rels = &self.extra().rels;
         // Borrowed up the stack: the note stays for the next look (a
@@ -339,6 +403,7 @@ impl<M: Model> Obj<M> {
                 status: Cell::new(status),
                 bits: Cell::new(0),
                 empty_loaded: Cell::new(0),
+                parent_note: Cell::new(0),
                 flush_row: Cell::new(u32::MAX),
                 session: Cell::new(session),
                 key: Cell::new(key),
@@ -633,9 +698,10 @@ pub(crate) trait ErasedObj: Any {
     /// the collections noted as loaded empty put in).
     fn rels(&self) -> &RefCell<RelSlots>;
     /// Relationship slots, to look for what they hold: `None` for an
-    /// object that has none (nothing is allocated). Collections noted as
-    /// loaded empty ([`noted_empty`](Self::noted_empty)) are not in them:
-    /// they hold nothing.
+    /// object that has none (nothing is allocated, unless a parent is
+    /// noted: the slots are made for it). Collections noted as loaded
+    /// empty ([`noted_empty`](Self::noted_empty)) are not in them: they
+    /// hold nothing.
     fn rels_if_any(&self) -> Option<&RefCell<RelSlots>>;
     /// Relationship slots with the collections noted as loaded empty put
     /// in: every loaded collection, to list them.
@@ -648,9 +714,14 @@ pub(crate) trait ErasedObj: Any {
     /// the slots; false, having done nothing, where that cannot be noted
     /// (the slots exist, or `side` has no bit).
     fn note_loaded_empty(&self, side: Side) -> bool;
-    /// Forget the collections noted as loaded empty (the slots are cleared
-    /// too, or reload on access).
-    fn forget_loaded_empty(&self);
+    /// Note `parent` as the loaded parent at `side` (the object's end)
+    /// without making the slots; false, having done nothing, where that
+    /// cannot be noted (the model's objects have no room for it, the
+    /// slots exist, another parent is noted, or `side` has no code).
+    fn note_parent(&self, side: Side, parent: &Rc<dyn ErasedObj>) -> bool;
+    /// Forget the collections noted as loaded empty and the noted parent
+    /// (the slots are cleared too, or reload on access).
+    fn forget_noted(&self);
     /// The session this object belongs to, if any.
     fn session_ptr(&self) -> Option<Rc<SessionInner>>;
     /// Whether it belongs to `session` (no reference count touched).
@@ -722,11 +793,14 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         let snapshot = self.take_snapshot_box();
         drop(snapshot);
         // Loaded relationships are reloaded on next access; assignments made
-        // through relationship methods stay until they are flushed.
-        let Some(rels) = self.rels_if_any() else {
-            return;
-        };
-        let parents = rels.borrow_mut().drop_loaded();
+        // through relationship methods stay until they are flushed. The
+        // parents it knew forget their collections too (see `drop_loaded`).
+        let noted = self.take_parent_note();
+        let mut parents: Vec<(Rc<dyn ErasedObj>, Side)> = Vec::new();
+        if let Some(rels) = self.extra_if_any().map(|e| &e.rels) {
+            parents = rels.borrow_mut().drop_loaded();
+        }
+        parents.extend(noted.map(|(side, parent)| (parent, side.partner())));
         for (parent, side) in parents {
             // Borrowed up the stack (a self-reference): it reloads anyway.
             if let Some(Ok(mut rels)) = parent.rels_if_any().map(RefCell::try_borrow_mut) {
@@ -982,7 +1056,7 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         self.set_bit(CASCADE_PENDING, false);
         self.session.set(Weak::new());
         self.key.set(None);
-        self.empty_loaded.set(0);
+        self.forget_noted();
         let snapshot = self.take_snapshot_box();
         let slots = self
             .rels_if_any()
@@ -1024,8 +1098,26 @@ impl<M: Model> ErasedObj for ObjInner<M> {
         true
     }
 
-    fn forget_loaded_empty(&self) {
+    fn note_parent(&self, side: Side, parent: &Rc<dyn ErasedObj>) -> bool {
+        let Some(cell) = self.extra.parent() else {
+            return false;
+        };
+        let code = parent_code(side, M::table(), parent.table());
+        let held = self.parent_note.get();
+        if code == 0 || (held != 0 && held != code) || self.extra.get_if_any().is_some() {
+            return false;
+        }
+        cell.0.set(Some(Rc::downgrade(parent)));
+        self.parent_note.set(code);
+        true
+    }
+
+    fn forget_noted(&self) {
         self.empty_loaded.set(0);
+        self.parent_note.set(0);
+        if let Some(cell) = self.extra.parent() {
+            drop(cell.0.take());
+        }
     }
 
     fn session_ptr(&self) -> Option<Rc<SessionInner>> {

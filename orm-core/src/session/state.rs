@@ -232,7 +232,7 @@ impl SessionState {
     /// Forget relationship state: every slot is reloaded on next access.
     pub(super) fn clear_relationships(&mut self) {
         let clear = |obj: &Rc<dyn ErasedObj>| {
-            obj.forget_loaded_empty();
+            obj.forget_noted();
             if let Some(rels) = obj.rels_if_any() {
                 rels.borrow_mut().clear();
             }

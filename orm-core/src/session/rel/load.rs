@@ -10,7 +10,9 @@ use std::rc::Rc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::slots::{RelValue, empty_value, loaded_items, ptr, same, set_value, values_of};
+use super::slots::{
+    RelValue, empty_value, loaded_items, note_parent, ptr, same, set_value, values_of,
+};
 use super::sync::{given_another_parent, parent_of};
 use crate::error::Result;
 use crate::schema::{LinkTable, Role, Side};
@@ -359,10 +361,12 @@ impl SessionInner {
                 // The children now know their parent, unless they were given
                 // another one in memory.
                 for child in &items {
-                    child
-                        .rels()
-                        .borrow_mut()
-                        .set_unless_assigned(partner, RelValue::Up(Some(Rc::downgrade(&owner))));
+                    if !note_parent(child, partner, &owner) {
+                        child.rels().borrow_mut().set_unless_assigned(
+                            partner,
+                            RelValue::Up(Some(Rc::downgrade(&owner))),
+                        );
+                    }
                 }
             }
             if let Some(result) = result.as_deref_mut() {

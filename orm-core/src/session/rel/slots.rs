@@ -492,6 +492,15 @@ impl RelSlots {
         }
     }
 
+    /// The parent noted for `side` without slots (`ObjInner::parent_note`),
+    /// put in: not counted as a write, as nothing changes.
+    pub(crate) fn add_loaded_parent(&mut self, side: Side, parent: Weak<dyn ErasedObj>) {
+        if self.position(side).is_none() {
+            self.slots
+                .push(RelSlot::new(side, RelValue::Up(Some(parent)), true));
+        }
+    }
+
     /// Set `side` to `value`, loaded (creating the slot with it: no empty
     /// value made and dropped first).
     fn set(&mut self, side: Side, value: RelValue, assigned: bool) {
@@ -607,10 +616,32 @@ pub(crate) fn set_loaded_parent(
     side: Side,
     parent: Option<&Rc<dyn ErasedObj>>,
 ) {
+    if let Some(parent) = parent
+        && note_parent(child, side, parent)
+    {
+        return;
+    }
     child
         .rels()
         .borrow_mut()
         .set_unless_assigned(side, RelValue::Up(parent.map(Rc::downgrade)));
+}
+
+/// Note `parent` as `child`'s loaded parent at `side` without making its
+/// slots, where the child has room for that (`ObjInner::parent_note`);
+/// whether it did. Only where the child has no slots, so no assignment
+/// made in memory is passed over.
+pub(crate) fn note_parent(
+    child: &Rc<dyn ErasedObj>,
+    side: Side,
+    parent: &Rc<dyn ErasedObj>,
+) -> bool {
+    if child.note_parent(side, parent) {
+        // A write to the slots all the same (a savepoint's rollback asks).
+        count_slot_write();
+        return true;
+    }
+    false
 }
 
 /// Put a loaded collection of `obj` in the order of `order`, which holds
@@ -634,6 +665,13 @@ pub(super) fn set_value(obj: &Rc<dyn ErasedObj>, side: Side, value: RelValue, as
     if empty && !assigned && obj.note_loaded_empty(side) {
         // A write to the slots all the same (a savepoint's rollback asks).
         count_slot_write();
+        return;
+    }
+    if let RelValue::Up(Some(parent)) = &value
+        && !assigned
+        && let Some(parent) = parent.upgrade()
+        && note_parent(obj, side, &parent)
+    {
         return;
     }
     obj.rels().borrow_mut().set(side, value, assigned);
