@@ -12,7 +12,7 @@ mod table;
 
 pub(crate) use relation::LinkTable;
 #[cfg(test)]
-pub(crate) use relation::tests::Stub;
+pub(crate) use relation::tests::{PETS, Stub};
 pub use relation::{Cascade, Lazy, Link, RelationDef, RelationKind, Role, SecondaryLink, Side};
 pub use table::{
     ColumnDef, ColumnSet, DefaultValue, FkAction, ForeignKeyDef, ForeignTarget, IndexDef,

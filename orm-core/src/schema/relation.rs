@@ -937,7 +937,8 @@ pub(super) mod tests {
         &[fk(&[2], || &PERSON, &["id"])],
         &[],
     );
-    static PETS: RelationDef = with_backref(rel("pets", HasMany, || &PERSON, || &PET), "owner");
+    pub(crate) static PETS: RelationDef =
+        with_backref(rel("pets", HasMany, || &PERSON, || &PET), "owner");
 
     // Shelf (composite key) 1-n Book, n-m Label through ShelfLabel.
     static SHELF: TableDef = table(

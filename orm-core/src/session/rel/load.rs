@@ -6,6 +6,7 @@
 //! path. Called by `Obj::related`, by eager-loading options and by
 //! `plan_delete`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -14,6 +15,7 @@ use super::slots::{
     RelValue, empty_value, loaded_items, note_parent, ptr, same, set_value, values_of,
 };
 use super::sync::{given_another_parent, parent_of};
+use crate::backend::Dialect;
 use crate::error::Result;
 use crate::schema::{LinkTable, Role, Side};
 use crate::session::key::{Key, into_key, key_of};
@@ -84,6 +86,66 @@ impl Groups {
             other => self.others.get(other).copied(),
         }
     }
+}
+
+/// How many texts [`LOAD_SQL`] keeps; it is emptied when full (the key
+/// counts of a thread's loads are few in practice, each chunk size once).
+const LOAD_SQL_KEPT: usize = 256;
+
+/// A relationship end (its declaration and which end), a dialect, and a
+/// number of key values.
+type LoadSqlKey = (usize, bool, usize, usize);
+
+thread_local! {
+    /// The SQL of the relationship loads this thread has written: a
+    /// selectin load's statement differs from the last one of its end only
+    /// by its values, and writing it again was about a tenth of the
+    /// instructions of a ten-row query with one eager load.
+    static LOAD_SQL: RefCell<FxHashMap<LoadSqlKey, Rc<str>>> =
+        RefCell::new(FxHashMap::default());
+}
+
+/// The SQL and parameters of `side`'s load of `values` in `dialect`: the
+/// text written by `write` once, then kept per number of values. A text is
+/// kept only where its parameters are exactly `values` in order (so any
+/// other statement with the same values has the same text), and not for
+/// values with a NULL, which a writer may spell differently.
+fn load_sql(
+    side: Side,
+    dialect: &'static Dialect,
+    values: Vec<Value>,
+    write: impl FnOnce(Vec<Value>) -> Result<writer::Written>,
+) -> Result<(Rc<str>, Vec<Value>)> {
+    let (def, declared) = side.key();
+    let key = (
+        def,
+        declared,
+        std::ptr::from_ref(dialect) as usize,
+        values.len(),
+    );
+    let plain = !values.contains(&Value::Null);
+    if plain
+        && let Some(sql) = LOAD_SQL
+            .try_with(|c| c.try_borrow().ok()?.get(&key).cloned())
+            .ok()
+            .flatten()
+    {
+        return Ok((sql, values));
+    }
+    let copy = plain.then(|| values.clone());
+    let w = write(values)?;
+    let sql: Rc<str> = w.sql.into();
+    if copy.is_some_and(|copy| copy == w.params) {
+        let _ = LOAD_SQL.try_with(|c| {
+            if let Ok(mut kept) = c.try_borrow_mut() {
+                if kept.len() >= LOAD_SQL_KEPT {
+                    kept.clear();
+                }
+                kept.insert(key, Rc::clone(&sql));
+            }
+        });
+    }
+    Ok((sql, w.params))
 }
 
 impl SessionInner {
@@ -225,60 +287,62 @@ impl SessionInner {
         let per_statement = per_key.max(1) * width;
         // Taken from the front in order, each value moved once (splitting
         // the rest off each time copied it: quadratic in the keys).
-        let statements = keys.len().div_ceil(per_statement);
+        // Links go through the association table; without one there is
+        // nothing to load.
+        let assoc = link.secondary.as_ref().map(|sl| sl.table);
+        let statements = if side.role() == Role::Links && assoc.is_none() {
+            0
+        } else {
+            keys.len().div_ceil(per_statement)
+        };
         let mut rest = keys.into_iter();
         for _ in 0..statements {
             let chunk: Vec<Value> = rest.by_ref().take(per_statement).collect();
-            match side.role() {
-                Role::Children { .. } | Role::Parent => {
+            let (sql, params) = load_sql(side, dialect, chunk, |chunk| {
+                let mut select = Select::new(TableRef::new(other.name));
+                select.columns = crate::schema::statements::select_columns(other, other.name);
+                match (side.role(), assoc) {
+                    // The owner's key read from the association table,
+                    // after the related model's columns.
+                    (Role::Links, Some(assoc)) => {
+                        let (_, own_cols) = link.key_columns(side)?;
+                        select.columns.extend(
+                            own_cols
+                                .iter()
+                                .map(|&c| Expr::column(assoc.name, assoc.columns[c].name)),
+                        );
+                        select.joins.push(Join {
+                            kind: JoinKind::Inner,
+                            table: TableRef::new(assoc.name),
+                            on: link.join_on(
+                                side,
+                                LinkTable::Assoc.named(assoc.name),
+                                LinkTable::Other.named(other.name),
+                            ),
+                        });
+                        select.filter = Some(link.key_condition(side, assoc.name, chunk));
+                    }
                     // Children are found by their foreign key, a parent by
                     // the key it is referenced by.
-                    let (_, columns) = link.key_columns(side)?;
-                    let mut select = Select::new(TableRef::new(other.name));
-                    select.columns = crate::schema::statements::select_columns(other, other.name);
-                    select.filter = Some(link.key_condition(side, other.name, chunk));
-                    if let Some(live) = live(other) {
-                        select.and_where(live);
-                    }
-                    let w = writer::write(&Statement::Select(select), self.dialect())?;
-                    (other.__ops.load)(self, &w.sql, &w.params, 0, &mut |found, _| {
-                        add(key_at(&found, columns)?, found);
-                        Ok(())
-                    })?;
+                    _ => select.filter = Some(link.key_condition(side, other.name, chunk)),
                 }
-                Role::Links => {
-                    let Some(sl) = link.secondary.as_ref() else {
-                        continue;
-                    };
-                    let assoc = sl.table;
-                    let (_, own_cols) = link.key_columns(side)?;
-                    let mut select = Select::new(TableRef::new(other.name));
-                    select.columns = crate::schema::statements::select_columns(other, other.name);
-                    select.columns.extend(
-                        own_cols
-                            .iter()
-                            .map(|&c| Expr::column(assoc.name, assoc.columns[c].name)),
-                    );
-                    select.joins.push(Join {
-                        kind: JoinKind::Inner,
-                        table: TableRef::new(assoc.name),
-                        on: link.join_on(
-                            side,
-                            LinkTable::Assoc.named(assoc.name),
-                            LinkTable::Other.named(other.name),
-                        ),
-                    });
-                    select.filter = Some(link.key_condition(side, assoc.name, chunk));
-                    if let Some(live) = live(other) {
-                        select.and_where(live);
-                    }
-                    let w = writer::write(&Statement::Select(select), self.dialect())?;
-                    let extra = own_cols.len();
-                    (other.__ops.load)(self, &w.sql, &w.params, extra, &mut |target, key| {
-                        add(key_of(key), target);
-                        Ok(())
-                    })?;
+                if let Some(live) = live(other) {
+                    select.and_where(live);
                 }
+                writer::write(&Statement::Select(select), dialect)
+            })?;
+            if side.role() == Role::Links {
+                let (_, own_cols) = link.key_columns(side)?;
+                (other.__ops.load)(self, &sql, &params, own_cols.len(), &mut |target, key| {
+                    add(key_of(key), target);
+                    Ok(())
+                })?;
+            } else {
+                let (_, columns) = link.key_columns(side)?;
+                (other.__ops.load)(self, &sql, &params, 0, &mut |found, _| {
+                    add(key_at(&found, columns)?, found);
+                    Ok(())
+                })?;
             }
         }
         // Each group's objects together, in the order their rows came (the
@@ -380,5 +444,54 @@ impl SessionInner {
             set_value(&owner, side, value, false);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::schema::PETS;
+
+    /// What `load_sql` gives for `values`, and whether it wrote the text
+    /// (the writer here spells its values as parameters, as the real one
+    /// does, unless `inline` is set).
+    fn sql_for(side: Side, values: &[i64], inline: bool) -> (Rc<str>, Vec<Value>, bool) {
+        static SQLITE: Dialect = Dialect::SQLITE;
+        let wrote = Cell::new(false);
+        let values: Vec<Value> = values.iter().map(|&v| Value::Integer(v)).collect();
+        let (sql, params) = load_sql(side, &SQLITE, values, |values| {
+            wrote.set(true);
+            let marks = vec!["?"; values.len()].join(", ");
+            Ok(writer::Written {
+                sql: format!("IN ({marks}) -- {inline}"),
+                params: if inline { Vec::new() } else { values },
+            })
+        })
+        .unwrap();
+        (sql, params, wrote.get())
+    }
+
+    #[test]
+    fn a_loads_sql_is_written_once_per_end_and_number_of_keys() {
+        let pets = Side::new(&PETS, true);
+        let owner = Side::new(&PETS, false);
+        LOAD_SQL.with(|c| c.borrow_mut().clear());
+        let (first, params, wrote) = sql_for(pets, &[1, 2], false);
+        assert!(wrote);
+        assert_eq!(params, [Value::Integer(1), Value::Integer(2)]);
+        // The same end and number: the text kept, the new values bound.
+        let (again, params, wrote) = sql_for(pets, &[7, 8], false);
+        assert!(!wrote);
+        assert!(Rc::ptr_eq(&first, &again));
+        assert_eq!(params, [Value::Integer(7), Value::Integer(8)]);
+        // Another number of keys, or the other end: written.
+        assert!(sql_for(pets, &[1, 2, 3], false).2);
+        assert!(sql_for(owner, &[1, 2], false).2);
+        // A text whose parameters are not the values is not kept.
+        LOAD_SQL.with(|c| c.borrow_mut().clear());
+        assert!(sql_for(pets, &[1], true).2);
+        assert!(sql_for(pets, &[1], true).2);
     }
 }
