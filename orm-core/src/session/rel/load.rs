@@ -90,7 +90,12 @@ impl Groups {
 
 /// How many texts [`LOAD_SQL`] keeps; it is emptied when full (the key
 /// counts of a thread's loads are few in practice, each chunk size once).
-const LOAD_SQL_KEPT: usize = 256;
+const LOAD_SQL_KEPT: usize = 64;
+
+/// The longest text [`LOAD_SQL`] keeps: a load of SQLite's 500 keys is
+/// about 2 KB; PostgreSQL's loads of thousands are written each time, so
+/// a thread keeps at most half a megabyte.
+const LOAD_SQL_LONGEST: usize = 8 * 1024;
 
 /// A relationship end (its declaration and which end), a dialect, and a
 /// number of key values.
@@ -109,7 +114,8 @@ thread_local! {
 /// text written by `write` once, then kept per number of values. A text is
 /// kept only where its parameters are exactly `values` in order (so any
 /// other statement with the same values has the same text), and not for
-/// values with a NULL, which a writer may spell differently.
+/// values with a NULL, which a writer may spell differently, nor beyond
+/// [`LOAD_SQL_LONGEST`].
 fn load_sql(
     side: Side,
     dialect: &'static Dialect,
@@ -135,7 +141,7 @@ fn load_sql(
     let copy = plain.then(|| values.clone());
     let w = write(values)?;
     let sql: Rc<str> = w.sql.into();
-    if copy.is_some_and(|copy| copy == w.params) {
+    if sql.len() <= LOAD_SQL_LONGEST && copy.is_some_and(|copy| copy == w.params) {
         let _ = LOAD_SQL.try_with(|c| {
             if let Ok(mut kept) = c.try_borrow_mut() {
                 if kept.len() >= LOAD_SQL_KEPT {
@@ -489,6 +495,10 @@ mod tests {
         // Another number of keys, or the other end: written.
         assert!(sql_for(pets, &[1, 2, 3], false).2);
         assert!(sql_for(owner, &[1, 2], false).2);
+        // A text longer than the longest kept is written each time.
+        let many: Vec<i64> = (0..3000).collect();
+        assert!(sql_for(pets, &many, false).2);
+        assert!(sql_for(pets, &many, false).2);
         // A text whose parameters are not the values is not kept.
         LOAD_SQL.with(|c| c.borrow_mut().clear());
         assert!(sql_for(pets, &[1], true).2);
