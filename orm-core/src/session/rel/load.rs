@@ -12,7 +12,7 @@ use std::rc::Rc;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::slots::{
-    RelValue, empty_value, loaded_items, note_parent, ptr, same, set_value, values_of,
+    RelValue, empty_value, loaded_items, ptr, same, set_loaded_parent, set_value, values_of,
 };
 use super::sync::{given_another_parent, parent_of};
 use crate::backend::Dialect;
@@ -431,12 +431,7 @@ impl SessionInner {
                 // The children now know their parent, unless they were given
                 // another one in memory.
                 for child in &items {
-                    if !note_parent(child, partner, &owner) {
-                        child.rels().borrow_mut().set_unless_assigned(
-                            partner,
-                            RelValue::Up(Some(Rc::downgrade(&owner))),
-                        );
-                    }
+                    set_loaded_parent(child, partner, Some(&owner));
                 }
             }
             if let Some(result) = result.as_deref_mut() {

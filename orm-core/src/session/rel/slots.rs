@@ -631,11 +631,7 @@ pub(crate) fn set_loaded_parent(
 /// slots, where the child has room for that (`ObjInner::parent_note`);
 /// whether it did. Only where the child has no slots, so no assignment
 /// made in memory is passed over.
-pub(crate) fn note_parent(
-    child: &Rc<dyn ErasedObj>,
-    side: Side,
-    parent: &Rc<dyn ErasedObj>,
-) -> bool {
+fn note_parent(child: &Rc<dyn ErasedObj>, side: Side, parent: &Rc<dyn ErasedObj>) -> bool {
     if child.note_parent(side, parent) {
         // A write to the slots all the same (a savepoint's rollback asks).
         count_slot_write();
