@@ -41,12 +41,7 @@ pub(crate) struct Written {
 
 /// Write a statement in `dialect`'s words.
 pub(crate) fn write(stmt: &Statement, dialect: &Dialect) -> Result<Written> {
-    let mut w = Writer {
-        sql: String::with_capacity(128),
-        params: Vec::new(),
-        depth: 0,
-        dialect,
-    };
+    let mut w = Writer::new("", dialect);
     match stmt {
         Statement::Select(s) => w.select(s)?,
         Statement::Insert(s) => w.insert(s)?,
@@ -92,6 +87,42 @@ struct Writer<'d> {
     /// Current nesting of [`Writer::expr`] calls.
     depth: usize,
     dialect: &'d Dialect,
+}
+
+/// `head` (a SELECT's text up to and including its FROM and joins, as
+/// [`write`] would write them for `select`) followed by the rest of
+/// `select` in `dialect`'s words, with `limit` in place of `select.limit`
+/// (written into the text when `inline_limit`). A query on one model's
+/// table takes its head from the table's cached statements and writes only
+/// its own clauses.
+pub(crate) fn write_after(
+    head: &str,
+    select: &Select,
+    limit: Option<i64>,
+    inline_limit: bool,
+    dialect: &Dialect,
+) -> Result<Written> {
+    let mut w = Writer::new(head, dialect);
+    w.after_from(select, limit, inline_limit)?;
+    Ok(Written {
+        sql: w.sql,
+        params: w.params,
+    })
+}
+
+impl<'d> Writer<'d> {
+    fn new(head: &str, dialect: &'d Dialect) -> Self {
+        // A model's SELECT of a few columns with a condition is about 150
+        // bytes quoted: one allocation, not three as the text grows.
+        let mut sql = String::with_capacity(head.len() + 256);
+        sql.push_str(head);
+        Writer {
+            sql,
+            params: Vec::new(),
+            depth: 0,
+            dialect,
+        }
+    }
 }
 
 impl Writer<'_> {
@@ -183,6 +214,13 @@ impl Writer<'_> {
             self.push(" ON ");
             self.expr(&j.on, 0)?;
         }
+        self.after_from(s, s.limit, s.inline_limit)
+    }
+
+    /// `s`'s clauses after FROM and the joins (WHERE to the locking
+    /// clause), with `limit` in place of `s.limit` (written into the text
+    /// when `inline_limit`).
+    fn after_from(&mut self, s: &Select, limit: Option<i64>, inline_limit: bool) -> Result<()> {
         if let Some(f) = &s.filter {
             self.push(" WHERE ");
             self.expr(f, 0)?;
@@ -212,12 +250,10 @@ impl Writer<'_> {
         }
         // SQLite needs a LIMIT before an OFFSET (-1: no limit); PostgreSQL
         // takes an OFFSET alone.
-        let limit = s
-            .limit
-            .or_else(|| s.offset.and(self.dialect.limit_for_offset()));
+        let limit = limit.or_else(|| s.offset.and(self.dialect.limit_for_offset()));
         if let Some(n) = limit {
             self.push(" LIMIT ");
-            if s.inline_limit {
+            if inline_limit {
                 // An integer the crate chose, never user text.
                 self.push(&n.to_string());
             } else {
@@ -1049,6 +1085,46 @@ mod tests {
         s.columns.push(col("id"));
         s.filter = Some(cond);
         write_sqlite(&Statement::Select(s)).unwrap().sql
+    }
+
+    #[test]
+    fn a_select_written_after_its_head_is_the_select_written_whole() {
+        for dialect in [&Dialect::SQLITE, &Dialect::POSTGRES] {
+            let mut head = Select::new(TableRef::new("user"));
+            head.columns = vec![col("id"), col("name")];
+            let head_sql = write(&Statement::Select(head.clone()), dialect)
+                .unwrap()
+                .sql;
+            let mut s = head;
+            s.filter = Some(Expr::or(
+                Expr::binary(BinOp::Eq, col("name"), Expr::value("ann")),
+                Expr::binary(BinOp::Gt, col("id"), Expr::value(3)),
+            ));
+            s.order_by.push(OrderBy {
+                expr: col("name"),
+                desc: true,
+            });
+            s.offset = Some(5);
+            s.lock = Some(Lock::SkipLocked);
+            for (limit, inline) in [(None, false), (Some(7), false), (Some(1), true)] {
+                s.limit = limit;
+                s.inline_limit = inline;
+                let whole = write(&Statement::Select(s.clone()), dialect).unwrap();
+                let after = write_after(&head_sql, &s, limit, inline, dialect).unwrap();
+                assert_eq!(after, whole);
+                assert!(whole.sql.contains(" WHERE "), "{}", whole.sql);
+            }
+            // The limit given replaces the select's own.
+            s.limit = Some(50);
+            s.inline_limit = false;
+            let after = write_after(&head_sql, &s, Some(1), true, dialect).unwrap();
+            s.limit = Some(1);
+            s.inline_limit = true;
+            assert_eq!(
+                after,
+                write(&Statement::Select(s.clone()), dialect).unwrap()
+            );
+        }
     }
 
     #[test]
