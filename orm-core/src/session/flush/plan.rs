@@ -31,11 +31,14 @@ pub(crate) enum Phase {
     Delete = 4,
 }
 
+/// One row's place in the order: 24 bytes, one per row of a flush that
+/// may hold a million (held beside the rows while they are ordered).
 #[derive(Debug, Clone)]
 pub(crate) struct PlanNode<'a> {
     pub phase: Phase,
-    /// Position of the row's table in parent-first order.
-    pub table_rank: usize,
+    /// Position of the row's table in parent-first order (a flush's
+    /// tables are far fewer than `u32::MAX`).
+    pub table_rank: u32,
     /// Within one table's saves, UPDATEs (0) run before INSERTs (1), as in
     /// SQLAlchemy: a row giving up a unique value (a replaced one-to-one
     /// child) must do so before the new row takes it.
@@ -52,9 +55,9 @@ pub(crate) struct Cycle {
 
 /// The sort key of a node: phase, then table (reversed for deletes), then
 /// updates before inserts.
-fn rank_key(node: &PlanNode<'_>) -> (Phase, usize, bool) {
+fn rank_key(node: &PlanNode<'_>) -> (Phase, u32, bool) {
     let rank = if node.phase == Phase::Delete {
-        usize::MAX - node.table_rank
+        u32::MAX - node.table_rank
     } else {
         node.table_rank
     };
@@ -79,9 +82,13 @@ pub(crate) fn order(nodes: &[PlanNode<'_>]) -> Result<Vec<usize>, Cycle> {
     if !forward {
         return topological(nodes);
     }
-    // A stable sort by phase and table keeps add order within a table.
+    // By phase and table, then add order: the keys are distinct, so an
+    // unstable sort (no scratch copy of the list) gives the stable order.
+    // A flush of one table's inserts is in that order already.
     let mut out: Vec<usize> = (0..n).collect();
-    out.sort_by_key(|&i| rank_key(&nodes[i]));
+    if !out.is_sorted_by_key(|&i| key(i)) {
+        out.sort_unstable_by_key(|&i| key(i));
+    }
     Ok(out)
 }
 
@@ -132,6 +139,7 @@ pub(super) fn plan_rows(rows: &Rows, tables: &[&'static TableDef]) -> Result<Vec
         ordered
             .iter()
             .position(|x| std::ptr::eq(*x, t))
+            .and_then(|at| u32::try_from(at).ok())
             .unwrap_or(0)
     };
     let nodes: Vec<PlanNode<'_>> = rows
@@ -157,7 +165,7 @@ pub(super) fn plan_rows(rows: &Rows, tables: &[&'static TableDef]) -> Result<Vec
 mod tests {
     use super::*;
 
-    fn node(phase: Phase, rank: usize, insert: bool, after: &[usize]) -> PlanNode<'_> {
+    fn node(phase: Phase, rank: u32, insert: bool, after: &[usize]) -> PlanNode<'_> {
         PlanNode {
             phase,
             table_rank: rank,
@@ -166,15 +174,15 @@ mod tests {
         }
     }
 
-    fn save(rank: usize, after: &[usize]) -> PlanNode<'_> {
+    fn save(rank: u32, after: &[usize]) -> PlanNode<'_> {
         node(Phase::Save, rank, true, after)
     }
 
-    fn update(rank: usize) -> PlanNode<'static> {
+    fn update(rank: u32) -> PlanNode<'static> {
         node(Phase::Save, rank, false, &[])
     }
 
-    fn delete(rank: usize, after: &[usize]) -> PlanNode<'_> {
+    fn delete(rank: u32, after: &[usize]) -> PlanNode<'_> {
         node(Phase::Delete, rank, false, after)
     }
 
@@ -265,8 +273,8 @@ mod tests {
         ];
         for _ in 0..2_000 {
             let n = 1 + next(12);
-            let shape: Vec<(Phase, usize, bool)> = (0..n)
-                .map(|_| (phases[next(5)], next(3), next(2) == 0))
+            let shape: Vec<(Phase, u32, bool)> = (0..n)
+                .map(|_| (phases[next(5)], next(3) as u32, next(2) == 0))
                 .collect();
             let after: Vec<Vec<usize>> = (0..n)
                 .map(|i| match next(4) {
