@@ -2,8 +2,9 @@
 //! map) and [`IterDetached`] (plain values), over the session's row cursor
 //! (`session/stream.rs`).
 
-use std::collections::hash_map::Entry;
 use std::rc::Rc;
+
+use hashbrown::hash_table::Entry;
 
 use super::builder::Query;
 use crate::error::{Error, Result};
@@ -253,15 +254,13 @@ impl<M: Model> Iter<'_, M> {
             return;
         };
         for key in self.fresh.drain(..) {
-            if let Entry::Occupied(e) = map.map.entry(key) {
-                let obj = e.get();
-                let alone = Rc::strong_count(&obj.inner) == 1
-                    && obj.inner.status.get() == Status::Persistent;
-                if alone {
-                    // Freed here: held by nothing else, and its relationship
-                    // slots hold no strong reference that leads back to it.
-                    e.remove();
-                }
+            let alone = map.get(&key).is_some_and(|obj| {
+                Rc::strong_count(&obj.inner) == 1 && obj.inner.status.get() == Status::Persistent
+            });
+            if alone {
+                // Freed here: held by nothing else, and its relationship
+                // slots hold no strong reference that leads back to it.
+                map.remove(&key);
             }
         }
     }
@@ -283,27 +282,23 @@ impl<M: Model> Iterator for Iter<'_, M> {
             let SessionState { maps, txn, .. } = &mut *state;
             let map = maps.of::<M>();
             let key = M::__key_from_row(row, 0)?;
-            match map.map.entry(key) {
+            match map.entry(&key) {
                 Entry::Occupied(found) => {
                     let existing = found.get();
                     if existing.inner.expired() || populate {
-                        existing.set_loaded(M::__from_row_with_key(
-                            row,
-                            0,
-                            found.key().clone(),
-                        )?)?;
+                        existing.set_loaded(M::__from_row_with_key(row, 0, key)?)?;
                         TxnLog::note_loaded(txn, || existing.erased());
                     }
                     Ok(existing.clone())
                 }
                 Entry::Vacant(slot) => {
                     let obj = Obj::with_status(
-                        M::__from_row_with_key(row, 0, slot.key().clone())?,
+                        M::__from_row_with_key(row, 0, key.clone())?,
                         Status::Persistent,
                         inner.weak_self.clone(),
-                        Some(slot.key().clone()),
+                        Some(key.clone()),
                     );
-                    fresh.push(slot.key().clone());
+                    fresh.push(key);
                     slot.insert(obj.clone());
                     TxnLog::note_loaded(txn, || obj.erased());
                     Ok(obj)

@@ -340,7 +340,7 @@ impl Session {
         let inner = &self.inner;
         let mut state = inner.state_mut()?;
         let mut out = Vec::with_capacity(values.len());
-        state.maps.of::<M>().map.reserve(values.len());
+        state.maps.of::<M>().reserve(values.len());
         if let Some(txn) = state.txn.as_mut() {
             txn.inserted.reserve(values.len());
         }
@@ -352,7 +352,7 @@ impl Session {
                 inner.weak_self.clone(),
                 Some(key.clone()),
             );
-            if let Some(old) = state.maps.of::<M>().map.insert(key, obj.clone()) {
+            if let Some(old) = state.maps.of::<M>().insert(&key, obj.clone()) {
                 // A stale object of a row gone from the database: its key
                 // now names the new row.
                 let old = old.erased();
@@ -516,7 +516,7 @@ impl Session {
         let mut state = inner.state_mut()?;
         if let Some(map) = state.maps.get::<M>() {
             for (key, _) in &rows {
-                if let Some(obj) = map.map.get(key) {
+                if let Some(obj) = map.get(key) {
                     obj.erased().expire();
                 }
             }
@@ -783,7 +783,7 @@ pub(crate) fn run_upsert<M: Model>(
         let mut state = inner.state_mut()?;
         if let Some(map) = state.maps.get::<M>() {
             for (_, value, _) in &found {
-                if let Some(obj) = map.map.get(&value.key()) {
+                if let Some(obj) = map.get(&value.key()) {
                     obj.erased().check_unborrowed()?;
                 }
             }
@@ -795,7 +795,7 @@ pub(crate) fn run_upsert<M: Model>(
     let mut out = Vec::with_capacity(found.len());
     for (i, value, inserted) in found {
         let key = value.key();
-        let existing = state.maps.of::<M>().map.get(&key).cloned();
+        let existing = state.maps.of::<M>().get(&key).cloned();
         let obj = match existing {
             Some(obj) => {
                 if obj.set_loaded(value).is_err() {
@@ -810,7 +810,7 @@ pub(crate) fn run_upsert<M: Model>(
                     inner.weak_self.clone(),
                     Some(key.clone()),
                 );
-                state.maps.of::<M>().map.insert(key, obj.clone());
+                state.maps.of::<M>().insert(&key, obj.clone());
                 obj
             }
         };

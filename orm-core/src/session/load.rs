@@ -8,8 +8,9 @@
 //! `Session::get` and `refresh`, by `Obj::read` and `write` (reload), and
 //! through [`ModelOps`](super::ModelOps) by relationship loading.
 
-use std::collections::hash_map::Entry;
 use std::rc::Rc;
+
+use hashbrown::hash_table;
 
 use super::identity::IdentityMap;
 use super::obj::{ErasedObj, Obj, Status};
@@ -50,27 +51,19 @@ impl SessionInner {
     ) -> Result<Obj<M>> {
         let key = M::__key_from_row(row, offset)?;
         // One hash lookup for both the hit and the insert.
-        match map.map.entry(key) {
-            Entry::Occupied(found) => {
+        match map.entry(&key) {
+            hash_table::Entry::Occupied(found) => {
                 let existing = found.get();
                 if existing.inner.expired() || populate {
-                    existing.set_loaded(M::__from_row_with_key(
-                        row,
-                        offset,
-                        found.key().clone(),
-                    )?)?;
+                    existing.set_loaded(M::__from_row_with_key(row, offset, key)?)?;
                     TxnLog::note_loaded(log, || existing.erased());
                 }
                 Ok(existing.clone())
             }
-            Entry::Vacant(slot) => {
-                let value = M::__from_row_with_key(row, offset, slot.key().clone())?;
-                let obj = Obj::with_status(
-                    value,
-                    Status::Persistent,
-                    self.weak_self.clone(),
-                    Some(slot.key().clone()),
-                );
+            hash_table::Entry::Vacant(slot) => {
+                let value = M::__from_row_with_key(row, offset, key.clone())?;
+                let obj =
+                    Obj::with_status(value, Status::Persistent, self.weak_self.clone(), Some(key));
                 slot.insert(obj.clone());
                 TxnLog::note_loaded(log, || obj.erased());
                 Ok(obj)
@@ -236,10 +229,7 @@ impl SessionInner {
             txn.untracked = true;
         }
         let affected: Vec<Obj<M>> = match state.maps.get::<M>() {
-            Some(map) => keys
-                .iter()
-                .filter_map(|k| map.map.get(k).cloned())
-                .collect(),
+            Some(map) => keys.iter().filter_map(|k| map.get(k).cloned()).collect(),
             None => Vec::new(),
         };
         for obj in affected {
@@ -302,7 +292,7 @@ impl SessionInner {
     fn lookup<M: Model>(&self, key: &M::Key) -> Result<Option<Result<Option<Obj<M>>>>> {
         let found = {
             let mut state = self.state_mut()?;
-            state.maps.get::<M>().and_then(|m| m.map.get(key).cloned())
+            state.maps.get::<M>().and_then(|m| m.get(key).cloned())
         };
         let Some(obj) = found else { return Ok(None) };
         Ok(Some(match obj.inner.status.get() {

@@ -297,7 +297,7 @@ impl<M: Model> ObjInner<M> {
 
     /// Look at the identity key in place (taken out of its `Cell` and put
     /// back: `f` cannot reach this object).
-    fn with_key<R>(&self, f: impl FnOnce(Option<&M::Key>) -> R) -> R {
+    pub(crate) fn with_key<R>(&self, f: impl FnOnce(Option<&M::Key>) -> R) -> R {
         let key = self.key.take();
         let r = f(key.as_ref());
         self.key.set(key);
@@ -1006,16 +1006,16 @@ impl<M: Model> ErasedObj for ObjInner<M> {
             return self.reattach_identity(state);
         };
         self.key.set(Some(key.clone()));
-        state.maps.of::<M>().map.insert(key, Obj { inner: self });
+        state.maps.of::<M>().insert(&key, Obj { inner: self });
     }
 
     fn reserve_identity(&self, state: &mut SessionState, additional: usize) {
-        state.maps.of::<M>().map.reserve(additional);
+        state.maps.of::<M>().reserve(additional);
     }
 
     fn reattach_identity(self: Rc<Self>, state: &mut SessionState) {
         if let Some(key) = self.key() {
-            state.maps.of::<M>().map.insert(key, Obj { inner: self });
+            state.maps.of::<M>().insert(&key, Obj { inner: self });
         }
     }
 
@@ -1041,11 +1041,10 @@ impl<M: Model> ErasedObj for ObjInner<M> {
     fn detach_identity(&self, state: &mut SessionState) {
         if let (Some(key), Some(map)) = (self.key(), state.maps.get::<M>()) {
             let mine = map
-                .map
                 .get(&key)
                 .is_some_and(|o| std::ptr::eq(Rc::as_ptr(&o.inner), self));
             if mine {
-                map.map.remove(&key);
+                map.remove(&key);
             }
         }
     }

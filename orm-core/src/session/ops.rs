@@ -105,5 +105,5 @@ fn adopt_erased<M: Model>(
 
 fn lookup_erased<M: Model>(state: &mut SessionState, key: &[Value]) -> Option<Rc<dyn ErasedObj>> {
     let key = <M::Key as crate::model::PrimaryKey>::__from_values(key)?;
-    state.maps.get::<M>()?.map.get(&key).map(super::Obj::erased)
+    state.maps.get::<M>()?.get(&key).map(super::Obj::erased)
 }
