@@ -25,8 +25,10 @@ use crate::model::Model;
 const INITIAL_CAPACITY: usize = 16;
 
 /// How many emptied maps a thread keeps for its next sessions, and the
-/// most objects a kept one may have room for (a larger one is freed: a
-/// thread that once loaded a million objects does not hold their table).
+/// most objects a kept one may have room for (a larger one is freed and a
+/// small one kept in its place, which grows to the large one's size at
+/// once when it fills: a thread that once loaded a million objects does
+/// not hold their table).
 const SPARES_PER_THREAD: usize = 4;
 const SPARE_CAPACITY: usize = 2048;
 
@@ -58,12 +60,23 @@ fn take_spare(id: TypeId) -> Option<Box<dyn AnyMap>> {
 /// map (`detach_identity` takes it out first).
 pub(crate) struct IdentityMap<M: Model> {
     table: HashTable<Obj<M>>,
+    /// How many objects the map of the previous session of this thread
+    /// held when it closed, if more than this one has room for: when this
+    /// map is full, it grows to that at once rather than doubling its way
+    /// there (each doubling reads every object again for its key). A
+    /// session per request that loads 10,000 rows each time grows its
+    /// table once.
+    grow_to: usize,
+    /// How many objects it held when its session closed.
+    closed_with: usize,
 }
 
 impl<M: Model> Default for IdentityMap<M> {
     fn default() -> Self {
         IdentityMap {
             table: HashTable::with_capacity(INITIAL_CAPACITY),
+            grow_to: 0,
+            closed_with: 0,
         }
     }
 }
@@ -90,6 +103,11 @@ impl<M: Model> IdentityMap<M> {
 
     /// The place of `key`: the object there, or room for one.
     pub fn entry(&mut self, key: &M::Key) -> hash_table::Entry<'_, Obj<M>> {
+        if self.grow_to != 0 && self.table.len() == self.table.capacity() {
+            let more = self.grow_to.saturating_sub(self.table.len());
+            self.grow_to = 0;
+            self.table.reserve(more, hash_obj);
+        }
         self.table.entry(hash_key(key), has_key(key), hash_obj)
     }
 
@@ -126,12 +144,15 @@ pub(crate) trait AnyMap {
     fn clear(&mut self);
     fn len(&self) -> usize;
     /// How many objects it has room for without growing.
-    fn capacity(&self) -> usize;
     /// Add to `out` the objects an `expire()` would change.
     fn unexpired(&self, out: &mut Vec<Rc<dyn ErasedObj>>);
     /// Empty the map, detaching (`forget_session(status)`) the objects that
     /// outlive it.
     fn forget_all(&mut self, status: Status);
+    /// This emptied map for the next session of the thread, or a new small
+    /// one if it is too large to keep (see [`SPARE_CAPACITY`]), told how
+    /// many objects this one held at its session's close.
+    fn for_next_session(self: Box<Self>) -> Box<dyn AnyMap>;
 }
 
 impl<M: Model> AnyMap for IdentityMap<M> {
@@ -151,10 +172,6 @@ impl<M: Model> AnyMap for IdentityMap<M> {
         self.table.len()
     }
 
-    fn capacity(&self) -> usize {
-        self.table.capacity()
-    }
-
     fn unexpired(&self, out: &mut Vec<Rc<dyn ErasedObj>>) {
         out.extend(
             self.table
@@ -165,6 +182,7 @@ impl<M: Model> AnyMap for IdentityMap<M> {
     }
 
     fn forget_all(&mut self, status: Status) {
+        self.closed_with = self.table.len();
         for obj in self.table.drain() {
             // Held by the map alone: it is freed right here, with its
             // relationship slots, so there is no state to reset and no
@@ -173,6 +191,24 @@ impl<M: Model> AnyMap for IdentityMap<M> {
                 obj.inner.forget_session(status);
             }
         }
+    }
+
+    fn for_next_session(self: Box<Self>) -> Box<dyn AnyMap> {
+        let closed_with = self.closed_with;
+        let mut next = if self.table.capacity() > SPARE_CAPACITY {
+            Box::new(IdentityMap::<M>::default())
+        } else {
+            self
+        };
+        // Zero (the test in `entry` fails at its first load) unless there
+        // is growing to skip.
+        next.grow_to = if closed_with > next.table.capacity() {
+            closed_with
+        } else {
+            0
+        };
+        next.closed_with = 0;
+        next
     }
 }
 
@@ -288,9 +324,10 @@ impl IdentityMaps {
         self.entries().map(|(_, m)| m.len()).sum()
     }
 
-    /// Give the maps to this thread's next sessions (those that are empty
-    /// and not too large; see [`SPARE_MAPS`]). Called by a closing session
-    /// after [`forget_all`](Self::forget_all).
+    /// Give the maps to this thread's next sessions (those that are empty;
+    /// one too large to keep is replaced by a small one that remembers how
+    /// many objects it held, see [`AnyMap::for_next_session`]). Called by
+    /// a closing session after [`forget_all`](Self::forget_all).
     pub fn recycle(&mut self) {
         if self.first.is_none() {
             // No model was used (`rest` is empty too): nothing to keep.
@@ -304,10 +341,13 @@ impl IdentityMaps {
                 return;
             };
             for (id, map) in maps.by_ref() {
-                if map.len() > 0 || map.capacity() > SPARE_CAPACITY {
+                if map.len() > 0 {
                     not_kept.push(map);
                     continue;
                 }
+                // A map too large to keep is freed here: it is empty, so
+                // no object's `Drop` runs.
+                let map = map.for_next_session();
                 if let Some(at) = spares.iter().position(|(t, _)| *t == id) {
                     spares[at].1 = map;
                 } else {
@@ -320,5 +360,44 @@ impl IdentityMaps {
             }
         });
         drop(not_kept);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Weak;
+
+    use super::*;
+    use crate::schema::Stub;
+
+    fn stub(key: i64) -> Obj<Stub> {
+        Obj::with_status(Stub, Status::Persistent, Weak::new(), Some(key))
+    }
+
+    fn typed(map: &mut Box<dyn AnyMap>) -> &mut IdentityMap<Stub> {
+        map.as_any_mut().downcast_mut().unwrap()
+    }
+
+    #[test]
+    fn a_full_map_grows_at_once_to_what_the_last_session_held() {
+        let mut map: Box<dyn AnyMap> = Box::new(IdentityMap::<Stub>::default());
+        for key in 0..5_000 {
+            typed(&mut map).insert(&key, stub(key));
+        }
+        map.forget_all(Status::Detached);
+        // Too large to keep: a small map takes its place.
+        let mut map = map.for_next_session();
+        let room = typed(&mut map).table.capacity();
+        assert!(room <= SPARE_CAPACITY, "{room}");
+        // Full, then one more: room for the 5,000 at once, not twice `room`.
+        for key in 0..=i64::try_from(room).unwrap() {
+            typed(&mut map).insert(&key, stub(key));
+        }
+        assert!(typed(&mut map).table.capacity() >= 5_000);
+        assert_eq!(map.len(), room + 1);
+        for key in 0..=i64::try_from(room).unwrap() {
+            assert!(typed(&mut map).get(&key).is_some(), "{key}");
+        }
+        assert!(typed(&mut map).get(&-1).is_none());
     }
 }
