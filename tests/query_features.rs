@@ -307,6 +307,32 @@ fn an_outer_join_in_a_query_of_objects_keeps_each_object_once() {
     assert_eq!(lonely[0].get(User::name).unwrap(), "bob");
 }
 
+#[test]
+fn plain_values_of_a_join_to_a_collection_are_its_rows_and_objects_are_not_repeated() {
+    let db = blog_db();
+    seed(&db);
+    let s = db.session();
+    let q = s
+        .query::<User>()
+        .join(User::posts)
+        .order_by(User::name.asc());
+    // ann has two posts, cid one: `all_detached` gives every matching row,
+    // `all` each object once.
+    let names = |users: Vec<User>| users.into_iter().map(|u| u.name).collect::<Vec<_>>();
+    assert_eq!(names(q.all_detached().unwrap()), ["ann", "ann", "cid"]);
+    assert_eq!(q.all().unwrap().len(), 2);
+    // Without the join, the SELECT written after the table's cached head.
+    let black = s.query::<User>().filter(User::hair_color.eq("black"));
+    assert_eq!(names(black.all_detached().unwrap()), ["ann", "cid"]);
+    let (sql, params) = black.to_sql().unwrap();
+    assert!(sql.starts_with(r#"SELECT "users"."id", "#), "{sql}");
+    assert!(
+        sql.ends_with(r#" FROM "users" WHERE "users"."hair_color" = ?"#),
+        "{sql}"
+    );
+    assert_eq!(params.len(), 1);
+}
+
 // ------------------------------------------------------ joined collections
 
 #[test]

@@ -951,23 +951,35 @@ impl<'s, M: Model> Query<'s, M> {
     /// The SQL of [`entity_select`](Self::entity_select), with `limit` (a
     /// literal: `first()`, `one_or_none()`) in place of the query's own.
     fn entity_sql(&self, limit: Option<i64>) -> Result<writer::Written> {
+        if let Some(written) = self.sql_after_cached_head(limit) {
+            return written;
+        }
+        let mut select = self.entity_select();
+        if limit.is_some() {
+            select.limit = limit;
+            select.inline_limit = true;
+        }
+        writer::write(&Statement::Select(select), self.session.inner.dialect())
+    }
+
+    /// The query's SQL as the table's cached `SELECT <every column> FROM
+    /// "t"` followed by the query's own clauses, with `limit` (a literal)
+    /// in place of the query's own, when the query
+    /// [reads its table alone](Self::reads_its_table_alone); `None`
+    /// otherwise. No SELECT is cloned and no column list built or quoted
+    /// (a third of a small query's writing).
+    fn sql_after_cached_head(&self, limit: Option<i64>) -> Option<Result<writer::Written>> {
+        if !self.reads_its_table_alone() {
+            return None;
+        }
         let dialect = self.session.inner.dialect();
         let s = &self.select;
         let (limit, inline_limit) = match limit {
             Some(n) => (Some(n), true),
             None => (s.limit, s.inline_limit),
         };
-        if self.reads_its_table_alone() {
-            // The table's cached `SELECT <every column> FROM "t"`, then the
-            // query's own clauses: no SELECT is cloned, no column list
-            // built or quoted (a third of a small query's writing).
-            let head = statements::select_all(M::table(), dialect);
-            return writer::write_after(&head, s, limit, inline_limit, dialect);
-        }
-        let mut select = self.entity_select();
-        select.limit = limit;
-        select.inline_limit = inline_limit;
-        writer::write(&Statement::Select(select), dialect)
+        let head = statements::select_all(M::table(), dialect);
+        Some(writer::write_after(&head, s, limit, inline_limit, dialect))
     }
 
     /// Whether [`entity_select`](Self::entity_select) is `M`'s table under
@@ -1159,7 +1171,16 @@ impl<'s, M: Model> Query<'s, M> {
             return inner
                 .load_values::<M>(&statements::select_all(M::table(), inner.dialect()), &[]);
         }
-        let w = self.entity_sql(None)?;
+        let w = match self.sql_after_cached_head(None) {
+            Some(written) => written?,
+            None => {
+                // Every matching row, a join's repeats included (`all()`
+                // keeps each object once).
+                let mut select = self.soft_select();
+                select.columns = statements::select_columns(M::table(), M::table().name);
+                writer::write(&Statement::Select(select), inner.dialect())?
+            }
+        };
         inner.load_values::<M>(&w.sql, &w.params)
     }
 

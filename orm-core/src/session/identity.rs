@@ -6,12 +6,10 @@
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
+use std::hash::{BuildHasher, Hash};
 use std::rc::Rc;
 
-use std::hash::{BuildHasher, Hash};
-
-use hashbrown::HashTable;
-use hashbrown::hash_table;
+use hashbrown::{HashTable, hash_table};
 use rustc_hash::FxBuildHasher;
 
 use super::obj::{ErasedObj, Obj, Status};
@@ -143,7 +141,6 @@ pub(crate) trait AnyMap {
     fn objects(&self) -> Vec<Rc<dyn ErasedObj>>;
     fn clear(&mut self);
     fn len(&self) -> usize;
-    /// How many objects it has room for without growing.
     /// Add to `out` the objects an `expire()` would change.
     fn unexpired(&self, out: &mut Vec<Rc<dyn ErasedObj>>);
     /// Empty the map, detaching (`forget_session(status)`) the objects that
